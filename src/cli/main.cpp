@@ -1,0 +1,161 @@
+// vpipe command line: `vpipe run`, `vpipe filters`, and the hidden stage entry point.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/log.hpp"
+#include "scheduler/options.hpp"
+#include "scheduler/scheduler.hpp"
+#include "transform/filter.hpp"
+
+namespace {
+
+using vpipe::ExitCode;
+using vpipe::scheduler::RunOptions;
+
+constexpr const char* kExitCodes =
+    "Exit codes: 0 done, 1 a stage failed while running, 2 bad usage (flag, config, filter),\n"
+    "3 input cannot be read, 4 output cannot be written, 130 aborted by a second Ctrl-C.";
+
+// ffmpeg-style spellings that CLI11 cannot take as option names, mapped to ours.
+std::vector<std::string> translate_ffmpeg_spellings(int argc, char** argv) {
+  static const std::pair<const char*, const char*> kAliases[] = {
+      {"-c:v", "--codec"}, {"-vcodec", "--codec"}, {"-b:v", "--bitrate"}, {"-vf", "--vf"}, {"-filter:v", "--vf"}};
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    for (const auto& [from, to] : kAliases) {
+      if (a == from) a = to;
+    }
+    args.push_back(a);
+  }
+  return args;
+}
+
+int list_filters() {
+  std::printf("Filters for --vf (a comma-separated chain: name=arg:key=value,...):\n\n");
+  for (const auto& f : vpipe::transform::filter_registry()) {
+    std::printf("  %-8s %s\n           args: %s\n           e.g.  %s\n", f.name.c_str(), f.summary.c_str(),
+                f.usage.empty() ? "(none)" : f.usage.c_str(), f.example.c_str());
+  }
+  std::printf("\nEvery filter works on YUV 4:2:0 planes and keeps no state between frames, so any number\n"
+              "of transform workers can run a chain in parallel.\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "__stage") == 0) return vpipe::scheduler::stage_main(argc, argv);
+
+  CLI::App app{"vpipe: a multi-process video pipeline (decode -> transform workers -> encode over shared memory)"};
+  app.set_version_flag("--version", std::string("vpipe ") + VPIPE_VERSION);
+  app.require_subcommand(1);
+  app.footer(kExitCodes);
+
+  RunOptions cli;
+  std::string config;
+  std::string bitrate;
+  std::vector<std::string> codec_opts;
+  auto* run = app.add_subcommand("run", "Transcode INPUT through a filter chain into OUTPUT");
+  run->footer(std::string(
+      "Examples:\n"
+      "  vpipe run                                  # the bundled sample, with configs/default.yaml\n"
+      "  vpipe run -i in.mp4 -o out.mp4 --vf \"resize=1280x720,gblur=2\" -c:v libx264 --preset veryfast --crf 23\n"
+      "  vpipe run -i testsrc:size=1920x1080:rate=30:duration=5 -o out.mkv\n"
+      "  vpipe run -i in.mp4 -o null --workers 4    # decode + filter only, for benchmarks\n"
+      "  vpipe run -i in.mp4 -o out.mp4 --dry-run   # print the plan: stages, CPU sets, pool sizes\n\n"
+      "Options given on the command line override the config file. ffmpeg spellings -c:v, -b:v and\n"
+      "-vf are accepted. ") + kExitCodes);
+  auto* opt_config = run->add_option("--config", config, "YAML config file (default: configs/default.yaml when no -i is given)");
+  auto* opt_input = run->add_option("-i,--input", cli.input,
+      "Input: a file, a URL, '-' for stdin, or a test source\n"
+      "testsrc[:size=WxH:rate=R:duration=S] (default 1280x720, 30 fps, 5 s; also testsrc2, smptebars)");
+  auto* opt_output = run->add_option("-o,--output", cli.output, "Output file or URL; 'null' discards the frames");
+  auto* opt_format = run->add_option("-f,--format", cli.format, "Output container (default: from the output name)");
+  auto* opt_vf = run->add_option("--vf", cli.vf, "Filter chain, e.g. \"resize=1280x720,gblur=2\" (see `vpipe filters`)");
+  auto* opt_codec = run->add_option("--codec", cli.codec, "Video encoder (-c:v): libx264 (default), mpeg4, ffv1, mjpeg, ...");
+  auto* opt_preset = run->add_option("--preset", cli.preset, "Encoder preset, e.g. veryfast");
+  auto* opt_crf = run->add_option("--crf", cli.crf, "Constant quality (x264: 0-51); a fixed quantiser for codecs without CRF");
+  auto* opt_bitrate = run->add_option("--bitrate", bitrate, "Target bitrate (-b:v), e.g. 2M or 800k");
+  auto* opt_gop = run->add_option("-g,--gop", cli.gop, "Keyframe interval in frames");
+  run->add_option("--codec-opt", codec_opts, "Encoder private option key=value (repeatable)");
+  auto* opt_workers = run->add_option("-w,--workers", cli.workers, "Transform worker processes (default: cores - 2, at least 1)");
+  auto* opt_affinity = run->add_option("--affinity", cli.affinity, "CPU pinning: auto (hwloc plan) or none");
+  auto* opt_window = run->add_option("--window", cli.window, "Frames in flight between decode and encode (default: from workers)");
+  auto* opt_y = run->add_flag("-y,--overwrite", cli.overwrite, "Overwrite the output file if it exists");
+  run->add_flag("--dry-run", cli.dry_run, "Check everything and print the plan, but run nothing");
+  auto* opt_quiet = run->add_flag("-q,--quiet", cli.quiet, "No progress line");
+  auto* opt_level = run->add_option("--log-level", cli.log_level, "trace, debug, info (default), warn, error, off");
+  auto* opt_log_file = run->add_option("--log-file", cli.log_file, "Write logs to this file instead of stderr");
+  auto* opt_stats = run->add_option("--stats-json", cli.stats_json, "Write a JSON report of the run here");
+
+  app.add_subcommand("filters", "List the filters --vf accepts, with their arguments and an example");
+
+  std::vector<std::string> args = translate_ffmpeg_spellings(argc, argv);
+  std::reverse(args.begin(), args.end());
+  try {
+    app.parse(args);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "vpipe: error: %s (see vpipe --help)\n", e.what());
+    return static_cast<int>(ExitCode::kUsage);
+  }
+
+  if (app.got_subcommand("filters")) return list_filters();
+
+  try {
+    RunOptions options;
+    if (opt_config->count() > 0) {
+      vpipe::scheduler::apply_config_file(config, options);
+    } else if (opt_input->count() == 0) {
+      vpipe::scheduler::apply_config_file(vpipe::scheduler::default_config_path(), options);
+    }
+    // Flags given on the command line win over the config file.
+    if (opt_input->count()) options.input = cli.input;
+    if (opt_output->count()) options.output = cli.output;
+    if (opt_format->count()) options.format = cli.format;
+    if (opt_vf->count()) options.vf = cli.vf;
+    if (opt_codec->count()) options.codec = cli.codec;
+    if (opt_preset->count()) options.preset = cli.preset;
+    if (opt_crf->count()) options.crf = cli.crf;
+    if (opt_bitrate->count()) options.bitrate = vpipe::scheduler::parse_bitrate(bitrate);
+    if (opt_gop->count()) options.gop = cli.gop;
+    for (const auto& kv : codec_opts) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) vpipe::fail(ExitCode::kUsage, "--codec-opt '" + kv + "' must be key=value");
+      options.codec_options[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    if (opt_workers->count()) {
+      options.workers = cli.workers;
+      if (cli.workers < 1) vpipe::fail(ExitCode::kUsage, "--workers " + std::to_string(cli.workers) + " must be at least 1");
+    }
+    if (opt_affinity->count()) options.affinity = cli.affinity;
+    if (opt_window->count()) options.window = cli.window;
+    if (opt_y->count()) options.overwrite = true;
+    options.dry_run = cli.dry_run;
+    if (opt_quiet->count()) options.quiet = true;
+    if (opt_level->count()) options.log_level = cli.log_level;
+    if (opt_log_file->count()) options.log_file = cli.log_file;
+    if (opt_stats->count()) options.stats_json = cli.stats_json;
+
+    vpipe::scheduler::validate(options);
+    vpipe::init_logging("vpipe", options.log_level, options.log_file);
+    return vpipe::scheduler::run(options);
+  } catch (const vpipe::Error& e) {
+    std::fprintf(stderr, "vpipe: error: %s\n", e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vpipe: error: %s\n", e.what());
+    return static_cast<int>(ExitCode::kRunFailed);
+  }
+}

@@ -1,0 +1,47 @@
+// RAII for FFmpeg objects and small libav helpers shared by decode and encode.
+#pragma once
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/frame.h>
+#include <libswscale/swscale.h>
+}
+
+#include <memory>
+#include <string>
+
+namespace vpipe::av {
+
+struct FormatInputDeleter {
+  void operator()(AVFormatContext* c) const { avformat_close_input(&c); }
+};
+struct CodecContextDeleter {
+  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+};
+struct FrameDeleter {
+  void operator()(AVFrame* f) const { av_frame_free(&f); }
+};
+struct PacketDeleter {
+  void operator()(AVPacket* p) const { av_packet_free(&p); }
+};
+struct SwsDeleter {
+  void operator()(SwsContext* s) const { sws_freeContext(s); }
+};
+struct DictDeleter {
+  void operator()(AVDictionary* d) const { av_dict_free(&d); }
+};
+
+using InputContextPtr = std::unique_ptr<AVFormatContext, FormatInputDeleter>;
+using CodecContextPtr = std::unique_ptr<AVCodecContext, CodecContextDeleter>;
+using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
+using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
+using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
+
+// "No such file or directory" for an AVERROR code.
+std::string error_text(int averror);
+
+// Routes libav's own log lines through spdlog at a matching level.
+void route_logs_to_spdlog();
+
+}  // namespace vpipe::av

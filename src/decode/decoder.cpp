@@ -1,0 +1,170 @@
+#include "decode/decoder.hpp"
+
+extern "C" {
+#include <libavdevice/avdevice.h>
+}
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/error.hpp"
+
+namespace vpipe::decode {
+namespace {
+
+constexpr const char* kTestSources[] = {"testsrc", "testsrc2", "smptebars", "rgbtestsrc"};
+
+bool has_option(const std::string& opts, const std::string& key) {
+  return (":" + opts).find(":" + key + "=") != std::string::npos;
+}
+
+[[noreturn]] void input_error(const std::string& input, const std::string& cause) {
+  fail(ExitCode::kInput, "input '" + input + "': " + cause);
+}
+
+// A clearer message than libav's for the common file mistakes.
+void check_local_file(const std::string& path) {
+  if (path.find("://") != std::string::npos || path.rfind("pipe:", 0) == 0) return;
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) input_error(path, std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) input_error(path, "is a directory");
+  if (S_ISREG(st.st_mode) && st.st_size == 0) input_error(path, "is empty (0 bytes)");
+}
+
+}  // namespace
+
+InputInfo resolve_input(const std::string& input) {
+  InputInfo info;
+  const auto colon = input.find(':');
+  const std::string head = input.substr(0, colon);
+  for (const char* source : kTestSources) {
+    if (head != source) continue;
+    std::string opts = colon == std::string::npos ? "" : input.substr(colon + 1);
+    if (!has_option(opts, "size") && !has_option(opts, "s")) opts += ":size=1280x720";
+    if (!has_option(opts, "rate") && !has_option(opts, "r")) opts += ":rate=30";
+    if (!has_option(opts, "duration") && !has_option(opts, "d")) opts += ":duration=5";
+    if (opts.front() == ':') opts.erase(0, 1);
+    info.url = head + "=" + opts;
+    info.format = "lavfi";
+    return info;
+  }
+  info.url = input == "-" ? "pipe:0" : input;
+  return info;
+}
+
+Decoder Decoder::open(const std::string& input, int threads) {
+  avdevice_register_all();
+  Decoder d;
+  d.info_ = resolve_input(input);
+  InputInfo& info = d.info_;
+  if (info.format.empty()) check_local_file(info.url);
+
+  const AVInputFormat* forced = nullptr;
+  if (!info.format.empty()) {
+    forced = av_find_input_format(info.format.c_str());
+    if (forced == nullptr) input_error(input, "this FFmpeg build has no '" + info.format + "' input");
+  }
+  AVDictionary* opts = nullptr;
+  // Network inputs must not hang forever on an unreachable host (invariant 7).
+  if (info.url.find("://") != std::string::npos) av_dict_set(&opts, "rw_timeout", "10000000", 0);
+  AVFormatContext* raw = nullptr;
+  const int open_ret = avformat_open_input(&raw, info.url.c_str(), forced, &opts);
+  av_dict_free(&opts);
+  if (open_ret < 0) {
+    input_error(input, open_ret == AVERROR_INVALIDDATA ? "not a recognised media file"
+                                                       : av::error_text(open_ret));
+  }
+  d.format_.reset(raw);
+  const int info_ret = avformat_find_stream_info(raw, nullptr);
+  if (info_ret < 0) input_error(input, "cannot read stream information: " + av::error_text(info_ret));
+
+  const AVCodec* codec = nullptr;
+  const int idx = av_find_best_stream(raw, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+  if (idx == AVERROR_STREAM_NOT_FOUND) input_error(input, "has no video stream");
+  if (idx < 0 || codec == nullptr) {
+    input_error(input, "no decoder for its video stream (" +
+                           std::string(idx >= 0 ? avcodec_get_name(raw->streams[idx]->codecpar->codec_id) : "unknown") + ")");
+  }
+  AVStream* stream = raw->streams[idx];
+  for (unsigned i = 0; i < raw->nb_streams; ++i) {
+    if (static_cast<int>(i) != idx) raw->streams[i]->discard = AVDISCARD_ALL;
+  }
+  d.codec_.reset(avcodec_alloc_context3(codec));
+  avcodec_parameters_to_context(d.codec_.get(), stream->codecpar);
+  d.codec_->pkt_timebase = stream->time_base;
+  d.codec_->thread_count = threads;
+  const int codec_ret = avcodec_open2(d.codec_.get(), codec, nullptr);
+  if (codec_ret < 0) input_error(input, "cannot open the " + std::string(codec->name) + " decoder: " + av::error_text(codec_ret));
+
+  info.container = raw->iformat->name;
+  info.codec = codec->name;
+  info.stream_index = idx;
+  info.width = stream->codecpar->width;
+  info.height = stream->codecpar->height;
+  if (info.width <= 0 || info.height <= 0) input_error(input, "video stream has no picture size");
+  info.time_base = stream->time_base;
+  AVRational rate = av_guess_frame_rate(raw, stream, nullptr);
+  if (rate.num <= 0 || rate.den <= 0) rate = AVRational{25, 1};
+  info.frame_rate = rate;
+  if (stream->duration != AV_NOPTS_VALUE) {
+    info.duration_s = static_cast<double>(stream->duration) * av_q2d(stream->time_base);
+  } else if (raw->duration != AV_NOPTS_VALUE) {
+    info.duration_s = static_cast<double>(raw->duration) / AV_TIME_BASE;
+  }
+  info.nb_frames = stream->nb_frames > 0 ? stream->nb_frames
+                                         : static_cast<std::int64_t>(info.duration_s * av_q2d(rate) + 0.5);
+  d.packet_.reset(av_packet_alloc());
+  d.frame_.reset(av_frame_alloc());
+  return d;
+}
+
+// Sends one packet (or the flush packet at the end). False once nothing more can be sent.
+bool Decoder::feed_packet() {
+  if (flushed_) return false;
+  AVPacket* pkt = packet_.get();
+  for (;;) {
+    int ret = reading_ ? av_read_frame(format_.get(), pkt) : AVERROR_EOF;
+    if (ret < 0) {
+      if (ret != AVERROR_EOF && reading_) {
+        ++errors_;
+        spdlog::warn("input '{}': read error, ending the stream: {}", info_.url, av::error_text(ret));
+      }
+      avcodec_send_packet(codec_.get(), nullptr);
+      flushed_ = true;
+      return true;
+    }
+    if (pkt->stream_index != info_.stream_index) {
+      av_packet_unref(pkt);
+      continue;
+    }
+    ret = avcodec_send_packet(codec_.get(), pkt);
+    av_packet_unref(pkt);
+    if (ret < 0 && ret != AVERROR(EAGAIN)) {
+      ++errors_;
+      spdlog::debug("decoder rejected a packet: {}", av::error_text(ret));
+    }
+    return true;
+  }
+}
+
+AVFrame* Decoder::next_frame() {
+  for (;;) {
+    av_frame_unref(frame_.get());
+    const int ret = avcodec_receive_frame(codec_.get(), frame_.get());
+    if (ret == 0) {
+      if (frame_->decode_error_flags != 0 || (frame_->flags & AV_FRAME_FLAG_CORRUPT) != 0) ++errors_;
+      return frame_.get();
+    }
+    if (ret == AVERROR_EOF) return nullptr;
+    if (ret != AVERROR(EAGAIN)) {
+      ++errors_;
+      spdlog::debug("decoder error: {}", av::error_text(ret));
+    }
+    if (!feed_packet()) return nullptr;
+  }
+}
+
+}  // namespace vpipe::decode

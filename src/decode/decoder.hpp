@@ -1,0 +1,59 @@
+// Decoder: opens an input (file, URL, stdin, or the built-in test source) and yields decoded
+// video frames. Used by the scheduler to probe the input before the run, and by the decode
+// stage to produce frames.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/av.hpp"
+
+namespace vpipe::decode {
+
+struct InputInfo {
+  std::string url;          // what libavformat opens
+  std::string format;       // forced demuxer ("lavfi" for the test source), empty to probe
+  std::string container;    // the demuxer's name
+  std::string codec;
+  int stream_index = -1;
+  int width = 0;
+  int height = 0;
+  AVRational time_base{1, 25};
+  AVRational frame_rate{25, 1};
+  double duration_s = 0;     // 0 when unknown (live sources)
+  std::int64_t nb_frames = 0;  // estimate, 0 when unknown
+};
+
+// "testsrc:size=1920x1080:rate=30:duration=5" -> a lavfi graph; "-" -> stdin; else unchanged.
+// The test source defaults to 1280x720, 30 fps, 5 seconds.
+InputInfo resolve_input(const std::string& input);
+
+class Decoder {
+ public:
+  // Throws vpipe::Error (kInput) naming the input and the cause.
+  static Decoder open(const std::string& input, int threads);
+
+  // The next decoded frame, owned by the decoder until the next call; nullptr at the end.
+  AVFrame* next_frame();
+  // Stops reading; next_frame() then drains what the decoder already holds.
+  void stop_reading() { reading_ = false; }
+
+  [[nodiscard]] const InputInfo& info() const { return info_; }
+  // Packets or frames the decoder rejected (damaged input); the run goes on.
+  [[nodiscard]] std::uint64_t errors() const { return errors_; }
+
+ private:
+  Decoder() = default;
+  bool feed_packet();
+
+  InputInfo info_;
+  av::InputContextPtr format_;
+  av::CodecContextPtr codec_;
+  av::PacketPtr packet_;
+  av::FramePtr frame_;
+  bool reading_ = true;
+  bool flushed_ = false;
+  std::uint64_t errors_ = 0;
+};
+
+}  // namespace vpipe::decode

@@ -1,0 +1,107 @@
+// The encode stage: restores decode order through a reorder window, wraps each slot as an
+// AVFrame without copying, and encodes + muxes. A frame's credit returns to decode when the
+// encoder lets go of its slot.
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+#include "common/error.hpp"
+#include "encode/encoder.hpp"
+#include "scheduler/stage_context.hpp"
+
+namespace vpipe::scheduler {
+namespace {
+
+// Owns a slot while libavcodec references it; freeing the AVBuffer returns the slot and the
+// frame's credit.
+struct SlotLease {
+  shm::Slot slot;
+  shm::ShmSemaphore* credits;
+  static void release(void* opaque, std::uint8_t*) {
+    auto* lease = static_cast<SlotLease*>(opaque);
+    shm::ShmSemaphore* credits = lease->credits;
+    delete lease;
+    credits->post();
+  }
+};
+
+av::FramePtr wrap_slot(shm::Slot slot, shm::ShmSemaphore& credits) {
+  const shm::FrameDesc& d = slot.desc();
+  av::FramePtr frame(av_frame_alloc());
+  frame->format = AV_PIX_FMT_YUV420P;
+  frame->width = d.width;
+  frame->height = d.height;
+  frame->pts = d.pts;
+  frame->pkt_duration = d.duration;
+  for (int i = 0; i < 3; ++i) {
+    frame->data[i] = slot.plane(i);
+    frame->linesize[i] = d.linesize[i];
+  }
+  std::uint8_t* data = slot.data();
+  const auto size = static_cast<std::size_t>(slot.capacity());
+  auto* lease = new SlotLease{std::move(slot), &credits};
+  frame->buf[0] = av_buffer_create(data, size, &SlotLease::release, lease, 0);
+  if (frame->buf[0] == nullptr) {
+    SlotLease::release(lease, data);
+    fail(ExitCode::kRunFailed, "out of memory");
+  }
+  return frame;
+}
+
+}  // namespace
+
+int run_encode_stage(StageContext& ctx) {
+  const RunPlan& plan = ctx.plan;
+  shm::ControlBlock& control = ctx.segment.control();
+  shm::FrameRing in = ctx.segment.filtered_ring();
+  std::unique_ptr<encode::Encoder> encoder;
+  if (!plan.null_output) {
+    const transform::Geometry g = plan.output_geometry();
+    encoder = encode::Encoder::open(plan.encoder, {g.width, g.height, plan.input_info.time_base, plan.input_info.frame_rate});
+  }
+  // Frames in flight never exceed the window, so seq % window indexes a frame uniquely.
+  std::vector<shm::Slot> pending(plan.window);
+  std::int64_t next_seq = 0;
+  int ends_seen = 0;
+
+  while (ends_seen < plan.nb_workers) {
+    std::optional<shm::RingItem> item;
+    {
+      ScopedTimer waiting(ctx.stats.wait_ns);
+      item = ctx.wait_unless_aborted([&](auto t) { return in.pop_for(t); });
+    }
+    if (!item) return 0;
+    if (item->end_of_stream()) {
+      ++ends_seen;
+      continue;
+    }
+    ctx.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
+    const std::int64_t seq = item->slot.desc().seq;
+    if (seq < next_seq || seq >= next_seq + plan.window || pending[seq % plan.window]) std::abort();
+    pending[seq % plan.window] = std::move(item->slot);
+    ScopedTimer busy(ctx.stats.busy_ns);
+    while (pending[next_seq % plan.window]) {
+      shm::Slot slot = std::move(pending[next_seq % plan.window]);
+      if (encoder) {
+        av::FramePtr frame = wrap_slot(std::move(slot), control.credits);
+        encoder->send(frame.get());
+      } else {
+        slot.reset();
+        control.credits.post();
+      }
+      ++next_seq;
+      ctx.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  const std::int64_t total = control.total_frames.load(std::memory_order_acquire);
+  if (total >= 0 && next_seq != total) {
+    fail(ExitCode::kRunFailed, "encode received " + std::to_string(next_seq) + " of " + std::to_string(total) + " frames");
+  }
+  if (encoder) {
+    ScopedTimer busy(ctx.stats.busy_ns);
+    encoder->finish();
+  }
+  return 0;
+}
+
+}  // namespace vpipe::scheduler

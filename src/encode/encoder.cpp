@@ -1,0 +1,211 @@
+#include "encode/encoder.hpp"
+
+extern "C" {
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+}
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "common/error.hpp"
+
+namespace vpipe::encode {
+namespace {
+
+[[noreturn]] void output_error(const std::string& output, const std::string& cause) {
+  fail(ExitCode::kOutput, "output '" + output + "': " + cause);
+}
+
+const AVCodec* find_encoder(const std::string& name) {
+  const AVCodec* codec = avcodec_find_encoder_by_name(name.c_str());
+  if (codec == nullptr) {
+    const AVCodecDescriptor* desc = avcodec_descriptor_get_by_name(name.c_str());
+    if (desc != nullptr) codec = avcodec_find_encoder(desc->id);
+  }
+  if (codec == nullptr || codec->type != AVMEDIA_TYPE_VIDEO) {
+    fail(ExitCode::kUsage, "video encoder '" + name + "' is not available in this FFmpeg build");
+  }
+  return codec;
+}
+
+const AVOutputFormat* find_muxer(const EncoderSettings& s) {
+  const AVOutputFormat* fmt = av_guess_format(s.format.empty() ? nullptr : s.format.c_str(),
+                                             s.format.empty() ? s.output.c_str() : nullptr, nullptr);
+  if (fmt == nullptr) {
+    if (!s.format.empty()) fail(ExitCode::kUsage, "unknown output container '" + s.format + "'");
+    fail(ExitCode::kUsage, "cannot tell the container from the name '" + s.output +
+                               "': use a known extension (.mp4, .mkv, ...) or -f");
+  }
+  return fmt;
+}
+
+bool is_url(const std::string& s) { return s.find("://") != std::string::npos; }
+
+AVPixelFormat choose_pix_fmt(const AVCodec* codec) {
+  if (codec->pix_fmts == nullptr) return AV_PIX_FMT_YUV420P;
+  for (const AVPixelFormat* p = codec->pix_fmts; *p != AV_PIX_FMT_NONE; ++p) {
+    if (*p == AV_PIX_FMT_YUV420P) return *p;
+  }
+  return avcodec_find_best_pix_fmt_of_list(codec->pix_fmts, AV_PIX_FMT_YUV420P, 0, nullptr);
+}
+
+}  // namespace
+
+void validate(const EncoderSettings& s) {
+  find_encoder(s.codec);
+  const AVOutputFormat* fmt = find_muxer(s);
+  if ((fmt->flags & AVFMT_NOFILE) != 0 || is_url(s.output)) return;
+  namespace fs = std::filesystem;
+  const fs::path path(s.output);
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) output_error(s.output, "is a directory");
+  if (fs::exists(path, ec) && !s.overwrite) output_error(s.output, "already exists (use -y to overwrite)");
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (!fs::is_directory(dir, ec)) output_error(s.output, "folder '" + dir.string() + "' does not exist");
+  if (access(dir.c_str(), W_OK) != 0) output_error(s.output, "folder '" + dir.string() + "' is not writable");
+}
+
+std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamParams& params) {
+  std::unique_ptr<Encoder> e(new Encoder());
+  e->settings_ = s;
+  e->input_time_base_ = params.time_base;
+  const AVCodec* codec = find_encoder(s.codec);
+  e->codec_name_ = codec->name;
+  const AVOutputFormat* fmt = find_muxer(s);
+  int ret = avformat_alloc_output_context2(&e->mux_, fmt, nullptr, s.output.c_str());
+  if (ret < 0) output_error(s.output, av::error_text(ret));
+
+  e->codec_.reset(avcodec_alloc_context3(codec));
+  AVCodecContext* c = e->codec_.get();
+  c->width = params.width;
+  c->height = params.height;
+  c->pix_fmt = choose_pix_fmt(codec);
+  c->framerate = params.frame_rate;
+  c->sample_aspect_ratio = AVRational{1, 1};
+  // Keep the input's time base so timestamps pass through exactly; MPEG-4 part 2 limits the
+  // denominator to 16 bits, so fall back to 1/fps there.
+  c->time_base = params.time_base;
+  if (codec->id == AV_CODEC_ID_MPEG4 && c->time_base.den > 65535) c->time_base = av_inv_q(params.frame_rate);
+  c->thread_count = s.threads;
+  if (s.gop) c->gop_size = *s.gop;
+  if (s.bitrate) c->bit_rate = *s.bitrate;
+  if (fmt->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  if (codec->id == AV_CODEC_ID_MJPEG) c->color_range = AVCOL_RANGE_JPEG;
+
+  AVDictionary* opts = nullptr;
+  if (!s.preset.empty()) {
+    if (av_opt_find(c->priv_data, "preset", nullptr, 0, 0) != nullptr) {
+      av_dict_set(&opts, "preset", s.preset.c_str(), 0);
+    } else {
+      spdlog::warn("encoder {} has no presets; --preset {} ignored", codec->name, s.preset);
+    }
+  }
+  if (s.crf) {
+    if (av_opt_find(c->priv_data, "crf", nullptr, 0, 0) != nullptr) {
+      av_dict_set_int(&opts, "crf", *s.crf, 0);
+    } else {
+      // Codecs without CRF (mpeg4, mjpeg) take a fixed quantiser instead.
+      c->flags |= AV_CODEC_FLAG_QSCALE;
+      c->global_quality = FF_QP2LAMBDA * *s.crf;
+    }
+  }
+  for (const auto& [key, value] : s.codec_options) av_dict_set(&opts, key.c_str(), value.c_str(), 0);
+  ret = avcodec_open2(c, codec, &opts);
+  std::string unused;
+  AVDictionaryEntry* entry = nullptr;
+  while ((entry = av_dict_get(opts, "", entry, AV_DICT_IGNORE_SUFFIX)) != nullptr) {
+    unused += std::string(unused.empty() ? "" : ", ") + entry->key;
+  }
+  av_dict_free(&opts);
+  if (ret < 0) {
+    fail(ExitCode::kUsage, "cannot open encoder " + std::string(codec->name) + " for " +
+                               std::to_string(params.width) + "x" + std::to_string(params.height) +
+                               ": " + av::error_text(ret));
+  }
+  if (!unused.empty()) fail(ExitCode::kUsage, "encoder " + std::string(codec->name) + " has no option(s): " + unused);
+
+  if (c->pix_fmt != AV_PIX_FMT_YUV420P) {
+    spdlog::info("encoder {} takes {}: converting from yuv420p", codec->name, av_get_pix_fmt_name(c->pix_fmt));
+    e->converted_.reset(av_frame_alloc());
+    e->converted_->format = c->pix_fmt;
+    e->converted_->width = c->width;
+    e->converted_->height = c->height;
+    if (av_frame_get_buffer(e->converted_.get(), 0) < 0) fail(ExitCode::kRunFailed, "out of memory");
+    e->sws_.reset(sws_getContext(c->width, c->height, AV_PIX_FMT_YUV420P, c->width, c->height,
+                                 c->pix_fmt, SWS_BILINEAR, nullptr, nullptr, nullptr));
+  }
+
+  e->stream_ = avformat_new_stream(e->mux_, nullptr);
+  avcodec_parameters_from_context(e->stream_->codecpar, c);
+  e->stream_->time_base = c->time_base;
+  e->stream_->avg_frame_rate = params.frame_rate;
+  if (!(fmt->flags & AVFMT_NOFILE)) {
+    ret = avio_open(&e->mux_->pb, s.output.c_str(), AVIO_FLAG_WRITE);
+    if (ret < 0) output_error(s.output, av::error_text(ret));
+  }
+  ret = avformat_write_header(e->mux_, nullptr);
+  if (ret < 0) output_error(s.output, "cannot write the header: " + av::error_text(ret));
+  e->header_written_ = true;
+  e->packet_.reset(av_packet_alloc());
+  return e;
+}
+
+Encoder::~Encoder() {
+  if (mux_ != nullptr) {
+    if (mux_->pb != nullptr && !(mux_->oformat->flags & AVFMT_NOFILE)) avio_closep(&mux_->pb);
+    avformat_free_context(mux_);
+  }
+}
+
+void Encoder::send(AVFrame* frame) {
+  AVCodecContext* c = codec_.get();
+  AVFrame* to_send = frame;
+  if (converted_) {
+    if (av_frame_make_writable(converted_.get()) < 0) fail(ExitCode::kRunFailed, "out of memory");
+    sws_scale(sws_.get(), frame->data, frame->linesize, 0, frame->height, converted_->data, converted_->linesize);
+    converted_->pts = frame->pts;
+    to_send = converted_.get();
+  }
+  to_send->pts = av_rescale_q(to_send->pts, input_time_base_, c->time_base);
+  // Encoders and muxers need strictly increasing timestamps; damaged inputs do not always have them.
+  if (last_pts_ != AV_NOPTS_VALUE && to_send->pts <= last_pts_) to_send->pts = last_pts_ + 1;
+  last_pts_ = to_send->pts;
+  to_send->pict_type = AV_PICTURE_TYPE_NONE;
+  const int ret = avcodec_send_frame(c, to_send);
+  if (ret < 0) fail(ExitCode::kRunFailed, "encoder " + codec_name_ + ": " + av::error_text(ret));
+  drain();
+}
+
+void Encoder::drain() {
+  AVCodecContext* c = codec_.get();
+  for (;;) {
+    int ret = avcodec_receive_packet(c, packet_.get());
+    if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return;
+    if (ret < 0) fail(ExitCode::kRunFailed, "encoder " + codec_name_ + ": " + av::error_text(ret));
+    packet_->stream_index = stream_->index;
+    av_packet_rescale_ts(packet_.get(), c->time_base, stream_->time_base);
+    ret = av_interleaved_write_frame(mux_, packet_.get());
+    if (ret < 0) output_error(settings_.output, "write failed: " + av::error_text(ret));
+    ++packets_;
+  }
+}
+
+void Encoder::finish() {
+  if (finished_) return;
+  finished_ = true;
+  avcodec_send_frame(codec_.get(), nullptr);
+  drain();
+  const int ret = av_write_trailer(mux_);
+  if (ret < 0) output_error(settings_.output, "cannot finish the file: " + av::error_text(ret));
+  if (mux_->pb != nullptr && !(mux_->oformat->flags & AVFMT_NOFILE)) {
+    const int close_ret = avio_closep(&mux_->pb);
+    if (close_ret < 0) output_error(settings_.output, "close failed: " + av::error_text(close_ret));
+  }
+}
+
+}  // namespace vpipe::encode

@@ -1,0 +1,132 @@
+#include "scheduler/options.hpp"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <filesystem>
+#include <set>
+
+#include "common/error.hpp"
+
+namespace vpipe::scheduler {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kMaxWorkers = 64;
+
+template <typename T>
+T scalar(const YAML::Node& node, const std::string& key, const std::string& file) {
+  try {
+    return node.as<T>();
+  } catch (const YAML::Exception&) {
+    fail(ExitCode::kUsage, "config '" + file + "': key '" + key + "' has a value of the wrong type");
+  }
+}
+
+std::string resolve_path(const std::string& value, const fs::path& base) {
+  if (value.empty() || value == "null" || value == "-" || value.find(':') != std::string::npos) return value;
+  const fs::path p(value);
+  return p.is_absolute() ? value : (base / p).lexically_normal().string();
+}
+
+}  // namespace
+
+void apply_config_file(const std::string& path, RunOptions& o) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    fail(ExitCode::kUsage, "config '" + path + "': cannot be read");
+  } catch (const YAML::Exception& e) {
+    fail(ExitCode::kUsage, "config '" + path + "': malformed YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  if (root.IsNull()) return;
+  if (!root.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': must be a map of settings");
+  const fs::path base = fs::absolute(path).parent_path();
+  static const std::set<std::string> kKeys = {
+      "input", "output", "format", "vf", "codec", "preset", "crf", "bitrate", "gop", "codec_options",
+      "workers", "affinity", "window", "overwrite", "quiet", "log_level", "log_file", "stats_json"};
+  for (const auto& kv : root) {
+    const std::string key = kv.first.as<std::string>();
+    const YAML::Node& v = kv.second;
+    if (!kKeys.count(key)) fail(ExitCode::kUsage, "config '" + path + "': unknown key '" + key + "'");
+    if (key == "input") o.input = resolve_path(scalar<std::string>(v, key, path), base);
+    else if (key == "output") o.output = resolve_path(scalar<std::string>(v, key, path), base);
+    else if (key == "format") o.format = scalar<std::string>(v, key, path);
+    else if (key == "vf") o.vf = scalar<std::string>(v, key, path);
+    else if (key == "codec") o.codec = scalar<std::string>(v, key, path);
+    else if (key == "preset") o.preset = scalar<std::string>(v, key, path);
+    else if (key == "crf") o.crf = scalar<int>(v, key, path);
+    else if (key == "bitrate") o.bitrate = parse_bitrate(scalar<std::string>(v, key, path));
+    else if (key == "gop") o.gop = scalar<int>(v, key, path);
+    else if (key == "workers") o.workers = scalar<int>(v, key, path);
+    else if (key == "affinity") o.affinity = scalar<std::string>(v, key, path);
+    else if (key == "window") o.window = scalar<int>(v, key, path);
+    else if (key == "overwrite") o.overwrite = scalar<bool>(v, key, path);
+    else if (key == "quiet") o.quiet = scalar<bool>(v, key, path);
+    else if (key == "log_level") o.log_level = scalar<std::string>(v, key, path);
+    else if (key == "log_file") o.log_file = resolve_path(scalar<std::string>(v, key, path), base);
+    else if (key == "stats_json") o.stats_json = resolve_path(scalar<std::string>(v, key, path), base);
+    else if (key == "codec_options") {
+      if (!v.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': codec_options must be a map");
+      for (const auto& opt : v) o.codec_options[opt.first.as<std::string>()] = scalar<std::string>(opt.second, key, path);
+    }
+  }
+}
+
+std::int64_t parse_bitrate(const std::string& text) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  double scale = 1;
+  if (used + 1 == text.size()) {
+    switch (std::tolower(static_cast<unsigned char>(text.back()))) {
+      case 'k': scale = 1e3; break;
+      case 'm': scale = 1e6; break;
+      case 'g': scale = 1e9; break;
+      default: used = 0;
+    }
+  } else if (used != text.size()) {
+    used = 0;
+  }
+  if (used == 0 || value * scale < 1 || value * scale > 1e11) {
+    fail(ExitCode::kUsage, "bitrate '" + text + "' is not a rate like 800k or 2M");
+  }
+  return static_cast<std::int64_t>(value * scale);
+}
+
+void validate(const RunOptions& o) {
+  if (o.input.empty()) fail(ExitCode::kUsage, "no input: give -i FILE|URL|testsrc (see vpipe run --help)");
+  if (o.output.empty()) fail(ExitCode::kUsage, "no output: give -o FILE|URL|null (see vpipe run --help)");
+  if (o.workers < 0 || o.workers > kMaxWorkers) {
+    fail(ExitCode::kUsage, "--workers " + std::to_string(o.workers) + " is out of range 1.." + std::to_string(kMaxWorkers));
+  }
+  if (o.window < 0 || o.window > 1024) fail(ExitCode::kUsage, "--window " + std::to_string(o.window) + " is out of range 1..1024");
+  if (o.crf && (*o.crf < 0 || *o.crf > 63)) fail(ExitCode::kUsage, "--crf " + std::to_string(*o.crf) + " is out of range 0..63");
+  if (o.gop && (*o.gop < 1 || *o.gop > 10000)) fail(ExitCode::kUsage, "-g " + std::to_string(*o.gop) + " is out of range 1..10000");
+  if (o.crf && o.bitrate) fail(ExitCode::kUsage, "--crf and -b:v conflict: choose constant quality or a bitrate");
+  if (o.affinity != "auto" && o.affinity != "none") {
+    fail(ExitCode::kUsage, "--affinity '" + o.affinity + "' must be auto or none");
+  }
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warning", "warn", "error", "critical", "off"};
+  if (!kLevels.count(o.log_level)) fail(ExitCode::kUsage, "--log-level '" + o.log_level + "' must be one of trace, debug, info, warn, error, off");
+}
+
+std::string default_config_path() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  for (const fs::path& candidate : {exe.parent_path() / "../configs/default.yaml",
+                                    exe.parent_path() / "../share/vpipe/configs/default.yaml",
+                                    fs::path(VPIPE_SOURCE_DIR) / "configs/default.yaml"}) {
+    if (fs::exists(candidate, ec)) return candidate.lexically_normal().string();
+  }
+  return (fs::path(VPIPE_SOURCE_DIR) / "configs/default.yaml").string();
+}
+
+}  // namespace vpipe::scheduler

@@ -1,0 +1,46 @@
+// RunOptions: what the user asked for, from configs/*.yaml and the command line (flags win).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace vpipe::scheduler {
+
+struct RunOptions {
+  std::string input;
+  std::string output;
+  std::string format;  // output container, empty to guess from the output name
+  std::string vf;
+  std::string codec = "libx264";
+  std::string preset;
+  std::optional<int> crf;
+  std::optional<std::int64_t> bitrate;
+  std::optional<int> gop;
+  std::map<std::string, std::string> codec_options;
+  int workers = 0;              // 0: from the CPU plan
+  std::string affinity = "auto";
+  int window = 0;               // frames in flight; 0: derived from the number of workers
+  bool overwrite = false;
+  bool dry_run = false;
+  bool quiet = false;
+  std::string log_level = "info";
+  std::string log_file;
+  std::string stats_json;
+};
+
+// Applies a YAML config file onto `options`. Relative paths in it are taken relative to the
+// file's folder. Throws vpipe::Error (kUsage) for a missing or malformed file or unknown keys.
+void apply_config_file(const std::string& path, RunOptions& options);
+
+// "2M", "500k", "800000" -> bits per second. Throws vpipe::Error (kUsage).
+std::int64_t parse_bitrate(const std::string& text);
+
+// Range and consistency checks shared by the config and the command line.
+void validate(const RunOptions& options);
+
+// configs/default.yaml next to the installed binary or in the source tree.
+std::string default_config_path();
+
+}  // namespace vpipe::scheduler

@@ -1,0 +1,212 @@
+#include "scheduler/run_plan.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <sstream>
+
+#include "common/error.hpp"
+#include "shm_ring/run_segment.hpp"
+#include "transform/filter_chain.hpp"
+
+namespace vpipe::scheduler {
+namespace {
+
+using nlohmann::json;
+
+// The pool's total size is capped so that a huge geometry fails at planning with a clear
+// message instead of at mmap time (or by exhausting memory).
+constexpr std::uint64_t kMaxSegmentBytes = 8ULL << 30;
+
+std::string geometry_text(transform::Geometry g) {
+  return std::to_string(g.width) + "x" + std::to_string(g.height);
+}
+
+std::string mib(std::uint64_t bytes) {
+  std::ostringstream s;
+  s.precision(1);
+  s << std::fixed << static_cast<double>(bytes) / (1 << 20) << " MiB";
+  return s.str();
+}
+
+json rational(AVRational r) { return json::array({r.num, r.den}); }
+AVRational rational(const json& j) { return AVRational{j.at(0).get<int>(), j.at(1).get<int>()}; }
+
+}  // namespace
+
+const std::vector<int>& RunPlan::cpus_of(const std::string& stage) const {
+  static const std::vector<int> kAny;
+  for (const auto& s : cpus.stages) {
+    if (s.stage == stage) return s.cpus;
+  }
+  return kAny;
+}
+
+RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology) {
+  validate(options);
+  RunPlan plan;
+  plan.input = options.input;
+  plan.quiet = options.quiet;
+  plan.log_level = options.log_level;
+  plan.log_file = options.log_file;
+  // The chain is checked before the input is opened: a typo fails fast even on a slow URL.
+  const transform::FilterChain chain = transform::FilterChain::parse(options.vf);
+  plan.input_info = decode::Decoder::open(options.input, 1).info();
+  plan.vf = options.vf;
+  plan.steps = chain.plan({plan.input_info.width, plan.input_info.height});
+  plan.needs_spare = chain.needs_spare();
+
+  plan.null_output = options.output == "null";
+  plan.encoder.output = options.output;
+  plan.encoder.format = options.format;
+  plan.encoder.codec = options.codec;
+  plan.encoder.preset = options.preset;
+  plan.encoder.crf = options.crf;
+  plan.encoder.bitrate = options.bitrate;
+  plan.encoder.gop = options.gop;
+  plan.encoder.codec_options = options.codec_options;
+  plan.encoder.overwrite = options.overwrite;
+  if (!plan.null_output) encode::validate(plan.encoder);
+
+  plan.nb_workers = options.workers > 0 ? options.workers : affinity::default_workers(topology);
+  plan.cpus = affinity::plan_cpus(topology, plan.nb_workers,
+                                  options.affinity == "none" ? affinity::AffinityMode::kNone
+                                                             : affinity::AffinityMode::kAuto);
+  plan.encoder.threads = static_cast<int>(plan.cpus_of("encode").size());
+
+  // Enough frames in flight to keep every worker busy while encode waits for the oldest.
+  plan.window = options.window > 0 ? static_cast<std::uint32_t>(options.window)
+                                   : static_cast<std::uint32_t>(std::clamp(3 * plan.nb_workers + 2, 8, 64));
+  plan.nb_slots = plan.window + static_cast<std::uint32_t>(plan.needs_spare ? plan.nb_workers : 0);
+  plan.slot_bytes = chain.max_picture_bytes(plan.steps.front());
+  shm::SegmentSpec spec{plan.nb_slots, plan.slot_bytes, plan.window,
+                        static_cast<std::uint32_t>(plan.nb_workers), to_json(plan)};
+  plan.segment_bytes = shm::RunSegment::bytes_for(spec);
+  if (plan.segment_bytes > kMaxSegmentBytes) {
+    fail(ExitCode::kUsage, "frame pool of " + std::to_string(plan.nb_slots) + " slots of " +
+                               mib(plan.slot_bytes) + " (largest picture " +
+                               geometry_text(*std::max_element(plan.steps.begin(), plan.steps.end(),
+                                   [](auto a, auto b) { return static_cast<std::uint64_t>(a.width) * a.height < static_cast<std::uint64_t>(b.width) * b.height; })) +
+                               ") exceeds the " + mib(kMaxSegmentBytes) + " limit: lower --window or the picture size");
+  }
+  return plan;
+}
+
+std::string to_json(const RunPlan& p) {
+  json stages = json::array();
+  for (const auto& s : p.cpus.stages) stages.push_back({{"stage", s.stage}, {"cpus", s.cpus}});
+  json steps = json::array();
+  for (const auto& g : p.steps) steps.push_back({g.width, g.height});
+  const auto& e = p.encoder;
+  json enc = {{"output", e.output}, {"format", e.format}, {"codec", e.codec}, {"preset", e.preset},
+              {"codec_options", e.codec_options}, {"overwrite", e.overwrite}, {"threads", e.threads}};
+  if (e.crf) enc["crf"] = *e.crf;
+  if (e.bitrate) enc["bitrate"] = *e.bitrate;
+  if (e.gop) enc["gop"] = *e.gop;
+  const auto& in = p.input_info;
+  return json{{"input", p.input},
+              {"input_info",
+               {{"url", in.url}, {"format", in.format}, {"container", in.container}, {"codec", in.codec},
+                {"stream_index", in.stream_index}, {"width", in.width}, {"height", in.height},
+                {"time_base", rational(in.time_base)}, {"frame_rate", rational(in.frame_rate)},
+                {"duration_s", in.duration_s}, {"nb_frames", in.nb_frames}}},
+              {"vf", p.vf},
+              {"steps", steps},
+              {"needs_spare", p.needs_spare},
+              {"null_output", p.null_output},
+              {"encoder", enc},
+              {"nb_workers", p.nb_workers},
+              {"window", p.window},
+              {"nb_slots", p.nb_slots},
+              {"slot_bytes", p.slot_bytes},
+              {"segment_bytes", p.segment_bytes},
+              {"cpus", {{"stages", stages}, {"shared", p.cpus.shared}, {"note", p.cpus.note}}},
+              {"quiet", p.quiet},
+              {"log_level", p.log_level},
+              {"log_file", p.log_file}}
+      .dump();
+}
+
+RunPlan plan_from_json(std::string_view text) {
+  const json j = json::parse(text);
+  RunPlan p;
+  p.input = j.at("input");
+  const json& in = j.at("input_info");
+  p.input_info.url = in.at("url");
+  p.input_info.format = in.at("format");
+  p.input_info.container = in.at("container");
+  p.input_info.codec = in.at("codec");
+  p.input_info.stream_index = in.at("stream_index");
+  p.input_info.width = in.at("width");
+  p.input_info.height = in.at("height");
+  p.input_info.time_base = rational(in.at("time_base"));
+  p.input_info.frame_rate = rational(in.at("frame_rate"));
+  p.input_info.duration_s = in.at("duration_s");
+  p.input_info.nb_frames = in.at("nb_frames");
+  p.vf = j.at("vf");
+  for (const auto& g : j.at("steps")) p.steps.push_back({g.at(0).get<int>(), g.at(1).get<int>()});
+  p.needs_spare = j.at("needs_spare");
+  p.null_output = j.at("null_output");
+  const json& e = j.at("encoder");
+  p.encoder.output = e.at("output");
+  p.encoder.format = e.at("format");
+  p.encoder.codec = e.at("codec");
+  p.encoder.preset = e.at("preset");
+  p.encoder.codec_options = e.at("codec_options").get<std::map<std::string, std::string>>();
+  p.encoder.overwrite = e.at("overwrite");
+  p.encoder.threads = e.at("threads");
+  if (e.contains("crf")) p.encoder.crf = e.at("crf").get<int>();
+  if (e.contains("bitrate")) p.encoder.bitrate = e.at("bitrate").get<std::int64_t>();
+  if (e.contains("gop")) p.encoder.gop = e.at("gop").get<int>();
+  p.nb_workers = j.at("nb_workers");
+  p.window = j.at("window");
+  p.nb_slots = j.at("nb_slots");
+  p.slot_bytes = j.at("slot_bytes");
+  p.segment_bytes = j.at("segment_bytes");
+  for (const auto& s : j.at("cpus").at("stages")) {
+    p.cpus.stages.push_back({s.at("stage"), s.at("cpus").get<std::vector<int>>()});
+  }
+  p.cpus.shared = j.at("cpus").at("shared");
+  p.cpus.note = j.at("cpus").at("note");
+  p.quiet = j.at("quiet");
+  p.log_level = j.at("log_level");
+  p.log_file = j.at("log_file");
+  return p;
+}
+
+std::string describe(const RunPlan& p) {
+  std::ostringstream s;
+  const auto& in = p.input_info;
+  s << "input:    " << p.input << "\n"
+    << "          " << in.container << ", " << in.codec << " " << in.width << "x" << in.height << " @ "
+    << av_q2d(in.frame_rate) << " fps";
+  if (in.duration_s > 0) s << ", " << in.duration_s << " s (~" << in.nb_frames << " frames)";
+  s << "\n";
+  s << "convert:  decode writes yuv420p into pool slots (the working format; no other conversion)\n";
+  s << "filters:  " << (p.vf.empty() ? "(none)" : transform::FilterChain::parse(p.vf).describe()) << "\n";
+  s << "geometry: ";
+  for (std::size_t i = 0; i < p.steps.size(); ++i) s << (i ? " -> " : "") << geometry_text(p.steps[i]);
+  s << "\n";
+  if (p.null_output) {
+    s << "output:   null (frames are decoded and filtered, then discarded)\n";
+  } else {
+    s << "output:   " << p.encoder.output << " (" << p.encoder.codec;
+    if (!p.encoder.preset.empty()) s << " preset " << p.encoder.preset;
+    if (p.encoder.crf) s << " crf " << *p.encoder.crf;
+    if (p.encoder.bitrate) s << " " << *p.encoder.bitrate / 1000 << " kb/s";
+    if (p.encoder.gop) s << " gop " << *p.encoder.gop;
+    s << ", " << p.encoder.threads << " threads)\n";
+  }
+  s << "stages:   " << p.cpus.note << "\n";
+  for (const auto& st : p.cpus.stages) {
+    s << "          vpipe:" << st.stage << std::string(10 - std::min<std::size_t>(10, st.stage.size()), ' ')
+      << "cpus " << affinity::format_cpus(st.cpus) << "\n";
+  }
+  s << "pool:     " << p.nb_slots << " slots x " << mib(p.slot_bytes) << " (window " << p.window
+    << " frames in flight" << (p.needs_spare ? ", +1 spare per worker for out-of-place filters" : "")
+    << "), segment " << mib(p.segment_bytes) << " (memfd)\n";
+  s << "rings:    decode -> transform x" << p.nb_workers << " -> encode, slot indices only\n";
+  return s.str();
+}
+
+}  // namespace vpipe::scheduler

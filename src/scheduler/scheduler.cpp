@@ -1,0 +1,275 @@
+#include "scheduler/scheduler.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "scheduler/run_plan.hpp"
+#include "scheduler/stage_context.hpp"
+#include "shm_ring/run_segment.hpp"
+
+namespace vpipe::scheduler {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// After an abort, stages get this long to notice before they are killed.
+constexpr std::chrono::seconds kAbortGrace{2};
+
+struct Child {
+  std::string name;
+  int stats_index = 0;
+  pid_t pid = -1;
+  bool running = false;
+  int status = 0;
+};
+
+pid_t spawn(const std::string& role, int index, int fd, const sigset_t& original_mask) {
+  const std::string argv0 = "vpipe:" + (role == "xform" ? "xform-" + std::to_string(index) : role);
+  const std::string idx = std::to_string(index);
+  const std::string fd_text = std::to_string(fd);
+  const std::string parent = std::to_string(getpid());
+  const char* argv[] = {argv0.c_str(), "__stage", role.c_str(), idx.c_str(), fd_text.c_str(), parent.c_str(), nullptr};
+  const pid_t pid = fork();
+  if (pid == 0) {
+    // Only async-signal-safe calls between fork and exec.
+    sigprocmask(SIG_SETMASK, &original_mask, nullptr);
+    execv("/proc/self/exe", const_cast<char* const*>(argv));
+    _exit(127);
+  }
+  if (pid < 0) fail(ExitCode::kRunFailed, std::string("cannot start a stage process: ") + std::strerror(errno));
+  return pid;
+}
+
+std::string describe_status(int status) {
+  if (WIFSIGNALED(status)) return std::string("killed by signal ") + sigabbrev_np(WTERMSIG(status));
+  return "exited with code " + std::to_string(WEXITSTATUS(status));
+}
+
+bool failed(int status) { return WIFSIGNALED(status) || WEXITSTATUS(status) != 0; }
+
+class Supervisor {
+ public:
+  Supervisor(const RunPlan& plan, shm::RunSegment& segment, const sigset_t& original_mask)
+      : plan_(plan), segment_(segment), original_mask_(original_mask) {}
+
+  int run() {
+    start_ = Clock::now();
+    // Consumers first, so every ring has a reader before frames arrive.
+    start_child("encode", 0, kEncodeStatsIndex);
+    for (int i = 0; i < plan_.nb_workers; ++i) start_child("xform", i, kFirstWorkerStatsIndex + i);
+    start_child("decode", 0, kDecodeStatsIndex);
+    supervise();
+    finish_progress_line();
+    return report();
+  }
+
+  nlohmann::json stats_json() const;
+
+ private:
+  void start_child(const std::string& role, int index, int stats_index) {
+    Child c;
+    c.name = role == "xform" ? "xform-" + std::to_string(index) : role;
+    c.stats_index = stats_index;
+    c.pid = spawn(role, index, segment_.fd(), original_mask_);
+    c.running = true;
+    children_.push_back(c);
+  }
+
+  [[nodiscard]] bool any_running() const {
+    for (const auto& c : children_) {
+      if (c.running) return true;
+    }
+    return false;
+  }
+
+  void reap() {
+    for (auto& c : children_) {
+      if (!c.running) continue;
+      int status = 0;
+      if (waitpid(c.pid, &status, WNOHANG) != c.pid) continue;
+      c.running = false;
+      c.status = status;
+      if (failed(status) && !aborting_) {
+        spdlog::debug("{} {}", c.name, describe_status(status));
+        begin_abort();
+      }
+    }
+  }
+
+  void begin_abort() {
+    aborting_ = true;
+    abort_started_ = Clock::now();
+    segment_.control().abort.store(1);
+  }
+
+  void kill_all() {
+    for (const auto& c : children_) {
+      if (c.running) kill(c.pid, SIGKILL);
+    }
+  }
+
+  void supervise() {
+    sigset_t wait_set;
+    sigemptyset(&wait_set);
+    sigaddset(&wait_set, SIGCHLD);
+    sigaddset(&wait_set, SIGINT);
+    sigaddset(&wait_set, SIGTERM);
+    while (any_running()) {
+      const timespec tick{0, 200'000'000};
+      const int sig = sigtimedwait(&wait_set, nullptr, &tick);
+      if (sig == SIGINT || sig == SIGTERM) on_signal(sig);
+      reap();
+      if (aborting_ && Clock::now() - abort_started_ > kAbortGrace) kill_all();
+      print_progress(false);
+    }
+  }
+
+  void on_signal(int sig) {
+    ++signals_;
+    if (signals_ == 1) {
+      finish_progress_line();
+      spdlog::info("{}: finishing: no more input is read, frames in flight are encoded (again to abort)",
+                   sigabbrev_np(sig));
+      segment_.control().stop_input.store(1);
+      return;
+    }
+    interrupted_ = true;
+    begin_abort();
+    kill_all();
+  }
+
+  void print_progress(bool force) {
+    if (plan_.quiet || !isatty(STDERR_FILENO)) return;
+    const auto now = Clock::now();
+    if (!force && now - last_progress_ < std::chrono::milliseconds(500)) return;
+    last_progress_ = now;
+    const auto& control = segment_.control();
+    const std::uint64_t done = control.stages[kEncodeStatsIndex].frames_out.load();
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    const double fps = secs > 0 ? static_cast<double>(done) / secs : 0;
+    const double speed = fps / av_q2d(plan_.input_info.frame_rate);
+    std::string total = plan_.input_info.nb_frames > 0 ? "/" + std::to_string(plan_.input_info.nb_frames) : "";
+    std::fprintf(stderr, "\rframe %6llu%s  fps %7.1f  speed %5.2fx  in flight %3u/%u  ",
+                 static_cast<unsigned long long>(done), total.c_str(), fps, speed,
+                 plan_.window - static_cast<unsigned>(std::max(0, const_cast<shm::ControlBlock&>(control).credits.value())),
+                 plan_.window);
+    progress_shown_ = true;
+  }
+
+  void finish_progress_line() {
+    if (progress_shown_) std::fputc('\n', stderr);
+    progress_shown_ = false;
+  }
+
+  int report() {
+    const auto& control = segment_.control();
+    const double secs = std::chrono::duration<double>(Clock::now() - start_).count();
+    if (interrupted_) {
+      std::fprintf(stderr, "vpipe: error: aborted by a second signal; the output is incomplete\n");
+      return static_cast<int>(ExitCode::kInterrupted);
+    }
+    if (control.error_claimed.load() != 0) {
+      std::fprintf(stderr, "vpipe: error: %s\n", control.error_text);
+      return control.error_code;
+    }
+    for (const auto& c : children_) {
+      if (failed(c.status)) {
+        std::fprintf(stderr, "vpipe: error: stage %s %s\n", c.name.c_str(), describe_status(c.status).c_str());
+        return static_cast<int>(ExitCode::kRunFailed);
+      }
+    }
+    const std::uint64_t frames = control.stages[kEncodeStatsIndex].frames_out.load();
+    const std::uint64_t errors = control.stages[kDecodeStatsIndex].errors.load();
+    const double fps = secs > 0 ? static_cast<double>(frames) / secs : 0;
+    spdlog::info("{} frames in {:.2f} s: {:.1f} fps, {:.2f}x real time, {} workers{} -> {}", frames, secs, fps,
+                 fps / av_q2d(plan_.input_info.frame_rate), plan_.nb_workers,
+                 errors ? ", " + std::to_string(errors) + " damaged input packets skipped" : "",
+                 plan_.null_output ? "null" : plan_.encoder.output);
+    wall_s_ = secs;
+    return 0;
+  }
+
+  const RunPlan& plan_;
+  shm::RunSegment& segment_;
+  const sigset_t& original_mask_;
+  std::vector<Child> children_;
+  Clock::time_point start_;
+  Clock::time_point last_progress_;
+  Clock::time_point abort_started_;
+  bool aborting_ = false;
+  bool interrupted_ = false;
+  bool progress_shown_ = false;
+  int signals_ = 0;
+  double wall_s_ = 0;
+};
+
+nlohmann::json Supervisor::stats_json() const {
+  const auto& control = segment_.control();
+  nlohmann::json stages = nlohmann::json::array();
+  for (const auto& c : children_) {
+    const auto& s = control.stages[c.stats_index];
+    stages.push_back({{"stage", c.name},
+                      {"pid", c.pid},
+                      {"cpus", plan_.cpus_of(c.name)},
+                      {"exit", describe_status(c.status)},
+                      {"frames_in", s.frames_in.load()},
+                      {"frames_out", s.frames_out.load()},
+                      {"busy_s", static_cast<double>(s.busy_ns.load()) / 1e9},
+                      {"wait_s", static_cast<double>(s.wait_ns.load()) / 1e9},
+                      {"bytes_copied", s.bytes_copied.load()},
+                      {"errors", s.errors.load()}});
+  }
+  const std::uint64_t frames = control.stages[kEncodeStatsIndex].frames_out.load();
+  return {{"version", VPIPE_VERSION},
+          {"frames", frames},
+          {"wall_s", wall_s_},
+          {"fps", wall_s_ > 0 ? static_cast<double>(frames) / wall_s_ : 0},
+          {"decode_errors", control.stages[kDecodeStatsIndex].errors.load()},
+          {"stages", stages},
+          {"plan", nlohmann::json::parse(to_json(plan_))}};
+}
+
+}  // namespace
+
+int run(const RunOptions& options) {
+  const RunPlan plan = make_plan(options, affinity::read_topology());
+  if (options.dry_run) {
+    std::fputs(describe(plan).c_str(), stdout);
+    return 0;
+  }
+  spdlog::debug("plan:\n{}", describe(plan));
+  if (plan.cpus.shared) spdlog::info("{}", plan.cpus.note);
+
+  // Signals are taken synchronously by the supervisor loop; children get the original mask back.
+  sigset_t blocked, original;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGCHLD);
+  sigaddset(&blocked, SIGINT);
+  sigaddset(&blocked, SIGTERM);
+  sigprocmask(SIG_BLOCK, &blocked, &original);
+
+  shm::RunSegment segment = shm::RunSegment::create(
+      {plan.nb_slots, plan.slot_bytes, plan.window, static_cast<std::uint32_t>(plan.nb_workers), to_json(plan)});
+  Supervisor supervisor(plan, segment, original);
+  const int code = supervisor.run();
+  if (!options.stats_json.empty()) {
+    std::ofstream out(options.stats_json);
+    out << supervisor.stats_json().dump(2) << "\n";
+    if (!out) fail(ExitCode::kOutput, "cannot write stats to '" + options.stats_json + "'");
+  }
+  sigprocmask(SIG_SETMASK, &original, nullptr);
+  return code;
+}
+
+}  // namespace vpipe::scheduler

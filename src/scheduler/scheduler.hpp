@@ -1,0 +1,21 @@
+// The scheduler: the parent process of a run.
+//
+// It checks the whole run before starting anything (make_plan), lays out the shared segment,
+// starts the stages consumers first (encode, workers, decode) by fork+exec of this binary, and
+// supervises them: it reaps them as they exit, turns the first failure into one error line,
+// and handles signals (first SIGINT/SIGTERM: stop reading and drain, so the output is finished
+// and playable; second: abort at once). Stages talk only through the segment; the scheduler
+// is the only one that knows the graph.
+#pragma once
+
+#include "scheduler/options.hpp"
+
+namespace vpipe::scheduler {
+
+// Runs (or, with dry_run, only plans) a pipeline. Returns the process exit code.
+int run(const RunOptions& options);
+
+// Entry point of a stage process (argv as built by the scheduler).
+int stage_main(int argc, char** argv);
+
+}  // namespace vpipe::scheduler

@@ -1,0 +1,66 @@
+// StageContext: what a stage process gets from the scheduler: the run segment (pool, rings,
+// control block), the plan, and its own stats slot. Stages know only their rings; the graph is
+// the scheduler's.
+#pragma once
+
+#include <chrono>
+#include <ctime>
+#include <string>
+
+#include "scheduler/run_plan.hpp"
+#include "shm_ring/run_segment.hpp"
+
+namespace vpipe::scheduler {
+
+inline constexpr int kDecodeStatsIndex = 0;
+inline constexpr int kEncodeStatsIndex = 1;
+inline constexpr int kFirstWorkerStatsIndex = 2;
+
+// How long any single wait lasts before the stage re-checks the run's abort flag (invariant 7).
+inline constexpr std::chrono::milliseconds kPollInterval{100};
+
+struct StageContext {
+  shm::RunSegment& segment;
+  const RunPlan& plan;
+  shm::StageStats& stats;
+  int worker_index = 0;  // transform workers only
+
+  [[nodiscard]] bool aborted() const {
+    return segment.control().abort.load(std::memory_order_relaxed) != 0;
+  }
+  // Repeats a bounded wait (a callable taking a timeout) until it yields a value or the run is
+  // aborted; then returns the empty result.
+  template <typename Wait>
+  auto wait_unless_aborted(Wait&& wait) const {
+    for (;;) {
+      auto result = wait(kPollInterval);
+      if (result || aborted()) return result;
+    }
+  }
+};
+
+inline std::uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// Adds the time from construction to destruction to a stats counter (busy or waiting).
+class ScopedTimer {
+ public:
+  explicit ScopedTimer(std::atomic<std::uint64_t>& counter) : counter_(counter), start_(monotonic_ns()) {}
+  ~ScopedTimer() { counter_.fetch_add(monotonic_ns() - start_, std::memory_order_relaxed); }
+  ScopedTimer(const ScopedTimer&) = delete;
+  ScopedTimer& operator=(const ScopedTimer&) = delete;
+
+ private:
+  std::atomic<std::uint64_t>& counter_;
+  std::uint64_t start_;
+};
+
+// Each stage's entry point. Return an exit code; throw vpipe::Error for a reportable failure.
+int run_decode_stage(StageContext& ctx);
+int run_transform_stage(StageContext& ctx);
+int run_encode_stage(StageContext& ctx);
+
+}  // namespace vpipe::scheduler

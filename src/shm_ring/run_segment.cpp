@@ -1,0 +1,222 @@
+#include "shm_ring/run_segment.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "common/error.hpp"
+
+namespace vpipe::shm {
+namespace {
+constexpr std::uint64_t kMagic = 0x7670697065534547ULL;  // "vpipeSEG"
+constexpr std::uint64_t kPage = 4096;
+// Slots start on 2 MiB boundaries when they are large, so transparent huge pages can back them.
+constexpr std::uint64_t kHugePage = 2u << 20;
+
+constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
+
+std::uint32_t ring_capacity_for(const SegmentSpec& spec) {
+  // Room for every slot plus one end-of-stream marker per worker: a push never waits on
+  // capacity; the credits semaphore is what bounds the pipeline.
+  return std::bit_ceil(spec.nb_slots + spec.nb_workers + 1);
+}
+
+struct Layout {
+  std::uint64_t plan, decoded, filtered, free_ring, desc, data, stride, total;
+};
+
+Layout layout_for(const SegmentSpec& spec) {
+  const std::uint32_t cap = ring_capacity_for(spec);
+  const std::uint64_t ring_bytes = align_up(IndexRing::bytes_for(cap), kCacheLine);
+  Layout l{};
+  l.plan = align_up(sizeof(ControlBlock), kCacheLine);
+  l.decoded = align_up(l.plan + spec.plan_json.size() + 1, kCacheLine);
+  l.filtered = l.decoded + ring_bytes;
+  l.free_ring = l.filtered + ring_bytes;
+  l.desc = l.free_ring + ring_bytes;
+  const std::uint64_t slot_align = spec.slot_bytes >= kHugePage ? kHugePage : kPage;
+  l.data = align_up(l.desc + sizeof(FrameDesc) * spec.nb_slots, slot_align);
+  l.stride = align_up(spec.slot_bytes, slot_align);
+  l.total = l.data + l.stride * spec.nb_slots;
+  return l;
+}
+
+void* map_segment(int fd, std::uint64_t bytes) {
+  // MAP_POPULATE pre-faults the whole pool: a first touch of a 1080p buffer costs more than a
+  // copy, so it is paid once at start, not per frame.
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  return base == MAP_FAILED ? nullptr : base;
+}
+}  // namespace
+
+Slot& Slot::operator=(Slot&& other) noexcept {
+  if (this != &other) {
+    reset();
+    pool_ = other.pool_;
+    index_ = other.index_;
+    other.pool_ = nullptr;
+  }
+  return *this;
+}
+
+FrameDesc& Slot::desc() const { return pool_->desc(index_); }
+std::uint8_t* Slot::data() const { return pool_->data(index_); }
+std::uint64_t Slot::capacity() const { return pool_->control_->slot_bytes; }
+
+void Slot::reset() {
+  if (pool_ != nullptr) pool_->release(release_index());
+}
+
+std::uint32_t Slot::release_index() {
+  pool_ = nullptr;
+  return index_;
+}
+
+FramePool::FramePool(ControlBlock* control, std::uint8_t* base)
+    : control_(control), base_(base), free_ring_(IndexRing::attach(base + control->free_ring_offset)) {}
+
+std::optional<Slot> FramePool::acquire_for(std::chrono::nanoseconds timeout) {
+  const auto index = free_ring_.pop_for(timeout);
+  if (!index) return std::nullopt;
+  desc(*index).owner_pid.store(getpid(), std::memory_order_relaxed);
+  return Slot(this, *index);
+}
+
+void FramePool::release(std::uint32_t index) {
+  if (index >= control_->nb_slots) std::abort();
+  desc(index).owner_pid.store(0, std::memory_order_relaxed);
+  // The free ring has room for every slot, so this cannot wait; a failure is a double release.
+  if (!free_ring_.try_push(index)) std::abort();
+}
+
+FrameDesc& FramePool::desc(std::uint32_t index) const {
+  return reinterpret_cast<FrameDesc*>(base_ + control_->desc_offset)[index];
+}
+
+std::uint8_t* FramePool::data(std::uint32_t index) const {
+  return base_ + control_->data_offset + control_->slot_stride * index;
+}
+
+bool FrameRing::push_for(Slot& slot, std::chrono::nanoseconds timeout) {
+  slot.desc().owner_pid.store(0, std::memory_order_relaxed);
+  if (!ring_.push_for(slot.index_, timeout)) {
+    slot.desc().owner_pid.store(getpid(), std::memory_order_relaxed);
+    return false;
+  }
+  slot.release_index();
+  return true;
+}
+
+bool FrameRing::push_end_of_stream_for(std::chrono::nanoseconds timeout) {
+  return ring_.push_for(kEndOfStream, timeout);
+}
+
+std::optional<RingItem> FrameRing::pop_for(std::chrono::nanoseconds timeout) {
+  const auto index = ring_.pop_for(timeout);
+  if (!index) return std::nullopt;
+  if (*index == kEndOfStream) return RingItem{};
+  if (*index >= pool_->nb_slots()) std::abort();
+  pool_->desc(*index).owner_pid.store(getpid(), std::memory_order_relaxed);
+  return RingItem{Slot(pool_, *index)};
+}
+
+std::uint64_t RunSegment::bytes_for(const SegmentSpec& spec) { return layout_for(spec).total; }
+
+RunSegment RunSegment::create(const SegmentSpec& spec) {
+  if (spec.nb_slots == 0 || spec.slot_bytes == 0 || spec.window == 0) std::abort();
+  const Layout l = layout_for(spec);
+  // Not MFD_CLOEXEC: the stages inherit it across exec. Sealed so no one can resize it.
+  const int fd = memfd_create("vpipe-run", MFD_ALLOW_SEALING);
+  if (fd < 0) fail(ExitCode::kRunFailed, std::string("cannot create shared memory: ") + std::strerror(errno));
+  if (ftruncate(fd, static_cast<off_t>(l.total)) != 0) {
+    const int err = errno;
+    close(fd);
+    fail(ExitCode::kRunFailed, "cannot size shared memory to " + std::to_string(l.total >> 20) +
+                                   " MiB: " + std::strerror(err));
+  }
+  fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+  void* base = map_segment(fd, l.total);
+  if (base == nullptr) {
+    const int err = errno;
+    close(fd);
+    fail(ExitCode::kRunFailed, "cannot map " + std::to_string(l.total >> 20) +
+                                   " MiB of shared memory: " + std::strerror(err));
+  }
+  auto* bytes = static_cast<std::uint8_t*>(base);
+  auto* control = new (base) ControlBlock{};
+  control->magic = kMagic;
+  control->total_bytes = l.total;
+  control->plan_offset = l.plan;
+  control->plan_bytes = spec.plan_json.size();
+  std::memcpy(bytes + l.plan, spec.plan_json.data(), spec.plan_json.size());
+  control->decoded_ring_offset = l.decoded;
+  control->filtered_ring_offset = l.filtered;
+  control->free_ring_offset = l.free_ring;
+  control->desc_offset = l.desc;
+  control->data_offset = l.data;
+  control->slot_stride = l.stride;
+  control->slot_bytes = spec.slot_bytes;
+  control->nb_slots = spec.nb_slots;
+  control->window = spec.window;
+  control->nb_workers = spec.nb_workers;
+  control->credits.init(spec.window);
+  control->total_frames.store(-1);
+  const std::uint32_t cap = ring_capacity_for(spec);
+  IndexRing::create(bytes + l.decoded, cap);
+  IndexRing::create(bytes + l.filtered, cap);
+  IndexRing free_ring = IndexRing::create(bytes + l.free_ring, cap);
+  auto* descs = reinterpret_cast<FrameDesc*>(bytes + l.desc);
+  for (std::uint32_t i = 0; i < spec.nb_slots; ++i) {
+    new (&descs[i]) FrameDesc{};
+    if (!free_ring.try_push(i)) std::abort();
+  }
+  return RunSegment(fd, base, l.total);
+}
+
+RunSegment RunSegment::attach(int fd) {
+  std::uint64_t header[2] = {0, 0};
+  if (pread(fd, header, sizeof(header), 0) != sizeof(header) || header[0] != kMagic) {
+    fail(ExitCode::kRunFailed, "fd " + std::to_string(fd) + " is not a vpipe run segment");
+  }
+  void* base = map_segment(fd, header[1]);
+  if (base == nullptr) fail(ExitCode::kRunFailed, std::string("cannot map the run segment: ") + std::strerror(errno));
+  return RunSegment(fd, base, header[1]);
+}
+
+RunSegment::RunSegment(int fd, void* base, std::uint64_t bytes)
+    : fd_(fd), base_(base), bytes_(bytes), control_(static_cast<ControlBlock*>(base)),
+      pool_(control_, static_cast<std::uint8_t*>(base)) {}
+
+RunSegment::RunSegment(RunSegment&& other) noexcept
+    : fd_(other.fd_), base_(other.base_), bytes_(other.bytes_), control_(other.control_),
+      pool_(other.pool_) {
+  other.fd_ = -1;
+  other.base_ = nullptr;
+}
+
+RunSegment::~RunSegment() {
+  if (base_ != nullptr) munmap(base_, bytes_);
+  if (fd_ >= 0) close(fd_);
+}
+
+std::string_view RunSegment::plan_json() const {
+  return {reinterpret_cast<const char*>(base_) + control_->plan_offset, control_->plan_bytes};
+}
+
+FrameRing RunSegment::decoded_ring() {
+  return FrameRing(&pool_, IndexRing::attach(static_cast<std::uint8_t*>(base_) +
+                                             control_->decoded_ring_offset));
+}
+
+FrameRing RunSegment::filtered_ring() {
+  return FrameRing(&pool_, IndexRing::attach(static_cast<std::uint8_t*>(base_) +
+                                             control_->filtered_ring_offset));
+}
+
+}  // namespace vpipe::shm

@@ -1,0 +1,203 @@
+// RunSegment: the one shared-memory segment of a run, and the frame pool and rings inside it.
+//
+// Layout (every part at an offset recorded in the control block; no pointers are shared):
+//   ControlBlock | plan JSON | ring decode->transform | ring transform->encode | free-slot ring
+//   | FrameDesc[nb_slots] | slot data (page aligned, pre-faulted)
+//
+// The segment is an anonymous memfd: the scheduler creates it, children inherit the fd across
+// exec. Nothing is ever named in /dev/shm, so nothing can outlive the run even if every process
+// is SIGKILLed (invariant 5), and no other user can open it (invariant 6).
+//
+// Frames: a slot holds one planar picture plus its FrameDesc. A frame moves between stages as a
+// slot index in a ring, never as pixels (invariant 1). Slot is the move-only handle that owns a
+// slot; one that goes out of scope unpublished returns to the free ring. Raw indices never leave
+// this module.
+//
+// Flow control: `credits` holds (window - frames in flight). Decode takes a credit per frame,
+// encode gives it back when the frame leaves the pipeline in order. Because the pool holds
+// window + one spare per transform worker, a stage that needs a slot always finds one, and the
+// reorder window in encode can never starve the worker that holds the frame it waits for.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "shm_ring/index_ring.hpp"
+#include "shm_ring/shm_semaphore.hpp"
+
+namespace vpipe::shm {
+
+inline constexpr int kMaxPlanes = 4;
+inline constexpr int kMaxStages = 66;  // decode, encode and up to 64 transform workers
+inline constexpr std::uint32_t kEndOfStream = 0xFFFFFFFFu;
+
+// The picture and timing of one frame. Written by whoever owns the slot.
+struct FrameDesc {
+  std::int64_t seq;          // decode order, from 0
+  std::int64_t pts;          // in the input stream's time base
+  std::int64_t duration;     // in the input stream's time base, 0 if unknown
+  std::int64_t capture_ns;   // CLOCK_MONOTONIC when decode produced the frame
+  std::int32_t width;
+  std::int32_t height;
+  std::int32_t pix_fmt;      // AVPixelFormat
+  std::int32_t nb_planes;
+  std::int32_t linesize[kMaxPlanes];
+  std::uint64_t offset[kMaxPlanes];  // plane start, relative to the slot's data
+  std::atomic<std::int32_t> owner_pid;  // 0 while queued in a ring (invariant 3)
+};
+static_assert(std::is_standard_layout_v<FrameDesc>);
+static_assert(std::atomic<std::int32_t>::is_always_lock_free);
+
+// Per-process counters, written by that process only, read by the scheduler.
+struct alignas(kCacheLine) StageStats {
+  std::atomic<std::int32_t> pid;
+  std::atomic<std::uint64_t> frames_in;
+  std::atomic<std::uint64_t> frames_out;
+  std::atomic<std::uint64_t> busy_ns;
+  std::atomic<std::uint64_t> wait_ns;
+  std::atomic<std::uint64_t> bytes_copied;  // pixels copied at stage boundaries: must stay 0
+  std::atomic<std::uint64_t> errors;        // e.g. packets the decoder rejected
+};
+static_assert(sizeof(StageStats) == kCacheLine);
+
+struct SegmentSpec {
+  std::uint32_t nb_slots = 0;
+  std::uint64_t slot_bytes = 0;
+  std::uint32_t window = 0;      // frames in flight between decode and encode
+  std::uint32_t nb_workers = 1;
+  std::string plan_json;         // the run plan, read by every stage at start
+};
+
+struct ControlBlock {
+  std::uint64_t magic;
+  std::uint64_t total_bytes;
+  std::uint64_t plan_offset, plan_bytes;
+  std::uint64_t decoded_ring_offset, filtered_ring_offset, free_ring_offset;
+  std::uint64_t desc_offset, data_offset, slot_stride, slot_bytes;
+  std::uint32_t nb_slots, window, nb_workers;
+  alignas(kCacheLine) ShmSemaphore credits;
+  alignas(kCacheLine) std::atomic<std::uint32_t> stop_input;  // finish cleanly: stop reading
+  std::atomic<std::uint32_t> abort;                           // stop now, output is forfeit
+  std::atomic<std::int64_t> total_frames;                     // set by decode at end, else -1
+  // The first stage to fail records its one-line reason here for the scheduler to print.
+  std::atomic<std::uint32_t> error_claimed;
+  std::int32_t error_code;
+  char error_text[512];
+  alignas(kCacheLine) StageStats stages[kMaxStages];
+};
+static_assert(std::is_standard_layout_v<ControlBlock>);
+
+class FramePool;
+
+// Move-only ownership of one slot. Destroying a Slot that still owns returns it to the pool.
+class Slot {
+ public:
+  Slot() = default;
+  Slot(Slot&& other) noexcept { *this = std::move(other); }
+  Slot& operator=(Slot&& other) noexcept;
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+  ~Slot() { reset(); }
+
+  [[nodiscard]] explicit operator bool() const { return pool_ != nullptr; }
+  [[nodiscard]] FrameDesc& desc() const;
+  [[nodiscard]] std::uint8_t* data() const;
+  [[nodiscard]] std::uint8_t* plane(int i) const { return data() + desc().offset[i]; }
+  [[nodiscard]] std::uint64_t capacity() const;
+  void reset();
+
+ private:
+  friend class FramePool;
+  friend class FrameRing;
+  Slot(FramePool* pool, std::uint32_t index) : pool_(pool), index_(index) {}
+  std::uint32_t release_index();
+
+  FramePool* pool_ = nullptr;
+  std::uint32_t index_ = 0;
+};
+
+class FramePool {
+ public:
+  FramePool() = default;
+  FramePool(ControlBlock* control, std::uint8_t* base);
+
+  // Any stage. Empty on timeout (only possible when the pool is mis-sized or during shutdown).
+  [[nodiscard]] std::optional<Slot> acquire_for(std::chrono::nanoseconds timeout);
+  [[nodiscard]] std::uint32_t nb_slots() const { return control_->nb_slots; }
+  [[nodiscard]] std::uint32_t nb_free() const { return free_ring_.size(); }
+
+ private:
+  friend class Slot;
+  friend class FrameRing;
+  void release(std::uint32_t index);
+  FrameDesc& desc(std::uint32_t index) const;
+  std::uint8_t* data(std::uint32_t index) const;
+
+  ControlBlock* control_ = nullptr;
+  std::uint8_t* base_ = nullptr;
+  IndexRing free_ring_ = IndexRing::attach(nullptr);
+};
+
+// One item taken from a FrameRing: a frame, or the in-band end-of-stream marker.
+struct RingItem {
+  Slot slot;
+  [[nodiscard]] bool end_of_stream() const { return !slot; }
+};
+
+// A ring of frames between two stages. Producers push slots (ownership moves into the ring);
+// consumers pop them. push_for leaves the slot with the caller when it times out.
+class FrameRing {
+ public:
+  FrameRing(FramePool* pool, IndexRing ring) : pool_(pool), ring_(ring) {}
+
+  [[nodiscard]] bool push_for(Slot& slot, std::chrono::nanoseconds timeout);
+  [[nodiscard]] bool push_end_of_stream_for(std::chrono::nanoseconds timeout);
+  [[nodiscard]] std::optional<RingItem> pop_for(std::chrono::nanoseconds timeout);
+  [[nodiscard]] std::uint32_t size() const { return ring_.size(); }
+  [[nodiscard]] std::uint32_t high_water() const { return ring_.high_water(); }
+
+ private:
+  FramePool* pool_;
+  IndexRing ring_;
+};
+
+// Owns the mapping (and, in the creating process, the memfd) of a run's segment.
+class RunSegment {
+ public:
+  // Scheduler: creates the memfd (inheritable across exec), lays everything out, pre-faults it.
+  static RunSegment create(const SegmentSpec& spec);
+  // Stage: maps the segment from an inherited fd.
+  static RunSegment attach(int fd);
+  static std::uint64_t bytes_for(const SegmentSpec& spec);
+
+  RunSegment(RunSegment&& other) noexcept;
+  RunSegment& operator=(RunSegment&&) = delete;
+  RunSegment(const RunSegment&) = delete;
+  ~RunSegment();
+
+  [[nodiscard]] int fd() const { return fd_; }
+  [[nodiscard]] ControlBlock& control() const { return *control_; }
+  [[nodiscard]] std::string_view plan_json() const;
+  [[nodiscard]] FramePool& pool() { return pool_; }
+  [[nodiscard]] FrameRing decoded_ring();   // decode -> transform
+  [[nodiscard]] FrameRing filtered_ring();  // transform -> encode
+
+ private:
+  RunSegment(int fd, void* base, std::uint64_t bytes);
+
+  int fd_ = -1;
+  void* base_ = nullptr;
+  std::uint64_t bytes_ = 0;
+  ControlBlock* control_ = nullptr;
+  FramePool pool_;
+};
+
+}  // namespace vpipe::shm

@@ -1,0 +1,48 @@
+// Filter: one step of a transform chain, and the registry that builds filters from `--vf` text.
+//
+// Every filter declares, before the run starts, the geometry it produces from a given input and
+// whether it works in place. The chain uses that to size the frame pool up front and to decide
+// whether a worker needs a second slot. Filters hold no per-frame state, so any number of
+// workers can run the same chain on different frames.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "transform/picture.hpp"
+
+namespace vpipe::transform {
+
+class Filter {
+ public:
+  virtual ~Filter() = default;
+  [[nodiscard]] virtual std::string describe() const = 0;
+  // Throws vpipe::Error (kUsage) naming the filter when `in` cannot be processed.
+  [[nodiscard]] virtual Geometry output_geometry(Geometry in) const = 0;
+  // In-place filters are called with `out` == `in` and may rewrite the view (crop moves its
+  // plane pointers instead of copying). Others write into `out`, laid out for output_geometry().
+  [[nodiscard]] virtual bool in_place() const = 0;
+  virtual void apply(const Picture& in, Picture& out) const = 0;
+};
+
+// The text after `name=`: `a:b:key=value`, positional values first, as in ffmpeg's filters.
+struct FilterArgs {
+  std::string filter;
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> named;
+};
+
+struct FilterInfo {
+  std::string name;
+  std::string usage;    // argument synopsis
+  std::string summary;  // one line
+  std::string example;
+  std::unique_ptr<Filter> (*make)(const FilterArgs&);
+};
+
+const std::vector<FilterInfo>& filter_registry();
+
+}  // namespace vpipe::transform
