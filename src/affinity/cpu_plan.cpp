@@ -65,9 +65,9 @@ CpuPlan plan_cpus(const Topology& topo, int nb_workers, AffinityMode mode) {
   const std::vector<int> all = pus_of(cores, 0, nb_cores);
   plan.stages.push_back({"decode", pus_of(cores, 0, 1)});
   for (int i = 0; i < nb_workers; ++i) plan.stages.push_back({names[1 + i], all});
-  plan.stages.push_back({"encode", pus_of(cores, nb_cores - 1, 1)});
+  plan.stages.push_back({"encode", all});
   plan.note = std::to_string(nb_procs) + " processes on " + std::to_string(nb_cores) +
-              " cores: stages share cores (decode on the first, encode on the last, workers on all)";
+              " cores: stages share cores (decode on the first; workers and encode on all)";
   return plan;
 }
 

@@ -8,8 +8,9 @@
 //    when it fits. Each core brings all its PUs, so SMT siblings stay with their core.
 //  - With at least one core per process: decode gets one core, each transform worker one, and
 //    encode the rest (the encoder is the usual bottleneck once filters are spread out).
-//  - With fewer cores than processes: decode takes the first core, encode the last, and the
-//    workers share all cores; the plan says that stages share.
+//  - With fewer cores than processes: decode takes the first core; workers and encode share
+//    all cores (the kernel balances them better than a fixed split of too few cores); the plan
+//    says that stages share.
 // --affinity none leaves every stage free to run anywhere.
 #pragma once
 

@@ -53,7 +53,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
     const YAML::Node& v = kv.second;
     if (!kKeys.count(key)) fail(ExitCode::kUsage, "config '" + path + "': unknown key '" + key + "'");
     if (key == "input") o.input = resolve_path(scalar<std::string>(v, key, path), base);
-    else if (key == "output") o.output = resolve_path(scalar<std::string>(v, key, path), base);
+    else if (key == "output") o.output = scalar<std::string>(v, key, path);
     else if (key == "format") o.format = scalar<std::string>(v, key, path);
     else if (key == "vf") o.vf = scalar<std::string>(v, key, path);
     else if (key == "codec") o.codec = scalar<std::string>(v, key, path);
@@ -67,8 +67,8 @@ void apply_config_file(const std::string& path, RunOptions& o) {
     else if (key == "overwrite") o.overwrite = scalar<bool>(v, key, path);
     else if (key == "quiet") o.quiet = scalar<bool>(v, key, path);
     else if (key == "log_level") o.log_level = scalar<std::string>(v, key, path);
-    else if (key == "log_file") o.log_file = resolve_path(scalar<std::string>(v, key, path), base);
-    else if (key == "stats_json") o.stats_json = resolve_path(scalar<std::string>(v, key, path), base);
+    else if (key == "log_file") o.log_file = scalar<std::string>(v, key, path);
+    else if (key == "stats_json") o.stats_json = scalar<std::string>(v, key, path);
     else if (key == "codec_options") {
       if (!v.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': codec_options must be a map");
       for (const auto& opt : v) o.codec_options[opt.first.as<std::string>()] = scalar<std::string>(opt.second, key, path);

@@ -30,8 +30,9 @@ struct RunOptions {
   std::string stats_json;
 };
 
-// Applies a YAML config file onto `options`. Relative paths in it are taken relative to the
-// file's folder. Throws vpipe::Error (kUsage) for a missing or malformed file or unknown keys.
+// Applies a YAML config file onto `options`. A relative input path is taken relative to the
+// file's folder (so a config can name files beside it); outputs are relative to the current
+// folder, like the command line's. Throws vpipe::Error (kUsage) for a missing or malformed file or unknown keys.
 void apply_config_file(const std::string& path, RunOptions& options);
 
 // "2M", "500k", "800000" -> bits per second. Throws vpipe::Error (kUsage).

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs vpipe's build and test dependencies from Debian 12's packages, then configures and
+# builds (build/vpipe and the tests). Safe to run again.
+#   scripts/setup.sh                     # Release-like build in build/
+#   BUILD_DIR=build-asan CMAKE_ARGS="-DVPIPE_SANITIZE=address" scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavdevice-dev libavfilter-dev
+  libopencv-core-dev libopencv-imgproc-dev libhwloc-dev libspdlog-dev
+  libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
+  ffmpeg  # the ffmpeg CLI: tests make odd inputs with it; samples/make-samples.sh uses it
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+build_dir=${BUILD_DIR:-build}
+# shellcheck disable=SC2086
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${CMAKE_ARGS:-}
+cmake --build "$build_dir"
+echo "built $build_dir/vpipe; run the tests with: ctest --test-dir $build_dir --output-on-failure"

@@ -1,0 +1,107 @@
+#include "shm_ring/run_segment.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "common/error.hpp"
+
+namespace vpipe::shm {
+namespace {
+
+using namespace std::chrono_literals;
+
+SegmentSpec small_spec(std::uint32_t slots = 4) { return {slots, 1024, slots, 2, R"({"plan":1})"}; }
+
+TEST(RunSegmentTest, CreateLaysOutControlBlockAndPlan) {
+  RunSegment sut = RunSegment::create(small_spec());
+  EXPECT_EQ(sut.plan_json(), R"({"plan":1})");
+  EXPECT_EQ(sut.control().nb_slots, 4u);
+  EXPECT_EQ(sut.control().credits.value(), 4);
+  EXPECT_EQ(sut.control().total_frames.load(), -1);
+  EXPECT_EQ(sut.pool().nb_free(), 4u);
+}
+
+TEST(RunSegmentTest, AttachSeesTheSameMemory) {
+  RunSegment owner = RunSegment::create(small_spec());
+  RunSegment sut = RunSegment::attach(dup(owner.fd()));
+  owner.control().stop_input.store(1);
+  EXPECT_EQ(sut.control().stop_input.load(), 1u);
+  EXPECT_EQ(sut.plan_json(), owner.plan_json());
+}
+
+TEST(RunSegmentTest, AttachRejectsAnFdThatIsNotASegment) {
+  const int fd = memfd_create("not-vpipe", 0);
+  ASSERT_EQ(ftruncate(fd, 4096), 0);
+  EXPECT_THROW(RunSegment::attach(fd), Error);
+}
+
+TEST(FramePoolTest, AcquireRecordsTheOwnerAndTimesOutWhenEmpty) {
+  RunSegment seg = RunSegment::create(small_spec(2));
+  FramePool& sut = seg.pool();
+  auto a = sut.acquire_for(1ms);
+  auto b = sut.acquire_for(1ms);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->desc().owner_pid.load(), getpid());
+  EXPECT_EQ(sut.acquire_for(5ms), std::nullopt);
+}
+
+TEST(FramePoolTest, ASlotGoingOutOfScopeReturnsToThePool) {
+  RunSegment seg = RunSegment::create(small_spec(2));
+  FramePool& sut = seg.pool();
+  { auto slot = sut.acquire_for(1ms); ASSERT_TRUE(slot); EXPECT_EQ(sut.nb_free(), 1u); }
+  EXPECT_EQ(sut.nb_free(), 2u);
+}
+
+TEST(FramePoolTest, SlotsHaveDistinctDataOfTheRequestedSize) {
+  RunSegment seg = RunSegment::create(small_spec(2));
+  auto a = seg.pool().acquire_for(1ms);
+  auto b = seg.pool().acquire_for(1ms);
+  ASSERT_TRUE(a && b);
+  EXPECT_GE(a->capacity(), 1024u);
+  EXPECT_GE(static_cast<std::uint64_t>(std::abs(a->data() - b->data())), a->capacity());
+}
+
+TEST(FrameRingTest, MovesASlotByIndexWithoutCopyingItsPixels) {
+  RunSegment seg = RunSegment::create(small_spec());
+  FrameRing sut = seg.decoded_ring();
+  auto slot = seg.pool().acquire_for(1ms);
+  ASSERT_TRUE(slot);
+  slot->data()[0] = 42;
+  slot->desc().seq = 7;
+  std::uint8_t* where = slot->data();
+  ASSERT_TRUE(sut.push_for(*slot, 1ms));
+  EXPECT_FALSE(*slot) << "ownership moves into the ring";
+  EXPECT_EQ(seg.pool().nb_free(), 3u) << "a queued slot is not free";
+  auto item = sut.pop_for(1ms);
+  ASSERT_TRUE(item);
+  ASSERT_FALSE(item->end_of_stream());
+  EXPECT_EQ(item->slot.data(), where);
+  EXPECT_EQ(item->slot.data()[0], 42);
+  EXPECT_EQ(item->slot.desc().seq, 7);
+  EXPECT_EQ(item->slot.desc().owner_pid.load(), getpid());
+}
+
+TEST(FrameRingTest, EndOfStreamTravelsInBand) {
+  RunSegment seg = RunSegment::create(small_spec());
+  FrameRing sut = seg.filtered_ring();
+  ASSERT_TRUE(sut.push_end_of_stream_for(1ms));
+  auto item = sut.pop_for(1ms);
+  ASSERT_TRUE(item);
+  EXPECT_TRUE(item->end_of_stream());
+  EXPECT_EQ(sut.pop_for(1ms), std::nullopt);
+}
+
+TEST(FrameRingTest, CreditsBoundFramesInFlight) {
+  RunSegment seg = RunSegment::create(small_spec(3));
+  ShmSemaphore& sut = seg.control().credits;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(sut.wait_for(1ms));
+  EXPECT_FALSE(sut.wait_for(5ms));
+  sut.post();
+  EXPECT_TRUE(sut.wait_for(1ms));
+}
+
+}  // namespace
+}  // namespace vpipe::shm

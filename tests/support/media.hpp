@@ -1,0 +1,27 @@
+// Test support: reads a media file back with libav, the way a player would.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vpipe::test {
+
+struct DecodedVideo {
+  std::string codec;
+  int width = 0;
+  int height = 0;
+  std::vector<std::int64_t> pts;          // in the stream's time base, in output order
+  std::vector<std::uint64_t> checksums;   // per frame, over the YUV420P planes
+  std::vector<std::vector<std::uint8_t>> frames;  // YUV420P, tightly packed (only if keep_pixels)
+  double duration_s = 0;
+  [[nodiscard]] std::size_t nb_frames() const { return checksums.size(); }
+};
+
+// Decodes every video frame of `path`; fails the calling test (ADD_FAILURE) if it cannot.
+DecodedVideo decode_video(const std::string& path, bool keep_pixels = false);
+
+// PSNR in dB of two packed YUV420P frames of equal size (infinity when identical).
+double psnr(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b);
+
+}  // namespace vpipe::test

@@ -1,0 +1,44 @@
+// Test support: runs the vpipe binary and captures what a user would see.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace vpipe::test {
+
+struct RunResult {
+  int exit_code = -1;   // -signal if killed
+  std::string err;      // stderr
+  std::string out;      // stdout
+};
+
+// Runs build/vpipe with `args`, waits at most `timeout_s` (then SIGKILLs it and fails the test).
+RunResult run_vpipe(const std::vector<std::string>& args, int timeout_s = 60);
+
+// Starts build/vpipe in the background; stdout/stderr go to files under `log_prefix`.
+pid_t start_vpipe(const std::vector<std::string>& args, const std::string& log_prefix);
+// Waits for a started process; returns its exit code (-signal if killed), or -1000 on timeout.
+int wait_vpipe(pid_t pid, int timeout_s);
+
+// Pids of live processes whose parent is `parent`.
+std::vector<pid_t> children_of(pid_t parent);
+// /proc/PID/comm without the newline.
+std::string comm_of(pid_t pid);
+// The "Cpus_allowed_list" of a process.
+std::string cpus_allowed(pid_t pid);
+// Number of processes (any) that hold a vpipe run segment (memfd:vpipe-run) open or mapped.
+int processes_holding_run_segments();
+// Entries in /dev/shm whose name contains "vpipe".
+int dev_shm_vpipe_entries();
+
+// A fresh temporary folder for one test, removed by the caller if it wants.
+std::string make_temp_dir();
+std::string read_file(const std::string& path);
+int count_lines(const std::string& text);
+
+// Runs a shell command (for ffmpeg-made inputs); returns its exit status.
+int shell(const std::string& command);
+
+}  // namespace vpipe::test
