@@ -41,7 +41,12 @@ using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
 // "No such file or directory" for an AVERROR code.
 std::string error_text(int averror);
 
-// Routes libav's own log lines through spdlog at a matching level.
-void route_logs_to_spdlog();
+// Routes libav's own log lines through spdlog: warnings and errors as warnings, or, with
+// `quiet`, everything at debug level (the scheduler's probe, whose failures become one error
+// line that includes last_error_message()).
+void route_logs_to_spdlog(bool quiet = false);
+
+// The last error libav logged in this thread ("moov atom not found"), empty if none.
+std::string last_error_message();
 
 }  // namespace vpipe::av

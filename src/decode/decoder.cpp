@@ -22,7 +22,8 @@ bool has_option(const std::string& opts, const std::string& key) {
 }
 
 [[noreturn]] void input_error(const std::string& input, const std::string& cause) {
-  fail(ExitCode::kInput, "input '" + input + "': " + cause);
+  const std::string detail = av::last_error_message();
+  fail(ExitCode::kInput, "input '" + input + "': " + cause + (detail.empty() || detail == cause ? "" : " (" + detail + ")"));
 }
 
 // A clearer message than libav's for the common file mistakes.

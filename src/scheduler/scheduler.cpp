@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/av.hpp"
 #include "common/error.hpp"
 #include "scheduler/run_plan.hpp"
 #include "scheduler/stage_context.hpp"
@@ -243,13 +244,14 @@ nlohmann::json Supervisor::stats_json() const {
 }  // namespace
 
 int run(const RunOptions& options) {
+  av::route_logs_to_spdlog(/*quiet=*/true);
   const RunPlan plan = make_plan(options, affinity::read_topology());
   if (options.dry_run) {
     std::fputs(describe(plan).c_str(), stdout);
     return 0;
   }
   spdlog::debug("plan:\n{}", describe(plan));
-  if (plan.cpus.shared) spdlog::info("{}", plan.cpus.note);
+  if (plan.cpus.shared) spdlog::debug("{}", plan.cpus.note);
 
   // Signals are taken synchronously by the supervisor loop; children get the original mask back.
   sigset_t blocked, original;

@@ -1,1 +1,138 @@
+// Bad input of every kind: a one-line error naming the problem, the documented exit code, no
+// crash, no hang, no shared memory left behind.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "support/vpipe_process.hpp"
+
+namespace vpipe::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+const std::string kSample = std::string(VPIPE_SOURCE_DIR) + "/samples/sample.mp4";
+
+class BadInputTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = make_temp_dir(); }
+  void TearDown() override {
+    EXPECT_EQ(processes_holding_run_segments(), 0);
+    std::filesystem::remove_all(dir_);
+  }
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string write(const std::string& name, const std::string& bytes) const {
+    std::ofstream(path(name), std::ios::binary) << bytes;
+    return path(name);
+  }
+  // Expects exactly one line on stderr, starting "vpipe: error:", containing `needle`.
+  void expect_error(const std::vector<std::string>& args, int code, const std::string& needle) {
+    const RunResult r = run_vpipe(args, 30);
+    EXPECT_EQ(r.exit_code, code) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_THAT(r.err, StartsWith("vpipe: error:"));
+    EXPECT_THAT(r.err, HasSubstr(needle));
+  }
+  std::string dir_;
+};
+
+TEST_F(BadInputTest, MissingFile) {
+  expect_error({"run", "-i", path("nope.mp4"), "-o", path("o.mp4")}, 3, "No such file");
+}
+
+TEST_F(BadInputTest, Directory) { expect_error({"run", "-i", dir_, "-o", path("o.mp4")}, 3, "is a directory"); }
+
+TEST_F(BadInputTest, EmptyFile) {
+  expect_error({"run", "-i", write("empty.mp4", ""), "-o", path("o.mp4")}, 3, "empty");
+}
+
+TEST_F(BadInputTest, RandomBytes) {
+  std::mt19937 rng(7);
+  std::string bytes(64 * 1024, '\0');
+  for (char& c : bytes) c = static_cast<char>(rng());
+  expect_error({"run", "-i", write("random.mp4", bytes), "-o", path("o.mp4")}, 3, "not a recognised media file");
+}
+
+TEST_F(BadInputTest, TruncatedMp4WithoutItsIndex) {
+  // The sample is faststart (index first): keep only the tail, so the moov box is gone.
+  const std::string data = read_file(kSample);
+  expect_error({"run", "-i", write("cut.mp4", data.substr(data.size() / 2)), "-o", path("o.mp4")}, 3, "moov atom not found");
+}
+
+TEST_F(BadInputTest, AudioOnlyFile) {
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i sine=duration=1 " + path("a.wav")), 0);
+  expect_error({"run", "-i", path("a.wav"), "-o", path("o.mp4")}, 3, "no video stream");
+}
+
+TEST_F(BadInputTest, UnknownFilter) {
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--vf", "sharpen9"}, 2, "unknown filter 'sharpen9'");
+}
+
+TEST_F(BadInputTest, ZeroSizeResize) {
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--vf", "resize=0x0"}, 2, "resize");
+}
+
+TEST_F(BadInputTest, BadFilterArgument) {
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--vf", "gblur=sigma=fast"}, 2, "sigma");
+}
+
+TEST_F(BadInputTest, HugeGeometry) {
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--vf", "resize=100000x100000"}, 2, "1..16384");
+}
+
+TEST_F(BadInputTest, PoolTooLargeForMemory) {
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--vf", "resize=16000x16000", "--window", "1000"}, 2,
+               "exceeds");
+}
+
+TEST_F(BadInputTest, ZeroWorkers) {
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--workers", "0"}, 2, "--workers");
+}
+
+TEST_F(BadInputTest, HugeWorkers) {
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--workers", "100000"}, 2, "--workers");
+}
+
+TEST_F(BadInputTest, UnknownOption) { expect_error({"run", "--frobnicate"}, 2, "frobnicate"); }
+
+TEST_F(BadInputTest, MalformedConfig) {
+  expect_error({"run", "--config", write("bad.yaml", "input: [unclosed\n")}, 2, "malformed");
+}
+
+TEST_F(BadInputTest, ConfigWithUnknownKey) {
+  expect_error({"run", "--config", write("bad.yaml", "input: x.mp4\nspeed: 11\n")}, 2, "unknown key 'speed'");
+}
+
+TEST_F(BadInputTest, ConflictingRateControl) {
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--crf", "20", "-b:v", "2M"}, 2, "conflict");
+}
+
+TEST_F(BadInputTest, OutputFolderMissing) {
+  expect_error({"run", "-i", kSample, "-o", path("no/such/dir/o.mp4")}, 4, "does not exist");
+}
+
+TEST_F(BadInputTest, OutputExistsWithoutOverwrite) {
+  expect_error({"run", "-i", kSample, "-o", write("o.mp4", "keep me")}, 4, "-y");
+  EXPECT_EQ(read_file(path("o.mp4")), "keep me");
+}
+
+TEST_F(BadInputTest, UnknownEncoder) {
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "-c:v", "nosuchcodec"}, 2, "nosuchcodec");
+}
+
+TEST_F(BadInputTest, UnknownContainer) {
+  expect_error({"run", "-i", kSample, "-o", path("o.notacontainer")}, 2, "container");
+}
+
+TEST_F(BadInputTest, EncoderOptionRejectedInsideTheEncodeStage) {
+  // Only the encode process can tell: the error still comes back as one line, nothing leaks.
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--codec-opt", "nosuchoption=1"}, 2,
+               "encode: encoder libx264 has no option(s): nosuchoption");
+}
+
+}  // namespace
+}  // namespace vpipe::test

@@ -1,1 +1,145 @@
+// The stages are separate, pinned processes; signals drain or abort; nothing outlives a run.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "support/media.hpp"
+#include "support/vpipe_process.hpp"
+
+namespace vpipe::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Long enough to observe and signal: 30 s of 640x360 with a heavy blur.
+const std::vector<std::string> kSlowRun = {"-i", "testsrc:size=640x360:rate=30:duration=30", "--vf", "gblur=8",
+                                           "-c:v", "ffv1"};
+
+class ProcessesTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = make_temp_dir(); }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+  pid_t start_slow(const std::vector<std::string>& run = kSlowRun) {
+    std::vector<std::string> args{"run", "-q", "-o", path("out.mkv"), "--stats-json", path("stats.json")};
+    args.insert(args.end(), run.begin(), run.end());
+    return start_vpipe(args, path("vpipe"));
+  }
+
+  // Waits until the run's stages are up and the first frames are through; name -> pid.
+  std::map<std::string, pid_t> wait_for_stages(pid_t parent, std::size_t expected) {
+    std::map<std::string, pid_t> stages;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      stages.clear();
+      for (pid_t kid : children_of(parent)) stages[comm_of(kid)] = kid;
+      if (stages.size() == expected) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    std::this_thread::sleep_for(500ms);  // let frames flow
+    return stages;
+  }
+
+  std::string dir_;
+};
+
+// "vpipe:decode    cpus 0" lines of --dry-run -> stage -> cpu list text.
+std::map<std::string, std::string> planned_cpus(const std::string& dry_run) {
+  std::map<std::string, std::string> plan;
+  std::istringstream lines(dry_run);
+  std::string line;
+  const std::regex re(R"(vpipe:(\S+)\s+cpus (\S+))");
+  std::smatch m;
+  while (std::getline(lines, line)) {
+    if (std::regex_search(line, m, re)) plan[m[1]] = m[2];
+  }
+  return plan;
+}
+
+TEST_F(ProcessesTest, StagesRunAsSeparateProcessesPinnedAsPlanned) {
+  std::vector<std::string> dry{"run", "-o", path("out.mkv"), "--dry-run"};
+  dry.insert(dry.end(), kSlowRun.begin(), kSlowRun.end());
+  const RunResult plan = run_vpipe(dry);
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  const auto cpus = planned_cpus(plan.out);
+  ASSERT_EQ(cpus.size(), 3u) << plan.out;
+
+  const pid_t parent = start_slow();
+  const auto stages = wait_for_stages(parent, 3);
+  ASSERT_EQ(stages.size(), 3u);
+  std::set<pid_t> pids{parent};
+  for (const auto& [name, pid] : stages) {
+    ASSERT_THAT(name, ::testing::StartsWith("vpipe:"));
+    pids.insert(pid);
+    const std::string stage = name.substr(6);
+    ASSERT_TRUE(cpus.count(stage)) << stage;
+    if (cpus.at(stage) != "any") {
+      EXPECT_EQ(cpus_allowed(pid), cpus.at(stage)) << stage;
+    }
+  }
+  EXPECT_EQ(pids.size(), 4u) << "decode, transform, encode and the scheduler are four processes";
+  if (sysconf(_SC_NPROCESSORS_ONLN) >= 2) {
+    EXPECT_NE(cpus_allowed(stages.at("vpipe:decode")), cpus_allowed(parent)) << "decode is pinned to a subset";
+  }
+  kill(parent, SIGKILL);
+  wait_vpipe(parent, 10);
+}
+
+TEST_F(ProcessesTest, InterruptDrainsAndFinishesAPlayableFile) {
+  const pid_t parent = start_slow();
+  ASSERT_EQ(wait_for_stages(parent, 3).size(), 3u);
+  kill(parent, SIGINT);
+  ASSERT_EQ(wait_vpipe(parent, 20), 0) << read_file(path("vpipe.err"));
+  const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
+  const DecodedVideo out = decode_video(path("out.mkv"));
+  EXPECT_GT(out.nb_frames(), 0u);
+  EXPECT_LT(out.nb_frames(), 900u) << "stopped early";
+  EXPECT_EQ(out.nb_frames(), stats.at("frames").get<std::size_t>()) << "the file has what the summary says";
+  EXPECT_EQ(processes_holding_run_segments(), 0);
+}
+
+TEST_F(ProcessesTest, SecondInterruptAbortsQuicklyAndLeavesNothing) {
+  // Big frames, so that draining after the first signal takes longer than the gap.
+  const pid_t parent = start_slow({"-i", "testsrc:size=1920x1080:rate=30:duration=30", "--vf", "gblur=12", "-c:v", "ffv1"});
+  const auto stages = wait_for_stages(parent, 3);
+  ASSERT_EQ(stages.size(), 3u);
+  kill(parent, SIGINT);
+  std::this_thread::sleep_for(100ms);  // two signals sent at once would merge into one
+  kill(parent, SIGINT);
+  EXPECT_EQ(wait_vpipe(parent, 5), 130);
+  std::this_thread::sleep_for(200ms);
+  for (const auto& [name, pid] : stages) EXPECT_FALSE(is_alive(pid)) << name << " still alive";
+  EXPECT_EQ(processes_holding_run_segments(), 0);
+}
+
+TEST_F(ProcessesTest, KillingTheSchedulerTakesEveryStageAndSegmentWithIt) {
+  const pid_t parent = start_slow();
+  const auto stages = wait_for_stages(parent, 3);
+  ASSERT_EQ(stages.size(), 3u);
+  kill(parent, SIGKILL);
+  wait_vpipe(parent, 5);
+  const auto deadline = std::chrono::steady_clock::now() + 1s;
+  bool any_alive = true;
+  while (any_alive && std::chrono::steady_clock::now() < deadline) {
+    any_alive = false;
+    for (const auto& [name, pid] : stages) any_alive |= is_alive(pid) && comm_of(pid) == name;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(any_alive) << "a stage outlived the scheduler by more than a second";
+  EXPECT_EQ(processes_holding_run_segments(), 0);
+  EXPECT_EQ(dev_shm_vpipe_entries(), 0);
+}
+
+}  // namespace
+}  // namespace vpipe::test

@@ -1,1 +1,154 @@
+// End-to-end runs of the vpipe binary, checked by decoding the output with libav.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "support/media.hpp"
+#include "support/vpipe_process.hpp"
+
+namespace vpipe::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kSample = std::string(VPIPE_SOURCE_DIR) + "/samples/sample.mp4";
+
+class RunTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = make_temp_dir(); }
+  void TearDown() override {
+    EXPECT_EQ(processes_holding_run_segments(), 0) << "a run segment outlived its run";
+    EXPECT_EQ(dev_shm_vpipe_entries(), 0);
+    std::filesystem::remove_all(dir_);
+  }
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  // Runs vpipe and requires success.
+  void vpipe_ok(const std::vector<std::string>& args) {
+    const RunResult r = run_vpipe(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  std::string dir_;
+};
+
+TEST_F(RunTest, SampleThroughAnEmptyChainKeepsEveryPixel) {
+  vpipe_ok({"run", "-q", "-i", kSample, "-o", path("out.mkv"), "-c:v", "ffv1"});
+  const DecodedVideo in = decode_video(kSample);
+  const DecodedVideo out = decode_video(path("out.mkv"));
+  EXPECT_EQ(out.codec, "ffv1");
+  EXPECT_EQ(out.nb_frames(), 120u);
+  EXPECT_EQ(out.checksums, in.checksums) << "lossless round trip must be bit-exact";
+}
+
+TEST_F(RunTest, TestsrcGivesTheRequestedFramesSizeAndCodec) {
+  vpipe_ok({"run", "-q", "-i", "testsrc:size=320x240:rate=30:duration=2", "-o", path("out.mkv")});
+  const DecodedVideo out = decode_video(path("out.mkv"));
+  EXPECT_EQ(out.codec, "h264");
+  EXPECT_EQ(out.width, 320);
+  EXPECT_EQ(out.height, 240);
+  EXPECT_EQ(out.nb_frames(), 60u);
+}
+
+TEST_F(RunTest, TestsrcPixelsMatchFfmpegsOwnRendering) {
+  vpipe_ok({"run", "-q", "-i", "testsrc:size=320x240:rate=25:duration=1", "-o", path("vpipe.mkv"), "-c:v", "ffv1"});
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc=size=320x240:rate=25:duration=1 -pix_fmt yuv420p -c:v ffv1 " +
+                  path("ffmpeg.mkv")), 0);
+  const DecodedVideo ours = decode_video(path("vpipe.mkv"), true);
+  const DecodedVideo ref = decode_video(path("ffmpeg.mkv"), true);
+  ASSERT_EQ(ours.nb_frames(), 25u);
+  ASSERT_EQ(ref.nb_frames(), 25u);
+  for (std::size_t i = 0; i < ours.nb_frames(); ++i) EXPECT_GE(psnr(ours.frames[i], ref.frames[i]), 40.0) << "frame " << i;
+}
+
+TEST_F(RunTest, FilterChainGivesThePlannedGeometryAndKeepsTiming) {
+  vpipe_ok({"run", "-q", "-i", kSample, "-o", path("out.mp4"), "--vf", "resize=320x180,gblur=1,crop=300:160",
+            "-c:v", "mpeg4", "--crf", "5"});
+  const DecodedVideo in = decode_video(kSample);
+  const DecodedVideo out = decode_video(path("out.mp4"));
+  EXPECT_EQ(out.codec, "mpeg4");
+  EXPECT_EQ(out.width, 300);
+  EXPECT_EQ(out.height, 160);
+  EXPECT_EQ(out.nb_frames(), in.nb_frames());
+  EXPECT_NEAR(out.duration_s, in.duration_s, 1.0 / 30 + 1e-3);
+}
+
+TEST_F(RunTest, OutputIsTheSameWhateverTheNumberOfWorkers) {
+  const std::string input = "testsrc2:size=320x240:rate=30:duration=2";
+  const std::string vf = "gblur=2,hflip,resize=160x120";
+  vpipe_ok({"run", "-q", "-i", input, "-o", path("w1.mkv"), "-c:v", "ffv1", "--vf", vf, "--workers", "1"});
+  vpipe_ok({"run", "-q", "-i", input, "-o", path("w3.mkv"), "-c:v", "ffv1", "--vf", vf, "--workers", "3"});
+  const DecodedVideo one = decode_video(path("w1.mkv"));
+  const DecodedVideo three = decode_video(path("w3.mkv"));
+  EXPECT_EQ(one.nb_frames(), 60u);
+  EXPECT_EQ(three.checksums, one.checksums) << "frames out of order or altered with 3 workers";
+  EXPECT_EQ(three.pts, one.pts);
+}
+
+TEST_F(RunTest, NullOutputProcessesEveryFrameAndReportsIt) {
+  vpipe_ok({"run", "-q", "-i", kSample, "-o", "null", "--vf", "gray", "--stats-json", path("stats.json")});
+  const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
+  EXPECT_EQ(stats.at("frames"), 120);
+  for (const auto& s : stats.at("stages")) EXPECT_EQ(s.at("bytes_copied"), 0) << s.at("stage");
+}
+
+TEST_F(RunTest, DryRunPrintsThePlanAndStartsNothing) {
+  const RunResult r = run_vpipe({"run", "-i", kSample, "-o", path("out.mp4"), "--dry-run", "--vf", "resize=320x180"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("vpipe:decode"));
+  EXPECT_THAT(r.out, HasSubstr("vpipe:xform-0"));
+  EXPECT_THAT(r.out, HasSubstr("vpipe:encode"));
+  EXPECT_THAT(r.out, HasSubstr("640x360 -> 320x180"));
+  EXPECT_THAT(r.out, HasSubstr("slots x"));
+  EXPECT_FALSE(std::filesystem::exists(path("out.mp4")));
+}
+
+TEST_F(RunTest, RunWithNoArgumentsProcessesTheBundledSample) {
+  // The default config writes vpipe-out.mp4 in the current folder.
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir_);
+  const RunResult r = run_vpipe({"run", "-q"});
+  std::filesystem::current_path(cwd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const DecodedVideo out = decode_video(path("vpipe-out.mp4"));
+  EXPECT_EQ(out.nb_frames(), 120u);
+  EXPECT_EQ(out.width, 1280);
+}
+
+// Real inputs: odd sizes, old codecs, RGB and paletted pictures. vpipe must give the same
+// number of frames as the ffmpeg CLI decodes from each.
+struct MessyInput {
+  const char* name;
+  const char* ffmpeg_args;  // after -i testsrc...
+};
+
+class MessyInputTest : public RunTest, public ::testing::WithParamInterface<MessyInput> {};
+
+TEST_P(MessyInputTest, GivesAsManyFramesAsFfmpegDecodes) {
+  const MessyInput& m = GetParam();
+  const std::string input = path(m.name);
+  ASSERT_EQ(shell(std::string("ffmpeg -v error -y -f lavfi -i testsrc=size=641x359:rate=10:duration=3 ") +
+                  m.ffmpeg_args + " " + input), 0);
+  const DecodedVideo reference = decode_video(input);
+  ASSERT_GT(reference.nb_frames(), 0u);
+  vpipe_ok({"run", "-q", "-i", input, "-o", path("out.mkv"), "-c:v", "ffv1"});
+  const DecodedVideo out = decode_video(path("out.mkv"));
+  EXPECT_EQ(out.nb_frames(), reference.nb_frames());
+  EXPECT_EQ(out.width, 641);
+  EXPECT_EQ(out.height, 359);
+}
+
+INSTANTIATE_TEST_SUITE_P(Inputs, MessyInputTest,
+                         ::testing::Values(MessyInput{"mpeg4.avi", "-c:v mpeg4 -q:v 5"},
+                                           MessyInput{"mjpeg.avi", "-c:v mjpeg -pix_fmt yuvj420p -q:v 5"},
+                                           MessyInput{"rgb.mkv", "-c:v ffv1 -pix_fmt rgb24"},
+                                           MessyInput{"palette.mkv", "-c:v png -pix_fmt pal8"},
+                                           MessyInput{"yuv444.mkv", "-c:v libx264 -pix_fmt yuv444p -preset ultrafast"}),
+                         [](const auto& info) {
+                           std::string n = info.param.name;
+                           return n.substr(0, n.find('.'));
+                         });
+
+}  // namespace
+}  // namespace vpipe::test

@@ -24,6 +24,8 @@ int wait_vpipe(pid_t pid, int timeout_s);
 
 // Pids of live processes whose parent is `parent`.
 std::vector<pid_t> children_of(pid_t parent);
+// True while `pid` exists and is not a zombie.
+bool is_alive(pid_t pid);
 // /proc/PID/comm without the newline.
 std::string comm_of(pid_t pid);
 // The "Cpus_allowed_list" of a process.
