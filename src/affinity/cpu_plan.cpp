@@ -1,7 +1,11 @@
 #include "affinity/cpu_plan.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
+#include <string>
+
+#include "common/error.hpp"
 
 namespace vpipe::affinity {
 namespace {
@@ -63,11 +67,75 @@ CpuPlan plan_cpus(const Topology& topo, int nb_workers, AffinityMode mode) {
   }
   plan.shared = true;
   const std::vector<int> all = pus_of(cores, 0, nb_cores);
-  plan.stages.push_back({"decode", pus_of(cores, 0, 1)});
-  for (int i = 0; i < nb_workers; ++i) plan.stages.push_back({names[1 + i], all});
-  plan.stages.push_back({"encode", all});
+  for (const auto& n : names) plan.stages.push_back({n, all});
   plan.note = std::to_string(nb_procs) + " processes on " + std::to_string(nb_cores) +
-              " cores: stages share cores (decode on the first; workers and encode on all)";
+              " cores: stages share all cores";
+  return plan;
+}
+
+std::vector<int> parse_cpus(const std::string& text) {
+  std::vector<int> cpus;
+  std::size_t pos = 0;
+  auto bad = [&] { fail(ExitCode::kUsage, "CPU list '" + text + "' must look like 0-3,8"); };
+  auto number = [&](std::size_t& p) {
+    std::size_t used = 0;
+    if (p >= text.size() || !std::isdigit(static_cast<unsigned char>(text[p]))) bad();
+    const int v = std::stoi(text.substr(p), &used);
+    p += used;
+    if (v > 4095) bad();
+    return v;
+  };
+  while (pos < text.size()) {
+    const int first = number(pos);
+    int last = first;
+    if (pos < text.size() && text[pos] == '-') {
+      ++pos;
+      last = number(pos);
+      if (last < first) bad();
+    }
+    for (int c = first; c <= last; ++c) cpus.push_back(c);
+    if (pos < text.size()) {
+      if (text[pos] != ',') bad();
+      ++pos;
+      if (pos == text.size()) bad();
+    }
+  }
+  if (cpus.empty()) bad();
+  std::sort(cpus.begin(), cpus.end());
+  cpus.erase(std::unique(cpus.begin(), cpus.end()), cpus.end());
+  return cpus;
+}
+
+CpuPlan plan_explicit(const Topology& topo, int nb_workers, const std::string& spec) {
+  CpuPlan plan = plan_cpus(topo, nb_workers, AffinityMode::kNone);
+  std::vector<int> usable;
+  for (const Core& c : topo.cores) usable.insert(usable.end(), c.pus.begin(), c.pus.end());
+  std::size_t start = 0;
+  while (start <= spec.size()) {
+    const auto end = std::min(spec.find(';', start), spec.size());
+    const std::string item = spec.substr(start, end - start);
+    start = end + 1;
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    if (eq == std::string::npos) fail(ExitCode::kUsage, "--affinity entry '" + item + "' must be stage=cpus");
+    const std::string stage = item.substr(0, eq);
+    const std::vector<int> cpus = parse_cpus(item.substr(eq + 1));
+    for (int cpu : cpus) {
+      if (std::find(usable.begin(), usable.end(), cpu) == usable.end()) {
+        fail(ExitCode::kUsage, "--affinity: CPU " + std::to_string(cpu) + " for " + stage + " is not available here (usable: " +
+                                   format_cpus(usable) + ")");
+      }
+    }
+    bool matched = false;
+    for (auto& s : plan.stages) {
+      if (s.stage == stage || (stage == "xform" && s.stage.rfind("xform-", 0) == 0)) {
+        s.cpus = cpus;
+        matched = true;
+      }
+    }
+    if (!matched) fail(ExitCode::kUsage, "--affinity: no stage '" + stage + "' (decode, xform, xform-N, encode)");
+  }
+  plan.note = "explicit CPU plan: " + spec;
   return plan;
 }
 

@@ -8,10 +8,12 @@
 //    when it fits. Each core brings all its PUs, so SMT siblings stay with their core.
 //  - With at least one core per process: decode gets one core, each transform worker one, and
 //    encode the rest (the encoder is the usual bottleneck once filters are spread out).
-//  - With fewer cores than processes: decode takes the first core; workers and encode share
-//    all cores (the kernel balances them better than a fixed split of too few cores); the plan
-//    says that stages share.
-// --affinity none leaves every stage free to run anywhere.
+//  - With fewer cores than processes: every stage may use every core. A fixed split of too
+//    few cores starves whichever stage is busiest (measured on 2 cores: decode alone on one
+//    core reached 0.7x of the shared plan's decode rate); the kernel balances them better. The
+//    plan says that stages share, and thread budgets follow the CPU sets.
+// --affinity none leaves every stage unpinned; an explicit plan ("decode=0;xform=1-3;encode=4")
+// pins each named stage to the CPUs given (xform applies to every worker, xform-N to one).
 #pragma once
 
 #include <string>
@@ -29,7 +31,7 @@ struct Topology {
   [[nodiscard]] int nb_pus() const;
 };
 
-enum class AffinityMode { kNone, kAuto };
+enum class AffinityMode { kNone, kAuto, kExplicit };
 
 struct StageCpus {
   std::string stage;      // "decode", "xform-0", ..., "encode"
@@ -48,6 +50,13 @@ Topology read_topology();
 int default_workers(const Topology& topo);
 
 CpuPlan plan_cpus(const Topology& topo, int nb_workers, AffinityMode mode);
+
+// An explicit plan from "stage=cpus;..." text. Throws vpipe::Error (kUsage) for unknown stages,
+// malformed lists, or CPUs this process may not use. Stages not named run anywhere.
+CpuPlan plan_explicit(const Topology& topo, int nb_workers, const std::string& spec);
+
+// "0-3,8" -> {0,1,2,3,8}. Throws vpipe::Error (kUsage).
+std::vector<int> parse_cpus(const std::string& text);
 
 // "0-3,8" style text for a CPU list.
 std::string format_cpus(const std::vector<int>& cpus);

@@ -85,7 +85,8 @@ int main(int argc, char** argv) {
   auto* opt_gop = run->add_option("-g,--gop", cli.gop, "Keyframe interval in frames");
   run->add_option("--codec-opt", codec_opts, "Encoder private option key=value (repeatable)");
   auto* opt_workers = run->add_option("-w,--workers", cli.workers, "Transform worker processes (default: cores - 2, at least 1)");
-  auto* opt_affinity = run->add_option("--affinity", cli.affinity, "CPU pinning: auto (hwloc plan) or none");
+  auto* opt_affinity = run->add_option("--affinity", cli.affinity, "CPU pinning: auto (hwloc plan, default), none, or\n"
+      "explicit: \"decode=0;xform=1-3;encode=4\" (xform = every worker, xform-N = one)");
   auto* opt_window = run->add_option("--window", cli.window, "Frames in flight between decode and encode (default: from workers)");
   auto* opt_y = run->add_flag("-y,--overwrite", cli.overwrite, "Overwrite the output file if it exists");
   run->add_flag("--dry-run", cli.dry_run, "Check everything and print the plan, but run nothing");

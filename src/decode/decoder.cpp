@@ -2,6 +2,7 @@
 
 extern "C" {
 #include <libavdevice/avdevice.h>
+#include <libavutil/pixdesc.h>
 }
 
 #include <spdlog/spdlog.h>
@@ -103,6 +104,8 @@ Decoder Decoder::open(const std::string& input, int threads) {
   info.container = raw->iformat->name;
   info.codec = codec->name;
   info.stream_index = idx;
+  const char* pix_name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(stream->codecpar->format));
+  info.pix_fmt = pix_name != nullptr ? pix_name : "unknown";
   info.width = stream->codecpar->width;
   info.height = stream->codecpar->height;
   if (info.width <= 0 || info.height <= 0) input_error(input, "video stream has no picture size");

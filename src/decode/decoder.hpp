@@ -15,6 +15,7 @@ struct InputInfo {
   std::string format;       // forced demuxer ("lavfi" for the test source), empty to probe
   std::string container;    // the demuxer's name
   std::string codec;
+  std::string pix_fmt;      // what the decoder produces, e.g. "yuv420p", "rgb24"
   int stream_index = -1;
   int width = 0;
   int height = 0;

@@ -111,8 +111,8 @@ void validate(const RunOptions& o) {
   if (o.crf && (*o.crf < 0 || *o.crf > 63)) fail(ExitCode::kUsage, "--crf " + std::to_string(*o.crf) + " is out of range 0..63");
   if (o.gop && (*o.gop < 1 || *o.gop > 10000)) fail(ExitCode::kUsage, "-g " + std::to_string(*o.gop) + " is out of range 1..10000");
   if (o.crf && o.bitrate) fail(ExitCode::kUsage, "--crf and -b:v conflict: choose constant quality or a bitrate");
-  if (o.affinity != "auto" && o.affinity != "none") {
-    fail(ExitCode::kUsage, "--affinity '" + o.affinity + "' must be auto or none");
+  if (o.affinity != "auto" && o.affinity != "none" && o.affinity.find('=') == std::string::npos) {
+    fail(ExitCode::kUsage, "--affinity '" + o.affinity + "' must be auto, none, or a plan like decode=0;xform=1-3;encode=4");
   }
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warning", "warn", "error", "critical", "off"};
   if (!kLevels.count(o.log_level)) fail(ExitCode::kUsage, "--log-level '" + o.log_level + "' must be one of trace, debug, info, warn, error, off");

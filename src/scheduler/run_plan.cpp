@@ -69,9 +69,13 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology)
   if (!plan.null_output) encode::validate(plan.encoder);
 
   plan.nb_workers = options.workers > 0 ? options.workers : affinity::default_workers(topology);
-  plan.cpus = affinity::plan_cpus(topology, plan.nb_workers,
-                                  options.affinity == "none" ? affinity::AffinityMode::kNone
-                                                             : affinity::AffinityMode::kAuto);
+  if (options.affinity == "auto" || options.affinity == "none") {
+    plan.cpus = affinity::plan_cpus(topology, plan.nb_workers,
+                                    options.affinity == "none" ? affinity::AffinityMode::kNone
+                                                               : affinity::AffinityMode::kAuto);
+  } else {
+    plan.cpus = affinity::plan_explicit(topology, plan.nb_workers, options.affinity);
+  }
   plan.encoder.threads = static_cast<int>(plan.cpus_of("encode").size());
 
   // Enough frames in flight to keep every worker busy while encode waits for the oldest.
@@ -107,7 +111,7 @@ std::string to_json(const RunPlan& p) {
   return json{{"input", p.input},
               {"input_info",
                {{"url", in.url}, {"format", in.format}, {"container", in.container}, {"codec", in.codec},
-                {"stream_index", in.stream_index}, {"width", in.width}, {"height", in.height},
+                {"pix_fmt", in.pix_fmt}, {"stream_index", in.stream_index}, {"width", in.width}, {"height", in.height},
                 {"time_base", rational(in.time_base)}, {"frame_rate", rational(in.frame_rate)},
                 {"duration_s", in.duration_s}, {"nb_frames", in.nb_frames}}},
               {"vf", p.vf},
@@ -136,6 +140,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.input_info.format = in.at("format");
   p.input_info.container = in.at("container");
   p.input_info.codec = in.at("codec");
+  p.input_info.pix_fmt = in.at("pix_fmt");
   p.input_info.stream_index = in.at("stream_index");
   p.input_info.width = in.at("width");
   p.input_info.height = in.at("height");
@@ -178,11 +183,17 @@ std::string describe(const RunPlan& p) {
   std::ostringstream s;
   const auto& in = p.input_info;
   s << "input:    " << p.input << "\n"
-    << "          " << in.container << ", " << in.codec << " " << in.width << "x" << in.height << " @ "
+    << "          " << in.container << ", " << in.codec << " " << in.pix_fmt << " " << in.width << "x" << in.height << " @ "
     << av_q2d(in.frame_rate) << " fps";
   if (in.duration_s > 0) s << ", " << in.duration_s << " s (~" << in.nb_frames << " frames)";
   s << "\n";
-  s << "convert:  decode writes yuv420p into pool slots (the working format; no other conversion)\n";
+  if (in.pix_fmt == "yuv420p" && p.steps.front().width == in.width) {
+    s << "convert:  none: the decoder's yuv420p planes are copied once into pool slots\n";
+  } else {
+    s << "convert:  decode converts " << in.pix_fmt << " -> yuv420p (the working format) into pool slots, once\n";
+  }
+  s << "          filters work on yuv420p planes; encode reads the slots in place";
+  s << (p.null_output ? "\n" : " (a codec that cannot take yuv420p converts once more)\n");
   s << "filters:  " << (p.vf.empty() ? "(none)" : transform::FilterChain::parse(p.vf).describe()) << "\n";
   s << "geometry: ";
   for (std::size_t i = 0; i < p.steps.size(); ++i) s << (i ? " -> " : "") << geometry_text(p.steps[i]);

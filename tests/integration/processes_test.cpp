@@ -25,8 +25,21 @@ using namespace std::chrono_literals;
 const std::vector<std::string> kSlowRun = {"-i", "testsrc:size=640x360:rate=30:duration=30", "--vf", "gblur=8",
                                            "-c:v", "ffv1"};
 
+// "vpipe:decode    cpus 0" lines of --dry-run -> stage -> cpu list text.
+std::map<std::string, std::string> planned_cpus(const std::string& dry_run) {
+  std::map<std::string, std::string> plan;
+  std::istringstream lines(dry_run);
+  std::string line;
+  const std::regex re(R"(vpipe:(\S+)\s+cpus (\S+))");
+  std::smatch m;
+  while (std::getline(lines, line)) {
+    if (std::regex_search(line, m, re)) plan[m[1]] = m[2];
+  }
+  return plan;
+}
+
 class ProcessesTest : public ::testing::Test {
- protected:
+ public:
   void SetUp() override { dir_ = make_temp_dir(); }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
@@ -54,29 +67,19 @@ class ProcessesTest : public ::testing::Test {
   std::string dir_;
 };
 
-// "vpipe:decode    cpus 0" lines of --dry-run -> stage -> cpu list text.
-std::map<std::string, std::string> planned_cpus(const std::string& dry_run) {
-  std::map<std::string, std::string> plan;
-  std::istringstream lines(dry_run);
-  std::string line;
-  const std::regex re(R"(vpipe:(\S+)\s+cpus (\S+))");
-  std::smatch m;
-  while (std::getline(lines, line)) {
-    if (std::regex_search(line, m, re)) plan[m[1]] = m[2];
-  }
-  return plan;
-}
-
-TEST_F(ProcessesTest, StagesRunAsSeparateProcessesPinnedAsPlanned) {
-  std::vector<std::string> dry{"run", "-o", path("out.mkv"), "--dry-run"};
-  dry.insert(dry.end(), kSlowRun.begin(), kSlowRun.end());
+// Checks that each stage process runs where the --dry-run plan says, for `affinity`.
+void expect_stages_pinned_as_planned(ProcessesTest& t, const std::string& affinity) {
+  std::vector<std::string> run = kSlowRun;
+  run.insert(run.end(), {"--affinity", affinity});
+  std::vector<std::string> dry{"run", "-o", t.path("out.mkv"), "--dry-run"};
+  dry.insert(dry.end(), run.begin(), run.end());
   const RunResult plan = run_vpipe(dry);
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
   const auto cpus = planned_cpus(plan.out);
   ASSERT_EQ(cpus.size(), 3u) << plan.out;
 
-  const pid_t parent = start_slow();
-  const auto stages = wait_for_stages(parent, 3);
+  const pid_t parent = t.start_slow(run);
+  const auto stages = t.wait_for_stages(parent, 3);
   ASSERT_EQ(stages.size(), 3u);
   std::set<pid_t> pids{parent};
   for (const auto& [name, pid] : stages) {
@@ -84,16 +87,25 @@ TEST_F(ProcessesTest, StagesRunAsSeparateProcessesPinnedAsPlanned) {
     pids.insert(pid);
     const std::string stage = name.substr(6);
     ASSERT_TRUE(cpus.count(stage)) << stage;
-    if (cpus.at(stage) != "any") {
-      EXPECT_EQ(cpus_allowed(pid), cpus.at(stage)) << stage;
-    }
+    EXPECT_NE(cpus.at(stage), "any") << "auto and explicit plans pin every stage";
+    EXPECT_EQ(cpus_allowed(pid), cpus.at(stage)) << stage;
   }
   EXPECT_EQ(pids.size(), 4u) << "decode, transform, encode and the scheduler are four processes";
-  if (sysconf(_SC_NPROCESSORS_ONLN) >= 2) {
-    EXPECT_NE(cpus_allowed(stages.at("vpipe:decode")), cpus_allowed(parent)) << "decode is pinned to a subset";
-  }
   kill(parent, SIGKILL);
   wait_vpipe(parent, 10);
+}
+
+TEST_F(ProcessesTest, StagesRunAsSeparateProcessesPinnedByTheAutoPlan) {
+  expect_stages_pinned_as_planned(*this, "auto");
+}
+
+TEST_F(ProcessesTest, StagesRunOnTheCpusOfAnExplicitPlan) {
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "needs two CPUs";
+  expect_stages_pinned_as_planned(*this, "decode=0;xform=1;encode=0-1");
+  // And the plan really is that one, not just whatever --dry-run said.
+  const RunResult plan = run_vpipe({"run", "-o", "null", "-i", "testsrc", "--dry-run", "--affinity", "decode=0;xform=1"});
+  EXPECT_EQ(planned_cpus(plan.out).at("decode"), "0");
+  EXPECT_EQ(planned_cpus(plan.out).at("xform-0"), "1");
 }
 
 TEST_F(ProcessesTest, InterruptDrainsAndFinishesAPlayableFile) {
