@@ -6,6 +6,7 @@
 // workers can run the same chain on different frames.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +17,14 @@
 
 namespace vpipe::transform {
 
+// What a filter may know about the frame beyond its pixels (overlays print it; the stress
+// filter varies its cost with it).
+struct FrameContext {
+  std::int64_t seq = 0;         // decode order, from 0
+  std::int64_t pts = 0;         // in the input's time base
+  double time_s = 0;            // pts in seconds
+};
+
 class Filter {
  public:
   virtual ~Filter() = default;
@@ -25,7 +34,7 @@ class Filter {
   // In-place filters are called with `out` == `in` and may rewrite the view (crop moves its
   // plane pointers instead of copying). Others write into `out`, laid out for output_geometry().
   [[nodiscard]] virtual bool in_place() const = 0;
-  virtual void apply(const Picture& in, Picture& out) const = 0;
+  virtual void apply(const Picture& in, Picture& out, const FrameContext& frame) const = 0;
 };
 
 // The text after `name=`: `a:b:key=value`, positional values first, as in ffmpeg's filters.

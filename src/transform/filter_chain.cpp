@@ -105,17 +105,17 @@ std::string FilterChain::describe() const {
 }
 
 FilterChain::Result FilterChain::run(const Picture& input, std::uint8_t* input_base,
-                                     std::uint8_t* spare_base) const {
+                                     std::uint8_t* spare_base, const FrameContext& frame) const {
   Picture current = input;
   std::uint8_t* current_base = input_base;
   std::uint8_t* other_base = spare_base;
   for (const auto& f : filters_) {
     if (f->in_place()) {
-      f->apply(current, current);
+      f->apply(current, current, frame);
       continue;
     }
     Picture out = layout_picture(other_base, f->output_geometry(current.geometry()));
-    f->apply(current, out);
+    f->apply(current, out, frame);
     current = out;
     std::swap(current_base, other_base);
   }

@@ -33,7 +33,8 @@ class FilterChain {
   };
   // Runs every filter. `input` lies in a buffer at `input_base`; `spare_base` may be null when
   // needs_spare() is false. Both buffers hold max_picture_bytes().
-  Result run(const Picture& input, std::uint8_t* input_base, std::uint8_t* spare_base) const;
+  Result run(const Picture& input, std::uint8_t* input_base, std::uint8_t* spare_base,
+             const FrameContext& frame = {}) const;
 
  private:
   std::vector<std::unique_ptr<Filter>> filters_;

@@ -85,7 +85,7 @@ class Resize final : public Filter {
     check_dimension(name_, "height", out.height);
     return out;
   }
-  void apply(const Picture& in, Picture& out) const override {
+  void apply(const Picture& in, Picture& out, const FrameContext&) const override {
     for (int i = 0; i < 3; ++i) {
       cv::Mat dst = out.plane(i);
       cv::resize(in.plane(i), dst, dst.size(), 0, 0, interp_);
@@ -151,7 +151,7 @@ class Crop final : public Filter {
     }
     return {w_, h_};
   }
-  void apply(const Picture& in, Picture& out) const override {
+  void apply(const Picture& in, Picture& out, const FrameContext&) const override {
     const auto [x, y] = origin(in.geometry());
     Picture view = in;
     view.width = w_;
@@ -193,7 +193,7 @@ class Gray final : public Filter {
   std::string describe() const override { return "gray"; }
   bool in_place() const override { return true; }
   Geometry output_geometry(Geometry in) const override { return in; }
-  void apply(const Picture& in, Picture&) const override {
+  void apply(const Picture& in, Picture&, const FrameContext&) const override {
     in.plane(1).setTo(128);
     in.plane(2).setTo(128);
   }
@@ -213,7 +213,7 @@ class GaussianBlur final : public Filter {
   bool in_place() const override { return true; }
   Geometry output_geometry(Geometry in) const override { return in; }
   // Same sigma on every plane, as ffmpeg's gblur does.
-  void apply(const Picture& in, Picture&) const override {
+  void apply(const Picture& in, Picture&, const FrameContext&) const override {
     for (int i = 0; i < 3; ++i) {
       cv::Mat plane = in.plane(i);
       cv::GaussianBlur(plane, plane, cv::Size(0, 0), sigma_, sigma_, cv::BORDER_REPLICATE);
@@ -240,7 +240,7 @@ class Flip final : public Filter {
   // cv::flip reads each mirrored pair before writing it, so it may work in place.
   bool in_place() const override { return true; }
   Geometry output_geometry(Geometry in) const override { return in; }
-  void apply(const Picture& in, Picture&) const override {
+  void apply(const Picture& in, Picture&, const FrameContext&) const override {
     for (int i = 0; i < 3; ++i) {
       cv::Mat plane = in.plane(i);
       cv::flip(plane, plane, code_);

@@ -40,7 +40,10 @@ int run_transform_stage(StageContext& ctx) {
     shm::Slot* result_slot = &slot;
     {
       ScopedTimer busy(ctx.stats.busy_ns);
-      const auto result = chain.run(transform::picture_in(slot), slot.data(), spare ? spare->data() : nullptr);
+      const shm::FrameDesc& in_desc = slot.desc();
+      const transform::FrameContext frame{in_desc.seq, in_desc.pts,
+                                          static_cast<double>(in_desc.pts) * av_q2d(ctx.plan.input_info.time_base)};
+      const auto result = chain.run(transform::picture_in(slot), slot.data(), spare ? spare->data() : nullptr, frame);
       if (result.in_spare) {
         shm::FrameDesc& d = spare->desc();
         const shm::FrameDesc& s = slot.desc();
