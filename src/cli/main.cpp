@@ -39,11 +39,12 @@ std::vector<std::string> translate_ffmpeg_spellings(int argc, char** argv) {
 int list_filters() {
   std::printf("Filters for --vf (a comma-separated chain: name=arg:key=value,...):\n\n");
   for (const auto& f : vpipe::transform::filter_registry()) {
-    std::printf("  %-8s %s\n           args: %s\n           e.g.  %s\n", f.name.c_str(), f.summary.c_str(),
+    std::printf("  %-10s %s%s\n             args: %s\n             e.g.  %s\n", f.name.c_str(), f.summary.c_str(),
+                f.sequential ? " [sequential: keeps state across frames, runs on one worker]" : "",
                 f.usage.empty() ? "(none)" : f.usage.c_str(), f.example.c_str());
   }
-  std::printf("\nEvery filter works on YUV 4:2:0 planes and keeps no state between frames, so any number\n"
-              "of transform workers can run a chain in parallel.\n");
+  std::printf("\nEvery filter works on YUV 4:2:0 planes. Filters without state run on any number of\n"
+              "transform workers in parallel; a chain with a sequential filter runs on one worker.\n");
   return 0;
 }
 

@@ -1,6 +1,7 @@
 #include "scheduler/run_plan.hpp"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <sstream>
@@ -69,6 +70,12 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology)
   if (!plan.null_output) encode::validate(plan.encoder);
 
   plan.nb_workers = options.workers > 0 ? options.workers : affinity::default_workers(topology);
+  if (chain.sequential() && plan.nb_workers > 1) {
+    if (options.workers > 1) {
+      spdlog::warn("the chain has a filter that must see frames in order: using 1 worker, not {}", options.workers);
+    }
+    plan.nb_workers = 1;
+  }
   if (options.affinity == "auto" || options.affinity == "none") {
     plan.cpus = affinity::plan_cpus(topology, plan.nb_workers,
                                     options.affinity == "none" ? affinity::AffinityMode::kNone

@@ -2,8 +2,10 @@
 //
 // Every filter declares, before the run starts, the geometry it produces from a given input and
 // whether it works in place. The chain uses that to size the frame pool up front and to decide
-// whether a worker needs a second slot. Filters hold no per-frame state, so any number of
-// workers can run the same chain on different frames.
+// whether a worker needs a second slot. Most filters hold no state between frames, so any number
+// of workers can run the same chain on different frames; a filter that does (temporal denoise)
+// declares itself sequential, and the plan then runs the chain with one worker, which sees
+// every frame in order.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +36,8 @@ class Filter {
   // In-place filters are called with `out` == `in` and may rewrite the view (crop moves its
   // plane pointers instead of copying). Others write into `out`, laid out for output_geometry().
   [[nodiscard]] virtual bool in_place() const = 0;
+  // True when the filter keeps state from one frame to the next and must see frames in order.
+  [[nodiscard]] virtual bool sequential() const { return false; }
   virtual void apply(const Picture& in, Picture& out, const FrameContext& frame) const = 0;
 };
 
@@ -50,6 +54,7 @@ struct FilterInfo {
   std::string summary;  // one line
   std::string example;
   std::unique_ptr<Filter> (*make)(const FilterArgs&);
+  bool sequential = false;  // shown by `vpipe filters`; must match Filter::sequential()
 };
 
 const std::vector<FilterInfo>& filter_registry();

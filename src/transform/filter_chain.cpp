@@ -94,6 +94,10 @@ bool FilterChain::needs_spare() const {
   return std::any_of(filters_.begin(), filters_.end(), [](const auto& f) { return !f->in_place(); });
 }
 
+bool FilterChain::sequential() const {
+  return std::any_of(filters_.begin(), filters_.end(), [](const auto& f) { return f->sequential(); });
+}
+
 std::string FilterChain::describe() const {
   if (filters_.empty()) return "(none)";
   std::string text;

@@ -24,6 +24,8 @@ class FilterChain {
   [[nodiscard]] std::uint64_t max_picture_bytes(Geometry input) const;
   // True when some filter cannot work in place: a worker then needs a spare slot.
   [[nodiscard]] bool needs_spare() const;
+  // True when some filter must see every frame in order (one worker only).
+  [[nodiscard]] bool sequential() const;
   [[nodiscard]] bool empty() const { return filters_.empty(); }
   [[nodiscard]] std::string describe() const;
 
