@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
   auto* opt_affinity = run->add_option("--affinity", cli.affinity, "CPU pinning: auto (hwloc plan, default), none, or\n"
       "explicit: \"decode=0;xform=1-3;encode=4\" (xform = every worker, xform-N = one)");
   auto* opt_window = run->add_option("--window", cli.window, "Frames in flight between decode and encode (default: from workers)");
+  auto* opt_batch = run->add_option("--batch", cli.batch, "Frames a worker claims per wake-up (default: adaptive)");
   auto* opt_y = run->add_flag("-y,--overwrite", cli.overwrite, "Overwrite the output file if it exists");
   run->add_flag("--dry-run", cli.dry_run, "Check everything and print the plan, but run nothing");
   auto* opt_quiet = run->add_flag("-q,--quiet", cli.quiet, "No progress line");
@@ -143,6 +144,10 @@ int main(int argc, char** argv) {
     }
     if (opt_affinity->count()) options.affinity = cli.affinity;
     if (opt_window->count()) options.window = cli.window;
+    if (opt_batch->count()) {
+      options.batch = cli.batch;
+      if (cli.batch < 1) vpipe::fail(ExitCode::kUsage, "--batch " + std::to_string(cli.batch) + " must be at least 1");
+    }
     if (opt_y->count()) options.overwrite = true;
     options.dry_run = cli.dry_run;
     if (opt_quiet->count()) options.quiet = true;

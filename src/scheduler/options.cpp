@@ -47,7 +47,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
   const fs::path base = fs::absolute(path).parent_path();
   static const std::set<std::string> kKeys = {
       "input", "output", "format", "vf", "codec", "preset", "crf", "bitrate", "gop", "codec_options",
-      "workers", "affinity", "window", "overwrite", "quiet", "log_level", "log_file", "stats_json"};
+      "workers", "affinity", "window", "batch", "overwrite", "quiet", "log_level", "log_file", "stats_json"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -64,6 +64,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
     else if (key == "workers") o.workers = scalar<int>(v, key, path);
     else if (key == "affinity") o.affinity = scalar<std::string>(v, key, path);
     else if (key == "window") o.window = scalar<int>(v, key, path);
+    else if (key == "batch") o.batch = scalar<int>(v, key, path);
     else if (key == "overwrite") o.overwrite = scalar<bool>(v, key, path);
     else if (key == "quiet") o.quiet = scalar<bool>(v, key, path);
     else if (key == "log_level") o.log_level = scalar<std::string>(v, key, path);
@@ -108,6 +109,7 @@ void validate(const RunOptions& o) {
     fail(ExitCode::kUsage, "--workers " + std::to_string(o.workers) + " is out of range 1.." + std::to_string(kMaxWorkers));
   }
   if (o.window < 0 || o.window > 1024) fail(ExitCode::kUsage, "--window " + std::to_string(o.window) + " is out of range 1..1024");
+  if (o.batch < 0 || o.batch > 256) fail(ExitCode::kUsage, "--batch " + std::to_string(o.batch) + " is out of range 1..256");
   if (o.crf && (*o.crf < 0 || *o.crf > 63)) fail(ExitCode::kUsage, "--crf " + std::to_string(*o.crf) + " is out of range 0..63");
   if (o.gop && (*o.gop < 1 || *o.gop > 10000)) fail(ExitCode::kUsage, "-g " + std::to_string(*o.gop) + " is out of range 1..10000");
   if (o.crf && o.bitrate) fail(ExitCode::kUsage, "--crf and -b:v conflict: choose constant quality or a bitrate");

@@ -22,6 +22,7 @@ struct RunOptions {
   int workers = 0;              // 0: from the CPU plan
   std::string affinity = "auto";
   int window = 0;               // frames in flight; 0: derived from the number of workers
+  int batch = 0;                // frames a worker claims per wake-up; 0: adaptive
   bool overwrite = false;
   bool dry_run = false;
   bool quiet = false;

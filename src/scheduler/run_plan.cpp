@@ -88,7 +88,16 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology)
   // Enough frames in flight to keep every worker busy while encode waits for the oldest.
   plan.window = options.window > 0 ? static_cast<std::uint32_t>(options.window)
                                    : static_cast<std::uint32_t>(std::clamp(3 * plan.nb_workers + 2, 8, 64));
-  plan.nb_slots = plan.window + static_cast<std::uint32_t>(plan.needs_spare ? plan.nb_workers : 0);
+  // Batches share the window between workers: big enough to save wake-ups, small enough that
+  // every worker still gets frames.
+  plan.batch = options.batch > 0 ? static_cast<std::uint32_t>(options.batch)
+                                 : std::clamp<std::uint32_t>(plan.window / (2 * plan.nb_workers), 1, 8);
+  if (plan.batch > plan.window) {
+    fail(ExitCode::kUsage, "--batch " + std::to_string(plan.batch) + " is larger than the window of " +
+                               std::to_string(plan.window) + " frames in flight");
+  }
+  // A worker holds a spare slot for each frame of its batch when a filter works out of place.
+  plan.nb_slots = plan.window + (plan.needs_spare ? static_cast<std::uint32_t>(plan.nb_workers) * plan.batch : 0);
   plan.slot_bytes = chain.max_picture_bytes(plan.steps.front());
   shm::SegmentSpec spec{plan.nb_slots, plan.slot_bytes, plan.window,
                         static_cast<std::uint32_t>(plan.nb_workers), to_json(plan)};
@@ -128,6 +137,7 @@ std::string to_json(const RunPlan& p) {
               {"encoder", enc},
               {"nb_workers", p.nb_workers},
               {"window", p.window},
+              {"batch", p.batch},
               {"nb_slots", p.nb_slots},
               {"slot_bytes", p.slot_bytes},
               {"segment_bytes", p.segment_bytes},
@@ -172,6 +182,7 @@ RunPlan plan_from_json(std::string_view text) {
   if (e.contains("gop")) p.encoder.gop = e.at("gop").get<int>();
   p.nb_workers = j.at("nb_workers");
   p.window = j.at("window");
+  p.batch = j.at("batch");
   p.nb_slots = j.at("nb_slots");
   p.slot_bytes = j.at("slot_bytes");
   p.segment_bytes = j.at("segment_bytes");
@@ -221,9 +232,10 @@ std::string describe(const RunPlan& p) {
       << "cpus " << affinity::format_cpus(st.cpus) << "\n";
   }
   s << "pool:     " << p.nb_slots << " slots x " << mib(p.slot_bytes) << " (window " << p.window
-    << " frames in flight" << (p.needs_spare ? ", +1 spare per worker for out-of-place filters" : "")
+    << " frames in flight" << (p.needs_spare ? ", + a spare per batched frame per worker for out-of-place filters" : "")
     << "), segment " << mib(p.segment_bytes) << " (memfd)\n";
-  s << "rings:    decode -> transform x" << p.nb_workers << " -> encode, slot indices only\n";
+  s << "rings:    decode -> transform x" << p.nb_workers << " (batches of up to " << p.batch
+    << ") -> encode, slot indices only\n";
   return s.str();
 }
 

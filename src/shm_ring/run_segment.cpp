@@ -117,8 +117,13 @@ bool FrameRing::push_end_of_stream_for(std::chrono::nanoseconds timeout) {
   return ring_.push_for(kEndOfStream, timeout);
 }
 
+std::optional<RingItem> FrameRing::try_pop() { return take(ring_.try_pop()); }
+
 std::optional<RingItem> FrameRing::pop_for(std::chrono::nanoseconds timeout) {
-  const auto index = ring_.pop_for(timeout);
+  return take(ring_.pop_for(timeout));
+}
+
+std::optional<RingItem> FrameRing::take(std::optional<std::uint32_t> index) {
   if (!index) return std::nullopt;
   if (*index == kEndOfStream) return RingItem{};
   if (*index >= pool_->nb_slots()) std::abort();

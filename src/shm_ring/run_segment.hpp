@@ -161,10 +161,13 @@ class FrameRing {
   [[nodiscard]] bool push_for(Slot& slot, std::chrono::nanoseconds timeout);
   [[nodiscard]] bool push_end_of_stream_for(std::chrono::nanoseconds timeout);
   [[nodiscard]] std::optional<RingItem> pop_for(std::chrono::nanoseconds timeout);
+  [[nodiscard]] std::optional<RingItem> try_pop();
   [[nodiscard]] std::uint32_t size() const { return ring_.size(); }
   [[nodiscard]] std::uint32_t high_water() const { return ring_.high_water(); }
 
  private:
+  std::optional<RingItem> take(std::optional<std::uint32_t> index);
+
   FramePool* pool_;
   IndexRing ring_;
 };

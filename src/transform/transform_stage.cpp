@@ -1,67 +1,108 @@
-// A transform worker: takes frames from the decode ring in any order, runs the filter chain on
-// them in their slot (plus a spare slot for out-of-place filters), and hands them to encode.
+// A transform worker: takes frames from the decode ring in any order, a batch at a time, runs
+// the filter chain on each in its slot (plus a spare slot for out-of-place filters), and hands
+// them to encode.
 #include <opencv2/core.hpp>
 #include <spdlog/spdlog.h>
+
+#include <vector>
 
 #include "scheduler/stage_context.hpp"
 #include "transform/filter_chain.hpp"
 #include "transform/slot_picture.hpp"
 
 namespace vpipe::scheduler {
+namespace {
 
-int run_transform_stage(StageContext& ctx) {
-  const transform::FilterChain chain = transform::FilterChain::parse(ctx.plan.vf);
-  const auto& cpus = ctx.plan.cpus_of("xform-" + std::to_string(ctx.worker_index));
-  // OpenCV's own threads stay within this worker's CPU set.
-  cv::setNumThreads(cpus.empty() ? 0 : static_cast<int>(cpus.size()));
-  shm::FrameRing in = ctx.segment.decoded_ring();
-  shm::FrameRing out = ctx.segment.filtered_ring();
-  shm::FramePool& pool = ctx.segment.pool();
+class Worker {
+ public:
+  explicit Worker(StageContext& ctx)
+      : ctx_(ctx),
+        chain_(transform::FilterChain::parse(ctx.plan.vf)),
+        in_(ctx.segment.decoded_ring()),
+        out_(ctx.segment.filtered_ring()) {}
 
-  for (;;) {
+  int run() {
+    const auto& cpus = ctx_.plan.cpus_of("xform-" + std::to_string(ctx_.worker_index));
+    // OpenCV's own threads stay within this worker's CPU set.
+    cv::setNumThreads(cpus.empty() ? 0 : static_cast<int>(cpus.size()));
+    std::vector<shm::Slot> batch;
+    batch.reserve(ctx_.plan.batch);
+    for (;;) {
+      const bool end = claim(batch);
+      for (shm::Slot& slot : batch) {
+        if (!process(slot)) return 0;
+      }
+      if (end) {
+        ctx_.wait_unless_aborted([&](auto t) { return out_.push_end_of_stream_for(t); });
+        return 0;
+      }
+      if (ctx_.aborted()) return 0;
+    }
+  }
+
+ private:
+  // Waits for one frame, then takes what else is already queued, up to the batch size: one
+  // wake-up serves the whole batch. Stops at the end-of-stream marker (true) so that each
+  // worker takes exactly one.
+  bool claim(std::vector<shm::Slot>& batch) {
+    batch.clear();
     std::optional<shm::RingItem> item;
     {
-      ScopedTimer waiting(ctx.stats.wait_ns);
-      item = ctx.wait_unless_aborted([&](auto t) { return in.pop_for(t); });
+      ScopedTimer waiting(ctx_.stats.wait_ns);
+      item = ctx_.wait_unless_aborted([&](auto t) { return in_.pop_for(t); });
     }
-    if (!item) return 0;
-    if (item->end_of_stream()) {
-      if (!ctx.wait_unless_aborted([&](auto t) { return out.push_end_of_stream_for(t); })) return 0;
-      return 0;
+    while (item) {
+      if (item->end_of_stream()) return true;
+      batch.push_back(std::move(item->slot));
+      if (batch.size() >= ctx_.plan.batch) break;
+      item = in_.try_pop();
     }
-    ctx.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
-    shm::Slot& slot = item->slot;
+    return false;
+  }
+
+  bool process(shm::Slot& slot) {
+    ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
     std::optional<shm::Slot> spare;
-    if (chain.needs_spare()) {
-      ScopedTimer waiting(ctx.stats.wait_ns);
-      spare = ctx.wait_unless_aborted([&](auto t) { return pool.acquire_for(t); });
-      if (!spare) return 0;
+    if (chain_.needs_spare()) {
+      ScopedTimer waiting(ctx_.stats.wait_ns);
+      spare = ctx_.wait_unless_aborted([&](auto t) { return ctx_.segment.pool().acquire_for(t); });
+      if (!spare) return false;
     }
     shm::Slot* result_slot = &slot;
     {
-      ScopedTimer busy(ctx.stats.busy_ns);
-      const shm::FrameDesc& in_desc = slot.desc();
-      const transform::FrameContext frame{in_desc.seq, in_desc.pts,
-                                          static_cast<double>(in_desc.pts) * av_q2d(ctx.plan.input_info.time_base)};
-      const auto result = chain.run(transform::picture_in(slot), slot.data(), spare ? spare->data() : nullptr, frame);
+      ScopedTimer busy(ctx_.stats.busy_ns);
+      const shm::FrameDesc& in = slot.desc();
+      const transform::FrameContext frame{in.seq, in.pts,
+                                          static_cast<double>(in.pts) * av_q2d(ctx_.plan.input_info.time_base)};
+      const auto result =
+          chain_.run(transform::picture_in(slot), slot.data(), spare ? spare->data() : nullptr, frame);
       if (result.in_spare) {
         shm::FrameDesc& d = spare->desc();
-        const shm::FrameDesc& s = slot.desc();
-        d.seq = s.seq;
-        d.pts = s.pts;
-        d.duration = s.duration;
-        d.capture_ns = s.capture_ns;
+        d.seq = in.seq;
+        d.pts = in.pts;
+        d.duration = in.duration;
+        d.capture_ns = in.capture_ns;
         result_slot = &*spare;
       }
       transform::set_picture(*result_slot, result.picture);
     }
     {
-      ScopedTimer waiting(ctx.stats.wait_ns);
-      if (!ctx.wait_unless_aborted([&](auto t) { return out.push_for(*result_slot, t); })) return 0;
+      ScopedTimer waiting(ctx_.stats.wait_ns);
+      if (!ctx_.wait_unless_aborted([&](auto t) { return out_.push_for(*result_slot, t); })) return false;
     }
-    ctx.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+    ctx_.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+    return true;
     // The slot not handed on (input or spare) returns to the pool as it goes out of scope.
   }
-}
+
+  StageContext& ctx_;
+  const transform::FilterChain chain_;
+  shm::FrameRing in_;
+  shm::FrameRing out_;
+};
+
+}  // namespace
+
+int run_transform_stage(StageContext& ctx) { return Worker(ctx).run(); }
 
 }  // namespace vpipe::scheduler
