@@ -24,7 +24,7 @@ constexpr const char* kExitCodes =
 // ffmpeg-style spellings that CLI11 cannot take as option names, mapped to ours.
 std::vector<std::string> translate_ffmpeg_spellings(int argc, char** argv) {
   static const std::pair<const char*, const char*> kAliases[] = {
-      {"-c:v", "--codec"}, {"-vcodec", "--codec"}, {"-b:v", "--bitrate"}, {"-vf", "--vf"}, {"-filter:v", "--vf"}};
+      {"-c:v", "--codec"}, {"-vcodec", "--codec"}, {"-b:v", "--bitrate"}, {"-vf", "--vf"}, {"-filter:v", "--vf"}, {"-an", "--an"}};
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
       "explicit: \"decode=0;xform=1-3;encode=4\" (xform = every worker, xform-N = one)");
   auto* opt_window = run->add_option("--window", cli.window, "Frames in flight between decode and encode (default: from workers)");
   auto* opt_batch = run->add_option("--batch", cli.batch, "Frames a worker claims per wake-up (default: adaptive)");
+  auto* opt_an = run->add_flag("--an", cli.no_audio, "Drop the audio (-an); by default it is copied as it is");
   auto* opt_y = run->add_flag("-y,--overwrite", cli.overwrite, "Overwrite the output file if it exists");
   run->add_flag("--dry-run", cli.dry_run, "Check everything and print the plan, but run nothing");
   auto* opt_quiet = run->add_flag("-q,--quiet", cli.quiet, "No progress line");
@@ -148,6 +149,7 @@ int main(int argc, char** argv) {
       options.batch = cli.batch;
       if (cli.batch < 1) vpipe::fail(ExitCode::kUsage, "--batch " + std::to_string(cli.batch) + " must be at least 1");
     }
+    if (opt_an->count()) options.no_audio = true;
     if (opt_y->count()) options.overwrite = true;
     options.dry_run = cli.dry_run;
     if (opt_quiet->count()) options.quiet = true;

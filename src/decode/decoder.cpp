@@ -104,6 +104,11 @@ Decoder Decoder::open(const std::string& input, int threads) {
   info.container = raw->iformat->name;
   info.codec = codec->name;
   info.stream_index = idx;
+  const int audio = av_find_best_stream(raw, AVMEDIA_TYPE_AUDIO, -1, idx, nullptr, 0);
+  if (audio >= 0) {
+    info.audio_stream_index = audio;
+    info.audio_codec = avcodec_get_name(raw->streams[audio]->codecpar->codec_id);
+  }
   const char* pix_name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(stream->codecpar->format));
   info.pix_fmt = pix_name != nullptr ? pix_name : "unknown";
   info.width = stream->codecpar->width;

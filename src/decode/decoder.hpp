@@ -17,6 +17,8 @@ struct InputInfo {
   std::string codec;
   std::string pix_fmt;      // what the decoder produces, e.g. "yuv420p", "rgb24"
   int stream_index = -1;
+  int audio_stream_index = -1;  // the best audio stream, -1 if none
+  std::string audio_codec;
   int width = 0;
   int height = 0;
   AVRational time_base{1, 25};

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "encode/audio_copy.hpp"
 #include "encode/encoder.hpp"
 #include "scheduler/stage_context.hpp"
 
@@ -57,7 +58,10 @@ int run_encode_stage(StageContext& ctx) {
   std::unique_ptr<encode::Encoder> encoder;
   if (!plan.null_output) {
     const transform::Geometry g = plan.output_geometry();
-    encoder = encode::Encoder::open(plan.encoder, {g.width, g.height, plan.input_info.time_base, plan.input_info.frame_rate});
+    std::unique_ptr<encode::AudioCopy> audio;
+    if (plan.copy_audio) audio = encode::AudioCopy::open(plan.input_info.url, plan.input_info.audio_stream_index);
+    encoder = encode::Encoder::open(plan.encoder, {g.width, g.height, plan.input_info.time_base, plan.input_info.frame_rate},
+                                    std::move(audio));
   }
   // Frames in flight never exceed the window, so seq % window indexes a frame uniquely.
   std::vector<shm::Slot> pending(plan.window);
@@ -99,7 +103,7 @@ int run_encode_stage(StageContext& ctx) {
   }
   if (encoder) {
     ScopedTimer busy(ctx.stats.busy_ns);
-    encoder->finish();
+    encoder->finish(/*stopped_early=*/control.stop_input.load() != 0);
   }
   return 0;
 }

@@ -10,9 +10,11 @@ extern "C" {
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 
 #include "common/error.hpp"
+#include "encode/audio_copy.hpp"
 
 namespace vpipe::encode {
 namespace {
@@ -56,6 +58,11 @@ AVPixelFormat choose_pix_fmt(const AVCodec* codec) {
 
 }  // namespace
 
+bool container_accepts(const EncoderSettings& s, const std::string& codec) {
+  const AVCodecDescriptor* desc = avcodec_descriptor_get_by_name(codec.c_str());
+  return desc != nullptr && avformat_query_codec(find_muxer(s), desc->id, FF_COMPLIANCE_NORMAL) == 1;
+}
+
 void validate(const EncoderSettings& s) {
   find_encoder(s.codec);
   const AVOutputFormat* fmt = find_muxer(s);
@@ -70,8 +77,10 @@ void validate(const EncoderSettings& s) {
   if (access(dir.c_str(), W_OK) != 0) output_error(s.output, "folder '" + dir.string() + "' is not writable");
 }
 
-std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamParams& params) {
+std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamParams& params,
+                                       std::unique_ptr<AudioCopy> audio) {
   std::unique_ptr<Encoder> e(new Encoder());
+  e->audio_ = std::move(audio);
   e->settings_ = s;
   e->input_time_base_ = params.time_base;
   const AVCodec* codec = find_encoder(s.codec);
@@ -144,6 +153,7 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   avcodec_parameters_from_context(e->stream_->codecpar, c);
   e->stream_->time_base = c->time_base;
   e->stream_->avg_frame_rate = params.frame_rate;
+  if (e->audio_) e->audio_->add_output_stream(e->mux_);
   if (!(fmt->flags & AVFMT_NOFILE)) {
     ret = avio_open(&e->mux_->pb, s.output.c_str(), AVIO_FLAG_WRITE);
     if (ret < 0) output_error(s.output, av::error_text(ret));
@@ -175,6 +185,8 @@ void Encoder::send(AVFrame* frame) {
   // Encoders and muxers need strictly increasing timestamps; damaged inputs do not always have them.
   if (last_pts_ != AV_NOPTS_VALUE && to_send->pts <= last_pts_) to_send->pts = last_pts_ + 1;
   last_pts_ = to_send->pts;
+  video_end_s_ = static_cast<double>(to_send->pts + std::max<std::int64_t>(1, av_rescale_q(1, av_inv_q(c->framerate), c->time_base))) *
+                 av_q2d(c->time_base);
   to_send->pict_type = AV_PICTURE_TYPE_NONE;
   const int ret = avcodec_send_frame(c, to_send);
   if (ret < 0) fail(ExitCode::kRunFailed, "encoder " + codec_name_ + ": " + av::error_text(ret));
@@ -189,17 +201,27 @@ void Encoder::drain() {
     if (ret < 0) fail(ExitCode::kRunFailed, "encoder " + codec_name_ + ": " + av::error_text(ret));
     packet_->stream_index = stream_->index;
     av_packet_rescale_ts(packet_.get(), c->time_base, stream_->time_base);
+    const double packet_s = static_cast<double>(packet_->pts) * av_q2d(stream_->time_base);
     ret = av_interleaved_write_frame(mux_, packet_.get());
     if (ret < 0) output_error(settings_.output, "write failed: " + av::error_text(ret));
     ++packets_;
+    // Audio follows the video's timeline, so the muxer never has to buffer much of either.
+    if (audio_) audio_->copy_until(packet_s);
   }
 }
 
-void Encoder::finish() {
+void Encoder::finish(bool stopped_early) {
   if (finished_) return;
   finished_ = true;
   avcodec_send_frame(codec_.get(), nullptr);
   drain();
+  if (audio_) {
+    if (stopped_early) {
+      audio_->copy_until(video_end_s_);
+    } else {
+      audio_->copy_rest();
+    }
+  }
   const int ret = av_write_trailer(mux_);
   if (ret < 0) output_error(settings_.output, "cannot finish the file: " + av::error_text(ret));
   if (mux_->pb != nullptr && !(mux_->oformat->flags & AVFMT_NOFILE)) {

@@ -35,16 +35,24 @@ struct StreamParams {
 // Throws vpipe::Error (kUsage or kOutput).
 void validate(const EncoderSettings& settings);
 
+// Whether the output's container can hold a stream of `codec` (e.g. "aac") as it is.
+bool container_accepts(const EncoderSettings& settings, const std::string& codec);
+
+class AudioCopy;
+
 class Encoder {
  public:
-  static std::unique_ptr<Encoder> open(const EncoderSettings& settings, const StreamParams& params);
+  // `audio`, when given, is muxed beside the video, interleaved by time.
+  static std::unique_ptr<Encoder> open(const EncoderSettings& settings, const StreamParams& params,
+                                       std::unique_ptr<AudioCopy> audio = nullptr);
   ~Encoder();
 
   // Encodes one YUV420P frame (pts in StreamParams::time_base). The encoder may keep a
   // reference to the frame's buffers until it has consumed them.
   void send(AVFrame* frame);
-  // Flushes the encoder and writes the trailer. Must be called for a playable file.
-  void finish();
+  // Flushes the encoder, writes the rest of the audio (only up to the video's end when the run
+  // was stopped early) and the trailer. Must be called for a playable file.
+  void finish(bool stopped_early = false);
 
   [[nodiscard]] std::uint64_t packets() const { return packets_; }
   [[nodiscard]] const std::string& codec_name() const { return codec_name_; }
@@ -63,6 +71,8 @@ class Encoder {
   // Set when the codec cannot take YUV420P: frames are converted into this one first.
   av::FramePtr converted_;
   av::SwsPtr sws_;
+  std::unique_ptr<AudioCopy> audio_;
+  double video_end_s_ = 0;  // end of the last video frame sent, on the input's timeline
   std::int64_t last_pts_ = AV_NOPTS_VALUE;
   std::uint64_t packets_ = 0;
   bool header_written_ = false;

@@ -23,6 +23,7 @@ struct RunOptions {
   std::string affinity = "auto";
   int window = 0;               // frames in flight; 0: derived from the number of workers
   int batch = 0;                // frames a worker claims per wake-up; 0: adaptive
+  bool no_audio = false;        // -an
   bool overwrite = false;
   bool dry_run = false;
   bool quiet = false;

@@ -33,6 +33,30 @@ std::string mib(std::uint64_t bytes) {
 json rational(AVRational r) { return json::array({r.num, r.den}); }
 AVRational rational(const json& j) { return AVRational{j.at(0).get<int>(), j.at(1).get<int>()}; }
 
+// Audio is stream-copied when the input is a file (it is read again by encode) and the output's
+// container can hold its codec; otherwise it is dropped, and the plan says why.
+void plan_audio(RunPlan& plan, const RunOptions& options) {
+  const auto& in = plan.input_info;
+  const bool file_input = in.format.empty() && in.url.find("://") == std::string::npos && in.url.rfind("pipe:", 0) != 0;
+  if (in.audio_stream_index < 0) {
+    plan.audio_note = "none in the input";
+  } else if (plan.null_output) {
+    plan.audio_note = "not decoded (null output)";
+  } else if (options.no_audio) {
+    plan.audio_note = in.audio_codec + " dropped (-an)";
+  } else if (!file_input) {
+    plan.audio_note = in.audio_codec + " dropped: audio is carried only from file inputs";
+  } else if (!encode::container_accepts(plan.encoder, in.audio_codec)) {
+    plan.audio_note = in.audio_codec + " dropped: the output container cannot hold it";
+  } else {
+    plan.copy_audio = true;
+    plan.audio_note = in.audio_codec + " copied as it is (stream copy)";
+  }
+  if (!plan.copy_audio && in.audio_stream_index >= 0 && !plan.null_output && !options.no_audio) {
+    spdlog::warn("audio: {}", plan.audio_note);
+  }
+}
+
 }  // namespace
 
 const std::vector<int>& RunPlan::cpus_of(const std::string& stage) const {
@@ -68,6 +92,7 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology)
   plan.encoder.codec_options = options.codec_options;
   plan.encoder.overwrite = options.overwrite;
   if (!plan.null_output) encode::validate(plan.encoder);
+  plan_audio(plan, options);
 
   plan.nb_workers = options.workers > 0 ? options.workers : affinity::default_workers(topology);
   if (chain.sequential() && plan.nb_workers > 1) {
@@ -127,13 +152,16 @@ std::string to_json(const RunPlan& p) {
   return json{{"input", p.input},
               {"input_info",
                {{"url", in.url}, {"format", in.format}, {"container", in.container}, {"codec", in.codec},
-                {"pix_fmt", in.pix_fmt}, {"stream_index", in.stream_index}, {"width", in.width}, {"height", in.height},
+                {"pix_fmt", in.pix_fmt}, {"stream_index", in.stream_index},
+                {"audio_stream_index", in.audio_stream_index}, {"audio_codec", in.audio_codec}, {"width", in.width}, {"height", in.height},
                 {"time_base", rational(in.time_base)}, {"frame_rate", rational(in.frame_rate)},
                 {"duration_s", in.duration_s}, {"nb_frames", in.nb_frames}}},
               {"vf", p.vf},
               {"steps", steps},
               {"needs_spare", p.needs_spare},
               {"null_output", p.null_output},
+              {"copy_audio", p.copy_audio},
+              {"audio_note", p.audio_note},
               {"encoder", enc},
               {"nb_workers", p.nb_workers},
               {"window", p.window},
@@ -159,6 +187,8 @@ RunPlan plan_from_json(std::string_view text) {
   p.input_info.codec = in.at("codec");
   p.input_info.pix_fmt = in.at("pix_fmt");
   p.input_info.stream_index = in.at("stream_index");
+  p.input_info.audio_stream_index = in.at("audio_stream_index");
+  p.input_info.audio_codec = in.at("audio_codec");
   p.input_info.width = in.at("width");
   p.input_info.height = in.at("height");
   p.input_info.time_base = rational(in.at("time_base"));
@@ -169,6 +199,8 @@ RunPlan plan_from_json(std::string_view text) {
   for (const auto& g : j.at("steps")) p.steps.push_back({g.at(0).get<int>(), g.at(1).get<int>()});
   p.needs_spare = j.at("needs_spare");
   p.null_output = j.at("null_output");
+  p.copy_audio = j.at("copy_audio");
+  p.audio_note = j.at("audio_note");
   const json& e = j.at("encoder");
   p.encoder.output = e.at("output");
   p.encoder.format = e.at("format");
@@ -226,6 +258,7 @@ std::string describe(const RunPlan& p) {
     if (p.encoder.gop) s << " gop " << *p.encoder.gop;
     s << ", " << p.encoder.threads << " threads)\n";
   }
+  s << "audio:    " << p.audio_note << "\n";
   s << "stages:   " << p.cpus.note << "\n";
   for (const auto& st : p.cpus.stages) {
     s << "          vpipe:" << st.stage << std::string(10 - std::min<std::size_t>(10, st.stage.size()), ' ')

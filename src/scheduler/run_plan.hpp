@@ -22,6 +22,8 @@ struct RunPlan {
   std::vector<transform::Geometry> steps;  // input, then after each filter
   bool needs_spare = false;
   bool null_output = false;
+  bool copy_audio = false;
+  std::string audio_note;         // what happens to the input's audio, for the plan and the log
   encode::EncoderSettings encoder;
   int nb_workers = 1;
   std::uint32_t window = 0;

@@ -92,6 +92,28 @@ TEST_F(RunTest, OutputIsTheSameWhateverTheNumberOfWorkers) {
   }
 }
 
+TEST_F(RunTest, AudioIsCopiedAndStaysInSyncWithTheVideo) {
+  vpipe_ok({"run", "-q", "-i", kSample, "-o", path("out.mkv"), "--vf", "resize=320x180"});
+  const auto in = probe_streams(kSample);
+  const auto out = probe_streams(path("out.mkv"));
+  ASSERT_EQ(in.size(), 2u);
+  ASSERT_EQ(out.size(), 2u);
+  const auto& video = out[0].type == "video" ? out[0] : out[1];
+  const auto& audio = out[0].type == "audio" ? out[0] : out[1];
+  const auto& in_audio = in[0].type == "audio" ? in[0] : in[1];
+  EXPECT_EQ(audio.codec, "aac");
+  EXPECT_EQ(audio.packets, in_audio.packets) << "every audio packet is copied";
+  EXPECT_NEAR(audio.duration_s, in_audio.duration_s, 1.0 / 30);
+  EXPECT_NEAR(audio.duration_s, video.duration_s, 1.0 / 30) << "audio and video end together";
+}
+
+TEST_F(RunTest, NoAudioFlagDropsTheAudio) {
+  vpipe_ok({"run", "-q", "-i", kSample, "-o", path("out.mp4"), "-an"});
+  const auto out = probe_streams(path("out.mp4"));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, "video");
+}
+
 TEST_F(RunTest, NullOutputProcessesEveryFrameAndReportsIt) {
   vpipe_ok({"run", "-q", "-i", kSample, "-o", "null", "--vf", "gray", "--stats-json", path("stats.json")});
   const auto stats = nlohmann::json::parse(read_file(path("stats.json")));

@@ -77,6 +77,39 @@ DecodedVideo decode_video(const std::string& path, bool keep_pixels) {
   return out;
 }
 
+std::vector<StreamInfo> probe_streams(const std::string& path) {
+  std::vector<StreamInfo> streams;
+  AVFormatContext* fmt = nullptr;
+  if (avformat_open_input(&fmt, path.c_str(), nullptr, nullptr) < 0) {
+    ADD_FAILURE() << "cannot open " << path;
+    return streams;
+  }
+  avformat_find_stream_info(fmt, nullptr);
+  std::vector<std::int64_t> first(fmt->nb_streams, AV_NOPTS_VALUE), end(fmt->nb_streams, AV_NOPTS_VALUE);
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    const AVCodecParameters* par = fmt->streams[i]->codecpar;
+    const char* type = av_get_media_type_string(par->codec_type);
+    streams.push_back({type ? type : "unknown", avcodec_get_name(par->codec_id), 0, 0});
+  }
+  AVPacket* pkt = av_packet_alloc();
+  while (av_read_frame(fmt, pkt) >= 0) {
+    const int i = pkt->stream_index;
+    ++streams[i].packets;
+    if (pkt->pts != AV_NOPTS_VALUE) {
+      if (first[i] == AV_NOPTS_VALUE || pkt->pts < first[i]) first[i] = pkt->pts;
+      const std::int64_t e = pkt->pts + pkt->duration;
+      if (end[i] == AV_NOPTS_VALUE || e > end[i]) end[i] = e;
+    }
+    av_packet_unref(pkt);
+  }
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    if (first[i] != AV_NOPTS_VALUE) streams[i].duration_s = (end[i] - first[i]) * av_q2d(fmt->streams[i]->time_base);
+  }
+  av_packet_free(&pkt);
+  avformat_close_input(&fmt);
+  return streams;
+}
+
 double psnr(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b) {
   if (a.size() != b.size() || a.empty()) return 0;
   double sse = 0;

@@ -21,6 +21,16 @@ struct DecodedVideo {
 // Decodes every video frame of `path`; fails the calling test (ADD_FAILURE) if it cannot.
 DecodedVideo decode_video(const std::string& path, bool keep_pixels = false);
 
+struct StreamInfo {
+  std::string type;   // "video", "audio", ...
+  std::string codec;
+  double duration_s = 0;     // from the packets' timestamps
+  std::size_t packets = 0;
+};
+
+// Every stream of `path`, measured by reading all its packets.
+std::vector<StreamInfo> probe_streams(const std::string& path);
+
 // PSNR in dB of two packed YUV420P frames of equal size (infinity when identical).
 double psnr(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b);
 
