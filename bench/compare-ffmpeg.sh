@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Same job, vpipe vs the ffmpeg CLI, alternating runs; prints the median fps of each and the
+# ratio vpipe/ffmpeg. Jobs (1080p30 H.264 input, made by samples/make-samples.sh bench):
+#   decode -> null;  scale 1280x720 -> libx264 veryfast crf 23;  gblur sigma 3 -> libx264
+#   veryfast;  scale -> mpeg4 q5.
+#   bench/compare-ffmpeg.sh [runs]      (default 5 runs of each)
+# Measures, asserts nothing: compare ratios from one run of this script, not absolute fps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+vpipe=${VPIPE:-build/vpipe}
+runs=${1:-5}
+input=samples/bench/1080p30.mp4
+[ -f "$input" ] || samples/make-samples.sh bench >/dev/null
+frames=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_read_packets -of csv=p=0 "$input")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# name | vpipe arguments | ffmpeg arguments (output appended)
+jobs=(
+  "decode->null|-o null|-f null -"
+  "scale->x264|--vf resize=1280x720 -c:v libx264 --preset veryfast --crf 23 -an -o $tmp/v.mp4|-vf scale=1280:720:flags=bilinear -c:v libx264 -preset veryfast -crf 23 -an $tmp/f.mp4"
+  "gblur->x264|--vf gblur=3 -c:v libx264 --preset veryfast --crf 23 -an -o $tmp/v.mp4|-vf gblur=sigma=3 -c:v libx264 -preset veryfast -crf 23 -an $tmp/f.mp4"
+  "scale->mpeg4|--vf resize=1280x720 -c:v mpeg4 --crf 5 -an -o $tmp/v.mp4|-vf scale=1280:720:flags=bilinear -c:v mpeg4 -q:v 5 -an $tmp/f.mp4"
+)
+
+seconds() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); awk "BEGIN { print $e - $s }"; }
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+printf "%-14s %10s %10s %8s   (%s frames of %s, %s runs each, wall clock incl. start-up)\n" job vpipe_fps ffmpeg_fps ratio "$frames" "$input" "$runs"
+for job in "${jobs[@]}"; do
+  IFS='|' read -r name vargs fargs <<<"$job"
+  : >"$tmp/v.txt"; : >"$tmp/f.txt"
+  for _ in $(seq "$runs"); do
+    # shellcheck disable=SC2086
+    seconds "$vpipe" run -q -y -i "$input" $vargs | awk -v n="$frames" '{ print n / $1 }' >>"$tmp/v.txt"
+    # shellcheck disable=SC2086
+    seconds ffmpeg -nostdin -v error -y -i "$input" $fargs | awk -v n="$frames" '{ print n / $1 }' >>"$tmp/f.txt"
+  done
+  v=$(median <"$tmp/v.txt"); f=$(median <"$tmp/f.txt")
+  printf "%-14s %10.1f %10.1f %8.2f\n" "$name" "$v" "$f" "$(awk "BEGIN { print $v / $f }")"
+done
