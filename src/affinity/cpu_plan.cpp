@@ -1,7 +1,7 @@
 #include "affinity/cpu_plan.hpp"
 
 #include <algorithm>
-#include <cctype>
+#include <charconv>
 #include <map>
 #include <string>
 
@@ -78,11 +78,10 @@ std::vector<int> parse_cpus(const std::string& text) {
   std::size_t pos = 0;
   auto bad = [&] { fail(ExitCode::kUsage, "CPU list '" + text + "' must look like 0-3,8"); };
   auto number = [&](std::size_t& p) {
-    std::size_t used = 0;
-    if (p >= text.size() || !std::isdigit(static_cast<unsigned char>(text[p]))) bad();
-    const int v = std::stoi(text.substr(p), &used);
-    p += used;
-    if (v > 4095) bad();
+    int v = 0;
+    const auto [end, ec] = std::from_chars(text.data() + p, text.data() + text.size(), v);
+    if (ec != std::errc() || end == text.data() + p || v > 4095) bad();
+    p = static_cast<std::size_t>(end - text.data());
     return v;
   };
   while (pos < text.size()) {

@@ -91,6 +91,8 @@ int main(int argc, char** argv) {
   auto* opt_window = run->add_option("--window", cli.window, "Frames in flight between decode and encode (default: from workers)");
   auto* opt_batch = run->add_option("--batch", cli.batch, "Frames a worker claims per wake-up (default: adaptive)");
   auto* opt_an = run->add_flag("--an", cli.no_audio, "Drop the audio (-an); by default it is copied as it is");
+  auto* opt_restarts = run->add_option("--max-restarts", cli.max_restarts,
+      "Crashed transform workers restarted (frames requeued) before the run fails (default 5)");
   auto* opt_y = run->add_flag("-y,--overwrite", cli.overwrite, "Overwrite the output file if it exists");
   run->add_flag("--dry-run", cli.dry_run, "Check everything and print the plan, but run nothing");
   auto* opt_quiet = run->add_flag("-q,--quiet", cli.quiet, "No progress line");
@@ -149,6 +151,7 @@ int main(int argc, char** argv) {
       options.batch = cli.batch;
       if (cli.batch < 1) vpipe::fail(ExitCode::kUsage, "--batch " + std::to_string(cli.batch) + " must be at least 1");
     }
+    if (opt_restarts->count()) options.max_restarts = cli.max_restarts;
     if (opt_an->count()) options.no_audio = true;
     if (opt_y->count()) options.overwrite = true;
     options.dry_run = cli.dry_run;

@@ -76,7 +76,7 @@ int run_decode_stage(StageContext& ctx) {
       ScopedTimer busy(ctx.stats.busy_ns);
       const transform::Picture picture = transform::layout_picture(slot->data(), geometry);
       writer.write(frame, picture);
-      transform::set_picture(*slot, picture);
+      transform::set_picture(*slot, picture, /*as_source=*/true);
       shm::FrameDesc& d = slot->desc();
       d.seq = seq;
       d.pts = frame->best_effort_timestamp != AV_NOPTS_VALUE ? frame->best_effort_timestamp : seq * frame_ticks;

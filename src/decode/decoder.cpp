@@ -38,6 +38,14 @@ void check_local_file(const std::string& path) {
 
 }  // namespace
 
+bool is_test_source(const std::string& input) {
+  const std::string head = input.substr(0, input.find(':'));
+  for (const char* source : kTestSources) {
+    if (head == source) return true;
+  }
+  return false;
+}
+
 InputInfo resolve_input(const std::string& input) {
   InputInfo info;
   const auto colon = input.find(':');

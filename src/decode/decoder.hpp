@@ -27,6 +27,9 @@ struct InputInfo {
   std::int64_t nb_frames = 0;  // estimate, 0 when unknown
 };
 
+// True for the name of a built-in test source ("testsrc", "testsrc2", ...), with or without options.
+bool is_test_source(const std::string& input);
+
 // "testsrc:size=1920x1080:rate=30:duration=5" -> a lavfi graph; "-" -> stdin; else unchanged.
 // The test source defaults to 1280x720, 30 fps, 5 seconds.
 InputInfo resolve_input(const std::string& input);

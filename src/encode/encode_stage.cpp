@@ -30,13 +30,13 @@ av::FramePtr wrap_slot(shm::Slot slot, shm::ShmSemaphore& credits) {
   const shm::FrameDesc& d = slot.desc();
   av::FramePtr frame(av_frame_alloc());
   frame->format = AV_PIX_FMT_YUV420P;
-  frame->width = d.width;
-  frame->height = d.height;
+  frame->width = d.picture.width;
+  frame->height = d.picture.height;
   frame->pts = d.pts;
   frame->pkt_duration = d.duration;
   for (int i = 0; i < 3; ++i) {
-    frame->data[i] = slot.plane(i);
-    frame->linesize[i] = d.linesize[i];
+    frame->data[i] = slot.data() + d.picture.offset[i];
+    frame->linesize[i] = d.picture.linesize[i];
   }
   std::uint8_t* data = slot.data();
   const auto size = static_cast<std::size_t>(slot.capacity());
@@ -81,7 +81,13 @@ int run_encode_stage(StageContext& ctx) {
     }
     ctx.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
     const std::int64_t seq = item->slot.desc().seq;
-    if (seq < next_seq || seq >= next_seq + plan.window || pending[seq % plan.window]) std::abort();
+    if (seq >= next_seq + plan.window) std::abort();  // more in flight than the credits allow
+    if (seq < next_seq || pending[seq % plan.window]) {
+      // A frame finished twice (its worker died between handing it on and releasing its input,
+      // and the scheduler could not tell): the first copy counts.
+      spdlog::warn("frame {} arrived twice; the duplicate is dropped", seq);
+      continue;
+    }
     pending[seq % plan.window] = std::move(item->slot);
     ScopedTimer busy(ctx.stats.busy_ns);
     while (pending[next_seq % plan.window]) {
@@ -94,6 +100,7 @@ int run_encode_stage(StageContext& ctx) {
         control.credits.post();
       }
       ++next_seq;
+      control.next_seq_out.store(next_seq, std::memory_order_release);
       ctx.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
     }
   }

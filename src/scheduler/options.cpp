@@ -4,10 +4,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <set>
 
 #include "common/error.hpp"
+#include "decode/decoder.hpp"
 
 namespace vpipe::scheduler {
 namespace {
@@ -26,7 +28,9 @@ T scalar(const YAML::Node& node, const std::string& key, const std::string& file
 }
 
 std::string resolve_path(const std::string& value, const fs::path& base) {
-  if (value.empty() || value == "null" || value == "-" || value.find(':') != std::string::npos) return value;
+  if (value.empty() || value == "-" || value.find(':') != std::string::npos || decode::is_test_source(value)) {
+    return value;
+  }
   const fs::path p(value);
   return p.is_absolute() ? value : (base / p).lexically_normal().string();
 }
@@ -47,7 +51,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
   const fs::path base = fs::absolute(path).parent_path();
   static const std::set<std::string> kKeys = {
       "input", "output", "format", "vf", "codec", "preset", "crf", "bitrate", "gop", "codec_options",
-      "workers", "affinity", "window", "batch", "no_audio", "overwrite", "quiet", "log_level", "log_file", "stats_json"};
+      "workers", "affinity", "window", "batch", "max_restarts", "no_audio", "overwrite", "quiet", "log_level", "log_file", "stats_json"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -65,6 +69,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
     else if (key == "affinity") o.affinity = scalar<std::string>(v, key, path);
     else if (key == "window") o.window = scalar<int>(v, key, path);
     else if (key == "batch") o.batch = scalar<int>(v, key, path);
+    else if (key == "max_restarts") o.max_restarts = scalar<int>(v, key, path);
     else if (key == "overwrite") o.overwrite = scalar<bool>(v, key, path);
     else if (key == "no_audio") o.no_audio = scalar<bool>(v, key, path);
     else if (key == "quiet") o.quiet = scalar<bool>(v, key, path);
@@ -97,7 +102,8 @@ std::int64_t parse_bitrate(const std::string& text) {
   } else if (used != text.size()) {
     used = 0;
   }
-  if (used == 0 || value * scale < 1 || value * scale > 1e11) {
+  if (used == 0 || std::isspace(static_cast<unsigned char>(text.front())) || !std::isfinite(value) ||
+      !(value * scale >= 1) || value * scale > 1e11) {
     fail(ExitCode::kUsage, "bitrate '" + text + "' is not a rate like 800k or 2M");
   }
   return static_cast<std::int64_t>(value * scale);
@@ -107,9 +113,13 @@ void validate(const RunOptions& o) {
   if (o.input.empty()) fail(ExitCode::kUsage, "no input: give -i FILE|URL|testsrc (see vpipe run --help)");
   if (o.output.empty()) fail(ExitCode::kUsage, "no output: give -o FILE|URL|null (see vpipe run --help)");
   if (o.workers < 0 || o.workers > kMaxWorkers) {
-    fail(ExitCode::kUsage, "--workers " + std::to_string(o.workers) + " is out of range 1.." + std::to_string(kMaxWorkers));
+    fail(ExitCode::kUsage, "--workers " + std::to_string(o.workers) + " is out of range 1.." + std::to_string(kMaxWorkers) +
+                               " (0 in a config: from the CPU plan)");
   }
   if (o.window < 0 || o.window > 1024) fail(ExitCode::kUsage, "--window " + std::to_string(o.window) + " is out of range 1..1024");
+  if (o.max_restarts < 0 || o.max_restarts > 1000) {
+    fail(ExitCode::kUsage, "--max-restarts " + std::to_string(o.max_restarts) + " is out of range 0..1000");
+  }
   if (o.batch < 0 || o.batch > 256) fail(ExitCode::kUsage, "--batch " + std::to_string(o.batch) + " is out of range 1..256");
   if (o.crf && (*o.crf < 0 || *o.crf > 63)) fail(ExitCode::kUsage, "--crf " + std::to_string(*o.crf) + " is out of range 0..63");
   if (o.gop && (*o.gop < 1 || *o.gop > 10000)) fail(ExitCode::kUsage, "-g " + std::to_string(*o.gop) + " is out of range 1..10000");

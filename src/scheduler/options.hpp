@@ -22,7 +22,8 @@ struct RunOptions {
   int workers = 0;              // 0: from the CPU plan
   std::string affinity = "auto";
   int window = 0;               // frames in flight; 0: derived from the number of workers
-  int batch = 0;                // frames a worker claims per wake-up; 0: adaptive
+  int batch = 0;
+  int max_restarts = 5;         // transform worker restarts before the run gives up                // frames a worker claims per wake-up; 0: adaptive
   bool no_audio = false;        // -an
   bool overwrite = false;
   bool dry_run = false;

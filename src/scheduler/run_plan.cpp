@@ -72,6 +72,7 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology)
   RunPlan plan;
   plan.input = options.input;
   plan.quiet = options.quiet;
+  plan.max_restarts = options.max_restarts;
   plan.log_level = options.log_level;
   plan.log_file = options.log_file;
   // The chain is checked before the input is opened: a typo fails fast even on a slow URL.
@@ -166,6 +167,7 @@ std::string to_json(const RunPlan& p) {
               {"nb_workers", p.nb_workers},
               {"window", p.window},
               {"batch", p.batch},
+              {"max_restarts", p.max_restarts},
               {"nb_slots", p.nb_slots},
               {"slot_bytes", p.slot_bytes},
               {"segment_bytes", p.segment_bytes},
@@ -215,6 +217,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.nb_workers = j.at("nb_workers");
   p.window = j.at("window");
   p.batch = j.at("batch");
+  p.max_restarts = j.at("max_restarts");
   p.nb_slots = j.at("nb_slots");
   p.slot_bytes = j.at("slot_bytes");
   p.segment_bytes = j.at("segment_bytes");

@@ -27,7 +27,8 @@ struct RunPlan {
   encode::EncoderSettings encoder;
   int nb_workers = 1;
   std::uint32_t window = 0;
-  std::uint32_t batch = 1;        // frames a worker claims per wake-up
+  std::uint32_t batch = 1;
+  int max_restarts = 5;        // frames a worker claims per wake-up
   std::uint32_t nb_slots = 0;
   std::uint64_t slot_bytes = 0;
   std::uint64_t segment_bytes = 0;

@@ -28,6 +28,8 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::seconds kAbortGrace{2};
 
 struct Child {
+  std::string role;
+  int index = 0;
   std::string name;
   int stats_index = 0;
   pid_t pid = -1;
@@ -80,6 +82,8 @@ class Supervisor {
  private:
   void start_child(const std::string& role, int index, int stats_index) {
     Child c;
+    c.role = role;
+    c.index = index;
     c.name = role == "xform" ? "xform-" + std::to_string(index) : role;
     c.stats_index = stats_index;
     c.pid = spawn(role, index, segment_.fd(), original_mask_);
@@ -101,11 +105,45 @@ class Supervisor {
       if (waitpid(c.pid, &status, WNOHANG) != c.pid) continue;
       c.running = false;
       c.status = status;
-      if (failed(status) && !aborting_) {
-        spdlog::debug("{} {}", c.name, describe_status(status));
-        begin_abort();
-      }
+      if (!failed(status) || aborting_) continue;
+      if (c.role == "xform" && WIFSIGNALED(status) && restart_worker(c)) continue;
+      spdlog::debug("{} {}", c.name, describe_status(status));
+      begin_abort();
     }
+  }
+
+  // A transform worker that crashed (or was killed) is replaced on the same CPUs; what it held
+  // is requeued first, so no frame is lost and the output is what a fault-free run gives.
+  bool restart_worker(Child& c) {
+    shm::StageStats& stats = segment_.control().stages[c.stats_index];
+    if (restarts_ >= plan_.max_restarts) {
+      record_error("transform worker " + c.name + " " + describe_status(c.status) + ", and the restart budget (" +
+                   std::to_string(plan_.max_restarts) + ", --max-restarts) is spent");
+      return false;
+    }
+    const auto reclaimed = segment_.reclaim(c.pid, stats);
+    ++restarts_;
+    stats.restarts.fetch_add(1);
+    if (stats.eos_state.load() == static_cast<std::uint32_t>(shm::EosState::kForwarded)) {
+      spdlog::warn("{} {} after finishing its work; not restarted", c.name, describe_status(c.status));
+      c.status = 0;
+      return true;
+    }
+    finish_progress_line();
+    spdlog::warn("{} {}: restarted, {} frame(s) requeued{}", c.name, describe_status(c.status), reclaimed.requeued,
+                 reclaimed.end_of_stream_restored ? " (and its end-of-stream marker)" : "");
+    c.pid = spawn(c.role, c.index, segment_.fd(), original_mask_);
+    c.running = true;
+    c.status = 0;
+    return true;
+  }
+
+  void record_error(const std::string& text) {
+    auto& control = segment_.control();
+    std::uint32_t expected = 0;
+    if (!control.error_claimed.compare_exchange_strong(expected, 1)) return;
+    control.error_code = static_cast<std::int32_t>(ExitCode::kRunFailed);
+    std::snprintf(control.error_text, sizeof(control.error_text), "%s", text.c_str());
   }
 
   void begin_abort() {
@@ -193,8 +231,9 @@ class Supervisor {
     const std::uint64_t frames = control.stages[kEncodeStatsIndex].frames_out.load();
     const std::uint64_t errors = control.stages[kDecodeStatsIndex].errors.load();
     const double fps = secs > 0 ? static_cast<double>(frames) / secs : 0;
-    spdlog::info("{} frames in {:.2f} s: {:.1f} fps, {:.2f}x real time, {} workers{} -> {}", frames, secs, fps,
+    spdlog::info("{} frames in {:.2f} s: {:.1f} fps, {:.2f}x real time, {} workers{}{} -> {}", frames, secs, fps,
                  fps / av_q2d(plan_.input_info.frame_rate), plan_.nb_workers,
+                 restarts_ ? ", " + std::to_string(restarts_) + " worker restarts" : "",
                  errors ? ", " + std::to_string(errors) + " damaged input packets skipped" : "",
                  plan_.null_output ? "null" : plan_.encoder.output);
     wall_s_ = secs;
@@ -212,6 +251,7 @@ class Supervisor {
   bool interrupted_ = false;
   bool progress_shown_ = false;
   int signals_ = 0;
+  int restarts_ = 0;
   double wall_s_ = 0;
 };
 
@@ -229,7 +269,8 @@ nlohmann::json Supervisor::stats_json() const {
                       {"busy_s", static_cast<double>(s.busy_ns.load()) / 1e9},
                       {"wait_s", static_cast<double>(s.wait_ns.load()) / 1e9},
                       {"bytes_copied", s.bytes_copied.load()},
-                      {"errors", s.errors.load()}});
+                      {"errors", s.errors.load()},
+                      {"restarts", s.restarts.load()}});
   }
   const std::uint64_t frames = control.stages[kEncodeStatsIndex].frames_out.load();
   return {{"version", VPIPE_VERSION},
@@ -237,6 +278,7 @@ nlohmann::json Supervisor::stats_json() const {
           {"wall_s", wall_s_},
           {"fps", wall_s_ > 0 ? static_cast<double>(frames) / wall_s_ : 0},
           {"decode_errors", control.stages[kDecodeStatsIndex].errors.load()},
+          {"restarts", restarts_},
           {"stages", stages},
           {"plan", nlohmann::json::parse(to_json(plan_))}};
 }

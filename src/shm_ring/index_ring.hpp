@@ -1,77 +1,86 @@
-// IndexRing: a bounded multi-producer multi-consumer queue of 32-bit values in shared memory.
+// IndexRing: a bounded multi-producer multi-consumer queue of 32-bit values in shared memory
+// that survives the death of any process using it.
 //
 // | property  | value                                                                        |
 // |-----------|------------------------------------------------------------------------------|
-// | shm-safe  | yes: trivially laid out, no pointers, placed at an offset of the run segment |
-// | bounded   | yes: capacity fixed at init (a power of two)                                 |
-// | blocking  | producers wait for space, consumers for items; every wait is bounded         |
+// | shm-safe  | yes: no pointers, placed at an offset of the run segment                     |
+// | bounded   | yes: capacity fixed at init                                                  |
+// | blocking  | producers wait for space, consumers for items; every wait has a timeout      |
 // | producers | any number, any process          | consumers | any number, any process    |
+// | crash     | a process SIGKILLed inside any operation leaves the ring consistent          |
 //
-// The cells follow D. Vyukov's bounded MPMC queue (a sequence number per cell orders the
-// handoff); two counting semaphores (free spaces / filled items) turn it into a blocking queue
-// and give backpressure. A value that has been pushed is popped exactly once.
+// Why a lock and not a lock-free queue: a lock-free MPMC queue (one sequence number per cell)
+// is left with a cell that no lap can ever pass if a process dies between claiming a cell and
+// publishing it, and a semaphore token taken just before a death is lost for good. Here a
+// robust process-shared mutex guards the ring: the next process to lock after a death gets
+// EOWNERDEAD and carries on, because every operation changes exactly one counter (`tail` for a
+// push, `head` for a pop) as its last step — the commit point — so a half-done operation simply
+// did not happen. Handoffs run at most a few thousand per second per ring, where an uncontended
+// lock costs tens of nanoseconds.
+//
+// Waits spin briefly before sleeping on a condition variable: waking a sleeper on another core
+// costs tens of microseconds, and the peer is often just about to publish.
 #pragma once
 
-#include <atomic>
+#include <pthread.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <type_traits>
 
-#include "shm_ring/shm_semaphore.hpp"
-
 namespace vpipe::shm {
 
 inline constexpr std::size_t kCacheLine = 64;
 
-struct RingCell {
-  std::atomic<std::uint64_t> sequence;
-  std::uint32_t value;
-};
-
 struct IndexRingShared {
+  pthread_mutex_t mutex;     // robust, process-shared
+  pthread_cond_t not_empty;  // process-shared, CLOCK_MONOTONIC
+  pthread_cond_t not_full;
   std::uint32_t capacity;
-  std::uint32_t mask;
-  alignas(kCacheLine) std::atomic<std::uint64_t> enqueue_pos;  // producers' counter
-  alignas(kCacheLine) std::atomic<std::uint64_t> dequeue_pos;  // consumers' counter
-  alignas(kCacheLine) ShmSemaphore items;
-  alignas(kCacheLine) ShmSemaphore spaces;
-  alignas(kCacheLine) std::atomic<std::uint32_t> high_water;  // most items ever queued at once
-  alignas(kCacheLine) RingCell cells[1];                      // `capacity` cells follow
+  std::uint32_t high_water;  // most items ever queued at once
+  std::uint64_t head;        // next to pop; only a pop changes it (its commit point)
+  std::uint64_t tail;        // next to fill; only a push changes it (its commit point)
+  alignas(kCacheLine) std::uint32_t cells[1];  // `capacity` cells follow
 };
 static_assert(std::is_standard_layout_v<IndexRingShared>);
-static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
-static_assert(offsetof(IndexRingShared, dequeue_pos) - offsetof(IndexRingShared, enqueue_pos) >=
-              kCacheLine);
+
+// Called with the ring locked, on the value being popped, before the pop commits: whatever it
+// records (an owner pid) is in place before the value leaves the ring, so a reclaimer never
+// sees a value that is in neither the ring nor a live owner's hands.
+using ClaimFn = void (*)(void* context, std::uint32_t value);
 
 // A non-owning view of a ring placed in a mapped segment. Cheap to copy.
 class IndexRing {
  public:
   static std::size_t bytes_for(std::uint32_t capacity);
-  // Lays out a ring in `memory` (bytes_for(capacity) bytes). `capacity` must be a power of two.
+  // Lays out a ring in `memory` (bytes_for(capacity) bytes).
   static IndexRing create(void* memory, std::uint32_t capacity);
   static IndexRing attach(void* memory);
 
   // Producer side.
-  [[nodiscard]] bool try_push(std::uint32_t value);
+  [[nodiscard]] bool try_push(std::uint32_t value) { return push_for(value, std::chrono::nanoseconds::zero()); }
   [[nodiscard]] bool push_for(std::uint32_t value, std::chrono::nanoseconds timeout);
+  // Puts a value back at the head, to be popped next (a requeued frame goes before what is
+  // already waiting). Fails only when the ring is full.
+  [[nodiscard]] bool push_front(std::uint32_t value);
 
   // Consumer side.
-  [[nodiscard]] std::optional<std::uint32_t> try_pop();
-  [[nodiscard]] std::optional<std::uint32_t> pop_for(std::chrono::nanoseconds timeout);
-
-  // Either side; approximate while others push and pop.
-  [[nodiscard]] std::uint32_t size() const;
-  [[nodiscard]] std::uint32_t capacity() const { return shared_->capacity; }
-  [[nodiscard]] std::uint32_t high_water() const {
-    return shared_->high_water.load(std::memory_order_relaxed);
+  [[nodiscard]] std::optional<std::uint32_t> try_pop(ClaimFn claim = nullptr, void* context = nullptr) {
+    return pop_for(std::chrono::nanoseconds::zero(), claim, context);
   }
+  [[nodiscard]] std::optional<std::uint32_t> pop_for(std::chrono::nanoseconds timeout, ClaimFn claim = nullptr,
+                                                     void* context = nullptr);
+
+  // Either side.
+  [[nodiscard]] std::uint32_t size() const;
+  [[nodiscard]] bool contains(std::uint32_t value) const;
+  [[nodiscard]] std::uint32_t capacity() const { return shared_->capacity; }
+  [[nodiscard]] std::uint32_t high_water() const;
 
  private:
   explicit IndexRing(IndexRingShared* shared) : shared_(shared) {}
-  void enqueue_reserved(std::uint32_t value);
-  std::uint32_t dequeue_reserved();
 
   IndexRingShared* shared_;
 };

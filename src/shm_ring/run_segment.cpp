@@ -24,7 +24,7 @@ constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v +
 std::uint32_t ring_capacity_for(const SegmentSpec& spec) {
   // Room for every slot plus one end-of-stream marker per worker: a push never waits on
   // capacity; the credits semaphore is what bounds the pipeline.
-  return std::bit_ceil(spec.nb_slots + spec.nb_workers + 1);
+  return spec.nb_slots + spec.nb_workers + 1;
 }
 
 struct Layout {
@@ -81,16 +81,23 @@ std::uint32_t Slot::release_index() {
 FramePool::FramePool(ControlBlock* control, std::uint8_t* base)
     : control_(control), base_(base), free_ring_(IndexRing::attach(base + control->free_ring_offset)) {}
 
+void FramePool::claim_spare(void* self, std::uint32_t index) {
+  auto* pool = static_cast<FramePool*>(self);
+  if (index >= pool->control_->nb_slots) std::abort();
+  pool->desc(index).role.store(static_cast<std::uint32_t>(SlotRole::kSpare), std::memory_order_relaxed);
+  pool->desc(index).owner_pid.store(getpid(), std::memory_order_relaxed);
+}
+
 std::optional<Slot> FramePool::acquire_for(std::chrono::nanoseconds timeout) {
-  const auto index = free_ring_.pop_for(timeout);
+  const auto index = free_ring_.pop_for(timeout, &FramePool::claim_spare, this);
   if (!index) return std::nullopt;
-  desc(*index).owner_pid.store(getpid(), std::memory_order_relaxed);
   return Slot(this, *index);
 }
 
 void FramePool::release(std::uint32_t index) {
   if (index >= control_->nb_slots) std::abort();
   desc(index).owner_pid.store(0, std::memory_order_relaxed);
+  desc(index).role.store(static_cast<std::uint32_t>(SlotRole::kFree), std::memory_order_relaxed);
   // The free ring has room for every slot, so this cannot wait; a failure is a double release.
   if (!free_ring_.try_push(index)) std::abort();
 }
@@ -104,30 +111,41 @@ std::uint8_t* FramePool::data(std::uint32_t index) const {
 }
 
 bool FrameRing::push_for(Slot& slot, std::chrono::nanoseconds timeout) {
+  if (!ring_.push_for(slot.index_, timeout)) return false;
+  // A death right here leaves a queued slot that names a dead owner: reclaim() checks the rings
+  // first, so the frame is not handed out twice.
   slot.desc().owner_pid.store(0, std::memory_order_relaxed);
-  if (!ring_.push_for(slot.index_, timeout)) {
-    slot.desc().owner_pid.store(getpid(), std::memory_order_relaxed);
-    return false;
-  }
   slot.release_index();
   return true;
+}
+
+void FrameRing::claim(void* self, std::uint32_t value) {
+  auto* ring = static_cast<FrameRing*>(self);
+  if (value == kEndOfStream) {
+    if (ring->claimant_ != nullptr) {
+      ring->claimant_->eos_state.store(static_cast<std::uint32_t>(EosState::kTaken), std::memory_order_relaxed);
+    }
+    return;
+  }
+  if (value >= ring->pool_->nb_slots()) std::abort();
+  FrameDesc& d = ring->pool_->desc(value);
+  d.role.store(static_cast<std::uint32_t>(SlotRole::kFrame), std::memory_order_relaxed);
+  d.owner_pid.store(getpid(), std::memory_order_relaxed);
 }
 
 bool FrameRing::push_end_of_stream_for(std::chrono::nanoseconds timeout) {
   return ring_.push_for(kEndOfStream, timeout);
 }
 
-std::optional<RingItem> FrameRing::try_pop() { return take(ring_.try_pop()); }
+std::optional<RingItem> FrameRing::try_pop() { return take(ring_.try_pop(&FrameRing::claim, this)); }
 
 std::optional<RingItem> FrameRing::pop_for(std::chrono::nanoseconds timeout) {
-  return take(ring_.pop_for(timeout));
+  return take(ring_.pop_for(timeout, &FrameRing::claim, this));
 }
 
 std::optional<RingItem> FrameRing::take(std::optional<std::uint32_t> index) {
   if (!index) return std::nullopt;
   if (*index == kEndOfStream) return RingItem{};
-  if (*index >= pool_->nb_slots()) std::abort();
-  pool_->desc(*index).owner_pid.store(getpid(), std::memory_order_relaxed);
   return RingItem{Slot(pool_, *index)};
 }
 
@@ -172,6 +190,7 @@ RunSegment RunSegment::create(const SegmentSpec& spec) {
   control->nb_workers = spec.nb_workers;
   control->credits.init(spec.window);
   control->total_frames.store(-1);
+  control->next_seq_out.store(0);
   const std::uint32_t cap = ring_capacity_for(spec);
   IndexRing::create(bytes + l.decoded, cap);
   IndexRing::create(bytes + l.filtered, cap);
@@ -214,14 +233,56 @@ std::string_view RunSegment::plan_json() const {
   return {reinterpret_cast<const char*>(base_) + control_->plan_offset, control_->plan_bytes};
 }
 
-FrameRing RunSegment::decoded_ring() {
-  return FrameRing(&pool_, IndexRing::attach(static_cast<std::uint8_t*>(base_) +
-                                             control_->decoded_ring_offset));
+FrameRing RunSegment::decoded_ring(StageStats* claimant) {
+  return FrameRing(&pool_, IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->decoded_ring_offset),
+                   claimant);
 }
 
-FrameRing RunSegment::filtered_ring() {
-  return FrameRing(&pool_, IndexRing::attach(static_cast<std::uint8_t*>(base_) +
-                                             control_->filtered_ring_offset));
+FrameRing RunSegment::filtered_ring(StageStats* claimant) {
+  return FrameRing(&pool_, IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->filtered_ring_offset),
+                   claimant);
+}
+
+RunSegment::Reclaimed RunSegment::reclaim(pid_t dead, StageStats& stats) {
+  Reclaimed done;
+  IndexRing decoded = IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->decoded_ring_offset);
+  IndexRing filtered = IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->filtered_ring_offset);
+  IndexRing free_ring = IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->free_ring_offset);
+  const std::int64_t next_out = control_->next_seq_out.load();
+  // A frame is done when encode has it: consumed already, waiting in the filtered ring, or held
+  // in encode's reorder window.
+  auto frame_done = [&](std::int64_t seq) {
+    if (seq < next_out) return true;
+    for (std::uint32_t i = 0; i < control_->nb_slots; ++i) {
+      const FrameDesc& d = pool_.desc(i);
+      if (d.seq != seq || d.owner_pid.load() == dead) continue;
+      if (filtered.contains(i) || (d.owner_pid.load() != 0 && !free_ring.contains(i) && !decoded.contains(i))) return true;
+    }
+    return false;
+  };
+  for (std::uint32_t i = 0; i < control_->nb_slots; ++i) {
+    FrameDesc& d = pool_.desc(i);
+    if (d.owner_pid.load() != dead) continue;
+    if (decoded.contains(i) || filtered.contains(i) || free_ring.contains(i)) {
+      d.owner_pid.store(0);  // it died after handing the slot on
+      continue;
+    }
+    d.owner_pid.store(0);
+    if (static_cast<SlotRole>(d.role.load()) == SlotRole::kFrame && !frame_done(d.seq)) {
+      if (!decoded.push_front(i)) std::abort();  // the ring holds every slot
+      ++done.requeued;
+    } else {
+      d.role.store(static_cast<std::uint32_t>(SlotRole::kFree));
+      if (!free_ring.try_push(i)) std::abort();
+      ++done.freed;
+    }
+  }
+  if (stats.eos_state.load() == static_cast<std::uint32_t>(EosState::kTaken)) {
+    if (!decoded.try_push(kEndOfStream)) std::abort();
+    stats.eos_state.store(static_cast<std::uint32_t>(EosState::kNone));
+    done.end_of_stream_restored = true;
+  }
+  return done;
 }
 
 }  // namespace vpipe::shm

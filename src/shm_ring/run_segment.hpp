@@ -39,19 +39,36 @@ inline constexpr int kMaxPlanes = 4;
 inline constexpr int kMaxStages = 66;  // decode, encode and up to 64 transform workers
 inline constexpr std::uint32_t kEndOfStream = 0xFFFFFFFFu;
 
+// Where a picture lies in its slot.
+struct PlaneLayout {
+  std::int32_t width;
+  std::int32_t height;
+  std::int32_t pix_fmt;  // AVPixelFormat
+  std::int32_t nb_planes;
+  std::int32_t linesize[kMaxPlanes];
+  std::uint64_t offset[kMaxPlanes];  // plane start, relative to the slot's data
+};
+
 // The picture and timing of one frame. Written by whoever owns the slot.
 struct FrameDesc {
   std::int64_t seq;          // decode order, from 0
   std::int64_t pts;          // in the input stream's time base
   std::int64_t duration;     // in the input stream's time base, 0 if unknown
   std::int64_t capture_ns;   // CLOCK_MONOTONIC when decode produced the frame
-  std::int32_t width;
-  std::int32_t height;
-  std::int32_t pix_fmt;      // AVPixelFormat
-  std::int32_t nb_planes;
-  std::int32_t linesize[kMaxPlanes];
-  std::uint64_t offset[kMaxPlanes];  // plane start, relative to the slot's data
+  // The picture as decoded. Written once by decode and never changed, so a frame requeued
+  // after a worker crash is processed from exactly what decode produced.
+  PlaneLayout source;
+  // The picture to hand on: what the last stage produced (a crop moves only this view).
+  PlaneLayout picture;
   std::atomic<std::int32_t> owner_pid;  // 0 while queued in a ring (invariant 3)
+  std::atomic<std::uint32_t> role;      // SlotRole: how the owner got it, for reclaiming
+};
+
+// How a process came to own a slot; tells the scheduler what to do with it if that process dies.
+enum class SlotRole : std::uint32_t {
+  kFree = 0,
+  kFrame = 1,  // a frame taken from a ring: requeue it unless its result already moved on
+  kSpare = 2,  // taken from the free ring to write into: return it
 };
 static_assert(std::is_standard_layout_v<FrameDesc>);
 static_assert(std::atomic<std::int32_t>::is_always_lock_free);
@@ -65,7 +82,12 @@ struct alignas(kCacheLine) StageStats {
   std::atomic<std::uint64_t> wait_ns;
   std::atomic<std::uint64_t> bytes_copied;  // pixels copied at stage boundaries: must stay 0
   std::atomic<std::uint64_t> errors;        // e.g. packets the decoder rejected
+  std::atomic<std::uint32_t> eos_state;     // transform workers: EosState
+  std::atomic<std::uint32_t> restarts;      // transform workers: times restarted
 };
+
+// A worker's progress with its end-of-stream marker, so one lost in a crash is put back.
+enum class EosState : std::uint32_t { kNone = 0, kTaken = 1, kForwarded = 2 };
 static_assert(sizeof(StageStats) == kCacheLine);
 
 struct SegmentSpec {
@@ -87,6 +109,7 @@ struct ControlBlock {
   alignas(kCacheLine) std::atomic<std::uint32_t> stop_input;  // finish cleanly: stop reading
   std::atomic<std::uint32_t> abort;                           // stop now, output is forfeit
   std::atomic<std::int64_t> total_frames;                     // set by decode at end, else -1
+  std::atomic<std::int64_t> next_seq_out;                     // encode: frames < this are done
   // The first stage to fail records its one-line reason here for the scheduler to print.
   std::atomic<std::uint32_t> error_claimed;
   std::int32_t error_code;
@@ -110,7 +133,7 @@ class Slot {
   [[nodiscard]] explicit operator bool() const { return pool_ != nullptr; }
   [[nodiscard]] FrameDesc& desc() const;
   [[nodiscard]] std::uint8_t* data() const;
-  [[nodiscard]] std::uint8_t* plane(int i) const { return data() + desc().offset[i]; }
+
   [[nodiscard]] std::uint64_t capacity() const;
   void reset();
 
@@ -131,13 +154,16 @@ class FramePool {
 
   // Any stage. Empty on timeout (only possible when the pool is mis-sized or during shutdown).
   [[nodiscard]] std::optional<Slot> acquire_for(std::chrono::nanoseconds timeout);
+  [[nodiscard]] bool is_free(std::uint32_t index) const { return free_ring_.contains(index); }
   [[nodiscard]] std::uint32_t nb_slots() const { return control_->nb_slots; }
   [[nodiscard]] std::uint32_t nb_free() const { return free_ring_.size(); }
 
  private:
   friend class Slot;
   friend class FrameRing;
+  friend class RunSegment;
   void release(std::uint32_t index);
+  static void claim_spare(void* self, std::uint32_t index);
   FrameDesc& desc(std::uint32_t index) const;
   std::uint8_t* data(std::uint32_t index) const;
 
@@ -156,7 +182,9 @@ struct RingItem {
 // consumers pop them. push_for leaves the slot with the caller when it times out.
 class FrameRing {
  public:
-  FrameRing(FramePool* pool, IndexRing ring) : pool_(pool), ring_(ring) {}
+  // `claimant`: the popping process's stats, where taking an end-of-stream marker is recorded.
+  FrameRing(FramePool* pool, IndexRing ring, StageStats* claimant = nullptr)
+      : pool_(pool), ring_(ring), claimant_(claimant) {}
 
   [[nodiscard]] bool push_for(Slot& slot, std::chrono::nanoseconds timeout);
   [[nodiscard]] bool push_end_of_stream_for(std::chrono::nanoseconds timeout);
@@ -166,10 +194,13 @@ class FrameRing {
   [[nodiscard]] std::uint32_t high_water() const { return ring_.high_water(); }
 
  private:
+  friend class RunSegment;
+  static void claim(void* self, std::uint32_t value);
   std::optional<RingItem> take(std::optional<std::uint32_t> index);
 
   FramePool* pool_;
   IndexRing ring_;
+  StageStats* claimant_;
 };
 
 // Owns the mapping (and, in the creating process, the memfd) of a run's segment.
@@ -190,8 +221,19 @@ class RunSegment {
   [[nodiscard]] ControlBlock& control() const { return *control_; }
   [[nodiscard]] std::string_view plan_json() const;
   [[nodiscard]] FramePool& pool() { return pool_; }
-  [[nodiscard]] FrameRing decoded_ring();   // decode -> transform
-  [[nodiscard]] FrameRing filtered_ring();  // transform -> encode
+  [[nodiscard]] FrameRing decoded_ring(StageStats* claimant = nullptr);   // decode -> transform
+  [[nodiscard]] FrameRing filtered_ring(StageStats* claimant = nullptr);  // transform -> encode
+
+  struct Reclaimed {
+    std::uint32_t requeued = 0;  // frames put back at the head of the decode ring
+    std::uint32_t freed = 0;     // slots returned to the pool
+    bool end_of_stream_restored = false;
+  };
+  // Scheduler, after process `dead` (a transform worker with stats `stats`) has exited: gives
+  // back everything it held. Frames it had taken and not yet handed on go back to the front of
+  // the decode ring, untouched (workers never write into the slot they read); spares return to
+  // the pool; an end-of-stream marker it took but did not forward goes back too.
+  Reclaimed reclaim(pid_t dead, StageStats& stats);
 
  private:
   RunSegment(int fd, void* base, std::uint64_t bytes);

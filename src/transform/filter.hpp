@@ -33,9 +33,15 @@ class Filter {
   [[nodiscard]] virtual std::string describe() const = 0;
   // Throws vpipe::Error (kUsage) naming the filter when `in` cannot be processed.
   [[nodiscard]] virtual Geometry output_geometry(Geometry in) const = 0;
-  // In-place filters are called with `out` == `in` and may rewrite the view (crop moves its
-  // plane pointers instead of copying). Others write into `out`, laid out for output_geometry().
+  // In-place filters may be called with `out` == `in`. Others write into `out`, laid out for
+  // output_geometry().
   [[nodiscard]] virtual bool in_place() const = 0;
+  // An in-place filter that can also read `in` and write a different `out` at no extra cost
+  // (most OpenCV functions can). Otherwise the chain copies the input first when it must not be
+  // written.
+  [[nodiscard]] virtual bool can_write_elsewhere() const { return !in_place(); }
+  // A view filter writes no pixel: it only moves the picture's plane pointers (crop).
+  [[nodiscard]] virtual bool is_view() const { return false; }
   // True when the filter keeps state from one frame to the next and must see frames in order.
   [[nodiscard]] virtual bool sequential() const { return false; }
   virtual void apply(const Picture& in, Picture& out, const FrameContext& frame) const = 0;

@@ -75,7 +75,24 @@ FilterChain FilterChain::parse(std::string_view spec) {
         parse_args(name, eq == std::string::npos ? std::string_view{} : std::string_view(item).substr(eq + 1));
     chain.filters_.push_back(info.make(args));
   }
+  chain.plan_buffers();
   return chain;
+}
+
+void FilterChain::plan_buffers() {
+  first_writer_ = filters_.size();
+  for (std::size_t i = 0; i < filters_.size(); ++i) {
+    if (!filters_[i]->is_view()) {
+      first_writer_ = i;
+      break;
+    }
+  }
+  std::size_t switches = 0;
+  for (std::size_t i = first_writer_ + 1; i < filters_.size(); ++i) {
+    if (!filters_[i]->is_view() && !filters_[i]->in_place()) ++switches;
+  }
+  first_writes_to_spare_ = switches % 2 == 0;
+  needs_scratch_ = switches > 0;
 }
 
 std::vector<Geometry> FilterChain::plan(Geometry input) const {
@@ -88,10 +105,6 @@ std::uint64_t FilterChain::max_picture_bytes(Geometry input) const {
   std::uint64_t most = 0;
   for (const Geometry& g : plan(input)) most = std::max(most, picture_bytes(g));
   return most;
-}
-
-bool FilterChain::needs_spare() const {
-  return std::any_of(filters_.begin(), filters_.end(), [](const auto& f) { return !f->in_place(); });
 }
 
 bool FilterChain::sequential() const {
@@ -108,22 +121,36 @@ std::string FilterChain::describe() const {
   return text;
 }
 
-FilterChain::Result FilterChain::run(const Picture& input, std::uint8_t* input_base,
-                                     std::uint8_t* spare_base, const FrameContext& frame) const {
+FilterChain::Result FilterChain::run(const Picture& input, std::uint8_t* spare, std::uint8_t* scratch,
+                                     const FrameContext& frame) const {
   Picture current = input;
-  std::uint8_t* current_base = input_base;
-  std::uint8_t* other_base = spare_base;
-  for (const auto& f : filters_) {
-    if (f->in_place()) {
-      f->apply(current, current, frame);
+  std::uint8_t* where = nullptr;  // null: still a view of the (read-only) input
+  for (std::size_t i = 0; i < filters_.size(); ++i) {
+    const Filter& f = *filters_[i];
+    if (f.is_view()) {
+      f.apply(current, current, frame);
       continue;
     }
-    Picture out = layout_picture(other_base, f->output_geometry(current.geometry()));
-    f->apply(current, out, frame);
-    current = out;
-    std::swap(current_base, other_base);
+    if (where == nullptr) {
+      where = first_writes_to_spare_ ? spare : scratch;
+      Picture out = layout_picture(where, f.output_geometry(current.geometry()));
+      if (f.can_write_elsewhere()) {
+        f.apply(current, out, frame);
+      } else {
+        for (int p = 0; p < 3; ++p) current.plane(p).copyTo(out.plane(p));
+        f.apply(out, out, frame);
+      }
+      current = out;
+    } else if (f.in_place()) {
+      f.apply(current, current, frame);
+    } else {
+      where = where == spare ? scratch : spare;
+      Picture out = layout_picture(where, f.output_geometry(current.geometry()));
+      f.apply(current, out, frame);
+      current = out;
+    }
   }
-  return {current, current_base != input_base};
+  return {current, where != nullptr};
 }
 
 }  // namespace vpipe::transform

@@ -2,6 +2,11 @@
 //
 // Producer/consumer: none; a transform worker calls run() on frames it owns. A chain is built
 // once per process from the same text, so every worker runs the same filters.
+//
+// The input picture is never written: a frame whose worker dies mid-chain is requeued and
+// must be processed again from exactly what decode produced. Filters write into a spare pool
+// slot and a worker-local scratch buffer, alternating so that the result lands in the spare
+// (the first writer's destination is chosen by the parity of the out-of-place steps after it).
 #pragma once
 
 #include <memory>
@@ -22,8 +27,10 @@ class FilterChain {
   [[nodiscard]] std::vector<Geometry> plan(Geometry input) const;
   // Largest picture any step of the chain holds, to size the pool's slots.
   [[nodiscard]] std::uint64_t max_picture_bytes(Geometry input) const;
-  // True when some filter cannot work in place: a worker then needs a spare slot.
-  [[nodiscard]] bool needs_spare() const;
+  // True when some filter writes pixels: a worker then needs a spare slot for the result.
+  [[nodiscard]] bool needs_spare() const { return first_writer_ < filters_.size(); }
+  // True when the chain also needs the worker's scratch buffer.
+  [[nodiscard]] bool needs_scratch() const { return needs_scratch_; }
   // True when some filter must see every frame in order (one worker only).
   [[nodiscard]] bool sequential() const;
   [[nodiscard]] bool empty() const { return filters_.empty(); }
@@ -31,15 +38,20 @@ class FilterChain {
 
   struct Result {
     Picture picture;
-    bool in_spare;  // the result lies in the spare buffer rather than the input's
+    bool in_spare;  // the result lies in `spare`; otherwise it is a view of the input
   };
-  // Runs every filter. `input` lies in a buffer at `input_base`; `spare_base` may be null when
-  // needs_spare() is false. Both buffers hold max_picture_bytes().
-  Result run(const Picture& input, std::uint8_t* input_base, std::uint8_t* spare_base,
+  // Runs every filter on `input` (read only). `spare` and `scratch` each hold
+  // max_picture_bytes(); they may be null when needs_spare() / needs_scratch() are false.
+  Result run(const Picture& input, std::uint8_t* spare, std::uint8_t* scratch,
              const FrameContext& frame = {}) const;
 
  private:
+  void plan_buffers();
+
   std::vector<std::unique_ptr<Filter>> filters_;
+  std::size_t first_writer_ = 0;         // index of the first filter that writes pixels
+  bool first_writes_to_spare_ = true;    // else to scratch, so the last write lands in spare
+  bool needs_scratch_ = false;
 };
 
 }  // namespace vpipe::transform

@@ -35,6 +35,10 @@ int int_arg(const FilterArgs& a, const std::map<std::string, std::string>& bound
 double number_arg(const FilterArgs& a, const std::map<std::string, std::string>& bound,
                   const std::string& key, double fallback, double lo, double hi);
 
+// For filters that can write elsewhere: copies plane i of `in` to `out` unless both are the same
+// memory (an in-place call), for the planes the filter leaves as they are.
+void copy_plane_unless_same(const Picture& in, const Picture& out, int i);
+
 // filters_color.cpp
 std::unique_ptr<Filter> make_eq(const FilterArgs& a);
 std::unique_ptr<Filter> make_hue(const FilterArgs& a);

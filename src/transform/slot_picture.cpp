@@ -8,31 +8,35 @@ extern "C" {
 
 namespace vpipe::transform {
 
-Picture picture_in(const shm::Slot& slot) {
-  const shm::FrameDesc& d = slot.desc();
+namespace {
+Picture picture_of(const shm::Slot& slot, const shm::PlaneLayout& l) {
   Picture p;
-  p.width = d.width;
-  p.height = d.height;
+  p.width = l.width;
+  p.height = l.height;
   for (int i = 0; i < 3; ++i) {
-    p.data[i] = slot.plane(i);
-    p.linesize[i] = d.linesize[i];
+    p.data[i] = slot.data() + l.offset[i];
+    p.linesize[i] = l.linesize[i];
   }
   return p;
 }
+}  // namespace
 
-void set_picture(shm::Slot& slot, const Picture& picture) {
-  shm::FrameDesc& d = slot.desc();
-  d.width = picture.width;
-  d.height = picture.height;
-  d.pix_fmt = AV_PIX_FMT_YUV420P;
-  d.nb_planes = 3;
+Picture source_picture(const shm::Slot& slot) { return picture_of(slot, slot.desc().source); }
+Picture current_picture(const shm::Slot& slot) { return picture_of(slot, slot.desc().picture); }
+
+void set_picture(shm::Slot& slot, const Picture& picture, bool as_source) {
+  shm::PlaneLayout l{};
+  l.width = picture.width;
+  l.height = picture.height;
+  l.pix_fmt = AV_PIX_FMT_YUV420P;
+  l.nb_planes = 3;
   for (int i = 0; i < 3; ++i) {
     if (picture.data[i] < slot.data() || picture.data[i] >= slot.data() + slot.capacity()) std::abort();
-    d.offset[i] = static_cast<std::uint64_t>(picture.data[i] - slot.data());
-    d.linesize[i] = picture.linesize[i];
+    l.offset[i] = static_cast<std::uint64_t>(picture.data[i] - slot.data());
+    l.linesize[i] = picture.linesize[i];
   }
-  d.linesize[3] = 0;
-  d.offset[3] = 0;
+  slot.desc().picture = l;
+  if (as_source) slot.desc().source = l;
 }
 
 }  // namespace vpipe::transform

@@ -6,9 +6,12 @@
 
 namespace vpipe::transform {
 
-// The slot's picture as described by its FrameDesc.
-Picture picture_in(const shm::Slot& slot);
-// Records `picture` (which must lie inside the slot's data) in the slot's FrameDesc.
-void set_picture(shm::Slot& slot, const Picture& picture);
+// The picture of a slot's frame as decode wrote it (FrameDesc::source).
+Picture source_picture(const shm::Slot& slot);
+// The picture to hand on (FrameDesc::picture).
+Picture current_picture(const shm::Slot& slot);
+// Records `picture` (which must lie inside the slot's data) as the slot's picture to hand on,
+// and, with `as_source`, as the decoded source too.
+void set_picture(shm::Slot& slot, const Picture& picture, bool as_source = false);
 
 }  // namespace vpipe::transform

@@ -18,8 +18,10 @@ class Worker {
   explicit Worker(StageContext& ctx)
       : ctx_(ctx),
         chain_(transform::FilterChain::parse(ctx.plan.vf)),
-        in_(ctx.segment.decoded_ring()),
-        out_(ctx.segment.filtered_ring()) {}
+        in_(ctx.segment.decoded_ring(&ctx.stats)),
+        out_(ctx.segment.filtered_ring()) {
+    if (chain_.needs_scratch()) scratch_.resize(ctx.segment.control().slot_bytes + transform::kPlaneAlign);
+  }
 
   int run() {
     const auto& cpus = ctx_.plan.cpus_of("xform-" + std::to_string(ctx_.worker_index));
@@ -33,7 +35,9 @@ class Worker {
         if (!process(slot)) return 0;
       }
       if (end) {
-        ctx_.wait_unless_aborted([&](auto t) { return out_.push_end_of_stream_for(t); });
+        if (ctx_.wait_unless_aborted([&](auto t) { return out_.push_end_of_stream_for(t); })) {
+          ctx_.stats.eos_state.store(static_cast<std::uint32_t>(shm::EosState::kForwarded));
+        }
         return 0;
       }
       if (ctx_.aborted()) return 0;
@@ -74,8 +78,8 @@ class Worker {
       const shm::FrameDesc& in = slot.desc();
       const transform::FrameContext frame{in.seq, in.pts,
                                           static_cast<double>(in.pts) * av_q2d(ctx_.plan.input_info.time_base)};
-      const auto result =
-          chain_.run(transform::picture_in(slot), slot.data(), spare ? spare->data() : nullptr, frame);
+      const auto result = chain_.run(transform::source_picture(slot), spare ? spare->data() : nullptr,
+                                     scratch_.empty() ? nullptr : aligned_scratch(), frame);
       if (result.in_spare) {
         shm::FrameDesc& d = spare->desc();
         d.seq = in.seq;
@@ -95,7 +99,13 @@ class Worker {
     // The slot not handed on (input or spare) returns to the pool as it goes out of scope.
   }
 
+  std::uint8_t* aligned_scratch() {
+    const auto at = reinterpret_cast<std::uintptr_t>(scratch_.data());
+    return scratch_.data() + (transform::kPlaneAlign - at % transform::kPlaneAlign) % transform::kPlaneAlign;
+  }
+
   StageContext& ctx_;
+  std::vector<std::uint8_t> scratch_;  // worker-local: the chain's second buffer
   const transform::FilterChain chain_;
   shm::FrameRing in_;
   shm::FrameRing out_;

@@ -44,6 +44,17 @@ class ProcessesTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
 
+  // Kills a started run however the test ends, so a failed assertion leaks no process.
+  struct RunGuard {
+    pid_t pid;
+    ~RunGuard() {
+      if (is_alive(pid)) {
+        kill(pid, SIGKILL);
+        wait_vpipe(pid, 10);
+      }
+    }
+  };
+
   pid_t start_slow(const std::vector<std::string>& run = kSlowRun) {
     std::vector<std::string> args{"run", "-q", "-o", path("out.mkv"), "--stats-json", path("stats.json")};
     args.insert(args.end(), run.begin(), run.end());
@@ -56,7 +67,10 @@ class ProcessesTest : public ::testing::Test {
     const auto deadline = std::chrono::steady_clock::now() + 20s;
     while (std::chrono::steady_clock::now() < deadline) {
       stages.clear();
-      for (pid_t kid : children_of(parent)) stages[comm_of(kid)] = kid;
+      // A child is "exe" until it has named itself.
+      for (pid_t kid : children_of(parent)) {
+        if (comm_of(kid).rfind("vpipe:", 0) == 0) stages[comm_of(kid)] = kid;
+      }
       if (stages.size() == expected) break;
       std::this_thread::sleep_for(20ms);
     }
@@ -79,6 +93,7 @@ void expect_stages_pinned_as_planned(ProcessesTest& t, const std::string& affini
   ASSERT_EQ(cpus.size(), 3u) << plan.out;
 
   const pid_t parent = t.start_slow(run);
+  const ProcessesTest::RunGuard guard{parent};
   const auto stages = t.wait_for_stages(parent, 3);
   ASSERT_EQ(stages.size(), 3u);
   std::set<pid_t> pids{parent};
@@ -110,6 +125,7 @@ TEST_F(ProcessesTest, StagesRunOnTheCpusOfAnExplicitPlan) {
 
 TEST_F(ProcessesTest, InterruptDrainsAndFinishesAPlayableFile) {
   const pid_t parent = start_slow();
+  const RunGuard guard{parent};
   ASSERT_EQ(wait_for_stages(parent, 3).size(), 3u);
   kill(parent, SIGINT);
   ASSERT_EQ(wait_vpipe(parent, 20), 0) << read_file(path("vpipe.err"));
@@ -124,6 +140,7 @@ TEST_F(ProcessesTest, InterruptDrainsAndFinishesAPlayableFile) {
 TEST_F(ProcessesTest, SecondInterruptAbortsQuicklyAndLeavesNothing) {
   // Big frames, so that draining after the first signal takes longer than the gap.
   const pid_t parent = start_slow({"-i", "testsrc:size=1920x1080:rate=30:duration=30", "--vf", "gblur=12", "-c:v", "ffv1"});
+  const RunGuard guard{parent};
   const auto stages = wait_for_stages(parent, 3);
   ASSERT_EQ(stages.size(), 3u);
   kill(parent, SIGINT);
@@ -137,6 +154,7 @@ TEST_F(ProcessesTest, SecondInterruptAbortsQuicklyAndLeavesNothing) {
 
 TEST_F(ProcessesTest, KillingTheSchedulerTakesEveryStageAndSegmentWithIt) {
   const pid_t parent = start_slow();
+  const RunGuard guard{parent};
   const auto stages = wait_for_stages(parent, 3);
   ASSERT_EQ(stages.size(), 3u);
   kill(parent, SIGKILL);
