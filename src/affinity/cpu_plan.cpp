@@ -80,7 +80,7 @@ std::vector<int> parse_cpus(const std::string& text) {
   auto number = [&](std::size_t& p) {
     int v = 0;
     const auto [end, ec] = std::from_chars(text.data() + p, text.data() + text.size(), v);
-    if (ec != std::errc() || end == text.data() + p || v > 4095) bad();
+    if (ec != std::errc() || end == text.data() + p || v < 0 || v > 4095) bad();
     p = static_cast<std::size_t>(end - text.data());
     return v;
   };
