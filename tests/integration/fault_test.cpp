@@ -1,0 +1,107 @@
+// Fault injection: transform workers SIGKILLed at random times. Offline, the output must still
+// hold every frame, in order, byte-identical to a fault-free run.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "support/media.hpp"
+#include "support/vpipe_process.hpp"
+
+namespace vpipe::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// About a second of work here, so that a kill lands mid-run.
+const std::vector<std::string> kJob = {"-i", "testsrc2:size=640x360:rate=30:duration=3", "--vf",
+                                       "gblur=6,hflip,resize=320x180", "-c:v", "ffv1", "--workers", "3"};
+
+class FaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = make_temp_dir(); }
+  void TearDown() override {
+    EXPECT_EQ(processes_holding_run_segments(), 0);
+    std::filesystem::remove_all(dir_);
+  }
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+  pid_t start(const std::string& out, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args{"run", "-q", "-o", out, "--stats-json", out + ".json"};
+    args.insert(args.end(), kJob.begin(), kJob.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return start_vpipe(args, out);
+  }
+
+  // SIGKILLs one live transform worker of `parent`, chosen by `rng`; false if none was running.
+  static bool kill_a_worker(pid_t parent, std::mt19937& rng) {
+    std::vector<pid_t> workers;
+    for (pid_t kid : children_of(parent)) {
+      if (comm_of(kid).rfind("vpipe:xform-", 0) == 0) workers.push_back(kid);
+    }
+    if (workers.empty()) return false;
+    return kill(workers[rng() % workers.size()], SIGKILL) == 0;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(FaultTest, WorkersKilledAtRandomTimesCostNoFrame) {
+  const pid_t ref = start(path("ref.mkv"));
+  ASSERT_EQ(wait_vpipe(ref, 60), 0) << read_file(path("ref.mkv.err"));
+  const DecodedVideo reference = decode_video(path("ref.mkv"));
+  ASSERT_EQ(reference.nb_frames(), 90u);
+
+  std::mt19937 rng(20261123);
+  int kills = 0;
+  int restarts = 0;
+  for (int trial = 0; trial < 20; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    const std::string out = path("t" + std::to_string(trial) + ".mkv");
+    const pid_t parent = start(out);
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 600));
+    bool killed = false;
+    for (int i = 0; i < 100 && !killed && is_alive(parent); ++i) {
+      killed = kill_a_worker(parent, rng);
+      if (!killed) std::this_thread::sleep_for(5ms);
+    }
+    kills += killed;
+    ASSERT_EQ(wait_vpipe(parent, 60), 0) << read_file(out + ".err");
+    const DecodedVideo got = decode_video(out);
+    EXPECT_EQ(got.checksums, reference.checksums) << "frames lost, reordered or altered";
+    EXPECT_EQ(got.pts, reference.pts);
+    const auto stats = nlohmann::json::parse(read_file(out + ".json"));
+    restarts += stats.at("restarts").get<int>();
+    std::filesystem::remove(out);
+  }
+  EXPECT_GE(kills, 10) << "most trials must really kill a worker mid-run";
+  EXPECT_GE(restarts, kills / 2) << "killed workers were restarted, not just finished";
+}
+
+TEST_F(FaultTest, RestartBudgetStopsTheRunWithOneLine) {
+  const std::string out = path("o.mkv");
+  // A slower job, so the worker is surely still running when it is killed.
+  const pid_t parent = start_vpipe({"run", "-q", "-o", out, "-i", "testsrc:size=640x360:duration=30", "--vf",
+                                    "gblur=8", "-c:v", "ffv1", "--max-restarts", "0"},
+                                   out);
+  std::mt19937 rng(1);
+  bool killed = false;
+  for (int i = 0; i < 200 && !killed; ++i) {
+    std::this_thread::sleep_for(20ms);
+    killed = kill_a_worker(parent, rng);
+  }
+  ASSERT_TRUE(killed);
+  EXPECT_EQ(wait_vpipe(parent, 20), 1);
+  const std::string err = read_file(out + ".err");
+  EXPECT_EQ(count_lines(err), 1) << err;
+  EXPECT_THAT(err, ::testing::HasSubstr("restart budget"));
+  EXPECT_THAT(err, ::testing::HasSubstr("signal KILL"));
+}
+
+}  // namespace
+}  // namespace vpipe::test
