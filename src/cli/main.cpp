@@ -94,6 +94,8 @@ int main(int argc, char** argv) {
   auto* opt_restarts = run->add_option("--max-restarts", cli.max_restarts,
       "Crashed transform workers restarted (frames requeued) before the run fails (default 5)");
   auto* opt_y = run->add_flag("-y,--overwrite", cli.overwrite, "Overwrite the output file if it exists");
+  auto* opt_faststart = run->add_flag("--faststart", cli.faststart,
+      "Classic MP4/MOV with the index first (default: fragmented, which stays playable if vpipe is killed)");
   run->add_flag("--dry-run", cli.dry_run, "Check everything and print the plan, but run nothing");
   auto* opt_quiet = run->add_flag("-q,--quiet", cli.quiet, "No progress line");
   auto* opt_level = run->add_option("--log-level", cli.log_level, "trace, debug, info (default), warn, error, off");
@@ -154,6 +156,7 @@ int main(int argc, char** argv) {
     if (opt_restarts->count()) options.max_restarts = cli.max_restarts;
     if (opt_an->count()) options.no_audio = true;
     if (opt_y->count()) options.overwrite = true;
+    if (opt_faststart->count()) options.faststart = true;
     options.dry_run = cli.dry_run;
     if (opt_quiet->count()) options.quiet = true;
     if (opt_level->count()) options.log_level = cli.log_level;

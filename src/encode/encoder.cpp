@@ -158,7 +158,17 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
     ret = avio_open(&e->mux_->pb, s.output.c_str(), AVIO_FLAG_WRITE);
     if (ret < 0) output_error(s.output, av::error_text(ret));
   }
-  ret = avformat_write_header(e->mux_, nullptr);
+  AVDictionary* mux_opts = nullptr;
+  if (std::string(fmt->name) == "mp4" || std::string(fmt->name) == "mov") {
+    // Fragmented by default: if the process is killed, what was written so far still plays.
+    // A fragment at least every second, each flushed to the file as it is written.
+    av_dict_set(&mux_opts, "movflags", s.faststart ? "+faststart" : "+frag_keyframe+empty_moov+default_base_moof", 0);
+    if (!s.faststart) av_dict_set(&mux_opts, "frag_duration", "1000000", 0);
+  }
+  // Packets reach the file as they are muxed, so a killed encode loses at most the last fragment.
+  e->mux_->flush_packets = 1;
+  ret = avformat_write_header(e->mux_, &mux_opts);
+  av_dict_free(&mux_opts);
   if (ret < 0) output_error(s.output, "cannot write the header: " + av::error_text(ret));
   e->header_written_ = true;
   e->packet_.reset(av_packet_alloc());

@@ -21,6 +21,7 @@ struct EncoderSettings {
   std::optional<int> gop;
   std::map<std::string, std::string> codec_options;
   bool overwrite = false;
+  bool faststart = false;                   // classic MP4 with the index first, not fragmented
   int threads = 0;                          // 0: the codec decides
 };
 

@@ -51,7 +51,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
   const fs::path base = fs::absolute(path).parent_path();
   static const std::set<std::string> kKeys = {
       "input", "output", "format", "vf", "codec", "preset", "crf", "bitrate", "gop", "codec_options",
-      "workers", "affinity", "window", "batch", "max_restarts", "no_audio", "overwrite", "quiet", "log_level", "log_file", "stats_json"};
+      "workers", "affinity", "window", "batch", "max_restarts", "no_audio", "faststart", "overwrite", "quiet", "log_level", "log_file", "stats_json"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -71,6 +71,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
     else if (key == "batch") o.batch = scalar<int>(v, key, path);
     else if (key == "max_restarts") o.max_restarts = scalar<int>(v, key, path);
     else if (key == "overwrite") o.overwrite = scalar<bool>(v, key, path);
+    else if (key == "faststart") o.faststart = scalar<bool>(v, key, path);
     else if (key == "no_audio") o.no_audio = scalar<bool>(v, key, path);
     else if (key == "quiet") o.quiet = scalar<bool>(v, key, path);
     else if (key == "log_level") o.log_level = scalar<std::string>(v, key, path);

@@ -26,6 +26,7 @@ struct RunOptions {
   int max_restarts = 5;         // transform worker restarts before the run gives up                // frames a worker claims per wake-up; 0: adaptive
   bool no_audio = false;        // -an
   bool overwrite = false;
+  bool faststart = false;       // classic MP4 (index first) instead of crash-tolerant fragmented MP4
   bool dry_run = false;
   bool quiet = false;
   std::string log_level = "info";

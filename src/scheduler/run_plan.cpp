@@ -92,6 +92,7 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology)
   plan.encoder.gop = options.gop;
   plan.encoder.codec_options = options.codec_options;
   plan.encoder.overwrite = options.overwrite;
+  plan.encoder.faststart = options.faststart;
   if (!plan.null_output) encode::validate(plan.encoder);
   plan_audio(plan, options);
 
@@ -145,7 +146,8 @@ std::string to_json(const RunPlan& p) {
   for (const auto& g : p.steps) steps.push_back({g.width, g.height});
   const auto& e = p.encoder;
   json enc = {{"output", e.output}, {"format", e.format}, {"codec", e.codec}, {"preset", e.preset},
-              {"codec_options", e.codec_options}, {"overwrite", e.overwrite}, {"threads", e.threads}};
+              {"codec_options", e.codec_options}, {"overwrite", e.overwrite}, {"threads", e.threads},
+              {"faststart", e.faststart}};
   if (e.crf) enc["crf"] = *e.crf;
   if (e.bitrate) enc["bitrate"] = *e.bitrate;
   if (e.gop) enc["gop"] = *e.gop;
@@ -210,6 +212,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.encoder.preset = e.at("preset");
   p.encoder.codec_options = e.at("codec_options").get<std::map<std::string, std::string>>();
   p.encoder.overwrite = e.at("overwrite");
+  p.encoder.faststart = e.at("faststart");
   p.encoder.threads = e.at("threads");
   if (e.contains("crf")) p.encoder.crf = e.at("crf").get<int>();
   if (e.contains("bitrate")) p.encoder.bitrate = e.at("bitrate").get<std::int64_t>();

@@ -107,6 +107,14 @@ class Supervisor {
       c.status = status;
       if (!failed(status) || aborting_) continue;
       if (c.role == "xform" && WIFSIGNALED(status) && restart_worker(c)) continue;
+      if (c.role == "decode" && WIFSIGNALED(status)) {
+        drain_after_decode_death(c);
+        continue;
+      }
+      if (c.role == "encode" && WIFSIGNALED(status)) {
+        record_error("encode " + describe_status(status) + "; the output holds what was written before (" +
+                     "fragmented MP4 and Matroska stay playable)");
+      }
       spdlog::debug("{} {}", c.name, describe_status(status));
       begin_abort();
     }
@@ -136,6 +144,19 @@ class Supervisor {
     c.running = true;
     c.status = 0;
     return true;
+  }
+
+  // Without decode no more frames come, but those already decoded can still be finished: end
+  // the stream on decode's behalf so that encode writes a complete, playable file.
+  void drain_after_decode_death(const Child& c) {
+    shm::ControlBlock& control = segment_.control();
+    segment_.reclaim(c.pid, control.stages[c.stats_index]);
+    shm::FrameRing decoded = segment_.decoded_ring();
+    for (int i = 0; i < plan_.nb_workers; ++i) {
+      if (!decoded.push_end_of_stream_for(std::chrono::seconds(1))) begin_abort();
+    }
+    record_error("decode " + describe_status(c.status) + "; the output was finished with the " +
+                 std::to_string(control.stages[c.stats_index].frames_out.load()) + " frames decoded before");
   }
 
   void record_error(const std::string& text) {

@@ -171,5 +171,39 @@ TEST_F(ProcessesTest, KillingTheSchedulerTakesEveryStageAndSegmentWithIt) {
   EXPECT_EQ(dev_shm_vpipe_entries(), 0);
 }
 
+// Kills the stage named `stage` of a slow run writing `out`; returns the run's exit code.
+int kill_stage_mid_run(ProcessesTest& t, const std::string& stage, const std::string& out) {
+  std::vector<std::string> args{"run", "-q", "-o", out, "-i", "testsrc:size=640x360:rate=30:duration=30", "--vf", "gblur=8"};
+  const pid_t parent = start_vpipe(args, out);
+  const ProcessesTest::RunGuard guard{parent};
+  const auto stages = t.wait_for_stages(parent, 3);
+  if (!stages.count("vpipe:" + stage)) return -2000;
+  std::this_thread::sleep_for(1s);  // past the first one-second fragment
+  kill(stages.at("vpipe:" + stage), SIGKILL);
+  return wait_vpipe(parent, 20);
+}
+
+TEST_F(ProcessesTest, DecodeDeathStillFinishesThePlayableOutput) {
+  const std::string out = path("out.mkv");
+  EXPECT_EQ(kill_stage_mid_run(*this, "decode", out), 1);
+  const std::string err = read_file(out + ".err");
+  EXPECT_EQ(count_lines(err), 1) << err;
+  EXPECT_THAT(err, ::testing::HasSubstr("decode killed by signal KILL"));
+  const DecodedVideo video = decode_video(out);
+  EXPECT_GT(video.nb_frames(), 0u);
+  EXPECT_GT(video.duration_s, 0) << "the trailer (duration) was written";
+  EXPECT_EQ(processes_holding_run_segments(), 0);
+}
+
+TEST_F(ProcessesTest, EncodeDeathLeavesAPlayableFragmentedMp4) {
+  const std::string out = path("out.mp4");
+  EXPECT_EQ(kill_stage_mid_run(*this, "encode", out), 1);
+  const std::string err = read_file(out + ".err");
+  EXPECT_EQ(count_lines(err), 1) << err;
+  EXPECT_THAT(err, ::testing::HasSubstr("encode killed by signal KILL"));
+  EXPECT_GT(decode_video(out).nb_frames(), 0u) << "what was written before the kill plays";
+  EXPECT_EQ(processes_holding_run_segments(), 0);
+}
+
 }  // namespace
 }  // namespace vpipe::test

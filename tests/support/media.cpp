@@ -30,7 +30,11 @@ DecodedVideo decode_video(const std::string& path, bool keep_pixels) {
     return out;
   }
   AVStream* st = fmt->streams[idx];
-  if (st->duration != AV_NOPTS_VALUE) out.duration_s = st->duration * av_q2d(st->time_base);
+  if (st->duration != AV_NOPTS_VALUE) {
+    out.duration_s = st->duration * av_q2d(st->time_base);
+  } else if (fmt->duration != AV_NOPTS_VALUE) {
+    out.duration_s = static_cast<double>(fmt->duration) / AV_TIME_BASE;  // Matroska keeps it here
+  }
   AVCodecContext* dec = avcodec_alloc_context3(codec);
   avcodec_parameters_to_context(dec, st->codecpar);
   avcodec_open2(dec, codec, nullptr);
