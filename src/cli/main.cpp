@@ -97,10 +97,14 @@ int main(int argc, char** argv) {
   auto* opt_faststart = run->add_flag("--faststart", cli.faststart,
       "Classic MP4/MOV with the index first (default: fragmented, which stays playable if vpipe is killed)");
   run->add_flag("--dry-run", cli.dry_run, "Check everything and print the plan, but run nothing");
-  auto* opt_quiet = run->add_flag("-q,--quiet", cli.quiet, "No progress line");
+  auto* opt_quiet = run->add_flag("-q,--quiet", cli.quiet, "No progress output");
+  auto* opt_progress = run->add_option("--progress", cli.progress,
+      "auto: a redrawn line on a terminal, a line every 5 s otherwise; json: one object per second; none");
   auto* opt_level = run->add_option("--log-level", cli.log_level, "trace, debug, info (default), warn, error, off");
   auto* opt_log_file = run->add_option("--log-file", cli.log_file, "Write logs to this file instead of stderr");
   auto* opt_stats = run->add_option("--stats-json", cli.stats_json, "Write a JSON report of the run here");
+  auto* opt_metrics = run->add_option("--metrics", cli.metrics,
+      "Serve Prometheus metrics at http://[HOST:]PORT/metrics while running (HOST defaults to 127.0.0.1; PORT 0 picks one)");
 
   app.add_subcommand("filters", "List the filters --vf accepts, with their arguments and an example");
 
@@ -159,9 +163,11 @@ int main(int argc, char** argv) {
     if (opt_faststart->count()) options.faststart = true;
     options.dry_run = cli.dry_run;
     if (opt_quiet->count()) options.quiet = true;
+    if (opt_progress->count()) options.progress = cli.progress;
     if (opt_level->count()) options.log_level = cli.log_level;
     if (opt_log_file->count()) options.log_file = cli.log_file;
     if (opt_stats->count()) options.stats_json = cli.stats_json;
+    if (opt_metrics->count()) options.metrics = cli.metrics;
 
     vpipe::scheduler::validate(options);
     vpipe::init_logging("vpipe", options.log_level, options.log_file);

@@ -8,6 +8,7 @@
 #include "common/error.hpp"
 #include "encode/audio_copy.hpp"
 #include "encode/encoder.hpp"
+#include "scheduler/progress.hpp"
 #include "scheduler/stage_context.hpp"
 
 namespace vpipe::scheduler {
@@ -92,6 +93,8 @@ int run_encode_stage(StageContext& ctx) {
     ScopedTimer busy(ctx.stats.busy_ns);
     while (pending[next_seq % plan.window]) {
       shm::Slot slot = std::move(pending[next_seq % plan.window]);
+      const double latency_us = static_cast<double>(monotonic_ns() - static_cast<std::uint64_t>(slot.desc().capture_ns)) / 1e3;
+      control.latency_buckets[LatencyHistogram::bucket_of(latency_us)].fetch_add(1, std::memory_order_relaxed);
       if (encoder) {
         av::FramePtr frame = wrap_slot(std::move(slot), control.credits);
         encoder->send(frame.get());

@@ -51,7 +51,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
   const fs::path base = fs::absolute(path).parent_path();
   static const std::set<std::string> kKeys = {
       "input", "output", "format", "vf", "codec", "preset", "crf", "bitrate", "gop", "codec_options",
-      "workers", "affinity", "window", "batch", "max_restarts", "no_audio", "faststart", "overwrite", "quiet", "log_level", "log_file", "stats_json"};
+      "workers", "affinity", "window", "batch", "max_restarts", "no_audio", "faststart", "overwrite", "quiet", "progress", "log_level", "log_file", "stats_json", "metrics"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -74,9 +74,11 @@ void apply_config_file(const std::string& path, RunOptions& o) {
     else if (key == "faststart") o.faststart = scalar<bool>(v, key, path);
     else if (key == "no_audio") o.no_audio = scalar<bool>(v, key, path);
     else if (key == "quiet") o.quiet = scalar<bool>(v, key, path);
+    else if (key == "progress") o.progress = scalar<std::string>(v, key, path);
     else if (key == "log_level") o.log_level = scalar<std::string>(v, key, path);
     else if (key == "log_file") o.log_file = scalar<std::string>(v, key, path);
     else if (key == "stats_json") o.stats_json = scalar<std::string>(v, key, path);
+    else if (key == "metrics") o.metrics = scalar<std::string>(v, key, path);
     else if (key == "codec_options") {
       if (!v.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': codec_options must be a map");
       for (const auto& opt : v) o.codec_options[opt.first.as<std::string>()] = scalar<std::string>(opt.second, key, path);
@@ -127,6 +129,9 @@ void validate(const RunOptions& o) {
   if (o.crf && o.bitrate) fail(ExitCode::kUsage, "--crf and -b:v conflict: choose constant quality or a bitrate");
   if (o.affinity != "auto" && o.affinity != "none" && o.affinity.find('=') == std::string::npos) {
     fail(ExitCode::kUsage, "--affinity '" + o.affinity + "' must be auto, none, or a plan like decode=0;xform=1-3;encode=4");
+  }
+  if (o.progress != "auto" && o.progress != "json" && o.progress != "none") {
+    fail(ExitCode::kUsage, "--progress '" + o.progress + "' must be auto, json or none");
   }
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warning", "warn", "error", "critical", "off"};
   if (!kLevels.count(o.log_level)) fail(ExitCode::kUsage, "--log-level '" + o.log_level + "' must be one of trace, debug, info, warn, error, off");

@@ -29,9 +29,11 @@ struct RunOptions {
   bool faststart = false;       // classic MP4 (index first) instead of crash-tolerant fragmented MP4
   bool dry_run = false;
   bool quiet = false;
+  std::string progress = "auto";  // auto (a line on a terminal, periodic lines otherwise), json, none
   std::string log_level = "info";
   std::string log_file;
   std::string stats_json;
+  std::string metrics;          // [HOST:]PORT for the Prometheus endpoint; empty: none
 };
 
 // Applies a YAML config file onto `options`. A relative input path is taken relative to the

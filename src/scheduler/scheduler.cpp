@@ -1,6 +1,7 @@
 #include "scheduler/scheduler.hpp"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,12 +10,20 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <opencv2/core/version.hpp>
 #include <spdlog/spdlog.h>
 #include <string>
 #include <vector>
 
 #include "common/av.hpp"
+
+extern "C" {
+#include <libavcodec/version.h>
+#include <libavformat/version.h>
+}
 #include "common/error.hpp"
+#include "scheduler/metrics_server.hpp"
+#include "scheduler/progress.hpp"
 #include "scheduler/run_plan.hpp"
 #include "scheduler/stage_context.hpp"
 #include "shm_ring/run_segment.hpp"
@@ -35,6 +44,7 @@ struct Child {
   pid_t pid = -1;
   bool running = false;
   int status = 0;
+  long peak_rss_kib = 0;  // the largest of its processes (a restarted worker has several)
 };
 
 pid_t spawn(const std::string& role, int index, int fd, const sigset_t& original_mask) {
@@ -63,11 +73,13 @@ bool failed(int status) { return WIFSIGNALED(status) || WEXITSTATUS(status) != 0
 
 class Supervisor {
  public:
-  Supervisor(const RunPlan& plan, shm::RunSegment& segment, const sigset_t& original_mask)
-      : plan_(plan), segment_(segment), original_mask_(original_mask) {}
+  Supervisor(const RunPlan& plan, const RunOptions& options, shm::RunSegment& segment, const sigset_t& original_mask,
+             MetricsServer* metrics)
+      : plan_(plan), options_(options), segment_(segment), metrics_(metrics), original_mask_(original_mask) {}
 
   int run() {
     start_ = Clock::now();
+    last_progress_ = start_;
     // Consumers first, so every ring has a reader before frames arrive.
     start_child("encode", 0, kEncodeStatsIndex);
     for (int i = 0; i < plan_.nb_workers; ++i) start_child("xform", i, kFirstWorkerStatsIndex + i);
@@ -78,6 +90,8 @@ class Supervisor {
   }
 
   nlohmann::json stats_json() const;
+  ProgressSample sample() const;
+  std::string exit_text(const std::string& stage) const;
 
  private:
   void start_child(const std::string& role, int index, int stats_index) {
@@ -102,9 +116,11 @@ class Supervisor {
     for (auto& c : children_) {
       if (!c.running) continue;
       int status = 0;
-      if (waitpid(c.pid, &status, WNOHANG) != c.pid) continue;
+      rusage usage{};
+      if (wait4(c.pid, &status, WNOHANG, &usage) != c.pid) continue;
       c.running = false;
       c.status = status;
+      c.peak_rss_kib = std::max(c.peak_rss_kib, usage.ru_maxrss);
       if (!failed(status) || aborting_) continue;
       if (c.role == "xform" && WIFSIGNALED(status) && restart_worker(c)) continue;
       if (c.role == "decode" && WIFSIGNALED(status)) {
@@ -192,6 +208,7 @@ class Supervisor {
       reap();
       if (aborting_ && Clock::now() - abort_started_ > kAbortGrace) kill_all();
       print_progress(false);
+      if (metrics_ != nullptr) metrics_->publish(prometheus_text(sample()));
     }
   }
 
@@ -209,22 +226,26 @@ class Supervisor {
     kill_all();
   }
 
+  // A redrawn line on a terminal; a plain line every few seconds otherwise; JSON objects, one
+  // per second, with --progress json.
   void print_progress(bool force) {
-    if (plan_.quiet || !isatty(STDERR_FILENO)) return;
+    if (plan_.quiet || options_.progress == "none") return;
+    const bool json = options_.progress == "json";
+    const bool tty = !json && isatty(STDERR_FILENO);
+    const auto interval = json ? std::chrono::milliseconds(1000) : tty ? std::chrono::milliseconds(500)
+                                                                       : std::chrono::milliseconds(5000);
     const auto now = Clock::now();
-    if (!force && now - last_progress_ < std::chrono::milliseconds(500)) return;
+    if (!force && now - last_progress_ < interval) return;
     last_progress_ = now;
-    const auto& control = segment_.control();
-    const std::uint64_t done = control.stages[kEncodeStatsIndex].frames_out.load();
-    const double secs = std::chrono::duration<double>(now - start_).count();
-    const double fps = secs > 0 ? static_cast<double>(done) / secs : 0;
-    const double speed = fps / av_q2d(plan_.input_info.frame_rate);
-    std::string total = plan_.input_info.nb_frames > 0 ? "/" + std::to_string(plan_.input_info.nb_frames) : "";
-    std::fprintf(stderr, "\rframe %6llu%s  fps %7.1f  speed %5.2fx  in flight %3u/%u  ",
-                 static_cast<unsigned long long>(done), total.c_str(), fps, speed,
-                 plan_.window - static_cast<unsigned>(std::max(0, const_cast<shm::ControlBlock&>(control).credits.value())),
-                 plan_.window);
-    progress_shown_ = true;
+    const ProgressSample snapshot = sample();
+    if (json) {
+      std::fprintf(stderr, "%s\n", progress_json(snapshot).c_str());
+    } else if (tty) {
+      std::fprintf(stderr, "\r%s\033[K", progress_line(snapshot).c_str());
+      progress_shown_ = true;
+    } else {
+      std::fprintf(stderr, "vpipe: %s\n", progress_line(snapshot).c_str());
+    }
   }
 
   void finish_progress_line() {
@@ -262,7 +283,9 @@ class Supervisor {
   }
 
   const RunPlan& plan_;
+  const RunOptions& options_;
   shm::RunSegment& segment_;
+  MetricsServer* metrics_;
   const sigset_t& original_mask_;
   std::vector<Child> children_;
   Clock::time_point start_;
@@ -276,30 +299,87 @@ class Supervisor {
   double wall_s_ = 0;
 };
 
-nlohmann::json Supervisor::stats_json() const {
-  const auto& control = segment_.control();
-  nlohmann::json stages = nlohmann::json::array();
+std::string Supervisor::exit_text(const std::string& stage) const {
   for (const auto& c : children_) {
-    const auto& s = control.stages[c.stats_index];
-    stages.push_back({{"stage", c.name},
-                      {"pid", c.pid},
-                      {"cpus", plan_.cpus_of(c.name)},
-                      {"exit", describe_status(c.status)},
-                      {"frames_in", s.frames_in.load()},
-                      {"frames_out", s.frames_out.load()},
-                      {"busy_s", static_cast<double>(s.busy_ns.load()) / 1e9},
-                      {"wait_s", static_cast<double>(s.wait_ns.load()) / 1e9},
-                      {"bytes_copied", s.bytes_copied.load()},
-                      {"errors", s.errors.load()},
-                      {"restarts", s.restarts.load()}});
+    if (c.name == stage) return c.running ? "running" : describe_status(c.status);
   }
-  const std::uint64_t frames = control.stages[kEncodeStatsIndex].frames_out.load();
-  return {{"version", VPIPE_VERSION},
-          {"frames", frames},
+  return "unknown";
+}
+
+ProgressSample Supervisor::sample() const {
+  shm::ControlBlock& control = segment_.control();
+  ProgressSample p;
+  p.elapsed_s = std::chrono::duration<double>(Clock::now() - start_).count();
+  p.frames_done = control.stages[kEncodeStatsIndex].frames_out.load();
+  p.frames_total = plan_.input_info.nb_frames;
+  p.input_fps = av_q2d(plan_.input_info.frame_rate);
+  p.window = plan_.window;
+  p.in_flight = plan_.window - static_cast<std::uint32_t>(std::clamp(control.credits.value(), 0, static_cast<int>(plan_.window)));
+  shm::FrameRing decoded = segment_.decoded_ring();
+  shm::FrameRing filtered = segment_.filtered_ring();
+  p.decoded_queue = decoded.size();
+  p.filtered_queue = filtered.size();
+  p.decoded_high_water = decoded.high_water();
+  p.filtered_high_water = filtered.high_water();
+  p.restarts = static_cast<std::uint64_t>(restarts_);
+  for (const auto& b : control.latency_buckets) p.latency_buckets.push_back(b.load(std::memory_order_relaxed));
+  for (const auto& c : children_) {
+    const auto& st = control.stages[c.stats_index];
+    StageSample s;
+    s.name = c.name;
+    s.pid = c.pid;
+    s.cpus = plan_.cpus_of(c.name);
+    s.frames_in = st.frames_in.load();
+    s.frames_out = st.frames_out.load();
+    s.busy_s = static_cast<double>(st.busy_ns.load()) / 1e9;
+    s.wait_s = static_cast<double>(st.wait_ns.load()) / 1e9;
+    s.bytes_copied = st.bytes_copied.load();
+    s.errors = st.errors.load();
+    s.restarts = st.restarts.load();
+    s.peak_rss_kib = c.peak_rss_kib;
+    p.stages.push_back(s);
+  }
+  // Pipeline order (decode, workers, encode), whatever the start order was.
+  auto rank = [](const StageSample& s) { return s.name == "decode" ? 0 : s.name == "encode" ? 2 : 1; };
+  std::stable_sort(p.stages.begin(), p.stages.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+  return p;
+}
+
+nlohmann::json Supervisor::stats_json() const {
+  const ProgressSample p = sample();
+  nlohmann::json stages = nlohmann::json::array();
+  for (std::size_t i = 0; i < p.stages.size(); ++i) {
+    const auto& s = p.stages[i];
+    stages.push_back({{"stage", s.name},
+                      {"pid", s.pid},
+                      {"cpus", s.cpus},
+                      {"exit", exit_text(s.name)},
+                      {"frames_in", s.frames_in},
+                      {"frames_out", s.frames_out},
+                      {"drops", 0},
+                      {"busy_s", s.busy_s},
+                      {"wait_s", s.wait_s},
+                      {"busy_percent", wall_s_ > 0 ? 100 * s.busy_s / wall_s_ : 0},
+                      {"bytes_copied", s.bytes_copied},
+                      {"errors", s.errors},
+                      {"restarts", s.restarts},
+                      {"peak_rss_kib", s.peak_rss_kib}});
+  }
+  const auto pct = [&](double q) { return LatencyHistogram::percentile_us(p.latency_buckets, q) / 1000; };
+  return {{"versions",
+           {{"vpipe", VPIPE_VERSION},
+            {"libavformat", LIBAVFORMAT_IDENT},
+            {"libavcodec", LIBAVCODEC_IDENT},
+            {"opencv", CV_VERSION}}},
+          {"frames", p.frames_done},
           {"wall_s", wall_s_},
-          {"fps", wall_s_ > 0 ? static_cast<double>(frames) / wall_s_ : 0},
-          {"decode_errors", control.stages[kDecodeStatsIndex].errors.load()},
+          {"fps", wall_s_ > 0 ? static_cast<double>(p.frames_done) / wall_s_ : 0},
+          {"drops", {{"total", 0}, {"late", 0}, {"ring_full", 0}}},
+          {"decode_errors", segment_.control().stages[kDecodeStatsIndex].errors.load()},
           {"restarts", restarts_},
+          {"latency_ms", {{"p50", pct(0.5)}, {"p95", pct(0.95)}, {"p99", pct(0.99)}, {"max", pct(1.0)}}},
+          {"rings",
+           {{"decoded", {{"high_water", p.decoded_high_water}}}, {"filtered", {{"high_water", p.filtered_high_water}}}}},
           {"stages", stages},
           {"plan", nlohmann::json::parse(to_json(plan_))}};
 }
@@ -326,7 +406,14 @@ int run(const RunOptions& options) {
 
   shm::RunSegment segment = shm::RunSegment::create(
       {plan.nb_slots, plan.slot_bytes, plan.window, static_cast<std::uint32_t>(plan.nb_workers), to_json(plan)});
-  Supervisor supervisor(plan, segment, original);
+  std::unique_ptr<MetricsServer> metrics;
+  if (!options.metrics.empty()) {
+    metrics = std::make_unique<MetricsServer>(options.metrics);
+    spdlog::info("serving metrics on http://{}:{}/metrics",
+                 options.metrics.rfind(':') == std::string::npos ? "127.0.0.1" : options.metrics.substr(0, options.metrics.rfind(':')),
+                 metrics->port());
+  }
+  Supervisor supervisor(plan, options, segment, original, metrics.get());
   const int code = supervisor.run();
   if (!options.stats_json.empty()) {
     std::ofstream out(options.stats_json);

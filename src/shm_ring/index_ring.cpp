@@ -1,5 +1,9 @@
 #include "shm_ring/index_ring.hpp"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <ctime>
@@ -19,41 +23,42 @@ inline void cpu_relax() {
 #endif
 }
 
-timespec deadline_after(std::chrono::nanoseconds timeout) {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  const auto total = std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec) + timeout;
-  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(total);
-  return timespec{static_cast<time_t>(secs.count()), static_cast<long>((total - secs).count())};
-}
+using Clock = std::chrono::steady_clock;
 
 // Locks the ring's mutex; after a holder died, the state is consistent by construction (see the
 // header), so the lock is simply marked consistent and used.
 class Lock {
  public:
-  explicit Lock(pthread_mutex_t* m) : m_(m) { recover(pthread_mutex_lock(m_)); }
-  ~Lock() { pthread_mutex_unlock(m_); }
-  Lock(const Lock&) = delete;
-  Lock& operator=(const Lock&) = delete;
-
-  // Waits on `cond` until `deadline`. False on timeout.
-  bool wait(pthread_cond_t* cond, const timespec& deadline) {
-    const int rc = pthread_cond_clockwait(cond, m_, CLOCK_MONOTONIC, &deadline);
-    if (rc == ETIMEDOUT) return false;
-    recover(rc);
-    return true;
-  }
-
- private:
-  void recover(int rc) {
+  explicit Lock(pthread_mutex_t* m) : m_(m) {
+    const int rc = pthread_mutex_lock(m_);
     if (rc == EOWNERDEAD) {
       pthread_mutex_consistent(m_);
     } else if (rc != 0) {
       std::abort();
     }
   }
+  ~Lock() { pthread_mutex_unlock(m_); }
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+ private:
   pthread_mutex_t* m_;
 };
+
+// Sleeps while `word` still holds `seen`, at most until `deadline`. Spurious returns are fine:
+// callers re-check under the lock.
+void futex_sleep(std::atomic<std::uint32_t>& word, std::uint32_t seen, Clock::time_point deadline) {
+  const auto left = deadline - Clock::now();
+  if (left <= Clock::duration::zero()) return;
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(left);
+  const timespec rel{static_cast<time_t>(secs.count()),
+                     static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(left - secs).count())};
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT, seen, &rel, nullptr, 0);
+}
+
+void futex_wake_one(std::atomic<std::uint32_t>& word) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
 
 std::uint32_t queued(const IndexRingShared* s) { return static_cast<std::uint32_t>(s->tail - s->head); }
 
@@ -75,13 +80,10 @@ IndexRing IndexRing::create(void* memory, std::uint32_t capacity) {
   pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
   pthread_mutex_init(&s->mutex, &ma);
   pthread_mutexattr_destroy(&ma);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&s->not_empty, &ca);
-  pthread_cond_init(&s->not_full, &ca);
-  pthread_condattr_destroy(&ca);
+  s->pushes.store(0);
+  s->pops.store(0);
+  s->sleeping_consumers.store(0);
+  s->sleeping_producers.store(0);
   s->capacity = capacity;
   s->high_water = 0;
   // Counters start far from zero so push_front can step head back without wrapping; the
@@ -98,28 +100,39 @@ bool IndexRing::push_for(std::uint32_t value, std::chrono::nanoseconds timeout) 
     if (peek(s->tail) - peek(s->head) < s->capacity) break;
     cpu_relax();
   }
-  Lock lock(&s->mutex);
-  if (queued(s) == s->capacity) {
-    if (timeout <= timeout.zero()) return false;
-    const timespec deadline = deadline_after(timeout);
-    while (queued(s) == s->capacity) {
-      if (!lock.wait(&s->not_full, deadline)) return false;
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    std::uint32_t seen = 0;
+    {
+      Lock lock(&s->mutex);
+      if (queued(s) < s->capacity) {
+        s->cells[s->tail % s->capacity] = value;
+        __atomic_store_n(&s->tail, s->tail + 1, __ATOMIC_RELEASE);  // commit
+        if (queued(s) > s->high_water) s->high_water = queued(s);
+        s->pushes.fetch_add(1, std::memory_order_release);
+        break;
+      }
+      seen = s->pops.load(std::memory_order_acquire);
     }
+    if (Clock::now() >= deadline) return false;
+    s->sleeping_producers.fetch_add(1);
+    futex_sleep(s->pops, seen, deadline);
+    s->sleeping_producers.fetch_sub(1);
   }
-  s->cells[s->tail % s->capacity] = value;
-  __atomic_store_n(&s->tail, s->tail + 1, __ATOMIC_RELEASE);  // commit
-  if (queued(s) > s->high_water) s->high_water = queued(s);
-  pthread_cond_signal(&s->not_empty);
+  if (s->sleeping_consumers.load() > 0) futex_wake_one(s->pushes);
   return true;
 }
 
 bool IndexRing::push_front(std::uint32_t value) {
   IndexRingShared* s = shared_;
-  Lock lock(&s->mutex);
-  if (queued(s) == s->capacity) return false;
-  s->cells[(s->head - 1) % s->capacity] = value;
-  __atomic_store_n(&s->head, s->head - 1, __ATOMIC_RELEASE);  // commit
-  pthread_cond_signal(&s->not_empty);
+  {
+    Lock lock(&s->mutex);
+    if (queued(s) == s->capacity) return false;
+    s->cells[(s->head - 1) % s->capacity] = value;
+    __atomic_store_n(&s->head, s->head - 1, __ATOMIC_RELEASE);  // commit
+    s->pushes.fetch_add(1, std::memory_order_release);
+  }
+  if (s->sleeping_consumers.load() > 0) futex_wake_one(s->pushes);
   return true;
 }
 
@@ -129,18 +142,27 @@ std::optional<std::uint32_t> IndexRing::pop_for(std::chrono::nanoseconds timeout
     if (peek(s->tail) != peek(s->head)) break;
     cpu_relax();
   }
-  Lock lock(&s->mutex);
-  if (queued(s) == 0) {
-    if (timeout <= timeout.zero()) return std::nullopt;
-    const timespec deadline = deadline_after(timeout);
-    while (queued(s) == 0) {
-      if (!lock.wait(&s->not_empty, deadline)) return std::nullopt;
+  const auto deadline = Clock::now() + timeout;
+  std::uint32_t value = 0;
+  for (;;) {
+    std::uint32_t seen = 0;
+    {
+      Lock lock(&s->mutex);
+      if (queued(s) > 0) {
+        value = s->cells[s->head % s->capacity];
+        if (claim != nullptr) claim(context, value);
+        __atomic_store_n(&s->head, s->head + 1, __ATOMIC_RELEASE);  // commit
+        s->pops.fetch_add(1, std::memory_order_release);
+        break;
+      }
+      seen = s->pushes.load(std::memory_order_acquire);
     }
+    if (Clock::now() >= deadline) return std::nullopt;
+    s->sleeping_consumers.fetch_add(1);
+    futex_sleep(s->pushes, seen, deadline);
+    s->sleeping_consumers.fetch_sub(1);
   }
-  const std::uint32_t value = s->cells[s->head % s->capacity];
-  if (claim != nullptr) claim(context, value);
-  __atomic_store_n(&s->head, s->head + 1, __ATOMIC_RELEASE);  // commit
-  pthread_cond_signal(&s->not_full);
+  if (s->sleeping_producers.load() > 0) futex_wake_one(s->pops);
   return value;
 }
 

@@ -18,12 +18,16 @@
 // did not happen. Handoffs run at most a few thousand per second per ring, where an uncontended
 // lock costs tens of nanoseconds.
 //
-// Waits spin briefly before sleeping on a condition variable: waking a sleeper on another core
+// Sleepers wait on futex words (`pushes`, `pops`: counters bumped by every push and pop), not on
+// pthread condition variables: glibc's condition variables keep per-waiter state in shared
+// memory, and a waiter killed while asleep can make a later signal block forever. A futex wait
+// leaves nothing behind. Waits spin briefly before sleeping: waking a sleeper on another core
 // costs tens of microseconds, and the peer is often just about to publish.
 #pragma once
 
 #include <pthread.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -35,9 +39,11 @@ namespace vpipe::shm {
 inline constexpr std::size_t kCacheLine = 64;
 
 struct IndexRingShared {
-  pthread_mutex_t mutex;     // robust, process-shared
-  pthread_cond_t not_empty;  // process-shared, CLOCK_MONOTONIC
-  pthread_cond_t not_full;
+  pthread_mutex_t mutex;             // robust, process-shared
+  std::atomic<std::uint32_t> pushes;  // futex word: consumers sleep on it
+  std::atomic<std::uint32_t> pops;    // futex word: producers sleep on it
+  std::atomic<std::uint32_t> sleeping_consumers;  // skip the wake-up system call when 0
+  std::atomic<std::uint32_t> sleeping_producers;
   std::uint32_t capacity;
   std::uint32_t high_water;  // most items ever queued at once
   std::uint64_t head;        // next to pop; only a pop changes it (its commit point)
@@ -45,6 +51,8 @@ struct IndexRingShared {
   alignas(kCacheLine) std::uint32_t cells[1];  // `capacity` cells follow
 };
 static_assert(std::is_standard_layout_v<IndexRingShared>);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free && sizeof(std::atomic<std::uint32_t>) == 4,
+              "futex words must be plain 32-bit integers");
 
 // Called with the ring locked, on the value being popped, before the pop commits: whatever it
 // records (an owner pid) is in place before the value leaves the ring, so a reclaimer never

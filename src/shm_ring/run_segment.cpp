@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <pthread.h>
 
 #include "common/error.hpp"
 
@@ -53,6 +54,23 @@ void* map_segment(int fd, std::uint64_t bytes) {
   void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
   return base == MAP_FAILED ? nullptr : base;
 }
+// getpid() is a system call (glibc stopped caching it) and ring claims run per frame; the
+// cache is cleared in a forked child.
+pid_t current_pid() {
+  static std::atomic<pid_t> cached{0};
+  static const bool registered = [] {
+    pthread_atfork(nullptr, nullptr, [] { cached.store(0, std::memory_order_relaxed); });
+    return true;
+  }();
+  (void)registered;
+  pid_t pid = cached.load(std::memory_order_relaxed);
+  if (pid == 0) {
+    pid = getpid();
+    cached.store(pid, std::memory_order_relaxed);
+  }
+  return pid;
+}
+
 }  // namespace
 
 Slot& Slot::operator=(Slot&& other) noexcept {
@@ -85,7 +103,7 @@ void FramePool::claim_spare(void* self, std::uint32_t index) {
   auto* pool = static_cast<FramePool*>(self);
   if (index >= pool->control_->nb_slots) std::abort();
   pool->desc(index).role.store(static_cast<std::uint32_t>(SlotRole::kSpare), std::memory_order_relaxed);
-  pool->desc(index).owner_pid.store(getpid(), std::memory_order_relaxed);
+  pool->desc(index).owner_pid.store(current_pid(), std::memory_order_relaxed);
 }
 
 std::optional<Slot> FramePool::acquire_for(std::chrono::nanoseconds timeout) {
@@ -130,7 +148,7 @@ void FrameRing::claim(void* self, std::uint32_t value) {
   if (value >= ring->pool_->nb_slots()) std::abort();
   FrameDesc& d = ring->pool_->desc(value);
   d.role.store(static_cast<std::uint32_t>(SlotRole::kFrame), std::memory_order_relaxed);
-  d.owner_pid.store(getpid(), std::memory_order_relaxed);
+  d.owner_pid.store(current_pid(), std::memory_order_relaxed);
 }
 
 bool FrameRing::push_end_of_stream_for(std::chrono::nanoseconds timeout) {

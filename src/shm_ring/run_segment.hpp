@@ -38,6 +38,7 @@ namespace vpipe::shm {
 inline constexpr int kMaxPlanes = 4;
 inline constexpr int kMaxStages = 66;  // decode, encode and up to 64 transform workers
 inline constexpr std::uint32_t kEndOfStream = 0xFFFFFFFFu;
+inline constexpr int kLatencyBuckets = 100;  // 4 per doubling: 1 us .. 2^25 us
 
 // Where a picture lies in its slot.
 struct PlaneLayout {
@@ -110,6 +111,9 @@ struct ControlBlock {
   std::atomic<std::uint32_t> abort;                           // stop now, output is forfeit
   std::atomic<std::int64_t> total_frames;                     // set by decode at end, else -1
   std::atomic<std::int64_t> next_seq_out;                     // encode: frames < this are done
+  // Latency from decode to the encoder, per frame: a log-scale histogram (kLatencyBuckets per
+  // doubling of microseconds), written by encode.
+  std::atomic<std::uint64_t> latency_buckets[kLatencyBuckets];
   // The first stage to fail records its one-line reason here for the scheduler to print.
   std::atomic<std::uint32_t> error_claimed;
   std::int32_t error_code;

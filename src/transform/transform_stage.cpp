@@ -1,6 +1,6 @@
 // A transform worker: takes frames from the decode ring in any order, a batch at a time, runs
-// the filter chain on each in its slot (plus a spare slot for out-of-place filters), and hands
-// them to encode.
+// the filter chain on each (reading its slot, writing into a spare slot when a filter writes
+// pixels), and hands them to encode.
 #include <opencv2/core.hpp>
 #include <spdlog/spdlog.h>
 

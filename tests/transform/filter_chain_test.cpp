@@ -97,6 +97,7 @@ TEST(FilterChainTest, EmptySpecGivesAnEmptyChain) {
 
   EXPECT_TRUE(sut.empty());
   EXPECT_FALSE(sut.needs_spare());
+  EXPECT_FALSE(sut.needs_scratch());
   EXPECT_EQ(to_text(sut.plan({640, 360})), "640x360");
 }
 
@@ -281,16 +282,69 @@ TEST(FilterChainTest, ResizeNeedsASpareSlot) {
   EXPECT_TRUE(FilterChain::parse("gray,crop=10:10,resize=64x64,flip").needs_spare());
 }
 
-TEST(FilterChainTest, InPlaceFiltersNeedNoSpareSlot) {
-  for (const char* spec : {"gblur=2", "crop=10:10", "gray", "flip=hv", "hflip", "vflip",
-                           "gblur,crop=10:10,gray,flip=h,hflip,vflip", ""}) {
+// The input is never written, so every filter that writes pixels, in place or not, needs the
+// spare slot for its result.
+TEST(FilterChainTest, EveryPixelWritingFilterNeedsASpareSlot) {
+  for (const char* spec :
+       {"gblur=2", "gray", "flip=hv", "hflip", "vflip", "crop=10:10,gray",
+        "crop=10:10,crop=4:4,flip", "gblur,crop=10:10,gray,flip=h,hflip,vflip"}) {
+    SCOPED_TRACE(spec);
+
+    const FilterChain sut = FilterChain::parse(spec);
+
+    EXPECT_TRUE(sut.needs_spare());
+  }
+}
+
+// Crop only moves plane pointers: a chain of views returns a view of the input.
+TEST(FilterChainTest, ViewOnlyChainsNeedNoSpareSlot) {
+  for (const char* spec : {"crop=10:10", "crop=100:50,crop=10:10:2:2", ""}) {
     SCOPED_TRACE(spec);
 
     const FilterChain sut = FilterChain::parse(spec);
 
     EXPECT_FALSE(sut.needs_spare());
+    EXPECT_FALSE(sut.needs_scratch());
   }
 }
+
+struct ScratchCase {
+  const char* spec;
+  bool needs_scratch;
+};
+
+void PrintTo(const ScratchCase& param, std::ostream* os) {
+  *os << quoted(param.spec);
+}
+
+class FilterChainScratchTest : public ::testing::TestWithParam<ScratchCase> {};
+
+// The scratch is needed when an out-of-place step follows the first pixel-writing step: the two
+// must then alternate between spare and scratch so that the last write lands in the spare.
+TEST_P(FilterChainScratchTest, NeedsScratchWhenAnOutOfPlaceStepFollowsTheFirstWriter) {
+  const ScratchCase& param = GetParam();
+
+  const FilterChain sut = FilterChain::parse(param.spec);
+
+  EXPECT_EQ(sut.needs_scratch(), param.needs_scratch);
+  EXPECT_TRUE(sut.needs_spare());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Chains, FilterChainScratchTest,
+    ::testing::Values(ScratchCase{"resize=64x64", false}, ScratchCase{"gblur=2", false},
+                      ScratchCase{"gray", false}, ScratchCase{"flip=hv", false},
+                      ScratchCase{"gray,hflip", false},
+                      ScratchCase{"crop=32:32,resize=16x16,gblur=1", false},
+                      ScratchCase{"crop=10:10,resize=64x64,crop=8:8", false},
+                      ScratchCase{"resize=64x64,gblur,flip,gray", false},
+                      ScratchCase{"gblur,crop=10:10,gray,flip=h,hflip,vflip", false},
+                      ScratchCase{"gblur=1,resize=20x20,flip,resize=16x16", true},
+                      ScratchCase{"gray,resize=64x64", true},
+                      ScratchCase{"resize=64x64,resize=32x32", true},
+                      ScratchCase{"resize=64x64,crop=10:10,resize=8x8", true},
+                      ScratchCase{"resize=32x24,flip=h,resize=20x20:interp=area,gray", true},
+                      ScratchCase{"resize=80x60,resize=70x50,resize=30x20", true}));
 
 TEST(FilterChainTest, BuiltInStatelessFiltersDoNotMakeTheChainSequential) {
   const FilterChain sut = FilterChain::parse("resize=64x64,gblur,crop=10:10,gray,flip,hflip,vflip");
@@ -380,6 +434,9 @@ TEST(FilterChainFuzzTest, RandomSpecsEitherParseOrThrowAUsageError) {
     try {
       const FilterChain sut = FilterChain::parse(spec);
       if (!sut.empty()) ++nb_parsed;
+      if (sut.needs_scratch() && !sut.needs_spare()) {
+        failures.push_back("'" + spec + "': needs a scratch but no spare");
+      }
       (void)sut.plan({640, 360});
       (void)sut.max_picture_bytes({640, 360});
       if (!sut.empty()) ++nb_planned;

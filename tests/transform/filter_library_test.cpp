@@ -204,7 +204,7 @@ const std::vector<std::string> kNewFilters = {"pad",   "rotate",   "boxblur", "u
                                               "edges", "eq",       "hue",     "denoise", "tdenoise",
                                               "sepia", "drawtext", "overlay", "stress"};
 
-TEST(FilterLibraryRegistryTest, EveryNewFilterIsListedWithUsageSummaryAndExample) {
+TEST(FilterLibraryRegistryTest, EveryNewFilterIsListedWithASummaryAndAnExample) {
   for (const std::string& name : kNewFilters) {
     SCOPED_TRACE(name);
 
@@ -321,7 +321,7 @@ INSTANTIATE_TEST_SUITE_P(
         // They draw over what is there, so the chain copies the picture first.
         DeclarationCase{"drawtext", {"x"}, true, false}));
 
-TEST(FilterLibraryDeclarationTest, ArbitraryAngleRotationIsOutOfPlace) {
+TEST(RotateTest, ArbitraryAngleIsOutOfPlace) {
   const std::unique_ptr<Filter> sut =
       find_info("rotate")->make(FilterArgs{"rotate", {}, {{"angle", "10"}}});
 
