@@ -2,6 +2,7 @@
 
 extern "C" {
 #include <libavdevice/avdevice.h>
+#include <libavutil/parseutils.h>
 #include <libavutil/pixdesc.h>
 }
 
@@ -34,6 +35,18 @@ void check_local_file(const std::string& path) {
   if (stat(path.c_str(), &st) != 0) input_error(path, std::strerror(errno));
   if (S_ISDIR(st.st_mode)) input_error(path, "is a directory");
   if (S_ISREG(st.st_mode) && st.st_size == 0) input_error(path, "is empty (0 bytes)");
+}
+
+// The test source's "duration=" (lavfi does not report it), 0 when absent or unparsable.
+double test_source_duration(const std::string& graph) {
+  for (const char* key : {"duration=", "d="}) {
+    const auto at = (":" + graph.substr(graph.find('=') + 1)).find(std::string(":") + key);
+    if (at == std::string::npos) continue;
+    const std::string rest = graph.substr(graph.find('=') + 1).substr(at + std::strlen(key));
+    std::int64_t us = 0;
+    if (av_parse_time(&us, rest.substr(0, rest.find(':')).c_str(), /*duration=*/1) == 0) return static_cast<double>(us) / 1e6;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -131,6 +144,7 @@ Decoder Decoder::open(const std::string& input, int threads) {
   } else if (raw->duration != AV_NOPTS_VALUE) {
     info.duration_s = static_cast<double>(raw->duration) / AV_TIME_BASE;
   }
+  if (info.duration_s <= 0 && info.format == "lavfi") info.duration_s = test_source_duration(info.url);
   info.nb_frames = stream->nb_frames > 0 ? stream->nb_frames
                                          : static_cast<std::int64_t>(info.duration_s * av_q2d(rate) + 0.5);
   d.packet_.reset(av_packet_alloc());

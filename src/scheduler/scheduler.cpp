@@ -85,6 +85,8 @@ class Supervisor {
     for (int i = 0; i < plan_.nb_workers; ++i) start_child("xform", i, kFirstWorkerStatsIndex + i);
     start_child("decode", 0, kDecodeStatsIndex);
     supervise();
+    // A last update, so a program reading --progress json sees the final counts.
+    if (options_.progress == "json") print_progress(true);
     finish_progress_line();
     return report();
   }

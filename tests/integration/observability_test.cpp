@@ -1,0 +1,123 @@
+// What a user or a monitoring system sees of a run: progress lines and JSON, the metrics
+// endpoint scraped by a real HTTP client, and the --stats-json report.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "support/vpipe_process.hpp"
+
+namespace vpipe::test {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+class ObservabilityTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = make_temp_dir(); }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string dir_;
+};
+
+TEST_F(ObservabilityTest, ProgressJsonIsOneObjectPerLine) {
+  const RunResult r = run_vpipe({"run", "-i", "testsrc:size=640x360:duration=20", "--vf", "gblur=4", "-o", "null",
+                                 "--progress", "json", "--log-level", "warn"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.err);
+  std::string line;
+  int objects = 0;
+  std::uint64_t last_frames = 0;
+  while (std::getline(lines, line)) {
+    const auto j = nlohmann::json::parse(line);  // throws (fails the test) on anything else
+    EXPECT_GE(j.at("frames").get<std::uint64_t>(), last_frames) << "frames only grow";
+    last_frames = j.at("frames");
+    EXPECT_EQ(j.at("frames_total"), 600);
+    EXPECT_EQ(j.at("stages").size(), 3u);
+    ++objects;
+  }
+  EXPECT_GE(objects, 1) << "a 600-frame blur takes over a second here";
+}
+
+TEST_F(ObservabilityTest, PlainProgressLinesWhenNotATerminal) {
+  const RunResult r = run_vpipe({"run", "-i", "testsrc:size=1280x720:duration=30", "--vf", "gblur=6", "-o", "null"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("vpipe: frame "));
+  EXPECT_EQ(r.err.find('\r'), std::string::npos) << "no carriage returns in a log file";
+}
+
+TEST_F(ObservabilityTest, MetricsEndpointServesPrometheusTextWhileRunning) {
+  const pid_t pid = start_vpipe({"run", "-i", "testsrc:size=640x360:duration=60", "--vf", "gblur=6", "-o", "null",
+                                 "--metrics", "0", "-q"},
+                                path("vpipe"));
+  int port = 0;
+  for (int i = 0; i < 200 && port == 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+    std::smatch m;
+    const std::string err = read_file(path("vpipe.err"));
+    if (std::regex_search(err, m, std::regex(R"(127\.0\.0\.1:(\d+)/metrics)"))) port = std::stoi(m[1]);
+  }
+  ASSERT_GT(port, 0) << read_file(path("vpipe.err"));
+  std::this_thread::sleep_for(700ms);
+  httplib::Client client("127.0.0.1", port);
+  const auto first = client.Get("/metrics");
+  std::this_thread::sleep_for(500ms);
+  const auto second = client.Get("/metrics");
+  kill(pid, SIGTERM);
+  EXPECT_EQ(wait_vpipe(pid, 20), 0);
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->status, 200);
+  EXPECT_THAT(first->get_header_value("Content-Type"), HasSubstr("text/plain"));
+  EXPECT_THAT(first->body, HasSubstr("# TYPE vpipe_frames_total counter"));
+  EXPECT_THAT(first->body, HasSubstr("vpipe_stage_busy_seconds_total{stage=\"xform-0\"}"));
+  std::smatch a, b;
+  const std::regex frames(R"(vpipe_frames_total (\d+))");
+  ASSERT_TRUE(std::regex_search(first->body, a, frames));
+  ASSERT_TRUE(std::regex_search(second->body, b, frames));
+  EXPECT_GT(std::stoll(b[1]), std::stoll(a[1])) << "the counters are live";
+  EXPECT_FALSE(httplib::Client("127.0.0.1", port).Get("/metrics")) << "the endpoint closes with the run";
+}
+
+TEST_F(ObservabilityTest, MetricsAddressMustBeValid) {
+  const RunResult r = run_vpipe({"run", "-i", "testsrc:duration=1", "-o", "null", "--metrics", "notaport"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--metrics"));
+}
+
+TEST_F(ObservabilityTest, StatsReportHasEveryStageAndTheRunsFigures) {
+  const RunResult r = run_vpipe({"run", "-q", "-i", "testsrc:size=320x240:duration=2", "--vf", "resize=160x120",
+                                 "-o", path("o.mkv"), "-c:v", "ffv1", "--workers", "2", "--stats-json",
+                                 path("s.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto sut = nlohmann::json::parse(read_file(path("s.json")));
+  EXPECT_EQ(sut.at("frames"), 60);
+  EXPECT_GT(sut.at("fps").get<double>(), 0);
+  EXPECT_EQ(sut.at("restarts"), 0);
+  EXPECT_EQ(sut.at("drops").at("total"), 0);
+  EXPECT_GT(sut.at("latency_ms").at("p50").get<double>(), 0);
+  EXPECT_GE(sut.at("latency_ms").at("p99").get<double>(), sut.at("latency_ms").at("p50").get<double>());
+  EXPECT_GE(sut.at("rings").at("decoded").at("high_water").get<int>(), 1);
+  EXPECT_THAT(sut.at("versions").at("libavcodec").get<std::string>(), HasSubstr("Lavc"));
+  ASSERT_EQ(sut.at("stages").size(), 4u);
+  std::uint64_t through_workers = 0;
+  for (const auto& s : sut.at("stages")) {
+    EXPECT_EQ(s.at("exit"), "exited with code 0") << s.at("stage");
+    EXPECT_EQ(s.at("bytes_copied"), 0) << s.at("stage");
+    EXPECT_GT(s.at("peak_rss_kib").get<long>(), 0) << s.at("stage");
+    if (s.at("stage").get<std::string>().rfind("xform-", 0) == 0) through_workers += s.at("frames_out").get<std::uint64_t>();
+  }
+  EXPECT_EQ(through_workers, 60u) << "the workers between them handled every frame";
+  EXPECT_EQ(sut.at("plan").at("nb_workers"), 2);
+}
+
+}  // namespace
+}  // namespace vpipe::test
