@@ -12,6 +12,7 @@ packages=(
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libhwloc-dev libspdlog-dev libcpp-httplib-dev
   libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   libbenchmark-dev  # bench/ring_bench
+  gnuplot-nox  # vpipe bench --plot
   ffmpeg  # the ffmpeg CLI: tests make odd inputs with it; samples/make-samples.sh uses it
 )
 missing=()

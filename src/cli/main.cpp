@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/bench.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
 #include "scheduler/options.hpp"
@@ -108,6 +109,17 @@ int main(int argc, char** argv) {
 
   app.add_subcommand("filters", "List the filters --vf accepts, with their arguments and an example");
 
+  vpipe::cli::BenchOptions bench_options;
+  auto* bench = app.add_subcommand("bench", "Benchmark the pipeline on the test source: fps, scaling over workers, latency,\n"
+      "busy %, bytes copied, peak RSS (each case is a `vpipe run -o null --stats-json` child)");
+  bench->add_flag("--quick", bench_options.quick, "A tiny suite for CI: 320x240, 30 frames, workers 1..2, transport + one light chain");
+  bench->add_option("--frames", bench_options.frames, "Frames per case (default 90; 30 with --quick)")->check(CLI::Range(1, 1000000));
+  bench->add_option("--max-workers", bench_options.max_workers, "Workers 1..N (default: the CPUs vpipe may use; at most 2 with --quick)")->check(CLI::Range(1, 1024));
+  bench->add_option("--repeat", bench_options.repeat, "Runs per case; every number is the median (default 1)")->check(CLI::Range(1, 1000));
+  bench->add_option("--csv", bench_options.csv_path, "Write the results as CSV, one row per case");
+  bench->add_option("--json", bench_options.json_path, "Write the results as JSON");
+  bench->add_option("--plot", bench_options.plot_path, "Write a PNG of fps and efficiency vs workers (needs gnuplot)");
+
   std::vector<std::string> args = translate_ffmpeg_spellings(argc, argv);
   std::reverse(args.begin(), args.end());
   try {
@@ -124,6 +136,7 @@ int main(int argc, char** argv) {
   }
 
   if (app.got_subcommand("filters")) return list_filters();
+  if (app.got_subcommand("bench")) return vpipe::cli::run_bench(bench_options);
 
   try {
     RunOptions options;
