@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sanitizer runs (CI runs this after the main test suite):
+#  - ASan + UBSan: the ring and scheduler unit tests and the end-to-end runs (vpipe itself built
+#    with sanitizers, so every stage process is checked), leaks included.
+#  - TSan: the ring tests, which hammer the shared-memory rings from many threads and processes.
+# Build folders: build-asan/ and build-tsan/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=${JOBS:-$(nproc)}
+
+# -O1 without debug info: about half the build time of -O2 -g, and still fast enough to run.
+flags=(-G Ninja -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -g0")
+cmake -S . -B build-asan "${flags[@]}" -DVPIPE_SANITIZE=address >/dev/null
+cmake --build build-asan -j "$jobs" --target vpipe shm_ring_test shm_ring_multiprocess_test scheduler_test \
+  integration_test
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+for t in shm_ring_test shm_ring_multiprocess_test scheduler_test; do
+  build-asan/tests/$t --gtest_brief=1
+done
+build-asan/tests/integration_test --gtest_brief=1 --gtest_filter='RunTest.*:BadInputTest.*:ProcessesTest.*'
+
+cmake -S . -B build-tsan "${flags[@]}" -DVPIPE_SANITIZE=thread >/dev/null
+cmake --build build-tsan -j "$jobs" --target shm_ring_test shm_ring_multiprocess_test
+export TSAN_OPTIONS=halt_on_error=1
+build-tsan/tests/shm_ring_test --gtest_brief=1
+build-tsan/tests/shm_ring_multiprocess_test --gtest_brief=1
+echo "sanitizers: no findings"
