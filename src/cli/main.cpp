@@ -94,6 +94,8 @@ int main(int argc, char** argv) {
   auto* opt_an = run->add_flag("--an", cli.no_audio, "Drop the audio (-an); by default it is copied as it is");
   auto* opt_restarts = run->add_option("--max-restarts", cli.max_restarts,
       "Crashed transform workers restarted (frames requeued) before the run fails (default 5)");
+  auto* opt_hang = run->add_option("--hang-timeout", cli.hang_timeout_s,
+      "Seconds a worker may go silent while holding frames before it is killed and restarted (default 20; 0: never)");
   auto* opt_y = run->add_flag("-y,--overwrite", cli.overwrite, "Overwrite the output file if it exists");
   auto* opt_faststart = run->add_flag("--faststart", cli.faststart,
       "Classic MP4/MOV with the index first (default: fragmented, which stays playable if vpipe is killed)");
@@ -171,6 +173,7 @@ int main(int argc, char** argv) {
       if (cli.batch < 1) vpipe::fail(ExitCode::kUsage, "--batch " + std::to_string(cli.batch) + " must be at least 1");
     }
     if (opt_restarts->count()) options.max_restarts = cli.max_restarts;
+    if (opt_hang->count()) options.hang_timeout_s = cli.hang_timeout_s;
     if (opt_an->count()) options.no_audio = true;
     if (opt_y->count()) options.overwrite = true;
     if (opt_faststart->count()) options.faststart = true;

@@ -51,7 +51,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
   const fs::path base = fs::absolute(path).parent_path();
   static const std::set<std::string> kKeys = {
       "input", "output", "format", "vf", "codec", "preset", "crf", "bitrate", "gop", "codec_options",
-      "workers", "affinity", "window", "batch", "max_restarts", "no_audio", "faststart", "overwrite", "quiet", "progress", "log_level", "log_file", "stats_json", "metrics"};
+      "workers", "affinity", "window", "batch", "max_restarts", "hang_timeout", "no_audio", "faststart", "overwrite", "quiet", "progress", "log_level", "log_file", "stats_json", "metrics"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -70,6 +70,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
     else if (key == "window") o.window = scalar<int>(v, key, path);
     else if (key == "batch") o.batch = scalar<int>(v, key, path);
     else if (key == "max_restarts") o.max_restarts = scalar<int>(v, key, path);
+    else if (key == "hang_timeout") o.hang_timeout_s = scalar<double>(v, key, path);
     else if (key == "overwrite") o.overwrite = scalar<bool>(v, key, path);
     else if (key == "faststart") o.faststart = scalar<bool>(v, key, path);
     else if (key == "no_audio") o.no_audio = scalar<bool>(v, key, path);
@@ -122,6 +123,9 @@ void validate(const RunOptions& o) {
   if (o.window < 0 || o.window > 1024) fail(ExitCode::kUsage, "--window " + std::to_string(o.window) + " is out of range 1..1024");
   if (o.max_restarts < 0 || o.max_restarts > 1000) {
     fail(ExitCode::kUsage, "--max-restarts " + std::to_string(o.max_restarts) + " is out of range 0..1000");
+  }
+  if (!(o.hang_timeout_s >= 0 && o.hang_timeout_s <= 86400)) {
+    fail(ExitCode::kUsage, "--hang-timeout must be 0 (off) to 86400 seconds");
   }
   if (o.batch < 0 || o.batch > 256) fail(ExitCode::kUsage, "--batch " + std::to_string(o.batch) + " is out of range 1..256");
   if (o.crf && (*o.crf < 0 || *o.crf > 63)) fail(ExitCode::kUsage, "--crf " + std::to_string(*o.crf) + " is out of range 0..63");

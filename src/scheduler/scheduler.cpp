@@ -45,6 +45,7 @@ struct Child {
   bool running = false;
   int status = 0;
   long peak_rss_kib = 0;  // the largest of its processes (a restarted worker has several)
+  std::uint64_t started_ns = 0;  // CLOCK_MONOTONIC at spawn: a stage stuck before its first beat
 };
 
 pid_t spawn(const std::string& role, int index, int fd, const sigset_t& original_mask) {
@@ -103,6 +104,7 @@ class Supervisor {
     c.name = role == "xform" ? "xform-" + std::to_string(index) : role;
     c.stats_index = stats_index;
     c.pid = spawn(role, index, segment_.fd(), original_mask_);
+    c.started_ns = monotonic_ns();
     c.running = true;
     children_.push_back(c);
   }
@@ -159,6 +161,7 @@ class Supervisor {
     spdlog::warn("{} {}: restarted, {} frame(s) requeued{}", c.name, describe_status(c.status), reclaimed.requeued,
                  reclaimed.end_of_stream_restored ? " (and its end-of-stream marker)" : "");
     c.pid = spawn(c.role, c.index, segment_.fd(), original_mask_);
+    c.started_ns = monotonic_ns();
     c.running = true;
     c.status = 0;
     return true;
@@ -175,6 +178,24 @@ class Supervisor {
     }
     record_error("decode " + describe_status(c.status) + "; the output was finished with the " +
                  std::to_string(control.stages[c.stats_index].frames_out.load()) + " frames decoded before");
+  }
+
+  // A worker that shows no sign of life for --hang-timeout is killed; the restart then requeues
+  // its frames like after a crash. A worker waiting for input beats at every poll, so silence
+  // means stuck — whether it holds frames or an end-of-stream marker waits for it.
+  void kill_hung_workers() {
+    if (options_.hang_timeout_s <= 0 || aborting_) return;
+    const std::uint64_t now = monotonic_ns();
+    const auto limit = static_cast<std::uint64_t>(options_.hang_timeout_s * 1e9);
+    for (const auto& c : children_) {
+      if (!c.running || c.role != "xform") continue;
+      const std::uint64_t beat =
+          std::max(c.started_ns, segment_.control().stages[c.stats_index].heartbeat_ns.load());
+      if (now < beat + limit) continue;
+      finish_progress_line();
+      spdlog::warn("{} silent for {:.1f} s: killing it", c.name, static_cast<double>(now - beat) / 1e9);
+      kill(c.pid, SIGKILL);
+    }
   }
 
   void record_error(const std::string& text) {
@@ -208,6 +229,7 @@ class Supervisor {
       const int sig = sigtimedwait(&wait_set, nullptr, &tick);
       if (sig == SIGINT || sig == SIGTERM) on_signal(sig);
       reap();
+      kill_hung_workers();
       if (aborting_ && Clock::now() - abort_started_ > kAbortGrace) kill_all();
       print_progress(false);
       if (metrics_ != nullptr) metrics_->publish(prometheus_text(sample()));

@@ -19,11 +19,20 @@ inline constexpr int kFirstWorkerStatsIndex = 2;
 // How long any single wait lasts before the stage re-checks the run's abort flag (invariant 7).
 inline constexpr std::chrono::milliseconds kPollInterval{100};
 
+inline std::uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 struct StageContext {
   shm::RunSegment& segment;
   const RunPlan& plan;
   shm::StageStats& stats;
   int worker_index = 0;  // transform workers only
+
+  // A sign of life for the scheduler's hang detection.
+  void beat() const { stats.heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed); }
 
   [[nodiscard]] bool aborted() const {
     return segment.control().abort.load(std::memory_order_relaxed) != 0;
@@ -33,17 +42,12 @@ struct StageContext {
   template <typename Wait>
   auto wait_unless_aborted(Wait&& wait) const {
     for (;;) {
+      beat();
       auto result = wait(kPollInterval);
       if (result || aborted()) return result;
     }
   }
 };
-
-inline std::uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 // Adds the time from construction to destruction to a stats counter (busy or waiting).
 class ScopedTimer {

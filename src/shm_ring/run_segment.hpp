@@ -85,11 +85,12 @@ struct alignas(kCacheLine) StageStats {
   std::atomic<std::uint64_t> errors;        // e.g. packets the decoder rejected
   std::atomic<std::uint32_t> eos_state;     // transform workers: EosState
   std::atomic<std::uint32_t> restarts;      // transform workers: times restarted
+  std::atomic<std::uint64_t> heartbeat_ns;  // CLOCK_MONOTONIC of the stage's last sign of life
 };
 
 // A worker's progress with its end-of-stream marker, so one lost in a crash is put back.
 enum class EosState : std::uint32_t { kNone = 0, kTaken = 1, kForwarded = 2 };
-static_assert(sizeof(StageStats) == kCacheLine);
+static_assert(sizeof(StageStats) % kCacheLine == 0, "stages must not share cache lines");
 
 struct SegmentSpec {
   std::uint32_t nb_slots = 0;
@@ -238,6 +239,7 @@ class RunSegment {
   // the decode ring, untouched (workers never write into the slot they read); spares return to
   // the pool; an end-of-stream marker it took but did not forward goes back too.
   Reclaimed reclaim(pid_t dead, StageStats& stats);
+
 
  private:
   RunSegment(int fd, void* base, std::uint64_t bytes);

@@ -65,6 +65,7 @@ class Worker {
   }
 
   bool process(shm::Slot& slot) {
+    ctx_.beat();
     ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
     std::optional<shm::Slot> spare;
     if (chain_.needs_spare()) {

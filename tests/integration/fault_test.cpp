@@ -32,7 +32,7 @@ class FaultTest : public ::testing::Test {
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
 
   pid_t start(const std::string& out, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args{"run", "-q", "-o", out, "--stats-json", out + ".json"};
+    std::vector<std::string> args{"run", "-q", "-o", out, "--stats-json", out + ".json", "-y"};
     args.insert(args.end(), kJob.begin(), kJob.end());
     args.insert(args.end(), extra.begin(), extra.end());
     return start_vpipe(args, out);
@@ -81,6 +81,29 @@ TEST_F(FaultTest, WorkersKilledAtRandomTimesCostNoFrame) {
   }
   EXPECT_GE(kills, 10) << "most trials must really kill a worker mid-run";
   EXPECT_GE(restarts, kills / 2) << "killed workers were restarted, not just finished";
+}
+
+TEST_F(FaultTest, AStuckWorkerIsKilledAndItsFramesRedone) {
+  const pid_t ref = start(path("ref.mkv"));
+  ASSERT_EQ(wait_vpipe(ref, 60), 0) << read_file(path("ref.mkv.err"));
+  const DecodedVideo reference = decode_video(path("ref.mkv"));
+  const std::string out = path("stuck.mkv");
+  const pid_t parent = start(out, {"--hang-timeout", "1"});
+  std::this_thread::sleep_for(300ms);
+  // SIGSTOP: the worker stays alive but does nothing, as a deadlocked one would.
+  bool stopped = false;
+  for (int i = 0; i < 200 && !stopped && is_alive(parent); ++i) {
+    for (pid_t kid : children_of(parent)) {
+      if (comm_of(kid).rfind("vpipe:xform-", 0) == 0) stopped = kill(kid, SIGSTOP) == 0;
+      if (stopped) break;
+    }
+    if (!stopped) std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(stopped);
+  ASSERT_EQ(wait_vpipe(parent, 30), 0) << read_file(out + ".err");
+  EXPECT_THAT(read_file(out + ".err"), ::testing::HasSubstr("silent for"));
+  EXPECT_EQ(nlohmann::json::parse(read_file(out + ".json")).at("restarts"), 1);
+  EXPECT_EQ(decode_video(out).checksums, reference.checksums);
 }
 
 TEST_F(FaultTest, RestartBudgetStopsTheRunWithOneLine) {
