@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -135,17 +136,30 @@ std::string cpus_allowed(pid_t pid) {
   return "";
 }
 
-int processes_holding_run_segments() {
-  int holders = 0;
+namespace {
+std::set<pid_t> run_segment_holders() {
+  std::set<pid_t> holders;
   DIR* proc = opendir("/proc");
-  if (proc == nullptr) return 0;
+  if (proc == nullptr) return holders;
   while (dirent* e = readdir(proc)) {
-    if (std::atoi(e->d_name) <= 0) continue;
-    const std::string maps = read_file(std::string("/proc/") + e->d_name + "/maps");
-    if (maps.find("memfd:vpipe-run") != std::string::npos) ++holders;
+    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0) continue;
+    const std::string maps = read_file("/proc/" + std::to_string(pid) + "/maps");
+    if (maps.find("memfd:vpipe-run") != std::string::npos) holders.insert(pid);
   }
   closedir(proc);
   return holders;
+}
+
+// Holders that existed before this test program started (another program's run on a shared
+// machine) are not this program's leaks.
+const std::set<pid_t> kHoldersAtStart = run_segment_holders();
+}  // namespace
+
+int processes_holding_run_segments() {
+  int leaked = 0;
+  for (pid_t pid : run_segment_holders()) leaked += kHoldersAtStart.count(pid) == 0;
+  return leaked;
 }
 
 int dev_shm_vpipe_entries() {
