@@ -16,7 +16,8 @@ std::vector<Core> ordered_cores(const Topology& topo) {
   for (const Core& c : topo.cores) ++per_node[c.numa_node];
   std::vector<Core> cores = topo.cores;
   std::stable_sort(cores.begin(), cores.end(), [&](const Core& a, const Core& b) {
-    if (per_node[a.numa_node] != per_node[b.numa_node]) return per_node[a.numa_node] > per_node[b.numa_node];
+    if (per_node[a.numa_node] != per_node[b.numa_node])
+      return per_node[a.numa_node] > per_node[b.numa_node];
     return a.numa_node < b.numa_node;
   });
   return cores;
@@ -59,7 +60,8 @@ CpuPlan plan_cpus(const Topology& topo, int nb_workers, AffinityMode mode) {
   const std::vector<Core> cores = ordered_cores(topo);
   if (nb_cores >= nb_procs) {
     plan.stages.push_back({"decode", pus_of(cores, 0, 1)});
-    for (int i = 0; i < nb_workers; ++i) plan.stages.push_back({names[1 + i], pus_of(cores, 1 + i, 1)});
+    for (int i = 0; i < nb_workers; ++i)
+      plan.stages.push_back({names[1 + i], pus_of(cores, 1 + i, 1)});
     plan.stages.push_back({"encode", pus_of(cores, 1 + nb_workers, nb_cores - 1 - nb_workers)});
     plan.note = std::to_string(nb_procs) + " processes on " + std::to_string(nb_cores) +
                 " cores: one core each, encode takes the rest";
@@ -116,13 +118,14 @@ CpuPlan plan_explicit(const Topology& topo, int nb_workers, const std::string& s
     start = end + 1;
     if (item.empty()) continue;
     const auto eq = item.find('=');
-    if (eq == std::string::npos) fail(ExitCode::kUsage, "--affinity entry '" + item + "' must be stage=cpus");
+    if (eq == std::string::npos)
+      fail(ExitCode::kUsage, "--affinity entry '" + item + "' must be stage=cpus");
     const std::string stage = item.substr(0, eq);
     const std::vector<int> cpus = parse_cpus(item.substr(eq + 1));
     for (int cpu : cpus) {
       if (std::find(usable.begin(), usable.end(), cpu) == usable.end()) {
-        fail(ExitCode::kUsage, "--affinity: CPU " + std::to_string(cpu) + " for " + stage + " is not available here (usable: " +
-                                   format_cpus(usable) + ")");
+        fail(ExitCode::kUsage, "--affinity: CPU " + std::to_string(cpu) + " for " + stage +
+                                   " is not available here (usable: " + format_cpus(usable) + ")");
       }
     }
     bool matched = false;
@@ -132,7 +135,9 @@ CpuPlan plan_explicit(const Topology& topo, int nb_workers, const std::string& s
         matched = true;
       }
     }
-    if (!matched) fail(ExitCode::kUsage, "--affinity: no stage '" + stage + "' (decode, xform, xform-N, encode)");
+    if (!matched)
+      fail(ExitCode::kUsage,
+           "--affinity: no stage '" + stage + "' (decode, xform, xform-N, encode)");
   }
   plan.note = "explicit CPU plan: " + spec;
   return plan;

@@ -20,7 +20,9 @@ Topology read_topology() {
     Core c;
     if (core->nodeset != nullptr) c.numa_node = std::max(0, hwloc_bitmap_first(core->nodeset));
     unsigned pu = 0;
-    hwloc_bitmap_foreach_begin(pu, core->cpuset) { c.pus.push_back(static_cast<int>(pu)); }
+    hwloc_bitmap_foreach_begin(pu, core->cpuset) {
+      c.pus.push_back(static_cast<int>(pu));
+    }
     hwloc_bitmap_foreach_end();
     if (!c.pus.empty()) topo.cores.push_back(std::move(c));
   }

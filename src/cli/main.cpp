@@ -1,6 +1,5 @@
 // vpipe command line: `vpipe run`, `vpipe filters`, and the hidden stage entry point.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -25,7 +24,8 @@ constexpr const char* kExitCodes =
 // ffmpeg-style spellings that CLI11 cannot take as option names, mapped to ours.
 std::vector<std::string> translate_ffmpeg_spellings(int argc, char** argv) {
   static const std::pair<const char*, const char*> kAliases[] = {
-      {"-c:v", "--codec"}, {"-vcodec", "--codec"}, {"-b:v", "--bitrate"}, {"-vf", "--vf"}, {"-filter:v", "--vf"}, {"-an", "--an"}};
+      {"-c:v", "--codec"}, {"-vcodec", "--codec"}, {"-b:v", "--bitrate"},
+      {"-vf", "--vf"},     {"-filter:v", "--vf"},  {"-an", "--an"}};
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -40,21 +40,26 @@ std::vector<std::string> translate_ffmpeg_spellings(int argc, char** argv) {
 int list_filters() {
   std::printf("Filters for --vf (a comma-separated chain: name=arg:key=value,...):\n\n");
   for (const auto& f : vpipe::transform::filter_registry()) {
-    std::printf("  %-10s %s%s\n             args: %s\n             e.g.  %s\n", f.name.c_str(), f.summary.c_str(),
+    std::printf("  %-10s %s%s\n             args: %s\n             e.g.  %s\n", f.name.c_str(),
+                f.summary.c_str(),
                 f.sequential ? " [sequential: keeps state across frames, runs on one worker]" : "",
                 f.usage.empty() ? "(none)" : f.usage.c_str(), f.example.c_str());
   }
-  std::printf("\nEvery filter works on YUV 4:2:0 planes. Filters without state run on any number of\n"
-              "transform workers in parallel; a chain with a sequential filter runs on one worker.\n");
+  std::printf(
+      "\nEvery filter works on YUV 4:2:0 planes. Filters without state run on any number of\n"
+      "transform workers in parallel; a chain with a sequential filter runs on one worker.\n");
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1 && std::strcmp(argv[1], "__stage") == 0) return vpipe::scheduler::stage_main(argc, argv);
+  if (argc > 1 && std::strcmp(argv[1], "__stage") == 0)
+    return vpipe::scheduler::stage_main(argc, argv);
 
-  CLI::App app{"vpipe: a multi-process video pipeline (decode -> transform workers -> encode over shared memory)"};
+  CLI::App app{
+      "vpipe: a multi-process video pipeline (decode -> transform workers -> encode over shared "
+      "memory)"};
   app.set_version_flag("--version", std::string("vpipe ") + VPIPE_VERSION);
   app.require_subcommand(1);
   app.footer(kExitCodes);
@@ -64,63 +69,108 @@ int main(int argc, char** argv) {
   std::string bitrate;
   std::vector<std::string> codec_opts;
   auto* run = app.add_subcommand("run", "Transcode INPUT through a filter chain into OUTPUT");
-  run->footer(std::string(
-      "Examples:\n"
-      "  vpipe run                                  # the bundled sample, with configs/default.yaml\n"
-      "  vpipe run -i in.mp4 -o out.mp4 --vf \"resize=1280x720,gblur=2\" -c:v libx264 --preset veryfast --crf 23\n"
-      "  vpipe run -i testsrc:size=1920x1080:rate=30:duration=5 -o out.mkv\n"
-      "  vpipe run -i in.mp4 -o null --workers 4    # decode + filter only, for benchmarks\n"
-      "  vpipe run -i in.mp4 -o out.mp4 --dry-run   # print the plan: stages, CPU sets, pool sizes\n\n"
-      "Options given on the command line override the config file. ffmpeg spellings -c:v, -b:v and\n"
-      "-vf are accepted. ") + kExitCodes);
-  auto* opt_config = run->add_option("--config", config, "YAML config file (default: configs/default.yaml when no -i is given)");
+  run->footer(
+      std::string(
+          "Examples:\n"
+          "  vpipe run                                  # the bundled sample, with "
+          "configs/default.yaml\n"
+          "  vpipe run -i in.mp4 -o out.mp4 --vf \"resize=1280x720,gblur=2\" -c:v libx264 --preset "
+          "veryfast --crf 23\n"
+          "  vpipe run -i testsrc:size=1920x1080:rate=30:duration=5 -o out.mkv\n"
+          "  vpipe run -i in.mp4 -o null --workers 4    # decode + filter only, for benchmarks\n"
+          "  vpipe run -i in.mp4 -o out.mp4 --dry-run   # print the plan: stages, CPU sets, pool "
+          "sizes\n\n"
+          "Options given on the command line override the config file. ffmpeg spellings -c:v, -b:v "
+          "and\n"
+          "-vf are accepted. ") +
+      kExitCodes);
+  auto* opt_config = run->add_option(
+      "--config", config, "YAML config file (default: configs/default.yaml when no -i is given)");
   auto* opt_input = run->add_option("-i,--input", cli.input,
-      "Input: a file, a URL, '-' for stdin, or a test source\n"
-      "testsrc[:size=WxH:rate=R:duration=S] (default 1280x720, 30 fps, 5 s; also testsrc2, smptebars)");
-  auto* opt_output = run->add_option("-o,--output", cli.output, "Output file or URL; 'null' discards the frames");
-  auto* opt_format = run->add_option("-f,--format", cli.format, "Output container (default: from the output name)");
-  auto* opt_vf = run->add_option("--vf", cli.vf, "Filter chain, e.g. \"resize=1280x720,gblur=2\" (see `vpipe filters`)");
-  auto* opt_codec = run->add_option("--codec", cli.codec, "Video encoder (-c:v): libx264 (default), mpeg4, ffv1, mjpeg, ...");
+                                    "Input: a file, a URL, '-' for stdin, or a test source\n"
+                                    "testsrc[:size=WxH:rate=R:duration=S] (default 1280x720, 30 "
+                                    "fps, 5 s; also testsrc2, smptebars)");
+  auto* opt_output =
+      run->add_option("-o,--output", cli.output, "Output file or URL; 'null' discards the frames");
+  auto* opt_format = run->add_option("-f,--format", cli.format,
+                                     "Output container (default: from the output name)");
+  auto* opt_vf = run->add_option(
+      "--vf", cli.vf, "Filter chain, e.g. \"resize=1280x720,gblur=2\" (see `vpipe filters`)");
+  auto* opt_codec = run->add_option(
+      "--codec", cli.codec, "Video encoder (-c:v): libx264 (default), mpeg4, ffv1, mjpeg, ...");
   auto* opt_preset = run->add_option("--preset", cli.preset, "Encoder preset, e.g. veryfast");
-  auto* opt_crf = run->add_option("--crf", cli.crf, "Constant quality (x264: 0-51); a fixed quantiser for codecs without CRF");
-  auto* opt_bitrate = run->add_option("--bitrate", bitrate, "Target bitrate (-b:v), e.g. 2M or 800k");
+  auto* opt_crf = run->add_option(
+      "--crf", cli.crf, "Constant quality (x264: 0-51); a fixed quantiser for codecs without CRF");
+  auto* opt_bitrate =
+      run->add_option("--bitrate", bitrate, "Target bitrate (-b:v), e.g. 2M or 800k");
   auto* opt_gop = run->add_option("-g,--gop", cli.gop, "Keyframe interval in frames");
   run->add_option("--codec-opt", codec_opts, "Encoder private option key=value (repeatable)");
-  auto* opt_workers = run->add_option("-w,--workers", cli.workers, "Transform worker processes (default: cores - 2, at least 1)");
-  auto* opt_affinity = run->add_option("--affinity", cli.affinity, "CPU pinning: auto (hwloc plan, default), none, or\n"
+  auto* opt_workers = run->add_option(
+      "-w,--workers", cli.workers, "Transform worker processes (default: cores - 2, at least 1)");
+  auto* opt_affinity = run->add_option(
+      "--affinity", cli.affinity,
+      "CPU pinning: auto (hwloc plan, default), none, or\n"
       "explicit: \"decode=0;xform=1-3;encode=4\" (xform = every worker, xform-N = one)");
-  auto* opt_window = run->add_option("--window", cli.window, "Frames in flight between decode and encode (default: from workers)");
-  auto* opt_batch = run->add_option("--batch", cli.batch, "Frames a worker claims per wake-up (default: adaptive)");
-  auto* opt_an = run->add_flag("--an", cli.no_audio, "Drop the audio (-an); by default it is copied as it is");
-  auto* opt_restarts = run->add_option("--max-restarts", cli.max_restarts,
+  auto* opt_window = run->add_option(
+      "--window", cli.window, "Frames in flight between decode and encode (default: from workers)");
+  auto* opt_batch = run->add_option("--batch", cli.batch,
+                                    "Frames a worker claims per wake-up (default: adaptive)");
+  auto* opt_an =
+      run->add_flag("--an", cli.no_audio, "Drop the audio (-an); by default it is copied as it is");
+  auto* opt_restarts = run->add_option(
+      "--max-restarts", cli.max_restarts,
       "Crashed transform workers restarted (frames requeued) before the run fails (default 5)");
   auto* opt_hang = run->add_option("--hang-timeout", cli.hang_timeout_s,
-      "Seconds a worker may go silent while holding frames before it is killed and restarted (default 20; 0: never)");
-  auto* opt_y = run->add_flag("-y,--overwrite", cli.overwrite, "Overwrite the output file if it exists");
+                                   "Seconds a worker may go silent while holding frames before it "
+                                   "is killed and restarted (default 20; 0: never)");
+  auto* opt_y =
+      run->add_flag("-y,--overwrite", cli.overwrite, "Overwrite the output file if it exists");
   auto* opt_faststart = run->add_flag("--faststart", cli.faststart,
-      "Classic MP4/MOV with the index first (default: fragmented, which stays playable if vpipe is killed)");
+                                      "Classic MP4/MOV with the index first (default: fragmented, "
+                                      "which stays playable if vpipe is killed)");
   run->add_flag("--dry-run", cli.dry_run, "Check everything and print the plan, but run nothing");
   auto* opt_quiet = run->add_flag("-q,--quiet", cli.quiet, "No progress output");
   auto* opt_progress = run->add_option("--progress", cli.progress,
-      "auto: a redrawn line on a terminal, a line every 5 s otherwise; json: one object per second; none");
-  auto* opt_level = run->add_option("--log-level", cli.log_level, "trace, debug, info (default), warn, error, off");
-  auto* opt_log_file = run->add_option("--log-file", cli.log_file, "Write logs to this file instead of stderr");
-  auto* opt_stats = run->add_option("--stats-json", cli.stats_json, "Write a JSON report of the run here");
-  auto* opt_metrics = run->add_option("--metrics", cli.metrics,
-      "Serve Prometheus metrics at http://[HOST:]PORT/metrics while running (HOST defaults to 127.0.0.1; PORT 0 picks one)");
+                                       "auto: a redrawn line on a terminal, a line every 5 s "
+                                       "otherwise; json: one object per second; none");
+  auto* opt_level = run->add_option("--log-level", cli.log_level,
+                                    "trace, debug, info (default), warn, error, off");
+  auto* opt_log_file =
+      run->add_option("--log-file", cli.log_file, "Write logs to this file instead of stderr");
+  auto* opt_stats =
+      run->add_option("--stats-json", cli.stats_json, "Write a JSON report of the run here");
+  auto* opt_metrics =
+      run->add_option("--metrics", cli.metrics,
+                      "Serve Prometheus metrics at http://[HOST:]PORT/metrics while running (HOST "
+                      "defaults to 127.0.0.1; PORT 0 picks one)");
 
-  app.add_subcommand("filters", "List the filters --vf accepts, with their arguments and an example");
+  app.add_subcommand("filters",
+                     "List the filters --vf accepts, with their arguments and an example");
 
   vpipe::cli::BenchOptions bench_options;
-  auto* bench = app.add_subcommand("bench", "Benchmark the pipeline on the test source: fps, scaling over workers, latency,\n"
+  auto* bench = app.add_subcommand(
+      "bench",
+      "Benchmark the pipeline on the test source: fps, scaling over workers, latency,\n"
       "busy %, bytes copied, peak RSS (each case is a `vpipe run -o null --stats-json` child)");
-  bench->add_flag("--quick", bench_options.quick, "A tiny suite for CI: 320x240, 30 frames, workers 1..2, transport + one light chain");
-  bench->add_option("--frames", bench_options.frames, "Frames per case (default 90; 30 with --quick)")->check(CLI::Range(1, 1000000));
-  bench->add_option("--max-workers", bench_options.max_workers, "Workers 1..N (default: the CPUs vpipe may use; at most 2 with --quick)")->check(CLI::Range(1, 1024));
-  bench->add_option("--repeat", bench_options.repeat, "Runs per case; every number is the median (default 1)")->check(CLI::Range(1, 1000));
+  bench->add_flag(
+      "--quick", bench_options.quick,
+      "A tiny suite for CI: 320x240, 30 frames, workers 1..2, transport + one light chain");
+  bench
+      ->add_option("--frames", bench_options.frames,
+                   "Frames per case (default 90; 30 with --quick)")
+      ->check(CLI::Range(1, 1000000));
+  bench
+      ->add_option("--max-workers", bench_options.max_workers,
+                   "Workers 1..N (default: the CPUs vpipe may use; at most 2 with --quick)")
+      ->check(CLI::Range(1, 1024));
+  bench
+      ->add_option("--repeat", bench_options.repeat,
+                   "Runs per case; every number is the median (default 1)")
+      ->check(CLI::Range(1, 1000));
   bench->add_option("--csv", bench_options.csv_path, "Write the results as CSV, one row per case");
   bench->add_option("--json", bench_options.json_path, "Write the results as JSON");
-  bench->add_option("--plot", bench_options.plot_path, "Write a PNG of fps and efficiency vs workers (needs gnuplot)");
+  bench->add_option("--plot", bench_options.plot_path,
+                    "Write a PNG of fps and efficiency vs workers (needs gnuplot)");
 
   std::vector<std::string> args = translate_ffmpeg_spellings(argc, argv);
   std::reverse(args.begin(), args.end());
@@ -159,18 +209,23 @@ int main(int argc, char** argv) {
     if (opt_gop->count()) options.gop = cli.gop;
     for (const auto& kv : codec_opts) {
       const auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) vpipe::fail(ExitCode::kUsage, "--codec-opt '" + kv + "' must be key=value");
+      if (eq == std::string::npos || eq == 0)
+        vpipe::fail(ExitCode::kUsage, "--codec-opt '" + kv + "' must be key=value");
       options.codec_options[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
     if (opt_workers->count()) {
       options.workers = cli.workers;
-      if (cli.workers < 1) vpipe::fail(ExitCode::kUsage, "--workers " + std::to_string(cli.workers) + " must be at least 1");
+      if (cli.workers < 1)
+        vpipe::fail(ExitCode::kUsage,
+                    "--workers " + std::to_string(cli.workers) + " must be at least 1");
     }
     if (opt_affinity->count()) options.affinity = cli.affinity;
     if (opt_window->count()) options.window = cli.window;
     if (opt_batch->count()) {
       options.batch = cli.batch;
-      if (cli.batch < 1) vpipe::fail(ExitCode::kUsage, "--batch " + std::to_string(cli.batch) + " must be at least 1");
+      if (cli.batch < 1)
+        vpipe::fail(ExitCode::kUsage,
+                    "--batch " + std::to_string(cli.batch) + " must be at least 1");
     }
     if (opt_restarts->count()) options.max_restarts = cli.max_restarts;
     if (opt_hang->count()) options.hang_timeout_s = cli.hang_timeout_s;

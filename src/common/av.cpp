@@ -44,7 +44,9 @@ void log_callback(void* avcl, int level, const char* fmt, va_list args) {
 }
 }  // namespace
 
-std::string last_error_message() { return t_last_error; }
+std::string last_error_message() {
+  return t_last_error;
+}
 
 void route_logs_to_spdlog(bool quiet) {
   g_quiet = quiet;

@@ -19,10 +19,12 @@ namespace {
 class SlotWriter {
  public:
   void write(const AVFrame* frame, const transform::Picture& dst) {
-    if (frame->format == AV_PIX_FMT_YUV420P && frame->width == dst.width && frame->height == dst.height) {
+    if (frame->format == AV_PIX_FMT_YUV420P && frame->width == dst.width &&
+        frame->height == dst.height) {
       for (int i = 0; i < 3; ++i) {
         const transform::Geometry g = dst.plane_geometry(i);
-        av_image_copy_plane(dst.data[i], dst.linesize[i], frame->data[i], frame->linesize[i], g.width, g.height);
+        av_image_copy_plane(dst.data[i], dst.linesize[i], frame->data[i], frame->linesize[i],
+                            g.width, g.height);
       }
       return;
     }
@@ -31,10 +33,13 @@ class SlotWriter {
                    frame->height, dst.width, dst.height);
       warned_resize_ = true;
     }
-    sws_ = sws_getCachedContext(sws_, frame->width, frame->height, static_cast<AVPixelFormat>(frame->format),
-                                dst.width, dst.height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr, nullptr);
-    if (sws_ == nullptr) fail(ExitCode::kInput, "cannot convert decoded pictures of this pixel format");
-    sws_scale(sws_, frame->data, frame->linesize, 0, frame->height, const_cast<std::uint8_t* const*>(dst.data), dst.linesize);
+    sws_ = sws_getCachedContext(sws_, frame->width, frame->height,
+                                static_cast<AVPixelFormat>(frame->format), dst.width, dst.height,
+                                AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr, nullptr);
+    if (sws_ == nullptr)
+      fail(ExitCode::kInput, "cannot convert decoded pictures of this pixel format");
+    sws_scale(sws_, frame->data, frame->linesize, 0, frame->height,
+              const_cast<std::uint8_t* const*>(dst.data), dst.linesize);
   }
   ~SlotWriter() { sws_freeContext(sws_); }
 
@@ -49,7 +54,8 @@ int run_decode_stage(StageContext& ctx) {
   const RunPlan& plan = ctx.plan;
   shm::ControlBlock& control = ctx.segment.control();
   shm::FrameRing out = ctx.segment.decoded_ring();
-  decode::Decoder decoder = decode::Decoder::open(plan.input, static_cast<int>(plan.cpus_of("decode").size()));
+  decode::Decoder decoder =
+      decode::Decoder::open(plan.input, static_cast<int>(plan.cpus_of("decode").size()));
   const transform::Geometry geometry = plan.steps.front();
   const AVRational tb = plan.input_info.time_base;
   const std::int64_t frame_ticks = av_rescale_q(1, av_inv_q(plan.input_info.frame_rate), tb);
@@ -79,7 +85,8 @@ int run_decode_stage(StageContext& ctx) {
       transform::set_picture(*slot, picture, /*as_source=*/true);
       shm::FrameDesc& d = slot->desc();
       d.seq = seq;
-      d.pts = frame->best_effort_timestamp != AV_NOPTS_VALUE ? frame->best_effort_timestamp : seq * frame_ticks;
+      d.pts = frame->best_effort_timestamp != AV_NOPTS_VALUE ? frame->best_effort_timestamp
+                                                             : seq * frame_ticks;
       d.duration = frame->pkt_duration > 0 ? frame->pkt_duration : frame_ticks;
       d.capture_ns = static_cast<std::int64_t>(monotonic_ns());
     }
@@ -98,8 +105,11 @@ int run_decode_stage(StageContext& ctx) {
   for (int i = 0; i < plan.nb_workers; ++i) {
     if (!ctx.wait_unless_aborted([&](auto t) { return out.push_end_of_stream_for(t); })) return 0;
   }
-  if (decoder.errors() > 0) spdlog::warn("{} damaged packets or frames in the input were skipped or concealed", decoder.errors());
-  if (seq == 0) fail(ExitCode::kInput, "input '" + plan.input + "': no video frame could be decoded");
+  if (decoder.errors() > 0)
+    spdlog::warn("{} damaged packets or frames in the input were skipped or concealed",
+                 decoder.errors());
+  if (seq == 0)
+    fail(ExitCode::kInput, "input '" + plan.input + "': no video frame could be decoded");
   return 0;
 }
 

@@ -25,7 +25,8 @@ bool has_option(const std::string& opts, const std::string& key) {
 
 [[noreturn]] void input_error(const std::string& input, const std::string& cause) {
   const std::string detail = av::last_error_message();
-  fail(ExitCode::kInput, "input '" + input + "': " + cause + (detail.empty() || detail == cause ? "" : " (" + detail + ")"));
+  fail(ExitCode::kInput, "input '" + input + "': " + cause +
+                             (detail.empty() || detail == cause ? "" : " (" + detail + ")"));
 }
 
 // A clearer message than libav's for the common file mistakes.
@@ -44,7 +45,8 @@ double test_source_duration(const std::string& graph) {
     if (at == std::string::npos) continue;
     const std::string rest = graph.substr(graph.find('=') + 1).substr(at + std::strlen(key));
     std::int64_t us = 0;
-    if (av_parse_time(&us, rest.substr(0, rest.find(':')).c_str(), /*duration=*/1) == 0) return static_cast<double>(us) / 1e6;
+    if (av_parse_time(&us, rest.substr(0, rest.find(':')).c_str(), /*duration=*/1) == 0)
+      return static_cast<double>(us) / 1e6;
   }
   return 0;
 }
@@ -88,7 +90,8 @@ Decoder Decoder::open(const std::string& input, int threads) {
   const AVInputFormat* forced = nullptr;
   if (!info.format.empty()) {
     forced = av_find_input_format(info.format.c_str());
-    if (forced == nullptr) input_error(input, "this FFmpeg build has no '" + info.format + "' input");
+    if (forced == nullptr)
+      input_error(input, "this FFmpeg build has no '" + info.format + "' input");
   }
   AVDictionary* opts = nullptr;
   // Network inputs must not hang forever on an unreachable host (invariant 7).
@@ -102,14 +105,18 @@ Decoder Decoder::open(const std::string& input, int threads) {
   }
   d.format_.reset(raw);
   const int info_ret = avformat_find_stream_info(raw, nullptr);
-  if (info_ret < 0) input_error(input, "cannot read stream information: " + av::error_text(info_ret));
+  if (info_ret < 0)
+    input_error(input, "cannot read stream information: " + av::error_text(info_ret));
 
   const AVCodec* codec = nullptr;
   const int idx = av_find_best_stream(raw, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
   if (idx == AVERROR_STREAM_NOT_FOUND) input_error(input, "has no video stream");
   if (idx < 0 || codec == nullptr) {
-    input_error(input, "no decoder for its video stream (" +
-                           std::string(idx >= 0 ? avcodec_get_name(raw->streams[idx]->codecpar->codec_id) : "unknown") + ")");
+    input_error(input,
+                "no decoder for its video stream (" +
+                    std::string(idx >= 0 ? avcodec_get_name(raw->streams[idx]->codecpar->codec_id)
+                                         : "unknown") +
+                    ")");
   }
   AVStream* stream = raw->streams[idx];
   for (unsigned i = 0; i < raw->nb_streams; ++i) {
@@ -120,7 +127,9 @@ Decoder Decoder::open(const std::string& input, int threads) {
   d.codec_->pkt_timebase = stream->time_base;
   d.codec_->thread_count = threads;
   const int codec_ret = avcodec_open2(d.codec_.get(), codec, nullptr);
-  if (codec_ret < 0) input_error(input, "cannot open the " + std::string(codec->name) + " decoder: " + av::error_text(codec_ret));
+  if (codec_ret < 0)
+    input_error(input, "cannot open the " + std::string(codec->name) +
+                           " decoder: " + av::error_text(codec_ret));
 
   info.container = raw->iformat->name;
   info.codec = codec->name;
@@ -144,9 +153,11 @@ Decoder Decoder::open(const std::string& input, int threads) {
   } else if (raw->duration != AV_NOPTS_VALUE) {
     info.duration_s = static_cast<double>(raw->duration) / AV_TIME_BASE;
   }
-  if (info.duration_s <= 0 && info.format == "lavfi") info.duration_s = test_source_duration(info.url);
-  info.nb_frames = stream->nb_frames > 0 ? stream->nb_frames
-                                         : static_cast<std::int64_t>(info.duration_s * av_q2d(rate) + 0.5);
+  if (info.duration_s <= 0 && info.format == "lavfi")
+    info.duration_s = test_source_duration(info.url);
+  info.nb_frames = stream->nb_frames > 0
+                       ? stream->nb_frames
+                       : static_cast<std::int64_t>(info.duration_s * av_q2d(rate) + 0.5);
   d.packet_.reset(av_packet_alloc());
   d.frame_.reset(av_frame_alloc());
   return d;
@@ -161,7 +172,8 @@ bool Decoder::feed_packet() {
     if (ret < 0) {
       if (ret != AVERROR_EOF && reading_) {
         ++errors_;
-        spdlog::warn("input '{}': read error, ending the stream: {}", info_.url, av::error_text(ret));
+        spdlog::warn("input '{}': read error, ending the stream: {}", info_.url,
+                     av::error_text(ret));
       }
       avcodec_send_packet(codec_.get(), nullptr);
       flushed_ = true;
@@ -186,7 +198,8 @@ AVFrame* Decoder::next_frame() {
     av_frame_unref(frame_.get());
     const int ret = avcodec_receive_frame(codec_.get(), frame_.get());
     if (ret == 0) {
-      if (frame_->decode_error_flags != 0 || (frame_->flags & AV_FRAME_FLAG_CORRUPT) != 0) ++errors_;
+      if (frame_->decode_error_flags != 0 || (frame_->flags & AV_FRAME_FLAG_CORRUPT) != 0)
+        ++errors_;
       return frame_.get();
     }
     if (ret == AVERROR_EOF) return nullptr;

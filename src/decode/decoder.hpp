@@ -11,11 +11,11 @@
 namespace vpipe::decode {
 
 struct InputInfo {
-  std::string url;          // what libavformat opens
-  std::string format;       // forced demuxer ("lavfi" for the test source), empty to probe
-  std::string container;    // the demuxer's name
+  std::string url;        // what libavformat opens
+  std::string format;     // forced demuxer ("lavfi" for the test source), empty to probe
+  std::string container;  // the demuxer's name
   std::string codec;
-  std::string pix_fmt;      // what the decoder produces, e.g. "yuv420p", "rgb24"
+  std::string pix_fmt;  // what the decoder produces, e.g. "yuv420p", "rgb24"
   int stream_index = -1;
   int audio_stream_index = -1;  // the best audio stream, -1 if none
   std::string audio_codec;
@@ -23,11 +23,12 @@ struct InputInfo {
   int height = 0;
   AVRational time_base{1, 25};
   AVRational frame_rate{25, 1};
-  double duration_s = 0;     // 0 when unknown (live sources)
+  double duration_s = 0;       // 0 when unknown (live sources)
   std::int64_t nb_frames = 0;  // estimate, 0 when unknown
 };
 
-// True for the name of a built-in test source ("testsrc", "testsrc2", ...), with or without options.
+// True for the name of a built-in test source ("testsrc", "testsrc2", ...), with or without
+// options.
 bool is_test_source(const std::string& input);
 
 // "testsrc:size=1920x1080:rate=30:duration=5" -> a lavfi graph; "-" -> stdin; else unchanged.

@@ -12,14 +12,17 @@ std::unique_ptr<AudioCopy> AudioCopy::open(const std::string& url, int stream_in
   std::unique_ptr<AudioCopy> a(new AudioCopy());
   AVFormatContext* raw = nullptr;
   int ret = avformat_open_input(&raw, url.c_str(), nullptr, nullptr);
-  if (ret < 0) fail(ExitCode::kInput, "input '" + url + "': cannot open it again for its audio: " + av::error_text(ret));
+  if (ret < 0)
+    fail(ExitCode::kInput,
+         "input '" + url + "': cannot open it again for its audio: " + av::error_text(ret));
   a->input_.reset(raw);
   ret = avformat_find_stream_info(raw, nullptr);
   if (ret < 0 || stream_index < 0 || stream_index >= static_cast<int>(raw->nb_streams)) {
     fail(ExitCode::kInput, "input '" + url + "': its audio stream is gone");
   }
   for (unsigned i = 0; i < raw->nb_streams; ++i) {
-    raw->streams[i]->discard = static_cast<int>(i) == stream_index ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
+    raw->streams[i]->discard =
+        static_cast<int>(i) == stream_index ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
   }
   a->stream_index_ = stream_index;
   a->pending_.reset(av_packet_alloc());
@@ -40,7 +43,8 @@ bool AudioCopy::read_next() {
     const int ret = av_read_frame(input_.get(), pending_.get());
     if (ret < 0) {
       // A damaged audio tail ends the audio, not the run.
-      if (ret != AVERROR_EOF) spdlog::warn("audio: read error, audio ends here: {}", av::error_text(ret));
+      if (ret != AVERROR_EOF)
+        spdlog::warn("audio: read error, audio ends here: {}", av::error_text(ret));
       at_end_ = true;
       return false;
     }
@@ -64,7 +68,8 @@ void AudioCopy::copy_until(double until_s) {
     pending_->stream_index = out_stream_->index;
     pending_->pos = -1;
     // Muxers reject non-increasing dts; a damaged stream's stray packet is dropped instead.
-    if (pending_->dts != AV_NOPTS_VALUE && last_dts_ != AV_NOPTS_VALUE && pending_->dts <= last_dts_) {
+    if (pending_->dts != AV_NOPTS_VALUE && last_dts_ != AV_NOPTS_VALUE &&
+        pending_->dts <= last_dts_) {
       av_packet_unref(pending_.get());
       continue;
     }
@@ -75,6 +80,8 @@ void AudioCopy::copy_until(double until_s) {
   }
 }
 
-void AudioCopy::copy_rest() { copy_until(std::numeric_limits<double>::infinity()); }
+void AudioCopy::copy_rest() {
+  copy_until(std::numeric_limits<double>::infinity());
+}
 
 }  // namespace vpipe::encode

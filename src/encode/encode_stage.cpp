@@ -60,9 +60,11 @@ int run_encode_stage(StageContext& ctx) {
   if (!plan.null_output) {
     const transform::Geometry g = plan.output_geometry();
     std::unique_ptr<encode::AudioCopy> audio;
-    if (plan.copy_audio) audio = encode::AudioCopy::open(plan.input_info.url, plan.input_info.audio_stream_index);
-    encoder = encode::Encoder::open(plan.encoder, {g.width, g.height, plan.input_info.time_base, plan.input_info.frame_rate},
-                                    std::move(audio));
+    if (plan.copy_audio)
+      audio = encode::AudioCopy::open(plan.input_info.url, plan.input_info.audio_stream_index);
+    encoder = encode::Encoder::open(
+        plan.encoder, {g.width, g.height, plan.input_info.time_base, plan.input_info.frame_rate},
+        std::move(audio));
   }
   // Frames in flight never exceed the window, so seq % window indexes a frame uniquely.
   std::vector<shm::Slot> pending(plan.window);
@@ -93,8 +95,11 @@ int run_encode_stage(StageContext& ctx) {
     ScopedTimer busy(ctx.stats.busy_ns);
     while (pending[next_seq % plan.window]) {
       shm::Slot slot = std::move(pending[next_seq % plan.window]);
-      const double latency_us = static_cast<double>(monotonic_ns() - static_cast<std::uint64_t>(slot.desc().capture_ns)) / 1e3;
-      control.latency_buckets[LatencyHistogram::bucket_of(latency_us)].fetch_add(1, std::memory_order_relaxed);
+      const double latency_us =
+          static_cast<double>(monotonic_ns() - static_cast<std::uint64_t>(slot.desc().capture_ns)) /
+          1e3;
+      control.latency_buckets[LatencyHistogram::bucket_of(latency_us)].fetch_add(
+          1, std::memory_order_relaxed);
       if (encoder) {
         av::FramePtr frame = wrap_slot(std::move(slot), control.credits);
         encoder->send(frame.get());
@@ -109,7 +114,8 @@ int run_encode_stage(StageContext& ctx) {
   }
   const std::int64_t total = control.total_frames.load(std::memory_order_acquire);
   if (total >= 0 && next_seq != total) {
-    fail(ExitCode::kRunFailed, "encode received " + std::to_string(next_seq) + " of " + std::to_string(total) + " frames");
+    fail(ExitCode::kRunFailed, "encode received " + std::to_string(next_seq) + " of " +
+                                   std::to_string(total) + " frames");
   }
   if (encoder) {
     ScopedTimer busy(ctx.stats.busy_ns);

@@ -8,9 +8,9 @@ extern "C" {
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <filesystem>
 
 #include "common/error.hpp"
@@ -36,8 +36,9 @@ const AVCodec* find_encoder(const std::string& name) {
 }
 
 const AVOutputFormat* find_muxer(const EncoderSettings& s) {
-  const AVOutputFormat* fmt = av_guess_format(s.format.empty() ? nullptr : s.format.c_str(),
-                                             s.format.empty() ? s.output.c_str() : nullptr, nullptr);
+  const AVOutputFormat* fmt =
+      av_guess_format(s.format.empty() ? nullptr : s.format.c_str(),
+                      s.format.empty() ? s.output.c_str() : nullptr, nullptr);
   if (fmt == nullptr) {
     if (!s.format.empty()) fail(ExitCode::kUsage, "unknown output container '" + s.format + "'");
     fail(ExitCode::kUsage, "cannot tell the container from the name '" + s.output +
@@ -46,7 +47,9 @@ const AVOutputFormat* find_muxer(const EncoderSettings& s) {
   return fmt;
 }
 
-bool is_url(const std::string& s) { return s.find("://") != std::string::npos; }
+bool is_url(const std::string& s) {
+  return s.find("://") != std::string::npos;
+}
 
 AVPixelFormat choose_pix_fmt(const AVCodec* codec) {
   if (codec->pix_fmts == nullptr) return AV_PIX_FMT_YUV420P;
@@ -60,7 +63,8 @@ AVPixelFormat choose_pix_fmt(const AVCodec* codec) {
 
 bool container_accepts(const EncoderSettings& s, const std::string& codec) {
   const AVCodecDescriptor* desc = avcodec_descriptor_get_by_name(codec.c_str());
-  return desc != nullptr && avformat_query_codec(find_muxer(s), desc->id, FF_COMPLIANCE_NORMAL) == 1;
+  return desc != nullptr &&
+         avformat_query_codec(find_muxer(s), desc->id, FF_COMPLIANCE_NORMAL) == 1;
 }
 
 void validate(const EncoderSettings& s) {
@@ -71,10 +75,13 @@ void validate(const EncoderSettings& s) {
   const fs::path path(s.output);
   std::error_code ec;
   if (fs::is_directory(path, ec)) output_error(s.output, "is a directory");
-  if (fs::exists(path, ec) && !s.overwrite) output_error(s.output, "already exists (use -y to overwrite)");
+  if (fs::exists(path, ec) && !s.overwrite)
+    output_error(s.output, "already exists (use -y to overwrite)");
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  if (!fs::is_directory(dir, ec)) output_error(s.output, "folder '" + dir.string() + "' does not exist");
-  if (access(dir.c_str(), W_OK) != 0) output_error(s.output, "folder '" + dir.string() + "' is not writable");
+  if (!fs::is_directory(dir, ec))
+    output_error(s.output, "folder '" + dir.string() + "' does not exist");
+  if (access(dir.c_str(), W_OK) != 0)
+    output_error(s.output, "folder '" + dir.string() + "' is not writable");
 }
 
 std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamParams& params,
@@ -99,7 +106,8 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   // Keep the input's time base so timestamps pass through exactly; MPEG-4 part 2 limits the
   // denominator to 16 bits, so fall back to 1/fps there.
   c->time_base = params.time_base;
-  if (codec->id == AV_CODEC_ID_MPEG4 && c->time_base.den > 65535) c->time_base = av_inv_q(params.frame_rate);
+  if (codec->id == AV_CODEC_ID_MPEG4 && c->time_base.den > 65535)
+    c->time_base = av_inv_q(params.frame_rate);
   c->thread_count = s.threads;
   if (s.gop) c->gop_size = *s.gop;
   if (s.bitrate) c->bit_rate = *s.bitrate;
@@ -123,7 +131,8 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
       c->global_quality = FF_QP2LAMBDA * *s.crf;
     }
   }
-  for (const auto& [key, value] : s.codec_options) av_dict_set(&opts, key.c_str(), value.c_str(), 0);
+  for (const auto& [key, value] : s.codec_options)
+    av_dict_set(&opts, key.c_str(), value.c_str(), 0);
   ret = avcodec_open2(c, codec, &opts);
   std::string unused;
   AVDictionaryEntry* entry = nullptr;
@@ -136,15 +145,18 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
                                std::to_string(params.width) + "x" + std::to_string(params.height) +
                                ": " + av::error_text(ret));
   }
-  if (!unused.empty()) fail(ExitCode::kUsage, "encoder " + std::string(codec->name) + " has no option(s): " + unused);
+  if (!unused.empty())
+    fail(ExitCode::kUsage, "encoder " + std::string(codec->name) + " has no option(s): " + unused);
 
   if (c->pix_fmt != AV_PIX_FMT_YUV420P) {
-    spdlog::info("encoder {} takes {}: converting from yuv420p", codec->name, av_get_pix_fmt_name(c->pix_fmt));
+    spdlog::info("encoder {} takes {}: converting from yuv420p", codec->name,
+                 av_get_pix_fmt_name(c->pix_fmt));
     e->converted_.reset(av_frame_alloc());
     e->converted_->format = c->pix_fmt;
     e->converted_->width = c->width;
     e->converted_->height = c->height;
-    if (av_frame_get_buffer(e->converted_.get(), 0) < 0) fail(ExitCode::kRunFailed, "out of memory");
+    if (av_frame_get_buffer(e->converted_.get(), 0) < 0)
+      fail(ExitCode::kRunFailed, "out of memory");
     e->sws_.reset(sws_getContext(c->width, c->height, AV_PIX_FMT_YUV420P, c->width, c->height,
                                  c->pix_fmt, SWS_BILINEAR, nullptr, nullptr, nullptr));
   }
@@ -162,7 +174,8 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   if (std::string(fmt->name) == "mp4" || std::string(fmt->name) == "mov") {
     // Fragmented by default: if the process is killed, what was written so far still plays.
     // A fragment at least every second, each flushed to the file as it is written.
-    av_dict_set(&mux_opts, "movflags", s.faststart ? "+faststart" : "+frag_keyframe+empty_moov+default_base_moof", 0);
+    av_dict_set(&mux_opts, "movflags",
+                s.faststart ? "+faststart" : "+frag_keyframe+empty_moov+default_base_moof", 0);
     if (!s.faststart) av_dict_set(&mux_opts, "frag_duration", "1000000", 0);
   }
   // Packets reach the file as they are muxed, so a killed encode loses at most the last fragment.
@@ -187,15 +200,19 @@ void Encoder::send(AVFrame* frame) {
   AVFrame* to_send = frame;
   if (converted_) {
     if (av_frame_make_writable(converted_.get()) < 0) fail(ExitCode::kRunFailed, "out of memory");
-    sws_scale(sws_.get(), frame->data, frame->linesize, 0, frame->height, converted_->data, converted_->linesize);
+    sws_scale(sws_.get(), frame->data, frame->linesize, 0, frame->height, converted_->data,
+              converted_->linesize);
     converted_->pts = frame->pts;
     to_send = converted_.get();
   }
   to_send->pts = av_rescale_q(to_send->pts, input_time_base_, c->time_base);
-  // Encoders and muxers need strictly increasing timestamps; damaged inputs do not always have them.
+  // Encoders and muxers need strictly increasing timestamps; damaged inputs do not always have
+  // them.
   if (last_pts_ != AV_NOPTS_VALUE && to_send->pts <= last_pts_) to_send->pts = last_pts_ + 1;
   last_pts_ = to_send->pts;
-  video_end_s_ = static_cast<double>(to_send->pts + std::max<std::int64_t>(1, av_rescale_q(1, av_inv_q(c->framerate), c->time_base))) *
+  video_end_s_ = static_cast<double>(
+                     to_send->pts + std::max<std::int64_t>(
+                                        1, av_rescale_q(1, av_inv_q(c->framerate), c->time_base))) *
                  av_q2d(c->time_base);
   to_send->pict_type = AV_PICTURE_TYPE_NONE;
   const int ret = avcodec_send_frame(c, to_send);

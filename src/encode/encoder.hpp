@@ -12,23 +12,23 @@
 namespace vpipe::encode {
 
 struct EncoderSettings {
-  std::string output;                       // path or URL; "null" is handled by the stage
-  std::string format;                       // forced container, empty to guess from `output`
+  std::string output;  // path or URL; "null" is handled by the stage
+  std::string format;  // forced container, empty to guess from `output`
   std::string codec = "libx264";
-  std::string preset;                       // codec "preset" option, when the codec has one
+  std::string preset;  // codec "preset" option, when the codec has one
   std::optional<int> crf;
-  std::optional<std::int64_t> bitrate;      // bits per second
+  std::optional<std::int64_t> bitrate;  // bits per second
   std::optional<int> gop;
   std::map<std::string, std::string> codec_options;
   bool overwrite = false;
-  bool faststart = false;                   // classic MP4 with the index first, not fragmented
-  int threads = 0;                          // 0: the codec decides
+  bool faststart = false;  // classic MP4 with the index first, not fragmented
+  int threads = 0;         // 0: the codec decides
 };
 
 struct StreamParams {
   int width = 0;
   int height = 0;
-  AVRational time_base{1, 25};   // of the pts on incoming frames
+  AVRational time_base{1, 25};  // of the pts on incoming frames
   AVRational frame_rate{25, 1};
 };
 

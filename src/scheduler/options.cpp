@@ -23,12 +23,14 @@ T scalar(const YAML::Node& node, const std::string& key, const std::string& file
   try {
     return node.as<T>();
   } catch (const YAML::Exception&) {
-    fail(ExitCode::kUsage, "config '" + file + "': key '" + key + "' has a value of the wrong type");
+    fail(ExitCode::kUsage,
+         "config '" + file + "': key '" + key + "' has a value of the wrong type");
   }
 }
 
 std::string resolve_path(const std::string& value, const fs::path& base) {
-  if (value.empty() || value == "-" || value.find(':') != std::string::npos || decode::is_test_source(value)) {
+  if (value.empty() || value == "-" || value.find(':') != std::string::npos ||
+      decode::is_test_source(value)) {
     return value;
   }
   const fs::path p(value);
@@ -44,45 +46,75 @@ void apply_config_file(const std::string& path, RunOptions& o) {
   } catch (const YAML::BadFile&) {
     fail(ExitCode::kUsage, "config '" + path + "': cannot be read");
   } catch (const YAML::Exception& e) {
-    fail(ExitCode::kUsage, "config '" + path + "': malformed YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    fail(ExitCode::kUsage, "config '" + path + "': malformed YAML at line " +
+                               std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
   if (root.IsNull()) return;
   if (!root.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': must be a map of settings");
   const fs::path base = fs::absolute(path).parent_path();
   static const std::set<std::string> kKeys = {
-      "input", "output", "format", "vf", "codec", "preset", "crf", "bitrate", "gop", "codec_options",
-      "workers", "affinity", "window", "batch", "max_restarts", "hang_timeout", "no_audio", "faststart", "overwrite", "quiet", "progress", "log_level", "log_file", "stats_json", "metrics"};
+      "input",        "output",    "format",    "vf",         "codec",
+      "preset",       "crf",       "bitrate",   "gop",        "codec_options",
+      "workers",      "affinity",  "window",    "batch",      "max_restarts",
+      "hang_timeout", "no_audio",  "faststart", "overwrite",  "quiet",
+      "progress",     "log_level", "log_file",  "stats_json", "metrics"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
-    if (!kKeys.count(key)) fail(ExitCode::kUsage, "config '" + path + "': unknown key '" + key + "'");
-    if (key == "input") o.input = resolve_path(scalar<std::string>(v, key, path), base);
-    else if (key == "output") o.output = scalar<std::string>(v, key, path);
-    else if (key == "format") o.format = scalar<std::string>(v, key, path);
-    else if (key == "vf") o.vf = scalar<std::string>(v, key, path);
-    else if (key == "codec") o.codec = scalar<std::string>(v, key, path);
-    else if (key == "preset") o.preset = scalar<std::string>(v, key, path);
-    else if (key == "crf") o.crf = scalar<int>(v, key, path);
-    else if (key == "bitrate") o.bitrate = parse_bitrate(scalar<std::string>(v, key, path));
-    else if (key == "gop") o.gop = scalar<int>(v, key, path);
-    else if (key == "workers") o.workers = scalar<int>(v, key, path);
-    else if (key == "affinity") o.affinity = scalar<std::string>(v, key, path);
-    else if (key == "window") o.window = scalar<int>(v, key, path);
-    else if (key == "batch") o.batch = scalar<int>(v, key, path);
-    else if (key == "max_restarts") o.max_restarts = scalar<int>(v, key, path);
-    else if (key == "hang_timeout") o.hang_timeout_s = scalar<double>(v, key, path);
-    else if (key == "overwrite") o.overwrite = scalar<bool>(v, key, path);
-    else if (key == "faststart") o.faststart = scalar<bool>(v, key, path);
-    else if (key == "no_audio") o.no_audio = scalar<bool>(v, key, path);
-    else if (key == "quiet") o.quiet = scalar<bool>(v, key, path);
-    else if (key == "progress") o.progress = scalar<std::string>(v, key, path);
-    else if (key == "log_level") o.log_level = scalar<std::string>(v, key, path);
-    else if (key == "log_file") o.log_file = scalar<std::string>(v, key, path);
-    else if (key == "stats_json") o.stats_json = scalar<std::string>(v, key, path);
-    else if (key == "metrics") o.metrics = scalar<std::string>(v, key, path);
+    if (!kKeys.count(key))
+      fail(ExitCode::kUsage, "config '" + path + "': unknown key '" + key + "'");
+    if (key == "input")
+      o.input = resolve_path(scalar<std::string>(v, key, path), base);
+    else if (key == "output")
+      o.output = scalar<std::string>(v, key, path);
+    else if (key == "format")
+      o.format = scalar<std::string>(v, key, path);
+    else if (key == "vf")
+      o.vf = scalar<std::string>(v, key, path);
+    else if (key == "codec")
+      o.codec = scalar<std::string>(v, key, path);
+    else if (key == "preset")
+      o.preset = scalar<std::string>(v, key, path);
+    else if (key == "crf")
+      o.crf = scalar<int>(v, key, path);
+    else if (key == "bitrate")
+      o.bitrate = parse_bitrate(scalar<std::string>(v, key, path));
+    else if (key == "gop")
+      o.gop = scalar<int>(v, key, path);
+    else if (key == "workers")
+      o.workers = scalar<int>(v, key, path);
+    else if (key == "affinity")
+      o.affinity = scalar<std::string>(v, key, path);
+    else if (key == "window")
+      o.window = scalar<int>(v, key, path);
+    else if (key == "batch")
+      o.batch = scalar<int>(v, key, path);
+    else if (key == "max_restarts")
+      o.max_restarts = scalar<int>(v, key, path);
+    else if (key == "hang_timeout")
+      o.hang_timeout_s = scalar<double>(v, key, path);
+    else if (key == "overwrite")
+      o.overwrite = scalar<bool>(v, key, path);
+    else if (key == "faststart")
+      o.faststart = scalar<bool>(v, key, path);
+    else if (key == "no_audio")
+      o.no_audio = scalar<bool>(v, key, path);
+    else if (key == "quiet")
+      o.quiet = scalar<bool>(v, key, path);
+    else if (key == "progress")
+      o.progress = scalar<std::string>(v, key, path);
+    else if (key == "log_level")
+      o.log_level = scalar<std::string>(v, key, path);
+    else if (key == "log_file")
+      o.log_file = scalar<std::string>(v, key, path);
+    else if (key == "stats_json")
+      o.stats_json = scalar<std::string>(v, key, path);
+    else if (key == "metrics")
+      o.metrics = scalar<std::string>(v, key, path);
     else if (key == "codec_options") {
       if (!v.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': codec_options must be a map");
-      for (const auto& opt : v) o.codec_options[opt.first.as<std::string>()] = scalar<std::string>(opt.second, key, path);
+      for (const auto& opt : v)
+        o.codec_options[opt.first.as<std::string>()] = scalar<std::string>(opt.second, key, path);
     }
   }
 }
@@ -98,47 +130,66 @@ std::int64_t parse_bitrate(const std::string& text) {
   double scale = 1;
   if (used + 1 == text.size()) {
     switch (std::tolower(static_cast<unsigned char>(text.back()))) {
-      case 'k': scale = 1e3; break;
-      case 'm': scale = 1e6; break;
-      case 'g': scale = 1e9; break;
-      default: used = 0;
+      case 'k':
+        scale = 1e3;
+        break;
+      case 'm':
+        scale = 1e6;
+        break;
+      case 'g':
+        scale = 1e9;
+        break;
+      default:
+        used = 0;
     }
   } else if (used != text.size()) {
     used = 0;
   }
-  if (used == 0 || std::isspace(static_cast<unsigned char>(text.front())) || !std::isfinite(value) ||
-      !(value * scale >= 1) || value * scale > 1e11) {
+  if (used == 0 || std::isspace(static_cast<unsigned char>(text.front())) ||
+      !std::isfinite(value) || !(value * scale >= 1) || value * scale > 1e11) {
     fail(ExitCode::kUsage, "bitrate '" + text + "' is not a rate like 800k or 2M");
   }
   return static_cast<std::int64_t>(value * scale);
 }
 
 void validate(const RunOptions& o) {
-  if (o.input.empty()) fail(ExitCode::kUsage, "no input: give -i FILE|URL|testsrc (see vpipe run --help)");
-  if (o.output.empty()) fail(ExitCode::kUsage, "no output: give -o FILE|URL|null (see vpipe run --help)");
+  if (o.input.empty())
+    fail(ExitCode::kUsage, "no input: give -i FILE|URL|testsrc (see vpipe run --help)");
+  if (o.output.empty())
+    fail(ExitCode::kUsage, "no output: give -o FILE|URL|null (see vpipe run --help)");
   if (o.workers < 0 || o.workers > kMaxWorkers) {
-    fail(ExitCode::kUsage, "--workers " + std::to_string(o.workers) + " is out of range 1.." + std::to_string(kMaxWorkers) +
-                               " (0 in a config: from the CPU plan)");
+    fail(ExitCode::kUsage, "--workers " + std::to_string(o.workers) + " is out of range 1.." +
+                               std::to_string(kMaxWorkers) + " (0 in a config: from the CPU plan)");
   }
-  if (o.window < 0 || o.window > 1024) fail(ExitCode::kUsage, "--window " + std::to_string(o.window) + " is out of range 1..1024");
+  if (o.window < 0 || o.window > 1024)
+    fail(ExitCode::kUsage, "--window " + std::to_string(o.window) + " is out of range 1..1024");
   if (o.max_restarts < 0 || o.max_restarts > 1000) {
-    fail(ExitCode::kUsage, "--max-restarts " + std::to_string(o.max_restarts) + " is out of range 0..1000");
+    fail(ExitCode::kUsage,
+         "--max-restarts " + std::to_string(o.max_restarts) + " is out of range 0..1000");
   }
   if (!(o.hang_timeout_s >= 0 && o.hang_timeout_s <= 86400)) {
     fail(ExitCode::kUsage, "--hang-timeout must be 0 (off) to 86400 seconds");
   }
-  if (o.batch < 0 || o.batch > 256) fail(ExitCode::kUsage, "--batch " + std::to_string(o.batch) + " is out of range 1..256");
-  if (o.crf && (*o.crf < 0 || *o.crf > 63)) fail(ExitCode::kUsage, "--crf " + std::to_string(*o.crf) + " is out of range 0..63");
-  if (o.gop && (*o.gop < 1 || *o.gop > 10000)) fail(ExitCode::kUsage, "-g " + std::to_string(*o.gop) + " is out of range 1..10000");
-  if (o.crf && o.bitrate) fail(ExitCode::kUsage, "--crf and -b:v conflict: choose constant quality or a bitrate");
+  if (o.batch < 0 || o.batch > 256)
+    fail(ExitCode::kUsage, "--batch " + std::to_string(o.batch) + " is out of range 1..256");
+  if (o.crf && (*o.crf < 0 || *o.crf > 63))
+    fail(ExitCode::kUsage, "--crf " + std::to_string(*o.crf) + " is out of range 0..63");
+  if (o.gop && (*o.gop < 1 || *o.gop > 10000))
+    fail(ExitCode::kUsage, "-g " + std::to_string(*o.gop) + " is out of range 1..10000");
+  if (o.crf && o.bitrate)
+    fail(ExitCode::kUsage, "--crf and -b:v conflict: choose constant quality or a bitrate");
   if (o.affinity != "auto" && o.affinity != "none" && o.affinity.find('=') == std::string::npos) {
-    fail(ExitCode::kUsage, "--affinity '" + o.affinity + "' must be auto, none, or a plan like decode=0;xform=1-3;encode=4");
+    fail(ExitCode::kUsage, "--affinity '" + o.affinity +
+                               "' must be auto, none, or a plan like decode=0;xform=1-3;encode=4");
   }
   if (o.progress != "auto" && o.progress != "json" && o.progress != "none") {
     fail(ExitCode::kUsage, "--progress '" + o.progress + "' must be auto, json or none");
   }
-  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warning", "warn", "error", "critical", "off"};
-  if (!kLevels.count(o.log_level)) fail(ExitCode::kUsage, "--log-level '" + o.log_level + "' must be one of trace, debug, info, warn, error, off");
+  static const std::set<std::string> kLevels = {"trace", "debug", "info",     "warning",
+                                                "warn",  "error", "critical", "off"};
+  if (!kLevels.count(o.log_level))
+    fail(ExitCode::kUsage,
+         "--log-level '" + o.log_level + "' must be one of trace, debug, info, warn, error, off");
 }
 
 std::string default_config_path() {

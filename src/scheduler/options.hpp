@@ -19,27 +19,31 @@ struct RunOptions {
   std::optional<std::int64_t> bitrate;
   std::optional<int> gop;
   std::map<std::string, std::string> codec_options;
-  int workers = 0;              // 0: from the CPU plan
+  int workers = 0;  // 0: from the CPU plan
   std::string affinity = "auto";
-  int window = 0;               // frames in flight; 0: derived from the number of workers
+  int window = 0;  // frames in flight; 0: derived from the number of workers
   int batch = 0;
-  int max_restarts = 5;         // transform worker restarts before the run gives up
-  double hang_timeout_s = 20;   // a worker silent this long while holding frames is restarted; 0: never                // frames a worker claims per wake-up; 0: adaptive
-  bool no_audio = false;        // -an
+  int max_restarts = 5;  // transform worker restarts before the run gives up
+  double hang_timeout_s =
+      20;  // a worker silent this long while holding frames is restarted; 0: never // frames a
+           // worker claims per wake-up; 0: adaptive
+  bool no_audio = false;  // -an
   bool overwrite = false;
-  bool faststart = false;       // classic MP4 (index first) instead of crash-tolerant fragmented MP4
+  bool faststart = false;  // classic MP4 (index first) instead of crash-tolerant fragmented MP4
   bool dry_run = false;
   bool quiet = false;
-  std::string progress = "auto";  // auto (a line on a terminal, periodic lines otherwise), json, none
+  std::string progress =
+      "auto";  // auto (a line on a terminal, periodic lines otherwise), json, none
   std::string log_level = "info";
   std::string log_file;
   std::string stats_json;
-  std::string metrics;          // [HOST:]PORT for the Prometheus endpoint; empty: none
+  std::string metrics;  // [HOST:]PORT for the Prometheus endpoint; empty: none
 };
 
 // Applies a YAML config file onto `options`. A relative input path is taken relative to the
 // file's folder (so a config can name files beside it); outputs are relative to the current
-// folder, like the command line's. Throws vpipe::Error (kUsage) for a missing or malformed file or unknown keys.
+// folder, like the command line's. Throws vpipe::Error (kUsage) for a missing or malformed file or
+// unknown keys.
 void apply_config_file(const std::string& path, RunOptions& options);
 
 // "2M", "500k", "800000" -> bits per second. Throws vpipe::Error (kUsage).

@@ -1,16 +1,16 @@
 #include "scheduler/progress.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace vpipe::scheduler {
 namespace {
 
 int busy_percent(const StageSample& s, double elapsed_s) {
-  return elapsed_s > 0 ? static_cast<int>(std::lround(100.0 * std::min(1.0, s.busy_s / elapsed_s))) : 0;
+  return elapsed_s > 0 ? static_cast<int>(std::lround(100.0 * std::min(1.0, s.busy_s / elapsed_s)))
+                       : 0;
 }
 
 std::string clock_text(double seconds) {
@@ -31,7 +31,9 @@ int LatencyHistogram::bucket_of(double us) {
   return std::min(99, static_cast<int>(std::floor(4 * std::log2(us))) + 1);
 }
 
-double LatencyHistogram::upper_bound_us(int bucket) { return std::exp2(bucket / 4.0); }
+double LatencyHistogram::upper_bound_us(int bucket) {
+  return std::exp2(bucket / 4.0);
+}
 
 double LatencyHistogram::percentile_us(const std::vector<std::uint64_t>& buckets, double fraction) {
   std::uint64_t total = 0;
@@ -66,7 +68,8 @@ std::string progress_line(const ProgressSample& s) {
   o << "  busy";
   for (const auto& st : s.stages) {
     const char tag = st.name.empty() ? '?' : st.name[0] == 'x' ? 'x' : st.name[0];
-    o << " " << tag << (tag == 'x' ? st.name.substr(6) : "") << " " << busy_percent(st, s.elapsed_s) << "%";
+    o << " " << tag << (tag == 'x' ? st.name.substr(6) : "") << " " << busy_percent(st, s.elapsed_s)
+      << "%";
   }
   return o.str();
 }
@@ -105,11 +108,13 @@ std::string prometheus_text(const ProgressSample& s) {
     o << "# HELP vpipe_" << name << " " << help << "\n# TYPE vpipe_" << name << " " << type << "\n"
       << "vpipe_" << name << " " << value << "\n";
   };
-  gauge("frames_total", "Frames that have left the pipeline.", "counter", static_cast<double>(s.frames_done));
+  gauge("frames_total", "Frames that have left the pipeline.", "counter",
+        static_cast<double>(s.frames_done));
   gauge("fps", "Frames per second since the run started.", "gauge", s.fps());
   gauge("speed", "Processing speed relative to the source's frame rate.", "gauge", s.speed());
   gauge("drops_total", "Frames dropped.", "counter", static_cast<double>(s.drops));
-  gauge("worker_restarts_total", "Transform workers restarted after a crash.", "counter", static_cast<double>(s.restarts));
+  gauge("worker_restarts_total", "Transform workers restarted after a crash.", "counter",
+        static_cast<double>(s.restarts));
   if (!s.latency_buckets.empty()) {
     o << "# HELP vpipe_latency_seconds Time from decode to the encoder, per frame.\n"
       << "# TYPE vpipe_latency_seconds summary\n";
@@ -122,20 +127,26 @@ std::string prometheus_text(const ProgressSample& s) {
   o << "# HELP vpipe_ring_depth Frames queued in a ring.\n# TYPE vpipe_ring_depth gauge\n"
     << "vpipe_ring_depth{ring=\"decoded\"} " << s.decoded_queue << "\n"
     << "vpipe_ring_depth{ring=\"filtered\"} " << s.filtered_queue << "\n";
-  o << "# HELP vpipe_ring_high_water Most frames ever queued in a ring.\n# TYPE vpipe_ring_high_water gauge\n"
+  o << "# HELP vpipe_ring_high_water Most frames ever queued in a ring.\n# TYPE "
+       "vpipe_ring_high_water gauge\n"
     << "vpipe_ring_high_water{ring=\"decoded\"} " << s.decoded_high_water << "\n"
     << "vpipe_ring_high_water{ring=\"filtered\"} " << s.filtered_high_water << "\n";
   auto per_stage = [&](const char* name, const char* help, const char* type, auto value) {
-    o << "# HELP vpipe_stage_" << name << " " << help << "\n# TYPE vpipe_stage_" << name << " " << type << "\n";
-    for (const auto& st : s.stages) o << "vpipe_stage_" << name << "{stage=\"" << st.name << "\"} " << value(st) << "\n";
+    o << "# HELP vpipe_stage_" << name << " " << help << "\n# TYPE vpipe_stage_" << name << " "
+      << type << "\n";
+    for (const auto& st : s.stages)
+      o << "vpipe_stage_" << name << "{stage=\"" << st.name << "\"} " << value(st) << "\n";
   };
-  per_stage("frames_in_total", "Frames a stage has taken in.", "counter", [](const StageSample& st) { return st.frames_in; });
-  per_stage("frames_out_total", "Frames a stage has handed on.", "counter", [](const StageSample& st) { return st.frames_out; });
-  per_stage("busy_seconds_total", "Time a stage spent working.", "counter", [](const StageSample& st) { return st.busy_s; });
+  per_stage("frames_in_total", "Frames a stage has taken in.", "counter",
+            [](const StageSample& st) { return st.frames_in; });
+  per_stage("frames_out_total", "Frames a stage has handed on.", "counter",
+            [](const StageSample& st) { return st.frames_out; });
+  per_stage("busy_seconds_total", "Time a stage spent working.", "counter",
+            [](const StageSample& st) { return st.busy_s; });
   per_stage("wait_seconds_total", "Time a stage spent waiting on a ring or the pool.", "counter",
             [](const StageSample& st) { return st.wait_s; });
-  per_stage("bytes_copied_total", "Pixel bytes copied at stage boundaries (0 by design).", "counter",
-            [](const StageSample& st) { return st.bytes_copied; });
+  per_stage("bytes_copied_total", "Pixel bytes copied at stage boundaries (0 by design).",
+            "counter", [](const StageSample& st) { return st.bytes_copied; });
   per_stage("errors_total", "Damaged input packets or frames a stage skipped.", "counter",
             [](const StageSample& st) { return st.errors; });
   return o.str();

@@ -35,9 +35,9 @@ struct StageSample {
 
 struct ProgressSample {
   double elapsed_s = 0;
-  std::uint64_t frames_done = 0;   // left encode
-  std::int64_t frames_total = 0;   // estimate; 0 when unknown (live, streams)
-  double input_fps = 0;            // the source's frame rate, for speed
+  std::uint64_t frames_done = 0;  // left encode
+  std::int64_t frames_total = 0;  // estimate; 0 when unknown (live, streams)
+  double input_fps = 0;           // the source's frame rate, for speed
   std::uint32_t in_flight = 0;
   std::uint32_t window = 0;
   std::uint32_t decoded_queue = 0;   // frames waiting in decode -> transform
@@ -49,7 +49,9 @@ struct ProgressSample {
   std::vector<std::uint64_t> latency_buckets;  // decode -> encoder, see LatencyHistogram
   std::vector<StageSample> stages;
 
-  [[nodiscard]] double fps() const { return elapsed_s > 0 ? static_cast<double>(frames_done) / elapsed_s : 0; }
+  [[nodiscard]] double fps() const {
+    return elapsed_s > 0 ? static_cast<double>(frames_done) / elapsed_s : 0;
+  }
   [[nodiscard]] double speed() const { return input_fps > 0 ? fps() / input_fps : 0; }
   // Seconds to go, or a negative number when the total is unknown.
   [[nodiscard]] double eta_s() const;

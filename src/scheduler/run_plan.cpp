@@ -1,9 +1,9 @@
 #include "scheduler/run_plan.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/error.hpp"
@@ -30,14 +30,19 @@ std::string mib(std::uint64_t bytes) {
   return s.str();
 }
 
-json rational(AVRational r) { return json::array({r.num, r.den}); }
-AVRational rational(const json& j) { return AVRational{j.at(0).get<int>(), j.at(1).get<int>()}; }
+json rational(AVRational r) {
+  return json::array({r.num, r.den});
+}
+AVRational rational(const json& j) {
+  return AVRational{j.at(0).get<int>(), j.at(1).get<int>()};
+}
 
 // Audio is stream-copied when the input is a file (it is read again by encode) and the output's
 // container can hold its codec; otherwise it is dropped, and the plan says why.
 void plan_audio(RunPlan& plan, const RunOptions& options) {
   const auto& in = plan.input_info;
-  const bool file_input = in.format.empty() && in.url.find("://") == std::string::npos && in.url.rfind("pipe:", 0) != 0;
+  const bool file_input =
+      in.format.empty() && in.url.find("://") == std::string::npos && in.url.rfind("pipe:", 0) != 0;
   if (in.audio_stream_index < 0) {
     plan.audio_note = "none in the input";
   } else if (plan.null_output) {
@@ -99,32 +104,37 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology)
   plan.nb_workers = options.workers > 0 ? options.workers : affinity::default_workers(topology);
   if (chain.sequential() && plan.nb_workers > 1) {
     if (options.workers > 1) {
-      spdlog::warn("the chain has a filter that must see frames in order: using 1 worker, not {}", options.workers);
+      spdlog::warn("the chain has a filter that must see frames in order: using 1 worker, not {}",
+                   options.workers);
     }
     plan.nb_workers = 1;
   }
   if (options.affinity == "auto" || options.affinity == "none") {
-    plan.cpus = affinity::plan_cpus(topology, plan.nb_workers,
-                                    options.affinity == "none" ? affinity::AffinityMode::kNone
-                                                               : affinity::AffinityMode::kAuto);
+    plan.cpus = affinity::plan_cpus(
+        topology, plan.nb_workers,
+        options.affinity == "none" ? affinity::AffinityMode::kNone : affinity::AffinityMode::kAuto);
   } else {
     plan.cpus = affinity::plan_explicit(topology, plan.nb_workers, options.affinity);
   }
   plan.encoder.threads = static_cast<int>(plan.cpus_of("encode").size());
 
   // Enough frames in flight to keep every worker busy while encode waits for the oldest.
-  plan.window = options.window > 0 ? static_cast<std::uint32_t>(options.window)
-                                   : static_cast<std::uint32_t>(std::clamp(3 * plan.nb_workers + 2, 8, 64));
+  plan.window = options.window > 0
+                    ? static_cast<std::uint32_t>(options.window)
+                    : static_cast<std::uint32_t>(std::clamp(3 * plan.nb_workers + 2, 8, 64));
   // Batches share the window between workers: big enough to save wake-ups, small enough that
   // every worker still gets frames.
-  plan.batch = options.batch > 0 ? static_cast<std::uint32_t>(options.batch)
-                                 : std::clamp<std::uint32_t>(plan.window / (2 * plan.nb_workers), 1, 8);
+  plan.batch = options.batch > 0
+                   ? static_cast<std::uint32_t>(options.batch)
+                   : std::clamp<std::uint32_t>(plan.window / (2 * plan.nb_workers), 1, 8);
   if (plan.batch > plan.window) {
-    fail(ExitCode::kUsage, "--batch " + std::to_string(plan.batch) + " is larger than the window of " +
-                               std::to_string(plan.window) + " frames in flight");
+    fail(ExitCode::kUsage, "--batch " + std::to_string(plan.batch) +
+                               " is larger than the window of " + std::to_string(plan.window) +
+                               " frames in flight");
   }
   // A worker holds a spare slot for each frame of its batch when a filter works out of place.
-  plan.nb_slots = plan.window + (plan.needs_spare ? static_cast<std::uint32_t>(plan.nb_workers) * plan.batch : 0);
+  plan.nb_slots = plan.window +
+                  (plan.needs_spare ? static_cast<std::uint32_t>(plan.nb_workers) * plan.batch : 0);
   plan.slot_bytes = chain.max_picture_bytes(plan.steps.front());
   shm::SegmentSpec spec{plan.nb_slots, plan.slot_bytes, plan.window,
                         static_cast<std::uint32_t>(plan.nb_workers), to_json(plan)};
@@ -132,9 +142,14 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology)
   if (plan.segment_bytes > kMaxSegmentBytes) {
     fail(ExitCode::kUsage, "frame pool of " + std::to_string(plan.nb_slots) + " slots of " +
                                mib(plan.slot_bytes) + " (largest picture " +
-                               geometry_text(*std::max_element(plan.steps.begin(), plan.steps.end(),
-                                   [](auto a, auto b) { return static_cast<std::uint64_t>(a.width) * a.height < static_cast<std::uint64_t>(b.width) * b.height; })) +
-                               ") exceeds the " + mib(kMaxSegmentBytes) + " limit: lower --window or the picture size");
+                               geometry_text(*std::max_element(
+                                   plan.steps.begin(), plan.steps.end(),
+                                   [](auto a, auto b) {
+                                     return static_cast<std::uint64_t>(a.width) * a.height <
+                                            static_cast<std::uint64_t>(b.width) * b.height;
+                                   })) +
+                               ") exceeds the " + mib(kMaxSegmentBytes) +
+                               " limit: lower --window or the picture size");
   }
   return plan;
 }
@@ -145,8 +160,13 @@ std::string to_json(const RunPlan& p) {
   json steps = json::array();
   for (const auto& g : p.steps) steps.push_back({g.width, g.height});
   const auto& e = p.encoder;
-  json enc = {{"output", e.output}, {"format", e.format}, {"codec", e.codec}, {"preset", e.preset},
-              {"codec_options", e.codec_options}, {"overwrite", e.overwrite}, {"threads", e.threads},
+  json enc = {{"output", e.output},
+              {"format", e.format},
+              {"codec", e.codec},
+              {"preset", e.preset},
+              {"codec_options", e.codec_options},
+              {"overwrite", e.overwrite},
+              {"threads", e.threads},
               {"faststart", e.faststart}};
   if (e.crf) enc["crf"] = *e.crf;
   if (e.bitrate) enc["bitrate"] = *e.bitrate;
@@ -154,11 +174,20 @@ std::string to_json(const RunPlan& p) {
   const auto& in = p.input_info;
   return json{{"input", p.input},
               {"input_info",
-               {{"url", in.url}, {"format", in.format}, {"container", in.container}, {"codec", in.codec},
-                {"pix_fmt", in.pix_fmt}, {"stream_index", in.stream_index},
-                {"audio_stream_index", in.audio_stream_index}, {"audio_codec", in.audio_codec}, {"width", in.width}, {"height", in.height},
-                {"time_base", rational(in.time_base)}, {"frame_rate", rational(in.frame_rate)},
-                {"duration_s", in.duration_s}, {"nb_frames", in.nb_frames}}},
+               {{"url", in.url},
+                {"format", in.format},
+                {"container", in.container},
+                {"codec", in.codec},
+                {"pix_fmt", in.pix_fmt},
+                {"stream_index", in.stream_index},
+                {"audio_stream_index", in.audio_stream_index},
+                {"audio_codec", in.audio_codec},
+                {"width", in.width},
+                {"height", in.height},
+                {"time_base", rational(in.time_base)},
+                {"frame_rate", rational(in.frame_rate)},
+                {"duration_s", in.duration_s},
+                {"nb_frames", in.nb_frames}}},
               {"vf", p.vf},
               {"steps", steps},
               {"needs_spare", p.needs_spare},
@@ -239,20 +268,23 @@ std::string describe(const RunPlan& p) {
   std::ostringstream s;
   const auto& in = p.input_info;
   s << "input:    " << p.input << "\n"
-    << "          " << in.container << ", " << in.codec << " " << in.pix_fmt << " " << in.width << "x" << in.height << " @ "
-    << av_q2d(in.frame_rate) << " fps";
+    << "          " << in.container << ", " << in.codec << " " << in.pix_fmt << " " << in.width
+    << "x" << in.height << " @ " << av_q2d(in.frame_rate) << " fps";
   if (in.duration_s > 0) s << ", " << in.duration_s << " s (~" << in.nb_frames << " frames)";
   s << "\n";
   if (in.pix_fmt == "yuv420p" && p.steps.front().width == in.width) {
     s << "convert:  none: the decoder's yuv420p planes are copied once into pool slots\n";
   } else {
-    s << "convert:  decode converts " << in.pix_fmt << " -> yuv420p (the working format) into pool slots, once\n";
+    s << "convert:  decode converts " << in.pix_fmt
+      << " -> yuv420p (the working format) into pool slots, once\n";
   }
   s << "          filters work on yuv420p planes; encode reads the slots in place";
   s << (p.null_output ? "\n" : " (a codec that cannot take yuv420p converts once more)\n");
-  s << "filters:  " << (p.vf.empty() ? "(none)" : transform::FilterChain::parse(p.vf).describe()) << "\n";
+  s << "filters:  " << (p.vf.empty() ? "(none)" : transform::FilterChain::parse(p.vf).describe())
+    << "\n";
   s << "geometry: ";
-  for (std::size_t i = 0; i < p.steps.size(); ++i) s << (i ? " -> " : "") << geometry_text(p.steps[i]);
+  for (std::size_t i = 0; i < p.steps.size(); ++i)
+    s << (i ? " -> " : "") << geometry_text(p.steps[i]);
   s << "\n";
   if (p.null_output) {
     s << "output:   null (frames are decoded and filtered, then discarded)\n";
@@ -267,11 +299,13 @@ std::string describe(const RunPlan& p) {
   s << "audio:    " << p.audio_note << "\n";
   s << "stages:   " << p.cpus.note << "\n";
   for (const auto& st : p.cpus.stages) {
-    s << "          vpipe:" << st.stage << std::string(10 - std::min<std::size_t>(10, st.stage.size()), ' ')
-      << "cpus " << affinity::format_cpus(st.cpus) << "\n";
+    s << "          vpipe:" << st.stage
+      << std::string(10 - std::min<std::size_t>(10, st.stage.size()), ' ') << "cpus "
+      << affinity::format_cpus(st.cpus) << "\n";
   }
   s << "pool:     " << p.nb_slots << " slots x " << mib(p.slot_bytes) << " (window " << p.window
-    << " frames in flight" << (p.needs_spare ? ", + a spare per batched frame per worker for out-of-place filters" : "")
+    << " frames in flight"
+    << (p.needs_spare ? ", + a spare per batched frame per worker for out-of-place filters" : "")
     << "), segment " << mib(p.segment_bytes) << " (memfd)\n";
   s << "rings:    decode -> transform x" << p.nb_workers << " (batches of up to " << p.batch
     << ") -> encode, slot indices only\n";

@@ -16,19 +16,19 @@
 namespace vpipe::scheduler {
 
 struct RunPlan {
-  std::string input;              // as the user gave it
+  std::string input;  // as the user gave it
   decode::InputInfo input_info;
-  std::string vf;                 // canonical chain text
+  std::string vf;                          // canonical chain text
   std::vector<transform::Geometry> steps;  // input, then after each filter
   bool needs_spare = false;
   bool null_output = false;
   bool copy_audio = false;
-  std::string audio_note;         // what happens to the input's audio, for the plan and the log
+  std::string audio_note;  // what happens to the input's audio, for the plan and the log
   encode::EncoderSettings encoder;
   int nb_workers = 1;
   std::uint32_t window = 0;
   std::uint32_t batch = 1;
-  int max_restarts = 5;        // frames a worker claims per wake-up
+  int max_restarts = 5;  // frames a worker claims per wake-up
   std::uint32_t nb_slots = 0;
   std::uint64_t slot_bytes = 0;
   std::uint64_t segment_bytes = 0;

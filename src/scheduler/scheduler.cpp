@@ -1,6 +1,7 @@
 #include "scheduler/scheduler.hpp"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,7 +12,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/core/version.hpp>
-#include <spdlog/spdlog.h>
 #include <string>
 #include <vector>
 
@@ -44,7 +44,7 @@ struct Child {
   pid_t pid = -1;
   bool running = false;
   int status = 0;
-  long peak_rss_kib = 0;  // the largest of its processes (a restarted worker has several)
+  long peak_rss_kib = 0;         // the largest of its processes (a restarted worker has several)
   std::uint64_t started_ns = 0;  // CLOCK_MONOTONIC at spawn: a stage stuck before its first beat
 };
 
@@ -53,7 +53,8 @@ pid_t spawn(const std::string& role, int index, int fd, const sigset_t& original
   const std::string idx = std::to_string(index);
   const std::string fd_text = std::to_string(fd);
   const std::string parent = std::to_string(getpid());
-  const char* argv[] = {argv0.c_str(), "__stage", role.c_str(), idx.c_str(), fd_text.c_str(), parent.c_str(), nullptr};
+  const char* argv[] = {argv0.c_str(),   "__stage",      role.c_str(), idx.c_str(),
+                        fd_text.c_str(), parent.c_str(), nullptr};
   const pid_t pid = fork();
   if (pid == 0) {
     // Only async-signal-safe calls between fork and exec.
@@ -61,7 +62,9 @@ pid_t spawn(const std::string& role, int index, int fd, const sigset_t& original
     execv("/proc/self/exe", const_cast<char* const*>(argv));
     _exit(127);
   }
-  if (pid < 0) fail(ExitCode::kRunFailed, std::string("cannot start a stage process: ") + std::strerror(errno));
+  if (pid < 0)
+    fail(ExitCode::kRunFailed,
+         std::string("cannot start a stage process: ") + std::strerror(errno));
   return pid;
 }
 
@@ -70,13 +73,19 @@ std::string describe_status(int status) {
   return "exited with code " + std::to_string(WEXITSTATUS(status));
 }
 
-bool failed(int status) { return WIFSIGNALED(status) || WEXITSTATUS(status) != 0; }
+bool failed(int status) {
+  return WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
+}
 
 class Supervisor {
  public:
-  Supervisor(const RunPlan& plan, const RunOptions& options, shm::RunSegment& segment, const sigset_t& original_mask,
-             MetricsServer* metrics)
-      : plan_(plan), options_(options), segment_(segment), metrics_(metrics), original_mask_(original_mask) {}
+  Supervisor(const RunPlan& plan, const RunOptions& options, shm::RunSegment& segment,
+             const sigset_t& original_mask, MetricsServer* metrics)
+      : plan_(plan),
+        options_(options),
+        segment_(segment),
+        metrics_(metrics),
+        original_mask_(original_mask) {}
 
   int run() {
     start_ = Clock::now();
@@ -132,7 +141,8 @@ class Supervisor {
         continue;
       }
       if (c.role == "encode" && WIFSIGNALED(status)) {
-        record_error("encode " + describe_status(status) + "; the output holds what was written before (" +
+        record_error("encode " + describe_status(status) +
+                     "; the output holds what was written before (" +
                      "fragmented MP4 and Matroska stay playable)");
       }
       spdlog::debug("{} {}", c.name, describe_status(status));
@@ -145,20 +155,23 @@ class Supervisor {
   bool restart_worker(Child& c) {
     shm::StageStats& stats = segment_.control().stages[c.stats_index];
     if (restarts_ >= plan_.max_restarts) {
-      record_error("transform worker " + c.name + " " + describe_status(c.status) + ", and the restart budget (" +
-                   std::to_string(plan_.max_restarts) + ", --max-restarts) is spent");
+      record_error("transform worker " + c.name + " " + describe_status(c.status) +
+                   ", and the restart budget (" + std::to_string(plan_.max_restarts) +
+                   ", --max-restarts) is spent");
       return false;
     }
     const auto reclaimed = segment_.reclaim(c.pid, stats);
     ++restarts_;
     stats.restarts.fetch_add(1);
     if (stats.eos_state.load() == static_cast<std::uint32_t>(shm::EosState::kForwarded)) {
-      spdlog::warn("{} {} after finishing its work; not restarted", c.name, describe_status(c.status));
+      spdlog::warn("{} {} after finishing its work; not restarted", c.name,
+                   describe_status(c.status));
       c.status = 0;
       return true;
     }
     finish_progress_line();
-    spdlog::warn("{} {}: restarted, {} frame(s) requeued{}", c.name, describe_status(c.status), reclaimed.requeued,
+    spdlog::warn("{} {}: restarted, {} frame(s) requeued{}", c.name, describe_status(c.status),
+                 reclaimed.requeued,
                  reclaimed.end_of_stream_restored ? " (and its end-of-stream marker)" : "");
     c.pid = spawn(c.role, c.index, segment_.fd(), original_mask_);
     c.started_ns = monotonic_ns();
@@ -177,7 +190,8 @@ class Supervisor {
       if (!decoded.push_end_of_stream_for(std::chrono::seconds(1))) begin_abort();
     }
     record_error("decode " + describe_status(c.status) + "; the output was finished with the " +
-                 std::to_string(control.stages[c.stats_index].frames_out.load()) + " frames decoded before");
+                 std::to_string(control.stages[c.stats_index].frames_out.load()) +
+                 " frames decoded before");
   }
 
   // A worker that shows no sign of life for --hang-timeout is killed; the restart then requeues
@@ -193,7 +207,8 @@ class Supervisor {
           std::max(c.started_ns, segment_.control().stages[c.stats_index].heartbeat_ns.load());
       if (now < beat + limit) continue;
       finish_progress_line();
-      spdlog::warn("{} silent for {:.1f} s: killing it", c.name, static_cast<double>(now - beat) / 1e9);
+      spdlog::warn("{} silent for {:.1f} s: killing it", c.name,
+                   static_cast<double>(now - beat) / 1e9);
       kill(c.pid, SIGKILL);
     }
   }
@@ -240,8 +255,9 @@ class Supervisor {
     ++signals_;
     if (signals_ == 1) {
       finish_progress_line();
-      spdlog::info("{}: finishing: no more input is read, frames in flight are encoded (again to abort)",
-                   sigabbrev_np(sig));
+      spdlog::info(
+          "{}: finishing: no more input is read, frames in flight are encoded (again to abort)",
+          sigabbrev_np(sig));
       segment_.control().stop_input.store(1);
       return;
     }
@@ -256,8 +272,9 @@ class Supervisor {
     if (plan_.quiet || options_.progress == "none") return;
     const bool json = options_.progress == "json";
     const bool tty = !json && isatty(STDERR_FILENO);
-    const auto interval = json ? std::chrono::milliseconds(1000) : tty ? std::chrono::milliseconds(500)
-                                                                       : std::chrono::milliseconds(5000);
+    const auto interval = json  ? std::chrono::milliseconds(1000)
+                          : tty ? std::chrono::milliseconds(500)
+                                : std::chrono::milliseconds(5000);
     const auto now = Clock::now();
     if (!force && now - last_progress_ < interval) return;
     last_progress_ = now;
@@ -290,15 +307,16 @@ class Supervisor {
     }
     for (const auto& c : children_) {
       if (failed(c.status)) {
-        std::fprintf(stderr, "vpipe: error: stage %s %s\n", c.name.c_str(), describe_status(c.status).c_str());
+        std::fprintf(stderr, "vpipe: error: stage %s %s\n", c.name.c_str(),
+                     describe_status(c.status).c_str());
         return static_cast<int>(ExitCode::kRunFailed);
       }
     }
     const std::uint64_t frames = control.stages[kEncodeStatsIndex].frames_out.load();
     const std::uint64_t errors = control.stages[kDecodeStatsIndex].errors.load();
     const double fps = secs > 0 ? static_cast<double>(frames) / secs : 0;
-    spdlog::info("{} frames in {:.2f} s: {:.1f} fps, {:.2f}x real time, {} workers{}{} -> {}", frames, secs, fps,
-                 fps / av_q2d(plan_.input_info.frame_rate), plan_.nb_workers,
+    spdlog::info("{} frames in {:.2f} s: {:.1f} fps, {:.2f}x real time, {} workers{}{} -> {}",
+                 frames, secs, fps, fps / av_q2d(plan_.input_info.frame_rate), plan_.nb_workers,
                  restarts_ ? ", " + std::to_string(restarts_) + " worker restarts" : "",
                  errors ? ", " + std::to_string(errors) + " damaged input packets skipped" : "",
                  plan_.null_output ? "null" : plan_.encoder.output);
@@ -338,7 +356,8 @@ ProgressSample Supervisor::sample() const {
   p.frames_total = plan_.input_info.nb_frames;
   p.input_fps = av_q2d(plan_.input_info.frame_rate);
   p.window = plan_.window;
-  p.in_flight = plan_.window - static_cast<std::uint32_t>(std::clamp(control.credits.value(), 0, static_cast<int>(plan_.window)));
+  p.in_flight = plan_.window - static_cast<std::uint32_t>(std::clamp(
+                                   control.credits.value(), 0, static_cast<int>(plan_.window)));
   shm::FrameRing decoded = segment_.decoded_ring();
   shm::FrameRing filtered = segment_.filtered_ring();
   p.decoded_queue = decoded.size();
@@ -346,7 +365,8 @@ ProgressSample Supervisor::sample() const {
   p.decoded_high_water = decoded.high_water();
   p.filtered_high_water = filtered.high_water();
   p.restarts = static_cast<std::uint64_t>(restarts_);
-  for (const auto& b : control.latency_buckets) p.latency_buckets.push_back(b.load(std::memory_order_relaxed));
+  for (const auto& b : control.latency_buckets)
+    p.latency_buckets.push_back(b.load(std::memory_order_relaxed));
   for (const auto& c : children_) {
     const auto& st = control.stages[c.stats_index];
     StageSample s;
@@ -364,8 +384,11 @@ ProgressSample Supervisor::sample() const {
     p.stages.push_back(s);
   }
   // Pipeline order (decode, workers, encode), whatever the start order was.
-  auto rank = [](const StageSample& s) { return s.name == "decode" ? 0 : s.name == "encode" ? 2 : 1; };
-  std::stable_sort(p.stages.begin(), p.stages.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+  auto rank = [](const StageSample& s) {
+    return s.name == "decode" ? 0 : s.name == "encode" ? 2 : 1;
+  };
+  std::stable_sort(p.stages.begin(), p.stages.end(),
+                   [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
   return p;
 }
 
@@ -389,7 +412,9 @@ nlohmann::json Supervisor::stats_json() const {
                       {"restarts", s.restarts},
                       {"peak_rss_kib", s.peak_rss_kib}});
   }
-  const auto pct = [&](double q) { return LatencyHistogram::percentile_us(p.latency_buckets, q) / 1000; };
+  const auto pct = [&](double q) {
+    return LatencyHistogram::percentile_us(p.latency_buckets, q) / 1000;
+  };
   return {{"versions",
            {{"vpipe", VPIPE_VERSION},
             {"libavformat", LIBAVFORMAT_IDENT},
@@ -401,9 +426,11 @@ nlohmann::json Supervisor::stats_json() const {
           {"drops", {{"total", 0}, {"late", 0}, {"ring_full", 0}}},
           {"decode_errors", segment_.control().stages[kDecodeStatsIndex].errors.load()},
           {"restarts", restarts_},
-          {"latency_ms", {{"p50", pct(0.5)}, {"p95", pct(0.95)}, {"p99", pct(0.99)}, {"max", pct(1.0)}}},
+          {"latency_ms",
+           {{"p50", pct(0.5)}, {"p95", pct(0.95)}, {"p99", pct(0.99)}, {"max", pct(1.0)}}},
           {"rings",
-           {{"decoded", {{"high_water", p.decoded_high_water}}}, {"filtered", {{"high_water", p.filtered_high_water}}}}},
+           {{"decoded", {{"high_water", p.decoded_high_water}}},
+            {"filtered", {{"high_water", p.filtered_high_water}}}}},
           {"stages", stages},
           {"plan", nlohmann::json::parse(to_json(plan_))}};
 }
@@ -428,13 +455,16 @@ int run(const RunOptions& options) {
   sigaddset(&blocked, SIGTERM);
   sigprocmask(SIG_BLOCK, &blocked, &original);
 
-  shm::RunSegment segment = shm::RunSegment::create(
-      {plan.nb_slots, plan.slot_bytes, plan.window, static_cast<std::uint32_t>(plan.nb_workers), to_json(plan)});
+  shm::RunSegment segment =
+      shm::RunSegment::create({plan.nb_slots, plan.slot_bytes, plan.window,
+                               static_cast<std::uint32_t>(plan.nb_workers), to_json(plan)});
   std::unique_ptr<MetricsServer> metrics;
   if (!options.metrics.empty()) {
     metrics = std::make_unique<MetricsServer>(options.metrics);
     spdlog::info("serving metrics on http://{}:{}/metrics",
-                 options.metrics.rfind(':') == std::string::npos ? "127.0.0.1" : options.metrics.substr(0, options.metrics.rfind(':')),
+                 options.metrics.rfind(':') == std::string::npos
+                     ? "127.0.0.1"
+                     : options.metrics.substr(0, options.metrics.rfind(':')),
                  metrics->port());
   }
   Supervisor supervisor(plan, options, segment, original, metrics.get());

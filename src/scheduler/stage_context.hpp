@@ -22,7 +22,8 @@ inline constexpr std::chrono::milliseconds kPollInterval{100};
 inline std::uint64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL +
+         static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 struct StageContext {
@@ -52,7 +53,8 @@ struct StageContext {
 // Adds the time from construction to destruction to a stats counter (busy or waiting).
 class ScopedTimer {
  public:
-  explicit ScopedTimer(std::atomic<std::uint64_t>& counter) : counter_(counter), start_(monotonic_ns()) {}
+  explicit ScopedTimer(std::atomic<std::uint64_t>& counter)
+      : counter_(counter), start_(monotonic_ns()) {}
   ~ScopedTimer() { counter_.fetch_add(monotonic_ns() - start_, std::memory_order_relaxed); }
   ScopedTimer(const ScopedTimer&) = delete;
   ScopedTimer& operator=(const ScopedTimer&) = delete;

@@ -18,11 +18,13 @@
 namespace vpipe::scheduler {
 namespace {
 
-void record_error(shm::ControlBlock& control, ExitCode code, const std::string& stage, const std::string& text) {
+void record_error(shm::ControlBlock& control, ExitCode code, const std::string& stage,
+                  const std::string& text) {
   std::uint32_t expected = 0;
   if (!control.error_claimed.compare_exchange_strong(expected, 1)) return;
   control.error_code = static_cast<std::int32_t>(code);
-  std::snprintf(control.error_text, sizeof(control.error_text), "%s: %s", stage.c_str(), text.c_str());
+  std::snprintf(control.error_text, sizeof(control.error_text), "%s: %s", stage.c_str(),
+                text.c_str());
 }
 
 void pin(const std::vector<int>& cpus) {
@@ -30,7 +32,8 @@ void pin(const std::vector<int>& cpus) {
   cpu_set_t set;
   CPU_ZERO(&set);
   for (int cpu : cpus) CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof(set), &set) != 0) spdlog::warn("cannot pin to CPUs: {}", std::strerror(errno));
+  if (sched_setaffinity(0, sizeof(set), &set) != 0)
+    spdlog::warn("cannot pin to CPUs: {}", std::strerror(errno));
 }
 
 }  // namespace
@@ -59,7 +62,7 @@ int stage_main(int argc, char** argv) {
     init_logging(name, plan.log_level, plan.log_file);
     av::route_logs_to_spdlog();
     pin(plan.cpus_of(name));
-    const int stats_index = role == "decode" ? kDecodeStatsIndex
+    const int stats_index = role == "decode"   ? kDecodeStatsIndex
                             : role == "encode" ? kEncodeStatsIndex
                                                : kFirstWorkerStatsIndex + index;
     shm::StageStats& stats = control.stages[stats_index];

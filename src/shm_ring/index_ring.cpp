@@ -51,8 +51,9 @@ void futex_sleep(std::atomic<std::uint32_t>& word, std::uint32_t seen, Clock::ti
   const auto left = deadline - Clock::now();
   if (left <= Clock::duration::zero()) return;
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(left);
-  const timespec rel{static_cast<time_t>(secs.count()),
-                     static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(left - secs).count())};
+  const timespec rel{
+      static_cast<time_t>(secs.count()),
+      static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(left - secs).count())};
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT, seen, &rel, nullptr, 0);
 }
 
@@ -60,10 +61,14 @@ void futex_wake_one(std::atomic<std::uint32_t>& word) {
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
 }
 
-std::uint32_t queued(const IndexRingShared* s) { return static_cast<std::uint32_t>(s->tail - s->head); }
+std::uint32_t queued(const IndexRingShared* s) {
+  return static_cast<std::uint32_t>(s->tail - s->head);
+}
 
 // Relaxed reads of head/tail outside the lock, only to decide whether spinning is worth it.
-std::uint64_t peek(const std::uint64_t& v) { return __atomic_load_n(&v, __ATOMIC_RELAXED); }
+std::uint64_t peek(const std::uint64_t& v) {
+  return __atomic_load_n(&v, __ATOMIC_RELAXED);
+}
 
 }  // namespace
 
@@ -92,7 +97,9 @@ IndexRing IndexRing::create(void* memory, std::uint32_t capacity) {
   return IndexRing(s);
 }
 
-IndexRing IndexRing::attach(void* memory) { return IndexRing(static_cast<IndexRingShared*>(memory)); }
+IndexRing IndexRing::attach(void* memory) {
+  return IndexRing(static_cast<IndexRingShared*>(memory));
+}
 
 bool IndexRing::push_for(std::uint32_t value, std::chrono::nanoseconds timeout) {
   IndexRingShared* s = shared_;
@@ -136,7 +143,8 @@ bool IndexRing::push_front(std::uint32_t value) {
   return true;
 }
 
-std::optional<std::uint32_t> IndexRing::pop_for(std::chrono::nanoseconds timeout, ClaimFn claim, void* context) {
+std::optional<std::uint32_t> IndexRing::pop_for(std::chrono::nanoseconds timeout, ClaimFn claim,
+                                                void* context) {
   IndexRingShared* s = shared_;
   for (int i = 0; i < kSpinIterations && timeout > timeout.zero(); ++i) {
     if (peek(s->tail) != peek(s->head)) break;

@@ -39,9 +39,9 @@ namespace vpipe::shm {
 inline constexpr std::size_t kCacheLine = 64;
 
 struct IndexRingShared {
-  pthread_mutex_t mutex;             // robust, process-shared
-  std::atomic<std::uint32_t> pushes;  // futex word: consumers sleep on it
-  std::atomic<std::uint32_t> pops;    // futex word: producers sleep on it
+  pthread_mutex_t mutex;                          // robust, process-shared
+  std::atomic<std::uint32_t> pushes;              // futex word: consumers sleep on it
+  std::atomic<std::uint32_t> pops;                // futex word: producers sleep on it
   std::atomic<std::uint32_t> sleeping_consumers;  // skip the wake-up system call when 0
   std::atomic<std::uint32_t> sleeping_producers;
   std::uint32_t capacity;
@@ -51,7 +51,8 @@ struct IndexRingShared {
   alignas(kCacheLine) std::uint32_t cells[1];  // `capacity` cells follow
 };
 static_assert(std::is_standard_layout_v<IndexRingShared>);
-static_assert(std::atomic<std::uint32_t>::is_always_lock_free && sizeof(std::atomic<std::uint32_t>) == 4,
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free &&
+                  sizeof(std::atomic<std::uint32_t>) == 4,
               "futex words must be plain 32-bit integers");
 
 // Called with the ring locked, on the value being popped, before the pop commits: whatever it
@@ -68,17 +69,21 @@ class IndexRing {
   static IndexRing attach(void* memory);
 
   // Producer side.
-  [[nodiscard]] bool try_push(std::uint32_t value) { return push_for(value, std::chrono::nanoseconds::zero()); }
+  [[nodiscard]] bool try_push(std::uint32_t value) {
+    return push_for(value, std::chrono::nanoseconds::zero());
+  }
   [[nodiscard]] bool push_for(std::uint32_t value, std::chrono::nanoseconds timeout);
   // Puts a value back at the head, to be popped next (a requeued frame goes before what is
   // already waiting). Fails only when the ring is full.
   [[nodiscard]] bool push_front(std::uint32_t value);
 
   // Consumer side.
-  [[nodiscard]] std::optional<std::uint32_t> try_pop(ClaimFn claim = nullptr, void* context = nullptr) {
+  [[nodiscard]] std::optional<std::uint32_t> try_pop(ClaimFn claim = nullptr,
+                                                     void* context = nullptr) {
     return pop_for(std::chrono::nanoseconds::zero(), claim, context);
   }
-  [[nodiscard]] std::optional<std::uint32_t> pop_for(std::chrono::nanoseconds timeout, ClaimFn claim = nullptr,
+  [[nodiscard]] std::optional<std::uint32_t> pop_for(std::chrono::nanoseconds timeout,
+                                                     ClaimFn claim = nullptr,
                                                      void* context = nullptr);
 
   // Either side.

@@ -1,6 +1,7 @@
 #include "shm_ring/run_segment.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -9,7 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <pthread.h>
 
 #include "common/error.hpp"
 
@@ -20,7 +20,9 @@ constexpr std::uint64_t kPage = 4096;
 // Slots start on 2 MiB boundaries when they are large, so transparent huge pages can back them.
 constexpr std::uint64_t kHugePage = 2u << 20;
 
-constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
+constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) {
+  return (v + a - 1) / a * a;
+}
 
 std::uint32_t ring_capacity_for(const SegmentSpec& spec) {
   // Room for every slot plus one end-of-stream marker per worker: a push never waits on
@@ -83,9 +85,15 @@ Slot& Slot::operator=(Slot&& other) noexcept {
   return *this;
 }
 
-FrameDesc& Slot::desc() const { return pool_->desc(index_); }
-std::uint8_t* Slot::data() const { return pool_->data(index_); }
-std::uint64_t Slot::capacity() const { return pool_->control_->slot_bytes; }
+FrameDesc& Slot::desc() const {
+  return pool_->desc(index_);
+}
+std::uint8_t* Slot::data() const {
+  return pool_->data(index_);
+}
+std::uint64_t Slot::capacity() const {
+  return pool_->control_->slot_bytes;
+}
 
 void Slot::reset() {
   if (pool_ != nullptr) pool_->release(release_index());
@@ -97,12 +105,15 @@ std::uint32_t Slot::release_index() {
 }
 
 FramePool::FramePool(ControlBlock* control, std::uint8_t* base)
-    : control_(control), base_(base), free_ring_(IndexRing::attach(base + control->free_ring_offset)) {}
+    : control_(control),
+      base_(base),
+      free_ring_(IndexRing::attach(base + control->free_ring_offset)) {}
 
 void FramePool::claim_spare(void* self, std::uint32_t index) {
   auto* pool = static_cast<FramePool*>(self);
   if (index >= pool->control_->nb_slots) std::abort();
-  pool->desc(index).role.store(static_cast<std::uint32_t>(SlotRole::kSpare), std::memory_order_relaxed);
+  pool->desc(index).role.store(static_cast<std::uint32_t>(SlotRole::kSpare),
+                               std::memory_order_relaxed);
   pool->desc(index).owner_pid.store(current_pid(), std::memory_order_relaxed);
 }
 
@@ -141,7 +152,8 @@ void FrameRing::claim(void* self, std::uint32_t value) {
   auto* ring = static_cast<FrameRing*>(self);
   if (value == kEndOfStream) {
     if (ring->claimant_ != nullptr) {
-      ring->claimant_->eos_state.store(static_cast<std::uint32_t>(EosState::kTaken), std::memory_order_relaxed);
+      ring->claimant_->eos_state.store(static_cast<std::uint32_t>(EosState::kTaken),
+                                       std::memory_order_relaxed);
     }
     return;
   }
@@ -155,7 +167,9 @@ bool FrameRing::push_end_of_stream_for(std::chrono::nanoseconds timeout) {
   return ring_.push_for(kEndOfStream, timeout);
 }
 
-std::optional<RingItem> FrameRing::try_pop() { return take(ring_.try_pop(&FrameRing::claim, this)); }
+std::optional<RingItem> FrameRing::try_pop() {
+  return take(ring_.try_pop(&FrameRing::claim, this));
+}
 
 std::optional<RingItem> FrameRing::pop_for(std::chrono::nanoseconds timeout) {
   return take(ring_.pop_for(timeout, &FrameRing::claim, this));
@@ -167,14 +181,17 @@ std::optional<RingItem> FrameRing::take(std::optional<std::uint32_t> index) {
   return RingItem{Slot(pool_, *index)};
 }
 
-std::uint64_t RunSegment::bytes_for(const SegmentSpec& spec) { return layout_for(spec).total; }
+std::uint64_t RunSegment::bytes_for(const SegmentSpec& spec) {
+  return layout_for(spec).total;
+}
 
 RunSegment RunSegment::create(const SegmentSpec& spec) {
   if (spec.nb_slots == 0 || spec.slot_bytes == 0 || spec.window == 0) std::abort();
   const Layout l = layout_for(spec);
   // Not MFD_CLOEXEC: the stages inherit it across exec. Sealed so no one can resize it.
   const int fd = memfd_create("vpipe-run", MFD_ALLOW_SEALING);
-  if (fd < 0) fail(ExitCode::kRunFailed, std::string("cannot create shared memory: ") + std::strerror(errno));
+  if (fd < 0)
+    fail(ExitCode::kRunFailed, std::string("cannot create shared memory: ") + std::strerror(errno));
   if (ftruncate(fd, static_cast<off_t>(l.total)) != 0) {
     const int err = errno;
     close(fd);
@@ -227,16 +244,23 @@ RunSegment RunSegment::attach(int fd) {
     fail(ExitCode::kRunFailed, "fd " + std::to_string(fd) + " is not a vpipe run segment");
   }
   void* base = map_segment(fd, header[1]);
-  if (base == nullptr) fail(ExitCode::kRunFailed, std::string("cannot map the run segment: ") + std::strerror(errno));
+  if (base == nullptr)
+    fail(ExitCode::kRunFailed, std::string("cannot map the run segment: ") + std::strerror(errno));
   return RunSegment(fd, base, header[1]);
 }
 
 RunSegment::RunSegment(int fd, void* base, std::uint64_t bytes)
-    : fd_(fd), base_(base), bytes_(bytes), control_(static_cast<ControlBlock*>(base)),
+    : fd_(fd),
+      base_(base),
+      bytes_(bytes),
+      control_(static_cast<ControlBlock*>(base)),
       pool_(control_, static_cast<std::uint8_t*>(base)) {}
 
 RunSegment::RunSegment(RunSegment&& other) noexcept
-    : fd_(other.fd_), base_(other.base_), bytes_(other.bytes_), control_(other.control_),
+    : fd_(other.fd_),
+      base_(other.base_),
+      bytes_(other.bytes_),
+      control_(other.control_),
       pool_(other.pool_) {
   other.fd_ = -1;
   other.base_ = nullptr;
@@ -252,20 +276,25 @@ std::string_view RunSegment::plan_json() const {
 }
 
 FrameRing RunSegment::decoded_ring(StageStats* claimant) {
-  return FrameRing(&pool_, IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->decoded_ring_offset),
-                   claimant);
+  return FrameRing(
+      &pool_, IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->decoded_ring_offset),
+      claimant);
 }
 
 FrameRing RunSegment::filtered_ring(StageStats* claimant) {
-  return FrameRing(&pool_, IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->filtered_ring_offset),
-                   claimant);
+  return FrameRing(
+      &pool_, IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->filtered_ring_offset),
+      claimant);
 }
 
 RunSegment::Reclaimed RunSegment::reclaim(pid_t dead, StageStats& stats) {
   Reclaimed done;
-  IndexRing decoded = IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->decoded_ring_offset);
-  IndexRing filtered = IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->filtered_ring_offset);
-  IndexRing free_ring = IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->free_ring_offset);
+  IndexRing decoded =
+      IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->decoded_ring_offset);
+  IndexRing filtered =
+      IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->filtered_ring_offset);
+  IndexRing free_ring =
+      IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->free_ring_offset);
   const std::int64_t next_out = control_->next_seq_out.load();
   // A frame is done when encode has it: consumed already, waiting in the filtered ring, or held
   // in encode's reorder window.
@@ -274,7 +303,9 @@ RunSegment::Reclaimed RunSegment::reclaim(pid_t dead, StageStats& stats) {
     for (std::uint32_t i = 0; i < control_->nb_slots; ++i) {
       const FrameDesc& d = pool_.desc(i);
       if (d.seq != seq || d.owner_pid.load() == dead) continue;
-      if (filtered.contains(i) || (d.owner_pid.load() != 0 && !free_ring.contains(i) && !decoded.contains(i))) return true;
+      if (filtered.contains(i) ||
+          (d.owner_pid.load() != 0 && !free_ring.contains(i) && !decoded.contains(i)))
+        return true;
     }
     return false;
   };

@@ -52,10 +52,10 @@ struct PlaneLayout {
 
 // The picture and timing of one frame. Written by whoever owns the slot.
 struct FrameDesc {
-  std::int64_t seq;          // decode order, from 0
-  std::int64_t pts;          // in the input stream's time base
-  std::int64_t duration;     // in the input stream's time base, 0 if unknown
-  std::int64_t capture_ns;   // CLOCK_MONOTONIC when decode produced the frame
+  std::int64_t seq;         // decode order, from 0
+  std::int64_t pts;         // in the input stream's time base
+  std::int64_t duration;    // in the input stream's time base, 0 if unknown
+  std::int64_t capture_ns;  // CLOCK_MONOTONIC when decode produced the frame
   // The picture as decoded. Written once by decode and never changed, so a frame requeued
   // after a worker crash is processed from exactly what decode produced.
   PlaneLayout source;
@@ -95,9 +95,9 @@ static_assert(sizeof(StageStats) % kCacheLine == 0, "stages must not share cache
 struct SegmentSpec {
   std::uint32_t nb_slots = 0;
   std::uint64_t slot_bytes = 0;
-  std::uint32_t window = 0;      // frames in flight between decode and encode
+  std::uint32_t window = 0;  // frames in flight between decode and encode
   std::uint32_t nb_workers = 1;
-  std::string plan_json;         // the run plan, read by every stage at start
+  std::string plan_json;  // the run plan, read by every stage at start
 };
 
 struct ControlBlock {
@@ -239,7 +239,6 @@ class RunSegment {
   // the decode ring, untouched (workers never write into the slot they read); spares return to
   // the pool; an end-of-stream marker it took but did not forward goes back too.
   Reclaimed reclaim(pid_t dead, StageStats& stats);
-
 
  private:
   RunSegment(int fd, void* base, std::uint64_t bytes);

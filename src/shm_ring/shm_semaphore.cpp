@@ -21,11 +21,10 @@ inline void cpu_relax() {
 timespec monotonic_deadline(std::chrono::nanoseconds timeout) {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
-  const auto total = std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec) +
-                     timeout;
+  const auto total =
+      std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec) + timeout;
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(total);
-  return timespec{static_cast<time_t>(secs.count()),
-                  static_cast<long>((total - secs).count())};
+  return timespec{static_cast<time_t>(secs.count()), static_cast<long>((total - secs).count())};
 }
 }  // namespace
 
@@ -33,7 +32,9 @@ void ShmSemaphore::init(unsigned initial) {
   if (sem_init(&sem_, /*pshared=*/1, initial) != 0) std::abort();
 }
 
-void ShmSemaphore::destroy() { sem_destroy(&sem_); }
+void ShmSemaphore::destroy() {
+  sem_destroy(&sem_);
+}
 
 void ShmSemaphore::post() {
   if (sem_post(&sem_) != 0) std::abort();  // only EOVERFLOW is possible: a broken contract

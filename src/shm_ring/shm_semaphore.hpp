@@ -16,7 +16,8 @@ namespace vpipe::shm {
 
 class ShmSemaphore {
  public:
-  // Only the process that lays out the segment calls init(), once, before any other process maps it.
+  // Only the process that lays out the segment calls init(), once, before any other process maps
+  // it.
   void init(unsigned initial);
   void destroy();
 

@@ -22,9 +22,9 @@ namespace vpipe::transform {
 // What a filter may know about the frame beyond its pixels (overlays print it; the stress
 // filter varies its cost with it).
 struct FrameContext {
-  std::int64_t seq = 0;         // decode order, from 0
-  std::int64_t pts = 0;         // in the input's time base
-  double time_s = 0;            // pts in seconds
+  std::int64_t seq = 0;  // decode order, from 0
+  std::int64_t pts = 0;  // in the input's time base
+  double time_s = 0;     // pts in seconds
 };
 
 class Filter {

@@ -31,18 +31,21 @@ FilterArgs parse_args(const std::string& name, std::string_view text) {
   args.filter = name;
   if (text.empty()) return args;
   for (const std::string& part : split(text, ':')) {
-    if (part.empty()) fail(ExitCode::kUsage, "filter '" + name + "': empty argument in '" + std::string(text) + "'");
+    if (part.empty())
+      fail(ExitCode::kUsage,
+           "filter '" + name + "': empty argument in '" + std::string(text) + "'");
     const auto eq = part.find('=');
     if (eq == std::string::npos) {
       if (!args.named.empty()) {
-        fail(ExitCode::kUsage, "filter '" + name + "': positional argument '" + part +
-                                   "' after a named one");
+        fail(ExitCode::kUsage,
+             "filter '" + name + "': positional argument '" + part + "' after a named one");
       }
       args.positional.push_back(part);
       continue;
     }
     const std::string key = trim(part.substr(0, eq));
-    if (key.empty()) fail(ExitCode::kUsage, "filter '" + name + "': argument '" + part + "' has no name");
+    if (key.empty())
+      fail(ExitCode::kUsage, "filter '" + name + "': argument '" + part + "' has no name");
     if (!args.named.emplace(key, trim(part.substr(eq + 1))).second) {
       fail(ExitCode::kUsage, "filter '" + name + "': argument '" + key + "' given twice");
     }
@@ -71,8 +74,8 @@ FilterChain FilterChain::parse(std::string_view spec) {
     const auto eq = item.find('=');
     const std::string name = trim(item.substr(0, eq));
     const FilterInfo& info = find_filter(name);
-    const FilterArgs args =
-        parse_args(name, eq == std::string::npos ? std::string_view{} : std::string_view(item).substr(eq + 1));
+    const FilterArgs args = parse_args(
+        name, eq == std::string::npos ? std::string_view{} : std::string_view(item).substr(eq + 1));
     chain.filters_.push_back(info.make(args));
   }
   chain.plan_buffers();
@@ -108,7 +111,8 @@ std::uint64_t FilterChain::max_picture_bytes(Geometry input) const {
 }
 
 bool FilterChain::sequential() const {
-  return std::any_of(filters_.begin(), filters_.end(), [](const auto& f) { return f->sequential(); });
+  return std::any_of(filters_.begin(), filters_.end(),
+                     [](const auto& f) { return f->sequential(); });
 }
 
 std::string FilterChain::describe() const {
@@ -121,8 +125,8 @@ std::string FilterChain::describe() const {
   return text;
 }
 
-FilterChain::Result FilterChain::run(const Picture& input, std::uint8_t* spare, std::uint8_t* scratch,
-                                     const FrameContext& frame) const {
+FilterChain::Result FilterChain::run(const Picture& input, std::uint8_t* spare,
+                                     std::uint8_t* scratch, const FrameContext& frame) const {
   Picture current = input;
   std::uint8_t* where = nullptr;  // null: still a view of the (read-only) input
   for (std::size_t i = 0; i < filters_.size(); ++i) {

@@ -49,8 +49,8 @@ class FilterChain {
   void plan_buffers();
 
   std::vector<std::unique_ptr<Filter>> filters_;
-  std::size_t first_writer_ = 0;         // index of the first filter that writes pixels
-  bool first_writes_to_spare_ = true;    // else to scratch, so the last write lands in spare
+  std::size_t first_writer_ = 0;       // index of the first filter that writes pixels
+  bool first_writes_to_spare_ = true;  // else to scratch, so the last write lands in spare
   bool needs_scratch_ = false;
 };
 

@@ -4,9 +4,8 @@
 // which would cost more than most filters themselves.
 #pragma once
 
-#include <opencv2/core.hpp>
-
 #include <cstdint>
+#include <opencv2/core.hpp>
 
 namespace vpipe::transform {
 
@@ -19,7 +18,9 @@ struct Geometry {
   friend bool operator==(const Geometry&, const Geometry&) = default;
 };
 
-inline Geometry chroma_geometry(Geometry g) { return {(g.width + 1) / 2, (g.height + 1) / 2}; }
+inline Geometry chroma_geometry(Geometry g) {
+  return {(g.width + 1) / 2, (g.height + 1) / 2};
+}
 
 struct Picture {
   std::uint8_t* data[3] = {nullptr, nullptr, nullptr};

@@ -21,8 +21,12 @@ Picture picture_of(const shm::Slot& slot, const shm::PlaneLayout& l) {
 }
 }  // namespace
 
-Picture source_picture(const shm::Slot& slot) { return picture_of(slot, slot.desc().source); }
-Picture current_picture(const shm::Slot& slot) { return picture_of(slot, slot.desc().picture); }
+Picture source_picture(const shm::Slot& slot) {
+  return picture_of(slot, slot.desc().source);
+}
+Picture current_picture(const shm::Slot& slot) {
+  return picture_of(slot, slot.desc().picture);
+}
 
 void set_picture(shm::Slot& slot, const Picture& picture, bool as_source) {
   shm::PlaneLayout l{};
@@ -31,7 +35,8 @@ void set_picture(shm::Slot& slot, const Picture& picture, bool as_source) {
   l.pix_fmt = AV_PIX_FMT_YUV420P;
   l.nb_planes = 3;
   for (int i = 0; i < 3; ++i) {
-    if (picture.data[i] < slot.data() || picture.data[i] >= slot.data() + slot.capacity()) std::abort();
+    if (picture.data[i] < slot.data() || picture.data[i] >= slot.data() + slot.capacity())
+      std::abort();
     l.offset[i] = static_cast<std::uint64_t>(picture.data[i] - slot.data());
     l.linesize[i] = picture.linesize[i];
   }

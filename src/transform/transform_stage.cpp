@@ -1,9 +1,9 @@
 // A transform worker: takes frames from the decode ring in any order, a batch at a time, runs
 // the filter chain on each (reading its slot, writing into a spare slot when a filter writes
 // pixels), and hands them to encode.
-#include <opencv2/core.hpp>
 #include <spdlog/spdlog.h>
 
+#include <opencv2/core.hpp>
 #include <vector>
 
 #include "scheduler/stage_context.hpp"
@@ -20,7 +20,8 @@ class Worker {
         chain_(transform::FilterChain::parse(ctx.plan.vf)),
         in_(ctx.segment.decoded_ring(&ctx.stats)),
         out_(ctx.segment.filtered_ring()) {
-    if (chain_.needs_scratch()) scratch_.resize(ctx.segment.control().slot_bytes + transform::kPlaneAlign);
+    if (chain_.needs_scratch())
+      scratch_.resize(ctx.segment.control().slot_bytes + transform::kPlaneAlign);
   }
 
   int run() {
@@ -77,10 +78,11 @@ class Worker {
     {
       ScopedTimer busy(ctx_.stats.busy_ns);
       const shm::FrameDesc& in = slot.desc();
-      const transform::FrameContext frame{in.seq, in.pts,
-                                          static_cast<double>(in.pts) * av_q2d(ctx_.plan.input_info.time_base)};
-      const auto result = chain_.run(transform::source_picture(slot), spare ? spare->data() : nullptr,
-                                     scratch_.empty() ? nullptr : aligned_scratch(), frame);
+      const transform::FrameContext frame{
+          in.seq, in.pts, static_cast<double>(in.pts) * av_q2d(ctx_.plan.input_info.time_base)};
+      const auto result =
+          chain_.run(transform::source_picture(slot), spare ? spare->data() : nullptr,
+                     scratch_.empty() ? nullptr : aligned_scratch(), frame);
       if (result.in_spare) {
         shm::FrameDesc& d = spare->desc();
         d.seq = in.seq;
@@ -93,7 +95,8 @@ class Worker {
     }
     {
       ScopedTimer waiting(ctx_.stats.wait_ns);
-      if (!ctx_.wait_unless_aborted([&](auto t) { return out_.push_for(*result_slot, t); })) return false;
+      if (!ctx_.wait_unless_aborted([&](auto t) { return out_.push_for(*result_slot, t); }))
+        return false;
     }
     ctx_.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
     return true;
@@ -102,7 +105,8 @@ class Worker {
 
   std::uint8_t* aligned_scratch() {
     const auto at = reinterpret_cast<std::uintptr_t>(scratch_.data());
-    return scratch_.data() + (transform::kPlaneAlign - at % transform::kPlaneAlign) % transform::kPlaneAlign;
+    return scratch_.data() +
+           (transform::kPlaneAlign - at % transform::kPlaneAlign) % transform::kPlaneAlign;
   }
 
   StageContext& ctx_;
@@ -114,6 +118,8 @@ class Worker {
 
 }  // namespace
 
-int run_transform_stage(StageContext& ctx) { return Worker(ctx).run(); }
+int run_transform_stage(StageContext& ctx) {
+  return Worker(ctx).run();
+}
 
 }  // namespace vpipe::scheduler

@@ -44,7 +44,9 @@ TEST_F(BadInputTest, MissingFile) {
   expect_error({"run", "-i", path("nope.mp4"), "-o", path("o.mp4")}, 3, "No such file");
 }
 
-TEST_F(BadInputTest, Directory) { expect_error({"run", "-i", dir_, "-o", path("o.mp4")}, 3, "is a directory"); }
+TEST_F(BadInputTest, Directory) {
+  expect_error({"run", "-i", dir_, "-o", path("o.mp4")}, 3, "is a directory");
+}
 
 TEST_F(BadInputTest, EmptyFile) {
   expect_error({"run", "-i", write("empty.mp4", ""), "-o", path("o.mp4")}, 3, "empty");
@@ -54,13 +56,15 @@ TEST_F(BadInputTest, RandomBytes) {
   std::mt19937 rng(7);
   std::string bytes(64 * 1024, '\0');
   for (char& c : bytes) c = static_cast<char>(rng());
-  expect_error({"run", "-i", write("random.mp4", bytes), "-o", path("o.mp4")}, 3, "not a recognised media file");
+  expect_error({"run", "-i", write("random.mp4", bytes), "-o", path("o.mp4")}, 3,
+               "not a recognised media file");
 }
 
 TEST_F(BadInputTest, TruncatedMp4WithoutItsIndex) {
   // The sample is faststart (index first): keep only the tail, so the moov box is gone.
   const std::string data = read_file(kSample);
-  expect_error({"run", "-i", write("cut.mp4", data.substr(data.size() / 2)), "-o", path("o.mp4")}, 3, "moov atom not found");
+  expect_error({"run", "-i", write("cut.mp4", data.substr(data.size() / 2)), "-o", path("o.mp4")},
+               3, "moov atom not found");
 }
 
 TEST_F(BadInputTest, AudioOnlyFile) {
@@ -69,7 +73,8 @@ TEST_F(BadInputTest, AudioOnlyFile) {
 }
 
 TEST_F(BadInputTest, UnknownFilter) {
-  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--vf", "sharpen9"}, 2, "unknown filter 'sharpen9'");
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--vf", "sharpen9"}, 2,
+               "unknown filter 'sharpen9'");
 }
 
 TEST_F(BadInputTest, ZeroSizeResize) {
@@ -81,12 +86,14 @@ TEST_F(BadInputTest, BadFilterArgument) {
 }
 
 TEST_F(BadInputTest, HugeGeometry) {
-  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--vf", "resize=100000x100000"}, 2, "1..16384");
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--vf", "resize=100000x100000"}, 2,
+               "1..16384");
 }
 
 TEST_F(BadInputTest, PoolTooLargeForMemory) {
-  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--vf", "resize=16000x16000", "--window", "1000"}, 2,
-               "exceeds");
+  expect_error(
+      {"run", "-i", kSample, "-o", path("o.mp4"), "--vf", "resize=16000x16000", "--window", "1000"},
+      2, "exceeds");
 }
 
 TEST_F(BadInputTest, ZeroWorkers) {
@@ -97,18 +104,22 @@ TEST_F(BadInputTest, HugeWorkers) {
   expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--workers", "100000"}, 2, "--workers");
 }
 
-TEST_F(BadInputTest, UnknownOption) { expect_error({"run", "--frobnicate"}, 2, "frobnicate"); }
+TEST_F(BadInputTest, UnknownOption) {
+  expect_error({"run", "--frobnicate"}, 2, "frobnicate");
+}
 
 TEST_F(BadInputTest, MalformedConfig) {
   expect_error({"run", "--config", write("bad.yaml", "input: [unclosed\n")}, 2, "malformed");
 }
 
 TEST_F(BadInputTest, ConfigWithUnknownKey) {
-  expect_error({"run", "--config", write("bad.yaml", "input: x.mp4\nspeed: 11\n")}, 2, "unknown key 'speed'");
+  expect_error({"run", "--config", write("bad.yaml", "input: x.mp4\nspeed: 11\n")}, 2,
+               "unknown key 'speed'");
 }
 
 TEST_F(BadInputTest, ConflictingRateControl) {
-  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--crf", "20", "-b:v", "2M"}, 2, "conflict");
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--crf", "20", "-b:v", "2M"}, 2,
+               "conflict");
 }
 
 TEST_F(BadInputTest, OutputFolderMissing) {
@@ -121,7 +132,8 @@ TEST_F(BadInputTest, OutputExistsWithoutOverwrite) {
 }
 
 TEST_F(BadInputTest, UnknownEncoder) {
-  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "-c:v", "nosuchcodec"}, 2, "nosuchcodec");
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "-c:v", "nosuchcodec"}, 2,
+               "nosuchcodec");
 }
 
 TEST_F(BadInputTest, UnknownContainer) {

@@ -19,8 +19,10 @@ namespace {
 using namespace std::chrono_literals;
 
 // About a second of work here, so that a kill lands mid-run.
-const std::vector<std::string> kJob = {"-i", "testsrc2:size=640x360:rate=30:duration=3", "--vf",
-                                       "gblur=6,hflip,resize=320x180", "-c:v", "ffv1", "--workers", "3"};
+const std::vector<std::string> kJob = {"-i",        "testsrc2:size=640x360:rate=30:duration=3",
+                                       "--vf",      "gblur=6,hflip,resize=320x180",
+                                       "-c:v",      "ffv1",
+                                       "--workers", "3"};
 
 class FaultTest : public ::testing::Test {
  protected:
@@ -109,9 +111,10 @@ TEST_F(FaultTest, AStuckWorkerIsKilledAndItsFramesRedone) {
 TEST_F(FaultTest, RestartBudgetStopsTheRunWithOneLine) {
   const std::string out = path("o.mkv");
   // A slower job, so the worker is surely still running when it is killed.
-  const pid_t parent = start_vpipe({"run", "-q", "-o", out, "-i", "testsrc:size=640x360:duration=30", "--vf",
-                                    "gblur=8", "-c:v", "ffv1", "--max-restarts", "0"},
-                                   out);
+  const pid_t parent =
+      start_vpipe({"run", "-q", "-o", out, "-i", "testsrc:size=640x360:duration=30", "--vf",
+                   "gblur=8", "-c:v", "ffv1", "--max-restarts", "0"},
+                  out);
   std::mt19937 rng(1);
   bool killed = false;
   for (int i = 0; i < 200 && !killed; ++i) {

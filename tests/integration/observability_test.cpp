@@ -29,8 +29,8 @@ class ObservabilityTest : public ::testing::Test {
 };
 
 TEST_F(ObservabilityTest, ProgressJsonIsOneObjectPerLine) {
-  const RunResult r = run_vpipe({"run", "-i", "testsrc:size=640x360:duration=20", "--vf", "gblur=4", "-o", "null",
-                                 "--progress", "json", "--log-level", "warn"});
+  const RunResult r = run_vpipe({"run", "-i", "testsrc:size=640x360:duration=20", "--vf", "gblur=4",
+                                 "-o", "null", "--progress", "json", "--log-level", "warn"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::istringstream lines(r.err);
   std::string line;
@@ -48,22 +48,24 @@ TEST_F(ObservabilityTest, ProgressJsonIsOneObjectPerLine) {
 }
 
 TEST_F(ObservabilityTest, PlainProgressLinesWhenNotATerminal) {
-  const RunResult r = run_vpipe({"run", "-i", "testsrc:size=1280x720:duration=30", "--vf", "gblur=6", "-o", "null"});
+  const RunResult r = run_vpipe(
+      {"run", "-i", "testsrc:size=1280x720:duration=30", "--vf", "gblur=6", "-o", "null"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("vpipe: frame "));
   EXPECT_EQ(r.err.find('\r'), std::string::npos) << "no carriage returns in a log file";
 }
 
 TEST_F(ObservabilityTest, MetricsEndpointServesPrometheusTextWhileRunning) {
-  const pid_t pid = start_vpipe({"run", "-i", "testsrc:size=640x360:duration=60", "--vf", "gblur=6", "-o", "null",
-                                 "--metrics", "0", "-q"},
+  const pid_t pid = start_vpipe({"run", "-i", "testsrc:size=640x360:duration=60", "--vf", "gblur=6",
+                                 "-o", "null", "--metrics", "0", "-q"},
                                 path("vpipe"));
   int port = 0;
   for (int i = 0; i < 200 && port == 0; ++i) {
     std::this_thread::sleep_for(20ms);
     std::smatch m;
     const std::string err = read_file(path("vpipe.err"));
-    if (std::regex_search(err, m, std::regex(R"(127\.0\.0\.1:(\d+)/metrics)"))) port = std::stoi(m[1]);
+    if (std::regex_search(err, m, std::regex(R"(127\.0\.0\.1:(\d+)/metrics)")))
+      port = std::stoi(m[1]);
   }
   ASSERT_GT(port, 0) << read_file(path("vpipe.err"));
   std::this_thread::sleep_for(700ms);
@@ -83,20 +85,22 @@ TEST_F(ObservabilityTest, MetricsEndpointServesPrometheusTextWhileRunning) {
   ASSERT_TRUE(std::regex_search(first->body, a, frames));
   ASSERT_TRUE(std::regex_search(second->body, b, frames));
   EXPECT_GT(std::stoll(b[1]), std::stoll(a[1])) << "the counters are live";
-  EXPECT_FALSE(httplib::Client("127.0.0.1", port).Get("/metrics")) << "the endpoint closes with the run";
+  EXPECT_FALSE(httplib::Client("127.0.0.1", port).Get("/metrics"))
+      << "the endpoint closes with the run";
 }
 
 TEST_F(ObservabilityTest, MetricsAddressMustBeValid) {
-  const RunResult r = run_vpipe({"run", "-i", "testsrc:duration=1", "-o", "null", "--metrics", "notaport"});
+  const RunResult r =
+      run_vpipe({"run", "-i", "testsrc:duration=1", "-o", "null", "--metrics", "notaport"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
   EXPECT_THAT(r.err, HasSubstr("--metrics"));
 }
 
 TEST_F(ObservabilityTest, StatsReportHasEveryStageAndTheRunsFigures) {
-  const RunResult r = run_vpipe({"run", "-q", "-i", "testsrc:size=320x240:duration=2", "--vf", "resize=160x120",
-                                 "-o", path("o.mkv"), "-c:v", "ffv1", "--workers", "2", "--stats-json",
-                                 path("s.json")});
+  const RunResult r = run_vpipe({"run", "-q", "-i", "testsrc:size=320x240:duration=2", "--vf",
+                                 "resize=160x120", "-o", path("o.mkv"), "-c:v", "ffv1", "--workers",
+                                 "2", "--stats-json", path("s.json")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto sut = nlohmann::json::parse(read_file(path("s.json")));
   EXPECT_EQ(sut.at("frames"), 60);
@@ -104,7 +108,8 @@ TEST_F(ObservabilityTest, StatsReportHasEveryStageAndTheRunsFigures) {
   EXPECT_EQ(sut.at("restarts"), 0);
   EXPECT_EQ(sut.at("drops").at("total"), 0);
   EXPECT_GT(sut.at("latency_ms").at("p50").get<double>(), 0);
-  EXPECT_GE(sut.at("latency_ms").at("p99").get<double>(), sut.at("latency_ms").at("p50").get<double>());
+  EXPECT_GE(sut.at("latency_ms").at("p99").get<double>(),
+            sut.at("latency_ms").at("p50").get<double>());
   EXPECT_GE(sut.at("rings").at("decoded").at("high_water").get<int>(), 1);
   EXPECT_THAT(sut.at("versions").at("libavcodec").get<std::string>(), HasSubstr("Lavc"));
   ASSERT_EQ(sut.at("stages").size(), 4u);
@@ -113,7 +118,8 @@ TEST_F(ObservabilityTest, StatsReportHasEveryStageAndTheRunsFigures) {
     EXPECT_EQ(s.at("exit"), "exited with code 0") << s.at("stage");
     EXPECT_EQ(s.at("bytes_copied"), 0) << s.at("stage");
     EXPECT_GT(s.at("peak_rss_kib").get<long>(), 0) << s.at("stage");
-    if (s.at("stage").get<std::string>().rfind("xform-", 0) == 0) through_workers += s.at("frames_out").get<std::uint64_t>();
+    if (s.at("stage").get<std::string>().rfind("xform-", 0) == 0)
+      through_workers += s.at("frames_out").get<std::uint64_t>();
   }
   EXPECT_EQ(through_workers, 60u) << "the workers between them handled every frame";
   EXPECT_EQ(sut.at("plan").at("nb_workers"), 2);

@@ -22,8 +22,8 @@ namespace {
 using namespace std::chrono_literals;
 
 // Long enough to observe and signal: 30 s of 640x360 with a heavy blur.
-const std::vector<std::string> kSlowRun = {"-i", "testsrc:size=640x360:rate=30:duration=30", "--vf", "gblur=8",
-                                           "-c:v", "ffv1"};
+const std::vector<std::string> kSlowRun = {
+    "-i", "testsrc:size=640x360:rate=30:duration=30", "--vf", "gblur=8", "-c:v", "ffv1"};
 
 // "vpipe:decode    cpus 0" lines of --dry-run -> stage -> cpu list text.
 std::map<std::string, std::string> planned_cpus(const std::string& dry_run) {
@@ -56,7 +56,8 @@ class ProcessesTest : public ::testing::Test {
   };
 
   pid_t start_slow(const std::vector<std::string>& run = kSlowRun) {
-    std::vector<std::string> args{"run", "-q", "-o", path("out.mkv"), "--stats-json", path("stats.json")};
+    std::vector<std::string> args{"run",           "-q",           "-o",
+                                  path("out.mkv"), "--stats-json", path("stats.json")};
     args.insert(args.end(), run.begin(), run.end());
     return start_vpipe(args, path("vpipe"));
   }
@@ -118,7 +119,8 @@ TEST_F(ProcessesTest, StagesRunOnTheCpusOfAnExplicitPlan) {
   if (sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "needs two CPUs";
   expect_stages_pinned_as_planned(*this, "decode=0;xform=1;encode=0-1");
   // And the plan really is that one, not just whatever --dry-run said.
-  const RunResult plan = run_vpipe({"run", "-o", "null", "-i", "testsrc", "--dry-run", "--affinity", "decode=0;xform=1"});
+  const RunResult plan = run_vpipe(
+      {"run", "-o", "null", "-i", "testsrc", "--dry-run", "--affinity", "decode=0;xform=1"});
   EXPECT_EQ(planned_cpus(plan.out).at("decode"), "0");
   EXPECT_EQ(planned_cpus(plan.out).at("xform-0"), "1");
 }
@@ -133,13 +135,15 @@ TEST_F(ProcessesTest, InterruptDrainsAndFinishesAPlayableFile) {
   const DecodedVideo out = decode_video(path("out.mkv"));
   EXPECT_GT(out.nb_frames(), 0u);
   EXPECT_LT(out.nb_frames(), 900u) << "stopped early";
-  EXPECT_EQ(out.nb_frames(), stats.at("frames").get<std::size_t>()) << "the file has what the summary says";
+  EXPECT_EQ(out.nb_frames(), stats.at("frames").get<std::size_t>())
+      << "the file has what the summary says";
   EXPECT_EQ(processes_holding_run_segments(), 0);
 }
 
 TEST_F(ProcessesTest, SecondInterruptAbortsQuicklyAndLeavesNothing) {
   // Big frames, so that draining after the first signal takes longer than the gap.
-  const pid_t parent = start_slow({"-i", "testsrc:size=1920x1080:rate=30:duration=30", "--vf", "gblur=12", "-c:v", "ffv1"});
+  const pid_t parent = start_slow(
+      {"-i", "testsrc:size=1920x1080:rate=30:duration=30", "--vf", "gblur=12", "-c:v", "ffv1"});
   const RunGuard guard{parent};
   const auto stages = wait_for_stages(parent, 3);
   ASSERT_EQ(stages.size(), 3u);
@@ -173,7 +177,8 @@ TEST_F(ProcessesTest, KillingTheSchedulerTakesEveryStageAndSegmentWithIt) {
 
 // Kills the stage named `stage` of a slow run writing `out`; returns the run's exit code.
 int kill_stage_mid_run(ProcessesTest& t, const std::string& stage, const std::string& out) {
-  std::vector<std::string> args{"run", "-q", "-o", out, "-i", "testsrc:size=640x360:rate=30:duration=30", "--vf", "gblur=8"};
+  std::vector<std::string> args{
+      "run", "-q", "-o", out, "-i", "testsrc:size=640x360:rate=30:duration=30", "--vf", "gblur=8"};
   const pid_t parent = start_vpipe(args, out);
   const ProcessesTest::RunGuard guard{parent};
   const auto stages = t.wait_for_stages(parent, 3);

@@ -52,19 +52,23 @@ TEST_F(RunTest, TestsrcGivesTheRequestedFramesSizeAndCodec) {
 }
 
 TEST_F(RunTest, TestsrcPixelsMatchFfmpegsOwnRendering) {
-  vpipe_ok({"run", "-q", "-i", "testsrc:size=320x240:rate=25:duration=1", "-o", path("vpipe.mkv"), "-c:v", "ffv1"});
-  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc=size=320x240:rate=25:duration=1 -pix_fmt yuv420p -c:v ffv1 " +
-                  path("ffmpeg.mkv")), 0);
+  vpipe_ok({"run", "-q", "-i", "testsrc:size=320x240:rate=25:duration=1", "-o", path("vpipe.mkv"),
+            "-c:v", "ffv1"});
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc=size=320x240:rate=25:duration=1 -pix_fmt "
+                  "yuv420p -c:v ffv1 " +
+                  path("ffmpeg.mkv")),
+            0);
   const DecodedVideo ours = decode_video(path("vpipe.mkv"), true);
   const DecodedVideo ref = decode_video(path("ffmpeg.mkv"), true);
   ASSERT_EQ(ours.nb_frames(), 25u);
   ASSERT_EQ(ref.nb_frames(), 25u);
-  for (std::size_t i = 0; i < ours.nb_frames(); ++i) EXPECT_GE(psnr(ours.frames[i], ref.frames[i]), 40.0) << "frame " << i;
+  for (std::size_t i = 0; i < ours.nb_frames(); ++i)
+    EXPECT_GE(psnr(ours.frames[i], ref.frames[i]), 40.0) << "frame " << i;
 }
 
 TEST_F(RunTest, FilterChainGivesThePlannedGeometryAndKeepsTiming) {
-  vpipe_ok({"run", "-q", "-i", kSample, "-o", path("out.mp4"), "--vf", "resize=320x180,gblur=1,crop=300:160",
-            "-c:v", "mpeg4", "--crf", "5"});
+  vpipe_ok({"run", "-q", "-i", kSample, "-o", path("out.mp4"), "--vf",
+            "resize=320x180,gblur=1,crop=300:160", "-c:v", "mpeg4", "--crf", "5"});
   const DecodedVideo in = decode_video(kSample);
   const DecodedVideo out = decode_video(path("out.mp4"));
   EXPECT_EQ(out.codec, "mpeg4");
@@ -78,15 +82,18 @@ TEST_F(RunTest, OutputIsTheSameWhateverTheNumberOfWorkers) {
   // stress with vary: each frame costs a different amount, so workers finish out of order.
   const std::string input = "testsrc2:size=320x240:rate=30:duration=2";
   const std::string vf = "stress=5:vary=60,hflip,resize=160x120";
-  vpipe_ok({"run", "-q", "-i", input, "-o", path("w1.mkv"), "-c:v", "ffv1", "--vf", vf, "--workers", "1"});
+  vpipe_ok({"run", "-q", "-i", input, "-o", path("w1.mkv"), "-c:v", "ffv1", "--vf", vf, "--workers",
+            "1"});
   const DecodedVideo one = decode_video(path("w1.mkv"));
   ASSERT_EQ(one.nb_frames(), 60u);
   for (const char* workers : {"2", "4", "8"}) {
     for (const char* batch : {"1", "3"}) {
       const std::string out = path(std::string("w") + workers + "b" + batch + ".mkv");
-      vpipe_ok({"run", "-q", "-i", input, "-o", out, "-c:v", "ffv1", "--vf", vf, "--workers", workers, "--batch", batch});
+      vpipe_ok({"run", "-q", "-i", input, "-o", out, "-c:v", "ffv1", "--vf", vf, "--workers",
+                workers, "--batch", batch});
       const DecodedVideo many = decode_video(out);
-      EXPECT_EQ(many.checksums, one.checksums) << workers << " workers, batch " << batch << ": frames lost, reordered or altered";
+      EXPECT_EQ(many.checksums, one.checksums)
+          << workers << " workers, batch " << batch << ": frames lost, reordered or altered";
       EXPECT_EQ(many.pts, one.pts) << workers << " workers, batch " << batch;
     }
   }
@@ -115,14 +122,16 @@ TEST_F(RunTest, NoAudioFlagDropsTheAudio) {
 }
 
 TEST_F(RunTest, NullOutputProcessesEveryFrameAndReportsIt) {
-  vpipe_ok({"run", "-q", "-i", kSample, "-o", "null", "--vf", "gray", "--stats-json", path("stats.json")});
+  vpipe_ok({"run", "-q", "-i", kSample, "-o", "null", "--vf", "gray", "--stats-json",
+            path("stats.json")});
   const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
   EXPECT_EQ(stats.at("frames"), 120);
   for (const auto& s : stats.at("stages")) EXPECT_EQ(s.at("bytes_copied"), 0) << s.at("stage");
 }
 
 TEST_F(RunTest, DryRunPrintsThePlanAndStartsNothing) {
-  const RunResult r = run_vpipe({"run", "-i", kSample, "-o", path("out.mp4"), "--dry-run", "--vf", "resize=320x180"});
+  const RunResult r = run_vpipe(
+      {"run", "-i", kSample, "-o", path("out.mp4"), "--dry-run", "--vf", "resize=320x180"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("vpipe:decode"));
   EXPECT_THAT(r.out, HasSubstr("vpipe:xform-0"));
@@ -156,8 +165,10 @@ class MessyInputTest : public RunTest, public ::testing::WithParamInterface<Mess
 TEST_P(MessyInputTest, GivesAsManyFramesAsFfmpegDecodes) {
   const MessyInput& m = GetParam();
   const std::string input = path(m.name);
-  ASSERT_EQ(shell(std::string("ffmpeg -v error -y -f lavfi -i testsrc=size=641x359:rate=10:duration=3 ") +
-                  m.ffmpeg_args + " " + input), 0);
+  ASSERT_EQ(
+      shell(std::string("ffmpeg -v error -y -f lavfi -i testsrc=size=641x359:rate=10:duration=3 ") +
+            m.ffmpeg_args + " " + input),
+      0);
   const DecodedVideo reference = decode_video(input);
   ASSERT_GT(reference.nb_frames(), 0u);
   vpipe_ok({"run", "-q", "-i", input, "-o", path("out.mkv"), "-c:v", "ffv1"});
@@ -167,16 +178,17 @@ TEST_P(MessyInputTest, GivesAsManyFramesAsFfmpegDecodes) {
   EXPECT_EQ(out.height, 359);
 }
 
-INSTANTIATE_TEST_SUITE_P(Inputs, MessyInputTest,
-                         ::testing::Values(MessyInput{"mpeg4.avi", "-c:v mpeg4 -q:v 5"},
-                                           MessyInput{"mjpeg.avi", "-c:v mjpeg -pix_fmt yuvj420p -q:v 5"},
-                                           MessyInput{"rgb.mkv", "-c:v ffv1 -pix_fmt rgb24"},
-                                           MessyInput{"palette.mkv", "-c:v png -pix_fmt pal8"},
-                                           MessyInput{"yuv444.mkv", "-c:v libx264 -pix_fmt yuv444p -preset ultrafast"}),
-                         [](const auto& info) {
-                           std::string n = info.param.name;
-                           return n.substr(0, n.find('.'));
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Inputs, MessyInputTest,
+    ::testing::Values(MessyInput{"mpeg4.avi", "-c:v mpeg4 -q:v 5"},
+                      MessyInput{"mjpeg.avi", "-c:v mjpeg -pix_fmt yuvj420p -q:v 5"},
+                      MessyInput{"rgb.mkv", "-c:v ffv1 -pix_fmt rgb24"},
+                      MessyInput{"palette.mkv", "-c:v png -pix_fmt pal8"},
+                      MessyInput{"yuv444.mkv", "-c:v libx264 -pix_fmt yuv444p -preset ultrafast"}),
+    [](const auto& info) {
+      std::string n = info.param.name;
+      return n.substr(0, n.find('.'));
+    });
 
 }  // namespace
 }  // namespace vpipe::test

@@ -79,7 +79,8 @@ TEST(ProgressJsonTest, IsOneParsableObjectWithTheSameFields) {
   ASSERT_EQ(sut.at("stages").size(), 3u);
   EXPECT_EQ(sut.at("stages")[1].at("stage"), "xform-0");
   EXPECT_EQ(sut.at("stages")[1].at("busy_percent"), 100);
-  EXPECT_GT(sut.at("latency_ms").at("p99").get<double>(), sut.at("latency_ms").at("p50").get<double>());
+  EXPECT_GT(sut.at("latency_ms").at("p99").get<double>(),
+            sut.at("latency_ms").at("p50").get<double>());
 }
 
 TEST(PrometheusTextTest, EveryMetricHasHelpTypeAndAValue) {
@@ -89,7 +90,8 @@ TEST(PrometheusTextTest, EveryMetricHasHelpTypeAndAValue) {
   int samples = 0;
   while (std::getline(lines, line)) {
     if (line.rfind("#", 0) == 0) {
-      EXPECT_TRUE(line.rfind("# HELP vpipe_", 0) == 0 || line.rfind("# TYPE vpipe_", 0) == 0) << line;
+      EXPECT_TRUE(line.rfind("# HELP vpipe_", 0) == 0 || line.rfind("# TYPE vpipe_", 0) == 0)
+          << line;
       continue;
     }
     ++samples;
@@ -116,7 +118,8 @@ TEST(LatencyHistogramTest, PercentilesLandInTheRightBucket) {
 
 TEST(LatencyHistogramTest, BucketBoundsGrowByAQuarterOctave) {
   for (int b = 1; b < 99; ++b) {
-    EXPECT_NEAR(LatencyHistogram::upper_bound_us(b + 1) / LatencyHistogram::upper_bound_us(b), 1.189, 0.001);
+    EXPECT_NEAR(LatencyHistogram::upper_bound_us(b + 1) / LatencyHistogram::upper_bound_us(b),
+                1.189, 0.001);
     EXPECT_EQ(LatencyHistogram::bucket_of(LatencyHistogram::upper_bound_us(b) * 0.999), b);
   }
 }

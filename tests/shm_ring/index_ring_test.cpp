@@ -17,8 +17,8 @@ class IndexRingTest : public ::testing::Test {
  protected:
   IndexRing make(std::uint32_t capacity) {
     memory_.assign(IndexRing::bytes_for(capacity) + kCacheLine, 0);
-    void* aligned = reinterpret_cast<void*>((reinterpret_cast<std::uintptr_t>(memory_.data()) + kCacheLine - 1) &
-                                            ~(kCacheLine - 1));
+    void* aligned = reinterpret_cast<void*>(
+        (reinterpret_cast<std::uintptr_t>(memory_.data()) + kCacheLine - 1) & ~(kCacheLine - 1));
     return IndexRing::create(aligned, capacity);
   }
   std::vector<std::uint8_t> memory_;

@@ -13,7 +13,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-SegmentSpec small_spec(std::uint32_t slots = 4) { return {slots, 1024, slots, 2, R"({"plan":1})"}; }
+SegmentSpec small_spec(std::uint32_t slots = 4) {
+  return {slots, 1024, slots, 2, R"({"plan":1})"};
+}
 
 TEST(RunSegmentTest, CreateLaysOutControlBlockAndPlan) {
   RunSegment sut = RunSegment::create(small_spec());
@@ -51,7 +53,11 @@ TEST(FramePoolTest, AcquireRecordsTheOwnerAndTimesOutWhenEmpty) {
 TEST(FramePoolTest, ASlotGoingOutOfScopeReturnsToThePool) {
   RunSegment seg = RunSegment::create(small_spec(2));
   FramePool& sut = seg.pool();
-  { auto slot = sut.acquire_for(1ms); ASSERT_TRUE(slot); EXPECT_EQ(sut.nb_free(), 1u); }
+  {
+    auto slot = sut.acquire_for(1ms);
+    ASSERT_TRUE(slot);
+    EXPECT_EQ(sut.nb_free(), 1u);
+  }
   EXPECT_EQ(sut.nb_free(), 2u);
 }
 

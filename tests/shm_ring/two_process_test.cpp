@@ -43,7 +43,8 @@ TEST(TwoProcessRingTest, TenThousandFramesArriveOnceAndInOrder) {
     auto item = in.pop_for(5s);
     ASSERT_TRUE(item) << "consumer waited 5 s for a frame";
     if (item->end_of_stream()) break;
-    in_order &= item->slot.desc().seq == expected && item->slot.data()[0] == static_cast<std::uint8_t>(expected);
+    in_order &= item->slot.desc().seq == expected &&
+                item->slot.data()[0] == static_cast<std::uint8_t>(expected);
     ++expected;
   }
   EXPECT_TRUE(in_order);
@@ -64,7 +65,7 @@ TEST(TwoProcessRingTest, AFullRingBlocksTheProducerUntilTheConsumerTakesOne) {
     IndexRing mine = IndexRing::attach(ring_memory);
     if (!mine.push_for(1, 1s) || !mine.push_for(2, 1s)) _exit(2);
     if (mine.push_for(3, 100ms)) _exit(3);  // full: a bounded wait that must time out
-    seg.control().stop_input.store(1);     // tell the consumer the producer is now blocked
+    seg.control().stop_input.store(1);      // tell the consumer the producer is now blocked
     _exit(mine.push_for(3, 5s) ? 0 : 4);
   }
   while (seg.control().stop_input.load() == 0) usleep(1000);

@@ -55,8 +55,9 @@ DecodedVideo decode_video(const std::string& path, bool keep_pixels) {
         av_image_copy(dst, dst_ls, const_cast<const std::uint8_t**>(frame->data), frame->linesize,
                       AV_PIX_FMT_YUV420P, out.width, out.height);
       } else {
-        sws = sws_getCachedContext(sws, frame->width, frame->height, static_cast<AVPixelFormat>(frame->format),
-                                   out.width, out.height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr, nullptr);
+        sws = sws_getCachedContext(sws, frame->width, frame->height,
+                                   static_cast<AVPixelFormat>(frame->format), out.width, out.height,
+                                   AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr, nullptr);
         sws_scale(sws, frame->data, frame->linesize, 0, frame->height, dst, dst_ls);
       }
       std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
@@ -89,7 +90,8 @@ std::vector<StreamInfo> probe_streams(const std::string& path) {
     return streams;
   }
   avformat_find_stream_info(fmt, nullptr);
-  std::vector<std::int64_t> first(fmt->nb_streams, AV_NOPTS_VALUE), end(fmt->nb_streams, AV_NOPTS_VALUE);
+  std::vector<std::int64_t> first(fmt->nb_streams, AV_NOPTS_VALUE),
+      end(fmt->nb_streams, AV_NOPTS_VALUE);
   for (unsigned i = 0; i < fmt->nb_streams; ++i) {
     const AVCodecParameters* par = fmt->streams[i]->codecpar;
     const char* type = av_get_media_type_string(par->codec_type);
@@ -107,7 +109,8 @@ std::vector<StreamInfo> probe_streams(const std::string& path) {
     av_packet_unref(pkt);
   }
   for (unsigned i = 0; i < fmt->nb_streams; ++i) {
-    if (first[i] != AV_NOPTS_VALUE) streams[i].duration_s = (end[i] - first[i]) * av_q2d(fmt->streams[i]->time_base);
+    if (first[i] != AV_NOPTS_VALUE)
+      streams[i].duration_s = (end[i] - first[i]) * av_q2d(fmt->streams[i]->time_base);
   }
   av_packet_free(&pkt);
   avformat_close_input(&fmt);

@@ -11,8 +11,8 @@ struct DecodedVideo {
   std::string codec;
   int width = 0;
   int height = 0;
-  std::vector<std::int64_t> pts;          // in the stream's time base, in output order
-  std::vector<std::uint64_t> checksums;   // per frame, over the YUV420P planes
+  std::vector<std::int64_t> pts;                  // in the stream's time base, in output order
+  std::vector<std::uint64_t> checksums;           // per frame, over the YUV420P planes
   std::vector<std::vector<std::uint8_t>> frames;  // YUV420P, tightly packed (only if keep_pixels)
   double duration_s = 0;
   [[nodiscard]] std::size_t nb_frames() const { return checksums.size(); }
@@ -22,9 +22,9 @@ struct DecodedVideo {
 DecodedVideo decode_video(const std::string& path, bool keep_pixels = false);
 
 struct StreamInfo {
-  std::string type;   // "video", "audio", ...
+  std::string type;  // "video", "audio", ...
   std::string codec;
-  double duration_s = 0;     // from the packets' timestamps
+  double duration_s = 0;  // from the packets' timestamps
   std::size_t packets = 0;
 };
 

@@ -9,9 +9,9 @@
 namespace vpipe::test {
 
 struct RunResult {
-  int exit_code = -1;   // -signal if killed
-  std::string err;      // stderr
-  std::string out;      // stdout
+  int exit_code = -1;  // -signal if killed
+  std::string err;     // stderr
+  std::string out;     // stdout
 };
 
 // Runs build/vpipe with `args`, waits at most `timeout_s` (then SIGKILLs it and fails the test).
