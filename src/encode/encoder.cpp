@@ -6,6 +6,7 @@ extern "C" {
 }
 
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -68,8 +69,13 @@ bool container_accepts(const EncoderSettings& s, const std::string& codec) {
 }
 
 void validate(const EncoderSettings& s) {
-  find_encoder(s.codec);
+  const AVCodec* codec = find_encoder(s.codec);
   const AVOutputFormat* fmt = find_muxer(s);
+  // 0 means "cannot"; a negative answer means the muxer does not say, so it is tried.
+  if (avformat_query_codec(fmt, codec->id, FF_COMPLIANCE_NORMAL) == 0) {
+    fail(ExitCode::kUsage, "the " + std::string(fmt->name) + " container cannot hold " + codec->name +
+                               " video: choose another codec (-c:v) or container (-o NAME.mkv)");
+  }
   if ((fmt->flags & AVFMT_NOFILE) != 0 || is_url(s.output)) return;
   namespace fs = std::filesystem;
   const fs::path path(s.output);
@@ -82,6 +88,14 @@ void validate(const EncoderSettings& s) {
     output_error(s.output, "folder '" + dir.string() + "' does not exist");
   if (access(dir.c_str(), W_OK) != 0)
     output_error(s.output, "folder '" + dir.string() + "' is not writable");
+  // Permission bits do not stop root; some file systems (/proc, read-only mounts) still do.
+  // Try to create the file now, so that this fails before any process starts. Nothing in an
+  // existing file is touched.
+  const bool existed = fs::exists(path, ec);
+  const int fd = ::open(s.output.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) output_error(s.output, std::strerror(errno));
+  ::close(fd);
+  if (!existed) ::unlink(s.output.c_str());
 }
 
 std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamParams& params,

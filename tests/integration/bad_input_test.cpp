@@ -136,6 +136,11 @@ TEST_F(BadInputTest, UnknownEncoder) {
                "nosuchcodec");
 }
 
+TEST_F(BadInputTest, CodecTheContainerCannotHold) {
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "-c:v", "ffv1"}, 2, "mp4 container cannot hold ffv1");
+  EXPECT_FALSE(std::filesystem::exists(path("o.mp4"))) << "found out before anything was written";
+}
+
 TEST_F(BadInputTest, UnknownContainer) {
   expect_error({"run", "-i", kSample, "-o", path("o.notacontainer")}, 2, "container");
 }
