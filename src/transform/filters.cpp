@@ -214,18 +214,31 @@ class Crop final : public Filter {
   std::optional<int> x_, y_;
 };
 
-std::unique_ptr<Filter> make_crop(const FilterArgs& a) {
-  auto args = bind(a, {"w", "h", "x", "y"});
-  if (!get(args, "w") || !get(args, "h")) bad_arg(a, "needs a size: crop=W:H[:X:Y]");
-  const int w = to_int(a, "w", *get(args, "w"));
-  const int h = to_int(a, "h", *get(args, "h"));
-  check_dimension(a.filter, "width", w);
-  check_dimension(a.filter, "height", h);
+// W:H[:X:Y], shared by crop and pad: a size, and an optional origin (centred when absent).
+struct Window {
+  int w, h;
   std::optional<int> x, y;
-  if (auto t = get(args, "x")) x = to_int(a, "x", *t);
-  if (auto t = get(args, "y")) y = to_int(a, "y", *t);
-  if ((x && *x < 0) || (y && *y < 0)) bad_arg(a, "x and y must not be negative");
-  return std::make_unique<Crop>(w, h, x, y);
+};
+
+Window window_args(const FilterArgs& a, const std::map<std::string, std::string>& args) {
+  if (!get(args, "w") || !get(args, "h")) bad_arg(a, "needs a size: " + a.filter + "=W:H[:X:Y]");
+  Window win{to_int(a, "w", *get(args, "w")), to_int(a, "h", *get(args, "h")), std::nullopt,
+             std::nullopt};
+  check_dimension(a.filter, "width", win.w);
+  check_dimension(a.filter, "height", win.h);
+  if (auto t = get(args, "x")) win.x = to_int(a, "x", *t);
+  if (auto t = get(args, "y")) win.y = to_int(a, "y", *t);
+  // Bounded, so that origin + size can never overflow an int.
+  for (const auto& v : {win.x, win.y}) {
+    if (v && (*v < 0 || *v > kMaxDimension))
+      bad_arg(a, "x and y must not be negative or above " + std::to_string(kMaxDimension));
+  }
+  return win;
+}
+
+std::unique_ptr<Filter> make_crop(const FilterArgs& a) {
+  const Window win = window_args(a, bind(a, {"w", "h", "x", "y"}));
+  return std::make_unique<Crop>(win.w, win.h, win.x, win.y);
 }
 
 // ---- gray -----------------------------------------------------------------------------------
@@ -373,18 +386,10 @@ class Pad final : public Filter {
 
 std::unique_ptr<Filter> make_pad(const FilterArgs& a) {
   auto args = bind(a, {"w", "h", "x", "y", "color"});
-  if (!get(args, "w") || !get(args, "h")) bad_arg(a, "needs a size: pad=W:H[:X:Y]");
-  const int w = to_int(a, "w", *get(args, "w"));
-  const int h = to_int(a, "h", *get(args, "h"));
-  check_dimension(a.filter, "width", w);
-  check_dimension(a.filter, "height", h);
-  std::optional<int> x, y;
-  if (auto t = get(args, "x")) x = to_int(a, "x", *t);
-  if (auto t = get(args, "y")) y = to_int(a, "y", *t);
-  if ((x && *x < 0) || (y && *y < 0)) bad_arg(a, "x and y must not be negative");
+  const Window win = window_args(a, args);
   const std::string color = get(args, "color").value_or("black");
   for (const PadColor& c : kPadColors) {
-    if (color == c.name) return std::make_unique<Pad>(w, h, x, y, c);
+    if (color == c.name) return std::make_unique<Pad>(win.w, win.h, win.x, win.y, c);
   }
   bad_arg(a, "color '" + color + "' is not one of black, white, gray");
 }
