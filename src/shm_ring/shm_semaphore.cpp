@@ -6,9 +6,9 @@
 
 namespace vpipe::shm {
 namespace {
-// About 2-4 us of polling: long enough to catch a peer on another core that is mid-handoff,
+// About a microsecond of polling: long enough to catch a peer on another core that is mid-handoff,
 // short enough not to burn a core that a pinned stage shares with another.
-constexpr int kSpinIterations = 256;
+constexpr int kSpinIterations = 100;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
