@@ -28,6 +28,11 @@ T scalar(const YAML::Node& node, const std::string& key, const std::string& file
   }
 }
 
+std::string key_text(const YAML::Node& node, const std::string& file) {
+  if (!node.IsScalar()) fail(ExitCode::kUsage, "config '" + file + "': a key is not a plain name");
+  return node.Scalar();
+}
+
 std::string resolve_path(const std::string& value, const fs::path& base) {
   if (value.empty() || value == "-" || value.find(':') != std::string::npos ||
       decode::is_test_source(value)) {
@@ -59,7 +64,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       "hang_timeout", "no_audio",  "faststart", "overwrite",  "quiet",
       "progress",     "log_level", "log_file",  "stats_json", "metrics"};
   for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
+    const std::string key = key_text(kv.first, path);
     const YAML::Node& v = kv.second;
     if (!kKeys.count(key))
       fail(ExitCode::kUsage, "config '" + path + "': unknown key '" + key + "'");
@@ -114,7 +119,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
     else if (key == "codec_options") {
       if (!v.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': codec_options must be a map");
       for (const auto& opt : v)
-        o.codec_options[opt.first.as<std::string>()] = scalar<std::string>(opt.second, key, path);
+        o.codec_options[key_text(opt.first, path)] = scalar<std::string>(opt.second, key, path);
     }
   }
 }

@@ -353,5 +353,23 @@ TEST(ValidateTest, RejectsOtherValuesOutOfRange) {
   }
 }
 
+TEST(ConfigFileTest, KeysThatAreNotPlainNamesAreAUsageError) {
+  for (const char* text : {"[input]: x.mp4\n", "codec_options:\n  [a, b]: 1\n"}) {
+    char dir[] = "/tmp/vpipe-keys-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    const std::string file = std::string(dir) + "/c.yaml";
+    std::ofstream(file) << text;
+    vpipe::scheduler::RunOptions sut;
+    try {
+      vpipe::scheduler::apply_config_file(file, sut);
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const vpipe::Error& e) {
+      EXPECT_EQ(e.code(), vpipe::ExitCode::kUsage);
+      EXPECT_NE(std::string(e.what()).find("not a plain name"), std::string::npos) << e.what();
+    }
+    std::filesystem::remove_all(dir);
+  }
+}
+
 }  // namespace
 }  // namespace vpipe::scheduler
