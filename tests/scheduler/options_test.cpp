@@ -353,7 +353,7 @@ TEST(ValidateTest, RejectsOtherValuesOutOfRange) {
   }
 }
 
-TEST(ConfigFileTest, KeysThatAreNotPlainNamesAreAUsageError) {
+TEST(ConfigKeyTest, KeysThatAreNotPlainNamesAreAUsageError) {
   for (const char* text : {"[input]: x.mp4\n", "codec_options:\n  [a, b]: 1\n"}) {
     char dir[] = "/tmp/vpipe-keys-XXXXXX";
     ASSERT_NE(mkdtemp(dir), nullptr);
