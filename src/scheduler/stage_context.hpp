@@ -14,7 +14,7 @@ namespace vpipe::scheduler {
 
 inline constexpr int kDecodeStatsIndex = 0;
 inline constexpr int kEncodeStatsIndex = 1;
-inline constexpr int kFirstWorkerStatsIndex = 2;
+inline constexpr int kFirstWorkerStatsIndex = shm::kFirstWorkerStage;
 
 // How long any single wait lasts before the stage re-checks the run's abort flag (invariant 7).
 inline constexpr std::chrono::milliseconds kPollInterval{100};

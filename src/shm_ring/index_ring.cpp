@@ -103,7 +103,8 @@ IndexRing IndexRing::attach(void* memory) {
   return IndexRing(static_cast<IndexRingShared*>(memory));
 }
 
-bool IndexRing::push_for(std::uint32_t value, std::chrono::nanoseconds timeout) {
+bool IndexRing::push_for(std::uint32_t value, std::chrono::nanoseconds timeout, ClaimFn publish,
+                         void* context) {
   IndexRingShared* s = shared_;
   for (int i = 0; i < kSpinIterations && timeout > timeout.zero(); ++i) {
     if (peek(s->tail) - peek(s->head) < s->capacity) break;
@@ -116,6 +117,7 @@ bool IndexRing::push_for(std::uint32_t value, std::chrono::nanoseconds timeout) 
       Lock lock(&s->mutex);
       if (queued(s) < s->capacity) {
         s->cells[s->tail % s->capacity] = value;
+        if (publish != nullptr) publish(context, value);
         __atomic_store_n(&s->tail, s->tail + 1, __ATOMIC_RELEASE);  // commit
         if (queued(s) > s->high_water) s->high_water = queued(s);
         s->pushes.fetch_add(1, std::memory_order_release);
@@ -181,12 +183,13 @@ std::uint32_t IndexRing::size() const {
   return queued(shared_);
 }
 
-bool IndexRing::contains(std::uint32_t value) const {
+std::uint32_t IndexRing::count(std::uint32_t value) const {
   Lock lock(&shared_->mutex);
+  std::uint32_t n = 0;
   for (std::uint64_t i = shared_->head; i != shared_->tail; ++i) {
-    if (shared_->cells[i % shared_->capacity] == value) return true;
+    n += shared_->cells[i % shared_->capacity] == value;
   }
-  return false;
+  return n;
 }
 
 std::uint32_t IndexRing::high_water() const {

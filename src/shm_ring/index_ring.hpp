@@ -68,11 +68,14 @@ class IndexRing {
   static IndexRing create(void* memory, std::uint32_t capacity);
   static IndexRing attach(void* memory);
 
-  // Producer side.
-  [[nodiscard]] bool try_push(std::uint32_t value) {
-    return push_for(value, std::chrono::nanoseconds::zero());
+  // Producer side. `publish`, when given, runs with the ring locked just before the push
+  // commits, so what it records (the slot has no owner now) changes together with the ring.
+  [[nodiscard]] bool try_push(std::uint32_t value, ClaimFn publish = nullptr,
+                              void* context = nullptr) {
+    return push_for(value, std::chrono::nanoseconds::zero(), publish, context);
   }
-  [[nodiscard]] bool push_for(std::uint32_t value, std::chrono::nanoseconds timeout);
+  [[nodiscard]] bool push_for(std::uint32_t value, std::chrono::nanoseconds timeout,
+                              ClaimFn publish = nullptr, void* context = nullptr);
   // Puts a value back at the head, to be popped next (a requeued frame goes before what is
   // already waiting). Fails only when the ring is full.
   [[nodiscard]] bool push_front(std::uint32_t value);
@@ -88,7 +91,8 @@ class IndexRing {
 
   // Either side.
   [[nodiscard]] std::uint32_t size() const;
-  [[nodiscard]] bool contains(std::uint32_t value) const;
+  [[nodiscard]] bool contains(std::uint32_t value) const { return count(value) > 0; }
+  [[nodiscard]] std::uint32_t count(std::uint32_t value) const;
   [[nodiscard]] std::uint32_t capacity() const { return shared_->capacity; }
   [[nodiscard]] std::uint32_t high_water() const;
 

@@ -27,7 +27,9 @@ constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) {
 std::uint32_t ring_capacity_for(const SegmentSpec& spec) {
   // Room for every slot plus one end-of-stream marker per worker: a push never waits on
   // capacity; the credits semaphore is what bounds the pipeline.
-  return spec.nb_slots + spec.nb_workers + 1;
+  // Twice the markers: when decode dies, the scheduler ends the stream on its behalf, and the
+  // markers decode already pushed may still be queued.
+  return spec.nb_slots + 2 * spec.nb_workers + 1;
 }
 
 struct Layout {
@@ -115,6 +117,15 @@ void FramePool::claim_spare(void* self, std::uint32_t index) {
   pool->desc(index).role.store(static_cast<std::uint32_t>(SlotRole::kSpare),
                                std::memory_order_relaxed);
   pool->desc(index).owner_pid.store(current_pid(), std::memory_order_relaxed);
+  // A spare names no frame until its result is written: reclaim must not mistake a stale seq
+  // for a finished frame.
+  pool->desc(index).seq = -1;
+}
+
+void FramePool::publish_free(void* self, std::uint32_t index) {
+  FrameDesc& d = static_cast<FramePool*>(self)->desc(index);
+  d.owner_pid.store(0, std::memory_order_relaxed);
+  d.role.store(static_cast<std::uint32_t>(SlotRole::kFree), std::memory_order_relaxed);
 }
 
 std::optional<Slot> FramePool::acquire_for(std::chrono::nanoseconds timeout) {
@@ -125,10 +136,9 @@ std::optional<Slot> FramePool::acquire_for(std::chrono::nanoseconds timeout) {
 
 void FramePool::release(std::uint32_t index) {
   if (index >= control_->nb_slots) std::abort();
-  desc(index).owner_pid.store(0, std::memory_order_relaxed);
-  desc(index).role.store(static_cast<std::uint32_t>(SlotRole::kFree), std::memory_order_relaxed);
+  // The owner is cleared under the ring's lock as the push commits: a slot is never in no place.
   // The free ring has room for every slot, so this cannot wait; a failure is a double release.
-  if (!free_ring_.try_push(index)) std::abort();
+  if (!free_ring_.try_push(index, &FramePool::publish_free, this)) std::abort();
 }
 
 FrameDesc& FramePool::desc(std::uint32_t index) const {
@@ -139,11 +149,21 @@ std::uint8_t* FramePool::data(std::uint32_t index) const {
   return base_ + control_->data_offset + control_->slot_stride * index;
 }
 
+void FrameRing::publish(void* self, std::uint32_t value) {
+  auto* ring = static_cast<FrameRing*>(self);
+  if (value == kEndOfStream) {
+    if (ring->forwarder_ != nullptr) {
+      ring->forwarder_->eos_state.store(static_cast<std::uint32_t>(EosState::kForwarded),
+                                        std::memory_order_relaxed);
+    }
+    return;
+  }
+  // Queued slots have no owner; cleared under the lock so that a consumer's claim comes after.
+  ring->pool_->desc(value).owner_pid.store(0, std::memory_order_relaxed);
+}
+
 bool FrameRing::push_for(Slot& slot, std::chrono::nanoseconds timeout) {
-  if (!ring_.push_for(slot.index_, timeout)) return false;
-  // A death right here leaves a queued slot that names a dead owner: reclaim() checks the rings
-  // first, so the frame is not handed out twice.
-  slot.desc().owner_pid.store(0, std::memory_order_relaxed);
+  if (!ring_.push_for(slot.index_, timeout, &FrameRing::publish, this)) return false;
   slot.release_index();
   return true;
 }
@@ -163,8 +183,11 @@ void FrameRing::claim(void* self, std::uint32_t value) {
   d.owner_pid.store(current_pid(), std::memory_order_relaxed);
 }
 
-bool FrameRing::push_end_of_stream_for(std::chrono::nanoseconds timeout) {
-  return ring_.push_for(kEndOfStream, timeout);
+bool FrameRing::push_end_of_stream_for(std::chrono::nanoseconds timeout, StageStats* forwarder) {
+  forwarder_ = forwarder;
+  const bool pushed = ring_.push_for(kEndOfStream, timeout, &FrameRing::publish, this);
+  forwarder_ = nullptr;
+  return pushed;
 }
 
 std::optional<RingItem> FrameRing::try_pop() {
@@ -327,9 +350,18 @@ RunSegment::Reclaimed RunSegment::reclaim(pid_t dead, StageStats& stats) {
     }
   }
   if (stats.eos_state.load() == static_cast<std::uint32_t>(EosState::kTaken)) {
-    if (!decoded.try_push(kEndOfStream)) std::abort();
     stats.eos_state.store(static_cast<std::uint32_t>(EosState::kNone));
-    done.end_of_stream_restored = true;
+    // It may have died inside the pop, before it committed: then its marker is still queued.
+    // Put one back only when fewer are queued than workers still waiting for one.
+    std::uint32_t waiting = 0;
+    for (std::uint32_t w = 0; w < control_->nb_workers; ++w) {
+      waiting += control_->stages[kFirstWorkerStage + w].eos_state.load() ==
+                 static_cast<std::uint32_t>(EosState::kNone);
+    }
+    if (decoded.count(kEndOfStream) < waiting) {
+      if (!decoded.try_push(kEndOfStream)) std::abort();  // the ring has room for every marker
+      done.end_of_stream_restored = true;
+    }
   }
   return done;
 }

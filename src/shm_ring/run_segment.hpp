@@ -37,6 +37,8 @@ namespace vpipe::shm {
 
 inline constexpr int kMaxPlanes = 4;
 inline constexpr int kMaxStages = 66;  // decode, encode and up to 64 transform workers
+inline constexpr int kFirstWorkerStage =
+    2;  // ControlBlock::stages: decode 0, encode 1, workers 2..
 inline constexpr std::uint32_t kEndOfStream = 0xFFFFFFFFu;
 inline constexpr int kLatencyBuckets = 100;  // 4 per doubling: 1 us .. 2^25 us
 
@@ -169,6 +171,7 @@ class FramePool {
   friend class RunSegment;
   void release(std::uint32_t index);
   static void claim_spare(void* self, std::uint32_t index);
+  static void publish_free(void* self, std::uint32_t index);
   FrameDesc& desc(std::uint32_t index) const;
   std::uint8_t* data(std::uint32_t index) const;
 
@@ -192,7 +195,10 @@ class FrameRing {
       : pool_(pool), ring_(ring), claimant_(claimant) {}
 
   [[nodiscard]] bool push_for(Slot& slot, std::chrono::nanoseconds timeout);
-  [[nodiscard]] bool push_end_of_stream_for(std::chrono::nanoseconds timeout);
+  // `forwarder`: a worker handing on its end-of-stream marker, recorded as kForwarded together
+  // with the push, so that a death in between cannot make it look untaken.
+  [[nodiscard]] bool push_end_of_stream_for(std::chrono::nanoseconds timeout,
+                                            StageStats* forwarder = nullptr);
   [[nodiscard]] std::optional<RingItem> pop_for(std::chrono::nanoseconds timeout);
   [[nodiscard]] std::optional<RingItem> try_pop();
   [[nodiscard]] std::uint32_t size() const { return ring_.size(); }
@@ -201,11 +207,13 @@ class FrameRing {
  private:
   friend class RunSegment;
   static void claim(void* self, std::uint32_t value);
+  static void publish(void* self, std::uint32_t value);
   std::optional<RingItem> take(std::optional<std::uint32_t> index);
 
   FramePool* pool_;
   IndexRing ring_;
   StageStats* claimant_;
+  StageStats* forwarder_ = nullptr;
 };
 
 // Owns the mapping (and, in the creating process, the memfd) of a run's segment.

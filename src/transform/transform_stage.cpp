@@ -36,9 +36,8 @@ class Worker {
         if (!process(slot)) return 0;
       }
       if (end) {
-        if (ctx_.wait_unless_aborted([&](auto t) { return out_.push_end_of_stream_for(t); })) {
-          ctx_.stats.eos_state.store(static_cast<std::uint32_t>(shm::EosState::kForwarded));
-        }
+        ctx_.wait_unless_aborted(
+            [&](auto t) { return out_.push_end_of_stream_for(t, &ctx_.stats); });
         return 0;
       }
       if (ctx_.aborted()) return 0;

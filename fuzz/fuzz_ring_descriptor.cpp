@@ -1,0 +1,853 @@
+// Fuzzes the frame pool's descriptor handling: the rings, the free ring, FrameDesc ownership and
+// RunSegment::reclaim after a process dies.
+//
+// The input is a small segment's shape (4 bytes) and then a sequence of operations, one byte
+// each plus arguments. The harness plays every process of a run in turn (decode, the transform
+// workers, encode; each has a made-up pid far above pid_max) and steps them through what the
+// real stages do, one step per operation, including dying between any two steps or inside a
+// ring operation. After each operation it compares the shared rings, cell by cell, with its own
+// model of where every slot is, and checks that reclaim() put back exactly what the dead process
+// held. Other operations write arbitrary seq / role / owner_pid values (the states only a stray
+// write can make) or reclaim an unknown pid: from then on only the slot accounting is checked.
+//
+// Checked always: every slot is in exactly one place (a ring, the free ring, or a process's
+// hands), rings never exceed their capacity and hold only slot indices or end-of-stream
+// markers, and pops return what the model says is at the front. Checked while no descriptor
+// was corrupted: no frame is lost (every frame decoded and not yet encoded is carried by some
+// slot on its way), and encode does not see the last end-of-stream marker before the last frame.
+#include <sys/types.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "shm_ring/index_ring.hpp"
+#include "shm_ring/run_segment.hpp"
+
+namespace {
+
+namespace shm = vpipe::shm;
+
+constexpr std::uint32_t kEos = shm::kEndOfStream;
+constexpr pid_t kFakePidBase = 0x10000000;  // pid_max is at most 2^22: no real process has these
+constexpr int kMaxOps = 400;
+constexpr auto kNoWait = std::chrono::nanoseconds::zero();
+
+[[noreturn]] void violated(const std::string& what) {
+  std::fprintf(stderr, "fuzz_ring_descriptor: %s\n", what.c_str());
+  std::abort();
+}
+
+std::string show(const std::deque<std::uint32_t>& ring) {
+  std::string text = "[";
+  for (const std::uint32_t v : ring) {
+    text += (text.size() > 1 ? " " : "") + (v == kEos ? std::string("EOS") : std::to_string(v));
+  }
+  return text + "]";
+}
+
+// Reads the input front to back; past its end every value is zero.
+class Bytes {
+ public:
+  Bytes(const std::uint8_t* data, std::size_t size) : data_(data), left_(size) {}
+  [[nodiscard]] bool empty() const { return left_ == 0; }
+  std::uint8_t u8() {
+    if (left_ == 0) return 0;
+    --left_;
+    return *data_++;
+  }
+  std::uint32_t u32() {
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(u8()) << (8 * i);
+    return v;
+  }
+  std::int64_t i64() {
+    const std::uint64_t low = u32();
+    return static_cast<std::int64_t>(low | static_cast<std::uint64_t>(u32()) << 32);
+  }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t left_;
+};
+
+// A slot the harness holds on some process's behalf.
+struct Held {
+  shm::Slot slot;
+  std::uint32_t index;
+  bool spare;              // taken from the free ring; else a frame popped from a ring
+  bool written = false;    // a worker's spare that holds a result
+  bool processed = false;  // a worker's input whose result (or itself) has moved on
+};
+
+struct Actor {
+  enum class Kind { kDecode, kWorker, kEncode };
+  Kind kind;
+  int stage;  // index of its StageStats
+  pid_t pid;
+  bool alive = true;
+  std::vector<Held> held;
+  // The slot it has just pushed: FrameRing::push_for clears owner_pid after the push commits,
+  // so until this process's next step a consumer may already have claimed it.
+  std::optional<std::uint32_t> clearing;
+  bool eos_taken = false;   // worker: took its end-of-stream marker
+  bool eos_pushed = false;  // worker: forwarded it
+  bool eos_marked = false;  // worker: recorded kForwarded
+};
+
+// What a dead process held: kept without running destructors, as the process is gone.
+union Forgotten {
+  explicit Forgotten(shm::Slot&& s) : slot(std::move(s)) {}
+  ~Forgotten() {}
+  shm::Slot slot;
+};
+
+enum class Op : std::uint8_t {
+  kDecodeAcquire,
+  kDecodePush,
+  kDecodeEndOfStream,
+  kDecodeExit,
+  kWorkerPop,
+  kWorkerAcquire,
+  kWorkerWrite,
+  kWorkerPush,
+  kWorkerRelease,
+  kWorkerForwardEndOfStream,
+  kWorkerMarkForwarded,
+  kWorkerExit,
+  kEncodePop,
+  kKill,
+  kLateOwnerClear,
+  kKillInsideRelease,
+  kKillInsidePop,
+  kKillInsidePopEndOfStream,
+  kKillInsidePush,
+  kCorruptSeq,
+  kCorruptRole,
+  kCorruptOwner,
+  kReclaimUnknownPid,
+  kCount
+};
+
+constexpr const char* kOpNames[] = {"decode-acquire",
+                                    "decode-push",
+                                    "decode-end-of-stream",
+                                    "decode-exit",
+                                    "worker-pop",
+                                    "worker-acquire",
+                                    "worker-write",
+                                    "worker-push",
+                                    "worker-release",
+                                    "worker-forward-eos",
+                                    "worker-mark-forwarded",
+                                    "worker-exit",
+                                    "encode-pop",
+                                    "kill",
+                                    "late-owner-clear",
+                                    "kill-inside-release",
+                                    "kill-inside-pop",
+                                    "kill-inside-pop-eos",
+                                    "kill-inside-push",
+                                    "corrupt-seq",
+                                    "corrupt-role",
+                                    "corrupt-owner",
+                                    "reclaim-unknown-pid"};
+static_assert(std::size(kOpNames) == static_cast<std::size_t>(Op::kCount));
+
+// VPIPE_FUZZ_TRACE=1 prints each step (to read a finding); VPIPE_FUZZ_RING_SKIP="name,name"
+// turns steps into no-ops (to look past a known finding while it is being fixed).
+struct Settings {
+  bool trace = false;
+  bool skip[static_cast<std::size_t>(Op::kCount)] = {};
+};
+
+const Settings& settings() {
+  static const Settings s = [] {
+    Settings s;
+    s.trace = std::getenv("VPIPE_FUZZ_TRACE") != nullptr;
+    const std::string skip =
+        std::getenv("VPIPE_FUZZ_RING_SKIP") ? std::getenv("VPIPE_FUZZ_RING_SKIP") : "";
+    for (std::size_t i = 0; i < std::size(kOpNames); ++i) {
+      const std::string name = kOpNames[i];
+      for (std::size_t at = skip.find(name); at != std::string::npos;
+           at = skip.find(name, at + 1)) {
+        const bool starts = at == 0 || skip[at - 1] == ',';
+        const bool ends = at + name.size() == skip.size() || skip[at + name.size()] == ',';
+        if (starts && ends) s.skip[i] = true;
+      }
+    }
+    return s;
+  }();
+  return s;
+}
+
+class Harness {
+ public:
+  explicit Harness(Bytes& in)
+      : nb_workers_(1 + in.u8() % 3),
+        window_(1 + in.u8() % 6),
+        batch_(1 + in.u8() % 3),
+        needs_spare_((in.u8() & 1) != 0),
+        segment_(shm::RunSegment::create(
+            {window_ + (needs_spare_ ? nb_workers_ * batch_ : 0), 64, window_, nb_workers_, "{}"})),
+        nb_slots_(segment_.control().nb_slots),
+        carries_(nb_slots_),
+        credits_(static_cast<int>(window_)) {
+    if (settings().trace) {
+      std::fprintf(stderr, "segment: %u worker(s), window %u, batch %u, %s, %u slots\n",
+                   nb_workers_, window_, batch_, needs_spare_ ? "spares" : "no spares", nb_slots_);
+    }
+    auto* base = reinterpret_cast<std::uint8_t*>(&segment_.control());
+    descs_ = reinterpret_cast<shm::FrameDesc*>(base + segment_.control().desc_offset);
+    for (std::uint32_t i = 0; i < nb_slots_; ++i) free_.push_back(i);
+    actors_.push_back({Actor::Kind::kDecode, 0, kFakePidBase});
+    for (std::uint32_t w = 1; w <= nb_workers_; ++w) {
+      actors_.push_back(
+          {Actor::Kind::kWorker, static_cast<int>(w), kFakePidBase + static_cast<int>(w)});
+    }
+    actors_.push_back(
+        {Actor::Kind::kEncode, static_cast<int>(nb_workers_) + 1, kFakePidBase + 255});
+    check();
+  }
+
+  void step(Bytes& in) {
+    const auto op = static_cast<Op>(in.u8() % static_cast<std::uint8_t>(Op::kCount));
+    const std::uint8_t who = in.u8();
+    Actor& worker = actors_[1 + who % nb_workers_];
+    Actor& stage = (who & 0x80) != 0 ? decode() : worker;
+    // Any further step of a process means its last push_for has returned: owner_pid is cleared.
+    if (op <= Op::kDecodeExit) decode().clearing.reset();
+    if (op >= Op::kWorkerPop && op <= Op::kWorkerExit) worker.clearing.reset();
+    if (settings().trace) trace(op, stage, worker);
+    if (settings().skip[static_cast<std::size_t>(op)]) return;
+    switch (op) {
+      case Op::kDecodeAcquire:
+        decode_acquire();
+        break;
+      case Op::kDecodePush:
+        decode_push();
+        break;
+      case Op::kDecodeEndOfStream:
+        decode_end_of_stream();
+        break;
+      case Op::kDecodeExit:
+        decode_exit();
+        break;
+      case Op::kWorkerPop:
+        worker_pop(worker);
+        break;
+      case Op::kWorkerAcquire:
+        worker_acquire(worker);
+        break;
+      case Op::kWorkerWrite:
+        worker_write(worker);
+        break;
+      case Op::kWorkerPush:
+        worker_push(worker);
+        break;
+      case Op::kWorkerRelease:
+        worker_release(worker);
+        break;
+      case Op::kWorkerForwardEndOfStream:
+        worker_forward_end(worker);
+        break;
+      case Op::kWorkerMarkForwarded:
+        worker_mark_forwarded(worker);
+        break;
+      case Op::kWorkerExit:
+        worker_exit(worker);
+        break;
+      case Op::kEncodePop:
+        encode_pop();
+        break;
+      case Op::kKill:
+        kill(stage);
+        break;
+      case Op::kLateOwnerClear:
+        late_owner_clear(stage);
+        break;
+      case Op::kKillInsideRelease:
+        kill_inside_release(stage, in.u8());
+        break;
+      case Op::kKillInsidePop:
+        kill_inside_pop(worker, false);
+        break;
+      case Op::kKillInsidePopEndOfStream:
+        kill_inside_pop(worker, true);
+        break;
+      case Op::kKillInsidePush:
+        kill_inside_push(stage);
+        break;
+      case Op::kCorruptSeq: {
+        const std::uint8_t slot = in.u8();
+        corrupt_seq(slot, in.i64());
+        break;
+      }
+      case Op::kCorruptRole: {
+        const std::uint8_t slot = in.u8();
+        corrupt_role(slot, in.u32());
+        break;
+      }
+      case Op::kCorruptOwner: {
+        const std::uint8_t slot = in.u8();
+        corrupt_owner(slot, in.u32());
+        break;
+      }
+      case Op::kReclaimUnknownPid: {
+        const auto pid = static_cast<pid_t>(in.u32());
+        reclaim_unknown_pid(pid, in.u32());
+        break;
+      }
+      case Op::kCount:
+        break;
+    }
+    check();
+  }
+
+ private:
+  void trace(Op op, const Actor& stage, const Actor& worker) const {
+    const char* name = kOpNames[static_cast<std::size_t>(op)];
+    const bool on_stage = op == Op::kKill || op == Op::kLateOwnerClear ||
+                          op == Op::kKillInsideRelease || op == Op::kKillInsidePush;
+    const bool on_worker = (op >= Op::kWorkerPop && op <= Op::kWorkerExit) ||
+                           op == Op::kKillInsidePop || op == Op::kKillInsidePopEndOfStream;
+    const Actor* who = on_stage ? &stage : on_worker ? &worker : nullptr;
+    std::fprintf(stderr, "  %-22s %s  decoded %s filtered %s free %s\n", name,
+                 who == nullptr ? ""
+                 : who->kind == Actor::Kind::kDecode
+                     ? "decode  "
+                     : ("worker " + std::to_string(who->stage)).c_str(),
+                 show(decoded_).c_str(), show(filtered_).c_str(), show(free_).c_str());
+  }
+
+  // ---- the processes' steps -----------------------------------------------------------------
+
+  Actor& decode() { return actors_.front(); }
+  Actor& encode() { return actors_.back(); }
+  shm::StageStats& stats(const Actor& a) { return segment_.control().stages[a.stage]; }
+  shm::FrameDesc& desc(std::uint32_t index) { return descs_[index]; }
+  std::uint32_t index_of(const shm::Slot& slot) {
+    return static_cast<std::uint32_t>(&slot.desc() - descs_);
+  }
+  bool producing() const { return decode_alive() && decode_eos_pushed_ == 0; }
+  bool decode_alive() const { return actors_.front().alive; }
+
+  // The harness stands in for `a`: a pop or acquire recorded this process's real pid.
+  void take(Actor& a, shm::Slot slot, bool spare) {
+    const std::uint32_t index = index_of(slot);
+    desc(index).owner_pid.store(a.pid);
+    a.held.push_back({std::move(slot), index, spare});
+  }
+
+  void acquire(Actor& a) {
+    std::optional<shm::Slot> slot = segment_.pool().acquire_for(kNoWait);
+    if (!slot) {
+      if (!free_.empty()) violated("acquire failed with " + show(free_) + " in the free ring");
+      return;  // a real stage would wait
+    }
+    const std::uint32_t expected = expect_front(free_, "free");
+    if (index_of(*slot) != expected)
+      violated("acquire returned slot " + std::to_string(index_of(*slot)));
+    take(a, std::move(*slot), true);
+  }
+
+  std::uint32_t expect_front(std::deque<std::uint32_t>& ring, const char* name) {
+    if (ring.empty())
+      violated(std::string("a pop returned an item from the empty ") + name + " ring");
+    const std::uint32_t v = ring.front();
+    ring.pop_front();
+    return v;
+  }
+
+  // Releases what `a` holds at `at` through the Slot's destructor.
+  void release(Actor& a, std::size_t at) {
+    const std::uint32_t index = a.held[at].index;
+    a.held.erase(a.held.begin() + static_cast<std::ptrdiff_t>(at));
+    free_.push_back(index);
+    carries_[index].reset();
+  }
+
+  // Credits bound the frames in flight: one is taken per frame, encode gives it back.
+  void decode_acquire() {
+    Actor& d = decode();
+    if (!producing() || !d.held.empty() || credits_ == 0) return;
+    acquire(d);
+    if (!d.held.empty()) --credits_;
+  }
+
+  void decode_push() {
+    Actor& d = decode();
+    if (!producing() || d.held.empty()) return;
+    Held& h = d.held.front();
+    h.slot.desc().seq = produced_;
+    shm::FrameRing ring = segment_.decoded_ring();
+    if (!ring.push_for(h.slot, kNoWait)) return;
+    decoded_.push_back(h.index);
+    carries_[h.index] = produced_++;
+    d.clearing = h.index;
+    d.held.clear();
+  }
+
+  // One marker per worker; after decode died, the scheduler's drain pushes them instead.
+  void decode_end_of_stream() {
+    Actor& d = decode();
+    if (d.alive) {
+      if (!d.held.empty() || decode_eos_pushed_ == nb_workers_) return;
+      if (decode_eos_pushed_ == 0) segment_.control().total_frames.store(produced_);
+      if (push_end_of_stream(segment_.decoded_ring(), decoded_)) ++decode_eos_pushed_;
+    } else {
+      while (drain_eos_left_ > 0 && push_end_of_stream(segment_.decoded_ring(), decoded_))
+        --drain_eos_left_;
+    }
+  }
+
+  void decode_exit() {
+    if (decode_alive() && decode_eos_pushed_ == nb_workers_) decode().alive = false;
+  }
+
+  bool push_end_of_stream(shm::FrameRing ring, std::deque<std::uint32_t>& model,
+                          shm::StageStats* forwarder = nullptr) {
+    if (!ring.push_end_of_stream_for(kNoWait, forwarder)) return false;
+    model.push_back(kEos);
+    return true;
+  }
+
+  std::size_t inputs_of(const Actor& w) const {
+    return static_cast<std::size_t>(
+        std::count_if(w.held.begin(), w.held.end(), [](const Held& h) { return !h.spare; }));
+  }
+  Held* first(Actor& w, bool spare, bool processed_or_written) {
+    for (Held& h : w.held) {
+      if (h.spare == spare && (spare ? h.written : h.processed) == processed_or_written) return &h;
+    }
+    return nullptr;
+  }
+  Held* spare_of(Actor& w) {
+    for (Held& h : w.held) {
+      if (h.spare) return &h;
+    }
+    return nullptr;
+  }
+
+  // A worker claims up to a batch of frames, then takes its end-of-stream marker and stops.
+  void worker_pop(Actor& w) {
+    if (!w.alive || w.eos_taken || inputs_of(w) >= batch_) return;
+    std::optional<shm::RingItem> item = segment_.decoded_ring(&stats(w)).try_pop();
+    if (!item) {
+      if (!decoded_.empty()) violated("try_pop found nothing in decoded " + show(decoded_));
+      return;
+    }
+    const std::uint32_t expected = expect_front(decoded_, "decoded");
+    if (item->end_of_stream()) {
+      if (expected != kEos)
+        violated("popped end-of-stream where slot " + std::to_string(expected) + " was");
+      if (stats(w).eos_state.load() != static_cast<std::uint32_t>(shm::EosState::kTaken)) {
+        violated("taking an end-of-stream marker did not record kTaken");
+      }
+      w.eos_taken = true;
+      return;
+    }
+    if (index_of(item->slot) != expected)
+      violated("popped slot " + std::to_string(index_of(item->slot)) + " of " + show(decoded_));
+    if (item->slot.desc().role.load() != static_cast<std::uint32_t>(shm::SlotRole::kFrame))
+      violated("a popped frame is not kFrame");
+    take(w, std::move(item->slot), false);
+  }
+
+  void worker_acquire(Actor& w) {
+    if (w.alive && needs_spare_ && spare_of(w) == nullptr && first(w, false, false) != nullptr)
+      acquire(w);
+  }
+
+  // The chain wrote its result into the spare: the spare now carries the input's frame.
+  void worker_write(Actor& w) {
+    Held* spare = spare_of(w);
+    Held* input = first(w, false, false);
+    if (!w.alive || spare == nullptr || spare->written || input == nullptr) return;
+    spare->slot.desc().seq = input->slot.desc().seq;
+    spare->written = true;
+    carries_[spare->index] = carries_[input->index];
+  }
+
+  void worker_push(Actor& w) {
+    Held* input = first(w, false, false);
+    if (!w.alive || input == nullptr) return;
+    Held* result = input;
+    if (needs_spare_) {
+      result = spare_of(w);
+      if (result == nullptr || !result->written) return;
+    }
+    const std::uint32_t index = result->index;
+    if (!segment_.filtered_ring().push_for(result->slot, kNoWait)) return;
+    filtered_.push_back(index);
+    w.clearing = index;
+    input->processed = true;
+    w.held.erase(std::find_if(w.held.begin(), w.held.end(),
+                              [&](const Held& h) { return h.index == index; }));
+  }
+
+  void worker_release(Actor& w) {
+    for (std::size_t i = 0; w.alive && i < w.held.size(); ++i) {
+      if (!w.held[i].spare && w.held[i].processed) return release(w, i);
+    }
+  }
+
+  void worker_forward_end(Actor& w) {
+    if (!w.alive || !w.eos_taken || w.eos_pushed || first(w, false, false) != nullptr ||
+        spare_of(w) != nullptr)
+      return;
+    // As the worker does: kForwarded is recorded with the push, under the ring's lock.
+    w.eos_pushed = push_end_of_stream(segment_.filtered_ring(), filtered_, &stats(w));
+    w.eos_marked = w.eos_pushed;
+  }
+
+  void worker_mark_forwarded(Actor& w) {
+    if (!w.alive || !w.eos_pushed || w.eos_marked) return;
+    stats(w).eos_state.store(static_cast<std::uint32_t>(shm::EosState::kForwarded));
+    w.eos_marked = true;
+  }
+
+  void worker_exit(Actor& w) {
+    if (!w.alive || !w.eos_marked) return;
+    while (!w.held.empty()) release(w, 0);
+    w.alive = false;
+  }
+
+  // Encode reorders by seq, drops duplicates, and frees each frame once it is written.
+  void encode_pop() {
+    Actor& e = encode();
+    if (!e.alive) return;
+    std::optional<shm::RingItem> item = segment_.filtered_ring(&stats(e)).try_pop();
+    if (!item) {
+      if (!filtered_.empty()) violated("try_pop found nothing in filtered " + show(filtered_));
+      return;
+    }
+    const std::uint32_t expected = expect_front(filtered_, "filtered");
+    if (item->end_of_stream()) {
+      if (expected != kEos)
+        violated("popped end-of-stream where slot " + std::to_string(expected) + " was");
+      if (++ends_seen_ == nb_workers_) encode_finished();
+      return;
+    }
+    if (index_of(item->slot) != expected)
+      violated("popped slot " + std::to_string(index_of(item->slot)) + " of " + show(filtered_));
+    const std::int64_t seq = item->slot.desc().seq;
+    take(e, std::move(item->slot), false);
+    const auto pending = [&](std::int64_t s, std::size_t skip) {
+      for (std::size_t i = 0; i < e.held.size(); ++i) {
+        if (i != skip && e.held[i].slot.desc().seq == s) return i;
+      }
+      return e.held.size();
+    };
+    const bool beyond_window = seq >= next_out_ + static_cast<std::int64_t>(window_);
+    if (beyond_window && !corrupted_)
+      violated("frame " + std::to_string(seq) + " arrived beyond the window (encode aborts)");
+    if (seq < next_out_ || beyond_window || pending(seq, e.held.size() - 1) != e.held.size()) {
+      release(e, e.held.size() - 1);  // a duplicate: the first copy counts
+    }
+    for (std::size_t at; (at = pending(next_out_, e.held.size())) != e.held.size();) {
+      release(e, at);
+      segment_.control().next_seq_out.store(++next_out_);
+      ++credits_;
+    }
+  }
+
+  void encode_finished() {
+    encode().alive = false;
+    if (corrupted_) return;
+    if (decode_alive() && decode_eos_pushed_ < nb_workers_) {
+      violated("encode saw every end-of-stream marker while decode was still decoding");
+    }
+    if (next_out_ != produced_) {
+      violated("encode saw every end-of-stream marker after " + std::to_string(next_out_) + " of " +
+               std::to_string(produced_) + " frames");
+    }
+  }
+
+  // ---- deaths -------------------------------------------------------------------------------
+
+  // SIGKILL: what `a` held stays marked with its pid; the scheduler then reclaims it, restarts a
+  // worker that had not forwarded its end-of-stream marker, and ends the stream for a dead decode.
+  void kill(Actor& a) {
+    if (!a.alive || a.kind == Actor::Kind::kEncode) return;
+    std::vector<std::uint32_t> held;
+    for (Held& h : a.held) {
+      held.push_back(h.index);
+      forgotten_.emplace_back(std::move(h.slot));
+    }
+    a.held.clear();
+    reclaim_and_verify(a.pid, stats(a), held);
+    if (a.kind == Actor::Kind::kDecode) {
+      a.alive = false;
+      drain_eos_left_ = nb_workers_;
+      decode_end_of_stream();
+      return;
+    }
+    if (stats(a).eos_state.load() == static_cast<std::uint32_t>(shm::EosState::kForwarded)) {
+      a.alive = false;
+      return;
+    }
+    a.pid += 256;  // the restarted worker
+    a.clearing.reset();
+    a.eos_taken = a.eos_pushed = a.eos_marked = false;
+  }
+
+  // The next four steps stop a process between two shared-memory writes of one ring operation,
+  // so they follow the order of those writes in run_segment.cpp (FramePool::release,
+  // FrameRing::claim, FrameRing::push_for): change them with it.
+
+  // FrameRing::push_for clears owner_pid after the push commits; a consumer that claimed the
+  // slot in between loses its claim to that late store.
+  void late_owner_clear(Actor& a) {
+    if (!a.clearing) return;
+    const std::uint32_t index = *a.clearing;
+    a.clearing.reset();
+    if (holder_of(index) != nullptr) desc(index).owner_pid.store(0);
+  }
+
+  // Killed inside FramePool::release, after it cleared owner_pid and role, before the push.
+  void kill_inside_release(Actor& a, std::uint8_t which) {
+    if (!a.alive || a.kind == Actor::Kind::kEncode || a.held.empty()) return;
+    const Held& h = a.held[which % a.held.size()];
+    desc(h.index).owner_pid.store(0);
+    desc(h.index).role.store(static_cast<std::uint32_t>(shm::SlotRole::kFree));
+    kill(a);
+  }
+
+  // Killed inside a pop, after the claim ran, before the pop committed.
+  void kill_inside_pop(Actor& w, bool end_of_stream) {
+    if (!w.alive || w.eos_taken || inputs_of(w) >= batch_ || decoded_.empty()) return;
+    const std::uint32_t front = decoded_.front();
+    if ((front == kEos) != end_of_stream) return;
+    if (front == kEos) {
+      stats(w).eos_state.store(static_cast<std::uint32_t>(shm::EosState::kTaken));
+    } else {
+      desc(front).role.store(static_cast<std::uint32_t>(shm::SlotRole::kFrame));
+      desc(front).owner_pid.store(w.pid);
+    }
+    kill(w);
+  }
+
+  // Killed inside push_for, after the push committed, before owner_pid was cleared.
+  void kill_inside_push(Actor& a) {
+    if (!a.clearing) return;
+    if (holder_of(*a.clearing) == nullptr) desc(*a.clearing).owner_pid.store(a.pid);
+    kill(a);
+  }
+
+  // ---- stray writes -------------------------------------------------------------------------
+
+  void corrupt_seq(std::uint8_t slot, std::int64_t seq) {
+    corrupted_ = true;
+    desc(slot % nb_slots_).seq = seq;
+  }
+  void corrupt_role(std::uint8_t slot, std::uint32_t role) {
+    corrupted_ = true;
+    desc(slot % nb_slots_).role.store(role);
+  }
+  // Only a queued slot's owner: a held slot that names another process is that process's.
+  void corrupt_owner(std::uint8_t slot, std::uint32_t owner) {
+    const std::uint32_t index = slot % nb_slots_;
+    if (holder_of(index) != nullptr) return;
+    corrupted_ = true;
+    desc(index).owner_pid.store(static_cast<pid_t>(owner));
+  }
+  // A pid that holds nothing (0 is never a child's pid); its stats say anything but kTaken,
+  // which would put back a marker that was never taken.
+  void reclaim_unknown_pid(pid_t pid, std::uint32_t eos_state) {
+    if (pid == 0) return;
+    for (const Actor& a : actors_) {
+      if (a.pid == pid) return;
+      for (const Held& h : a.held) {
+        if (desc(h.index).owner_pid.load() == pid) return;
+      }
+    }
+    corrupted_ = true;
+    shm::StageStats& s = segment_.control().stages[shm::kMaxStages - 1];
+    s.eos_state.store(eos_state == static_cast<std::uint32_t>(shm::EosState::kTaken) ? 7
+                                                                                     : eos_state);
+    reclaim_and_verify(pid, s, {});
+  }
+
+  // ---- checks -------------------------------------------------------------------------------
+
+  const Actor* holder_of(std::uint32_t index) const {
+    for (const Actor& a : actors_) {
+      for (const Held& h : a.held) {
+        if (h.index == index) return &a;
+      }
+    }
+    return nullptr;
+  }
+
+  static bool contains(const std::deque<std::uint32_t>& ring, std::uint32_t v) {
+    return std::find(ring.begin(), ring.end(), v) != ring.end();
+  }
+
+  // reclaim() must take back exactly what `dead` held: frames to the front of decoded (in the
+  // order it walks the slots, so the last one first), everything else to the free ring, and its
+  // end-of-stream marker when it had taken one and not forwarded it.
+  void reclaim_and_verify(pid_t dead, shm::StageStats& s, const std::vector<std::uint32_t>& held) {
+    std::vector<std::uint32_t> owned;  // what reclaim can find: slots that name the dead pid
+    for (std::uint32_t i = 0; i < nb_slots_; ++i) {
+      if (desc(i).owner_pid.load() != dead) continue;
+      const bool queued = contains(decoded_, i) || contains(filtered_, i) || contains(free_, i);
+      if (!queued && !std::count(held.begin(), held.end(), i)) {
+        violated("slot " + std::to_string(i) + " names pid " + std::to_string(dead) +
+                 " but another process holds it");
+      }
+      if (!queued) owned.push_back(i);
+    }
+    for (const std::uint32_t i : held) {
+      if (!std::count(owned.begin(), owned.end(), i)) {
+        violated("slot " + std::to_string(i) + " was held by the dead pid " + std::to_string(dead) +
+                 " but names owner " + std::to_string(desc(i).owner_pid.load()) +
+                 ": reclaim cannot find it");
+      }
+    }
+    const bool took_eos = s.eos_state.load() == static_cast<std::uint32_t>(shm::EosState::kTaken);
+    // A marker goes back only when fewer are queued than workers still waiting for one (the
+    // dead worker counts as waiting again): it may have died inside its pop, marker still queued.
+    std::uint32_t waiting = 0;
+    for (std::uint32_t w = 0; w < nb_workers_; ++w) {
+      const auto st = segment_.control().stages[shm::kFirstWorkerStage + w].eos_state.load();
+      waiting += st == static_cast<std::uint32_t>(shm::EosState::kNone) ||
+                 &segment_.control().stages[shm::kFirstWorkerStage + w] == &s;
+    }
+    const bool restore_eos = took_eos && static_cast<std::uint32_t>(std::count(
+                                             decoded_.begin(), decoded_.end(), kEos)) < waiting;
+    const shm::RunSegment::Reclaimed done = segment_.reclaim(dead, s);
+
+    const std::deque<std::uint32_t> decoded = read_ring(segment_.control().decoded_ring_offset);
+    const std::deque<std::uint32_t> free = read_ring(segment_.control().free_ring_offset);
+    std::deque<std::uint32_t> expect_decoded = decoded_;
+    std::deque<std::uint32_t> expect_free = free_;
+    std::uint32_t requeued = 0;
+    for (const std::uint32_t i : owned) {
+      if (desc(i).owner_pid.load() != 0)
+        violated("reclaim left slot " + std::to_string(i) + " owned");
+      if (contains(decoded, i)) {
+        expect_decoded.push_front(i);
+        ++requeued;
+      } else {
+        expect_free.push_back(i);
+        carries_[i].reset();
+      }
+    }
+    if (restore_eos) expect_decoded.push_back(kEos);
+    if (decoded != expect_decoded || free != expect_free) {
+      violated("reclaim of " + std::to_string(owned.size()) + " slot(s): decoded " + show(decoded) +
+               " (expected " + show(expect_decoded) + "), free " + show(free) + " (expected " +
+               show(expect_free) + ")");
+    }
+    if (done.requeued != requeued || done.freed != owned.size() - requeued ||
+        done.end_of_stream_restored != restore_eos) {
+      violated("reclaim's counts differ from what it moved");
+    }
+    if (took_eos && s.eos_state.load() != static_cast<std::uint32_t>(shm::EosState::kNone))
+      violated("eos_state not reset");
+    decoded_ = decoded;
+    free_ = free;
+  }
+
+  std::deque<std::uint32_t> read_ring(std::uint64_t offset) const {
+    const auto* base = reinterpret_cast<const std::uint8_t*>(&segment_.control());
+    const auto* ring = reinterpret_cast<const shm::IndexRingShared*>(base + offset);
+    const std::uint32_t* cells = ring->cells;
+    if (ring->tail - ring->head > ring->capacity) violated("a ring holds more than its capacity");
+    if (ring->high_water > ring->capacity) violated("a ring's high water exceeds its capacity");
+    std::deque<std::uint32_t> values;
+    for (std::uint64_t i = ring->head; i != ring->tail; ++i)
+      values.push_back(cells[i % ring->capacity]);
+    return values;
+  }
+
+  void check() {
+    const shm::ControlBlock& c = segment_.control();
+    const std::pair<const char*, std::pair<std::uint64_t, const std::deque<std::uint32_t>*>>
+        rings[] = {{"decoded", {c.decoded_ring_offset, &decoded_}},
+                   {"filtered", {c.filtered_ring_offset, &filtered_}},
+                   {"free", {c.free_ring_offset, &free_}}};
+    std::vector<int> places(nb_slots_, 0);
+    for (const auto& [name, ring] : rings) {
+      const std::deque<std::uint32_t> actual = read_ring(ring.first);
+      if (actual != *ring.second) {
+        violated(std::string(name) + " ring holds " + show(actual) + ", expected " +
+                 show(*ring.second));
+      }
+      for (const std::uint32_t v : actual) {
+        if (v == kEos && ring.second != &free_) continue;
+        if (v >= nb_slots_)
+          violated(std::string(name) + " ring holds a bad value " + std::to_string(v));
+        ++places[v];
+      }
+    }
+    for (const Actor& a : actors_) {
+      for (const Held& h : a.held) ++places[h.index];
+    }
+    for (std::uint32_t i = 0; i < nb_slots_; ++i) {
+      if (places[i] != 1)
+        violated("slot " + std::to_string(i) + " is in " + std::to_string(places[i]) + " places");
+    }
+    if (!corrupted_) check_no_frame_lost();
+  }
+
+  // Every frame decoded and not yet written is carried by a slot that will still reach encode.
+  void check_no_frame_lost() {
+    std::vector<bool> carried(static_cast<std::size_t>(produced_ - next_out_), false);
+    const auto mark = [&](std::uint32_t index) {
+      if (index == kEos || !carries_[index]) return;
+      const std::int64_t seq = *carries_[index];
+      if (seq >= next_out_ && seq < produced_)
+        carried[static_cast<std::size_t>(seq - next_out_)] = true;
+    };
+    for (const std::uint32_t v : decoded_) mark(v);
+    for (const std::uint32_t v : filtered_) mark(v);
+    for (const Actor& a : actors_) {
+      if (a.kind == Actor::Kind::kDecode) continue;
+      for (const Held& h : a.held) {
+        if (a.kind == Actor::Kind::kEncode || (h.spare ? h.written : !h.processed)) mark(h.index);
+      }
+    }
+    for (std::size_t i = 0; i < carried.size(); ++i) {
+      if (!carried[i])
+        violated("frame " + std::to_string(next_out_ + static_cast<std::int64_t>(i)) + " was lost");
+    }
+  }
+
+  const std::uint32_t nb_workers_;
+  const std::uint32_t window_;
+  const std::uint32_t batch_;
+  const bool needs_spare_;
+  shm::RunSegment segment_;  // first: what the actors hold returns to it as they go
+  const std::uint32_t nb_slots_;
+  shm::FrameDesc* descs_ = nullptr;
+  std::vector<std::optional<std::int64_t>> carries_;  // per slot: the frame it carries
+  std::deque<std::uint32_t> decoded_, filtered_, free_;
+  std::deque<Forgotten> forgotten_;
+  std::vector<Actor> actors_;
+  int credits_;
+  std::int64_t produced_ = 0;  // frames decode pushed: seq 0 .. produced_ - 1
+  std::int64_t next_out_ = 0;  // frames encode wrote
+  std::uint32_t decode_eos_pushed_ = 0;
+  std::uint32_t drain_eos_left_ = 0;
+  std::uint32_t ends_seen_ = 0;
+  bool corrupted_ = false;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  Bytes in(data, size);
+  Harness harness(in);
+  for (int i = 0; i < kMaxOps && !in.empty(); ++i) harness.step(in);
+  return 0;
+}
