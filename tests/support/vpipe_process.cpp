@@ -150,7 +150,10 @@ std::set<pid_t> run_segment_holders() {
     const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
     if (pid <= 0) continue;
     const std::string maps = read_file("/proc/" + std::to_string(pid) + "/maps");
-    if (maps.find("memfd:vpipe-run") != std::string::npos) holders.insert(pid);
+    // Only vpipe's own processes: benchmarks and fuzzers map segments of their own.
+    if (maps.find("memfd:vpipe-run") != std::string::npos && comm_of(pid).rfind("vpipe", 0) == 0) {
+      holders.insert(pid);
+    }
   }
   closedir(proc);
   return holders;

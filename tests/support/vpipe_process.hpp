@@ -30,7 +30,7 @@ bool is_alive(pid_t pid);
 std::string comm_of(pid_t pid);
 // The "Cpus_allowed_list" of a process.
 std::string cpus_allowed(pid_t pid);
-// Processes that map a vpipe run segment (memfd:vpipe-run) and did not already when this test
+// vpipe processes that map a run segment (memfd:vpipe-run) and did not already when this test
 // program started: a run segment that outlived its run.
 int processes_holding_run_segments();
 // Entries in /dev/shm whose name contains "vpipe".
