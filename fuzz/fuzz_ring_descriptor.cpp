@@ -208,13 +208,14 @@ class Harness {
     auto* base = reinterpret_cast<std::uint8_t*>(&segment_.control());
     descs_ = reinterpret_cast<shm::FrameDesc*>(base + segment_.control().desc_offset);
     for (std::uint32_t i = 0; i < nb_slots_; ++i) free_.push_back(i);
+    // Stats where the scheduler puts them (reclaim reads every worker's): decode 0, encode 1,
+    // then the workers.
     actors_.push_back({Actor::Kind::kDecode, 0, kFakePidBase});
-    for (std::uint32_t w = 1; w <= nb_workers_; ++w) {
-      actors_.push_back(
-          {Actor::Kind::kWorker, static_cast<int>(w), kFakePidBase + static_cast<int>(w)});
+    for (std::uint32_t w = 0; w < nb_workers_; ++w) {
+      const int stage = shm::kFirstWorkerStage + static_cast<int>(w);
+      actors_.push_back({Actor::Kind::kWorker, stage, kFakePidBase + stage});
     }
-    actors_.push_back(
-        {Actor::Kind::kEncode, static_cast<int>(nb_workers_) + 1, kFakePidBase + 255});
+    actors_.push_back({Actor::Kind::kEncode, 1, kFakePidBase + 1});
     check();
   }
 
@@ -320,12 +321,13 @@ class Harness {
     const bool on_worker = (op >= Op::kWorkerPop && op <= Op::kWorkerExit) ||
                            op == Op::kKillInsidePop || op == Op::kKillInsidePopEndOfStream;
     const Actor* who = on_stage ? &stage : on_worker ? &worker : nullptr;
-    std::fprintf(stderr, "  %-22s %s  decoded %s filtered %s free %s\n", name,
-                 who == nullptr ? ""
-                 : who->kind == Actor::Kind::kDecode
-                     ? "decode  "
-                     : ("worker " + std::to_string(who->stage)).c_str(),
-                 show(decoded_).c_str(), show(filtered_).c_str(), show(free_).c_str());
+    std::fprintf(
+        stderr, "  %-22s %s  decoded %s filtered %s free %s\n", name,
+        who == nullptr ? ""
+        : who->kind == Actor::Kind::kDecode
+            ? "decode  "
+            : ("worker " + std::to_string(who->stage - shm::kFirstWorkerStage + 1)).c_str(),
+        show(decoded_).c_str(), show(filtered_).c_str(), show(free_).c_str());
   }
 
   // ---- the processes' steps -----------------------------------------------------------------
@@ -525,7 +527,7 @@ class Harness {
   void encode_pop() {
     Actor& e = encode();
     if (!e.alive) return;
-    std::optional<shm::RingItem> item = segment_.filtered_ring(&stats(e)).try_pop();
+    std::optional<shm::RingItem> item = segment_.filtered_ring().try_pop();
     if (!item) {
       if (!filtered_.empty()) violated("try_pop found nothing in filtered " + show(filtered_));
       return;
@@ -800,7 +802,35 @@ class Harness {
       if (places[i] != 1)
         violated("slot " + std::to_string(i) + " is in " + std::to_string(places[i]) + " places");
     }
-    if (!corrupted_) check_no_frame_lost();
+    if (!corrupted_) {
+      check_no_frame_lost();
+      check_end_of_stream_reachable();
+    }
+  }
+
+  // The stream can still end: once decode (or the scheduler's drain after its death) has pushed
+  // its markers, every live worker that has not taken one finds one queued, and encode can still
+  // count one marker per worker (seen, queued for it, or to come from a live worker).
+  void check_end_of_stream_reachable() {
+    const auto live = [&](auto pred) {
+      return static_cast<std::uint32_t>(std::count_if(
+          actors_.begin(), actors_.end(),
+          [&](const Actor& a) { return a.kind == Actor::Kind::kWorker && a.alive && pred(a); }));
+    };
+    const auto markers = [](const std::deque<std::uint32_t>& ring) {
+      return static_cast<std::uint32_t>(std::count(ring.begin(), ring.end(), kEos));
+    };
+    const bool all_pushed =
+        decode_eos_pushed_ == nb_workers_ || (!decode_alive() && drain_eos_left_ == 0);
+    if (all_pushed && markers(decoded_) < live([](const Actor& a) { return !a.eos_taken; })) {
+      violated("a live worker waits for an end-of-stream marker that is not queued: decoded " +
+               show(decoded_));
+    }
+    if (encode().alive && ends_seen_ + markers(filtered_) + live([](const Actor& a) {
+                            return !a.eos_pushed;
+                          }) < nb_workers_) {
+      violated("encode can no longer see one end-of-stream marker per worker");
+    }
   }
 
   // Every frame decoded and not yet written is carried by a slot that will still reach encode.

@@ -117,8 +117,10 @@ bool IndexRing::push_for(std::uint32_t value, std::chrono::nanoseconds timeout, 
       Lock lock(&s->mutex);
       if (queued(s) < s->capacity) {
         s->cells[s->tail % s->capacity] = value;
-        if (publish != nullptr) publish(context, value);
         __atomic_store_n(&s->tail, s->tail + 1, __ATOMIC_RELEASE);  // commit
+        // After the commit, still locked: no consumer can claim the value first, and a death in
+        // between leaves it queued (reclaim checks the rings before it trusts an owner field).
+        if (publish != nullptr) publish(context, value);
         if (queued(s) > s->high_water) s->high_water = queued(s);
         s->pushes.fetch_add(1, std::memory_order_release);
         break;

@@ -68,8 +68,8 @@ class IndexRing {
   static IndexRing create(void* memory, std::uint32_t capacity);
   static IndexRing attach(void* memory);
 
-  // Producer side. `publish`, when given, runs with the ring locked just before the push
-  // commits, so what it records (the slot has no owner now) changes together with the ring.
+  // Producer side. `publish`, when given, runs with the ring locked just after the push
+  // commits, so no consumer can see the value before what it records (the slot has no owner).
   [[nodiscard]] bool try_push(std::uint32_t value, ClaimFn publish = nullptr,
                               void* context = nullptr) {
     return push_for(value, std::chrono::nanoseconds::zero(), publish, context);
