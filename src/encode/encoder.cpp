@@ -5,8 +5,8 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
-#include <spdlog/spdlog.h>
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -73,7 +73,8 @@ void validate(const EncoderSettings& s) {
   const AVOutputFormat* fmt = find_muxer(s);
   // 0 means "cannot"; a negative answer means the muxer does not say, so it is tried.
   if (avformat_query_codec(fmt, codec->id, FF_COMPLIANCE_NORMAL) == 0) {
-    fail(ExitCode::kUsage, "the " + std::string(fmt->name) + " container cannot hold " + codec->name +
+    fail(ExitCode::kUsage, "the " + std::string(fmt->name) + " container cannot hold " +
+                               codec->name +
                                " video: choose another codec (-c:v) or container (-o NAME.mkv)");
   }
   if ((fmt->flags & AVFMT_NOFILE) != 0 || is_url(s.output)) return;

@@ -9,21 +9,10 @@
 #include <ctime>
 #include <new>
 
+#include "shm_ring/spin.hpp"
+
 namespace vpipe::shm {
 namespace {
-
-// A few microseconds of polling before sleeping: enough to catch a peer that is mid-handoff;
-// longer spins steal the core from the stage that would publish (measured on 2 cores: 2000
-// iterations cost decode -> null a third of its rate).
-constexpr int kSpinIterations = 100;
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 using Clock = std::chrono::steady_clock;
 

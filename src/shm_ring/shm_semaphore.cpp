@@ -4,19 +4,10 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "shm_ring/spin.hpp"
+
 namespace vpipe::shm {
 namespace {
-// About a microsecond of polling: long enough to catch a peer on another core that is mid-handoff,
-// short enough not to burn a core that a pinned stage shares with another.
-constexpr int kSpinIterations = 100;
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 timespec monotonic_deadline(std::chrono::nanoseconds timeout) {
   timespec now{};

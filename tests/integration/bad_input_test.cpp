@@ -137,7 +137,8 @@ TEST_F(BadInputTest, UnknownEncoder) {
 }
 
 TEST_F(BadInputTest, CodecTheContainerCannotHold) {
-  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "-c:v", "ffv1"}, 2, "mp4 container cannot hold ffv1");
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "-c:v", "ffv1"}, 2,
+               "mp4 container cannot hold ffv1");
   EXPECT_FALSE(std::filesystem::exists(path("o.mp4"))) << "found out before anything was written";
 }
 
