@@ -15,16 +15,7 @@ packages=(
   gnuplot-nox  # vpipe bench --plot
   ffmpeg  # the ffmpeg CLI: tests make odd inputs with it; samples/make-samples.sh uses it
 )
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+scripts/install-packages.sh "${packages[@]}"
 
 build_dir=${BUILD_DIR:-build}
 # shellcheck disable=SC2086

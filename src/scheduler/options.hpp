@@ -26,7 +26,7 @@ struct RunOptions {
   int max_restarts = 5;        // transform worker restarts before the run gives up
   double hang_timeout_s = 20;  // a worker silent this long while holding frames is restarted; 0:
                                // never // frames a worker claims per wake-up; 0: adaptive
-  bool no_audio = false;  // -an
+  bool no_audio = false;       // -an
   bool overwrite = false;
   bool faststart = false;  // classic MP4 (index first) instead of crash-tolerant fragmented MP4
   bool dry_run = false;

@@ -214,11 +214,7 @@ class Supervisor {
   }
 
   void record_error(const std::string& text) {
-    auto& control = segment_.control();
-    std::uint32_t expected = 0;
-    if (!control.error_claimed.compare_exchange_strong(expected, 1)) return;
-    control.error_code = static_cast<std::int32_t>(ExitCode::kRunFailed);
-    std::snprintf(control.error_text, sizeof(control.error_text), "%s", text.c_str());
+    shm::record_first_error(segment_.control(), static_cast<int>(ExitCode::kRunFailed), text);
   }
 
   void begin_abort() {

@@ -20,11 +20,7 @@ namespace {
 
 void record_error(shm::ControlBlock& control, ExitCode code, const std::string& stage,
                   const std::string& text) {
-  std::uint32_t expected = 0;
-  if (!control.error_claimed.compare_exchange_strong(expected, 1)) return;
-  control.error_code = static_cast<std::int32_t>(code);
-  std::snprintf(control.error_text, sizeof(control.error_text), "%s: %s", stage.c_str(),
-                text.c_str());
+  shm::record_first_error(control, static_cast<int>(code), stage + ": " + text);
 }
 
 void pin(const std::vector<int>& cpus) {

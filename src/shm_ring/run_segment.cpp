@@ -5,8 +5,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <bit>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -76,6 +76,13 @@ pid_t current_pid() {
 }
 
 }  // namespace
+
+void record_first_error(ControlBlock& control, int exit_code, const std::string& text) {
+  std::uint32_t expected = 0;
+  if (!control.error_claimed.compare_exchange_strong(expected, 1)) return;
+  control.error_code = exit_code;
+  std::snprintf(control.error_text, sizeof(control.error_text), "%s", text.c_str());
+}
 
 Slot& Slot::operator=(Slot&& other) noexcept {
   if (this != &other) {

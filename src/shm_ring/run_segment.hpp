@@ -125,6 +125,9 @@ struct ControlBlock {
 };
 static_assert(std::is_standard_layout_v<ControlBlock>);
 
+// Records the run's first failure (exit code and one line); later ones are ignored. Any process.
+void record_first_error(ControlBlock& control, int exit_code, const std::string& text);
+
 class FramePool;
 
 // Move-only ownership of one slot. Destroying a Slot that still owns returns it to the pool.
