@@ -24,8 +24,8 @@ constexpr const char* kExitCodes =
 // ffmpeg-style spellings that CLI11 cannot take as option names, mapped to ours.
 std::vector<std::string> translate_ffmpeg_spellings(int argc, char** argv) {
   static const std::pair<const char*, const char*> kAliases[] = {
-      {"-c:v", "--codec"}, {"-vcodec", "--codec"}, {"-b:v", "--bitrate"},
-      {"-vf", "--vf"},     {"-filter:v", "--vf"},  {"-an", "--an"}};
+      {"-c:v", "--codec"},   {"-vcodec", "--codec"}, {"-b:v", "--bitrate"}, {"-vf", "--vf"},
+      {"-filter:v", "--vf"}, {"-an", "--an"},        {"-re", "--realtime"}};
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -79,7 +79,10 @@ int main(int argc, char** argv) {
           "  vpipe run -i testsrc:size=1920x1080:rate=30:duration=5 -o out.mkv\n"
           "  vpipe run -i in.mp4 -o null --workers 4    # decode + filter only, for benchmarks\n"
           "  vpipe run -i in.mp4 -o out.mp4 --dry-run   # print the plan: stages, CPU sets, pool "
-          "sizes\n\n"
+          "sizes\n"
+          "  vpipe run -i testsrc --realtime -o udp://127.0.0.1:5000   # a live MPEG-TS feed\n"
+          "  vpipe run -i udp://127.0.0.1:5000 --vf gblur=2 -o out.ts --latency-budget 200\n"
+          "  vpipe run -i /dev/video0 -o out.mkv        # a camera: live, late frames dropped\n\n"
           "Options given on the command line override the config file. ffmpeg spellings -c:v, -b:v "
           "and\n"
           "-vf are accepted. ") +
@@ -90,8 +93,16 @@ int main(int argc, char** argv) {
                                     "Input: a file, a URL, '-' for stdin, or a test source\n"
                                     "testsrc[:size=WxH:rate=R:duration=S] (default 1280x720, 30 "
                                     "fps, 5 s; also testsrc2, smptebars)");
-  auto* opt_output =
-      run->add_option("-o,--output", cli.output, "Output file or URL; 'null' discards the frames");
+  auto* opt_input_format = run->add_option(
+      "--input-format", cli.input_format,
+      "Force the input's demuxer or device, like ffmpeg's -f before -i (v4l2, mpegts, ...)");
+  auto* opt_input_timeout = run->add_option(
+      "--input-timeout", cli.input_timeout_s,
+      "Network inputs: seconds without data before the input counts as ended (default 10; 0: "
+      "wait forever)");
+  auto* opt_output = run->add_option(
+      "-o,--output", cli.output,
+      "Output file or URL (udp://HOST:PORT sends MPEG-TS); 'null' discards the frames");
   auto* opt_format = run->add_option("-f,--format", cli.format,
                                      "Output container (default: from the output name)");
   auto* opt_vf = run->add_option(
@@ -115,6 +126,21 @@ int main(int argc, char** argv) {
       "--window", cli.window, "Frames in flight between decode and encode (default: from workers)");
   auto* opt_batch = run->add_option("--batch", cli.batch,
                                     "Frames a worker claims per wake-up (default: adaptive)");
+  auto* opt_realtime = run->add_flag(
+      "--realtime", cli.realtime,
+      "Read the input at its native frame rate (-re) and process it as a live source");
+  auto* opt_live = run->add_option(
+      "--live", cli.live,
+      "auto (default): live for cameras, udp/rtp/rtsp/srt/rtmp streams and --realtime; on; off.\n"
+      "Live: frames past their deadline are dropped and the source is never stalled;\n"
+      "offline: every frame is kept (backpressure)");
+  auto* opt_budget = run->add_option(
+      "--latency-budget", cli.latency_budget_ms,
+      "Live: milliseconds from capture to encoded packet; a stage drops a frame it cannot finish "
+      "within it (default 500)");
+  auto* opt_drop = run->add_option("--drop", cli.drop,
+                                   "Live, pipeline full: drop the oldest queued frame (default: "
+                                   "the freshest frame wins) or the newest");
   auto* opt_an =
       run->add_flag("--an", cli.no_audio, "Drop the audio (-an); by default it is copied as it is");
   auto* opt_restarts = run->add_option(
@@ -200,6 +226,12 @@ int main(int argc, char** argv) {
     // Flags given on the command line win over the config file.
     if (opt_input->count()) options.input = cli.input;
     if (opt_output->count()) options.output = cli.output;
+    if (opt_input_format->count()) options.input_format = cli.input_format;
+    if (opt_input_timeout->count()) options.input_timeout_s = cli.input_timeout_s;
+    if (opt_realtime->count()) options.realtime = true;
+    if (opt_live->count()) options.live = cli.live;
+    if (opt_budget->count()) options.latency_budget_ms = cli.latency_budget_ms;
+    if (opt_drop->count()) options.drop = cli.drop;
     if (opt_format->count()) options.format = cli.format;
     if (opt_vf->count()) options.vf = cli.vf;
     if (opt_codec->count()) options.codec = cli.codec;

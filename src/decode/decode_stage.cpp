@@ -8,6 +8,7 @@ extern "C" {
 
 #include "common/error.hpp"
 #include "decode/decoder.hpp"
+#include "scheduler/live.hpp"
 #include "scheduler/stage_context.hpp"
 #include "transform/slot_picture.hpp"
 
@@ -48,19 +49,97 @@ class SlotWriter {
   bool warned_resize_ = false;
 };
 
+// Where a decoded frame goes: offline, a fresh slot (waiting for a credit: backpressure); live,
+// never waiting: a fresh slot if a credit is free, else (--drop oldest) the slot of the oldest
+// frame still queued, whose place the new frame takes, else nowhere (the frame is dropped).
+class SlotSource {
+ public:
+  explicit SlotSource(StageContext& ctx)
+      : ctx_(ctx),
+        control_(ctx.segment.control()),
+        queued_(ctx.segment.decoded_ring()),
+        filtered_(ctx.segment.filtered_ring()) {}
+
+  // Offline; empty only when the run is aborted.
+  std::optional<shm::Slot> wait_for_fresh() {
+    ScopedTimer waiting(ctx_.stats.wait_ns);
+    // A credit per frame in flight bounds the pipeline (see run_segment.hpp).
+    if (!ctx_.wait_unless_aborted([&](auto t) { return control_.credits.wait_for(t); }))
+      return std::nullopt;
+    ++entered_;
+    return ctx_.wait_unless_aborted([&](auto t) { return ctx_.segment.pool().acquire_for(t); });
+  }
+
+  // Live; empty when the frame has to be dropped (counted here). The pipeline is full when no
+  // credit is free: the window (sized from the latency budget) is in flight. Frames that wait
+  // too long in it are dropped by the deadline check of the stage that takes them up.
+  std::optional<shm::Slot> take_without_waiting() {
+    if (control_.credits.try_wait()) {
+      ++entered_;
+      // With a credit, a free slot always exists (the pool holds the window); a short wait
+      // covers a slot on its way back.
+      return ctx_.wait_unless_aborted([&](auto t) { return ctx_.segment.pool().acquire_for(t); });
+    }
+    ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
+    if (!ctx_.plan.drop_oldest) return std::nullopt;
+    while (auto item = queued_.try_pop()) {
+      shm::Slot slot = std::move(item->slot);
+      // Marked as a drop until the new frame is written: if decode dies in between, the
+      // half-written slot travels on as a tombstone, never as a picture.
+      slot.desc().dropped = static_cast<std::int32_t>(live::DropReason::kRingFull);
+      if (slot.desc().seq < 0) return slot;
+      // A frame requeued after a worker crash already has its place in the order: it goes on
+      // to encode as a tombstone, and the next queued frame is tried.
+      ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
+      if (!ctx_.wait_unless_aborted([&](auto t) { return filtered_.push_for(slot, t); }))
+        return std::nullopt;
+    }
+    return std::nullopt;  // every frame in flight is already being filtered or encoded
+  }
+
+  // Frames that took a credit: live, each gets its sequence number as a worker claims it.
+  [[nodiscard]] std::int64_t entered() const { return entered_; }
+
+ private:
+  StageContext& ctx_;
+  shm::ControlBlock& control_;
+  shm::FrameRing queued_;
+  shm::FrameRing filtered_;
+  std::int64_t entered_ = 0;
+};
+
+void sleep_until(std::int64_t monotonic_target_ns) {
+  const timespec ts{static_cast<time_t>(monotonic_target_ns / 1000000000),
+                    static_cast<long>(monotonic_target_ns % 1000000000)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
+}
+
 }  // namespace
 
-int run_decode_stage(StageContext& ctx) {
+int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
   const RunPlan& plan = ctx.plan;
   shm::ControlBlock& control = ctx.segment.control();
   shm::FrameRing out = ctx.segment.decoded_ring();
-  decode::Decoder decoder =
-      decode::Decoder::open(plan.input, static_cast<int>(plan.cpus_of("decode").size()));
   const transform::Geometry geometry = plan.steps.front();
   const AVRational tb = plan.input_info.time_base;
   const std::int64_t frame_ticks = av_rescale_q(1, av_inv_q(plan.input_info.frame_rate), tb);
+  const live::Deadline deadline{plan.latency_budget_ns()};
+  live::Pacer pacer;
   SlotWriter writer;
-  std::int64_t seq = 0;
+  SlotSource slots(ctx);
+  std::int64_t decoded = 0;
+  if (plan.live) {
+    // A live clock starts when every stage can take frames, not while the encoder is still
+    // opening: the first frames would otherwise start the run already late.
+    ScopedTimer waiting(ctx.stats.wait_ns);
+    const std::uint64_t give_up = monotonic_ns() + 10'000'000'000ULL;
+    while (control.stages_ready.load() < static_cast<std::uint32_t>(plan.nb_workers) + 1 &&
+           !ctx.aborted() && monotonic_ns() < give_up) {
+      ctx.beat();
+      usleep(2000);
+    }
+  }
 
   for (;;) {
     if (control.stop_input.load(std::memory_order_relaxed) != 0) decoder.stop_reading();
@@ -70,13 +149,36 @@ int run_decode_stage(StageContext& ctx) {
       frame = decoder.next_frame();
     }
     if (frame == nullptr) break;
+    ctx.beat();
+    const std::int64_t pts = frame->best_effort_timestamp != AV_NOPTS_VALUE
+                                 ? frame->best_effort_timestamp
+                                 : decoded * frame_ticks;
+    ++decoded;
+    ctx.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
+    auto now = static_cast<std::int64_t>(monotonic_ns());
+    std::int64_t capture = now;
+    if (plan.realtime) {
+      // Paced like a live source: the frame is captured when its time comes.
+      capture = pacer.due(av_rescale_q(pts, tb, AVRational{1, 1000000000}), now);
+      if (capture > now) {
+        ScopedTimer waiting(ctx.stats.wait_ns);
+        sleep_until(capture);
+        now = static_cast<std::int64_t>(monotonic_ns());
+      }
+    }
     std::optional<shm::Slot> slot;
-    {
-      ScopedTimer waiting(ctx.stats.wait_ns);
-      // A credit per frame in flight bounds the pipeline (see run_segment.hpp).
-      if (!ctx.wait_unless_aborted([&](auto t) { return control.credits.wait_for(t); })) return 0;
-      slot = ctx.wait_unless_aborted([&](auto t) { return ctx.segment.pool().acquire_for(t); });
+    if (!plan.live) {
+      slot = slots.wait_for_fresh();
       if (!slot) return 0;
+    } else if (deadline.late(capture, now)) {
+      ctx.stats.drops_late.fetch_add(1, std::memory_order_relaxed);  // decode fell behind
+      continue;
+    } else {
+      slot = slots.take_without_waiting();
+      if (!slot) {
+        if (ctx.aborted()) return 0;
+        continue;
+      }
     }
     {
       ScopedTimer busy(ctx.stats.busy_ns);
@@ -84,23 +186,22 @@ int run_decode_stage(StageContext& ctx) {
       writer.write(frame, picture);
       transform::set_picture(*slot, picture, /*as_source=*/true);
       shm::FrameDesc& d = slot->desc();
-      d.seq = seq;
-      d.pts = frame->best_effort_timestamp != AV_NOPTS_VALUE ? frame->best_effort_timestamp
-                                                             : seq * frame_ticks;
+      // Offline, decode numbers frames; live, a worker does as it claims one (see SlotSource).
+      d.seq = plan.live ? -1 : slots.entered() - 1;
+      d.pts = pts;
       d.duration = frame->pkt_duration > 0 ? frame->pkt_duration : frame_ticks;
-      d.capture_ns = static_cast<std::int64_t>(monotonic_ns());
+      d.capture_ns = capture;
+      d.dropped = 0;
     }
-    ctx.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
     {
       ScopedTimer waiting(ctx.stats.wait_ns);
       if (!ctx.wait_unless_aborted([&](auto t) { return out.push_for(*slot, t); })) return 0;
     }
     ctx.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
     ctx.stats.errors.store(decoder.errors(), std::memory_order_relaxed);
-    ++seq;
   }
   ctx.stats.errors.store(decoder.errors(), std::memory_order_relaxed);
-  control.total_frames.store(seq, std::memory_order_release);
+  control.total_frames.store(slots.entered(), std::memory_order_release);
   // End of stream travels in-band: one marker per worker, each worker forwards its own.
   for (int i = 0; i < plan.nb_workers; ++i) {
     if (!ctx.wait_unless_aborted([&](auto t) { return out.push_end_of_stream_for(t); })) return 0;
@@ -108,7 +209,7 @@ int run_decode_stage(StageContext& ctx) {
   if (decoder.errors() > 0)
     spdlog::warn("{} damaged packets or frames in the input were skipped or concealed",
                  decoder.errors());
-  if (seq == 0)
+  if (decoded == 0)
     fail(ExitCode::kInput, "input '" + plan.input + "': no video frame could be decoded");
   return 0;
 }

@@ -61,8 +61,13 @@ bool is_test_source(const std::string& input) {
   return false;
 }
 
-InputInfo resolve_input(const std::string& input) {
+InputInfo resolve_input(const std::string& input, const std::string& format) {
   InputInfo info;
+  if (!format.empty()) {
+    info.url = input == "-" ? "pipe:0" : input;
+    info.format = format;
+    return info;
+  }
   const auto colon = input.find(':');
   const std::string head = input.substr(0, colon);
   for (const char* source : kTestSources) {
@@ -77,14 +82,26 @@ InputInfo resolve_input(const std::string& input) {
     return info;
   }
   info.url = input == "-" ? "pipe:0" : input;
+  if (input.rfind("/dev/video", 0) == 0) info.format = "v4l2";
   return info;
 }
 
-Decoder Decoder::open(const std::string& input, int threads) {
+bool is_live_source(const InputInfo& info) {
+  if (info.format == "v4l2" || info.format == "video4linux2" || info.format == "x11grab" ||
+      info.format == "kmsgrab" || info.format == "fbdev")
+    return true;
+  for (const char* scheme : {"udp://", "rtp://", "rtsp://", "srt://", "rtmp://"}) {
+    if (info.url.rfind(scheme, 0) == 0) return true;
+  }
+  return false;
+}
+
+Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
   avdevice_register_all();
   Decoder d;
-  d.info_ = resolve_input(input);
+  d.info_ = resolve_input(input, settings.format);
   InputInfo& info = d.info_;
+  const int threads = settings.threads;
   if (info.format.empty()) check_local_file(info.url);
 
   const AVInputFormat* forced = nullptr;
@@ -95,7 +112,18 @@ Decoder Decoder::open(const std::string& input, int threads) {
   }
   AVDictionary* opts = nullptr;
   // Network inputs must not hang forever on an unreachable host (invariant 7).
-  if (info.url.find("://") != std::string::npos) av_dict_set(&opts, "rw_timeout", "10000000", 0);
+  if (info.url.find("://") != std::string::npos && settings.timeout_s > 0) {
+    av_dict_set_int(&opts, "rw_timeout", static_cast<std::int64_t>(settings.timeout_s * 1e6), 0);
+  }
+  if (info.url.rfind("udp://", 0) == 0) {
+    // A live stream arrives whether or not vpipe is ready: a large receive buffer, and a full
+    // one loses old packets instead of failing the read.
+    av_dict_set(&opts, "fifo_size", "1000000", 0);
+    av_dict_set(&opts, "overrun_nonfatal", "1", 0);
+    // udp reads through its own receive thread, which rw_timeout does not see.
+    if (settings.timeout_s > 0)
+      av_dict_set_int(&opts, "timeout", static_cast<std::int64_t>(settings.timeout_s * 1e6), 0);
+  }
   AVFormatContext* raw = nullptr;
   const int open_ret = avformat_open_input(&raw, info.url.c_str(), forced, &opts);
   av_dict_free(&opts);
@@ -160,6 +188,8 @@ Decoder Decoder::open(const std::string& input, int threads) {
                        : static_cast<std::int64_t>(info.duration_s * av_q2d(rate) + 0.5);
   d.packet_.reset(av_packet_alloc());
   d.frame_.reset(av_frame_alloc());
+  d.live_network_ = is_live_source(info) && info.url.find("://") != std::string::npos;
+  d.timeout_s_ = settings.timeout_s;
   return d;
 }
 
@@ -170,7 +200,10 @@ bool Decoder::feed_packet() {
   for (;;) {
     int ret = reading_ ? av_read_frame(format_.get(), pkt) : AVERROR_EOF;
     if (ret < 0) {
-      if (ret != AVERROR_EOF && reading_) {
+      if (reading_ && ret != AVERROR_EOF && live_network_ &&
+          (ret == AVERROR(EIO) || ret == AVERROR(ETIMEDOUT) || ret == AVERROR_EXIT)) {
+        spdlog::info("input '{}': no data for {} s: the stream has ended", info_.url, timeout_s_);
+      } else if (ret != AVERROR_EOF && reading_) {
         ++errors_;
         spdlog::warn("input '{}': read error, ending the stream: {}", info_.url,
                      av::error_text(ret));

@@ -31,14 +31,28 @@ struct InputInfo {
 // options.
 bool is_test_source(const std::string& input);
 
-// "testsrc:size=1920x1080:rate=30:duration=5" -> a lavfi graph; "-" -> stdin; else unchanged.
-// The test source defaults to 1280x720, 30 fps, 5 seconds.
-InputInfo resolve_input(const std::string& input);
+// "testsrc:size=1920x1080:rate=30:duration=5" -> a lavfi graph; "-" -> stdin; "/dev/videoN" ->
+// the v4l2 camera; else unchanged. The test source defaults to 1280x720, 30 fps, 5 seconds.
+// `format` forces a demuxer or device (ffmpeg's -f before -i).
+InputInfo resolve_input(const std::string& input, const std::string& format = "");
+
+// True for inputs that run at their own pace and cannot be paused or read again: cameras and
+// other capture devices, and network streams (udp, rtp, rtsp, srt, rtmp).
+bool is_live_source(const InputInfo& info);
+
+struct OpenSettings {
+  int threads = 0;        // decoder threads, 0: libavcodec decides
+  std::string format;     // forced demuxer or device, empty to probe
+  double timeout_s = 10;  // network inputs: give up after this long without data; 0: wait
+};
 
 class Decoder {
  public:
   // Throws vpipe::Error (kInput) naming the input and the cause.
-  static Decoder open(const std::string& input, int threads);
+  static Decoder open(const std::string& input, const OpenSettings& settings);
+  static Decoder open(const std::string& input, int threads) {
+    return open(input, OpenSettings{threads, "", 10});
+  }
 
   // The next decoded frame, owned by the decoder until the next call; nullptr at the end.
   AVFrame* next_frame();
@@ -59,6 +73,8 @@ class Decoder {
   av::PacketPtr packet_;
   av::FramePtr frame_;
   bool reading_ = true;
+  bool live_network_ = false;  // a timeout is how such a stream ends
+  double timeout_s_ = 0;
   bool flushed_ = false;
   std::uint64_t errors_ = 0;
 };

@@ -3,11 +3,13 @@
 // encoder lets go of its slot.
 #include <spdlog/spdlog.h>
 
+#include <deque>
 #include <vector>
 
 #include "common/error.hpp"
 #include "encode/audio_copy.hpp"
 #include "encode/encoder.hpp"
+#include "scheduler/live.hpp"
 #include "scheduler/progress.hpp"
 #include "scheduler/stage_context.hpp"
 
@@ -66,10 +68,28 @@ int run_encode_stage(StageContext& ctx) {
         plan.encoder, {g.width, g.height, plan.input_info.time_base, plan.input_info.frame_rate},
         std::move(audio));
   }
+  control.stages_ready.fetch_add(1);
   // Frames in flight never exceed the window, so seq % window indexes a frame uniquely.
   std::vector<shm::Slot> pending(plan.window);
   std::int64_t next_seq = 0;
   int ends_seen = 0;
+  const live::Deadline deadline{plan.latency_budget_ns()};
+  live::CostEstimate cost;
+  // Capture times of frames sent to the encoder whose packets have not come out yet: latency
+  // is measured from capture to the packet's write, in output order.
+  std::deque<std::int64_t> unpacketed;
+  auto record_latency = [&](std::int64_t capture_ns) {
+    const double us =
+        static_cast<double>(static_cast<std::int64_t>(monotonic_ns()) - capture_ns) / 1e3;
+    control.latency_buckets[LatencyHistogram::bucket_of(us)].fetch_add(1,
+                                                                       std::memory_order_relaxed);
+  };
+  auto packets_written = [&](std::uint64_t before) {
+    for (std::uint64_t n = encoder->packets() - before; n > 0 && !unpacketed.empty(); --n) {
+      record_latency(unpacketed.front());
+      unpacketed.pop_front();
+    }
+  };
 
   while (ends_seen < plan.nb_workers) {
     std::optional<shm::RingItem> item;
@@ -95,21 +115,31 @@ int run_encode_stage(StageContext& ctx) {
     ScopedTimer busy(ctx.stats.busy_ns);
     while (pending[next_seq % plan.window]) {
       shm::Slot slot = std::move(pending[next_seq % plan.window]);
-      const double latency_us =
-          static_cast<double>(monotonic_ns() - static_cast<std::uint64_t>(slot.desc().capture_ns)) /
-          1e3;
-      control.latency_buckets[LatencyHistogram::bucket_of(latency_us)].fetch_add(
-          1, std::memory_order_relaxed);
-      if (encoder) {
+      const std::int64_t capture = slot.desc().capture_ns;
+      const auto now = static_cast<std::int64_t>(monotonic_ns());
+      bool drop = slot.desc().dropped != 0;  // a tombstone: dropped and counted upstream
+      if (!drop && plan.live && deadline.late(capture, now, cost.value_ns())) {
+        drop = true;
+        ctx.stats.drops_late.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (drop) {
+        slot.reset();
+        control.credits.post();
+      } else if (encoder) {
         av::FramePtr frame = wrap_slot(std::move(slot), control.credits);
+        unpacketed.push_back(capture);
+        const std::uint64_t before = encoder->packets();
         encoder->send(frame.get());
+        packets_written(before);
+        cost.add(static_cast<std::int64_t>(monotonic_ns()) - now);
       } else {
+        record_latency(capture);
         slot.reset();
         control.credits.post();
       }
       ++next_seq;
       control.next_seq_out.store(next_seq, std::memory_order_release);
-      ctx.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+      if (!drop) ctx.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
     }
   }
   const std::int64_t total = control.total_frames.load(std::memory_order_acquire);
@@ -119,7 +149,9 @@ int run_encode_stage(StageContext& ctx) {
   }
   if (encoder) {
     ScopedTimer busy(ctx.stats.busy_ns);
+    const std::uint64_t before = encoder->packets();
     encoder->finish(/*stopped_early=*/control.stop_input.load() != 0);
+    packets_written(before);
   }
   return 0;
 }

@@ -58,11 +58,13 @@ void apply_config_file(const std::string& path, RunOptions& o) {
   if (!root.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': must be a map of settings");
   const fs::path base = fs::absolute(path).parent_path();
   static const std::set<std::string> kKeys = {
-      "input",        "output",    "format",    "vf",         "codec",
-      "preset",       "crf",       "bitrate",   "gop",        "codec_options",
-      "workers",      "affinity",  "window",    "batch",      "max_restarts",
-      "hang_timeout", "no_audio",  "faststart", "overwrite",  "quiet",
-      "progress",     "log_level", "log_file",  "stats_json", "metrics"};
+      "input",        "output",        "format",    "vf",         "codec",
+      "preset",       "crf",           "bitrate",   "gop",        "codec_options",
+      "workers",      "affinity",      "window",    "batch",      "max_restarts",
+      "hang_timeout", "no_audio",      "faststart", "overwrite",  "quiet",
+      "progress",     "log_level",     "log_file",  "stats_json", "metrics",
+      "input_format", "input_timeout", "live",      "realtime",   "latency_budget",
+      "drop"};
   for (const auto& kv : root) {
     const std::string key = key_text(kv.first, path);
     const YAML::Node& v = kv.second;
@@ -116,6 +118,18 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       o.stats_json = scalar<std::string>(v, key, path);
     else if (key == "metrics")
       o.metrics = scalar<std::string>(v, key, path);
+    else if (key == "input_format")
+      o.input_format = scalar<std::string>(v, key, path);
+    else if (key == "input_timeout")
+      o.input_timeout_s = scalar<double>(v, key, path);
+    else if (key == "live")
+      o.live = scalar<std::string>(v, key, path);
+    else if (key == "realtime")
+      o.realtime = scalar<bool>(v, key, path);
+    else if (key == "latency_budget")
+      o.latency_budget_ms = scalar<double>(v, key, path);
+    else if (key == "drop")
+      o.drop = scalar<std::string>(v, key, path);
     else if (key == "codec_options") {
       if (!v.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': codec_options must be a map");
       for (const auto& opt : v)
@@ -187,6 +201,17 @@ void validate(const RunOptions& o) {
     fail(ExitCode::kUsage, "--affinity '" + o.affinity +
                                "' must be auto, none, or a plan like decode=0;xform=1-3;encode=4");
   }
+  if (o.live != "auto" && o.live != "on" && o.live != "off")
+    fail(ExitCode::kUsage, "--live '" + o.live + "' must be auto, on or off");
+  if (o.realtime && o.live == "off")
+    fail(ExitCode::kUsage,
+         "--realtime paces the input as a live source: it conflicts with --live off");
+  if (!(o.latency_budget_ms >= 1 && o.latency_budget_ms <= 600000))
+    fail(ExitCode::kUsage, "--latency-budget must be 1 to 600000 milliseconds");
+  if (o.drop != "oldest" && o.drop != "newest")
+    fail(ExitCode::kUsage, "--drop '" + o.drop + "' must be oldest or newest");
+  if (!(o.input_timeout_s >= 0 && o.input_timeout_s <= 86400))
+    fail(ExitCode::kUsage, "--input-timeout must be 0 (wait forever) to 86400 seconds");
   if (o.progress != "auto" && o.progress != "json" && o.progress != "none") {
     fail(ExitCode::kUsage, "--progress '" + o.progress + "' must be auto, json or none");
   }

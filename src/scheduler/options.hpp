@@ -10,6 +10,14 @@ namespace vpipe::scheduler {
 
 struct RunOptions {
   std::string input;
+  std::string input_format;     // forced demuxer or device (e.g. v4l2); empty to probe
+  double input_timeout_s = 10;  // network inputs: seconds without data before giving up; 0: wait
+  // Live mode: frames have deadlines (capture + latency budget) and are dropped rather than let
+  // the pipeline fall behind the source. auto: on for cameras, network streams and --realtime.
+  std::string live = "auto";
+  bool realtime = false;  // pace the input at its native rate and treat it as live (ffmpeg -re)
+  double latency_budget_ms = 500;
+  std::string drop = "oldest";  // live, pipeline full: drop the oldest queued frame or the newest
   std::string output;
   std::string format;  // output container, empty to guess from the output name
   std::string vf;

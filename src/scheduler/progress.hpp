@@ -30,7 +30,9 @@ struct StageSample {
   std::uint64_t bytes_copied = 0;
   std::uint64_t errors = 0;
   std::uint64_t restarts = 0;
-  long peak_rss_kib = 0;  // 0 while running; from the exit status's resource usage after
+  std::uint64_t drops_late = 0;  // live: frames this stage dropped past their deadline
+  std::uint64_t drops_full = 0;  // live: frames dropped because the pipeline was full
+  long peak_rss_kib = 0;         // 0 while running; from the exit status's resource usage after
 };
 
 struct ProgressSample {

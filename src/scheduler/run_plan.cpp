@@ -62,6 +62,43 @@ void plan_audio(RunPlan& plan, const RunOptions& options) {
   }
 }
 
+// A network output names no container: MPEG-TS for udp/tcp/srt, FLV for rtmp, RTSP for rtsp.
+std::string stream_format_for(const std::string& output) {
+  static const std::pair<const char*, const char*> kSchemes[] = {
+      {"udp://", "mpegts"},     {"tcp://", "mpegts"}, {"srt://", "mpegts"},
+      {"rtp://", "rtp_mpegts"}, {"rtmp://", "flv"},   {"rtsp://", "rtsp"}};
+  for (const auto& [scheme, format] : kSchemes) {
+    if (output.rfind(scheme, 0) == 0) return format;
+  }
+  return "";
+}
+
+// Live mode's encoder defaults, each only where the user set nothing: no B-frames and no
+// lookahead (a frame's packet leaves with the frame), and a preset fast enough for real time.
+// Returns what was set, for the plan.
+std::string apply_live_encoder_defaults(encode::EncoderSettings& e) {
+  std::string note;
+  auto set = [&](const std::string& key, const std::string& value) {
+    if (e.codec_options.count(key)) return;
+    e.codec_options[key] = value;
+    note += (note.empty() ? "" : " ") + key + "=" + value;
+  };
+  if (e.codec == "libx264" || e.codec == "libx265" || e.codec == "h264" || e.codec == "hevc") {
+    set("tune", "zerolatency");
+    if (e.preset.empty()) {
+      e.preset = "veryfast";
+      note += " preset=veryfast";
+    }
+  } else if (e.codec == "libvpx" || e.codec == "libvpx-vp9" || e.codec == "vp8" ||
+             e.codec == "vp9") {
+    set("deadline", "realtime");
+    set("lag-in-frames", "0");
+  } else if (e.codec == "mpeg4" || e.codec == "mpeg2video" || e.codec == "mpeg1video") {
+    set("bf", "0");
+  }
+  return note.empty() ? "none needed for " + e.codec : note;
+}
+
 }  // namespace
 
 const std::vector<int>& RunPlan::cpus_of(const std::string& stage) const {
@@ -72,7 +109,7 @@ const std::vector<int>& RunPlan::cpus_of(const std::string& stage) const {
   return kAny;
 }
 
-RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology) {
+RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topology) {
   validate(options);
   RunPlan plan;
   plan.input = options.input;
@@ -80,27 +117,11 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology)
   plan.max_restarts = options.max_restarts;
   plan.log_level = options.log_level;
   plan.log_file = options.log_file;
+  plan.input_format = options.input_format;
+  plan.input_timeout_s = options.input_timeout_s;
   // The chain is checked before the input is opened: a typo fails fast even on a slow URL.
   const transform::FilterChain chain = transform::FilterChain::parse(options.vf);
-  plan.input_info = decode::Decoder::open(options.input, 1).info();
   plan.vf = options.vf;
-  plan.steps = chain.plan({plan.input_info.width, plan.input_info.height});
-  plan.needs_spare = chain.needs_spare();
-
-  plan.null_output = options.output == "null";
-  plan.encoder.output = options.output;
-  plan.encoder.format = options.format;
-  plan.encoder.codec = options.codec;
-  plan.encoder.preset = options.preset;
-  plan.encoder.crf = options.crf;
-  plan.encoder.bitrate = options.bitrate;
-  plan.encoder.gop = options.gop;
-  plan.encoder.codec_options = options.codec_options;
-  plan.encoder.overwrite = options.overwrite;
-  plan.encoder.faststart = options.faststart;
-  if (!plan.null_output) encode::validate(plan.encoder);
-  plan_audio(plan, options);
-
   plan.nb_workers = options.workers > 0 ? options.workers : affinity::default_workers(topology);
   if (chain.sequential() && plan.nb_workers > 1) {
     if (options.workers > 1) {
@@ -116,12 +137,62 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology)
   } else {
     plan.cpus = affinity::plan_explicit(topology, plan.nb_workers, options.affinity);
   }
+  return plan;
+}
+
+decode::OpenSettings RunPlan::open_settings() const {
+  return {static_cast<int>(cpus_of("decode").size()), input_format, input_timeout_s};
+}
+
+RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology) {
+  const RunPlan stages = plan_stages(options, topology);
+  decode::OpenSettings probe = stages.open_settings();
+  probe.threads = 1;
+  return make_plan(options, topology, decode::Decoder::open(options.input, probe).info());
+}
+
+RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology,
+                  const decode::InputInfo& input) {
+  RunPlan plan = plan_stages(options, topology);
+  const transform::FilterChain chain = transform::FilterChain::parse(options.vf);
+  plan.input_info = input;
+  plan.steps = chain.plan({plan.input_info.width, plan.input_info.height});
+  plan.needs_spare = chain.needs_spare();
+  plan.realtime = options.realtime;
+  plan.live = options.live == "on" || options.realtime ||
+              (options.live == "auto" && decode::is_live_source(plan.input_info));
+  plan.latency_budget_ms = options.latency_budget_ms;
+  plan.drop_oldest = options.drop == "oldest";
+
+  plan.null_output = options.output == "null";
+  plan.encoder.output = options.output;
+  plan.encoder.format = options.format.empty() ? stream_format_for(options.output) : options.format;
+  plan.encoder.codec = options.codec;
+  plan.encoder.preset = options.preset;
+  plan.encoder.crf = options.crf;
+  plan.encoder.bitrate = options.bitrate;
+  plan.encoder.gop = options.gop;
+  plan.encoder.codec_options = options.codec_options;
+  plan.encoder.overwrite = options.overwrite;
+  plan.encoder.faststart = options.faststart;
+  if (plan.live && !plan.null_output)
+    plan.live_encoder_note = apply_live_encoder_defaults(plan.encoder);
+  if (!plan.null_output) encode::validate(plan.encoder);
+  plan_audio(plan, options);
+
   plan.encoder.threads = static_cast<int>(plan.cpus_of("encode").size());
 
   // Enough frames in flight to keep every worker busy while encode waits for the oldest.
-  plan.window = options.window > 0
-                    ? static_cast<std::uint32_t>(options.window)
-                    : static_cast<std::uint32_t>(std::clamp(3 * plan.nb_workers + 2, 8, 64));
+  std::uint32_t window = static_cast<std::uint32_t>(std::clamp(3 * plan.nb_workers + 2, 8, 64));
+  if (plan.live) {
+    // Live: room for what arrives within the latency budget (a burst after a stall, the frames
+    // that queued while the stages started); frames that wait too long are dropped by deadline.
+    const auto budget_frames = static_cast<std::uint32_t>(
+        plan.latency_budget_ms / 1000 * av_q2d(plan.input_info.frame_rate) + 1);
+    window = std::clamp<std::uint32_t>(budget_frames,
+                                       static_cast<std::uint32_t>(plan.nb_workers) + 2, 64);
+  }
+  plan.window = options.window > 0 ? static_cast<std::uint32_t>(options.window) : window;
   // Batches share the window between workers: big enough to save wake-ups, small enough that
   // every worker still gets frames.
   plan.batch = options.batch > 0
@@ -154,6 +225,44 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology)
   return plan;
 }
 
+std::string input_info_to_json(const decode::InputInfo& in) {
+  return json{{"url", in.url},
+              {"format", in.format},
+              {"container", in.container},
+              {"codec", in.codec},
+              {"pix_fmt", in.pix_fmt},
+              {"stream_index", in.stream_index},
+              {"audio_stream_index", in.audio_stream_index},
+              {"audio_codec", in.audio_codec},
+              {"width", in.width},
+              {"height", in.height},
+              {"time_base", rational(in.time_base)},
+              {"frame_rate", rational(in.frame_rate)},
+              {"duration_s", in.duration_s},
+              {"nb_frames", in.nb_frames}}
+      .dump();
+}
+
+decode::InputInfo input_info_from_json(std::string_view text) {
+  const json in = json::parse(text);
+  decode::InputInfo info;
+  info.url = in.at("url");
+  info.format = in.at("format");
+  info.container = in.at("container");
+  info.codec = in.at("codec");
+  info.pix_fmt = in.at("pix_fmt");
+  info.stream_index = in.at("stream_index");
+  info.audio_stream_index = in.at("audio_stream_index");
+  info.audio_codec = in.at("audio_codec");
+  info.width = in.at("width");
+  info.height = in.at("height");
+  info.time_base = rational(in.at("time_base"));
+  info.frame_rate = rational(in.at("frame_rate"));
+  info.duration_s = in.at("duration_s");
+  info.nb_frames = in.at("nb_frames");
+  return info;
+}
+
 std::string to_json(const RunPlan& p) {
   json stages = json::array();
   for (const auto& s : p.cpus.stages) stages.push_back({{"stage", s.stage}, {"cpus", s.cpus}});
@@ -171,23 +280,8 @@ std::string to_json(const RunPlan& p) {
   if (e.crf) enc["crf"] = *e.crf;
   if (e.bitrate) enc["bitrate"] = *e.bitrate;
   if (e.gop) enc["gop"] = *e.gop;
-  const auto& in = p.input_info;
   return json{{"input", p.input},
-              {"input_info",
-               {{"url", in.url},
-                {"format", in.format},
-                {"container", in.container},
-                {"codec", in.codec},
-                {"pix_fmt", in.pix_fmt},
-                {"stream_index", in.stream_index},
-                {"audio_stream_index", in.audio_stream_index},
-                {"audio_codec", in.audio_codec},
-                {"width", in.width},
-                {"height", in.height},
-                {"time_base", rational(in.time_base)},
-                {"frame_rate", rational(in.frame_rate)},
-                {"duration_s", in.duration_s},
-                {"nb_frames", in.nb_frames}}},
+              {"input_info", json::parse(input_info_to_json(p.input_info))},
               {"vf", p.vf},
               {"steps", steps},
               {"needs_spare", p.needs_spare},
@@ -203,6 +297,14 @@ std::string to_json(const RunPlan& p) {
               {"slot_bytes", p.slot_bytes},
               {"segment_bytes", p.segment_bytes},
               {"cpus", {{"stages", stages}, {"shared", p.cpus.shared}, {"note", p.cpus.note}}},
+              {"live",
+               {{"live", p.live},
+                {"realtime", p.realtime},
+                {"latency_budget_ms", p.latency_budget_ms},
+                {"drop_oldest", p.drop_oldest},
+                {"encoder_note", p.live_encoder_note}}},
+              {"input_format", p.input_format},
+              {"input_timeout_s", p.input_timeout_s},
               {"quiet", p.quiet},
               {"log_level", p.log_level},
               {"log_file", p.log_file}}
@@ -213,21 +315,7 @@ RunPlan plan_from_json(std::string_view text) {
   const json j = json::parse(text);
   RunPlan p;
   p.input = j.at("input");
-  const json& in = j.at("input_info");
-  p.input_info.url = in.at("url");
-  p.input_info.format = in.at("format");
-  p.input_info.container = in.at("container");
-  p.input_info.codec = in.at("codec");
-  p.input_info.pix_fmt = in.at("pix_fmt");
-  p.input_info.stream_index = in.at("stream_index");
-  p.input_info.audio_stream_index = in.at("audio_stream_index");
-  p.input_info.audio_codec = in.at("audio_codec");
-  p.input_info.width = in.at("width");
-  p.input_info.height = in.at("height");
-  p.input_info.time_base = rational(in.at("time_base"));
-  p.input_info.frame_rate = rational(in.at("frame_rate"));
-  p.input_info.duration_s = in.at("duration_s");
-  p.input_info.nb_frames = in.at("nb_frames");
+  p.input_info = input_info_from_json(j.at("input_info").dump());
   p.vf = j.at("vf");
   for (const auto& g : j.at("steps")) p.steps.push_back({g.at(0).get<int>(), g.at(1).get<int>()});
   p.needs_spare = j.at("needs_spare");
@@ -258,6 +346,14 @@ RunPlan plan_from_json(std::string_view text) {
   }
   p.cpus.shared = j.at("cpus").at("shared");
   p.cpus.note = j.at("cpus").at("note");
+  const json& live = j.at("live");
+  p.live = live.at("live");
+  p.realtime = live.at("realtime");
+  p.latency_budget_ms = live.at("latency_budget_ms");
+  p.drop_oldest = live.at("drop_oldest");
+  p.live_encoder_note = live.at("encoder_note");
+  p.input_format = j.at("input_format");
+  p.input_timeout_s = j.at("input_timeout_s");
   p.quiet = j.at("quiet");
   p.log_level = j.at("log_level");
   p.log_file = j.at("log_file");
@@ -297,6 +393,16 @@ std::string describe(const RunPlan& p) {
     s << ", " << p.encoder.threads << " threads)\n";
   }
   s << "audio:    " << p.audio_note << "\n";
+  if (p.live) {
+    s << "live:     " << (p.realtime ? "input paced at its native rate (--realtime); " : "")
+      << "deadline = capture + " << p.latency_budget_ms
+      << " ms: a stage drops a frame it cannot finish in time\n"
+      << "          pipeline full: the " << (p.drop_oldest ? "oldest queued" : "newest")
+      << " frame is dropped, the source is never stalled; batches adapt to the deadline\n";
+    if (!p.null_output) s << "          encoder: " << p.live_encoder_note << "\n";
+  } else {
+    s << "mode:     offline: every frame is kept (backpressure, no deadlines)\n";
+  }
   s << "stages:   " << p.cpus.note << "\n";
   for (const auto& st : p.cpus.stages) {
     s << "          vpipe:" << st.stage

@@ -17,7 +17,14 @@ namespace vpipe::scheduler {
 
 struct RunPlan {
   std::string input;  // as the user gave it
+  std::string input_format;
+  double input_timeout_s = 10;
   decode::InputInfo input_info;
+  bool live = false;      // deadlines and drops instead of backpressure
+  bool realtime = false;  // decode paces the input at its native rate
+  double latency_budget_ms = 500;
+  bool drop_oldest = true;                 // live, pipeline full: evict the oldest queued frame
+  std::string live_encoder_note;           // the low-latency encoder settings live mode chose
   std::string vf;                          // canonical chain text
   std::vector<transform::Geometry> steps;  // input, then after each filter
   bool needs_spare = false;
@@ -39,11 +46,27 @@ struct RunPlan {
 
   [[nodiscard]] transform::Geometry output_geometry() const { return steps.back(); }
   [[nodiscard]] const std::vector<int>& cpus_of(const std::string& stage) const;
+  // How decode opens the input: threads from its CPU set, forced format, timeout.
+  [[nodiscard]] decode::OpenSettings open_settings() const;
+  [[nodiscard]] std::int64_t latency_budget_ns() const {
+    return static_cast<std::int64_t>(latency_budget_ms * 1e6);
+  }
 };
+
+// The part of the plan that needs no input: options checked, chain parsed, workers and CPU
+// sets. Decode is started (and pinned) from this, and opens the input itself.
+RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topology);
 
 // Probes the input, parses the chain, checks the encoder and output, plans CPUs and memory.
 // Throws vpipe::Error with the one-line reason.
 RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology);
+// The same for an input already probed (by the decode stage, which keeps it open).
+RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology,
+                  const decode::InputInfo& input);
+
+// InputInfo as JSON, for the decode stage's answer to the scheduler.
+std::string input_info_to_json(const decode::InputInfo& info);
+decode::InputInfo input_info_from_json(std::string_view json);
 
 std::string to_json(const RunPlan& plan);
 RunPlan plan_from_json(std::string_view json);

@@ -1,5 +1,6 @@
 #include "scheduler/scheduler.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -22,6 +23,7 @@ extern "C" {
 #include <libavformat/version.h>
 }
 #include "common/error.hpp"
+#include "common/line_pipe.hpp"
 #include "scheduler/metrics_server.hpp"
 #include "scheduler/progress.hpp"
 #include "scheduler/run_plan.hpp"
@@ -48,17 +50,27 @@ struct Child {
   std::uint64_t started_ns = 0;  // CLOCK_MONOTONIC at spawn: a stage stuck before its first beat
 };
 
-pid_t spawn(const std::string& role, int index, int fd, const sigset_t& original_mask) {
+// `pipe_fds`: decode's request and reply pipes (child ends), for the probe before the run.
+pid_t spawn(const std::string& role, int index, int fd, const sigset_t& original_mask,
+            std::pair<int, int> pipe_fds = {-1, -1}) {
   const std::string argv0 = "vpipe:" + (role == "xform" ? "xform-" + std::to_string(index) : role);
   const std::string idx = std::to_string(index);
   const std::string fd_text = std::to_string(fd);
   const std::string parent = std::to_string(getpid());
-  const char* argv[] = {argv0.c_str(),   "__stage",      role.c_str(), idx.c_str(),
-                        fd_text.c_str(), parent.c_str(), nullptr};
+  const std::string request = std::to_string(pipe_fds.first);
+  const std::string reply = std::to_string(pipe_fds.second);
+  const char* argv[] = {argv0.c_str(),   "__stage",       role.c_str(),
+                        idx.c_str(),     fd_text.c_str(), parent.c_str(),
+                        request.c_str(), reply.c_str(),   nullptr};
+  if (pipe_fds.first < 0) argv[6] = nullptr;
   const pid_t pid = fork();
   if (pid == 0) {
     // Only async-signal-safe calls between fork and exec.
     sigprocmask(SIG_SETMASK, &original_mask, nullptr);
+    if (pipe_fds.first >= 0) {
+      fcntl(pipe_fds.first, F_SETFD, 0);
+      fcntl(pipe_fds.second, F_SETFD, 0);
+    }
     execv("/proc/self/exe", const_cast<char* const*>(argv));
     _exit(127);
   }
@@ -80,8 +92,9 @@ bool failed(int status) {
 class Supervisor {
  public:
   Supervisor(const RunPlan& plan, const RunOptions& options, shm::RunSegment& segment,
-             const sigset_t& original_mask, MetricsServer* metrics)
-      : plan_(plan),
+             const sigset_t& original_mask, MetricsServer* metrics, pid_t decode_pid)
+      : decode_pid_(decode_pid),
+        plan_(plan),
         options_(options),
         segment_(segment),
         metrics_(metrics),
@@ -90,10 +103,10 @@ class Supervisor {
   int run() {
     start_ = Clock::now();
     last_progress_ = start_;
-    // Consumers first, so every ring has a reader before frames arrive.
+    // Decode already runs: it opened the input to plan the run, and starts once told "go".
+    adopt_child("decode", kDecodeStatsIndex, decode_pid_);
     start_child("encode", 0, kEncodeStatsIndex);
     for (int i = 0; i < plan_.nb_workers; ++i) start_child("xform", i, kFirstWorkerStatsIndex + i);
-    start_child("decode", 0, kDecodeStatsIndex);
     supervise();
     // A last update, so a program reading --progress json sees the final counts.
     if (options_.progress == "json") print_progress(true);
@@ -107,12 +120,16 @@ class Supervisor {
 
  private:
   void start_child(const std::string& role, int index, int stats_index) {
+    adopt_child(role, stats_index, spawn(role, index, segment_.fd(), original_mask_), index);
+  }
+
+  void adopt_child(const std::string& role, int stats_index, pid_t pid, int index = 0) {
     Child c;
     c.role = role;
     c.index = index;
     c.name = role == "xform" ? "xform-" + std::to_string(index) : role;
     c.stats_index = stats_index;
-    c.pid = spawn(role, index, segment_.fd(), original_mask_);
+    c.pid = pid;
     c.started_ns = monotonic_ns();
     c.running = true;
     children_.push_back(c);
@@ -317,9 +334,35 @@ class Supervisor {
                  errors ? ", " + std::to_string(errors) + " damaged input packets skipped" : "",
                  plan_.null_output ? "null" : plan_.encoder.output);
     wall_s_ = secs;
+    if (plan_.live) report_live();
     return 0;
   }
 
+  // Live: latency percentiles and what each stage dropped, and why.
+  void report_live() const {
+    const ProgressSample p = sample();
+    const auto ms = [&](double q) {
+      return LatencyHistogram::percentile_us(p.latency_buckets, q) / 1000;
+    };
+    std::string drops;
+    for (const auto& s : p.stages) {
+      if (s.drops_late + s.drops_full == 0) continue;
+      drops += (drops.empty() ? "" : ", ") + s.name + " " +
+               std::to_string(s.drops_late + s.drops_full) + " (";
+      if (s.drops_late) drops += std::to_string(s.drops_late) + " late";
+      if (s.drops_late && s.drops_full) drops += ", ";
+      if (s.drops_full) drops += std::to_string(s.drops_full) + " pipeline full";
+      drops += ")";
+    }
+    const std::uint64_t decoded = segment_.control().stages[kDecodeStatsIndex].frames_in.load();
+    spdlog::info(
+        "live: latency capture->packet p50 {:.0f} ms, p95 {:.0f}, p99 {:.0f}, max {:.0f} (budget "
+        "{:.0f} ms); {} of {} frames dropped{}{}",
+        ms(0.5), ms(0.95), ms(0.99), ms(1.0), plan_.latency_budget_ms, p.drops, decoded,
+        drops.empty() ? "" : ": ", drops);
+  }
+
+  pid_t decode_pid_;
   const RunPlan& plan_;
   const RunOptions& options_;
   shm::RunSegment& segment_;
@@ -376,6 +419,9 @@ ProgressSample Supervisor::sample() const {
     s.bytes_copied = st.bytes_copied.load();
     s.errors = st.errors.load();
     s.restarts = st.restarts.load();
+    s.drops_late = st.drops_late.load();
+    s.drops_full = st.drops_full.load();
+    p.drops += s.drops_late + s.drops_full;
     s.peak_rss_kib = c.peak_rss_kib;
     p.stages.push_back(s);
   }
@@ -399,7 +445,7 @@ nlohmann::json Supervisor::stats_json() const {
                       {"exit", exit_text(s.name)},
                       {"frames_in", s.frames_in},
                       {"frames_out", s.frames_out},
-                      {"drops", 0},
+                      {"drops", {{"late", s.drops_late}, {"ring_full", s.drops_full}}},
                       {"busy_s", s.busy_s},
                       {"wait_s", s.wait_s},
                       {"busy_percent", wall_s_ > 0 ? 100 * s.busy_s / wall_s_ : 0},
@@ -411,6 +457,11 @@ nlohmann::json Supervisor::stats_json() const {
   const auto pct = [&](double q) {
     return LatencyHistogram::percentile_us(p.latency_buckets, q) / 1000;
   };
+  std::uint64_t late = 0, full = 0;
+  for (const auto& s : p.stages) {
+    late += s.drops_late;
+    full += s.drops_full;
+  }
   return {{"versions",
            {{"vpipe", VPIPE_VERSION},
             {"libavformat", LIBAVFORMAT_IDENT},
@@ -419,7 +470,11 @@ nlohmann::json Supervisor::stats_json() const {
           {"frames", p.frames_done},
           {"wall_s", wall_s_},
           {"fps", wall_s_ > 0 ? static_cast<double>(p.frames_done) / wall_s_ : 0},
-          {"drops", {{"total", 0}, {"late", 0}, {"ring_full", 0}}},
+          {"live", plan_.live},
+          {"latency_budget_ms",
+           plan_.live ? nlohmann::json(plan_.latency_budget_ms) : nlohmann::json()},
+          {"frames_decoded", segment_.control().stages[kDecodeStatsIndex].frames_in.load()},
+          {"drops", {{"total", late + full}, {"late", late}, {"ring_full", full}}},
           {"decode_errors", segment_.control().stages[kDecodeStatsIndex].errors.load()},
           {"restarts", restarts_},
           {"latency_ms",
@@ -433,27 +488,135 @@ nlohmann::json Supervisor::stats_json() const {
 
 }  // namespace
 
+namespace {
+
+// Blocks the signals the supervisor takes synchronously; children get the original mask back.
+class SignalBlock {
+ public:
+  SignalBlock() {
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGCHLD);
+    sigaddset(&blocked, SIGINT);
+    sigaddset(&blocked, SIGTERM);
+    sigprocmask(SIG_BLOCK, &blocked, &original_);
+  }
+  ~SignalBlock() { sigprocmask(SIG_SETMASK, &original_, nullptr); }
+  SignalBlock(const SignalBlock&) = delete;
+  SignalBlock& operator=(const SignalBlock&) = delete;
+  [[nodiscard]] const sigset_t& original() const { return original_; }
+
+ private:
+  sigset_t original_;
+};
+
+// Decode, started before the run is planned: it opens the input (once: a stream, a camera or
+// stdin cannot be opened twice), answers with what it found, and waits for "go".
+class DecodeLauncher {
+ public:
+  DecodeLauncher(const RunPlan& stages, int segment_fd, const sigset_t& original_mask) {
+    int request[2], reply[2];
+    if (pipe2(request, O_CLOEXEC) != 0 || pipe2(reply, O_CLOEXEC) != 0)
+      fail(ExitCode::kRunFailed, std::string("cannot create a pipe: ") + std::strerror(errno));
+    pid_ = spawn("decode", 0, segment_fd, original_mask, {request[0], reply[1]});
+    close(request[0]);
+    close(reply[1]);
+    request_fd_ = request[1];
+    reply_fd_ = reply[0];
+    const decode::OpenSettings open = stages.open_settings();
+    write_line(request_fd_, nlohmann::json{{"input", stages.input},
+                                           {"threads", open.threads},
+                                           {"input_format", open.format},
+                                           {"input_timeout_s", open.timeout_s},
+                                           {"cpus", stages.cpus_of("decode")},
+                                           {"log_level", stages.log_level},
+                                           {"log_file", stages.log_file}}
+                                .dump());
+  }
+  ~DecodeLauncher() {
+    if (request_fd_ >= 0) close(request_fd_);
+    if (reply_fd_ >= 0) close(reply_fd_);
+    if (pid_ > 0) {
+      // Not handed to the supervisor: planning failed. Without "go" decode exits by itself.
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  DecodeLauncher(const DecodeLauncher&) = delete;
+  DecodeLauncher& operator=(const DecodeLauncher&) = delete;
+
+  // Decode's description of the input, or its one-line error as a vpipe::Error. A first
+  // SIGINT/SIGTERM stops the wait (a live source may take long to start sending).
+  decode::InputInfo wait_for_input() {
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    const timespec now{0, 0};
+    while (!readable(reply_fd_, 200)) {
+      const int sig = sigtimedwait(&stop, nullptr, &now);
+      if (sig == SIGINT || sig == SIGTERM) {
+        fail(ExitCode::kInterrupted, std::string(sigabbrev_np(sig)) +
+                                         " while waiting for the input to open; nothing written");
+      }
+    }
+    const auto line = read_line(reply_fd_);
+    if (!line) {
+      int status = 0;
+      waitpid(pid_, &status, 0);
+      pid_ = -1;
+      fail(ExitCode::kRunFailed, "decode " + describe_status(status) + " while opening the input");
+    }
+    const nlohmann::json answer = nlohmann::json::parse(*line);
+    if (!answer.at("ok").get<bool>()) {
+      fail(static_cast<ExitCode>(answer.at("code").get<int>()),
+           answer.at("error").get<std::string>());
+    }
+    return input_info_from_json(answer.at("info").dump());
+  }
+
+  // The segment is laid out: decode attaches and starts. The supervisor owns it from here.
+  pid_t go() {
+    write_line(request_fd_, "go");
+    close(request_fd_);
+    request_fd_ = -1;
+    return std::exchange(pid_, -1);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int request_fd_ = -1;
+  int reply_fd_ = -1;
+};
+
+}  // namespace
+
 int run(const RunOptions& options) {
   av::route_logs_to_spdlog(/*quiet=*/true);
-  const RunPlan plan = make_plan(options, affinity::read_topology());
+  const affinity::Topology topology = affinity::read_topology();
   if (options.dry_run) {
+    const RunPlan plan = make_plan(options, topology);
     std::fputs(describe(plan).c_str(), stdout);
     return 0;
   }
+  const RunPlan stages = plan_stages(options, topology);
+  const SignalBlock signals;
+  int segment_fd = shm::RunSegment::create_fd();
+  struct FdCloser {
+    int& fd;
+    ~FdCloser() {
+      if (fd >= 0) close(fd);
+    }
+  } close_unless_used{segment_fd};
+  DecodeLauncher decode(stages, segment_fd, signals.original());
+  const RunPlan plan = make_plan(options, topology, decode.wait_for_input());
   spdlog::debug("plan:\n{}", describe(plan));
   if (plan.cpus.shared) spdlog::debug("{}", plan.cpus.note);
 
-  // Signals are taken synchronously by the supervisor loop; children get the original mask back.
-  sigset_t blocked, original;
-  sigemptyset(&blocked);
-  sigaddset(&blocked, SIGCHLD);
-  sigaddset(&blocked, SIGINT);
-  sigaddset(&blocked, SIGTERM);
-  sigprocmask(SIG_BLOCK, &blocked, &original);
-
   shm::RunSegment segment =
       shm::RunSegment::create({plan.nb_slots, plan.slot_bytes, plan.window,
-                               static_cast<std::uint32_t>(plan.nb_workers), to_json(plan)});
+                               static_cast<std::uint32_t>(plan.nb_workers), to_json(plan)},
+                              std::exchange(segment_fd, -1));
   std::unique_ptr<MetricsServer> metrics;
   if (!options.metrics.empty()) {
     metrics = std::make_unique<MetricsServer>(options.metrics);
@@ -463,14 +626,13 @@ int run(const RunOptions& options) {
                      : options.metrics.substr(0, options.metrics.rfind(':')),
                  metrics->port());
   }
-  Supervisor supervisor(plan, options, segment, original, metrics.get());
+  Supervisor supervisor(plan, options, segment, signals.original(), metrics.get(), decode.go());
   const int code = supervisor.run();
   if (!options.stats_json.empty()) {
     std::ofstream out(options.stats_json);
     out << supervisor.stats_json().dump(2) << "\n";
     if (!out) fail(ExitCode::kOutput, "cannot write stats to '" + options.stats_json + "'");
   }
-  sigprocmask(SIG_SETMASK, &original, nullptr);
   return code;
 }
 

@@ -65,7 +65,7 @@ class ScopedTimer {
 };
 
 // Each stage's entry point. Return an exit code; throw vpipe::Error for a reportable failure.
-int run_decode_stage(StageContext& ctx);
+int run_decode_stage(StageContext& ctx, decode::Decoder& decoder);  // the input already open
 int run_transform_stage(StageContext& ctx);
 int run_encode_stage(StageContext& ctx);
 

@@ -7,11 +7,14 @@
 
 #include <cstdio>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/av.hpp"
 #include "common/error.hpp"
+#include "common/line_pipe.hpp"
 #include "common/log.hpp"
+#include "decode/decoder.hpp"
 #include "scheduler/scheduler.hpp"
 #include "scheduler/stage_context.hpp"
 
@@ -32,10 +35,61 @@ void pin(const std::vector<int>& cpus) {
     spdlog::warn("cannot pin to CPUs: {}", std::strerror(errno));
 }
 
+// Decode opens the input before the run's sizes exist (they depend on it), and keeps it open:
+// a stream, a camera or stdin cannot be opened twice. The scheduler sends one request line (what
+// to open, with which threads and CPUs), decode answers with the input's description or the
+// error, then waits for "go" (the segment is laid out) or the end of the pipe (planning failed).
+int decode_stage_main(int fd, int request_fd, int reply_fd) {
+  const auto request = read_line(request_fd);
+  if (!request) return 0;
+  const nlohmann::json req = nlohmann::json::parse(*request);
+  init_logging("decode", req.at("log_level"), req.at("log_file"));
+  // While probing, libav's own messages stay at debug level: a failure becomes one error line.
+  av::route_logs_to_spdlog(/*quiet=*/true);
+  pin(req.at("cpus").get<std::vector<int>>());
+  std::optional<decode::Decoder> decoder;
+  try {
+    decoder.emplace(decode::Decoder::open(
+        req.at("input"), decode::OpenSettings{req.at("threads"), req.at("input_format"),
+                                              req.at("input_timeout_s")}));
+  } catch (const Error& e) {
+    write_line(
+        reply_fd,
+        nlohmann::json{{"ok", false}, {"code", static_cast<int>(e.code())}, {"error", e.what()}}
+            .dump());
+    return static_cast<int>(e.code());
+  }
+  write_line(reply_fd,
+             nlohmann::json{{"ok", true},
+                            {"info", nlohmann::json::parse(input_info_to_json(decoder->info()))}}
+                 .dump());
+  close(reply_fd);
+  const auto go = read_line(request_fd);
+  close(request_fd);
+  if (!go || *go != "go") return 0;  // the run was not planned: nothing to do
+  av::route_logs_to_spdlog();
+
+  shm::RunSegment segment = shm::RunSegment::attach(fd);
+  shm::ControlBlock& control = segment.control();
+  try {
+    const RunPlan plan = plan_from_json(segment.plan_json());
+    shm::StageStats& stats = control.stages[kDecodeStatsIndex];
+    stats.pid.store(getpid());
+    StageContext ctx{segment, plan, stats, 0};
+    return run_decode_stage(ctx, *decoder);
+  } catch (const Error& e) {
+    record_error(control, e.code(), "decode", e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    record_error(control, ExitCode::kRunFailed, "decode", e.what());
+    return static_cast<int>(ExitCode::kRunFailed);
+  }
+}
+
 }  // namespace
 
 int stage_main(int argc, char** argv) {
-  if (argc != 6) {
+  if (argc != 6 && argc != 8) {
     std::fprintf(stderr, "vpipe: error: __stage is internal to vpipe run\n");
     return static_cast<int>(ExitCode::kUsage);
   }
@@ -50,6 +104,14 @@ int stage_main(int argc, char** argv) {
   signal(SIGINT, SIG_IGN);
   const std::string name = role == "xform" ? "xform-" + std::to_string(index) : role;
   prctl(PR_SET_NAME, ("vpipe:" + name).c_str());
+  if (role == "decode" && argc == 8) {
+    try {
+      return decode_stage_main(fd, std::atoi(argv[6]), std::atoi(argv[7]));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "vpipe: error: decode: %s\n", e.what());
+      return static_cast<int>(ExitCode::kRunFailed);
+    }
+  }
 
   shm::RunSegment segment = shm::RunSegment::attach(fd);
   shm::ControlBlock& control = segment.control();
@@ -64,7 +126,6 @@ int stage_main(int argc, char** argv) {
     shm::StageStats& stats = control.stages[stats_index];
     stats.pid.store(getpid());
     StageContext ctx{segment, plan, stats, index};
-    if (role == "decode") return run_decode_stage(ctx);
     if (role == "xform") return run_transform_stage(ctx);
     if (role == "encode") return run_encode_stage(ctx);
     record_error(control, ExitCode::kUsage, name, "unknown stage role");

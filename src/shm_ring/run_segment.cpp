@@ -186,6 +186,14 @@ void FrameRing::claim(void* self, std::uint32_t value) {
   }
   if (value >= ring->pool_->nb_slots()) std::abort();
   FrameDesc& d = ring->pool_->desc(value);
+  if (ring->seq_counter_ != nullptr) {
+    // Idempotent, so a claimer that dies here (before the pop commits) leaves no gap and no
+    // duplicate: the next claimer of the same frame keeps its number.
+    std::atomic<std::int64_t>& next = *ring->seq_counter_;
+    if (d.seq < 0) d.seq = next.load(std::memory_order_relaxed);
+    if (next.load(std::memory_order_relaxed) <= d.seq)
+      next.store(d.seq + 1, std::memory_order_relaxed);
+  }
   d.role.store(static_cast<std::uint32_t>(SlotRole::kFrame), std::memory_order_relaxed);
   d.owner_pid.store(current_pid(), std::memory_order_relaxed);
 }
@@ -215,13 +223,19 @@ std::uint64_t RunSegment::bytes_for(const SegmentSpec& spec) {
   return layout_for(spec).total;
 }
 
-RunSegment RunSegment::create(const SegmentSpec& spec) {
-  if (spec.nb_slots == 0 || spec.slot_bytes == 0 || spec.window == 0) std::abort();
-  const Layout l = layout_for(spec);
-  // Not MFD_CLOEXEC: the stages inherit it across exec. Sealed so no one can resize it.
+int RunSegment::create_fd() {
+  // Not MFD_CLOEXEC: the stages inherit it across exec.
   const int fd = memfd_create("vpipe-run", MFD_ALLOW_SEALING);
   if (fd < 0)
     fail(ExitCode::kRunFailed, std::string("cannot create shared memory: ") + std::strerror(errno));
+  return fd;
+}
+
+RunSegment RunSegment::create(const SegmentSpec& spec, int fd) {
+  if (spec.nb_slots == 0 || spec.slot_bytes == 0 || spec.window == 0) std::abort();
+  const Layout l = layout_for(spec);
+  if (fd < 0) fd = create_fd();
+  // Sealed once sized, so no one can resize it.
   if (ftruncate(fd, static_cast<off_t>(l.total)) != 0) {
     const int err = errno;
     close(fd);
@@ -256,6 +270,7 @@ RunSegment RunSegment::create(const SegmentSpec& spec) {
   control->credits.init(spec.window);
   control->total_frames.store(-1);
   control->next_seq_out.store(0);
+  control->next_seq_in.store(0);
   const std::uint32_t cap = ring_capacity_for(spec);
   IndexRing::create(bytes + l.decoded, cap);
   IndexRing::create(bytes + l.filtered, cap);
@@ -305,10 +320,10 @@ std::string_view RunSegment::plan_json() const {
   return {reinterpret_cast<const char*>(base_) + control_->plan_offset, control_->plan_bytes};
 }
 
-FrameRing RunSegment::decoded_ring(StageStats* claimant) {
+FrameRing RunSegment::decoded_ring(StageStats* claimant, bool number_on_claim) {
   return FrameRing(
       &pool_, IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->decoded_ring_offset),
-      claimant);
+      claimant, number_on_claim ? &control_->next_seq_in : nullptr);
 }
 
 FrameRing RunSegment::filtered_ring(StageStats* claimant) {

@@ -57,7 +57,10 @@ struct FrameDesc {
   std::int64_t seq;         // decode order, from 0
   std::int64_t pts;         // in the input stream's time base
   std::int64_t duration;    // in the input stream's time base, 0 if unknown
-  std::int64_t capture_ns;  // CLOCK_MONOTONIC when decode produced the frame
+  std::int64_t capture_ns;  // CLOCK_MONOTONIC when the frame was captured (or decoded)
+  // Non-zero (a live::DropReason) when a stage dropped the frame: it travels on as a tombstone
+  // so that encode keeps the order and returns its credit, but is never encoded.
+  std::int32_t dropped;
   // The picture as decoded. Written once by decode and never changed, so a frame requeued
   // after a worker crash is processed from exactly what decode produced.
   PlaneLayout source;
@@ -85,6 +88,8 @@ struct alignas(kCacheLine) StageStats {
   std::atomic<std::uint64_t> wait_ns;
   std::atomic<std::uint64_t> bytes_copied;  // pixels copied at stage boundaries: must stay 0
   std::atomic<std::uint64_t> errors;        // e.g. packets the decoder rejected
+  std::atomic<std::uint64_t> drops_late;    // live: frames this stage dropped past deadline
+  std::atomic<std::uint64_t> drops_full;    // live: frames dropped because the pipeline was full
   std::atomic<std::uint32_t> eos_state;     // transform workers: EosState
   std::atomic<std::uint32_t> restarts;      // transform workers: times restarted
   std::atomic<std::uint64_t> heartbeat_ns;  // CLOCK_MONOTONIC of the stage's last sign of life
@@ -114,6 +119,10 @@ struct ControlBlock {
   std::atomic<std::uint32_t> abort;                           // stop now, output is forfeit
   std::atomic<std::int64_t> total_frames;                     // set by decode at end, else -1
   std::atomic<std::int64_t> next_seq_out;                     // encode: frames < this are done
+  // Live mode: the next sequence number, given to a frame as a worker first claims it (see
+  // FrameRing), so that frames dropped while still queued leave no gap in the order.
+  std::atomic<std::int64_t> next_seq_in;
+  std::atomic<std::uint32_t> stages_ready;  // encode and workers, once set up (live start)
   // Latency from decode to the encoder, per frame: a log-scale histogram (kLatencyBuckets per
   // doubling of microseconds), written by encode.
   std::atomic<std::uint64_t> latency_buckets[kLatencyBuckets];
@@ -194,8 +203,11 @@ struct RingItem {
 class FrameRing {
  public:
   // `claimant`: the popping process's stats, where taking an end-of-stream marker is recorded.
-  FrameRing(FramePool* pool, IndexRing ring, StageStats* claimant = nullptr)
-      : pool_(pool), ring_(ring), claimant_(claimant) {}
+  // `seq_counter`: when given, a frame without a sequence number (seq < 0) gets the next one as
+  // it is claimed, under the ring's lock, so numbers follow the ring's order.
+  FrameRing(FramePool* pool, IndexRing ring, StageStats* claimant = nullptr,
+            std::atomic<std::int64_t>* seq_counter = nullptr)
+      : pool_(pool), ring_(ring), claimant_(claimant), seq_counter_(seq_counter) {}
 
   [[nodiscard]] bool push_for(Slot& slot, std::chrono::nanoseconds timeout);
   // `forwarder`: a worker handing on its end-of-stream marker, recorded as kForwarded together
@@ -216,14 +228,18 @@ class FrameRing {
   FramePool* pool_;
   IndexRing ring_;
   StageStats* claimant_;
+  std::atomic<std::int64_t>* seq_counter_;
   StageStats* forwarder_ = nullptr;
 };
 
 // Owns the mapping (and, in the creating process, the memfd) of a run's segment.
 class RunSegment {
  public:
-  // Scheduler: creates the memfd (inheritable across exec), lays everything out, pre-faults it.
-  static RunSegment create(const SegmentSpec& spec);
+  // Scheduler: an empty memfd, inheritable across exec, for a stage started before the run's
+  // sizes are known (decode probes the input first); create() later lays the segment out in it.
+  static int create_fd();
+  // Scheduler: sizes `fd` (a new memfd when -1), lays everything out, pre-faults it.
+  static RunSegment create(const SegmentSpec& spec, int fd = -1);
   // Stage: maps the segment from an inherited fd.
   static RunSegment attach(int fd);
   static std::uint64_t bytes_for(const SegmentSpec& spec);
@@ -237,7 +253,8 @@ class RunSegment {
   [[nodiscard]] ControlBlock& control() const { return *control_; }
   [[nodiscard]] std::string_view plan_json() const;
   [[nodiscard]] FramePool& pool() { return pool_; }
-  [[nodiscard]] FrameRing decoded_ring(StageStats* claimant = nullptr);   // decode -> transform
+  [[nodiscard]] FrameRing decoded_ring(StageStats* claimant = nullptr,
+                                       bool number_on_claim = false);     // decode -> transform
   [[nodiscard]] FrameRing filtered_ring(StageStats* claimant = nullptr);  // transform -> encode
 
   struct Reclaimed {

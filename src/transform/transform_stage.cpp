@@ -6,6 +6,7 @@
 #include <opencv2/core.hpp>
 #include <vector>
 
+#include "scheduler/live.hpp"
 #include "scheduler/stage_context.hpp"
 #include "transform/filter_chain.hpp"
 #include "transform/slot_picture.hpp"
@@ -18,8 +19,9 @@ class Worker {
   explicit Worker(StageContext& ctx)
       : ctx_(ctx),
         chain_(transform::FilterChain::parse(ctx.plan.vf)),
-        in_(ctx.segment.decoded_ring(&ctx.stats)),
-        out_(ctx.segment.filtered_ring()) {
+        in_(ctx.segment.decoded_ring(&ctx.stats, /*number_on_claim=*/ctx.plan.live)),
+        out_(ctx.segment.filtered_ring()),
+        deadline_{ctx.plan.latency_budget_ns()} {
     if (chain_.needs_scratch())
       scratch_.resize(ctx.segment.control().slot_bytes + transform::kPlaneAlign);
   }
@@ -30,6 +32,7 @@ class Worker {
     cv::setNumThreads(cpus.empty() ? 0 : static_cast<int>(cpus.size()));
     std::vector<shm::Slot> batch;
     batch.reserve(ctx_.plan.batch);
+    ctx_.segment.control().stages_ready.fetch_add(1);
     for (;;) {
       const bool end = claim(batch);
       for (shm::Slot& slot : batch) {
@@ -55,18 +58,46 @@ class Worker {
       ScopedTimer waiting(ctx_.stats.wait_ns);
       item = ctx_.wait_unless_aborted([&](auto t) { return in_.pop_for(t); });
     }
+    std::uint32_t limit = ctx_.plan.batch;
     while (item) {
       if (item->end_of_stream()) return true;
+      if (ctx_.plan.live && batch.empty()) {
+        // Live: only as many as can be finished before the first one's deadline.
+        limit = live::batch_limit(deadline_.slack(item->slot.desc().capture_ns,
+                                                  static_cast<std::int64_t>(monotonic_ns())),
+                                  cost_.value_ns(), ctx_.plan.batch);
+      }
       batch.push_back(std::move(item->slot));
-      if (batch.size() >= ctx_.plan.batch) break;
+      if (batch.size() >= limit) break;
       item = in_.try_pop();
     }
     return false;
   }
 
+  // Live: a frame that this worker could not finish by its deadline goes on to encode as a
+  // tombstone, unfiltered, so that the order holds and its credit returns.
+  bool drop_if_late(shm::Slot& slot) {
+    shm::FrameDesc& d = slot.desc();
+    if (d.dropped == 0 && !deadline_.late(d.capture_ns, static_cast<std::int64_t>(monotonic_ns()),
+                                          cost_.value_ns())) {
+      return false;
+    }
+    if (d.dropped == 0) {
+      d.dropped = static_cast<std::int32_t>(live::DropReason::kLate);
+      ctx_.stats.drops_late.fetch_add(1, std::memory_order_relaxed);
+    }
+    return true;
+  }
+
   bool process(shm::Slot& slot) {
     ctx_.beat();
     ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
+    if (ctx_.plan.live && drop_if_late(slot)) {
+      ScopedTimer waiting(ctx_.stats.wait_ns);
+      return static_cast<bool>(
+          ctx_.wait_unless_aborted([&](auto t) { return out_.push_for(slot, t); }));
+    }
+    const std::uint64_t started = monotonic_ns();
     std::optional<shm::Slot> spare;
     if (chain_.needs_spare()) {
       ScopedTimer waiting(ctx_.stats.wait_ns);
@@ -88,10 +119,12 @@ class Worker {
         d.pts = in.pts;
         d.duration = in.duration;
         d.capture_ns = in.capture_ns;
+        d.dropped = 0;
         result_slot = &*spare;
       }
       transform::set_picture(*result_slot, result.picture);
     }
+    cost_.add(static_cast<std::int64_t>(monotonic_ns() - started));
     {
       ScopedTimer waiting(ctx_.stats.wait_ns);
       if (!ctx_.wait_unless_aborted([&](auto t) { return out_.push_for(*result_slot, t); }))
@@ -113,6 +146,8 @@ class Worker {
   const transform::FilterChain chain_;
   shm::FrameRing in_;
   shm::FrameRing out_;
+  const live::Deadline deadline_;
+  live::CostEstimate cost_;  // this worker's time per frame, filters and hand-over
 };
 
 }  // namespace

@@ -77,7 +77,13 @@ TEST_F(ConfigFileTest, AppliesEveryKnownKey) {
                                  "quiet: yes\n"
                                  "log_level: debug\n"
                                  "log_file: run.log\n"
-                                 "stats_json: stats.json\n");
+                                 "stats_json: stats.json\n"
+                                 "input_format: mpegts\n"
+                                 "input_timeout: 3.5\n"
+                                 "live: on\n"
+                                 "realtime: true\n"
+                                 "latency_budget: 150\n"
+                                 "drop: newest\n");
   RunOptions sut;
 
   apply_config_file(path, sut);
@@ -101,6 +107,12 @@ TEST_F(ConfigFileTest, AppliesEveryKnownKey) {
   EXPECT_EQ(sut.log_level, "debug");
   EXPECT_EQ(sut.log_file, "run.log");
   EXPECT_EQ(sut.stats_json, "stats.json");
+  EXPECT_EQ(sut.input_format, "mpegts");
+  EXPECT_EQ(sut.input_timeout_s, 3.5);
+  EXPECT_EQ(sut.live, "on");
+  EXPECT_TRUE(sut.realtime);
+  EXPECT_EQ(sut.latency_budget_ms, 150);
+  EXPECT_EQ(sut.drop, "newest");
 }
 
 TEST_F(ConfigFileTest, KeysTheFileDoesNotNameKeepTheirValues) {
@@ -260,6 +272,36 @@ RunOptions valid_options() {
 
 TEST(ValidateTest, AcceptsMinimalOptions) {
   EXPECT_NO_THROW(validate(valid_options()));
+}
+
+TEST(ValidateTest, RejectsBadLiveSettingsNamingTheFlag) {
+  const std::pair<std::function<void(RunOptions&)>, std::string> cases[] = {
+      {[](RunOptions& o) { o.live = "sometimes"; }, "--live"},
+      {[](RunOptions& o) { o.latency_budget_ms = 0; }, "--latency-budget"},
+      {[](RunOptions& o) { o.latency_budget_ms = -5; }, "--latency-budget"},
+      {[](RunOptions& o) { o.drop = "sideways"; }, "--drop"},
+      {[](RunOptions& o) { o.input_timeout_s = -1; }, "--input-timeout"},
+      {[](RunOptions& o) {
+         o.realtime = true;
+         o.live = "off";
+       },
+       "--realtime"},
+  };
+  for (const auto& [change, flag] : cases) {
+    RunOptions sut = valid_options();
+    change(sut);
+    EXPECT_THAT(usage_error_of([&] { validate(sut); }), HasSubstr(flag));
+  }
+}
+
+TEST(ValidateTest, AcceptsLiveSettingsInRange) {
+  RunOptions sut = valid_options();
+  sut.live = "on";
+  sut.realtime = true;
+  sut.latency_budget_ms = 80;
+  sut.drop = "newest";
+  sut.input_timeout_s = 0;
+  EXPECT_NO_THROW(validate(sut));
 }
 
 TEST(ValidateTest, AcceptsZeroWorkersAsAutomaticAndUpToSixtyFour) {
