@@ -83,6 +83,10 @@ int run_encode_stage(StageContext& ctx) {
         static_cast<double>(static_cast<std::int64_t>(monotonic_ns()) - capture_ns) / 1e3;
     control.latency_buckets[LatencyHistogram::bucket_of(us)].fetch_add(1,
                                                                        std::memory_order_relaxed);
+    const auto whole_us = static_cast<std::uint64_t>(std::max(0.0, us));
+    std::uint64_t max = control.latency_max_us.load(std::memory_order_relaxed);
+    while (whole_us > max && !control.latency_max_us.compare_exchange_weak(max, whole_us)) {
+    }
   };
   auto packets_written = [&](std::uint64_t before) {
     for (std::uint64_t n = encoder->packets() - before; n > 0 && !unpacketed.empty(); --n) {
@@ -132,6 +136,7 @@ int run_encode_stage(StageContext& ctx) {
         encoder->send(frame.get());
         packets_written(before);
         cost.add(static_cast<std::int64_t>(monotonic_ns()) - now);
+        ctx.stats.cost_ns.store(cost.value_ns(), std::memory_order_relaxed);
       } else {
         record_latency(capture);
         slot.reset();

@@ -26,6 +26,12 @@ std::string clock_text(double seconds) {
 
 }  // namespace
 
+double ProgressSample::latency_ms(double fraction) const {
+  double us = LatencyHistogram::percentile_us(latency_buckets, fraction);
+  if (latency_max_us > 0) us = fraction >= 1 ? latency_max_us : std::min(us, latency_max_us);
+  return us / 1000;
+}
+
 int LatencyHistogram::bucket_of(double us) {
   if (us <= 1) return 0;
   return std::min(99, static_cast<int>(std::floor(4 * std::log2(us))) + 1);
@@ -42,8 +48,15 @@ double LatencyHistogram::percentile_us(const std::vector<std::uint64_t>& buckets
   const auto target = static_cast<std::uint64_t>(std::ceil(fraction * static_cast<double>(total)));
   std::uint64_t seen = 0;
   for (std::size_t i = 0; i < buckets.size(); ++i) {
+    if (seen + buckets[i] >= target) {
+      // Within the bucket, by rank (as Prometheus' histogram_quantile does): a bucket is 19%
+      // wide, and its upper bound alone would overstate a tight distribution by that much.
+      const double lower = i == 0 ? 0 : upper_bound_us(static_cast<int>(i) - 1);
+      const double upper = upper_bound_us(static_cast<int>(i));
+      return lower +
+             (upper - lower) * static_cast<double>(target - seen) / static_cast<double>(buckets[i]);
+    }
     seen += buckets[i];
-    if (seen >= target) return upper_bound_us(static_cast<int>(i));
   }
   return upper_bound_us(static_cast<int>(buckets.size()) - 1);
 }
@@ -94,9 +107,8 @@ std::string progress_json(const ProgressSample& s) {
                       {"stages", stages}};
   if (s.frames_total > 0) j["frames_total"] = s.frames_total;
   if (!s.latency_buckets.empty()) {
-    j["latency_ms"] = {{"p50", LatencyHistogram::percentile_us(s.latency_buckets, 0.50) / 1000},
-                       {"p95", LatencyHistogram::percentile_us(s.latency_buckets, 0.95) / 1000},
-                       {"p99", LatencyHistogram::percentile_us(s.latency_buckets, 0.99) / 1000}};
+    j["latency_ms"] = {
+        {"p50", s.latency_ms(0.50)}, {"p95", s.latency_ms(0.95)}, {"p99", s.latency_ms(0.99)}};
   }
   if (s.eta_s() >= 0) j["eta_s"] = s.eta_s();
   return j.dump();
@@ -119,8 +131,7 @@ std::string prometheus_text(const ProgressSample& s) {
     o << "# HELP vpipe_latency_seconds Time from decode to the encoder, per frame.\n"
       << "# TYPE vpipe_latency_seconds summary\n";
     for (double q : {0.5, 0.95, 0.99}) {
-      o << "vpipe_latency_seconds{quantile=\"" << q << "\"} "
-        << LatencyHistogram::percentile_us(s.latency_buckets, q) / 1e6 << "\n";
+      o << "vpipe_latency_seconds{quantile=\"" << q << "\"} " << s.latency_ms(q) / 1e3 << "\n";
     }
   }
   gauge("frames_in_flight", "Frames between decode and the end of encode.", "gauge", s.in_flight);

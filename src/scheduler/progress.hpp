@@ -15,7 +15,8 @@ namespace vpipe::scheduler {
 struct LatencyHistogram {
   static int bucket_of(double microseconds);
   static double upper_bound_us(int bucket);
-  // The bucket bound below which `fraction` of the counts lie; 0 with no counts.
+  // The value below which `fraction` of the counts lie, interpolated by rank within its bucket
+  // (at most the bucket's upper bound); 0 with no counts.
   static double percentile_us(const std::vector<std::uint64_t>& buckets, double fraction);
 };
 
@@ -48,12 +49,16 @@ struct ProgressSample {
   std::uint32_t filtered_high_water = 0;
   std::uint64_t drops = 0;
   std::uint64_t restarts = 0;
-  std::vector<std::uint64_t> latency_buckets;  // decode -> encoder, see LatencyHistogram
+  std::vector<std::uint64_t> latency_buckets;  // capture -> packet, see LatencyHistogram
+  double latency_max_us = 0;                   // exact; 0 when unknown
   std::vector<StageSample> stages;
 
   [[nodiscard]] double fps() const {
     return elapsed_s > 0 ? static_cast<double>(frames_done) / elapsed_s : 0;
   }
+  // The latency below which `fraction` of frames lie, in ms: the histogram's estimate, never
+  // above the exact maximum.
+  [[nodiscard]] double latency_ms(double fraction) const;
   [[nodiscard]] double speed() const { return input_fps > 0 ? fps() / input_fps : 0; }
   // Seconds to go, or a negative number when the total is unknown.
   [[nodiscard]] double eta_s() const;

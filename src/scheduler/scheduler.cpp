@@ -341,9 +341,7 @@ class Supervisor {
   // Live: latency percentiles and what each stage dropped, and why.
   void report_live() const {
     const ProgressSample p = sample();
-    const auto ms = [&](double q) {
-      return LatencyHistogram::percentile_us(p.latency_buckets, q) / 1000;
-    };
+    const auto ms = [&](double q) { return p.latency_ms(q); };
     std::string drops;
     for (const auto& s : p.stages) {
       if (s.drops_late + s.drops_full == 0) continue;
@@ -406,6 +404,7 @@ ProgressSample Supervisor::sample() const {
   p.restarts = static_cast<std::uint64_t>(restarts_);
   for (const auto& b : control.latency_buckets)
     p.latency_buckets.push_back(b.load(std::memory_order_relaxed));
+  p.latency_max_us = static_cast<double>(control.latency_max_us.load());
   for (const auto& c : children_) {
     const auto& st = control.stages[c.stats_index];
     StageSample s;
@@ -454,9 +453,7 @@ nlohmann::json Supervisor::stats_json() const {
                       {"restarts", s.restarts},
                       {"peak_rss_kib", s.peak_rss_kib}});
   }
-  const auto pct = [&](double q) {
-    return LatencyHistogram::percentile_us(p.latency_buckets, q) / 1000;
-  };
+  const auto pct = [&](double q) { return p.latency_ms(q); };
   std::uint64_t late = 0, full = 0;
   for (const auto& s : p.stages) {
     late += s.drops_late;

@@ -90,6 +90,7 @@ struct alignas(kCacheLine) StageStats {
   std::atomic<std::uint64_t> errors;        // e.g. packets the decoder rejected
   std::atomic<std::uint64_t> drops_late;    // live: frames this stage dropped past deadline
   std::atomic<std::uint64_t> drops_full;    // live: frames dropped because the pipeline was full
+  std::atomic<std::int64_t> cost_ns;        // live: the stage's estimate of its time per frame
   std::atomic<std::uint32_t> eos_state;     // transform workers: EosState
   std::atomic<std::uint32_t> restarts;      // transform workers: times restarted
   std::atomic<std::uint64_t> heartbeat_ns;  // CLOCK_MONOTONIC of the stage's last sign of life
@@ -126,6 +127,7 @@ struct ControlBlock {
   // Latency from decode to the encoder, per frame: a log-scale histogram (kLatencyBuckets per
   // doubling of microseconds), written by encode.
   std::atomic<std::uint64_t> latency_buckets[kLatencyBuckets];
+  std::atomic<std::uint64_t> latency_max_us;  // the exact largest, which caps the percentiles
   // The first stage to fail records its one-line reason here for the scheduler to print.
   std::atomic<std::uint32_t> error_claimed;
   std::int32_t error_code;

@@ -74,12 +74,14 @@ class Worker {
     return false;
   }
 
-  // Live: a frame that this worker could not finish by its deadline goes on to encode as a
-  // tombstone, unfiltered, so that the order holds and its credit returns.
+  // Live: a frame that could not be filtered and then encoded by its deadline goes on to encode
+  // as a tombstone, unfiltered, so that the order holds and its credit returns.
   bool drop_if_late(shm::Slot& slot) {
     shm::FrameDesc& d = slot.desc();
+    const std::int64_t encode_cost =
+        ctx_.segment.control().stages[kEncodeStatsIndex].cost_ns.load(std::memory_order_relaxed);
     if (d.dropped == 0 && !deadline_.late(d.capture_ns, static_cast<std::int64_t>(monotonic_ns()),
-                                          cost_.value_ns())) {
+                                          cost_.value_ns() + encode_cost)) {
       return false;
     }
     if (d.dropped == 0) {
