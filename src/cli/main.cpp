@@ -24,8 +24,11 @@ constexpr const char* kExitCodes =
 // ffmpeg-style spellings that CLI11 cannot take as option names, mapped to ours.
 std::vector<std::string> translate_ffmpeg_spellings(int argc, char** argv) {
   static const std::pair<const char*, const char*> kAliases[] = {
-      {"-c:v", "--codec"},   {"-vcodec", "--codec"}, {"-b:v", "--bitrate"}, {"-vf", "--vf"},
-      {"-filter:v", "--vf"}, {"-an", "--an"},        {"-re", "--realtime"}};
+      {"-c:v", "--codec"},   {"-vcodec", "--codec"},
+      {"-b:v", "--bitrate"}, {"-vf", "--vf"},
+      {"-filter:v", "--vf"}, {"-an", "--an"},
+      {"-re", "--realtime"}, {"-pix_fmt", "--pix-fmt"},
+      {"-ss", "--ss"},       {"-map_metadata", "--map-metadata"}};
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -100,6 +103,12 @@ int main(int argc, char** argv) {
       "--input-timeout", cli.input_timeout_s,
       "Network inputs: seconds without data before the input counts as ended (default 10; 0: "
       "wait forever)");
+  std::string start_text, duration_text;
+  auto* opt_ss = run->add_option(
+      "--ss", start_text,
+      "Start this far into the input (-ss; seconds or HH:MM:SS.ms); the output starts at 0");
+  auto* opt_t = run->add_option("-t,--duration", duration_text,
+                                "Stop after this much of the input (seconds or HH:MM:SS.ms)");
   auto* opt_output = run->add_option(
       "-o,--output", cli.output,
       "Output file or URL (udp://HOST:PORT sends MPEG-TS); 'null' discards the frames");
@@ -116,6 +125,15 @@ int main(int argc, char** argv) {
       run->add_option("--bitrate", bitrate, "Target bitrate (-b:v), e.g. 2M or 800k");
   auto* opt_gop = run->add_option("-g,--gop", cli.gop, "Keyframe interval in frames");
   run->add_option("--codec-opt", codec_opts, "Encoder private option key=value (repeatable)");
+  auto* opt_pix_fmt = run->add_option(
+      "--pix-fmt", cli.pix_fmt,
+      "Encoder pixel format (-pix_fmt), e.g. yuv444p; default: yuv420p or the codec's nearest");
+  int map_metadata = 0;
+  auto* opt_map_metadata =
+      run->add_option("--map-metadata", map_metadata,
+                      "-1 drops the input's container tags (title, creation_time, ...) and its "
+                      "rotation; 0 (default) keeps them")
+          ->check(CLI::IsMember({-1, 0}));
   auto* opt_workers = run->add_option(
       "-w,--workers", cli.workers, "Transform worker processes (default: cores - 2, at least 1)");
   auto* opt_affinity = run->add_option(
@@ -239,6 +257,10 @@ int main(int argc, char** argv) {
     if (opt_crf->count()) options.crf = cli.crf;
     if (opt_bitrate->count()) options.bitrate = vpipe::scheduler::parse_bitrate(bitrate);
     if (opt_gop->count()) options.gop = cli.gop;
+    if (opt_pix_fmt->count()) options.pix_fmt = cli.pix_fmt;
+    if (opt_ss->count()) options.start_s = vpipe::scheduler::parse_time(start_text, "-ss");
+    if (opt_t->count()) options.duration_s = vpipe::scheduler::parse_time(duration_text, "-t");
+    if (opt_map_metadata->count()) options.no_metadata = map_metadata == -1;
     for (const auto& kv : codec_opts) {
       const auto eq = kv.find('=');
       if (eq == std::string::npos || eq == 0)

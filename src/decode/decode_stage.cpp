@@ -6,6 +6,8 @@ extern "C" {
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
+
 #include "common/error.hpp"
 #include "decode/decoder.hpp"
 #include "scheduler/live.hpp"
@@ -129,6 +131,14 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
   SlotWriter writer;
   SlotSource slots(ctx);
   std::int64_t decoded = 0;
+  // -ss / -t: frames before `begin_pts` are decoded (references) but not used; the output starts
+  // at 0. The first frame at `end_pts` or later ends the stream.
+  const double begin_s = plan.input_info.start_time_s + plan.start_s;
+  const auto begin_pts = static_cast<std::int64_t>(std::llround(begin_s / av_q2d(tb)));
+  const auto end_pts =
+      static_cast<std::int64_t>(std::llround((begin_s + plan.duration_s) / av_q2d(tb)));
+  const std::int64_t shift = plan.start_s > 0 ? begin_pts : 0;
+  if (plan.start_s > 0) decoder.seek(begin_s);
   if (plan.live) {
     // A live clock starts when every stage can take frames, not while the encoder is still
     // opening: the first frames would otherwise start the run already late.
@@ -150,9 +160,12 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
     }
     if (frame == nullptr) break;
     ctx.beat();
-    const std::int64_t pts = frame->best_effort_timestamp != AV_NOPTS_VALUE
-                                 ? frame->best_effort_timestamp
-                                 : decoded * frame_ticks;
+    const std::int64_t stream_pts = frame->best_effort_timestamp != AV_NOPTS_VALUE
+                                        ? frame->best_effort_timestamp
+                                        : decoded * frame_ticks;
+    if (plan.start_s > 0 && stream_pts < begin_pts) continue;
+    if (plan.duration_s > 0 && stream_pts >= end_pts) break;
+    const std::int64_t pts = stream_pts - shift;
     ++decoded;
     ctx.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
     auto now = static_cast<std::int64_t>(monotonic_ns());

@@ -186,6 +186,33 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
   info.nb_frames = stream->nb_frames > 0
                        ? stream->nb_frames
                        : static_cast<std::int64_t>(info.duration_s * av_q2d(rate) + 0.5);
+  if (stream->start_time != AV_NOPTS_VALUE)
+    info.start_time_s = static_cast<double>(stream->start_time) * av_q2d(stream->time_base);
+  info.seekable =
+      info.format.empty() && raw->pb != nullptr && (raw->pb->seekable & AVIO_SEEKABLE_NORMAL);
+  const AVPixFmtDescriptor* desc =
+      av_pix_fmt_desc_get(static_cast<AVPixelFormat>(stream->codecpar->format));
+  if (desc != nullptr) {
+    info.bit_depth = desc->comp[0].depth;
+    info.rgb = (desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL)) != 0;
+  }
+  info.sample_aspect_ratio = stream->sample_aspect_ratio.num > 0
+                                 ? stream->sample_aspect_ratio
+                                 : stream->codecpar->sample_aspect_ratio;
+  info.color_range = stream->codecpar->color_range;
+  info.color_primaries = stream->codecpar->color_primaries;
+  info.color_trc = stream->codecpar->color_trc;
+  info.colorspace = stream->codecpar->color_space;
+  std::size_t matrix_size = 0;
+  const std::uint8_t* matrix =
+      av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &matrix_size);
+  if (matrix != nullptr && matrix_size >= 9 * sizeof(std::int32_t)) {
+    const auto* m = reinterpret_cast<const std::int32_t*>(matrix);
+    info.display_matrix.assign(m, m + 9);
+  }
+  const AVDictionaryEntry* tag = nullptr;
+  while ((tag = av_dict_get(raw->metadata, "", tag, AV_DICT_IGNORE_SUFFIX)) != nullptr)
+    info.metadata[tag->key] = tag->value;
   d.packet_.reset(av_packet_alloc());
   d.frame_.reset(av_frame_alloc());
   d.live_network_ = is_live_source(info) && info.url.find("://") != std::string::npos;
@@ -224,6 +251,14 @@ bool Decoder::feed_packet() {
     }
     return true;
   }
+}
+
+bool Decoder::seek(double seconds) {
+  if (!info_.seekable) return false;
+  const auto ts = static_cast<std::int64_t>(seconds * AV_TIME_BASE);
+  if (avformat_seek_file(format_.get(), -1, INT64_MIN, ts, ts, 0) < 0) return false;
+  avcodec_flush_buffers(codec_.get());
+  return true;
 }
 
 AVFrame* Decoder::next_frame() {

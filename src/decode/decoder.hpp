@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "common/av.hpp"
 
@@ -25,6 +27,15 @@ struct InputInfo {
   AVRational frame_rate{25, 1};
   double duration_s = 0;       // 0 when unknown (live sources)
   std::int64_t nb_frames = 0;  // estimate, 0 when unknown
+  // What a transcode must keep.
+  double start_time_s = 0;  // the video stream's first timestamp (-ss counts from here)
+  bool seekable = false;    // a file that can be seeked (-ss seeks, else decodes up to it)
+  int bit_depth = 8;        // of the decoded picture's luma
+  bool rgb = false;         // RGB or paletted: no YUV colour tags to keep
+  AVRational sample_aspect_ratio{0, 1};                                     // 0/1: unknown (square)
+  int color_range = 0, color_primaries = 2, color_trc = 2, colorspace = 2;  // AVCOL_* values
+  std::vector<std::int32_t> display_matrix;     // rotation side data (9 values), empty if none
+  std::map<std::string, std::string> metadata;  // the container's (title, creation_time, ...)
 };
 
 // True for the name of a built-in test source ("testsrc", "testsrc2", ...), with or without
@@ -56,6 +67,9 @@ class Decoder {
 
   // The next decoded frame, owned by the decoder until the next call; nullptr at the end.
   AVFrame* next_frame();
+  // Moves to the keyframe at or before `seconds` (on the stream's timeline); false if the input
+  // cannot seek (the caller then decodes up to it).
+  bool seek(double seconds);
   // Stops reading; next_frame() then drains what the decoder already holds.
   void stop_reading() { reading_ = false; }
 

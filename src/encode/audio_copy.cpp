@@ -2,13 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <limits>
 
 #include "common/error.hpp"
 
 namespace vpipe::encode {
 
-std::unique_ptr<AudioCopy> AudioCopy::open(const std::string& url, int stream_index) {
+std::unique_ptr<AudioCopy> AudioCopy::open(const std::string& url, int stream_index,
+                                           double origin_s) {
   std::unique_ptr<AudioCopy> a(new AudioCopy());
   AVFormatContext* raw = nullptr;
   int ret = avformat_open_input(&raw, url.c_str(), nullptr, nullptr);
@@ -26,6 +28,13 @@ std::unique_ptr<AudioCopy> AudioCopy::open(const std::string& url, int stream_in
   }
   a->stream_index_ = stream_index;
   a->pending_.reset(av_packet_alloc());
+  if (origin_s > 0) {
+    a->origin_s_ = origin_s;
+    a->origin_ts_ = static_cast<std::int64_t>(
+        std::llround(origin_s / av_q2d(raw->streams[stream_index]->time_base)));
+    const auto ts = static_cast<std::int64_t>(origin_s * AV_TIME_BASE);
+    avformat_seek_file(raw, -1, INT64_MIN, ts, ts, 0);  // else read up to it
+  }
   return a;
 }
 
@@ -62,8 +71,18 @@ void AudioCopy::copy_until(double until_s) {
       has_pending_ = true;
     }
     const std::int64_t ts = pending_->pts != AV_NOPTS_VALUE ? pending_->pts : pending_->dts;
-    if (ts != AV_NOPTS_VALUE && static_cast<double>(ts) * av_q2d(in_tb) >= until_s) return;
+    if (ts != AV_NOPTS_VALUE && static_cast<double>(ts) * av_q2d(in_tb) - origin_s_ >= until_s)
+      return;
     has_pending_ = false;
+    if (origin_s_ > 0) {
+      // -ss: audio before the start is not kept; the rest moves back with the video.
+      if (ts == AV_NOPTS_VALUE || ts < origin_ts_) {
+        av_packet_unref(pending_.get());
+        continue;
+      }
+      if (pending_->pts != AV_NOPTS_VALUE) pending_->pts -= origin_ts_;
+      if (pending_->dts != AV_NOPTS_VALUE) pending_->dts -= origin_ts_;
+    }
     av_packet_rescale_ts(pending_.get(), in_tb, out_stream_->time_base);
     pending_->stream_index = out_stream_->index;
     pending_->pos = -1;

@@ -17,12 +17,14 @@ namespace vpipe::encode {
 
 class AudioCopy {
  public:
-  // Throws vpipe::Error (kInput) if the input cannot be opened again.
-  static std::unique_ptr<AudioCopy> open(const std::string& url, int stream_index);
+  // Throws vpipe::Error (kInput) if the input cannot be opened again. With `origin_s` > 0 (-ss),
+  // audio starts there and its timestamps move back by as much, like the video's.
+  static std::unique_ptr<AudioCopy> open(const std::string& url, int stream_index,
+                                         double origin_s = 0);
 
   // Adds the audio stream to `mux`; call before the header is written.
   void add_output_stream(AVFormatContext* mux);
-  // Writes the audio packets that start before `until_s` (seconds on the input's timeline).
+  // Writes the audio packets that start before `until_s` (seconds on the output's timeline).
   void copy_until(double until_s);
   // Writes every audio packet left.
   void copy_rest();
@@ -41,6 +43,8 @@ class AudioCopy {
   AVFormatContext* mux_ = nullptr;
   AVStream* out_stream_ = nullptr;
   std::int64_t last_dts_ = AV_NOPTS_VALUE;
+  double origin_s_ = 0;
+  std::int64_t origin_ts_ = 0;  // origin_s_ in the input stream's time base
   std::uint64_t packets_ = 0;
 };
 

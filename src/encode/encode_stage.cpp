@@ -60,13 +60,11 @@ int run_encode_stage(StageContext& ctx) {
   shm::FrameRing in = ctx.segment.filtered_ring();
   std::unique_ptr<encode::Encoder> encoder;
   if (!plan.null_output) {
-    const transform::Geometry g = plan.output_geometry();
     std::unique_ptr<encode::AudioCopy> audio;
     if (plan.copy_audio)
-      audio = encode::AudioCopy::open(plan.input_info.url, plan.input_info.audio_stream_index);
-    encoder = encode::Encoder::open(
-        plan.encoder, {g.width, g.height, plan.input_info.time_base, plan.input_info.frame_rate},
-        std::move(audio));
+      audio = encode::AudioCopy::open(plan.input_info.url, plan.input_info.audio_stream_index,
+                                      plan.origin_s());
+    encoder = encode::Encoder::open(plan.encoder, plan.stream_params(), std::move(audio));
   }
   control.stages_ready.fetch_add(1);
   // Frames in flight never exceed the window, so seq % window indexes a frame uniquely.
@@ -155,7 +153,8 @@ int run_encode_stage(StageContext& ctx) {
   if (encoder) {
     ScopedTimer busy(ctx.stats.busy_ns);
     const std::uint64_t before = encoder->packets();
-    encoder->finish(/*stopped_early=*/control.stop_input.load() != 0);
+    // Stopped early (a signal, or -t): the audio ends with the video.
+    encoder->finish(/*stopped_early=*/control.stop_input.load() != 0 || plan.duration_s > 0);
     packets_written(before);
   }
   return 0;

@@ -52,7 +52,23 @@ bool is_url(const std::string& s) {
   return s.find("://") != std::string::npos;
 }
 
-AVPixelFormat choose_pix_fmt(const AVCodec* codec) {
+AVPixelFormat choose_pix_fmt(const AVCodec* codec, const std::string& wanted) {
+  if (!wanted.empty()) {
+    const AVPixelFormat fmt = av_get_pix_fmt(wanted.c_str());
+    if (fmt == AV_PIX_FMT_NONE)
+      fail(ExitCode::kUsage, "-pix_fmt '" + wanted + "' is not a pixel format");
+    bool supported = codec->pix_fmts == nullptr;
+    for (const AVPixelFormat* p = codec->pix_fmts; p != nullptr && *p != AV_PIX_FMT_NONE; ++p)
+      supported = supported || *p == fmt;
+    if (!supported) {
+      std::string list;
+      for (const AVPixelFormat* p = codec->pix_fmts; *p != AV_PIX_FMT_NONE; ++p)
+        list += std::string(list.empty() ? "" : " ") + av_get_pix_fmt_name(*p);
+      fail(ExitCode::kUsage, std::string("encoder ") + codec->name + " cannot take -pix_fmt " +
+                                 wanted + " (it takes: " + list + ")");
+    }
+    return fmt;
+  }
   if (codec->pix_fmts == nullptr) return AV_PIX_FMT_YUV420P;
   for (const AVPixelFormat* p = codec->pix_fmts; *p != AV_PIX_FMT_NONE; ++p) {
     if (*p == AV_PIX_FMT_YUV420P) return *p;
@@ -70,6 +86,7 @@ bool container_accepts(const EncoderSettings& s, const std::string& codec) {
 
 void validate(const EncoderSettings& s) {
   const AVCodec* codec = find_encoder(s.codec);
+  choose_pix_fmt(codec, s.pix_fmt);
   const AVOutputFormat* fmt = find_muxer(s);
   // 0 means "cannot"; a negative answer means the muxer does not say, so it is tried.
   if (avformat_query_codec(fmt, codec->id, FF_COMPLIANCE_NORMAL) == 0) {
@@ -115,9 +132,14 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   AVCodecContext* c = e->codec_.get();
   c->width = params.width;
   c->height = params.height;
-  c->pix_fmt = choose_pix_fmt(codec);
+  c->pix_fmt = choose_pix_fmt(codec, s.pix_fmt);
   c->framerate = params.frame_rate;
-  c->sample_aspect_ratio = AVRational{1, 1};
+  c->sample_aspect_ratio =
+      params.sample_aspect_ratio.num > 0 ? params.sample_aspect_ratio : AVRational{1, 1};
+  c->color_range = static_cast<AVColorRange>(params.color_range);
+  c->color_primaries = static_cast<AVColorPrimaries>(params.color_primaries);
+  c->color_trc = static_cast<AVColorTransferCharacteristic>(params.color_trc);
+  c->colorspace = static_cast<AVColorSpace>(params.colorspace);
   // Keep the input's time base so timestamps pass through exactly; MPEG-4 part 2 limits the
   // denominator to 16 bits, so fall back to 1/fps there.
   c->time_base = params.time_base;
@@ -180,6 +202,15 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   avcodec_parameters_from_context(e->stream_->codecpar, c);
   e->stream_->time_base = c->time_base;
   e->stream_->avg_frame_rate = params.frame_rate;
+  e->stream_->sample_aspect_ratio = c->sample_aspect_ratio;
+  if (params.display_matrix.size() == 9) {
+    std::uint8_t* side =
+        av_stream_new_side_data(e->stream_, AV_PKT_DATA_DISPLAYMATRIX, 9 * sizeof(std::int32_t));
+    if (side != nullptr) std::memcpy(side, params.display_matrix.data(), 9 * sizeof(std::int32_t));
+  }
+  for (const auto& [key, value] : params.metadata) {
+    if (key != "encoder") av_dict_set(&e->mux_->metadata, key.c_str(), value.c_str(), 0);
+  }
   if (e->audio_) e->audio_->add_output_stream(e->mux_);
   if (!(fmt->flags & AVFMT_NOFILE)) {
     ret = avio_open(&e->mux_->pb, s.output.c_str(), AVIO_FLAG_WRITE);

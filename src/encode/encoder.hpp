@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/av.hpp"
 
@@ -23,6 +24,7 @@ struct EncoderSettings {
   bool overwrite = false;
   bool faststart = false;  // classic MP4 with the index first, not fragmented
   int threads = 0;         // 0: the codec decides
+  std::string pix_fmt;     // the encoder's pixel format (-pix_fmt); empty: the codec's best
 };
 
 struct StreamParams {
@@ -30,6 +32,11 @@ struct StreamParams {
   int height = 0;
   AVRational time_base{1, 25};  // of the pts on incoming frames
   AVRational frame_rate{25, 1};
+  // Carried from the input (see RunPlan::stream_params).
+  AVRational sample_aspect_ratio{1, 1};
+  int color_range = 0, color_primaries = 2, color_trc = 2, colorspace = 2;  // 0/2: unspecified
+  std::vector<std::int32_t> display_matrix;     // rotation side data, empty for none
+  std::map<std::string, std::string> metadata;  // container tags
 };
 
 // Checks what can be checked before any process starts: codec, container, output path.

@@ -11,6 +11,10 @@
 #include "common/error.hpp"
 #include "decode/decoder.hpp"
 
+extern "C" {
+#include <libavutil/parseutils.h>
+}
+
 namespace vpipe::scheduler {
 namespace {
 
@@ -130,12 +134,29 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       o.latency_budget_ms = scalar<double>(v, key, path);
     else if (key == "drop")
       o.drop = scalar<std::string>(v, key, path);
+    else if (key == "pix_fmt")
+      o.pix_fmt = scalar<std::string>(v, key, path);
+    else if (key == "no_metadata")
+      o.no_metadata = scalar<bool>(v, key, path);
+    else if (key == "start")
+      o.start_s = parse_time(scalar<std::string>(v, key, path), "start");
+    else if (key == "duration")
+      o.duration_s = parse_time(scalar<std::string>(v, key, path), "duration");
     else if (key == "codec_options") {
       if (!v.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': codec_options must be a map");
       for (const auto& opt : v)
         o.codec_options[key_text(opt.first, path)] = scalar<std::string>(opt.second, key, path);
     }
   }
+}
+
+double parse_time(const std::string& text, const std::string& flag) {
+  std::int64_t us = 0;
+  if (text.empty() || av_parse_time(&us, text.c_str(), /*duration=*/1) < 0 || us < 0) {
+    fail(ExitCode::kUsage,
+         flag + " '" + text + "' is not a time like 90, 1.5 or 00:01:30.5 (seconds, or HH:MM:SS)");
+  }
+  return static_cast<double>(us) / 1e6;
 }
 
 std::int64_t parse_bitrate(const std::string& text) {
@@ -212,6 +233,9 @@ void validate(const RunOptions& o) {
     fail(ExitCode::kUsage, "--drop '" + o.drop + "' must be oldest or newest");
   if (!(o.input_timeout_s >= 0 && o.input_timeout_s <= 86400))
     fail(ExitCode::kUsage, "--input-timeout must be 0 (wait forever) to 86400 seconds");
+  if (o.duration_s && *o.duration_s <= 0) fail(ExitCode::kUsage, "-t must be a duration above 0");
+  if (o.start_s && o.live == "on")
+    fail(ExitCode::kUsage, "-ss cannot seek a live input (--live on)");
   if (o.progress != "auto" && o.progress != "json" && o.progress != "none") {
     fail(ExitCode::kUsage, "--progress '" + o.progress + "' must be auto, json or none");
   }

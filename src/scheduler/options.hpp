@@ -17,7 +17,10 @@ struct RunOptions {
   std::string live = "auto";
   bool realtime = false;  // pace the input at its native rate and treat it as live (ffmpeg -re)
   double latency_budget_ms = 500;
-  std::string drop = "oldest";  // live, pipeline full: drop the oldest queued frame or the newest
+  std::string drop = "oldest";
+  std::optional<double> start_s;     // -ss: start this far into the input (output starts at 0)
+  std::optional<double> duration_s;  // -t: stop after this much of the input  // live, pipeline
+                                     // full: drop the oldest queued frame or the newest
   std::string output;
   std::string format;  // output container, empty to guess from the output name
   std::string vf;
@@ -35,6 +38,8 @@ struct RunOptions {
   double hang_timeout_s = 20;  // a worker silent this long while holding frames is restarted; 0:
                                // never // frames a worker claims per wake-up; 0: adaptive
   bool no_audio = false;       // -an
+  bool no_metadata = false;    // -map_metadata -1: no container tags, no rotation side data
+  std::string pix_fmt;         // -pix_fmt: the encoder's pixel format
   bool overwrite = false;
   bool faststart = false;  // classic MP4 (index first) instead of crash-tolerant fragmented MP4
   bool dry_run = false;
@@ -52,6 +57,10 @@ struct RunOptions {
 // folder, like the command line's. Throws vpipe::Error (kUsage) for a missing or malformed file or
 // unknown keys.
 void apply_config_file(const std::string& path, RunOptions& options);
+
+// "90", "1.5", "00:01:30.5" -> seconds (ffmpeg's duration syntax). Throws vpipe::Error (kUsage)
+// naming `flag`.
+double parse_time(const std::string& text, const std::string& flag);
 
 // "2M", "500k", "800000" -> bits per second. Throws vpipe::Error (kUsage).
 std::int64_t parse_bitrate(const std::string& text);

@@ -140,6 +140,35 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
   return plan;
 }
 
+encode::StreamParams RunPlan::stream_params() const {
+  const auto& in = input_info;
+  const transform::Geometry first = steps.front(), last = steps.back();
+  encode::StreamParams p{last.width, last.height, in.time_base, in.frame_rate};
+  if (in.sample_aspect_ratio.num > 0 && in.sample_aspect_ratio.den > 0) {
+    // The display shape is kept: a resize to another shape changes the pixels' aspect (as
+    // ffmpeg's scale filter does).
+    p.sample_aspect_ratio =
+        first == last ? in.sample_aspect_ratio
+                      : av_mul_q(in.sample_aspect_ratio,
+                                 AVRational{last.height * first.width, last.width * first.height});
+    av_reduce(&p.sample_aspect_ratio.num, &p.sample_aspect_ratio.den, p.sample_aspect_ratio.num,
+              p.sample_aspect_ratio.den, 1 << 30);
+  }
+  if (!in.rgb) {
+    // Decode converts a full-range yuvj format into limited-range yuv420p; RGB inputs have no
+    // YUV tags worth keeping (the conversion uses swscale's default matrix, BT.601).
+    p.color_range = in.pix_fmt.rfind("yuvj", 0) == 0 ? AVCOL_RANGE_MPEG : in.color_range;
+    p.color_primaries = in.color_primaries;
+    p.color_trc = in.color_trc;
+    p.colorspace = in.colorspace;
+  }
+  if (keep_metadata) {
+    p.display_matrix = in.display_matrix;
+    p.metadata = in.metadata;
+  }
+  return p;
+}
+
 decode::OpenSettings RunPlan::open_settings() const {
   return {static_cast<int>(cpus_of("decode").size()), input_format, input_timeout_s};
 }
@@ -162,6 +191,10 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology,
   plan.live = options.live == "on" || options.realtime ||
               (options.live == "auto" && decode::is_live_source(plan.input_info));
   plan.latency_budget_ms = options.latency_budget_ms;
+  plan.start_s = options.start_s.value_or(0);
+  plan.duration_s = options.duration_s.value_or(0);
+  if (plan.start_s > 0 && plan.live)
+    fail(ExitCode::kUsage, "-ss cannot seek a live input; use -t to limit it instead");
   plan.drop_oldest = options.drop == "oldest";
 
   plan.null_output = options.output == "null";
@@ -175,6 +208,14 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology,
   plan.encoder.codec_options = options.codec_options;
   plan.encoder.overwrite = options.overwrite;
   plan.encoder.faststart = options.faststart;
+  plan.encoder.pix_fmt = options.pix_fmt;
+  plan.keep_metadata = !options.no_metadata;
+  if (plan.input_info.bit_depth > 8) {
+    spdlog::warn(
+        "input is {}-bit {}: vpipe filters and encodes 8-bit YUV 4:2:0, so the output is "
+        "8-bit (the extra precision is lost)",
+        plan.input_info.bit_depth, plan.input_info.pix_fmt);
+  }
   if (plan.live && !plan.null_output)
     plan.live_encoder_note = apply_live_encoder_defaults(plan.encoder);
   if (!plan.null_output) encode::validate(plan.encoder);
@@ -239,7 +280,15 @@ std::string input_info_to_json(const decode::InputInfo& in) {
               {"time_base", rational(in.time_base)},
               {"frame_rate", rational(in.frame_rate)},
               {"duration_s", in.duration_s},
-              {"nb_frames", in.nb_frames}}
+              {"nb_frames", in.nb_frames},
+              {"bit_depth", in.bit_depth},
+              {"rgb", in.rgb},
+              {"sample_aspect_ratio", rational(in.sample_aspect_ratio)},
+              {"color", {in.color_range, in.color_primaries, in.color_trc, in.colorspace}},
+              {"display_matrix", in.display_matrix},
+              {"start_time_s", in.start_time_s},
+              {"seekable", in.seekable},
+              {"metadata", in.metadata}}
       .dump();
 }
 
@@ -260,6 +309,18 @@ decode::InputInfo input_info_from_json(std::string_view text) {
   info.frame_rate = rational(in.at("frame_rate"));
   info.duration_s = in.at("duration_s");
   info.nb_frames = in.at("nb_frames");
+  info.bit_depth = in.at("bit_depth");
+  info.rgb = in.at("rgb");
+  info.sample_aspect_ratio = rational(in.at("sample_aspect_ratio"));
+  const json& color = in.at("color");
+  info.color_range = color.at(0);
+  info.color_primaries = color.at(1);
+  info.color_trc = color.at(2);
+  info.colorspace = color.at(3);
+  info.display_matrix = in.at("display_matrix").get<std::vector<std::int32_t>>();
+  info.start_time_s = in.at("start_time_s");
+  info.seekable = in.at("seekable");
+  info.metadata = in.at("metadata").get<std::map<std::string, std::string>>();
   return info;
 }
 
@@ -276,7 +337,8 @@ std::string to_json(const RunPlan& p) {
               {"codec_options", e.codec_options},
               {"overwrite", e.overwrite},
               {"threads", e.threads},
-              {"faststart", e.faststart}};
+              {"faststart", e.faststart},
+              {"pix_fmt", e.pix_fmt}};
   if (e.crf) enc["crf"] = *e.crf;
   if (e.bitrate) enc["bitrate"] = *e.bitrate;
   if (e.gop) enc["gop"] = *e.gop;
@@ -287,6 +349,9 @@ std::string to_json(const RunPlan& p) {
               {"needs_spare", p.needs_spare},
               {"null_output", p.null_output},
               {"copy_audio", p.copy_audio},
+              {"keep_metadata", p.keep_metadata},
+              {"start_s", p.start_s},
+              {"duration_s", p.duration_s},
               {"audio_note", p.audio_note},
               {"encoder", enc},
               {"nb_workers", p.nb_workers},
@@ -321,6 +386,9 @@ RunPlan plan_from_json(std::string_view text) {
   p.needs_spare = j.at("needs_spare");
   p.null_output = j.at("null_output");
   p.copy_audio = j.at("copy_audio");
+  p.keep_metadata = j.at("keep_metadata");
+  p.start_s = j.at("start_s");
+  p.duration_s = j.at("duration_s");
   p.audio_note = j.at("audio_note");
   const json& e = j.at("encoder");
   p.encoder.output = e.at("output");
@@ -330,6 +398,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.encoder.codec_options = e.at("codec_options").get<std::map<std::string, std::string>>();
   p.encoder.overwrite = e.at("overwrite");
   p.encoder.faststart = e.at("faststart");
+  p.encoder.pix_fmt = e.at("pix_fmt");
   p.encoder.threads = e.at("threads");
   if (e.contains("crf")) p.encoder.crf = e.at("crf").get<int>();
   if (e.contains("bitrate")) p.encoder.bitrate = e.at("bitrate").get<std::int64_t>();
@@ -372,10 +441,23 @@ std::string describe(const RunPlan& p) {
     s << "convert:  none: the decoder's yuv420p planes are copied once into pool slots\n";
   } else {
     s << "convert:  decode converts " << in.pix_fmt
-      << " -> yuv420p (the working format) into pool slots, once\n";
+      << " -> yuv420p (the working format) into pool slots, once"
+      << (in.bit_depth > 8
+              ? " (" + std::to_string(in.bit_depth) + "-bit input: the output is 8-bit)"
+              : "")
+      << "\n";
   }
   s << "          filters work on yuv420p planes; encode reads the slots in place";
   s << (p.null_output ? "\n" : " (a codec that cannot take yuv420p converts once more)\n");
+  if (p.start_s > 0 || p.duration_s > 0) {
+    s << "range:    ";
+    if (p.start_s > 0)
+      s << "from " << p.start_s << " s (" << (in.seekable ? "seek, then decode" : "decode")
+        << " up to it; the output starts at 0)";
+    if (p.start_s > 0 && p.duration_s > 0) s << ", ";
+    if (p.duration_s > 0) s << p.duration_s << " s long (-t)";
+    s << "\n";
+  }
   s << "filters:  " << (p.vf.empty() ? "(none)" : transform::FilterChain::parse(p.vf).describe())
     << "\n";
   s << "geometry: ";

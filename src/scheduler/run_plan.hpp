@@ -30,6 +30,14 @@ struct RunPlan {
   bool needs_spare = false;
   bool null_output = false;
   bool copy_audio = false;
+  bool keep_metadata = true;
+  double start_s = 0;     // -ss, 0: from the start
+  double duration_s = 0;  // -t, 0: to the end
+  [[nodiscard]] bool range_limited() const { return start_s > 0 || duration_s > 0; }
+  // Where the output starts on the input's timeline, in seconds.
+  [[nodiscard]] double origin_s() const {
+    return start_s > 0 ? input_info.start_time_s + start_s : 0;
+  }                        // container tags and rotation side data (-map_metadata -1: not)
   std::string audio_note;  // what happens to the input's audio, for the plan and the log
   encode::EncoderSettings encoder;
   int nb_workers = 1;
@@ -48,6 +56,8 @@ struct RunPlan {
   [[nodiscard]] const std::vector<int>& cpus_of(const std::string& stage) const;
   // How decode opens the input: threads from its CPU set, forced format, timeout.
   [[nodiscard]] decode::OpenSettings open_settings() const;
+  // What the output stream keeps from the input: timing, aspect ratio, colour, rotation, tags.
+  [[nodiscard]] encode::StreamParams stream_params() const;
   [[nodiscard]] std::int64_t latency_budget_ns() const {
     return static_cast<std::int64_t>(latency_budget_ms * 1e6);
   }

@@ -1,0 +1,205 @@
+// What a transcode keeps, checked by reading the output back with libav: container tags,
+// colour description, sample aspect ratio, rotation, pixel formats, -ss/-t ranges (against the
+// ffmpeg CLI on the same input), and the 10-bit warning. Inputs are made here with ffmpeg.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+extern "C" {
+#include <libavformat/avformat.h>
+#include <libavutil/display.h>
+#include <libavutil/pixdesc.h>
+}
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "support/media.hpp"
+#include "support/vpipe_process.hpp"
+
+namespace vpipe::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The video stream's description as a player sees it.
+struct VideoStream {
+  std::map<std::string, std::string> tags;  // the container's
+  std::string pix_fmt, color_range, color_primaries, color_trc, colorspace;
+  AVRational sar{0, 1};
+  bool has_rotation = false;
+  double rotation = 0;
+};
+
+VideoStream read_stream(const std::string& path) {
+  VideoStream v;
+  AVFormatContext* fmt = nullptr;
+  if (avformat_open_input(&fmt, path.c_str(), nullptr, nullptr) < 0) {
+    ADD_FAILURE() << "cannot open " << path;
+    return v;
+  }
+  avformat_find_stream_info(fmt, nullptr);
+  const AVDictionaryEntry* tag = nullptr;
+  while ((tag = av_dict_get(fmt->metadata, "", tag, AV_DICT_IGNORE_SUFFIX)) != nullptr)
+    v.tags[tag->key] = tag->value;
+  const int idx = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  if (idx >= 0) {
+    const AVStream* st = fmt->streams[idx];
+    const AVCodecParameters* par = st->codecpar;
+    const char* name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(par->format));
+    v.pix_fmt = name ? name : "";
+    v.color_range = av_color_range_name(par->color_range);
+    v.color_primaries = av_color_primaries_name(par->color_primaries);
+    v.color_trc = av_color_transfer_name(par->color_trc);
+    v.colorspace = av_color_space_name(par->color_space);
+    v.sar = st->sample_aspect_ratio.num ? st->sample_aspect_ratio : par->sample_aspect_ratio;
+    std::size_t size = 0;
+    const std::uint8_t* m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
+    if (m != nullptr && size >= 36) {
+      v.has_rotation = true;
+      v.rotation = av_display_rotation_get(reinterpret_cast<const std::int32_t*>(m));
+    }
+  }
+  avformat_close_input(&fmt);
+  return v;
+}
+
+class FidelityTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = make_temp_dir(); }
+  void TearDown() override {
+    EXPECT_EQ(processes_holding_run_segments(), 0);
+    std::filesystem::remove_all(dir_);
+  }
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  void ffmpeg(const std::string& args) {
+    ASSERT_EQ(shell("ffmpeg -v error -y " + args), 0) << args;
+  }
+  RunResult vpipe_ok(std::vector<std::string> args) {
+    args.insert(args.begin(), {"run", "-q", "-y"});
+    RunResult r = run_vpipe(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r;
+  }
+  // 2 s of 320x240 H.264 with AAC, tagged BT.709 limited range, 4:3 pixels (16:9 display),
+  // a title and a creation time, and a 90 degree rotation.
+  std::string tagged_input() {
+    ffmpeg(
+        "-f lavfi -i testsrc=size=320x240:rate=25:duration=2 -f lavfi -i sine=d=2 -c:v libx264 "
+        "-pix_fmt yuv420p -color_primaries bt709 -color_trc bt709 -colorspace bt709 "
+        "-color_range tv -aspect 16:9 -c:a aac " +
+        path("plain.mp4"));
+    // ffmpeg 5.1 writes rotation only when stream-copying (and drops creation_time then).
+    ffmpeg("-i " + path("plain.mp4") +
+           " -c copy -metadata:s:v:0 rotate=90 -metadata title=Harbour "
+           "-metadata creation_time=2024-01-02T03:04:05Z " +
+           path("in.mp4"));
+    return path("in.mp4");
+  }
+  std::string dir_;
+};
+
+TEST_F(FidelityTest, TagsColourAspectRatioAndRotationAreCarriedIntoMp4) {
+  const std::string in = tagged_input();
+  const VideoStream src = read_stream(in);
+  ASSERT_TRUE(src.has_rotation) << "the test input must carry rotation";
+  ASSERT_EQ(src.tags.count("creation_time"), 1u) << "and a creation time";
+  vpipe_ok({"-i", in, "-o", path("out.mp4")});
+  VideoStream out = read_stream(path("out.mp4"));
+  EXPECT_EQ(out.tags["title"], "Harbour");
+  EXPECT_THAT(out.tags["creation_time"], HasSubstr("2024-01-02T03:04:05"));
+  EXPECT_EQ(out.color_primaries, "bt709");
+  EXPECT_EQ(out.color_trc, "bt709");
+  EXPECT_EQ(out.colorspace, "bt709");
+  EXPECT_EQ(out.color_range, "tv");
+  EXPECT_EQ(av_cmp_q(out.sar, src.sar), 0) << out.sar.num << ":" << out.sar.den;
+  ASSERT_TRUE(out.has_rotation);
+  EXPECT_DOUBLE_EQ(out.rotation, src.rotation);
+}
+
+TEST_F(FidelityTest, MapMetadataMinusOneDropsTagsAndRotationButKeepsColour) {
+  const std::string in = tagged_input();
+  vpipe_ok({"-i", in, "-o", path("out.mp4"), "-map_metadata", "-1"});
+  const VideoStream out = read_stream(path("out.mp4"));
+  EXPECT_EQ(out.tags.count("title"), 0u);
+  EXPECT_EQ(out.tags.count("creation_time"), 0u);
+  EXPECT_FALSE(out.has_rotation);
+  EXPECT_EQ(out.colorspace, "bt709") << "colour describes the pixels: it stays";
+}
+
+TEST_F(FidelityTest, AResizeKeepsTheDisplayShapeThroughTheSampleAspectRatio) {
+  const std::string in = tagged_input();  // 320x240 with 4:3 pixels: 16:9 on screen
+  vpipe_ok({"-i", in, "-o", path("out.mkv"), "--vf", "resize=160x240"});
+  const VideoStream out = read_stream(path("out.mkv"));
+  // 160x240 must show 16:9 too: pixels 8:3 wide.
+  EXPECT_EQ(av_cmp_q(out.sar, AVRational{8, 3}), 0) << out.sar.num << ":" << out.sar.den;
+}
+
+TEST_F(FidelityTest, TenBitInputIsDecodedWholeWithAWarningThatTheOutputIs8Bit) {
+  ffmpeg("-f lavfi -i testsrc=size=320x240:rate=25:duration=1 -pix_fmt yuv420p10le -c:v libx264 " +
+         path("ten.mkv"));
+  const RunResult r = run_vpipe(
+      {"run", "-i", path("ten.mkv"), "-o", path("out.mkv"), "-c:v", "ffv1", "--progress", "none"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("10-bit"));
+  EXPECT_THAT(r.err, HasSubstr("output is 8-bit"));
+  const DecodedVideo out = decode_video(path("out.mkv"), /*keep_pixels=*/true);
+  const DecodedVideo ref = decode_video(path("ten.mkv"), /*keep_pixels=*/true);
+  ASSERT_EQ(out.nb_frames(), 25u);
+  ASSERT_EQ(ref.nb_frames(), 25u);
+  EXPECT_GT(psnr(out.frames[10], ref.frames[10]), 40) << "the same pictures, at 8 bits";
+}
+
+TEST_F(FidelityTest, PixFmtPicksTheEncodersFormatAndAnUnsupportedOneIsAUsageError) {
+  vpipe_ok({"-i", "testsrc:size=160x120:duration=1", "-o", path("out.mkv"), "-pix_fmt", "yuv444p"});
+  EXPECT_EQ(read_stream(path("out.mkv")).pix_fmt, "yuv444p");
+  EXPECT_EQ(decode_video(path("out.mkv")).nb_frames(), 30u);
+  const RunResult bad = run_vpipe(
+      {"run", "-i", "testsrc", "-o", path("bad.mkv"), "-c:v", "mjpeg", "-pix_fmt", "yuv420p10le"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+  EXPECT_THAT(bad.err, HasSubstr("cannot take -pix_fmt yuv420p10le"));
+}
+
+TEST_F(FidelityTest, SeekAndDurationGiveFfmpegsFramesWithAudioInStep) {
+  ffmpeg(
+      "-f lavfi -i testsrc=size=320x240:rate=25:duration=6 -f lavfi -i sine=d=6 -c:v libx264 "
+      "-g 25 -c:a aac " +
+      path("in.mp4"));
+  vpipe_ok({"-i", path("in.mp4"), "-ss", "2", "-t", "3", "-o", path("cut.mkv"), "-c:v", "ffv1"});
+  ffmpeg("-ss 2 -t 3 -i " + path("in.mp4") + " -c:v ffv1 -c:a copy " + path("ref.mkv"));
+  const DecodedVideo got = decode_video(path("cut.mkv"));
+  const DecodedVideo ref = decode_video(path("ref.mkv"));
+  EXPECT_EQ(got.nb_frames(), 75u);
+  EXPECT_EQ(got.checksums, ref.checksums) << "the same frames as ffmpeg -ss 2 -t 3";
+  ASSERT_FALSE(got.pts.empty());
+  const auto streams = probe_streams(path("cut.mkv"));
+  ASSERT_EQ(streams.size(), 2u);
+  EXPECT_NEAR(streams[1].duration_s, streams[0].duration_s, 0.1) << "audio ends with the video";
+}
+
+TEST_F(FidelityTest, SeekIntoAStreamThatCannotSeekDecodesUpToTheStart) {
+  // The test source cannot seek: frames before -ss are decoded and dropped.
+  vpipe_ok({"-i", "testsrc:size=160x120:rate=30:duration=4", "-ss", "1.5", "-t", "1", "-o",
+            path("cut.mkv"), "-c:v", "ffv1"});
+  ffmpeg(
+      "-f lavfi -i testsrc=size=160x120:rate=30:duration=4 -ss 1.5 -t 1 -pix_fmt yuv420p "
+      "-c:v ffv1 " +
+      path("ref.mkv"));
+  const DecodedVideo got = decode_video(path("cut.mkv"));
+  EXPECT_EQ(got.nb_frames(), 30u);
+  EXPECT_EQ(got.checksums, decode_video(path("ref.mkv")).checksums);
+}
+
+TEST_F(FidelityTest, BadTimesAreUsageErrorsNamingTheFlag) {
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"-ss", "soon"}, {"-t", "0"}, {"-t", "-4"}}) {
+    const RunResult r = run_vpipe({"run", "-i", "testsrc", "-o", "null", flag, value});
+    EXPECT_EQ(r.exit_code, 2) << flag << " " << value;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(flag));
+  }
+}
+
+}  // namespace
+}  // namespace vpipe::test
