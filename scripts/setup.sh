@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavdevice-dev libavfilter-dev
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev
+  libavfilter-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libhwloc-dev libspdlog-dev libcpp-httplib-dev
   libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   libbenchmark-dev  # bench/ring_bench

@@ -24,11 +24,19 @@ constexpr const char* kExitCodes =
 // ffmpeg-style spellings that CLI11 cannot take as option names, mapped to ours.
 std::vector<std::string> translate_ffmpeg_spellings(int argc, char** argv) {
   static const std::pair<const char*, const char*> kAliases[] = {
-      {"-c:v", "--codec"},   {"-vcodec", "--codec"},
-      {"-b:v", "--bitrate"}, {"-vf", "--vf"},
-      {"-filter:v", "--vf"}, {"-an", "--an"},
-      {"-re", "--realtime"}, {"-pix_fmt", "--pix-fmt"},
-      {"-ss", "--ss"},       {"-map_metadata", "--map-metadata"}};
+      {"-c:v", "--codec"},
+      {"-vcodec", "--codec"},
+      {"-b:v", "--bitrate"},
+      {"-vf", "--vf"},
+      {"-filter:v", "--vf"},
+      {"-an", "--an"},
+      {"-re", "--realtime"},
+      {"-pix_fmt", "--pix-fmt"},
+      {"-ss", "--ss"},
+      {"-map_metadata", "--map-metadata"},
+      {"-c:a", "--audio-codec"},
+      {"-acodec", "--audio-codec"},
+      {"-b:a", "--audio-bitrate"}};
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -159,6 +167,13 @@ int main(int argc, char** argv) {
   auto* opt_drop = run->add_option("--drop", cli.drop,
                                    "Live, pipeline full: drop the oldest queued frame (default: "
                                    "the freshest frame wins) or the newest");
+  auto* opt_audio_codec = run->add_option(
+      "--audio-codec", cli.audio_codec,
+      "Audio (-c:a): copy, or an encoder such as aac; default: copy when the container can hold "
+      "it, else the container's usual codec");
+  std::string audio_bitrate;
+  auto* opt_audio_bitrate =
+      run->add_option("--audio-bitrate", audio_bitrate, "Audio bitrate when re-encoding (-b:a)");
   auto* opt_an =
       run->add_flag("--an", cli.no_audio, "Drop the audio (-an); by default it is copied as it is");
   auto* opt_restarts = run->add_option(
@@ -258,6 +273,9 @@ int main(int argc, char** argv) {
     if (opt_bitrate->count()) options.bitrate = vpipe::scheduler::parse_bitrate(bitrate);
     if (opt_gop->count()) options.gop = cli.gop;
     if (opt_pix_fmt->count()) options.pix_fmt = cli.pix_fmt;
+    if (opt_audio_codec->count()) options.audio_codec = cli.audio_codec;
+    if (opt_audio_bitrate->count())
+      options.audio_bitrate = vpipe::scheduler::parse_bitrate(audio_bitrate);
     if (opt_ss->count()) options.start_s = vpipe::scheduler::parse_time(start_text, "-ss");
     if (opt_t->count()) options.duration_s = vpipe::scheduler::parse_time(duration_text, "-t");
     if (opt_map_metadata->count()) options.no_metadata = map_metadata == -1;

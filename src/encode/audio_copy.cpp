@@ -1,7 +1,14 @@
 #include "encode/audio_copy.hpp"
 
+extern "C" {
+#include <libavutil/audio_fifo.h>
+#include <libavutil/opt.h>
+#include <libswresample/swresample.h>
+}
+
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -9,15 +16,13 @@
 
 namespace vpipe::encode {
 
-std::unique_ptr<AudioCopy> AudioCopy::open(const std::string& url, int stream_index,
-                                           double origin_s) {
-  std::unique_ptr<AudioCopy> a(new AudioCopy());
+void AudioTrack::open_input(const std::string& url, int stream_index, double origin_s) {
   AVFormatContext* raw = nullptr;
   int ret = avformat_open_input(&raw, url.c_str(), nullptr, nullptr);
   if (ret < 0)
     fail(ExitCode::kInput,
          "input '" + url + "': cannot open it again for its audio: " + av::error_text(ret));
-  a->input_.reset(raw);
+  input_.reset(raw);
   ret = avformat_find_stream_info(raw, nullptr);
   if (ret < 0 || stream_index < 0 || stream_index >= static_cast<int>(raw->nb_streams)) {
     fail(ExitCode::kInput, "input '" + url + "': its audio stream is gone");
@@ -26,30 +31,19 @@ std::unique_ptr<AudioCopy> AudioCopy::open(const std::string& url, int stream_in
     raw->streams[i]->discard =
         static_cast<int>(i) == stream_index ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
   }
-  a->stream_index_ = stream_index;
-  a->pending_.reset(av_packet_alloc());
+  stream_index_ = stream_index;
   if (origin_s > 0) {
-    a->origin_s_ = origin_s;
-    a->origin_ts_ = static_cast<std::int64_t>(
+    origin_s_ = origin_s;
+    origin_ts_ = static_cast<std::int64_t>(
         std::llround(origin_s / av_q2d(raw->streams[stream_index]->time_base)));
     const auto ts = static_cast<std::int64_t>(origin_s * AV_TIME_BASE);
     avformat_seek_file(raw, -1, INT64_MIN, ts, ts, 0);  // else read up to it
   }
-  return a;
 }
 
-void AudioCopy::add_output_stream(AVFormatContext* mux) {
-  const AVStream* in = input_->streams[stream_index_];
-  mux_ = mux;
-  out_stream_ = avformat_new_stream(mux, nullptr);
-  avcodec_parameters_copy(out_stream_->codecpar, in->codecpar);
-  out_stream_->codecpar->codec_tag = 0;  // let the muxer pick the tag its container uses
-  out_stream_->time_base = in->time_base;
-}
-
-bool AudioCopy::read_next() {
+bool AudioTrack::read_packet(AVPacket* packet) {
   while (!at_end_) {
-    const int ret = av_read_frame(input_.get(), pending_.get());
+    const int ret = av_read_frame(input_.get(), packet);
     if (ret < 0) {
       // A damaged audio tail ends the audio, not the run.
       if (ret != AVERROR_EOF)
@@ -57,31 +51,58 @@ bool AudioCopy::read_next() {
       at_end_ = true;
       return false;
     }
-    if (pending_->stream_index == stream_index_) return true;
-    av_packet_unref(pending_.get());
+    if (packet->stream_index == stream_index_) return true;
+    av_packet_unref(packet);
   }
   return false;
 }
 
+bool AudioTrack::shift(AVPacket* packet) const {
+  if (origin_s_ <= 0) return true;
+  // -ss: audio before the start is not kept; the rest moves back with the video.
+  const std::int64_t ts = packet->pts != AV_NOPTS_VALUE ? packet->pts : packet->dts;
+  if (ts == AV_NOPTS_VALUE || ts < origin_ts_) return false;
+  if (packet->pts != AV_NOPTS_VALUE) packet->pts -= origin_ts_;
+  if (packet->dts != AV_NOPTS_VALUE) packet->dts -= origin_ts_;
+  return true;
+}
+
+double AudioTrack::output_seconds(std::int64_t ts) const {
+  return static_cast<double>(ts) * av_q2d(in_stream()->time_base) - origin_s_;
+}
+
+// ---- stream copy ------------------------------------------------------------------------------
+
+std::unique_ptr<AudioCopy> AudioCopy::open(const std::string& url, int stream_index,
+                                           double origin_s) {
+  std::unique_ptr<AudioCopy> a(new AudioCopy());
+  a->open_input(url, stream_index, origin_s);
+  a->pending_.reset(av_packet_alloc());
+  return a;
+}
+
+void AudioCopy::add_output_stream(AVFormatContext* mux) {
+  const AVStream* in = in_stream();
+  mux_ = mux;
+  out_stream_ = avformat_new_stream(mux, nullptr);
+  avcodec_parameters_copy(out_stream_->codecpar, in->codecpar);
+  out_stream_->codecpar->codec_tag = 0;  // let the muxer pick the tag its container uses
+  out_stream_->time_base = in->time_base;
+}
+
 void AudioCopy::copy_until(double until_s) {
-  const AVRational in_tb = input_->streams[stream_index_]->time_base;
+  const AVRational in_tb = in_stream()->time_base;
   for (;;) {
     if (!has_pending_) {
-      if (!read_next()) return;
+      if (!read_packet(pending_.get())) return;
       has_pending_ = true;
     }
     const std::int64_t ts = pending_->pts != AV_NOPTS_VALUE ? pending_->pts : pending_->dts;
-    if (ts != AV_NOPTS_VALUE && static_cast<double>(ts) * av_q2d(in_tb) - origin_s_ >= until_s)
-      return;
+    if (ts != AV_NOPTS_VALUE && output_seconds(ts) >= until_s) return;
     has_pending_ = false;
-    if (origin_s_ > 0) {
-      // -ss: audio before the start is not kept; the rest moves back with the video.
-      if (ts == AV_NOPTS_VALUE || ts < origin_ts_) {
-        av_packet_unref(pending_.get());
-        continue;
-      }
-      if (pending_->pts != AV_NOPTS_VALUE) pending_->pts -= origin_ts_;
-      if (pending_->dts != AV_NOPTS_VALUE) pending_->dts -= origin_ts_;
+    if (!shift(pending_.get())) {
+      av_packet_unref(pending_.get());
+      continue;
     }
     av_packet_rescale_ts(pending_.get(), in_tb, out_stream_->time_base);
     pending_->stream_index = out_stream_->index;
@@ -101,6 +122,187 @@ void AudioCopy::copy_until(double until_s) {
 
 void AudioCopy::copy_rest() {
   copy_until(std::numeric_limits<double>::infinity());
+}
+
+// ---- transcode --------------------------------------------------------------------------------
+
+std::unique_ptr<AudioTranscode> AudioTranscode::open(const std::string& url, int stream_index,
+                                                     double origin_s, const std::string& codec,
+                                                     std::int64_t bitrate) {
+  std::unique_ptr<AudioTranscode> a(new AudioTranscode());
+  a->open_input(url, stream_index, origin_s);
+  a->codec_name_ = codec;
+  a->bitrate_ = bitrate;
+  const AVCodecParameters* par = a->in_stream()->codecpar;
+  const AVCodec* dec = avcodec_find_decoder(par->codec_id);
+  if (dec == nullptr)
+    fail(ExitCode::kInput,
+         "input '" + url + "': no decoder for its " + avcodec_get_name(par->codec_id) + " audio");
+  a->decoder_.reset(avcodec_alloc_context3(dec));
+  avcodec_parameters_to_context(a->decoder_.get(), par);
+  a->decoder_->pkt_timebase = a->in_stream()->time_base;
+  if (avcodec_open2(a->decoder_.get(), dec, nullptr) < 0)
+    fail(ExitCode::kInput, "input '" + url + "': cannot decode its audio");
+  a->packet_.reset(av_packet_alloc());
+  a->decoded_.reset(av_frame_alloc());
+  a->chunk_.reset(av_frame_alloc());
+  return a;
+}
+
+AudioTranscode::~AudioTranscode() {
+  swr_free(&swr_);
+  if (fifo_ != nullptr) av_audio_fifo_free(fifo_);
+}
+
+void AudioTranscode::add_output_stream(AVFormatContext* mux) {
+  const AVCodec* codec = avcodec_find_encoder_by_name(codec_name_.c_str());
+  if (codec == nullptr || codec->type != AVMEDIA_TYPE_AUDIO)
+    fail(ExitCode::kUsage, "audio encoder '" + codec_name_ + "' is not available");
+  mux_ = mux;
+  encoder_.reset(avcodec_alloc_context3(codec));
+  AVCodecContext* e = encoder_.get();
+  const AVCodecContext* d = decoder_.get();
+  e->sample_fmt = codec->sample_fmts != nullptr ? codec->sample_fmts[0] : d->sample_fmt;
+  e->sample_rate = d->sample_rate;
+  if (codec->supported_samplerates != nullptr) {
+    // The nearest rate the encoder takes.
+    int best = codec->supported_samplerates[0];
+    for (const int* r = codec->supported_samplerates; *r != 0; ++r) {
+      if (std::abs(*r - d->sample_rate) < std::abs(best - d->sample_rate)) best = *r;
+    }
+    e->sample_rate = best;
+  }
+  if (d->ch_layout.nb_channels > 0 && d->ch_layout.order != AV_CHANNEL_ORDER_UNSPEC) {
+    av_channel_layout_copy(&e->ch_layout, &d->ch_layout);
+  } else {
+    av_channel_layout_default(&e->ch_layout, std::max(1, d->ch_layout.nb_channels));
+  }
+  e->bit_rate = bitrate_ > 0 ? bitrate_ : 128000;
+  e->time_base = AVRational{1, e->sample_rate};
+  if (mux->oformat->flags & AVFMT_GLOBALHEADER) e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  int ret = avcodec_open2(e, codec, nullptr);
+  if (ret < 0)
+    fail(ExitCode::kUsage, "cannot open audio encoder " + codec_name_ + ": " + av::error_text(ret));
+  AVChannelLayout in_layout{};
+  if (d->ch_layout.order != AV_CHANNEL_ORDER_UNSPEC) {
+    av_channel_layout_copy(&in_layout, &d->ch_layout);
+  } else {
+    av_channel_layout_default(&in_layout, e->ch_layout.nb_channels);
+  }
+  ret = swr_alloc_set_opts2(&swr_, &e->ch_layout, e->sample_fmt, e->sample_rate, &in_layout,
+                            d->sample_fmt, d->sample_rate, 0, nullptr);
+  av_channel_layout_uninit(&in_layout);
+  if (ret < 0 || swr_init(swr_) < 0)
+    fail(ExitCode::kRunFailed, "audio: cannot convert the input's samples for " + codec_name_);
+  fifo_ = av_audio_fifo_alloc(e->sample_fmt, e->ch_layout.nb_channels, 4096);
+  out_stream_ = avformat_new_stream(mux, nullptr);
+  avcodec_parameters_from_context(out_stream_->codecpar, e);
+  out_stream_->time_base = e->time_base;
+}
+
+void AudioTranscode::write_packets() {
+  AVCodecContext* e = encoder_.get();
+  for (;;) {
+    const int ret = avcodec_receive_packet(e, packet_.get());
+    if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return;
+    if (ret < 0) fail(ExitCode::kRunFailed, "audio encoder: " + av::error_text(ret));
+    av_packet_rescale_ts(packet_.get(), e->time_base, out_stream_->time_base);
+    packet_->stream_index = out_stream_->index;
+    const int wret = av_interleaved_write_frame(mux_, packet_.get());
+    if (wret < 0) fail(ExitCode::kOutput, "output: writing audio failed: " + av::error_text(wret));
+    ++packets_;
+  }
+}
+
+void AudioTranscode::encode_frames(bool flush) {
+  AVCodecContext* e = encoder_.get();
+  const int frame_size = e->frame_size > 0 ? e->frame_size : 1024;
+  while (av_audio_fifo_size(fifo_) >= frame_size || (flush && av_audio_fifo_size(fifo_) > 0)) {
+    const int n = std::min(frame_size, av_audio_fifo_size(fifo_));
+    av_frame_unref(chunk_.get());
+    chunk_->nb_samples = n;
+    chunk_->format = e->sample_fmt;
+    chunk_->sample_rate = e->sample_rate;
+    av_channel_layout_copy(&chunk_->ch_layout, &e->ch_layout);
+    if (av_frame_get_buffer(chunk_.get(), 0) < 0) fail(ExitCode::kRunFailed, "out of memory");
+    av_audio_fifo_read(fifo_, reinterpret_cast<void**>(chunk_->data), n);
+    chunk_->pts = next_pts_;
+    next_pts_ += n;
+    if (avcodec_send_frame(e, chunk_.get()) < 0)
+      fail(ExitCode::kRunFailed, "audio encoder " + codec_name_ + " rejected a frame");
+    write_packets();
+  }
+  if (flush) {
+    avcodec_send_frame(e, nullptr);
+    write_packets();
+  }
+}
+
+void AudioTranscode::decode(const AVPacket* packet) {
+  AVCodecContext* d = decoder_.get();
+  AVCodecContext* e = encoder_.get();
+  if (avcodec_send_packet(d, packet) < 0 && packet != nullptr) return;  // a damaged packet
+  while (avcodec_receive_frame(d, decoded_.get()) == 0) {
+    if (next_pts_ == AV_NOPTS_VALUE) {
+      // The first sample's place on the output's timeline.
+      const std::int64_t ts = decoded_->best_effort_timestamp != AV_NOPTS_VALUE
+                                  ? decoded_->best_effort_timestamp
+                                  : origin_ts_;
+      next_pts_ = std::max<std::int64_t>(
+          0, std::llround(output_seconds(ts) * static_cast<double>(e->sample_rate)));
+    }
+    const int max_out = swr_get_out_samples(swr_, decoded_->nb_samples);
+    std::uint8_t** out = nullptr;
+    av_samples_alloc_array_and_samples(&out, nullptr, e->ch_layout.nb_channels, max_out,
+                                       e->sample_fmt, 0);
+    const int got =
+        swr_convert(swr_, out, max_out, const_cast<const std::uint8_t**>(decoded_->extended_data),
+                    decoded_->nb_samples);
+    if (got > 0) av_audio_fifo_write(fifo_, reinterpret_cast<void**>(out), got);
+    if (out != nullptr) av_freep(&out[0]);
+    av_freep(&out);
+    av_frame_unref(decoded_.get());
+  }
+}
+
+void AudioTranscode::copy_until(double until_s) {
+  while (!at_end_) {
+    // Encoded audio runs ahead of what has been read by at most the FIFO's frame.
+    if (next_pts_ != AV_NOPTS_VALUE &&
+        static_cast<double>(next_pts_ + av_audio_fifo_size(fifo_)) / encoder_->sample_rate >=
+            until_s)
+      break;
+    if (!read_packet(packet_.get())) break;
+    const std::int64_t ts = packet_->pts != AV_NOPTS_VALUE ? packet_->pts : packet_->dts;
+    if (origin_s_ > 0 && ts != AV_NOPTS_VALUE && ts < origin_ts_) {
+      av_packet_unref(packet_.get());  // before -ss
+      continue;
+    }
+    decode(packet_.get());
+    av_packet_unref(packet_.get());
+    encode_frames(/*flush=*/false);
+  }
+}
+
+void AudioTranscode::end_at(double until_s) {
+  if (flushed_) return;
+  flushed_ = true;
+  copy_until(until_s);
+  if (next_pts_ != AV_NOPTS_VALUE) {
+    // Samples decoded past the end are not encoded.
+    const auto keep = std::clamp<std::int64_t>(
+        std::llround(until_s * encoder_->sample_rate) - next_pts_, 0, av_audio_fifo_size(fifo_));
+    av_audio_fifo_drain(fifo_, av_audio_fifo_size(fifo_) - static_cast<int>(keep));
+  }
+  encode_frames(/*flush=*/true);
+}
+
+void AudioTranscode::copy_rest() {
+  if (flushed_) return;
+  flushed_ = true;
+  copy_until(std::numeric_limits<double>::infinity());
+  decode(nullptr);
+  encode_frames(/*flush=*/true);
 }
 
 }  // namespace vpipe::encode

@@ -60,10 +60,14 @@ int run_encode_stage(StageContext& ctx) {
   shm::FrameRing in = ctx.segment.filtered_ring();
   std::unique_ptr<encode::Encoder> encoder;
   if (!plan.null_output) {
-    std::unique_ptr<encode::AudioCopy> audio;
-    if (plan.copy_audio)
+    std::unique_ptr<encode::AudioTrack> audio;
+    if (plan.copy_audio && plan.audio_encoder.empty()) {
       audio = encode::AudioCopy::open(plan.input_info.url, plan.input_info.audio_stream_index,
                                       plan.origin_s());
+    } else if (plan.copy_audio) {
+      audio = encode::AudioTranscode::open(plan.input_info.url, plan.input_info.audio_stream_index,
+                                           plan.origin_s(), plan.audio_encoder, plan.audio_bitrate);
+    }
     encoder = encode::Encoder::open(plan.encoder, plan.stream_params(), std::move(audio));
   }
   control.stages_ready.fetch_add(1);

@@ -78,6 +78,24 @@ AVPixelFormat choose_pix_fmt(const AVCodec* codec, const std::string& wanted) {
 
 }  // namespace
 
+std::string default_audio_encoder(const EncoderSettings& s) {
+  const AVOutputFormat* fmt = find_muxer(s);
+  if (fmt->audio_codec == AV_CODEC_ID_NONE) return "";
+  const AVCodec* codec = avcodec_find_encoder(fmt->audio_codec);
+  return codec != nullptr ? codec->name : "";
+}
+
+bool audio_encoder_exists(const std::string& name) {
+  const AVCodec* codec = avcodec_find_encoder_by_name(name.c_str());
+  return codec != nullptr && codec->type == AVMEDIA_TYPE_AUDIO;
+}
+
+bool container_accepts_encoder(const EncoderSettings& s, const std::string& encoder) {
+  const AVCodec* codec = avcodec_find_encoder_by_name(encoder.c_str());
+  return codec != nullptr &&
+         avformat_query_codec(find_muxer(s), codec->id, FF_COMPLIANCE_NORMAL) != 0;
+}
+
 bool container_accepts(const EncoderSettings& s, const std::string& codec) {
   const AVCodecDescriptor* desc = avcodec_descriptor_get_by_name(codec.c_str());
   return desc != nullptr &&
@@ -117,7 +135,7 @@ void validate(const EncoderSettings& s) {
 }
 
 std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamParams& params,
-                                       std::unique_ptr<AudioCopy> audio) {
+                                       std::unique_ptr<AudioTrack> audio) {
   std::unique_ptr<Encoder> e(new Encoder());
   e->audio_ = std::move(audio);
   e->settings_ = s;
@@ -290,7 +308,7 @@ void Encoder::finish(bool stopped_early) {
   drain();
   if (audio_) {
     if (stopped_early) {
-      audio_->copy_until(video_end_s_);
+      audio_->end_at(video_end_s_);
     } else {
       audio_->copy_rest();
     }

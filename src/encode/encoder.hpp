@@ -45,14 +45,19 @@ void validate(const EncoderSettings& settings);
 
 // Whether the output's container can hold a stream of `codec` (e.g. "aac") as it is.
 bool container_accepts(const EncoderSettings& settings, const std::string& codec);
+// Whether it can hold what audio encoder `encoder` (e.g. "aac", "libopus") produces.
+bool container_accepts_encoder(const EncoderSettings& settings, const std::string& encoder);
+// The audio encoder the container prefers (mp4: aac, webm: libopus, ...), empty if none here.
+std::string default_audio_encoder(const EncoderSettings& settings);
+bool audio_encoder_exists(const std::string& name);
 
-class AudioCopy;
+class AudioTrack;
 
 class Encoder {
  public:
   // `audio`, when given, is muxed beside the video, interleaved by time.
   static std::unique_ptr<Encoder> open(const EncoderSettings& settings, const StreamParams& params,
-                                       std::unique_ptr<AudioCopy> audio = nullptr);
+                                       std::unique_ptr<AudioTrack> audio = nullptr);
   ~Encoder();
 
   // Encodes one YUV420P frame (pts in StreamParams::time_base). The encoder may keep a
@@ -79,7 +84,7 @@ class Encoder {
   // Set when the codec cannot take YUV420P: frames are converted into this one first.
   av::FramePtr converted_;
   av::SwsPtr sws_;
-  std::unique_ptr<AudioCopy> audio_;
+  std::unique_ptr<AudioTrack> audio_;
   double video_end_s_ = 0;  // end of the last video frame sent, on the input's timeline
   std::int64_t last_pts_ = AV_NOPTS_VALUE;
   std::uint64_t packets_ = 0;

@@ -138,6 +138,10 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       o.pix_fmt = scalar<std::string>(v, key, path);
     else if (key == "no_metadata")
       o.no_metadata = scalar<bool>(v, key, path);
+    else if (key == "audio_codec")
+      o.audio_codec = scalar<std::string>(v, key, path);
+    else if (key == "audio_bitrate")
+      o.audio_bitrate = parse_bitrate(scalar<std::string>(v, key, path));
     else if (key == "start")
       o.start_s = parse_time(scalar<std::string>(v, key, path), "start");
     else if (key == "duration")

@@ -38,8 +38,11 @@ struct RunOptions {
   double hang_timeout_s = 20;  // a worker silent this long while holding frames is restarted; 0:
                                // never // frames a worker claims per wake-up; 0: adaptive
   bool no_audio = false;       // -an
-  bool no_metadata = false;    // -map_metadata -1: no container tags, no rotation side data
-  std::string pix_fmt;         // -pix_fmt: the encoder's pixel format
+  std::string audio_codec;     // -c:a: copy, or an audio encoder (aac, ...); empty: copy if the
+                               // container can hold the input's codec, else its default encoder
+  std::optional<std::int64_t> audio_bitrate;  // -b:a, when re-encoding
+  bool no_metadata = false;  // -map_metadata -1: no container tags, no rotation side data
+  std::string pix_fmt;       // -pix_fmt: the encoder's pixel format
   bool overwrite = false;
   bool faststart = false;  // classic MP4 (index first) instead of crash-tolerant fragmented MP4
   bool dry_run = false;

@@ -37,12 +37,17 @@ AVRational rational(const json& j) {
   return AVRational{j.at(0).get<int>(), j.at(1).get<int>()};
 }
 
-// Audio is stream-copied when the input is a file (it is read again by encode) and the output's
-// container can hold its codec; otherwise it is dropped, and the plan says why.
+// Audio comes from file inputs (encode reads it again). It is stream-copied when the output's
+// container can hold its codec, else re-encoded to the container's usual codec (mp4: aac); -c:a
+// chooses; when neither works it is dropped with a warning, never silently.
 void plan_audio(RunPlan& plan, const RunOptions& options) {
   const auto& in = plan.input_info;
   const bool file_input =
       in.format.empty() && in.url.find("://") == std::string::npos && in.url.rfind("pipe:", 0) != 0;
+  const std::string& wanted = options.audio_codec;
+  plan.audio_bitrate = options.audio_bitrate.value_or(0);
+  if (!wanted.empty() && wanted != "copy" && !encode::audio_encoder_exists(wanted))
+    fail(ExitCode::kUsage, "audio encoder '" + wanted + "' is not available in this FFmpeg build");
   if (in.audio_stream_index < 0) {
     plan.audio_note = "none in the input";
   } else if (plan.null_output) {
@@ -51,12 +56,31 @@ void plan_audio(RunPlan& plan, const RunOptions& options) {
     plan.audio_note = in.audio_codec + " dropped (-an)";
   } else if (!file_input) {
     plan.audio_note = in.audio_codec + " dropped: audio is carried only from file inputs";
-  } else if (!encode::container_accepts(plan.encoder, in.audio_codec)) {
-    plan.audio_note = in.audio_codec + " dropped: the output container cannot hold it";
+  } else if (wanted.empty() || wanted == "copy") {
+    if (encode::container_accepts(plan.encoder, in.audio_codec)) {
+      plan.copy_audio = true;
+      plan.audio_note = in.audio_codec + " copied as it is (stream copy)";
+    } else if (wanted == "copy") {
+      fail(ExitCode::kUsage, "-c:a copy: the output container cannot hold " + in.audio_codec +
+                                 " audio; re-encode it (-c:a aac) or drop it (-an)");
+    } else if (const std::string encoder = encode::default_audio_encoder(plan.encoder);
+               !encoder.empty() && encode::container_accepts_encoder(plan.encoder, encoder)) {
+      plan.copy_audio = true;
+      plan.audio_encoder = encoder;
+      plan.audio_note = in.audio_codec + " re-encoded to " + encoder +
+                        " (the output container cannot hold " + in.audio_codec + ")";
+    } else {
+      plan.audio_note = in.audio_codec + " dropped: the output container cannot hold it";
+    }
   } else {
+    if (!encode::container_accepts_encoder(plan.encoder, wanted))
+      fail(ExitCode::kUsage, "the output container cannot hold " + wanted + " audio");
     plan.copy_audio = true;
-    plan.audio_note = in.audio_codec + " copied as it is (stream copy)";
+    plan.audio_encoder = wanted;
+    plan.audio_note = in.audio_codec + " re-encoded to " + wanted + " (-c:a)";
   }
+  if (plan.copy_audio && !plan.audio_encoder.empty() && plan.audio_bitrate > 0)
+    plan.audio_note += " at " + std::to_string(plan.audio_bitrate / 1000) + " kb/s";
   if (!plan.copy_audio && in.audio_stream_index >= 0 && !plan.null_output && !options.no_audio) {
     spdlog::warn("audio: {}", plan.audio_note);
   }
@@ -349,6 +373,8 @@ std::string to_json(const RunPlan& p) {
               {"needs_spare", p.needs_spare},
               {"null_output", p.null_output},
               {"copy_audio", p.copy_audio},
+              {"audio_encoder", p.audio_encoder},
+              {"audio_bitrate", p.audio_bitrate},
               {"keep_metadata", p.keep_metadata},
               {"start_s", p.start_s},
               {"duration_s", p.duration_s},
@@ -386,6 +412,8 @@ RunPlan plan_from_json(std::string_view text) {
   p.needs_spare = j.at("needs_spare");
   p.null_output = j.at("null_output");
   p.copy_audio = j.at("copy_audio");
+  p.audio_encoder = j.at("audio_encoder");
+  p.audio_bitrate = j.at("audio_bitrate");
   p.keep_metadata = j.at("keep_metadata");
   p.start_s = j.at("start_s");
   p.duration_s = j.at("duration_s");

@@ -29,7 +29,9 @@ struct RunPlan {
   std::vector<transform::Geometry> steps;  // input, then after each filter
   bool needs_spare = false;
   bool null_output = false;
-  bool copy_audio = false;
+  bool copy_audio = false;         // audio goes into the output (copied or re-encoded)
+  std::string audio_encoder;       // empty: stream copy
+  std::int64_t audio_bitrate = 0;  // 0: the encoder's default
   bool keep_metadata = true;
   double start_s = 0;     // -ss, 0: from the start
   double duration_s = 0;  // -t, 0: to the end

@@ -191,6 +191,48 @@ TEST_F(FidelityTest, SeekIntoAStreamThatCannotSeekDecodesUpToTheStart) {
   EXPECT_EQ(got.checksums, decode_video(path("ref.mkv")).checksums);
 }
 
+TEST_F(FidelityTest, AudioTheContainerCannotHoldIsReencodedToItsUsualCodec) {
+  // AAC cannot go into WebM: it becomes Opus, in step with the video.
+  ffmpeg(
+      "-f lavfi -i testsrc=size=160x120:rate=25:duration=2 -f lavfi -i sine=d=2 -c:v libx264 "
+      "-c:a aac " +
+      path("in.mp4"));
+  const RunResult r = vpipe_ok(
+      {"-i", path("in.mp4"), "-o", path("out.webm"), "-c:v", "libvpx-vp9", "--progress", "none"});
+  const auto streams = probe_streams(path("out.webm"));
+  ASSERT_EQ(streams.size(), 2u) << r.err;
+  EXPECT_EQ(streams[1].codec, "opus");
+  EXPECT_NEAR(streams[1].duration_s, 2.0, 0.1);
+  EXPECT_EQ(decode_video(path("out.webm")).nb_frames(), 50u);
+}
+
+TEST_F(FidelityTest, CodecAudioAacReencodesAndCopyIntoAContainerThatCannotHoldItFails) {
+  ffmpeg(
+      "-f lavfi -i testsrc=size=160x120:rate=25:duration=3 -f lavfi -i sine=d=3 -c:v libx264 "
+      "-c:a libvorbis " +
+      path("in.mkv"));
+  vpipe_ok({"-i", path("in.mkv"), "-o", path("out.mkv"), "-c:a", "aac", "-b:a", "96k"});
+  const auto streams = probe_streams(path("out.mkv"));
+  ASSERT_EQ(streams.size(), 2u);
+  EXPECT_EQ(streams[1].codec, "aac");
+  EXPECT_NEAR(streams[1].duration_s, streams[0].duration_s, 0.1);
+  // -t ends the re-encoded audio with the video too.
+  vpipe_ok({"-i", path("in.mkv"), "-o", path("short.mkv"), "-c:a", "aac", "-t", "1"});
+  const auto cut = probe_streams(path("short.mkv"));
+  ASSERT_EQ(cut.size(), 2u);
+  EXPECT_NEAR(cut[1].duration_s, 1.0, 0.1);
+
+  ffmpeg(
+      "-f lavfi -i testsrc=size=160x120:rate=25:duration=1 -f lavfi -i sine=d=1 -c:v libx264 "
+      "-c:a aac " +
+      path("aac.mp4"));
+  const RunResult bad = run_vpipe(
+      {"run", "-i", path("aac.mp4"), "-o", path("x.webm"), "-c:v", "libvpx-vp9", "-c:a", "copy"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+  EXPECT_THAT(bad.err, HasSubstr("cannot hold aac"));
+}
+
 TEST_F(FidelityTest, BadTimesAreUsageErrorsNamingTheFlag) {
   for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
            {"-ss", "soon"}, {"-t", "0"}, {"-t", "-4"}}) {
