@@ -115,6 +115,10 @@ int main(int argc, char** argv) {
   auto* opt_ss = run->add_option(
       "--ss", start_text,
       "Start this far into the input (-ss; seconds or HH:MM:SS.ms); the output starts at 0");
+  std::string rate_text;
+  auto* opt_r = run->add_option(
+      "-r,--rate", rate_text,
+      "Output frame rate (30, 30000/1001, ntsc): frames are dropped or repeated by timestamp");
   auto* opt_t = run->add_option("-t,--duration", duration_text,
                                 "Stop after this much of the input (seconds or HH:MM:SS.ms)");
   auto* opt_output = run->add_option(
@@ -277,6 +281,7 @@ int main(int argc, char** argv) {
     if (opt_audio_bitrate->count())
       options.audio_bitrate = vpipe::scheduler::parse_bitrate(audio_bitrate);
     if (opt_ss->count()) options.start_s = vpipe::scheduler::parse_time(start_text, "-ss");
+    if (opt_r->count()) options.rate = vpipe::scheduler::parse_rate(rate_text);
     if (opt_t->count()) options.duration_s = vpipe::scheduler::parse_time(duration_text, "-t");
     if (opt_map_metadata->count()) options.no_metadata = map_metadata == -1;
     for (const auto& kv : codec_opts) {

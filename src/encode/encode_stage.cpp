@@ -9,6 +9,7 @@
 #include "common/error.hpp"
 #include "encode/audio_copy.hpp"
 #include "encode/encoder.hpp"
+#include "encode/rate.hpp"
 #include "scheduler/live.hpp"
 #include "scheduler/progress.hpp"
 #include "scheduler/stage_context.hpp"
@@ -97,6 +98,29 @@ int run_encode_stage(StageContext& ctx) {
     }
   };
 
+  auto send = [&](AVFrame* frame, std::int64_t capture) {
+    unpacketed.push_back(capture);
+    const std::uint64_t before = encoder->packets();
+    encoder->send(frame);
+    packets_written(before);
+    ctx.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+  };
+  // -r: frames are re-timed onto the output rate (see RateConverter), which holds one frame (a
+  // reference to its slot) until the next shows which output slots it fills.
+  struct Timed {
+    av::FramePtr frame;
+    std::int64_t capture_ns;
+  };
+  const AVRational input_tb = plan.input_info.time_base;
+  std::optional<encode::RateConverter<Timed>> rate;
+  double end_s = 0;  // where the last frame ends
+  if (plan.output_rate.num > 0) rate.emplace(plan.output_rate);
+  auto send_at = [&](Timed& t, std::int64_t index) {
+    av::FramePtr copy(av_frame_clone(t.frame.get()));  // a new reference to the slot, no pixels
+    copy->pts = index;
+    send(copy.get(), t.capture_ns);
+  };
+
   while (ends_seen < plan.nb_workers) {
     std::optional<shm::RingItem> item;
     {
@@ -133,10 +157,15 @@ int run_encode_stage(StageContext& ctx) {
         control.credits.post();
       } else if (encoder) {
         av::FramePtr frame = wrap_slot(std::move(slot), control.credits);
-        unpacketed.push_back(capture);
-        const std::uint64_t before = encoder->packets();
-        encoder->send(frame.get());
-        packets_written(before);
+        if (rate) {
+          const double pts_s = static_cast<double>(frame->pts) * av_q2d(input_tb);
+          end_s = std::max(end_s, static_cast<double>(
+                                      frame->pts + std::max<std::int64_t>(frame->pkt_duration, 0)) *
+                                      av_q2d(input_tb));
+          rate->push(Timed{std::move(frame), capture}, pts_s, send_at);
+        } else {
+          send(frame.get(), capture);
+        }
         cost.add(static_cast<std::int64_t>(monotonic_ns()) - now);
         ctx.stats.cost_ns.store(cost.value_ns(), std::memory_order_relaxed);
       } else {
@@ -146,9 +175,10 @@ int run_encode_stage(StageContext& ctx) {
       }
       ++next_seq;
       control.next_seq_out.store(next_seq, std::memory_order_release);
-      if (!drop) ctx.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+      if (!drop && !encoder) ctx.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
     }
   }
+  if (rate) rate->finish(end_s, send_at);
   const std::int64_t total = control.total_frames.load(std::memory_order_acquire);
   if (total >= 0 && next_seq != total) {
     fail(ExitCode::kRunFailed, "encode received " + std::to_string(next_seq) + " of " +

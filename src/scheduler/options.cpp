@@ -142,6 +142,8 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       o.audio_codec = scalar<std::string>(v, key, path);
     else if (key == "audio_bitrate")
       o.audio_bitrate = parse_bitrate(scalar<std::string>(v, key, path));
+    else if (key == "rate")
+      o.rate = parse_rate(scalar<std::string>(v, key, path));
     else if (key == "start")
       o.start_s = parse_time(scalar<std::string>(v, key, path), "start");
     else if (key == "duration")
@@ -152,6 +154,15 @@ void apply_config_file(const std::string& path, RunOptions& o) {
         o.codec_options[key_text(opt.first, path)] = scalar<std::string>(opt.second, key, path);
     }
   }
+}
+
+AVRational parse_rate(const std::string& text) {
+  AVRational rate{0, 1};
+  if (av_parse_video_rate(&rate, text.c_str()) < 0 || rate.num <= 0 || rate.den <= 0 ||
+      av_q2d(rate) > 1000) {
+    fail(ExitCode::kUsage, "-r '" + text + "' is not a frame rate like 30, 30000/1001 or ntsc");
+  }
+  return rate;
 }
 
 double parse_time(const std::string& text, const std::string& flag) {

@@ -6,6 +6,10 @@
 #include <optional>
 #include <string>
 
+extern "C" {
+#include <libavutil/rational.h>
+}
+
 namespace vpipe::scheduler {
 
 struct RunOptions {
@@ -19,7 +23,8 @@ struct RunOptions {
   double latency_budget_ms = 500;
   std::string drop = "oldest";
   std::optional<double> start_s;     // -ss: start this far into the input (output starts at 0)
-  std::optional<double> duration_s;  // -t: stop after this much of the input  // live, pipeline
+  std::optional<double> duration_s;  // -t: stop after this much of the input
+  std::optional<AVRational> rate;    // -r: the output's frame rate  // live, pipeline
                                      // full: drop the oldest queued frame or the newest
   std::string output;
   std::string format;  // output container, empty to guess from the output name
@@ -64,6 +69,9 @@ void apply_config_file(const std::string& path, RunOptions& options);
 // "90", "1.5", "00:01:30.5" -> seconds (ffmpeg's duration syntax). Throws vpipe::Error (kUsage)
 // naming `flag`.
 double parse_time(const std::string& text, const std::string& flag);
+
+// "30", "30000/1001", "ntsc" -> a frame rate. Throws vpipe::Error (kUsage).
+AVRational parse_rate(const std::string& text);
 
 // "2M", "500k", "800000" -> bits per second. Throws vpipe::Error (kUsage).
 std::int64_t parse_bitrate(const std::string& text);

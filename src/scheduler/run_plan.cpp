@@ -168,6 +168,11 @@ encode::StreamParams RunPlan::stream_params() const {
   const auto& in = input_info;
   const transform::Geometry first = steps.front(), last = steps.back();
   encode::StreamParams p{last.width, last.height, in.time_base, in.frame_rate};
+  if (output_rate.num > 0) {
+    // -r: encode numbers frames in 1/rate.
+    p.time_base = av_inv_q(output_rate);
+    p.frame_rate = output_rate;
+  }
   if (in.sample_aspect_ratio.num > 0 && in.sample_aspect_ratio.den > 0) {
     // The display shape is kept: a resize to another shape changes the pixels' aspect (as
     // ffmpeg's scale filter does).
@@ -216,6 +221,7 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology,
               (options.live == "auto" && decode::is_live_source(plan.input_info));
   plan.latency_budget_ms = options.latency_budget_ms;
   plan.start_s = options.start_s.value_or(0);
+  if (options.rate) plan.output_rate = *options.rate;
   plan.duration_s = options.duration_s.value_or(0);
   if (plan.start_s > 0 && plan.live)
     fail(ExitCode::kUsage, "-ss cannot seek a live input; use -t to limit it instead");
@@ -377,6 +383,7 @@ std::string to_json(const RunPlan& p) {
               {"audio_bitrate", p.audio_bitrate},
               {"keep_metadata", p.keep_metadata},
               {"start_s", p.start_s},
+              {"output_rate", rational(p.output_rate)},
               {"duration_s", p.duration_s},
               {"audio_note", p.audio_note},
               {"encoder", enc},
@@ -416,6 +423,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.audio_bitrate = j.at("audio_bitrate");
   p.keep_metadata = j.at("keep_metadata");
   p.start_s = j.at("start_s");
+  p.output_rate = rational(j.at("output_rate"));
   p.duration_s = j.at("duration_s");
   p.audio_note = j.at("audio_note");
   const json& e = j.at("encoder");
@@ -500,7 +508,10 @@ std::string describe(const RunPlan& p) {
     if (p.encoder.crf) s << " crf " << *p.encoder.crf;
     if (p.encoder.bitrate) s << " " << *p.encoder.bitrate / 1000 << " kb/s";
     if (p.encoder.gop) s << " gop " << *p.encoder.gop;
-    s << ", " << p.encoder.threads << " threads)\n";
+    s << ", " << p.encoder.threads << " threads";
+    if (p.output_rate.num > 0)
+      s << ", -r " << av_q2d(p.output_rate) << " fps: frames dropped or repeated by timestamp";
+    s << ")\n";
   }
   s << "audio:    " << p.audio_note << "\n";
   if (p.live) {

@@ -33,8 +33,9 @@ struct RunPlan {
   std::string audio_encoder;       // empty: stream copy
   std::int64_t audio_bitrate = 0;  // 0: the encoder's default
   bool keep_metadata = true;
-  double start_s = 0;     // -ss, 0: from the start
-  double duration_s = 0;  // -t, 0: to the end
+  AVRational output_rate{0, 1};  // -r; 0/1: the input's rate, timestamps as they are
+  double start_s = 0;            // -ss, 0: from the start
+  double duration_s = 0;         // -t, 0: to the end
   [[nodiscard]] bool range_limited() const { return start_s > 0 || duration_s > 0; }
   // Where the output starts on the input's timeline, in seconds.
   [[nodiscard]] double origin_s() const {

@@ -233,9 +233,38 @@ TEST_F(FidelityTest, CodecAudioAacReencodesAndCopyIntoAContainerThatCannotHoldIt
   EXPECT_THAT(bad.err, HasSubstr("cannot hold aac"));
 }
 
+TEST_F(FidelityTest, RateConversionPicksTheSameFramesAsFfmpegsFpsFilter) {
+  for (const std::string rate : {"30", "15", "24000/1001", "7"}) {
+    SCOPED_TRACE("-r " + rate);
+    vpipe_ok({"-i", "testsrc:size=160x120:rate=25:duration=2", "-r", rate, "-o", path("r.mkv"),
+              "-c:v", "ffv1"});
+    ffmpeg("-f lavfi -i testsrc=size=160x120:rate=25:duration=2 -vf fps=" + rate +
+           " -pix_fmt yuv420p -c:v ffv1 " + path("ref.mkv"));
+    const DecodedVideo got = decode_video(path("r.mkv"));
+    const DecodedVideo ref = decode_video(path("ref.mkv"));
+    EXPECT_EQ(got.nb_frames(), ref.nb_frames());
+    EXPECT_EQ(got.checksums, ref.checksums);
+    for (std::size_t i = 1; i < got.pts.size(); ++i) ASSERT_GT(got.pts[i], got.pts[i - 1]);
+  }
+}
+
+TEST_F(FidelityTest, VariableFrameRateTimestampsPassThroughUnchanged) {
+  // 25 fps with a half-second hole after frame 10 and a slow stretch after frame 30.
+  ffmpeg(
+      "-f lavfi -i testsrc=size=160x120:rate=25:duration=2 -vf "
+      "\"setpts='(N/25+gte(N,10)*0.5+gte(N,30)*(N-30)/25)/TB'\" -c:v libx264 -bf 0 " +
+      path("vfr.mkv"));
+  vpipe_ok({"-i", path("vfr.mkv"), "-o", path("out.mkv")});
+  const DecodedVideo in = decode_video(path("vfr.mkv"));
+  const DecodedVideo out = decode_video(path("out.mkv"));
+  ASSERT_EQ(in.nb_frames(), 50u);
+  EXPECT_EQ(out.nb_frames(), in.nb_frames());
+  EXPECT_EQ(out.pts, in.pts) << "every frame keeps its own time (Matroska, 1 ms both sides)";
+}
+
 TEST_F(FidelityTest, BadTimesAreUsageErrorsNamingTheFlag) {
   for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
-           {"-ss", "soon"}, {"-t", "0"}, {"-t", "-4"}}) {
+           {"-ss", "soon"}, {"-t", "0"}, {"-t", "-4"}, {"-r", "0"}, {"-r", "fast"}}) {
     const RunResult r = run_vpipe({"run", "-i", "testsrc", "-o", "null", flag, value});
     EXPECT_EQ(r.exit_code, 2) << flag << " " << value;
     EXPECT_EQ(count_lines(r.err), 1) << r.err;
