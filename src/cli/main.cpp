@@ -36,7 +36,8 @@ std::vector<std::string> translate_ffmpeg_spellings(int argc, char** argv) {
       {"-map_metadata", "--map-metadata"},
       {"-c:a", "--audio-codec"},
       {"-acodec", "--audio-codec"},
-      {"-b:a", "--audio-bitrate"}};
+      {"-b:a", "--audio-bitrate"},
+      {"-map", "--map"}};
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -107,6 +108,10 @@ int main(int argc, char** argv) {
   auto* opt_input_format = run->add_option(
       "--input-format", cli.input_format,
       "Force the input's demuxer or device, like ffmpeg's -f before -i (v4l2, mpegts, ...)");
+  auto* opt_map = run->add_option(
+      "--map", cli.maps,
+      "Input stream to use, like ffmpeg's -map: 0:v:1 (the second video stream), 0:a:2, or a "
+      "stream number (repeatable: one video, one audio)");
   auto* opt_input_timeout = run->add_option(
       "--input-timeout", cli.input_timeout_s,
       "Network inputs: seconds without data before the input counts as ended (default 10; 0: "
@@ -264,6 +269,7 @@ int main(int argc, char** argv) {
     if (opt_input->count()) options.input = cli.input;
     if (opt_output->count()) options.output = cli.output;
     if (opt_input_format->count()) options.input_format = cli.input_format;
+    if (opt_map->count()) options.maps = cli.maps;
     if (opt_input_timeout->count()) options.input_timeout_s = cli.input_timeout_s;
     if (opt_realtime->count()) options.realtime = true;
     if (opt_live->count()) options.live = cli.live;

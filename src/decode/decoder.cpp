@@ -136,8 +136,47 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
   if (info_ret < 0)
     input_error(input, "cannot read stream information: " + av::error_text(info_ret));
 
+  // -map: the first stream each specifier matches, by its type.
+  int wanted_video = -1, wanted_audio = -1;
+  for (const std::string& map : settings.maps) {
+    const std::string spec = map.rfind("0:", 0) == 0 ? map.substr(2) : map;
+    int found = -1;
+    for (unsigned i = 0; i < raw->nb_streams && found < 0; ++i) {
+      const int m = avformat_match_stream_specifier(raw, raw->streams[i], spec.c_str());
+      if (m < 0) fail(ExitCode::kUsage, "-map '" + map + "' is not a stream specifier like 0:v:1");
+      if (m > 0) found = static_cast<int>(i);
+    }
+    if (found < 0) input_error(input, "has no stream matching -map " + map);
+    const AVMediaType type = raw->streams[found]->codecpar->codec_type;
+    if (type == AVMEDIA_TYPE_VIDEO) {
+      wanted_video = found;
+    } else if (type == AVMEDIA_TYPE_AUDIO) {
+      wanted_audio = found;
+    } else {
+      fail(ExitCode::kUsage,
+           "-map " + map + " names a " +
+               (av_get_media_type_string(type) ? av_get_media_type_string(type) : "data") +
+               " stream: vpipe carries one video and one audio stream");
+    }
+  }
+  if (wanted_video < 0) {
+    // Like the ffmpeg CLI: the video stream with the most pixels (cover art aside).
+    std::int64_t most = 0;
+    for (unsigned i = 0; i < raw->nb_streams; ++i) {
+      const AVStream* st = raw->streams[i];
+      if (st->codecpar->codec_type != AVMEDIA_TYPE_VIDEO ||
+          (st->disposition & AV_DISPOSITION_ATTACHED_PIC) != 0)
+        continue;
+      const std::int64_t pixels =
+          static_cast<std::int64_t>(st->codecpar->width) * st->codecpar->height;
+      if (pixels > most) {
+        most = pixels;
+        wanted_video = static_cast<int>(i);
+      }
+    }
+  }
   const AVCodec* codec = nullptr;
-  const int idx = av_find_best_stream(raw, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+  const int idx = av_find_best_stream(raw, AVMEDIA_TYPE_VIDEO, wanted_video, -1, &codec, 0);
   if (idx == AVERROR_STREAM_NOT_FOUND) input_error(input, "has no video stream");
   if (idx < 0 || codec == nullptr) {
     input_error(input,
@@ -162,7 +201,10 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
   info.container = raw->iformat->name;
   info.codec = codec->name;
   info.stream_index = idx;
-  const int audio = av_find_best_stream(raw, AVMEDIA_TYPE_AUDIO, -1, idx, nullptr, 0);
+  const int audio = av_find_best_stream(raw, AVMEDIA_TYPE_AUDIO, wanted_audio, idx, nullptr, 0);
+  for (unsigned i = 0; i < raw->nb_streams; ++i) {
+    if (raw->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_SUBTITLE) ++info.subtitle_streams;
+  }
   if (audio >= 0) {
     info.audio_stream_index = audio;
     info.audio_codec = avcodec_get_name(raw->streams[audio]->codecpar->codec_id);

@@ -28,10 +28,11 @@ struct InputInfo {
   double duration_s = 0;       // 0 when unknown (live sources)
   std::int64_t nb_frames = 0;  // estimate, 0 when unknown
   // What a transcode must keep.
-  double start_time_s = 0;  // the video stream's first timestamp (-ss counts from here)
-  bool seekable = false;    // a file that can be seeked (-ss seeks, else decodes up to it)
-  int bit_depth = 8;        // of the decoded picture's luma
-  bool rgb = false;         // RGB or paletted: no YUV colour tags to keep
+  double start_time_s = 0;   // the video stream's first timestamp (-ss counts from here)
+  bool seekable = false;     // a file that can be seeked (-ss seeks, else decodes up to it)
+  int subtitle_streams = 0;  // not carried; the plan says so
+  int bit_depth = 8;         // of the decoded picture's luma
+  bool rgb = false;          // RGB or paletted: no YUV colour tags to keep
   AVRational sample_aspect_ratio{0, 1};                                     // 0/1: unknown (square)
   int color_range = 0, color_primaries = 2, color_trc = 2, colorspace = 2;  // AVCOL_* values
   std::vector<std::int32_t> display_matrix;     // rotation side data (9 values), empty if none
@@ -52,9 +53,10 @@ InputInfo resolve_input(const std::string& input, const std::string& format = ""
 bool is_live_source(const InputInfo& info);
 
 struct OpenSettings {
-  int threads = 0;        // decoder threads, 0: libavcodec decides
-  std::string format;     // forced demuxer or device, empty to probe
-  double timeout_s = 10;  // network inputs: give up after this long without data; 0: wait
+  int threads = 0;                // decoder threads, 0: libavcodec decides
+  std::string format;             // forced demuxer or device, empty to probe
+  double timeout_s = 10;          // network inputs: give up after this long without data; 0: wait
+  std::vector<std::string> maps;  // -map specifiers ("0:v:1", "0:a:0", "2"): which streams
 };
 
 class Decoder {
@@ -62,7 +64,7 @@ class Decoder {
   // Throws vpipe::Error (kInput) naming the input and the cause.
   static Decoder open(const std::string& input, const OpenSettings& settings);
   static Decoder open(const std::string& input, int threads) {
-    return open(input, OpenSettings{threads, "", 10});
+    return open(input, OpenSettings{threads, "", 10, {}});
   }
 
   // The next decoded frame, owned by the decoder until the next call; nullptr at the end.

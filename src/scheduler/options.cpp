@@ -142,7 +142,13 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       o.audio_codec = scalar<std::string>(v, key, path);
     else if (key == "audio_bitrate")
       o.audio_bitrate = parse_bitrate(scalar<std::string>(v, key, path));
-    else if (key == "rate")
+    else if (key == "map") {
+      if (v.IsSequence()) {
+        for (const auto& m : v) o.maps.push_back(scalar<std::string>(m, key, path));
+      } else {
+        o.maps.push_back(scalar<std::string>(v, key, path));
+      }
+    } else if (key == "rate")
       o.rate = parse_rate(scalar<std::string>(v, key, path));
     else if (key == "start")
       o.start_s = parse_time(scalar<std::string>(v, key, path), "start");

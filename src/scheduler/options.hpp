@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 extern "C" {
 #include <libavutil/rational.h>
@@ -14,18 +15,18 @@ namespace vpipe::scheduler {
 
 struct RunOptions {
   std::string input;
-  std::string input_format;     // forced demuxer or device (e.g. v4l2); empty to probe
-  double input_timeout_s = 10;  // network inputs: seconds without data before giving up; 0: wait
+  std::string input_format;       // forced demuxer or device (e.g. v4l2); empty to probe
+  std::vector<std::string> maps;  // -map: which video (and audio) stream of the input
+  double input_timeout_s = 10;    // network inputs: seconds without data before giving up; 0: wait
   // Live mode: frames have deadlines (capture + latency budget) and are dropped rather than let
   // the pipeline fall behind the source. auto: on for cameras, network streams and --realtime.
   std::string live = "auto";
   bool realtime = false;  // pace the input at its native rate and treat it as live (ffmpeg -re)
   double latency_budget_ms = 500;
-  std::string drop = "oldest";
-  std::optional<double> start_s;     // -ss: start this far into the input (output starts at 0)
+  std::string drop = "oldest";    // live, pipeline full: drop the oldest queued frame or the newest
+  std::optional<double> start_s;  // -ss: start this far into the input (output starts at 0)
   std::optional<double> duration_s;  // -t: stop after this much of the input
-  std::optional<AVRational> rate;    // -r: the output's frame rate  // live, pipeline
-                                     // full: drop the oldest queued frame or the newest
+  std::optional<AVRational> rate;    // -r: the output's frame rate
   std::string output;
   std::string format;  // output container, empty to guess from the output name
   std::string vf;
@@ -37,14 +38,14 @@ struct RunOptions {
   std::map<std::string, std::string> codec_options;
   int workers = 0;  // 0: from the CPU plan
   std::string affinity = "auto";
-  int window = 0;  // frames in flight; 0: derived from the number of workers
-  int batch = 0;
-  int max_restarts = 5;        // transform worker restarts before the run gives up
-  double hang_timeout_s = 20;  // a worker silent this long while holding frames is restarted; 0:
-                               // never // frames a worker claims per wake-up; 0: adaptive
-  bool no_audio = false;       // -an
-  std::string audio_codec;     // -c:a: copy, or an audio encoder (aac, ...); empty: copy if the
-                               // container can hold the input's codec, else its default encoder
+  int window = 0;        // frames in flight; 0: derived from the number of workers
+  int batch = 0;         // frames a worker claims per wake-up; 0: adaptive
+  int max_restarts = 5;  // transform worker restarts before the run gives up
+  // A worker silent this long while holding frames is restarted; 0: never.
+  double hang_timeout_s = 20;
+  bool no_audio = false;    // -an
+  std::string audio_codec;  // -c:a: copy, or an audio encoder (aac, ...); empty: copy if the
+                            // container can hold the input's codec, else its default encoder
   std::optional<std::int64_t> audio_bitrate;  // -b:a, when re-encoding
   bool no_metadata = false;  // -map_metadata -1: no container tags, no rotation side data
   std::string pix_fmt;       // -pix_fmt: the encoder's pixel format

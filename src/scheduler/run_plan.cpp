@@ -142,6 +142,7 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
   plan.log_level = options.log_level;
   plan.log_file = options.log_file;
   plan.input_format = options.input_format;
+  plan.maps = options.maps;
   plan.input_timeout_s = options.input_timeout_s;
   // The chain is checked before the input is opened: a typo fails fast even on a slow URL.
   const transform::FilterChain chain = transform::FilterChain::parse(options.vf);
@@ -199,7 +200,7 @@ encode::StreamParams RunPlan::stream_params() const {
 }
 
 decode::OpenSettings RunPlan::open_settings() const {
-  return {static_cast<int>(cpus_of("decode").size()), input_format, input_timeout_s};
+  return {static_cast<int>(cpus_of("decode").size()), input_format, input_timeout_s, maps};
 }
 
 RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology) {
@@ -250,6 +251,11 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology,
     plan.live_encoder_note = apply_live_encoder_defaults(plan.encoder);
   if (!plan.null_output) encode::validate(plan.encoder);
   plan_audio(plan, options);
+  if (plan.input_info.subtitle_streams > 0 && !plan.null_output) {
+    plan.subtitle_note = std::to_string(plan.input_info.subtitle_streams) +
+                         " subtitle stream(s) in the input are not carried to the output";
+    spdlog::warn("subtitles: {}", plan.subtitle_note);
+  }
 
   plan.encoder.threads = static_cast<int>(plan.cpus_of("encode").size());
 
@@ -317,6 +323,7 @@ std::string input_info_to_json(const decode::InputInfo& in) {
               {"color", {in.color_range, in.color_primaries, in.color_trc, in.colorspace}},
               {"display_matrix", in.display_matrix},
               {"start_time_s", in.start_time_s},
+              {"subtitle_streams", in.subtitle_streams},
               {"seekable", in.seekable},
               {"metadata", in.metadata}}
       .dump();
@@ -349,6 +356,7 @@ decode::InputInfo input_info_from_json(std::string_view text) {
   info.colorspace = color.at(3);
   info.display_matrix = in.at("display_matrix").get<std::vector<std::int32_t>>();
   info.start_time_s = in.at("start_time_s");
+  info.subtitle_streams = in.at("subtitle_streams");
   info.seekable = in.at("seekable");
   info.metadata = in.at("metadata").get<std::map<std::string, std::string>>();
   return info;
@@ -403,6 +411,7 @@ std::string to_json(const RunPlan& p) {
                 {"encoder_note", p.live_encoder_note}}},
               {"input_format", p.input_format},
               {"input_timeout_s", p.input_timeout_s},
+              {"maps", p.maps},
               {"quiet", p.quiet},
               {"log_level", p.log_level},
               {"log_file", p.log_file}}
@@ -459,6 +468,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.live_encoder_note = live.at("encoder_note");
   p.input_format = j.at("input_format");
   p.input_timeout_s = j.at("input_timeout_s");
+  p.maps = j.at("maps").get<std::vector<std::string>>();
   p.quiet = j.at("quiet");
   p.log_level = j.at("log_level");
   p.log_file = j.at("log_file");
@@ -514,6 +524,7 @@ std::string describe(const RunPlan& p) {
     s << ")\n";
   }
   s << "audio:    " << p.audio_note << "\n";
+  if (!p.subtitle_note.empty()) s << "subs:     " << p.subtitle_note << "\n";
   if (p.live) {
     s << "live:     " << (p.realtime ? "input paced at its native rate (--realtime); " : "")
       << "deadline = capture + " << p.latency_budget_ms

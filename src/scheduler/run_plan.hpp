@@ -19,6 +19,7 @@ struct RunPlan {
   std::string input;  // as the user gave it
   std::string input_format;
   double input_timeout_s = 10;
+  std::vector<std::string> maps;  // -map
   decode::InputInfo input_info;
   bool live = false;      // deadlines and drops instead of backpressure
   bool realtime = false;  // decode paces the input at its native rate
@@ -32,21 +33,19 @@ struct RunPlan {
   bool copy_audio = false;         // audio goes into the output (copied or re-encoded)
   std::string audio_encoder;       // empty: stream copy
   std::int64_t audio_bitrate = 0;  // 0: the encoder's default
+  // Container tags and rotation side data (-map_metadata -1: not).
   bool keep_metadata = true;
   AVRational output_rate{0, 1};  // -r; 0/1: the input's rate, timestamps as they are
   double start_s = 0;            // -ss, 0: from the start
   double duration_s = 0;         // -t, 0: to the end
-  [[nodiscard]] bool range_limited() const { return start_s > 0 || duration_s > 0; }
-  // Where the output starts on the input's timeline, in seconds.
-  [[nodiscard]] double origin_s() const {
-    return start_s > 0 ? input_info.start_time_s + start_s : 0;
-  }                        // container tags and rotation side data (-map_metadata -1: not)
-  std::string audio_note;  // what happens to the input's audio, for the plan and the log
+  // What happens to the input's audio and subtitles, for the plan and the log.
+  std::string audio_note;
+  std::string subtitle_note;  // empty when the input has none
   encode::EncoderSettings encoder;
   int nb_workers = 1;
   std::uint32_t window = 0;
   std::uint32_t batch = 1;
-  int max_restarts = 5;  // frames a worker claims per wake-up
+  int max_restarts = 5;  // transform worker restarts before the run gives up
   std::uint32_t nb_slots = 0;
   std::uint64_t slot_bytes = 0;
   std::uint64_t segment_bytes = 0;
@@ -59,6 +58,10 @@ struct RunPlan {
   [[nodiscard]] const std::vector<int>& cpus_of(const std::string& stage) const;
   // How decode opens the input: threads from its CPU set, forced format, timeout.
   [[nodiscard]] decode::OpenSettings open_settings() const;
+  // Where the output starts on the input's timeline, in seconds (-ss), else 0.
+  [[nodiscard]] double origin_s() const {
+    return start_s > 0 ? input_info.start_time_s + start_s : 0;
+  }
   // What the output stream keeps from the input: timing, aspect ratio, colour, rotation, tags.
   [[nodiscard]] encode::StreamParams stream_params() const;
   [[nodiscard]] std::int64_t latency_budget_ns() const {

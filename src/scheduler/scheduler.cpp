@@ -525,6 +525,7 @@ class DecodeLauncher {
                                            {"threads", open.threads},
                                            {"input_format", open.format},
                                            {"input_timeout_s", open.timeout_s},
+                                           {"maps", open.maps},
                                            {"cpus", stages.cpus_of("decode")},
                                            {"log_level", stages.log_level},
                                            {"log_file", stages.log_file}}

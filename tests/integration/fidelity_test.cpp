@@ -11,6 +11,7 @@ extern "C" {
 }
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 
@@ -260,6 +261,49 @@ TEST_F(FidelityTest, VariableFrameRateTimestampsPassThroughUnchanged) {
   ASSERT_EQ(in.nb_frames(), 50u);
   EXPECT_EQ(out.nb_frames(), in.nb_frames());
   EXPECT_EQ(out.pts, in.pts) << "every frame keeps its own time (Matroska, 1 ms both sides)";
+}
+
+TEST_F(FidelityTest, MapChoosesTheVideoAndAudioStreamAndABadOneFailsInOneLine) {
+  // Two video streams (160x120, 320x240), two audio streams (mono, stereo).
+  ffmpeg(
+      "-f lavfi -i testsrc=size=160x120:rate=25:duration=1 -f lavfi "
+      "-i smptebars=size=320x240:rate=25:duration=1 -f lavfi -i sine=d=1 -f lavfi "
+      "-i 'sine=d=1,pan=stereo|c0=c0|c1=c0' -map 0 -map 1 -map 2 -map 3 -c:v libx264 -c:a aac " +
+      path("multi.mkv"));
+  vpipe_ok({"-i", path("multi.mkv"), "-o", path("default.mkv")});
+  EXPECT_EQ(decode_video(path("default.mkv")).width, 320) << "the best video by default";
+  vpipe_ok({"-i", path("multi.mkv"), "-map", "0:v:0", "-map", "0:a:1", "-o", path("mapped.mkv")});
+  EXPECT_EQ(decode_video(path("mapped.mkv")).width, 160);
+  AVFormatContext* fmt = nullptr;
+  ASSERT_EQ(avformat_open_input(&fmt, path("mapped.mkv").c_str(), nullptr, nullptr), 0);
+  avformat_find_stream_info(fmt, nullptr);
+  const int audio = av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
+  ASSERT_GE(audio, 0);
+  EXPECT_EQ(fmt->streams[audio]->codecpar->ch_layout.nb_channels, 2) << "the second audio stream";
+  avformat_close_input(&fmt);
+
+  for (const auto& [map, code] :
+       std::vector<std::pair<std::string, int>>{{"0:v:5", 3}, {"0:x:y", 2}}) {
+    const RunResult r =
+        run_vpipe({"run", "-i", path("multi.mkv"), "-map", map, "-o", path("bad.mkv")});
+    EXPECT_EQ(r.exit_code, code) << map;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(map));
+  }
+}
+
+TEST_F(FidelityTest, SubtitlesAreNotCarriedAndTheRunSaysSo) {
+  std::FILE* srt = std::fopen(path("subs.srt").c_str(), "w");
+  ASSERT_NE(srt, nullptr);
+  std::fputs("1\n00:00:00,000 --> 00:00:00,800\nHello\n", srt);
+  std::fclose(srt);
+  ffmpeg("-f lavfi -i testsrc=size=160x120:rate=25:duration=1 -i " + path("subs.srt") +
+         " -c:v libx264 -c:s srt " + path("subbed.mkv"));
+  const RunResult r =
+      run_vpipe({"run", "-i", path("subbed.mkv"), "-o", path("out.mkv"), "--progress", "none"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("1 subtitle stream(s) in the input are not carried"));
+  EXPECT_EQ(decode_video(path("out.mkv")).nb_frames(), 25u);
 }
 
 TEST_F(FidelityTest, BadTimesAreUsageErrorsNamingTheFlag) {
