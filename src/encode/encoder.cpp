@@ -188,6 +188,11 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   }
   for (const auto& [key, value] : s.codec_options)
     av_dict_set(&opts, key.c_str(), value.c_str(), 0);
+  // Some encoder libraries print banners straight to stderr: keep them to errors unless the user
+  // chose otherwise.
+  if (std::string(codec->name) == "libx265" && !s.codec_options.count("x265-params"))
+    av_dict_set(&opts, "x265-params", "log-level=error", 0);
+  if (std::string(codec->name) == "libsvtav1") setenv("SVT_LOG", "1", /*overwrite=*/0);
   ret = avcodec_open2(c, codec, &opts);
   std::string unused;
   AVDictionaryEntry* entry = nullptr;

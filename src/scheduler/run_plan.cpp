@@ -240,6 +240,12 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology,
   plan.encoder.overwrite = options.overwrite;
   plan.encoder.faststart = options.faststart;
   plan.encoder.pix_fmt = options.pix_fmt;
+  if (!plan.encoder.crf && !plan.encoder.bitrate) {
+    // Constant quality where the codec's own default is a low fixed bitrate (MJPEG: 200 kb/s)
+    // or a guess it warns about (VP9, AV1: CRF 32).
+    if (options.codec == "libvpx-vp9" || options.codec == "libaom-av1") plan.encoder.crf = 32;
+    if (options.codec == "mjpeg") plan.encoder.crf = 3;
+  }
   plan.keep_metadata = !options.no_metadata;
   if (plan.input_info.bit_depth > 8) {
     spdlog::warn(

@@ -10,6 +10,7 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -315,6 +316,47 @@ TEST_F(FidelityTest, BadTimesAreUsageErrorsNamingTheFlag) {
     EXPECT_THAT(r.err, HasSubstr(flag));
   }
 }
+
+// Every encoder the issue names that this FFmpeg build has, into the containers that carry it.
+struct CodecCase {
+  const char* codec;
+  const char* file;
+  const char* decoded_as;
+};
+
+class CodecContainerTest : public FidelityTest, public ::testing::WithParamInterface<CodecCase> {};
+
+TEST_P(CodecContainerTest, EncodesEveryFrameIntoTheContainer) {
+  const CodecCase c = GetParam();
+  const RunResult r = run_vpipe({"run", "-i", "testsrc:size=160x120:rate=25:duration=1", "-c:v",
+                                 c.codec, "-o", path(c.file), "--progress", "none"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << "only the summary line: " << r.err;
+  const DecodedVideo out = decode_video(path(c.file));
+  EXPECT_EQ(out.codec, c.decoded_as);
+  EXPECT_EQ(out.nb_frames(), 25u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Encoders, CodecContainerTest,
+                         ::testing::Values(CodecCase{"libx264", "out.mp4", "h264"},
+                                           CodecCase{"libx264", "out.mov", "h264"},
+                                           CodecCase{"libx264", "out.ts", "h264"},
+                                           CodecCase{"libx264", "out.m3u8", "h264"},
+                                           CodecCase{"libx265", "out.mp4", "hevc"},
+                                           CodecCase{"libvpx-vp9", "out.webm", "vp9"},
+                                           CodecCase{"libaom-av1", "out.mkv", "libdav1d"},
+                                           CodecCase{"libsvtav1", "out.mp4", "libdav1d"},
+                                           CodecCase{"mpeg4", "out.avi", "mpeg4"},
+                                           CodecCase{"mjpeg", "out.mov", "mjpeg"},
+                                           CodecCase{"ffv1", "out.mkv", "ffv1"},
+                                           CodecCase{"rawvideo", "out.nut", "rawvideo"}),
+                         [](const auto& info) {
+                           std::string name = std::string(info.param.codec) + "_" + info.param.file;
+                           for (char& ch : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           }
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace vpipe::test
