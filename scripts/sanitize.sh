@@ -12,7 +12,7 @@ jobs=${JOBS:-$(nproc)}
 flags=(-G Ninja -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -g0")
 cmake -S . -B build-asan "${flags[@]}" -DVPIPE_SANITIZE=address >/dev/null
 cmake --build build-asan -j "$jobs" --target vpipe shm_ring_test shm_ring_multiprocess_test scheduler_test \
-  integration_test
+  integration_test fidelity_test live_test fault_test
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for t in shm_ring_test shm_ring_multiprocess_test scheduler_test; do
   build-asan/tests/$t --gtest_brief=1
@@ -21,6 +21,12 @@ done
 # signal and stage-death tests of ProcessesTest are left to the main suite: under ASan three of
 # them did not see their stages start within 20 s in CI; to be looked into.)
 build-asan/tests/integration_test --gtest_brief=1 --gtest_filter='RunTest.*:BadInputTest.*'
+build-asan/tests/fidelity_test --gtest_brief=1
+# Live: stdin, the decode-first start, and Ctrl-C before the input opens; then workers killed in
+# live runs (drops, tombstones, claim-time numbering; the checks are counts, not timings).
+build-asan/tests/live_test --gtest_brief=1 \
+  --gtest_filter='LiveTest.StdinInputIsReadOnceAndWhole:LiveTest.InterruptWhileWaiting*:LiveTest.DryRun*'
+build-asan/tests/fault_test --gtest_brief=1 --gtest_filter='FaultTest.LiveWorkers*'
 
 cmake -S . -B build-tsan "${flags[@]}" -DVPIPE_SANITIZE=thread >/dev/null
 cmake --build build-tsan -j "$jobs" --target shm_ring_test shm_ring_multiprocess_test

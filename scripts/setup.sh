@@ -14,6 +14,7 @@ packages=(
   libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   libbenchmark-dev  # bench/ring_bench
   gnuplot-nox  # vpipe bench --plot
+  libopencv-highgui-dev xvfb x11-apps  # the preview window (-o preview) and its test
   ffmpeg  # the ffmpeg CLI: tests make odd inputs with it; samples/make-samples.sh uses it
 )
 scripts/install-packages.sh "${packages[@]}"

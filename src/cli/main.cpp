@@ -128,7 +128,10 @@ int main(int argc, char** argv) {
                                 "Stop after this much of the input (seconds or HH:MM:SS.ms)");
   auto* opt_output = run->add_option(
       "-o,--output", cli.output,
-      "Output file or URL (udp://HOST:PORT sends MPEG-TS); 'null' discards the frames");
+      "Output file or URL (udp://HOST:PORT sends MPEG-TS); 'null' discards the frames;\n"
+      "'preview' shows them in a window");
+  auto* opt_tee = run->add_option(
+      "--tee", cli.tee, "A second output beside -o: 'preview' shows the frames in a window too");
   auto* opt_format = run->add_option("-f,--format", cli.format,
                                      "Output container (default: from the output name)");
   auto* opt_vf = run->add_option(
@@ -268,6 +271,7 @@ int main(int argc, char** argv) {
     // Flags given on the command line win over the config file.
     if (opt_input->count()) options.input = cli.input;
     if (opt_output->count()) options.output = cli.output;
+    if (opt_tee->count()) options.tee = cli.tee;
     if (opt_input_format->count()) options.input_format = cli.input_format;
     if (opt_map->count()) options.maps = cli.maps;
     if (opt_input_timeout->count()) options.input_timeout_s = cli.input_timeout_s;

@@ -9,6 +9,7 @@
 #include "common/error.hpp"
 #include "encode/audio_copy.hpp"
 #include "encode/encoder.hpp"
+#include "encode/preview_sink.hpp"
 #include "encode/rate.hpp"
 #include "scheduler/live.hpp"
 #include "scheduler/progress.hpp"
@@ -71,6 +72,32 @@ int run_encode_stage(StageContext& ctx) {
     }
     encoder = encode::Encoder::open(plan.encoder, plan.stream_params(), std::move(audio));
   }
+  std::unique_ptr<encode::PreviewSink> preview;
+  if (plan.preview) preview = encode::PreviewSink::open("vpipe: " + plan.input);
+  std::uint64_t first_shown_ns = 0, shown = 0;
+  // Shows a frame in the preview window; a closed window finishes the run as Ctrl-C does.
+  auto show = [&](const shm::Slot& slot) {
+    if (!preview) return;
+    const shm::FrameDesc& d = slot.desc();
+    const std::uint64_t now = monotonic_ns();
+    if (first_shown_ns == 0) first_shown_ns = now;
+    ++shown;
+    vpipe_preview_frame f{};
+    for (int i = 0; i < 3; ++i) {
+      f.planes[i] = slot.data() + d.picture.offset[i];
+      f.linesize[i] = d.picture.linesize[i];
+    }
+    f.width = d.picture.width;
+    f.height = d.picture.height;
+    f.fps = now > first_shown_ns
+                ? static_cast<double>(shown - 1) * 1e9 / static_cast<double>(now - first_shown_ns)
+                : 0;
+    f.latency_ms = static_cast<double>(static_cast<std::int64_t>(now) - d.capture_ns) / 1e6;
+    f.frames = shown;
+    for (const auto& st : control.stages) f.drops += st.drops_late.load() + st.drops_full.load();
+    if (!preview->show(f, now) && control.stop_input.exchange(1) == 0)
+      spdlog::info("preview closed: finishing the run");
+  };
   control.stages_ready.fetch_add(1);
   // Frames in flight never exceed the window, so seq % window indexes a frame uniquely.
   std::vector<shm::Slot> pending(plan.window);
@@ -156,6 +183,7 @@ int run_encode_stage(StageContext& ctx) {
         slot.reset();
         control.credits.post();
       } else if (encoder) {
+        show(slot);
         av::FramePtr frame = wrap_slot(std::move(slot), control.credits);
         if (rate) {
           const double pts_s = static_cast<double>(frame->pts) * av_q2d(input_tb);
@@ -169,6 +197,7 @@ int run_encode_stage(StageContext& ctx) {
         cost.add(static_cast<std::int64_t>(monotonic_ns()) - now);
         ctx.stats.cost_ns.store(cost.value_ns(), std::memory_order_relaxed);
       } else {
+        show(slot);
         record_latency(capture);
         slot.reset();
         control.credits.post();

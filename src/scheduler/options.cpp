@@ -78,6 +78,8 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       o.input = resolve_path(scalar<std::string>(v, key, path), base);
     else if (key == "output")
       o.output = scalar<std::string>(v, key, path);
+    else if (key == "tee")
+      o.tee = scalar<std::string>(v, key, path);
     else if (key == "format")
       o.format = scalar<std::string>(v, key, path);
     else if (key == "vf")

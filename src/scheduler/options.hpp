@@ -28,6 +28,7 @@ struct RunOptions {
   std::optional<double> duration_s;  // -t: stop after this much of the input
   std::optional<AVRational> rate;    // -r: the output's frame rate
   std::string output;
+  std::string tee;     // a second output beside -o: "preview" (a window)
   std::string format;  // output container, empty to guess from the output name
   std::string vf;
   std::string codec = "libx264";

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "encode/preview_sink.hpp"
 #include "shm_ring/run_segment.hpp"
 #include "transform/filter_chain.hpp"
 
@@ -228,7 +229,16 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology,
     fail(ExitCode::kUsage, "-ss cannot seek a live input; use -t to limit it instead");
   plan.drop_oldest = options.drop == "oldest";
 
-  plan.null_output = options.output == "null";
+  plan.null_output = options.output == "null" || options.output == "preview";
+  if (!options.tee.empty() && options.tee != "preview")
+    fail(ExitCode::kUsage, "--tee '" + options.tee + "': the second output can only be 'preview'");
+  if (options.tee == "preview" && options.output == "preview")
+    fail(ExitCode::kUsage, "-o preview and --tee preview: one preview window is enough");
+  plan.preview = options.output == "preview" || options.tee == "preview";
+  if (plan.preview) {
+    if (const std::string why = encode::PreviewSink::unavailable_reason(); !why.empty())
+      fail(ExitCode::kUsage, "preview: " + why);
+  }
   plan.encoder.output = options.output;
   plan.encoder.format = options.format.empty() ? stream_format_for(options.output) : options.format;
   plan.encoder.codec = options.codec;
@@ -392,6 +402,7 @@ std::string to_json(const RunPlan& p) {
               {"steps", steps},
               {"needs_spare", p.needs_spare},
               {"null_output", p.null_output},
+              {"preview", p.preview},
               {"copy_audio", p.copy_audio},
               {"audio_encoder", p.audio_encoder},
               {"audio_bitrate", p.audio_bitrate},
@@ -433,6 +444,7 @@ RunPlan plan_from_json(std::string_view text) {
   for (const auto& g : j.at("steps")) p.steps.push_back({g.at(0).get<int>(), g.at(1).get<int>()});
   p.needs_spare = j.at("needs_spare");
   p.null_output = j.at("null_output");
+  p.preview = j.at("preview");
   p.copy_audio = j.at("copy_audio");
   p.audio_encoder = j.at("audio_encoder");
   p.audio_bitrate = j.at("audio_bitrate");
@@ -516,8 +528,13 @@ std::string describe(const RunPlan& p) {
   for (std::size_t i = 0; i < p.steps.size(); ++i)
     s << (i ? " -> " : "") << geometry_text(p.steps[i]);
   s << "\n";
+  if (p.preview) {
+    s << "preview:  a window (OpenCV highgui) with fps, latency and drops, at most 60 frames a "
+         "second; closing it or pressing q finishes the run as Ctrl-C does\n";
+  }
   if (p.null_output) {
-    s << "output:   null (frames are decoded and filtered, then discarded)\n";
+    s << "output:   " << (p.preview ? "the preview only" : "null")
+      << " (frames are decoded and filtered, then discarded)\n";
   } else {
     s << "output:   " << p.encoder.output << " (" << p.encoder.codec;
     if (!p.encoder.preset.empty()) s << " preset " << p.encoder.preset;

@@ -29,7 +29,8 @@ struct RunPlan {
   std::string vf;                          // canonical chain text
   std::vector<transform::Geometry> steps;  // input, then after each filter
   bool needs_spare = false;
-  bool null_output = false;
+  bool null_output = false;        // nothing encoded: -o null or -o preview
+  bool preview = false;            // frames shown in a window (-o preview, --tee preview)
   bool copy_audio = false;         // audio goes into the output (copied or re-encoded)
   std::string audio_encoder;       // empty: stream copy
   std::int64_t audio_bitrate = 0;  // 0: the encoder's default
