@@ -39,11 +39,15 @@ std::vector<std::string> translate_ffmpeg_spellings(int argc, char** argv) {
       {"-b:a", "--audio-bitrate"},
       {"-map", "--map"}};
   std::vector<std::string> args;
+  bool input_seen = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     for (const auto& [from, to] : kAliases) {
       if (a == from) a = to;
     }
+    // As in ffmpeg, -f before -i names the input's format, after it the output's.
+    if (a == "-i" || a == "--input") input_seen = true;
+    if ((a == "-f" || a == "--format") && !input_seen) a = "--input-format";
     args.push_back(a);
   }
   return args;
@@ -108,6 +112,10 @@ int main(int argc, char** argv) {
   auto* opt_input_format = run->add_option(
       "--input-format", cli.input_format,
       "Force the input's demuxer or device, like ffmpeg's -f before -i (v4l2, mpegts, ...)");
+  std::vector<std::string> input_opts;
+  run->add_option("--input-opt", input_opts,
+                  "Demuxer or device option key=value (repeatable), e.g. video_size=640x480 for "
+                  "v4l2 or raw video on stdin");
   auto* opt_map = run->add_option(
       "--map", cli.maps,
       "Input stream to use, like ffmpeg's -map: 0:v:1 (the second video stream), 0:a:2, or a "
@@ -294,6 +302,12 @@ int main(int argc, char** argv) {
     if (opt_r->count()) options.rate = vpipe::scheduler::parse_rate(rate_text);
     if (opt_t->count()) options.duration_s = vpipe::scheduler::parse_time(duration_text, "-t");
     if (opt_map_metadata->count()) options.no_metadata = map_metadata == -1;
+    for (const auto& kv : input_opts) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        vpipe::fail(ExitCode::kUsage, "--input-opt '" + kv + "' must be key=value");
+      options.input_options[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
     for (const auto& kv : codec_opts) {
       const auto eq = kv.find('=');
       if (eq == std::string::npos || eq == 0)

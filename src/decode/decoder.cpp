@@ -124,9 +124,22 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
     if (settings.timeout_s > 0)
       av_dict_set_int(&opts, "timeout", static_cast<std::int64_t>(settings.timeout_s * 1e6), 0);
   }
+  for (const auto& [key, value] : settings.options)
+    av_dict_set(&opts, key.c_str(), value.c_str(), 0);
   AVFormatContext* raw = nullptr;
   const int open_ret = avformat_open_input(&raw, info.url.c_str(), forced, &opts);
+  std::string unused;
+  const AVDictionaryEntry* left = nullptr;
+  while ((left = av_dict_get(opts, "", left, AV_DICT_IGNORE_SUFFIX)) != nullptr) {
+    if (settings.options.count(left->key))
+      unused += std::string(unused.empty() ? "" : ", ") + left->key;
+  }
   av_dict_free(&opts);
+  if (open_ret >= 0 && !unused.empty()) {
+    avformat_close_input(&raw);
+    fail(ExitCode::kUsage, "input '" + input + "': the " + (forced ? forced->name : "input") +
+                               " demuxer has no option(s): " + unused);
+  }
   if (open_ret < 0) {
     input_error(input, open_ret == AVERROR_INVALIDDATA ? "not a recognised media file"
                                                        : av::error_text(open_ret));

@@ -57,6 +57,7 @@ struct OpenSettings {
   std::string format;             // forced demuxer or device, empty to probe
   double timeout_s = 10;          // network inputs: give up after this long without data; 0: wait
   std::vector<std::string> maps;  // -map specifiers ("0:v:1", "0:a:0", "2"): which streams
+  std::map<std::string, std::string> options;  // demuxer/device options (video_size=640x480)
 };
 
 class Decoder {
@@ -64,7 +65,7 @@ class Decoder {
   // Throws vpipe::Error (kInput) naming the input and the cause.
   static Decoder open(const std::string& input, const OpenSettings& settings);
   static Decoder open(const std::string& input, int threads) {
-    return open(input, OpenSettings{threads, "", 10, {}});
+    return open(input, OpenSettings{threads, "", 10, {}, {}});
   }
 
   // The next decoded frame, owned by the decoder until the next call; nullptr at the end.

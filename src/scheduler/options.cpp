@@ -156,7 +156,11 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       o.start_s = parse_time(scalar<std::string>(v, key, path), "start");
     else if (key == "duration")
       o.duration_s = parse_time(scalar<std::string>(v, key, path), "duration");
-    else if (key == "codec_options") {
+    else if (key == "input_options") {
+      if (!v.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': input_options must be a map");
+      for (const auto& opt : v)
+        o.input_options[key_text(opt.first, path)] = scalar<std::string>(opt.second, key, path);
+    } else if (key == "codec_options") {
       if (!v.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': codec_options must be a map");
       for (const auto& opt : v)
         o.codec_options[key_text(opt.first, path)] = scalar<std::string>(opt.second, key, path);

@@ -17,7 +17,8 @@ struct RunOptions {
   std::string input;
   std::string input_format;       // forced demuxer or device (e.g. v4l2); empty to probe
   std::vector<std::string> maps;  // -map: which video (and audio) stream of the input
-  double input_timeout_s = 10;    // network inputs: seconds without data before giving up; 0: wait
+  std::map<std::string, std::string> input_options;  // demuxer/device options (video_size, ...)
+  double input_timeout_s = 10;  // network inputs: seconds without data before giving up; 0: wait
   // Live mode: frames have deadlines (capture + latency budget) and are dropped rather than let
   // the pipeline fall behind the source. auto: on for cameras, network streams and --realtime.
   std::string live = "auto";

@@ -144,6 +144,7 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
   plan.log_file = options.log_file;
   plan.input_format = options.input_format;
   plan.maps = options.maps;
+  plan.input_options = options.input_options;
   plan.input_timeout_s = options.input_timeout_s;
   // The chain is checked before the input is opened: a typo fails fast even on a slow URL.
   const transform::FilterChain chain = transform::FilterChain::parse(options.vf);
@@ -201,7 +202,8 @@ encode::StreamParams RunPlan::stream_params() const {
 }
 
 decode::OpenSettings RunPlan::open_settings() const {
-  return {static_cast<int>(cpus_of("decode").size()), input_format, input_timeout_s, maps};
+  return {static_cast<int>(cpus_of("decode").size()), input_format, input_timeout_s, maps,
+          input_options};
 }
 
 RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology) {
@@ -429,6 +431,7 @@ std::string to_json(const RunPlan& p) {
               {"input_format", p.input_format},
               {"input_timeout_s", p.input_timeout_s},
               {"maps", p.maps},
+              {"input_options", p.input_options},
               {"quiet", p.quiet},
               {"log_level", p.log_level},
               {"log_file", p.log_file}}
@@ -487,6 +490,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.input_format = j.at("input_format");
   p.input_timeout_s = j.at("input_timeout_s");
   p.maps = j.at("maps").get<std::vector<std::string>>();
+  p.input_options = j.at("input_options").get<std::map<std::string, std::string>>();
   p.quiet = j.at("quiet");
   p.log_level = j.at("log_level");
   p.log_file = j.at("log_file");

@@ -20,6 +20,7 @@ struct RunPlan {
   std::string input_format;
   double input_timeout_s = 10;
   std::vector<std::string> maps;  // -map
+  std::map<std::string, std::string> input_options;
   decode::InputInfo input_info;
   bool live = false;      // deadlines and drops instead of backpressure
   bool realtime = false;  // decode paces the input at its native rate

@@ -526,6 +526,7 @@ class DecodeLauncher {
                                            {"input_format", open.format},
                                            {"input_timeout_s", open.timeout_s},
                                            {"maps", open.maps},
+                                           {"input_options", open.options},
                                            {"cpus", stages.cpus_of("decode")},
                                            {"log_level", stages.log_level},
                                            {"log_file", stages.log_file}}

@@ -52,7 +52,8 @@ int decode_stage_main(int fd, int request_fd, int reply_fd) {
     decoder.emplace(decode::Decoder::open(
         req.at("input"),
         decode::OpenSettings{req.at("threads"), req.at("input_format"), req.at("input_timeout_s"),
-                             req.at("maps").get<std::vector<std::string>>()}));
+                             req.at("maps").get<std::vector<std::string>>(),
+                             req.at("input_options").get<std::map<std::string, std::string>>()}));
   } catch (const Error& e) {
     write_line(
         reply_fd,

@@ -135,5 +135,27 @@ TEST_F(LiveTest, StdinInputIsReadOnceAndWhole) {
   EXPECT_EQ(out.checksums, in.checksums);
 }
 
+TEST_F(LiveTest, RawVideoOnStdinWithDemuxerOptionsAndFBeforeI) {
+  // As in ffmpeg: -f before -i is the input's format; --input-opt passes the demuxer's options.
+  ASSERT_EQ(shell("ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=25:duration=1 -f rawvideo "
+                  "-pix_fmt yuv420p - | " +
+                  std::string(VPIPE_BINARY) +
+                  " run -q -f rawvideo --input-opt video_size=160x120 --input-opt "
+                  "pixel_format=yuv420p --input-opt framerate=25 -i - -o " +
+                  path("out.mkv") + " -c:v ffv1 2>" + path("err.txt")),
+            0)
+      << read_file(path("err.txt"));
+  ASSERT_EQ(shell("ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=25:duration=1 -pix_fmt "
+                  "yuv420p -c:v ffv1 " +
+                  path("ref.mkv")),
+            0);
+  EXPECT_EQ(decode_video(path("out.mkv")).checksums, decode_video(path("ref.mkv")).checksums);
+  const RunResult bad =
+      run_vpipe({"run", "--input-opt", "bogus=1", "-i", kSample, "-o", path("x.mkv")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+  EXPECT_THAT(bad.err, HasSubstr("no option(s): bogus"));
+}
+
 }  // namespace
 }  // namespace vpipe::test
