@@ -14,7 +14,7 @@ cmake -S . -B build-asan "${flags[@]}" -DVPIPE_SANITIZE=address >/dev/null
 cmake --build build-asan -j "$jobs" --target vpipe shm_ring_test shm_ring_multiprocess_test scheduler_test \
   integration_test fidelity_test live_test fault_test
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp
+export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp:print_suppressions=0
 for t in shm_ring_test shm_ring_multiprocess_test scheduler_test; do
   build-asan/tests/$t --gtest_brief=1
 done
