@@ -358,6 +358,12 @@ class Supervisor {
         "{:.0f} ms); {} of {} frames dropped{}{}",
         ms(0.5), ms(0.95), ms(0.99), ms(1.0), plan_.latency_budget_ms, p.drops, decoded,
         drops.empty() ? "" : ": ", drops);
+    if (decoded > 0 && p.frames_done == 0) {
+      spdlog::warn(
+          "every frame was dropped: the pipeline cannot finish a frame within the {} ms "
+          "budget (raise --latency-budget, add --workers, or lighten the chain)",
+          plan_.latency_budget_ms);
+    }
   }
 
   pid_t decode_pid_;

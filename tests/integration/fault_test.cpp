@@ -106,6 +106,7 @@ TEST_F(FaultTest, LiveWorkersKilledAtRandomTimesKeepOrderAndAccountForEveryFrame
     const auto frames = stats.at("frames").get<std::size_t>();
     EXPECT_EQ(frames + stats.at("drops").at("total").get<std::size_t>(), 60u)
         << "every frame is out or counted as a drop";
+    if (frames == 0) continue;  // all late (e.g. under a sanitizer): an empty output
     const DecodedVideo got = decode_video(out);
     EXPECT_EQ(got.nb_frames(), frames);
     for (std::size_t i = 1; i < got.pts.size(); ++i)
