@@ -91,7 +91,7 @@ int decode_stage_main(int fd, int request_fd, int reply_fd) {
 }  // namespace
 
 int stage_main(int argc, char** argv) {
-  if (argc != 6 && argc != 8) {
+  if (argc < 6 || argc > 8) {
     std::fprintf(stderr, "vpipe: error: __stage is internal to vpipe run\n");
     return static_cast<int>(ExitCode::kUsage);
   }
@@ -115,6 +115,17 @@ int stage_main(int argc, char** argv) {
     }
   }
 
+  if (argc == 7) {
+    // Started before the run was planned: wait for the segment to be laid out.
+    const int start_fd = std::atoi(argv[6]);
+    char go = 0;
+    ssize_t n = 0;
+    do {
+      n = read(start_fd, &go, 1);
+    } while (n < 0 && errno == EINTR);
+    close(start_fd);
+    if (n != 1) return 0;  // the run was not planned: nothing to do
+  }
   shm::RunSegment segment = shm::RunSegment::attach(fd);
   shm::ControlBlock& control = segment.control();
   try {

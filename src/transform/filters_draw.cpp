@@ -4,8 +4,13 @@
 #include <algorithm>
 #include <ctime>
 #include <filesystem>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libswscale/swscale.h>
+}
 
 #include "transform/filter_library.hpp"
 
@@ -119,32 +124,63 @@ struct OverlayImage {
   cv::Mat alpha[2];
 };
 
+// An image file (PNG, JPEG, BMP, ... whatever libavformat's image demuxers read) as 8-bit BGRA;
+// empty if it cannot be read. libav rather than OpenCV's imgcodecs, which would make every vpipe
+// process load GDAL, Poppler and HDF5 at start for this one call.
+cv::Mat read_bgra(const std::string& path) {
+  AVFormatContext* fmt = nullptr;
+  if (avformat_open_input(&fmt, path.c_str(), nullptr, nullptr) < 0) return {};
+  cv::Mat out;
+  AVCodecContext* dec = nullptr;
+  AVPacket* pkt = av_packet_alloc();
+  AVFrame* frame = av_frame_alloc();
+  const AVCodec* codec = nullptr;
+  if (avformat_find_stream_info(fmt, nullptr) >= 0 &&
+      av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0) >= 0 && codec != nullptr) {
+    dec = avcodec_alloc_context3(codec);
+    const int idx = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+    avcodec_parameters_to_context(dec, fmt->streams[idx]->codecpar);
+    bool got = false;
+    if (avcodec_open2(dec, codec, nullptr) >= 0) {
+      while (!got && av_read_frame(fmt, pkt) >= 0) {
+        if (pkt->stream_index == idx && avcodec_send_packet(dec, pkt) >= 0)
+          got = avcodec_receive_frame(dec, frame) == 0;
+        av_packet_unref(pkt);
+      }
+      if (!got && avcodec_send_packet(dec, nullptr) >= 0)
+        got = avcodec_receive_frame(dec, frame) == 0;
+    }
+    if (got) {
+      SwsContext* sws = sws_getContext(
+          frame->width, frame->height, static_cast<AVPixelFormat>(frame->format), frame->width,
+          frame->height, AV_PIX_FMT_BGRA, SWS_POINT, nullptr, nullptr, nullptr);
+      if (sws != nullptr) {
+        out.create(frame->height, frame->width, CV_8UC4);
+        std::uint8_t* dst[1] = {out.data};
+        const int dst_linesize[1] = {static_cast<int>(out.step)};
+        sws_scale(sws, frame->data, frame->linesize, 0, frame->height, dst, dst_linesize);
+        sws_freeContext(sws);
+      }
+    }
+  }
+  av_frame_free(&frame);
+  av_packet_free(&pkt);
+  avcodec_free_context(&dec);
+  avformat_close_input(&fmt);
+  return out;
+}
+
 OverlayImage load_overlay(const FilterArgs& a, const std::string& path, double opacity) {
   // Checked first so that a wrong path fails with our one line only, not OpenCV's warning too.
   std::error_code error;
   if (!std::filesystem::is_regular_file(path, error))
     bad_arg(a, "cannot read image '" + path + "'");
-  cv::Mat image = cv::imread(path, cv::IMREAD_UNCHANGED);
+  const cv::Mat image = read_bgra(path);
   if (image.empty()) bad_arg(a, "cannot read image '" + path + "'");
-  if (image.depth() == CV_16U) image.convertTo(image, CV_8U, 1.0 / 257);
-  if (image.depth() != CV_8U) bad_arg(a, "image '" + path + "' is neither 8 nor 16 bits deep");
+  // Gray, RGB, paletted, 16-bit: all arrive as BGRA (opaque where the file has no alpha).
   cv::Mat bgr, alpha;
-  switch (image.channels()) {
-    case 1:
-      cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR);
-      break;
-    case 3:
-      bgr = image;
-      break;
-    case 4:
-      cv::extractChannel(image, alpha, 3);
-      cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR);
-      break;
-    default:
-      bad_arg(a, "image '" + path + "' has " + std::to_string(image.channels()) +
-                     " channels (takes gray, BGR or BGRA)");
-  }
-  if (alpha.empty()) alpha = cv::Mat(image.size(), CV_8U, cv::Scalar(255));
+  cv::extractChannel(image, alpha, 3);
+  cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR);
 
   // I420 conversion needs even sizes: repeat the last column and row, then keep w x h of luma;
   // the half-size chroma is then exactly the ceil(w/2) x ceil(h/2) a 4:2:0 plane has.
