@@ -17,7 +17,7 @@ trap 'rm -rf "$tmp"' EXIT
 peak_tree_pss() {
   local root=$1 peak=0 sum pids
   while kill -0 "$root" 2>/dev/null; do
-    pids="$root $(pgrep -P "$root" | tr '\n' ' ')"
+    pids="$root $( (pgrep -P "$root" || true) | tr '\n' ' ')"
     sum=0
     for p in $pids; do
       v=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
