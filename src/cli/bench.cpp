@@ -361,8 +361,8 @@ void print_row(const Result& r) {
 
 void print_footer() {
   std::printf(
-      "\nN: transform workers; eff: fps_N / (N x fps_1); p50/p99: decode -> encode latency per "
-      "frame;\n"
+      "\nN: transform workers; eff: fps_N / (N x fps_1); p50/p99: latency per frame from decode "
+      "to\nleaving the pipeline (the null output);\n"
       "dec/xfm/enc%%: busy time / wall time (xfm: mean over workers); copy/f: bytes copied per "
       "frame at\n"
       "stage boundaries (must be 0); RSS: peak resident MiB of the stage processes, sum and max "
