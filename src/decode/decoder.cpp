@@ -1,11 +1,12 @@
 #include "decode/decoder.hpp"
 
 extern "C" {
-#include <libavdevice/avdevice.h>
+#include <libavdevice/version.h>
 #include <libavutil/parseutils.h>
 #include <libavutil/pixdesc.h>
 }
 
+#include <dlfcn.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -96,8 +97,24 @@ bool is_live_source(const InputInfo& info) {
   return false;
 }
 
+// Input devices (the lavfi test source, v4l2 cameras, screen grabbers) live in libavdevice, which
+// pulls in libavfilter and about 80 more libraries. It is loaded when an input names a format
+// libavformat does not have, so that no other process pays its start-up (about 25 ms each).
+static const AVInputFormat* find_input_format(const std::string& name) {
+  if (const AVInputFormat* f = av_find_input_format(name.c_str())) return f;
+  static const bool loaded = [] {
+    void* lib =
+        dlopen("libavdevice.so." AV_STRINGIFY(LIBAVDEVICE_VERSION_MAJOR), RTLD_NOW | RTLD_GLOBAL);
+    if (lib == nullptr) return false;
+    auto register_all = reinterpret_cast<void (*)()>(dlsym(lib, "avdevice_register_all"));
+    if (register_all == nullptr) return false;
+    register_all();
+    return true;
+  }();
+  return loaded ? av_find_input_format(name.c_str()) : nullptr;
+}
+
 Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
-  avdevice_register_all();
   Decoder d;
   d.info_ = resolve_input(input, settings.format);
   InputInfo& info = d.info_;
@@ -106,7 +123,7 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
 
   const AVInputFormat* forced = nullptr;
   if (!info.format.empty()) {
-    forced = av_find_input_format(info.format.c_str());
+    forced = find_input_format(info.format);
     if (forced == nullptr)
       input_error(input, "this FFmpeg build has no '" + info.format + "' input");
   }
