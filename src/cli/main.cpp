@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,17 @@ std::vector<std::string> translate_ffmpeg_spellings(int argc, char** argv) {
     args.push_back(a);
   }
   return args;
+}
+
+// "key=value" flags (repeatable) into a map; anything else is a usage error naming the flag.
+void add_key_values(const std::vector<std::string>& given, const std::string& flag,
+                    std::map<std::string, std::string>& into) {
+  for (const auto& kv : given) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      vpipe::fail(ExitCode::kUsage, flag + " '" + kv + "' must be key=value");
+    into[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
 }
 
 int list_filters() {
@@ -302,18 +314,8 @@ int main(int argc, char** argv) {
     if (opt_r->count()) options.rate = vpipe::scheduler::parse_rate(rate_text);
     if (opt_t->count()) options.duration_s = vpipe::scheduler::parse_time(duration_text, "-t");
     if (opt_map_metadata->count()) options.no_metadata = map_metadata == -1;
-    for (const auto& kv : input_opts) {
-      const auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0)
-        vpipe::fail(ExitCode::kUsage, "--input-opt '" + kv + "' must be key=value");
-      options.input_options[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-    for (const auto& kv : codec_opts) {
-      const auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0)
-        vpipe::fail(ExitCode::kUsage, "--codec-opt '" + kv + "' must be key=value");
-      options.codec_options[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
+    add_key_values(input_opts, "--input-opt", options.input_options);
+    add_key_values(codec_opts, "--codec-opt", options.codec_options);
     if (opt_workers->count()) {
       options.workers = cli.workers;
       if (cli.workers < 1)

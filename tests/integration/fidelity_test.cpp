@@ -17,6 +17,7 @@ extern "C" {
 #include <map>
 
 #include "support/media.hpp"
+#include "support/run_dir_test.hpp"
 #include "support/vpipe_process.hpp"
 
 namespace vpipe::test {
@@ -66,14 +67,8 @@ VideoStream read_stream(const std::string& path) {
   return v;
 }
 
-class FidelityTest : public ::testing::Test {
+class FidelityTest : public RunDirTest {
  protected:
-  void SetUp() override { dir_ = make_temp_dir(); }
-  void TearDown() override {
-    EXPECT_EQ(processes_holding_run_segments(), 0);
-    std::filesystem::remove_all(dir_);
-  }
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
   void ffmpeg(const std::string& args) {
     ASSERT_EQ(shell("ffmpeg -v error -y " + args), 0) << args;
   }
@@ -98,7 +93,6 @@ class FidelityTest : public ::testing::Test {
            path("in.mp4"));
     return path("in.mp4");
   }
-  std::string dir_;
 };
 
 TEST_F(FidelityTest, TagsColourAspectRatioAndRotationAreCarriedIntoMp4) {

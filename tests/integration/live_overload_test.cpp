@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/media.hpp"
+#include "support/run_dir_test.hpp"
 #include "support/vpipe_process.hpp"
 
 namespace vpipe::test {
@@ -17,22 +18,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class LiveTest : public ::testing::Test {
- protected:
-  void SetUp() override { dir_ = make_temp_dir(); }
-  void TearDown() override {
-    EXPECT_EQ(processes_holding_run_segments(), 0) << "a run segment outlived its run";
-    std::filesystem::remove_all(dir_);
-  }
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
-  nlohmann::json stats(const std::string& name) const {
-    return nlohmann::json::parse(read_file(path(name)));
-  }
-  std::string dir_;
-};
-
 // A 30 fps realtime source through a filter about 2x too slow for real time.
-class LiveOverloadTest : public LiveTest, public ::testing::WithParamInterface<const char*> {
+class LiveOverloadTest : public RunDirTest, public ::testing::WithParamInterface<const char*> {
  protected:
   // Frames per second this machine filters offline with `vf`, measured here (not assumed).
   double offline_fps(const std::string& vf, const std::string& stats_name) {

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "support/media.hpp"
+#include "support/run_dir_test.hpp"
 #include "support/vpipe_process.hpp"
 
 namespace vpipe::test {
@@ -41,19 +42,7 @@ int free_udp_port() {
   return ntohs(addr.sin_port);
 }
 
-class LiveTest : public ::testing::Test {
- protected:
-  void SetUp() override { dir_ = make_temp_dir(); }
-  void TearDown() override {
-    EXPECT_EQ(processes_holding_run_segments(), 0) << "a run segment outlived its run";
-    std::filesystem::remove_all(dir_);
-  }
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
-  nlohmann::json stats(const std::string& name = "stats.json") const {
-    return nlohmann::json::parse(read_file(path(name)));
-  }
-  std::string dir_;
-};
+class LiveTest : public RunDirTest {};
 
 TEST_F(LiveTest, RealtimeTestSourceKeepsItsPaceAndDropsNothingWhenThereIsTime) {
   const auto start = Clock::now();
