@@ -13,10 +13,10 @@ struct vpipe_preview_frame {
   const uint8_t* planes[3];
   int linesize[3];
   int width, height;
-  double fps;          /* frames per second leaving the pipeline */
-  double latency_ms;   /* this frame's, capture to display */
-  uint64_t frames;     /* shown or encoded so far */
-  uint64_t drops;      /* dropped so far (live mode) */
+  double fps;        /* frames per second leaving the pipeline */
+  double latency_ms; /* this frame's, capture to display */
+  uint64_t frames;   /* shown or encoded so far */
+  uint64_t drops;    /* dropped so far (live mode) */
 };
 
 /* Opens the window; returns 0, or -1 with a one-line reason in `error`. */
