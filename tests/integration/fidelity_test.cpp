@@ -146,6 +146,25 @@ TEST_F(FidelityTest, TenBitInputIsDecodedWholeWithAWarningThatTheOutputIs8Bit) {
   EXPECT_GT(psnr(out.frames[10], ref.frames[10]), 40) << "the same pictures, at 8 bits";
 }
 
+TEST_F(FidelityTest, EightBitInputFormatsDecodeToTheSamePictures) {
+  // Each input format, converted to 4:2:0 by vpipe, against ffmpeg's own conversion.
+  for (const auto& [pix_fmt, file] : std::vector<std::pair<std::string, std::string>>{
+           {"yuv422p", "in422.mkv"}, {"yuv444p", "in444.mkv"}, {"nv12", "nv12.nut"}}) {
+    SCOPED_TRACE(pix_fmt);
+    const std::string codec = pix_fmt == "nv12" ? "rawvideo" : "ffv1";
+    ffmpeg("-f lavfi -i testsrc2=size=176x144:rate=25:duration=1 -pix_fmt " + pix_fmt + " -c:v " +
+           codec + " " + path(file));
+    vpipe_ok({"-i", path(file), "-o", path("out.mkv"), "-c:v", "ffv1"});
+    ffmpeg("-i " + path(file) + " -pix_fmt yuv420p -c:v ffv1 " + path("ref.mkv"));
+    const DecodedVideo got = decode_video(path("out.mkv"), /*keep_pixels=*/true);
+    const DecodedVideo ref = decode_video(path("ref.mkv"), /*keep_pixels=*/true);
+    ASSERT_EQ(got.nb_frames(), 25u);
+    ASSERT_EQ(ref.nb_frames(), 25u);
+    for (std::size_t i = 0; i < got.frames.size(); i += 8)
+      EXPECT_GT(psnr(got.frames[i], ref.frames[i]), 40) << "frame " << i;
+  }
+}
+
 TEST_F(FidelityTest, PixFmtPicksTheEncodersFormatAndAnUnsupportedOneIsAUsageError) {
   vpipe_ok({"-i", "testsrc:size=160x120:duration=1", "-o", path("out.mkv"), "-pix_fmt", "yuv444p"});
   EXPECT_EQ(read_stream(path("out.mkv")).pix_fmt, "yuv444p");
