@@ -592,7 +592,7 @@ class Harness {
     reclaim_and_verify(a.pid, stats(a), held);
     if (a.kind == Actor::Kind::kDecode) {
       a.alive = false;
-      drain_eos_left_ = nb_workers_;
+      drain_eos_left_ = segment_.markers_missing();  // as the scheduler does
       decode_end_of_stream();
       return;
     }

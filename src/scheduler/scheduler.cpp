@@ -217,8 +217,9 @@ class Supervisor {
   void drain_after_decode_death(const Child& c) {
     shm::ControlBlock& control = segment_.control();
     segment_.reclaim(c.pid, control.stages[c.stats_index]);
+    // Decode may have pushed some or all of its markers before it died: only the missing ones.
     shm::FrameRing decoded = segment_.decoded_ring();
-    for (int i = 0; i < plan_.nb_workers; ++i) {
+    for (std::uint32_t i = segment_.markers_missing(); i > 0; --i) {
       if (!decoded.push_end_of_stream_for(std::chrono::seconds(1))) begin_abort();
     }
     record_error("decode " + describe_status(c.status) + "; the output was finished with the " +

@@ -332,6 +332,20 @@ FrameRing RunSegment::filtered_ring(StageStats* claimant) {
       claimant);
 }
 
+std::uint32_t RunSegment::markers_missing() {
+  // Waiting workers first, then queued markers: a worker taking a marker in between is then
+  // counted as still waiting with its marker gone (one too many, harmless), never the reverse.
+  std::uint32_t waiting = 0;
+  for (std::uint32_t w = 0; w < control_->nb_workers; ++w) {
+    waiting += control_->stages[kFirstWorkerStage + w].eos_state.load() ==
+               static_cast<std::uint32_t>(EosState::kNone);
+  }
+  const std::uint32_t queued =
+      IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->decoded_ring_offset)
+          .count(kEndOfStream);
+  return waiting > queued ? waiting - queued : 0;
+}
+
 RunSegment::Reclaimed RunSegment::reclaim(pid_t dead, StageStats& stats) {
   Reclaimed done;
   IndexRing decoded =
@@ -375,12 +389,7 @@ RunSegment::Reclaimed RunSegment::reclaim(pid_t dead, StageStats& stats) {
     stats.eos_state.store(static_cast<std::uint32_t>(EosState::kNone));
     // It may have died inside the pop, before it committed: then its marker is still queued.
     // Put one back only when fewer are queued than workers still waiting for one.
-    std::uint32_t waiting = 0;
-    for (std::uint32_t w = 0; w < control_->nb_workers; ++w) {
-      waiting += control_->stages[kFirstWorkerStage + w].eos_state.load() ==
-                 static_cast<std::uint32_t>(EosState::kNone);
-    }
-    if (decoded.count(kEndOfStream) < waiting) {
+    if (markers_missing() > 0) {
       if (!decoded.try_push(kEndOfStream)) std::abort();  // the ring has room for every marker
       done.end_of_stream_restored = true;
     }

@@ -269,6 +269,11 @@ class RunSegment {
   // the decode ring, untouched (workers never write into the slot they read); spares return to
   // the pool; an end-of-stream marker it took but did not forward goes back too.
   Reclaimed reclaim(pid_t dead, StageStats& stats);
+  // End-of-stream markers the decode ring still lacks: workers waiting for one, less those
+  // queued. For putting back a lost marker, and for ending the stream when decode died (maybe
+  // after it had pushed some or all of its own). Never below what is needed; concurrent takes can
+  // only make it one too high per take, which the ring's room for twice the markers absorbs.
+  [[nodiscard]] std::uint32_t markers_missing();
 
  private:
   RunSegment(int fd, void* base, std::uint64_t bytes);

@@ -100,6 +100,26 @@ TEST(FrameRingTest, EndOfStreamTravelsInBand) {
   EXPECT_EQ(sut.pop_for(1ms), std::nullopt);
 }
 
+TEST(RunSegmentTest, MarkersMissingCountsWaitingWorkersLessQueuedMarkers) {
+  RunSegment sut = RunSegment::create(small_spec());  // 2 workers
+  FrameRing decoded = sut.decoded_ring();
+  EXPECT_EQ(sut.markers_missing(), 2u) << "both workers wait, none queued";
+  ASSERT_TRUE(decoded.push_end_of_stream_for(0ms));
+  EXPECT_EQ(sut.markers_missing(), 1u);
+  ASSERT_TRUE(decoded.push_end_of_stream_for(0ms));
+  EXPECT_EQ(sut.markers_missing(), 0u);
+  // Extra markers (decode pushed its own after one was put back) never make it negative.
+  ASSERT_TRUE(decoded.push_end_of_stream_for(0ms));
+  EXPECT_EQ(sut.markers_missing(), 0u);
+  // A worker that forwarded its marker no longer waits.
+  sut.control().stages[kFirstWorkerStage].eos_state.store(
+      static_cast<std::uint32_t>(EosState::kForwarded));
+  FrameRing taken = sut.decoded_ring();
+  while (taken.try_pop()) {
+  }
+  EXPECT_EQ(sut.markers_missing(), 1u);
+}
+
 TEST(FrameRingTest, CreditsBoundFramesInFlight) {
   RunSegment seg = RunSegment::create(small_spec(3));
   ShmSemaphore& sut = seg.control().credits;
