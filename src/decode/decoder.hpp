@@ -64,9 +64,6 @@ class Decoder {
  public:
   // Throws vpipe::Error (kInput) naming the input and the cause.
   static Decoder open(const std::string& input, const OpenSettings& settings);
-  static Decoder open(const std::string& input, int threads) {
-    return open(input, OpenSettings{threads, "", 10, {}, {}});
-  }
 
   // The next decoded frame, owned by the decoder until the next call; nullptr at the end.
   AVFrame* next_frame();

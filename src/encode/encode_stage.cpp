@@ -78,10 +78,11 @@ int run_encode_stage(StageContext& ctx) {
   // Shows a frame in the preview window; a closed window finishes the run as Ctrl-C does.
   auto show = [&](const shm::Slot& slot) {
     if (!preview) return;
-    const shm::FrameDesc& d = slot.desc();
     const std::uint64_t now = monotonic_ns();
     if (first_shown_ns == 0) first_shown_ns = now;
-    ++shown;
+    ++shown;  // frames out, for the overlay's fps, whether drawn or not
+    if (!preview->due(now)) return;
+    const shm::FrameDesc& d = slot.desc();
     vpipe_preview_frame f{};
     for (int i = 0; i < 3; ++i) {
       f.planes[i] = slot.data() + d.picture.offset[i];

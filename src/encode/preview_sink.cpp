@@ -52,9 +52,12 @@ PreviewSink::~PreviewSink() {
   // The library stays loaded: GUI toolkits do not unload cleanly.
 }
 
+bool PreviewSink::due(std::uint64_t now_ns) const {
+  return open_ && (last_shown_ns_ == 0 || now_ns - last_shown_ns_ >= 1'000'000'000 / 60);
+}
+
 bool PreviewSink::show(const vpipe_preview_frame& frame, std::uint64_t now_ns) {
   if (!open_) return false;
-  if (last_shown_ns_ != 0 && now_ns - last_shown_ns_ < 1'000'000'000 / 60) return true;
   last_shown_ns_ = now_ns;
   if (show_(&frame) == 0) {
     close_();

@@ -21,8 +21,11 @@ class PreviewSink {
   static std::unique_ptr<PreviewSink> open(const std::string& title);
   ~PreviewSink();
 
-  // Shows the frame if the last one shown is older than a 60th of a second. False once the user
-  // closed the window (the run then finishes as after Ctrl-C).
+  // Whether a frame should be shown now: the window is open and the last frame shown is older
+  // than a 60th of a second. Asked first, so that frames not shown cost nothing.
+  [[nodiscard]] bool due(std::uint64_t now_ns) const;
+  // Shows the frame. False once the user closed the window (the run then finishes as after
+  // Ctrl-C).
   bool show(const vpipe_preview_frame& frame, std::uint64_t now_ns);
 
  private:

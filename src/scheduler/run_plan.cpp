@@ -210,12 +210,11 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology)
   const RunPlan stages = plan_stages(options, topology);
   decode::OpenSettings probe = stages.open_settings();
   probe.threads = 1;
-  return make_plan(options, topology, decode::Decoder::open(options.input, probe).info());
+  return make_plan(options, stages, decode::Decoder::open(options.input, probe).info());
 }
 
-RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology,
-                  const decode::InputInfo& input) {
-  RunPlan plan = plan_stages(options, topology);
+RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::InputInfo& input) {
+  RunPlan plan = std::move(stages);
   const transform::FilterChain chain = transform::FilterChain::parse(options.vf);
   plan.input_info = input;
   plan.steps = chain.plan({plan.input_info.width, plan.input_info.height});

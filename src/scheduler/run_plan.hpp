@@ -78,9 +78,9 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
 // Probes the input, parses the chain, checks the encoder and output, plans CPUs and memory.
 // Throws vpipe::Error with the one-line reason.
 RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology);
-// The same for an input already probed (by the decode stage, which keeps it open).
-RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology,
-                  const decode::InputInfo& input);
+// The same from plan_stages' result, for an input already probed (by the decode stage, which
+// keeps it open).
+RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::InputInfo& input);
 
 // InputInfo as JSON, for the decode stage's answer to the scheduler.
 std::string input_info_to_json(const decode::InputInfo& info);

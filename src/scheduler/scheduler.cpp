@@ -672,8 +672,7 @@ int run(const RunOptions& options) {
   } close_unless_used{segment_fd};
   DecodeLauncher decode(stages, segment_fd, signals.original());
   Prestarted others(stages, segment_fd, signals.original());
-  const RunPlan plan = make_plan(options, topology, decode.wait_for_input());
-  if (plan.nb_workers != stages.nb_workers) std::abort();  // both come from plan_stages
+  const RunPlan plan = make_plan(options, stages, decode.wait_for_input());
   spdlog::debug("plan:\n{}", describe(plan));
   if (plan.cpus.shared) spdlog::debug("{}", plan.cpus.note);
 

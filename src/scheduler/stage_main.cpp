@@ -35,6 +35,24 @@ void pin(const std::vector<int>& cpus) {
     spdlog::warn("cannot pin to CPUs: {}", std::strerror(errno));
 }
 
+// Attaches the run segment and runs `body(segment, plan)`; a failure becomes the run's first error
+// (the line the scheduler prints) and this process's exit code.
+template <typename Body>
+int run_on_segment(int fd, const std::string& name, Body&& body) {
+  shm::RunSegment segment = shm::RunSegment::attach(fd);
+  shm::ControlBlock& control = segment.control();
+  try {
+    const RunPlan plan = plan_from_json(segment.plan_json());
+    return body(segment, plan);
+  } catch (const Error& e) {
+    record_error(control, e.code(), name, e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    record_error(control, ExitCode::kRunFailed, name, e.what());
+    return static_cast<int>(ExitCode::kRunFailed);
+  }
+}
+
 // Decode opens the input before the run's sizes exist (they depend on it), and keeps it open:
 // a stream, a camera or stdin cannot be opened twice. The scheduler sends one request line (what
 // to open, with which threads and CPUs), decode answers with the input's description or the
@@ -71,21 +89,12 @@ int decode_stage_main(int fd, int request_fd, int reply_fd) {
   if (!go || *go != "go") return 0;  // the run was not planned: nothing to do
   av::route_logs_to_spdlog();
 
-  shm::RunSegment segment = shm::RunSegment::attach(fd);
-  shm::ControlBlock& control = segment.control();
-  try {
-    const RunPlan plan = plan_from_json(segment.plan_json());
-    shm::StageStats& stats = control.stages[kDecodeStatsIndex];
+  return run_on_segment(fd, "decode", [&](shm::RunSegment& segment, const RunPlan& plan) {
+    shm::StageStats& stats = segment.control().stages[kDecodeStatsIndex];
     stats.pid.store(getpid());
     StageContext ctx{segment, plan, stats, 0};
     return run_decode_stage(ctx, *decoder);
-  } catch (const Error& e) {
-    record_error(control, e.code(), "decode", e.what());
-    return static_cast<int>(e.code());
-  } catch (const std::exception& e) {
-    record_error(control, ExitCode::kRunFailed, "decode", e.what());
-    return static_cast<int>(ExitCode::kRunFailed);
-  }
+  });
 }
 
 }  // namespace
@@ -126,30 +135,19 @@ int stage_main(int argc, char** argv) {
     close(start_fd);
     if (n != 1) return 0;  // the run was not planned: nothing to do
   }
-  shm::RunSegment segment = shm::RunSegment::attach(fd);
-  shm::ControlBlock& control = segment.control();
-  try {
-    const RunPlan plan = plan_from_json(segment.plan_json());
+  return run_on_segment(fd, name, [&](shm::RunSegment& segment, const RunPlan& plan) {
     init_logging(name, plan.log_level, plan.log_file);
     av::route_logs_to_spdlog();
     pin(plan.cpus_of(name));
-    const int stats_index = role == "decode"   ? kDecodeStatsIndex
-                            : role == "encode" ? kEncodeStatsIndex
-                                               : kFirstWorkerStatsIndex + index;
-    shm::StageStats& stats = control.stages[stats_index];
+    const int stats_index = role == "encode" ? kEncodeStatsIndex : kFirstWorkerStatsIndex + index;
+    shm::StageStats& stats = segment.control().stages[stats_index];
     stats.pid.store(getpid());
     StageContext ctx{segment, plan, stats, index};
     if (role == "xform") return run_transform_stage(ctx);
     if (role == "encode") return run_encode_stage(ctx);
-    record_error(control, ExitCode::kUsage, name, "unknown stage role");
+    record_error(segment.control(), ExitCode::kUsage, name, "unknown stage role");
     return static_cast<int>(ExitCode::kUsage);
-  } catch (const Error& e) {
-    record_error(control, e.code(), name, e.what());
-    return static_cast<int>(e.code());
-  } catch (const std::exception& e) {
-    record_error(control, ExitCode::kRunFailed, name, e.what());
-    return static_cast<int>(ExitCode::kRunFailed);
-  }
+  });
 }
 
 }  // namespace vpipe::scheduler
