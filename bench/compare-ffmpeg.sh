@@ -9,8 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 vpipe=${VPIPE:-build/vpipe}
 runs=${1:-5}
-input=samples/bench/1080p30.mp4
-[ -f "$input" ] || samples/make-samples.sh bench >/dev/null
+source bench/lib.sh
 frames=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_read_packets -of csv=p=0 "$input")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -24,7 +23,6 @@ jobs=(
 )
 
 seconds() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); awk "BEGIN { print $e - $s }"; }
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 printf "%-14s %10s %10s %8s   (%s frames of %s, %s runs each, wall clock incl. start-up)\n" job vpipe_fps ffmpeg_fps ratio "$frames" "$input" "$runs"
 for job in "${jobs[@]}"; do

@@ -8,8 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 vpipe=${VPIPE:-build/vpipe}
 runs=${1:-3}
-input=samples/bench/1080p30.mp4
-[ -f "$input" ] || samples/make-samples.sh bench >/dev/null
+source bench/lib.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -38,7 +37,6 @@ peak_rss() {
   done
   echo "$hwm"
 }
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 for _ in $(seq "$runs"); do
   "$vpipe" run -q -y -i "$input" --vf resize=1280x720 -c:v libx264 --preset veryfast --crf 23 \
