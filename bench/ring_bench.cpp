@@ -1,6 +1,6 @@
 // ring_bench: what moving a frame between stages costs, measured on the real src/shm_ring code.
 //
-// Only transport is measured: slots are pre-faulted by RunSegment::create and no pixel is written,
+// Only transport is measured: slots are pre-faulted (populate_slots) and no pixel is written,
 // so the numbers are the floor under any pipeline, whatever its codecs and filters do.
 //
 // | benchmark                 | processes | what one iteration is |
@@ -189,6 +189,7 @@ BENCHMARK(BM_IndexRing_PushPop)->ArgName("batch")->Arg(1)->Arg(8);
 
 void BM_FrameRing_SlotCycle(benchmark::State& state) {
   RunSegment seg = RunSegment::create(spec_for(4096));
+  seg.populate_slots();
   FrameRing ring = seg.decoded_ring(&seg.control().stages[0]);
   for (auto _ : state) {
     auto slot = seg.pool().acquire_for(0ns);  // free ring pop + owner recorded
@@ -205,6 +206,7 @@ BENCHMARK(BM_FrameRing_SlotCycle);
 
 void BM_CrossProcess_PingPong(benchmark::State& state) {
   RunSegment seg = RunSegment::create(spec_for(4096));
+  seg.populate_slots();
   Stages stages(seg);
   if (!stages.spawn(StageKind::kRelay, /*in_is_decoded=*/true) || !stages.wait_attached()) {
     state.SkipWithError("the echo process did not start");
@@ -240,6 +242,7 @@ BENCHMARK(BM_CrossProcess_PingPong)->UseRealTime()->Unit(benchmark::kMicrosecond
 void run_1080p_transport(benchmark::State& state, int nb_stages) {
   const CpuLimit cpu_limit(static_cast<int>(state.range(0)));
   RunSegment seg = RunSegment::create(spec_for(k1080pSlotBytes));
+  seg.populate_slots();
   Stages stages(seg);
   bool started = true;
   for (int i = 0; i < nb_stages; ++i) {

@@ -51,6 +51,83 @@ class SlotWriter {
   bool warned_resize_ = false;
 };
 
+// Decoding straight into pool slots: libavcodec's get_buffer2 hands the decoder a slot, so the
+// decoded picture is the frame's slot and decode copies no pixels. Only for pictures already in
+// the working format (yuv420p, at least the planned size), and for at most the slots the plan
+// set aside for the decoder's references (RunPlan::decoder_slots); any other picture comes from
+// libavcodec's own memory and is copied into a slot by SlotWriter. A slot stays the decoder's
+// while it references it (FramePool::adopt_decoded): stages never write into a decoded slot.
+class SlotAllocator final : public decode::FrameAllocator {
+ public:
+  SlotAllocator(shm::FramePool& pool, transform::Geometry geometry, std::uint32_t budget,
+                std::uint64_t capacity)
+      : pool_(pool), geometry_(geometry), budget_(budget), capacity_(capacity) {}
+
+  int get_buffer(AVCodecContext* codec, AVFrame* frame) override {
+    if (frame->format != AV_PIX_FMT_YUV420P || frame->width < geometry_.width ||
+        frame->height < geometry_.height)
+      return -1;
+    const decode::DecodedLayout layout = decode::decoded_layout(codec, frame->width, frame->height);
+    if (layout.bytes == 0 || layout.bytes > capacity_) return -1;
+    const std::uint32_t held = held_.fetch_add(1, std::memory_order_relaxed);
+    if (held >= budget_) {
+      held_.fetch_sub(1, std::memory_order_relaxed);
+      return -1;
+    }
+    std::uint32_t most = most_held_.load(std::memory_order_relaxed);
+    while (held + 1 > most && !most_held_.compare_exchange_weak(most, held + 1)) {
+    }
+    const std::optional<std::uint32_t> index = pool_.take_for_decoder();
+    if (!index) {
+      held_.fetch_sub(1, std::memory_order_relaxed);
+      return -1;
+    }
+    std::uint8_t* data = pool_.slot_data(*index);
+    frame->buf[0] = av_buffer_create(data, capacity_, &SlotAllocator::free_slot, this, 0);
+    if (frame->buf[0] == nullptr) {
+      free_slot(this, data);
+      return AVERROR(ENOMEM);
+    }
+    for (int i = 0; i < 4; ++i) {
+      frame->data[i] = layout.linesize[i] > 0 ? data + layout.offset[i] : nullptr;
+      frame->linesize[i] = layout.linesize[i];
+    }
+    frame->extended_data = frame->data;
+    return 0;
+  }
+
+  // The slot `frame` was decoded into, now entering the pipeline; empty when the frame is in
+  // libavcodec's memory (or its slot is in the pipeline already): then it is copied.
+  std::optional<shm::Slot> adopt(const AVFrame* frame) {
+    if (frame->buf[0] == nullptr || av_buffer_get_opaque(frame->buf[0]) != this ||
+        frame->buf[1] != nullptr || frame->format != AV_PIX_FMT_YUV420P ||
+        frame->width != geometry_.width || frame->height != geometry_.height)
+      return std::nullopt;
+    const std::optional<std::uint32_t> index = pool_.slot_of(frame->buf[0]->data);
+    if (!index) return std::nullopt;
+    return pool_.adopt_decoded(*index);
+  }
+
+ private:
+  static void free_slot(void* self, std::uint8_t* data) {
+    auto* allocator = static_cast<SlotAllocator*>(self);
+    const std::optional<std::uint32_t> index = allocator->pool_.slot_of(data);
+    if (!index) std::abort();
+    allocator->pool_.release_from_decoder(*index);
+    allocator->held_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  shm::FramePool& pool_;
+  const transform::Geometry geometry_;
+  const std::uint32_t budget_;
+  const std::uint64_t capacity_;
+  std::atomic<std::uint32_t> held_{0};
+  std::atomic<std::uint32_t> most_held_{0};
+
+ public:
+  [[nodiscard]] std::uint32_t most_held() const { return most_held_.load(); }
+};
+
 // Where a decoded frame goes: offline, a fresh slot (waiting for a credit: backpressure); live,
 // never waiting: a fresh slot if a credit is free, else (--drop oldest) the slot of the oldest
 // frame still queued, whose place the new frame takes, else nowhere (the frame is dropped).
@@ -62,22 +139,25 @@ class SlotSource {
         queued_(ctx.segment.decoded_ring()),
         filtered_(ctx.segment.filtered_ring()) {}
 
-  // Offline; empty only when the run is aborted.
-  std::optional<shm::Slot> wait_for_fresh() {
+  // Offline; empty only when the run is aborted. `decoded`: the slot the frame was decoded
+  // into, if it was (else a fresh one is taken).
+  std::optional<shm::Slot> wait_for_fresh(std::optional<shm::Slot>& decoded) {
     ScopedTimer waiting(ctx_.stats.wait_ns);
     // A credit per frame in flight bounds the pipeline (see run_segment.hpp).
     if (!ctx_.wait_unless_aborted([&](auto t) { return control_.credits.wait_for(t); }))
       return std::nullopt;
     ++entered_;
+    if (decoded) return std::move(decoded);
     return ctx_.wait_unless_aborted([&](auto t) { return ctx_.segment.pool().acquire_for(t); });
   }
 
   // Live; empty when the frame has to be dropped (counted here). The pipeline is full when no
   // credit is free: the window (sized from the latency budget) is in flight. Frames that wait
   // too long in it are dropped by the deadline check of the stage that takes them up.
-  std::optional<shm::Slot> take_without_waiting() {
+  std::optional<shm::Slot> take_without_waiting(std::optional<shm::Slot>& decoded) {
     if (control_.credits.try_wait()) {
       ++entered_;
+      if (decoded) return std::move(decoded);
       // With a credit, a free slot always exists (the pool holds the window); a short wait
       // covers a slot on its way back.
       return ctx_.wait_unless_aborted([&](auto t) { return ctx_.segment.pool().acquire_for(t); });
@@ -89,7 +169,12 @@ class SlotSource {
       // Marked as a drop until the new frame is written: if decode dies in between, the
       // half-written slot travels on as a tombstone, never as a picture.
       slot.desc().dropped = static_cast<std::int32_t>(live::DropReason::kRingFull);
-      if (slot.desc().seq < 0) return slot;
+      if (slot.desc().seq < 0) {
+        if (!decoded) return slot;
+        // The new frame is in its own slot already: it takes the dropped frame's credit.
+        slot.reset();
+        return std::move(decoded);
+      }
       // A frame requeued after a worker crash already has its place in the order: it goes on
       // to encode as a tombstone, and the next queued frame is tried.
       ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
@@ -130,6 +215,18 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
   live::Pacer pacer;
   SlotWriter writer;
   SlotSource slots(ctx);
+  std::optional<SlotAllocator> allocator;
+  if (plan.decoder_slots > 0) {
+    allocator.emplace(ctx.segment.pool(), geometry, plan.decoder_slots,
+                      control.slot_bytes);
+    decoder.set_allocator(&*allocator);
+  }
+  // The decoder lets go of its slots before the allocator and the segment go, however this
+  // returns.
+  struct ReleasePictures {
+    decode::Decoder& decoder;
+    ~ReleasePictures() { decoder.release_pictures(); }
+  } release_pictures{decoder};
   std::int64_t decoded = 0;
   // -ss / -t: frames before `begin_pts` are decoded (references) but not used; the output starts
   // at 0. The first frame at `end_pts` or later ends the stream.
@@ -179,15 +276,17 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
         now = static_cast<std::int64_t>(monotonic_ns());
       }
     }
+    std::optional<shm::Slot> decoded_into;
+    if (allocator) decoded_into = allocator->adopt(frame);
     std::optional<shm::Slot> slot;
     if (!plan.live) {
-      slot = slots.wait_for_fresh();
+      slot = slots.wait_for_fresh(decoded_into);
       if (!slot) return 0;
     } else if (deadline.late(capture, now)) {
       ctx.stats.drops_late.fetch_add(1, std::memory_order_relaxed);  // decode fell behind
       continue;
     } else {
-      slot = slots.take_without_waiting();
+      slot = slots.take_without_waiting(decoded_into);
       if (!slot) {
         if (ctx.aborted()) return 0;
         continue;
@@ -195,8 +294,19 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
     }
     {
       ScopedTimer busy(ctx.stats.busy_ns);
-      const transform::Picture picture = transform::layout_picture(slot->data(), geometry);
-      writer.write(frame, picture);
+      transform::Picture picture;
+      if (frame->buf[0] != nullptr && slot->data() == frame->buf[0]->data) {
+        picture.width = frame->width;
+        picture.height = frame->height;
+        for (int i = 0; i < 3; ++i) {
+          picture.data[i] = frame->data[i];
+          picture.linesize[i] = frame->linesize[i];
+        }
+      } else {
+        picture = transform::layout_picture(slot->data(), geometry);
+        writer.write(frame, picture);
+        ctx.stats.frames_copied.fetch_add(1, std::memory_order_relaxed);
+      }
       transform::set_picture(*slot, picture, /*as_source=*/true);
       shm::FrameDesc& d = slot->desc();
       // Offline, decode numbers frames; live, a worker does as it claims one (see SlotSource).
@@ -218,6 +328,10 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
   // End of stream travels in-band: one marker per worker, each worker forwards its own.
   for (int i = 0; i < plan.nb_workers; ++i) {
     if (!ctx.wait_unless_aborted([&](auto t) { return out.push_end_of_stream_for(t); })) return 0;
+  }
+  if (allocator) {
+    spdlog::debug("the decoder held up to {} of its {} slots; {} pictures were copied",
+                  allocator->most_held(), plan.decoder_slots, ctx.stats.frames_copied.load());
   }
   if (decoder.errors() > 0)
     spdlog::warn("{} damaged packets or frames in the input were skipped or concealed",

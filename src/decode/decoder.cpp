@@ -2,6 +2,7 @@
 
 extern "C" {
 #include <libavdevice/version.h>
+#include <libavutil/imgutils.h>
 #include <libavutil/parseutils.h>
 #include <libavutil/pixdesc.h>
 }
@@ -10,6 +11,7 @@ extern "C" {
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -223,6 +225,10 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
   avcodec_parameters_to_context(d.codec_.get(), stream->codecpar);
   d.codec_->pkt_timebase = stream->time_base;
   d.codec_->thread_count = threads;
+  if ((codec->capabilities & AV_CODEC_CAP_DR1) != 0) {
+    d.codec_->opaque = d.hook_.get();
+    d.codec_->get_buffer2 = &Decoder::get_buffer;
+  }
   const int codec_ret = avcodec_open2(d.codec_.get(), codec, nullptr);
   if (codec_ret < 0)
     input_error(input, "cannot open the " + std::string(codec->name) +
@@ -349,6 +355,60 @@ AVFrame* Decoder::next_frame() {
     }
     if (!feed_packet()) return nullptr;
   }
+}
+
+int Decoder::get_buffer(AVCodecContext* codec, AVFrame* frame, int flags) {
+  auto* hook = static_cast<AllocatorHook*>(codec->opaque);
+  if (FrameAllocator* allocator = hook->allocator.load(std::memory_order_acquire)) {
+    if (allocator->get_buffer(codec, frame) >= 0) return 0;
+  }
+  return avcodec_default_get_buffer2(codec, frame, flags);
+}
+
+void Decoder::release_pictures() {
+  frame_.reset();
+  codec_.reset();
+  hook_->allocator.store(nullptr);
+}
+
+DecodedLayout decoded_layout(AVCodecContext* codec, int width, int height) {
+  // As libavcodec's own frame pool lays pictures out (update_frame_pool in decode.c): the size
+  // aligned for the codec, lines widened until every plane's line is aligned, and each plane
+  // padded, here all in one buffer with 64-byte aligned planes.
+  DecodedLayout layout;
+  int w = width, h = height;
+  int align[AV_NUM_DATA_POINTERS];
+  avcodec_align_dimensions2(codec, &w, &h, align);
+  const auto format = codec->pix_fmt;
+  for (;;) {
+    if (av_image_fill_linesizes(layout.linesize, format, w) < 0) return {};
+    bool aligned = true;
+    for (int i = 0; i < 4; ++i) aligned = aligned && align[i] > 0 && layout.linesize[i] % align[i] == 0;
+    if (aligned) break;
+    w += w & ~(w - 1);  // the next alignment up
+  }
+  std::size_t sizes[4] = {0, 0, 0, 0};
+  if (av_image_fill_plane_sizes(sizes, format, h, std::array<std::ptrdiff_t, 4>{
+                                    layout.linesize[0], layout.linesize[1], layout.linesize[2],
+                                    layout.linesize[3]}.data()) < 0)
+    return {};
+  constexpr std::size_t kAlign = 64, kPadding = 16 + 64;  // libavcodec's pool adds 16 + STRIDE_ALIGN - 1
+  std::size_t at = 0;
+  for (int i = 0; i < 4 && sizes[i] > 0; ++i) {
+    layout.offset[i] = at;
+    at = (at + sizes[i] + kPadding + kAlign - 1) / kAlign * kAlign;
+  }
+  layout.bytes = at;
+  return layout;
+}
+
+std::size_t decoded_picture_bytes(const std::string& codec_name, int width, int height) {
+  const AVCodec* codec = avcodec_find_decoder_by_name(codec_name.c_str());
+  if (codec == nullptr || (codec->capabilities & AV_CODEC_CAP_DR1) == 0) return 0;
+  av::CodecContextPtr context(avcodec_alloc_context3(codec));
+  if (!context) return 0;
+  context->pix_fmt = AV_PIX_FMT_YUV420P;
+  return decoded_layout(context.get(), (width + 15) / 16 * 16, (height + 15) / 16 * 16).bytes;
 }
 
 }  // namespace vpipe::decode

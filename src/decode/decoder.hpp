@@ -3,8 +3,10 @@
 // stage to produce frames.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -60,6 +62,30 @@ struct OpenSettings {
   std::map<std::string, std::string> options;  // demuxer/device options (video_size=640x480)
 };
 
+// Where the decoder's pictures go when not into its own memory (decode_stage.cpp decodes
+// straight into pool slots). Called from the decoder's threads, so it must be thread-safe.
+class FrameAllocator {
+ public:
+  virtual ~FrameAllocator() = default;
+  // Allocates frame->buf[0] and the planes, as AVCodecContext::get_buffer2 does; a negative
+  // value leaves the picture to libavcodec's own allocator.
+  virtual int get_buffer(AVCodecContext* codec, AVFrame* frame) = 0;
+};
+
+// How libavcodec wants a decoder's picture laid out in one buffer: its planes' line sizes and
+// offsets (each plane with the padding libavcodec's own pool gives it), and the bytes in all.
+struct DecodedLayout {
+  int linesize[4] = {0, 0, 0, 0};
+  std::size_t offset[4] = {0, 0, 0, 0};
+  std::size_t bytes = 0;
+};
+// For a picture of `width` x `height` (coded size) in `codec`'s pixel format; bytes is 0 when
+// the format has no such layout.
+DecodedLayout decoded_layout(AVCodecContext* codec, int width, int height);
+// The bytes `codec_name`'s decoder needs for one yuv420p picture of `width` x `height` (as
+// shown), with its coded size rounded up to 16; 0 when it cannot decode into given memory.
+std::size_t decoded_picture_bytes(const std::string& codec_name, int width, int height);
+
 class Decoder {
  public:
   // Throws vpipe::Error (kInput) naming the input and the cause.
@@ -72,6 +98,12 @@ class Decoder {
   bool seek(double seconds);
   // Stops reading; next_frame() then drains what the decoder already holds.
   void stop_reading() { reading_ = false; }
+  // Pictures decoded from now on are allocated by `allocator` where it accepts them (the
+  // codec must support it; null: libavcodec's own memory again).
+  void set_allocator(FrameAllocator* allocator) { hook_->allocator.store(allocator); }
+  // Closes the codec, so that it lets go of every picture it still holds (its references);
+  // the decoder decodes no more.
+  void release_pictures();
 
   [[nodiscard]] const InputInfo& info() const { return info_; }
   // Packets or frames the decoder rejected (damaged input); the run goes on.
@@ -80,6 +112,14 @@ class Decoder {
  private:
   Decoder() = default;
   bool feed_packet();
+  static int get_buffer(AVCodecContext* codec, AVFrame* frame, int flags);
+
+  // Where get_buffer finds the allocator: on the heap, because frame threads keep the codec's
+  // opaque pointer and a Decoder moves.
+  struct AllocatorHook {
+    std::atomic<FrameAllocator*> allocator{nullptr};
+  };
+  std::unique_ptr<AllocatorHook> hook_ = std::make_unique<AllocatorHook>();
 
   InputInfo info_;
   av::InputContextPtr format_;

@@ -29,6 +29,7 @@ struct StageSample {
   double busy_s = 0;
   double wait_s = 0;
   std::uint64_t bytes_copied = 0;
+  std::uint64_t frames_copied = 0;  // decode: pictures copied into a slot, not decoded into one
   std::uint64_t errors = 0;
   std::uint64_t restarts = 0;
   std::uint64_t drops_late = 0;  // live: frames this stage dropped past their deadline

@@ -19,6 +19,9 @@ using nlohmann::json;
 // The pool's total size is capped so that a huge geometry fails at planning with a clear
 // message instead of at mmap time (or by exhausting memory).
 constexpr std::uint64_t kMaxSegmentBytes = 8ULL << 30;
+// Slots the decoder may keep as references and for reordering, beyond one per decoder thread
+// (see make_plan).
+constexpr std::uint32_t kDecoderReferenceSlots = 8;
 
 std::string geometry_text(transform::Geometry g) {
   return std::to_string(g.width) + "x" + std::to_string(g.height);
@@ -301,6 +304,22 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   plan.nb_slots = plan.window +
                   (plan.needs_spare ? static_cast<std::uint32_t>(plan.nb_workers) * plan.batch : 0);
   plan.slot_bytes = chain.max_picture_bytes(plan.steps.front());
+  // The decoder decodes straight into slots when its pictures are already the working format:
+  // no copy. It keeps some of them as references after the pipeline is done with them, so the
+  // pool holds that many more: enough for the references and reordering of common streams
+  // (x264's presets up to "slow": 5 references and 3 B-frames), and a picture per decoder
+  // thread. A stream that keeps more (H.264 allows 16 references) gets the rest copied.
+  if (const std::uint64_t direct =
+          plan.input_info.pix_fmt == "yuv420p"
+              ? decode::decoded_picture_bytes(plan.input_info.codec, plan.input_info.width,
+                                              plan.input_info.height)
+              : 0;
+      direct > 0) {
+    plan.decoder_slots =
+        kDecoderReferenceSlots + static_cast<std::uint32_t>(plan.cpus_of("decode").size());
+    plan.nb_slots += plan.decoder_slots;
+    plan.slot_bytes = std::max(plan.slot_bytes, direct);
+  }
   shm::SegmentSpec spec{plan.nb_slots, plan.slot_bytes, plan.window,
                         static_cast<std::uint32_t>(plan.nb_workers), to_json(plan)};
   plan.segment_bytes = shm::RunSegment::bytes_for(spec);
@@ -402,6 +421,7 @@ std::string to_json(const RunPlan& p) {
               {"vf", p.vf},
               {"steps", steps},
               {"needs_spare", p.needs_spare},
+              {"decoder_slots", p.decoder_slots},
               {"null_output", p.null_output},
               {"preview", p.preview},
               {"copy_audio", p.copy_audio},
@@ -445,6 +465,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.vf = j.at("vf");
   for (const auto& g : j.at("steps")) p.steps.push_back({g.at(0).get<int>(), g.at(1).get<int>()});
   p.needs_spare = j.at("needs_spare");
+  p.decoder_slots = j.at("decoder_slots");
   p.null_output = j.at("null_output");
   p.preview = j.at("preview");
   p.copy_audio = j.at("copy_audio");
@@ -504,7 +525,9 @@ std::string describe(const RunPlan& p) {
     << "x" << in.height << " @ " << av_q2d(in.frame_rate) << " fps";
   if (in.duration_s > 0) s << ", " << in.duration_s << " s (~" << in.nb_frames << " frames)";
   s << "\n";
-  if (in.pix_fmt == "yuv420p" && p.steps.front().width == in.width) {
+  if (p.decoder_slots > 0) {
+    s << "convert:  none: the decoder writes its yuv420p pictures straight into pool slots\n";
+  } else if (in.pix_fmt == "yuv420p") {
     s << "convert:  none: the decoder's yuv420p planes are copied once into pool slots\n";
   } else {
     s << "convert:  decode converts " << in.pix_fmt
@@ -570,6 +593,9 @@ std::string describe(const RunPlan& p) {
   s << "pool:     " << p.nb_slots << " slots x " << mib(p.slot_bytes) << " (window " << p.window
     << " frames in flight"
     << (p.needs_spare ? ", + a spare per batched frame per worker for out-of-place filters" : "")
+    << (p.decoder_slots > 0
+            ? ", + " + std::to_string(p.decoder_slots) + " kept by the decoder as references"
+            : "")
     << "), segment " << mib(p.segment_bytes) << " (memfd)\n";
   s << "rings:    decode -> transform x" << p.nb_workers << " (batches of up to " << p.batch
     << ") -> encode, slot indices only\n";

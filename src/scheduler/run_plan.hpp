@@ -49,6 +49,9 @@ struct RunPlan {
   std::uint32_t batch = 1;
   int max_restarts = 5;  // transform worker restarts before the run gives up
   std::uint32_t nb_slots = 0;
+  // Of those, the slots the decoder may keep as its references when it decodes straight into
+  // slots (0: it decodes into its own memory and decode copies each picture into a slot).
+  std::uint32_t decoder_slots = 0;
   std::uint64_t slot_bytes = 0;
   std::uint64_t segment_bytes = 0;
   affinity::CpuPlan cpus;

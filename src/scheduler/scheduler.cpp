@@ -1,5 +1,6 @@
 #include "scheduler/scheduler.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -9,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -50,8 +52,42 @@ struct Child {
   std::uint64_t started_ns = 0;  // CLOCK_MONOTONIC at spawn: a stage stuck before its first beat
 };
 
+// The descriptors in /proc/self/`dir` other than the listing's own.
+std::vector<int> listed_numbers(const char* dir) {
+  std::vector<int> numbers;
+  DIR* listing = opendir(dir);
+  if (listing == nullptr) return numbers;
+  while (const dirent* e = readdir(listing)) {
+    if (e->d_name[0] != '.') numbers.push_back(std::atoi(e->d_name));
+  }
+  const int own = dirfd(listing);
+  closedir(listing);
+  std::erase(numbers, own);
+  return numbers;
+}
+
+// A forked copy of this process can run a stage as it is, without exec, only while this process
+// has one thread: a lock another thread held at fork would stay locked in the copy forever.
+bool single_threaded() {
+  return listed_numbers("/proc/self/task").size() == 1;
+}
+
+// In a forked copy that runs a stage without exec: closes what exec would have, every
+// descriptor marked close-on-exec (the parent's ends of the stage pipes among them).
+void close_on_exec_descriptors() {
+  for (const int fd : listed_numbers("/proc/self/fd")) {
+    const int flags = fcntl(fd, F_GETFD);
+    if (fd > 2 && flags >= 0 && (flags & FD_CLOEXEC) != 0) close(fd);
+  }
+}
+
 // `pipe_fds`: decode's request and reply pipes (child ends), for the probe before the run.
 // `start_fd`: encode's and the workers' start pipe, when started before the run is planned.
+//
+// While the scheduler has one thread (the start of a run), the child is a forked copy that runs
+// the stage at once: loading the binary and its 150 libraries again would cost each stage about
+// 30 ms of CPU before its first frame. Later (a restarted worker, with the metrics server's
+// thread running) it execs /proc/self/exe, a fresh image.
 pid_t spawn(const std::string& role, int index, int fd, const sigset_t& original_mask,
             std::pair<int, int> pipe_fds = {-1, -1}, int start_fd = -1) {
   const std::string argv0 = "vpipe:" + (role == "xform" ? "xform-" + std::to_string(index) : role);
@@ -64,6 +100,8 @@ pid_t spawn(const std::string& role, int index, int fd, const sigset_t& original
                         idx.c_str(),     fd_text.c_str(), parent.c_str(),
                         request.c_str(), reply.c_str(),   nullptr};
   if (pipe_fds.first < 0) argv[start_fd >= 0 ? 7 : 6] = nullptr;
+  const bool copy = single_threaded();
+  if (copy) std::fflush(nullptr);  // nothing buffered here is written twice
   const pid_t pid = fork();
   if (pid == 0) {
     // Only async-signal-safe calls between fork and exec.
@@ -73,6 +111,12 @@ pid_t spawn(const std::string& role, int index, int fd, const sigset_t& original
       fcntl(pipe_fds.second, F_SETFD, 0);
     }
     if (start_fd >= 0) fcntl(start_fd, F_SETFD, 0);
+    if (copy) {
+      close_on_exec_descriptors();
+      int argc = 0;
+      while (argv[argc] != nullptr) ++argc;
+      std::exit(stage_main(argc, const_cast<char**>(argv)));
+    }
     execv("/proc/self/exe", const_cast<char* const*>(argv));
     _exit(127);
   }
@@ -438,6 +482,7 @@ ProgressSample Supervisor::sample() const {
     s.busy_s = static_cast<double>(st.busy_ns.load()) / 1e9;
     s.wait_s = static_cast<double>(st.wait_ns.load()) / 1e9;
     s.bytes_copied = st.bytes_copied.load();
+    s.frames_copied = st.frames_copied.load();
     s.errors = st.errors.load();
     s.restarts = st.restarts.load();
     s.drops_late = st.drops_late.load();
@@ -471,6 +516,7 @@ nlohmann::json Supervisor::stats_json() const {
                       {"wait_s", s.wait_s},
                       {"busy_percent", wall_s_ > 0 ? 100 * s.busy_s / wall_s_ : 0},
                       {"bytes_copied", s.bytes_copied},
+                      {"frames_copied", s.frames_copied},
                       {"errors", s.errors},
                       {"restarts", s.restarts},
                       {"peak_rss_kib", s.peak_rss_kib}});
@@ -693,6 +739,7 @@ int run(const RunOptions& options) {
   started.insert(started.begin(), Supervisor::Started{"decode", 0, decode.go()});
   Supervisor supervisor(plan, options, segment, signals.original(), metrics.get(),
                         std::move(started));
+  segment.populate_slots();
   const int code = supervisor.run();
   if (!options.stats_json.empty()) {
     std::ofstream out(options.stats_json);

@@ -53,10 +53,21 @@ Layout layout_for(const SegmentSpec& spec) {
 }
 
 void* map_segment(int fd, std::uint64_t bytes) {
-  // MAP_POPULATE pre-faults the whole pool: a first touch of a 1080p buffer costs more than a
-  // copy, so it is paid once at start, not per frame.
-  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  // Not MAP_POPULATE: the scheduler allocates the pages once (see populate_slots); a stage maps
+  // them as it first touches them, which costs little once they exist.
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   return base == MAP_FAILED ? nullptr : base;
+}
+
+// Allocates the pages of [begin, end) now, as a write would, without changing what they hold.
+void populate(std::uint8_t* begin, std::uint64_t bytes) {
+  if (madvise(begin, bytes, MADV_POPULATE_WRITE) != 0) {
+    // Kernels before 5.14: a write fault per page does the same (the bytes keep their value).
+    for (std::uint64_t at = 0; at < bytes; at += kPage) {
+      auto* p = reinterpret_cast<volatile std::atomic<std::uint8_t>*>(begin + at);
+      p->fetch_add(0, std::memory_order_relaxed);
+    }
+  }
 }
 // getpid() is a system call (glibc stopped caching it) and ring claims run per frame; the
 // cache is cleared in a forked child.
@@ -127,6 +138,7 @@ void FramePool::claim_spare(void* self, std::uint32_t index) {
   // A spare names no frame until its result is written: reclaim must not mistake a stale seq
   // for a finished frame.
   pool->desc(index).seq = -1;
+  pool->desc(index).holds.store(kHoldPipeline, std::memory_order_relaxed);
 }
 
 void FramePool::publish_free(void* self, std::uint32_t index) {
@@ -143,9 +155,61 @@ std::optional<Slot> FramePool::acquire_for(std::chrono::nanoseconds timeout) {
 
 void FramePool::release(std::uint32_t index) {
   if (index >= control_->nb_slots) std::abort();
+  FrameDesc& d = desc(index);
+  std::uint32_t holds = d.holds.load(std::memory_order_acquire);
+  while ((holds & kHoldDecoder) != 0) {
+    // Back to the decoder, which frees it when it lets go. Written before the hold is dropped:
+    // until then the decoder cannot free it, and after it no stage may touch it.
+    d.seq = -1;
+    d.role.store(static_cast<std::uint32_t>(SlotRole::kSpare), std::memory_order_relaxed);
+    d.owner_pid.store(kOwnerDecoder, std::memory_order_relaxed);
+    if (d.holds.compare_exchange_weak(holds, holds & ~std::uint32_t{kHoldPipeline},
+                                      std::memory_order_acq_rel))
+      return;
+  }
+  d.holds.store(0, std::memory_order_relaxed);
+  push_free(index);
+}
+
+void FramePool::push_free(std::uint32_t index) {
   // The owner is cleared under the ring's lock as the push commits: a slot is never in no place.
   // The free ring has room for every slot, so this cannot wait; a failure is a double release.
   if (!free_ring_.try_push(index, &FramePool::publish_free, this)) std::abort();
+}
+
+std::optional<std::uint32_t> FramePool::take_for_decoder() {
+  const auto index = free_ring_.try_pop(&FramePool::claim_spare, this);
+  if (!index) return std::nullopt;
+  FrameDesc& d = desc(*index);
+  d.owner_pid.store(kOwnerDecoder, std::memory_order_relaxed);
+  d.holds.store(kHoldDecoder, std::memory_order_release);
+  return index;
+}
+
+void FramePool::release_from_decoder(std::uint32_t index) {
+  if (index >= control_->nb_slots) std::abort();
+  // Only the last holder frees: if the pipeline still has the frame, its release will.
+  if (desc(index).holds.fetch_and(~std::uint32_t{kHoldDecoder}, std::memory_order_acq_rel) ==
+      kHoldDecoder)
+    push_free(index);
+}
+
+std::optional<Slot> FramePool::adopt_decoded(std::uint32_t index) {
+  if (index >= control_->nb_slots) std::abort();
+  FrameDesc& d = desc(index);
+  if ((d.holds.fetch_or(kHoldPipeline, std::memory_order_acq_rel) & kHoldPipeline) != 0)
+    return std::nullopt;  // already in the pipeline as an earlier frame
+  d.role.store(static_cast<std::uint32_t>(SlotRole::kSpare), std::memory_order_relaxed);
+  d.owner_pid.store(current_pid(), std::memory_order_relaxed);
+  return Slot(this, index);
+}
+
+std::optional<std::uint32_t> FramePool::slot_of(const std::uint8_t* data) const {
+  const std::uint8_t* first = base_ + control_->data_offset;
+  if (data < first) return std::nullopt;
+  const std::uint64_t index = static_cast<std::uint64_t>(data - first) / control_->slot_stride;
+  if (index >= control_->nb_slots) return std::nullopt;
+  return static_cast<std::uint32_t>(index);
 }
 
 FrameDesc& FramePool::desc(std::uint32_t index) const {
@@ -251,6 +315,7 @@ RunSegment RunSegment::create(const SegmentSpec& spec, int fd) {
                                    " MiB of shared memory: " + std::strerror(err));
   }
   auto* bytes = static_cast<std::uint8_t*>(base);
+  populate(bytes, l.data);  // the control block, rings and descriptors: touched at once by all
   auto* control = new (base) ControlBlock{};
   control->magic = kMagic;
   control->total_bytes = l.total;
@@ -314,6 +379,14 @@ RunSegment::RunSegment(RunSegment&& other) noexcept
 RunSegment::~RunSegment() {
   if (base_ != nullptr) munmap(base_, bytes_);
   if (fd_ >= 0) close(fd_);
+}
+
+void RunSegment::populate_slots() {
+  // Last slot first: the stages take slots from the first, so the two meet in the middle
+  // rather than fault the same pages.
+  auto* data = static_cast<std::uint8_t*>(base_) + control_->data_offset;
+  for (std::uint32_t i = control_->nb_slots; i-- > 0;)
+    populate(data + i * control_->slot_stride, control_->slot_stride);
 }
 
 std::string_view RunSegment::plan_json() const {
@@ -380,8 +453,8 @@ RunSegment::Reclaimed RunSegment::reclaim(pid_t dead, StageStats& stats) {
       if (!decoded.push_front(i)) std::abort();  // the ring holds every slot
       ++done.requeued;
     } else {
-      d.role.store(static_cast<std::uint32_t>(SlotRole::kFree));
-      if (!free_ring.try_push(i)) std::abort();
+      // A spare, or a frame that is done: freed, or left to the decoder if it still holds it.
+      pool_.release(i);
       ++done.freed;
     }
   }

@@ -2,7 +2,7 @@
 //
 // Layout (every part at an offset recorded in the control block; no pointers are shared):
 //   ControlBlock | plan JSON | ring decode->transform | ring transform->encode | free-slot ring
-//   | FrameDesc[nb_slots] | slot data (page aligned, pre-faulted)
+//   | FrameDesc[nb_slots] | slot data (page aligned, pre-faulted by the scheduler as the run starts)
 //
 // The segment is an anonymous memfd: the scheduler creates it, children inherit the fd across
 // exec. Nothing is ever named in /dev/shm, so nothing can outlive the run even if every process
@@ -68,7 +68,19 @@ struct FrameDesc {
   PlaneLayout picture;
   std::atomic<std::int32_t> owner_pid;  // 0 while queued in a ring (invariant 3)
   std::atomic<std::uint32_t> role;      // SlotRole: how the owner got it, for reclaiming
+  // SlotHold bits: who still needs the slot's pixels. It returns to the free ring when the last
+  // one lets go.
+  std::atomic<std::uint32_t> holds;
 };
+
+// A slot the decoder decoded into is also one of its reference pictures: it stays the
+// decoder's after the pipeline is done with the frame, until the decoder lets go of it.
+enum SlotHold : std::uint32_t {
+  kHoldPipeline = 1,  // a stage or a ring has it (every slot taken from the free ring)
+  kHoldDecoder = 2,   // decode's decoder references it (see FramePool::adopt_decoded)
+};
+// owner_pid of a slot that only the decoder still holds: no stage owns it, nothing to reclaim.
+inline constexpr std::int32_t kOwnerDecoder = -1;
 
 // How a process came to own a slot; tells the scheduler what to do with it if that process dies.
 enum class SlotRole : std::uint32_t {
@@ -87,6 +99,8 @@ struct alignas(kCacheLine) StageStats {
   std::atomic<std::uint64_t> busy_ns;
   std::atomic<std::uint64_t> wait_ns;
   std::atomic<std::uint64_t> bytes_copied;  // pixels copied at stage boundaries: must stay 0
+  // Decode: pictures it copied or converted into a slot, not decoded straight into one.
+  std::atomic<std::uint64_t> frames_copied;
   std::atomic<std::uint64_t> errors;        // e.g. packets the decoder rejected
   std::atomic<std::uint64_t> drops_late;    // live: frames this stage dropped past deadline
   std::atomic<std::uint64_t> drops_full;    // live: frames dropped because the pipeline was full
@@ -179,11 +193,28 @@ class FramePool {
   [[nodiscard]] std::uint32_t nb_slots() const { return control_->nb_slots; }
   [[nodiscard]] std::uint32_t nb_free() const { return free_ring_.size(); }
 
+  // Decode, for decoding straight into slots. A slot the decoder allocates: taken from the free
+  // ring without waiting, held by the decoder only (kHoldDecoder); empty when none is free.
+  [[nodiscard]] std::optional<std::uint32_t> take_for_decoder();
+  // The decoder let go of `index` (its buffer's free callback): the slot returns to the free
+  // ring unless the pipeline still has the frame, which then frees it as usual.
+  void release_from_decoder(std::uint32_t index);
+  // A frame the decoder output in slot `index` enters the pipeline (kHoldPipeline added);
+  // empty when that slot is already in the pipeline (a decoder showing one picture twice),
+  // for the caller to copy that frame instead.
+  [[nodiscard]] std::optional<Slot> adopt_decoded(std::uint32_t index);
+  [[nodiscard]] std::uint8_t* slot_data(std::uint32_t index) const { return data(index); }
+  // Which slot `data` (a pointer into some slot's data) lies in; empty if none.
+  [[nodiscard]] std::optional<std::uint32_t> slot_of(const std::uint8_t* data) const;
+
  private:
   friend class Slot;
   friend class FrameRing;
   friend class RunSegment;
+  // The pipeline lets go of `index`: to the free ring, or back to the decoder that still holds
+  // it. Also the scheduler's, for a dead worker's finished frames.
   void release(std::uint32_t index);
+  void push_free(std::uint32_t index);
   static void claim_spare(void* self, std::uint32_t index);
   static void publish_free(void* self, std::uint32_t index);
   FrameDesc& desc(std::uint32_t index) const;
@@ -240,8 +271,13 @@ class RunSegment {
   // Scheduler: an empty memfd, inheritable across exec, for a stage started before the run's
   // sizes are known (decode probes the input first); create() later lays the segment out in it.
   static int create_fd();
-  // Scheduler: sizes `fd` (a new memfd when -1), lays everything out, pre-faults it.
+  // Scheduler: sizes `fd` (a new memfd when -1), lays everything out; the slots' pages are
+  // allocated by populate_slots().
   static RunSegment create(const SegmentSpec& spec, int fd = -1);
+  // Scheduler, once the stages run: allocates every slot's pages (a first touch of a 1080p
+  // picture costs several times a copy of it), while the stages start up, instead of before
+  // they may start or in the middle of their first frames. Safe while stages use the slots.
+  void populate_slots();
   // Stage: maps the segment from an inherited fd.
   static RunSegment attach(int fd);
   static std::uint64_t bytes_for(const SegmentSpec& spec);

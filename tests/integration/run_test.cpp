@@ -190,5 +190,58 @@ INSTANTIATE_TEST_SUITE_P(
       return n.substr(0, n.find('.'));
     });
 
+// Decoders that decode straight into pool slots (H.264, HEVC, VP9, MPEG-2/4): every picture
+// comes out exactly as ffmpeg decodes it, including streams whose references outnumber the
+// slots set aside for them (the rest are copied) and pictures the decoder keeps while later
+// frames are in flight.
+struct DirectInput {
+  const char* name;
+  const char* ffmpeg_args;  // after -i testsrc2...
+  bool all_direct;          // every picture decoded into its slot, none copied
+};
+
+class DecodedIntoSlotsTest : public RunTest, public ::testing::WithParamInterface<DirectInput> {};
+
+TEST_P(DecodedIntoSlotsTest, EveryPictureIsTheOneFfmpegDecodes) {
+  const DirectInput& d = GetParam();
+  const std::string input = path(d.name);
+  ASSERT_EQ(shell(std::string("ffmpeg -v error -y -f lavfi -i "
+                              "testsrc2=size=641x359:rate=25:duration=3 ") +
+                  d.ffmpeg_args + " " + input),
+            0);
+  const DecodedVideo reference = decode_video(input);
+  ASSERT_GT(reference.nb_frames(), 0u);
+  vpipe_ok({"run", "-q", "-i", input, "-o", path("out.mkv"), "-c:v", "ffv1", "-w", "2",
+            "--stats-json", path("stats.json")});
+  const DecodedVideo out = decode_video(path("out.mkv"));
+  EXPECT_EQ(out.checksums, reference.checksums);
+  const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
+  const auto& decode = stats.at("stages").at(0);
+  ASSERT_EQ(decode.at("stage"), "decode");
+  const auto copied = decode.at("frames_copied").get<std::size_t>();
+  if (d.all_direct) {
+    EXPECT_EQ(copied, 0u);
+  } else {
+    EXPECT_GT(copied, 0u) << "more references than slots for them: the rest are copied";
+    EXPECT_LT(copied, reference.nb_frames());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Inputs, DecodedIntoSlotsTest,
+    ::testing::Values(
+        DirectInput{"h264.mp4", "-c:v libx264 -preset veryfast", true},
+        DirectInput{"h264_refs.mp4",
+                    "-c:v libx264 -x264-params ref=16:bframes=8:b-pyramid=normal", false},
+        DirectInput{"interlaced.ts", "-vf scale=640:360,tinterlace=4 -c:v libx264 -flags +ildct+ilme", true},
+        DirectInput{"hevc.mkv", "-c:v libx265 -x265-params log-level=error", true},
+        DirectInput{"mpeg4.avi", "-c:v mpeg4 -bf 2 -q:v 5", true},
+        DirectInput{"mpeg2.mpg", "-c:v mpeg2video -q:v 5", true},
+        DirectInput{"vp9.webm", "-c:v libvpx-vp9 -b:v 300k -deadline realtime", true}),
+    [](const auto& info) {
+      std::string n = info.param.name;
+      return n.substr(0, n.find('.'));
+    });
+
 }  // namespace
 }  // namespace vpipe::test

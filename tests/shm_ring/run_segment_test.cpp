@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -127,6 +128,97 @@ TEST(FrameRingTest, CreditsBoundFramesInFlight) {
   EXPECT_FALSE(sut.wait_for(5ms));
   sut.post();
   EXPECT_TRUE(sut.wait_for(1ms));
+}
+
+// ---- slots the decoder decoded into (FramePool::take_for_decoder / adopt_decoded) ----------
+
+TEST(DecoderHoldTest, ASlotTheDecoderStillReferencesIsNotFreedWithItsFrame) {
+  RunSegment seg = RunSegment::create(small_spec(2));
+  FramePool& sut = seg.pool();
+  const auto index = sut.take_for_decoder();
+  ASSERT_TRUE(index);
+  EXPECT_EQ(sut.nb_free(), 1u);
+  {
+    auto frame = sut.adopt_decoded(*index);
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->desc().owner_pid.load(), getpid());
+  }  // the pipeline is done with the frame
+  EXPECT_EQ(sut.nb_free(), 1u) << "the decoder still uses it as a reference";
+  EXPECT_FALSE(sut.is_free(*index));
+  sut.release_from_decoder(*index);
+  EXPECT_EQ(sut.nb_free(), 2u);
+  EXPECT_TRUE(sut.is_free(*index));
+}
+
+TEST(DecoderHoldTest, ASlotTheDecoderLetGoOfFirstIsFreedWithItsFrame) {
+  RunSegment seg = RunSegment::create(small_spec(2));
+  FramePool& sut = seg.pool();
+  const auto index = sut.take_for_decoder();
+  ASSERT_TRUE(index);
+  auto frame = sut.adopt_decoded(*index);
+  ASSERT_TRUE(frame);
+  sut.release_from_decoder(*index);
+  EXPECT_EQ(sut.nb_free(), 1u) << "the frame is still in the pipeline";
+  frame.reset();
+  EXPECT_EQ(sut.nb_free(), 2u);
+}
+
+TEST(DecoderHoldTest, APictureOutputTwiceEntersThePipelineOnce) {
+  RunSegment seg = RunSegment::create(small_spec(2));
+  FramePool& sut = seg.pool();
+  const auto index = sut.take_for_decoder();
+  ASSERT_TRUE(index);
+  auto first = sut.adopt_decoded(*index);
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(sut.adopt_decoded(*index)) << "the second must be copied, not share the slot";
+  first.reset();
+  sut.release_from_decoder(*index);
+  EXPECT_EQ(sut.nb_free(), 2u) << "released once by each holder, freed once";
+}
+
+TEST(DecoderHoldTest, TheDecoderTakesOnlyFreeSlotsAndNeverWaits) {
+  RunSegment seg = RunSegment::create(small_spec(2));
+  FramePool& sut = seg.pool();
+  auto held = sut.acquire_for(1ms);
+  const auto index = sut.take_for_decoder();
+  ASSERT_TRUE(held && index);
+  EXPECT_NE(*index, sut.slot_of(held->data()).value());
+  EXPECT_FALSE(sut.take_for_decoder()) << "none left";
+  EXPECT_EQ(sut.slot_of(sut.slot_data(*index) + 100), index);
+  EXPECT_FALSE(sut.slot_of(sut.slot_data(0) - 1));
+  sut.release_from_decoder(*index);
+}
+
+TEST(DecoderHoldTest, ADeadWorkersFinishedFrameStaysWithTheDecoder) {
+  // A worker dies holding a frame that encode already has (it is done): the scheduler frees
+  // its slot, but the decoder's reference keeps it out of the free ring.
+  RunSegment seg = RunSegment::create(small_spec(3));
+  FramePool& pool = seg.pool();
+  const auto index = pool.take_for_decoder();
+  ASSERT_TRUE(index);
+  auto frame = pool.adopt_decoded(*index);
+  ASSERT_TRUE(frame);
+  frame->desc().seq = 0;
+  FrameRing decoded = seg.decoded_ring();
+  ASSERT_TRUE(decoded.push_for(*frame, 1ms));
+  const pid_t worker = fork();  // a worker that takes the frame and dies with it
+  if (worker == 0) {
+    auto taken = decoded.pop_for(1s);
+    _exit(taken && !taken->end_of_stream() ? 0 : 1);  // no destructors: the slot stays taken
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(worker, &status, 0), worker);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(pool.nb_free(), 2u);
+  seg.control().next_seq_out.store(1);  // ...and encode has already written frame 0
+  const auto reclaimed = seg.reclaim(worker, seg.control().stages[kFirstWorkerStage]);
+  EXPECT_EQ(reclaimed.requeued, 0u);
+  EXPECT_EQ(reclaimed.freed, 1u);
+  EXPECT_FALSE(pool.is_free(*index)) << "the decoder still references it";
+  EXPECT_EQ(pool.nb_free(), 2u);
+  pool.release_from_decoder(*index);
+  EXPECT_TRUE(pool.is_free(*index));
+  EXPECT_EQ(pool.nb_free(), 3u);
 }
 
 }  // namespace
