@@ -10,8 +10,12 @@
 // held. Other operations write arbitrary seq / role / owner_pid values (the states only a stray
 // write can make) or reclaim an unknown pid: from then on only the slot accounting is checked.
 //
+// Decode may also decode straight into slots (FramePool::take_for_decoder): its decoder then
+// references them beyond the frame's life in the pipeline, takes some it never outputs, may
+// output one twice, and lets go in any order.
+//
 // Checked always: every slot is in exactly one place (a ring, the free ring, or a process's
-// hands), rings never exceed their capacity and hold only slot indices or end-of-stream
+// hands), or in none while only the decoder references it (never free while it does), rings never exceed their capacity and hold only slot indices or end-of-stream
 // markers, and pops return what the model says is at the front. Checked while no descriptor
 // was corrupted: no frame is lost (every frame decoded and not yet encoded is carried by some
 // slot on its way), and encode does not see the last end-of-stream marker before the last frame.
@@ -134,6 +138,10 @@ enum class Op : std::uint8_t {
   kCorruptRole,
   kCorruptOwner,
   kReclaimUnknownPid,
+  // Appended, so that the seeds written before them keep their meaning.
+  kDecoderTake,
+  kDecodeAdopt,
+  kDecoderRelease,
   kCount
 };
 
@@ -159,7 +167,10 @@ constexpr const char* kOpNames[] = {"decode-acquire",
                                     "corrupt-seq",
                                     "corrupt-role",
                                     "corrupt-owner",
-                                    "reclaim-unknown-pid"};
+                                    "reclaim-unknown-pid",
+                                    "decoder-take",
+                                    "decode-adopt",
+                                    "decoder-release"};
 static_assert(std::size(kOpNames) == static_cast<std::size_t>(Op::kCount));
 
 // VPIPE_FUZZ_TRACE=1 prints each step (to read a finding); VPIPE_FUZZ_RING_SKIP="name,name"
@@ -195,15 +206,20 @@ class Harness {
       : nb_workers_(1 + in.u8() % 3),
         window_(1 + in.u8() % 6),
         batch_(1 + in.u8() % 3),
-        needs_spare_((in.u8() & 1) != 0),
-        segment_(shm::RunSegment::create(
-            {window_ + (needs_spare_ ? nb_workers_ * batch_ : 0), 64, window_, nb_workers_, "{}"})),
+        shape_(in.u8()),
+        needs_spare_((shape_ & 1) != 0),
+        decoder_slots_((shape_ >> 1) % 3),
+        segment_(shm::RunSegment::create({window_ + (needs_spare_ ? nb_workers_ * batch_ : 0) +
+                                              decoder_slots_,
+                                          64, window_, nb_workers_, "{}"})),
         nb_slots_(segment_.control().nb_slots),
         carries_(nb_slots_),
         credits_(static_cast<int>(window_)) {
     if (settings().trace) {
-      std::fprintf(stderr, "segment: %u worker(s), window %u, batch %u, %s, %u slots\n",
-                   nb_workers_, window_, batch_, needs_spare_ ? "spares" : "no spares", nb_slots_);
+      std::fprintf(stderr,
+                   "segment: %u worker(s), window %u, batch %u, %s, %u for the decoder, %u slots\n",
+                   nb_workers_, window_, batch_, needs_spare_ ? "spares" : "no spares",
+                   decoder_slots_, nb_slots_);
     }
     auto* base = reinterpret_cast<std::uint8_t*>(&segment_.control());
     descs_ = reinterpret_cast<shm::FrameDesc*>(base + segment_.control().desc_offset);
@@ -225,7 +241,7 @@ class Harness {
     Actor& worker = actors_[1 + who % nb_workers_];
     Actor& stage = (who & 0x80) != 0 ? decode() : worker;
     // Any further step of a process means its last push_for has returned: owner_pid is cleared.
-    if (op <= Op::kDecodeExit) decode().clearing.reset();
+    if (op <= Op::kDecodeExit || op == Op::kDecodeAdopt) decode().clearing.reset();
     if (op >= Op::kWorkerPop && op <= Op::kWorkerExit) worker.clearing.reset();
     if (settings().trace) trace(op, stage, worker);
     if (settings().skip[static_cast<std::size_t>(op)]) return;
@@ -307,6 +323,15 @@ class Harness {
         reclaim_unknown_pid(pid, in.u32());
         break;
       }
+      case Op::kDecoderTake:
+        decoder_take();
+        break;
+      case Op::kDecodeAdopt:
+        decode_adopt();
+        break;
+      case Op::kDecoderRelease:
+        decoder_release(in.u8());
+        break;
       case Op::kCount:
         break;
     }
@@ -369,12 +394,66 @@ class Harness {
     return v;
   }
 
-  // Releases what `a` holds at `at` through the Slot's destructor.
+  // Releases what `a` holds at `at` through the Slot's destructor: to the free ring, unless the
+  // decoder still references it.
   void release(Actor& a, std::size_t at) {
     const std::uint32_t index = a.held[at].index;
     a.held.erase(a.held.begin() + static_cast<std::ptrdiff_t>(at));
-    free_.push_back(index);
+    if (!decoder_holds(index)) free_.push_back(index);
     carries_[index].reset();
+  }
+
+  // ---- the decoder's references -------------------------------------------------------------
+
+  bool decoder_holds(std::uint32_t index) const {
+    return std::find(decoder_refs_.begin(), decoder_refs_.end(), index) != decoder_refs_.end();
+  }
+  bool in_pipeline(std::uint32_t index) const {
+    return contains(decoded_, index) || contains(filtered_, index) || holder_of(index) != nullptr;
+  }
+  // Only the decoder references it: the pipeline let go, the decoder has not.
+  bool parked(std::uint32_t index) const { return decoder_holds(index) && !in_pipeline(index); }
+
+  // The decoder allocates a picture: a free slot, never waiting, within its share of the pool.
+  void decoder_take() {
+    if (!decode_alive() || decoder_refs_.size() >= decoder_slots_) return;
+    const std::optional<std::uint32_t> index = segment_.pool().take_for_decoder();
+    if (!index) {
+      if (!free_.empty()) violated("take_for_decoder failed with " + show(free_) + " free");
+      return;
+    }
+    if (*index != expect_front(free_, "free"))
+      violated("take_for_decoder returned slot " + std::to_string(*index));
+    if (desc(*index).owner_pid.load() != shm::kOwnerDecoder)
+      violated("a slot being decoded into does not name the decoder");
+    decoder_refs_.push_back(*index);
+  }
+
+  // A decoded picture enters the pipeline in its own slot, with a credit as any frame; a
+  // picture already in the pipeline (shown twice) must be refused.
+  void decode_adopt() {
+    Actor& d = decode();
+    if (!producing() || !d.held.empty() || credits_ == 0 || decoder_refs_.empty()) return;
+    for (const std::uint32_t index : decoder_refs_) {
+      if (in_pipeline(index)) continue;
+      std::optional<shm::Slot> slot = segment_.pool().adopt_decoded(index);
+      if (!slot) violated("adopt_decoded refused slot " + std::to_string(index));
+      take(d, std::move(*slot), true);
+      --credits_;
+      return;
+    }
+    if (segment_.pool().adopt_decoded(decoder_refs_.front()))
+      violated("a slot already in the pipeline was adopted a second time");
+  }
+
+  // The decoder lets go of a reference; a dead decode never does (its slots stay lost).
+  void decoder_release(std::uint8_t which) {
+    if (!decode_alive() || decoder_refs_.empty()) return;
+    const auto at = decoder_refs_.begin() + which % decoder_refs_.size();
+    const std::uint32_t index = *at;
+    decoder_refs_.erase(at);
+    segment_.pool().release_from_decoder(index);
+    if (!in_pipeline(index)) free_.push_back(index);
   }
 
   // Credits bound the frames in flight: one is taken per frame, encode gives it back.
@@ -412,7 +491,10 @@ class Harness {
   }
 
   void decode_exit() {
-    if (decode_alive() && decode_eos_pushed_ == nb_workers_) decode().alive = false;
+    if (!decode_alive() || decode_eos_pushed_ != nb_workers_) return;
+    // Closing the codec lets go of every reference (Decoder::release_pictures).
+    while (!decoder_refs_.empty()) decoder_release(0);
+    decode().alive = false;
   }
 
   bool push_end_of_stream(shm::FrameRing ring, std::deque<std::uint32_t>& model,
@@ -622,6 +704,7 @@ class Harness {
   void kill_inside_release(Actor& a, std::uint8_t which) {
     if (!a.alive || a.kind == Actor::Kind::kEncode || a.held.empty()) return;
     const Held& h = a.held[which % a.held.size()];
+    if (decoder_holds(h.index)) return;  // its release is one compare-and-swap
     desc(h.index).owner_pid.store(0);
     desc(h.index).role.store(static_cast<std::uint32_t>(shm::SlotRole::kFree));
     kill(a);
@@ -702,8 +785,13 @@ class Harness {
   // end-of-stream marker when it had taken one and not forwarded it.
   void reclaim_and_verify(pid_t dead, shm::StageStats& s, const std::vector<std::uint32_t>& held) {
     std::vector<std::uint32_t> owned;  // what reclaim can find: slots that name the dead pid
+    std::vector<std::uint32_t> let_go;  // slots it let go of that only the decoder holds now
     for (std::uint32_t i = 0; i < nb_slots_; ++i) {
       if (desc(i).owner_pid.load() != dead) continue;
+      if (parked(i) && !std::count(held.begin(), held.end(), i)) {
+        let_go.push_back(i);
+        continue;
+      }
       const bool queued = contains(decoded_, i) || contains(filtered_, i) || contains(free_, i);
       if (!queued && !std::count(held.begin(), held.end(), i)) {
         violated("slot " + std::to_string(i) + " names pid " + std::to_string(dead) +
@@ -743,9 +831,13 @@ class Harness {
         expect_decoded.push_front(i);
         ++requeued;
       } else {
-        expect_free.push_back(i);
+        if (!decoder_holds(i)) expect_free.push_back(i);
         carries_[i].reset();
       }
+    }
+    for (const std::uint32_t i : let_go) {
+      if (desc(i).owner_pid.load() != 0)
+        violated("reclaim left slot " + std::to_string(i) + " naming the dead process");
     }
     if (restore_eos) expect_decoded.push_back(kEos);
     if (decoded != expect_decoded || free != expect_free) {
@@ -799,7 +891,9 @@ class Harness {
       for (const Held& h : a.held) ++places[h.index];
     }
     for (std::uint32_t i = 0; i < nb_slots_; ++i) {
-      if (places[i] != 1)
+      if (decoder_holds(i) && contains(free_, i))
+        violated("slot " + std::to_string(i) + " is free while the decoder references it");
+      if (places[i] != 1 && !(places[i] == 0 && decoder_holds(i)))
         violated("slot " + std::to_string(i) + " is in " + std::to_string(places[i]) + " places");
     }
     if (!corrupted_) {
@@ -859,12 +953,15 @@ class Harness {
   const std::uint32_t nb_workers_;
   const std::uint32_t window_;
   const std::uint32_t batch_;
+  const std::uint8_t shape_;
   const bool needs_spare_;
+  const std::uint32_t decoder_slots_;  // slots the decoder may reference beyond the window
   shm::RunSegment segment_;  // first: what the actors hold returns to it as they go
   const std::uint32_t nb_slots_;
   shm::FrameDesc* descs_ = nullptr;
   std::vector<std::optional<std::int64_t>> carries_;  // per slot: the frame it carries
   std::deque<std::uint32_t> decoded_, filtered_, free_;
+  std::vector<std::uint32_t> decoder_refs_;  // slots the decoder references, oldest first
   std::deque<Forgotten> forgotten_;
   std::vector<Actor> actors_;
   int credits_;

@@ -158,11 +158,10 @@ void FramePool::release(std::uint32_t index) {
   FrameDesc& d = desc(index);
   std::uint32_t holds = d.holds.load(std::memory_order_acquire);
   while ((holds & kHoldDecoder) != 0) {
-    // Back to the decoder, which frees it when it lets go. Written before the hold is dropped:
-    // until then the decoder cannot free it, and after it no stage may touch it.
-    d.seq = -1;
-    d.role.store(static_cast<std::uint32_t>(SlotRole::kSpare), std::memory_order_relaxed);
-    d.owner_pid.store(kOwnerDecoder, std::memory_order_relaxed);
+    // Left to the decoder, which frees it when it lets go. One step, and nothing written after
+    // it (the slot may be free and someone else's by then): killed before it, the slot is still
+    // this process's to reclaim; after it, it still names this process as owner, and reclaiming
+    // it again only repeats this step. Its stale seq names a frame that is done.
     if (d.holds.compare_exchange_weak(holds, holds & ~std::uint32_t{kHoldPipeline},
                                       std::memory_order_acq_rel))
       return;
@@ -449,6 +448,9 @@ RunSegment::Reclaimed RunSegment::reclaim(pid_t dead, StageStats& stats) {
       continue;
     }
     d.owner_pid.store(0);
+    // It had let go already, and only the decoder still references it: nothing to give back
+    // (and never a frame to redo: the pipeline is done with it).
+    if (d.holds.load() == kHoldDecoder) continue;
     if (static_cast<SlotRole>(d.role.load()) == SlotRole::kFrame && !frame_done(d.seq)) {
       if (!decoded.push_front(i)) std::abort();  // the ring holds every slot
       ++done.requeued;

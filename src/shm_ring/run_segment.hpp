@@ -79,7 +79,7 @@ enum SlotHold : std::uint32_t {
   kHoldPipeline = 1,  // a stage or a ring has it (every slot taken from the free ring)
   kHoldDecoder = 2,   // decode's decoder references it (see FramePool::adopt_decoded)
 };
-// owner_pid of a slot that only the decoder still holds: no stage owns it, nothing to reclaim.
+// owner_pid of a slot the decoder took to decode into, before its frame enters the pipeline.
 inline constexpr std::int32_t kOwnerDecoder = -1;
 
 // How a process came to own a slot; tells the scheduler what to do with it if that process dies.
@@ -301,7 +301,7 @@ class RunSegment {
     bool end_of_stream_restored = false;
   };
   // Scheduler, after process `dead` (a transform worker with stats `stats`) has exited: gives
-  // back everything it held. Frames it had taken and not yet handed on go back to the front of
+  // back everything it held (a slot it let go of that the decoder still holds stays with it). Frames it had taken and not yet handed on go back to the front of
   // the decode ring, untouched (workers never write into the slot they read); spares return to
   // the pool; an end-of-stream marker it took but did not forward goes back too.
   Reclaimed reclaim(pid_t dead, StageStats& stats);

@@ -5,7 +5,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
+#include <vector>
 
 #include "common/error.hpp"
 
@@ -216,6 +219,72 @@ TEST(DecoderHoldTest, ADeadWorkersFinishedFrameStaysWithTheDecoder) {
   EXPECT_EQ(reclaimed.freed, 1u);
   EXPECT_FALSE(pool.is_free(*index)) << "the decoder still references it";
   EXPECT_EQ(pool.nb_free(), 2u);
+  pool.release_from_decoder(*index);
+  EXPECT_TRUE(pool.is_free(*index));
+  EXPECT_EQ(pool.nb_free(), 3u);
+}
+
+
+TEST(DecoderHoldTest, ThePipelineAndTheDecoderLettingGoAtOnceFreeEachSlotExactlyOnce) {
+  // The two holders let go from different threads (processes, in a run) at the same time: one
+  // of them, never both or neither, returns the slot. A double push would abort; a lost one
+  // would leave the pool short.
+  constexpr std::uint32_t kSlots = 8;
+  RunSegment seg = RunSegment::create(small_spec(kSlots));
+  FramePool& pool = seg.pool();
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<Slot> frames;
+    std::vector<std::uint32_t> indices;
+    for (std::uint32_t i = 0; i < kSlots; ++i) {
+      const auto index = pool.take_for_decoder();
+      ASSERT_TRUE(index);
+      auto frame = pool.adopt_decoded(*index);
+      ASSERT_TRUE(frame);
+      frames.push_back(std::move(*frame));
+      indices.push_back(*index);
+    }
+    std::atomic<bool> go{false};
+    std::thread decoder([&] {
+      while (!go.load()) {
+      }
+      for (const std::uint32_t index : indices) pool.release_from_decoder(index);
+    });
+    go.store(true);
+    for (Slot& frame : frames) frame.reset();
+    decoder.join();
+    ASSERT_EQ(pool.nb_free(), kSlots) << "round " << round;
+  }
+}
+
+
+TEST(DecoderHoldTest, AWorkerKilledJustAfterLettingGoLeavesTheSlotWithTheDecoder) {
+  // The worker let go of a finished frame's slot (the decoder still holds it) and died: the
+  // slot still names it, and reclaiming it must neither free it nor redo its frame.
+  RunSegment seg = RunSegment::create(small_spec(3));
+  FramePool& pool = seg.pool();
+  const auto index = pool.take_for_decoder();
+  ASSERT_TRUE(index);
+  auto frame = pool.adopt_decoded(*index);
+  ASSERT_TRUE(frame);
+  frame->desc().seq = 0;
+  FrameRing decoded = seg.decoded_ring();
+  ASSERT_TRUE(decoded.push_for(*frame, 1ms));
+  const pid_t worker = fork();
+  if (worker == 0) {
+    auto taken = decoded.pop_for(1s);
+    if (!taken || taken->end_of_stream()) _exit(1);
+    taken->slot.reset();  // its result went on; it lets go of the input...
+    _exit(0);             // ...and is killed
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(worker, &status, 0), worker);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_FALSE(pool.is_free(*index));
+  const auto reclaimed = seg.reclaim(worker, seg.control().stages[kFirstWorkerStage]);
+  EXPECT_EQ(reclaimed.requeued, 0u) << "it let go of the frame: it is not redone";
+  EXPECT_EQ(reclaimed.freed, 0u);
+  EXPECT_FALSE(pool.is_free(*index)) << "the decoder still references it";
+  EXPECT_EQ(seg.decoded_ring().size(), 0u);
   pool.release_from_decoder(*index);
   EXPECT_TRUE(pool.is_free(*index));
   EXPECT_EQ(pool.nb_free(), 3u);
