@@ -1,7 +1,8 @@
 // The scheduler: the parent process of a run.
 //
-// It checks the whole run before starting anything (make_plan), lays out the shared segment,
-// starts the stages consumers first (encode, workers, decode) by fork+exec of this binary, and
+// It starts decode, which opens the input, and encode and the workers while it does (forks of
+// this process while it has one thread, else fork+exec of this binary); checks the whole run
+// (make_plan) before any of them touches shared memory; lays out the shared segment; and
 // supervises them: it reaps them as they exit, turns the first failure into one error line,
 // and handles signals (first SIGINT/SIGTERM: stop reading and drain, so the output is finished
 // and playable; second: abort at once). Stages talk only through the segment; the scheduler

@@ -1,5 +1,6 @@
-// A stage process: started by the scheduler as `/proc/self/exe __stage ROLE INDEX FD PARENT`
-// with argv[0] set to "vpipe:ROLE", so ps shows what each process is.
+// A stage process: the scheduler's arguments `__stage ROLE INDEX FD PARENT ...`, given to a fork
+// of the scheduler or to `/proc/self/exe` (see spawn in scheduler.cpp); it names itself
+// "vpipe:ROLE" (the comm ps and top show).
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
