@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -114,6 +115,51 @@ TEST_F(FaultTest, LiveWorkersKilledAtRandomTimesKeepOrderAndAccountForEveryFrame
       ASSERT_GT(got.pts[i], got.pts[i - 1]) << "order kept";
   }
   EXPECT_GE(kills, 4);
+}
+
+// The stages start as forks of the scheduler while it has one thread. A worker restarted while
+// the metrics server's thread runs must be a fresh process (fork+exec of the binary: a fork
+// could inherit a lock that thread held), and the run must not notice the difference.
+TEST_F(FaultTest, AWorkerRestartedBesideTheMetricsThreadIsAFreshProcess) {
+  const pid_t ref = start(path("ref.mkv"));
+  ASSERT_EQ(wait_vpipe(ref, 60), 0) << read_file(path("ref.mkv.err"));
+  const DecodedVideo reference = decode_video(path("ref.mkv"));
+  const auto cmdline_of = [](pid_t pid) {
+    std::string text = read_file("/proc/" + std::to_string(pid) + "/cmdline");
+    std::replace(text.begin(), text.end(), '\0', ' ');
+    return text;
+  };
+  const auto workers_of = [&](pid_t parent) {
+    std::vector<pid_t> workers;
+    for (pid_t kid : children_of(parent)) {
+      if (comm_of(kid).rfind("vpipe:xform-", 0) == 0) workers.push_back(kid);
+    }
+    return workers;
+  };
+  const std::string out = path("metrics.mkv");
+  const pid_t parent = start(out, {"--metrics", "0"});
+  std::vector<pid_t> first;
+  for (int i = 0; i < 200 && first.size() < 3 && is_alive(parent); ++i) {
+    std::this_thread::sleep_for(5ms);
+    first = workers_of(parent);
+  }
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_THAT(cmdline_of(first[0]), ::testing::Not(::testing::HasSubstr("__stage")))
+      << "started as a fork of the scheduler";
+  ASSERT_EQ(kill(first[0], SIGKILL), 0);
+  pid_t restarted = 0;
+  for (int i = 0; i < 400 && restarted == 0 && is_alive(parent); ++i) {
+    std::this_thread::sleep_for(5ms);
+    for (pid_t kid : workers_of(parent)) {
+      if (std::find(first.begin(), first.end(), kid) == first.end()) restarted = kid;
+    }
+  }
+  ASSERT_NE(restarted, 0) << "the killed worker was restarted";
+  EXPECT_THAT(cmdline_of(restarted), ::testing::HasSubstr("__stage xform"))
+      << "restarted by fork+exec";
+  ASSERT_EQ(wait_vpipe(parent, 60), 0) << read_file(out + ".err");
+  EXPECT_EQ(decode_video(out).checksums, reference.checksums);
+  EXPECT_EQ(nlohmann::json::parse(read_file(out + ".json")).at("restarts"), 1);
 }
 
 TEST_F(FaultTest, AStuckWorkerIsKilledAndItsFramesRedone) {
