@@ -192,38 +192,53 @@ TEST(DecoderHoldTest, TheDecoderTakesOnlyFreeSlotsAndNeverWaits) {
   sut.release_from_decoder(*index);
 }
 
+// A picture the decoder decoded into a slot, queued as frame 0; returns the slot.
+std::uint32_t queue_decoded_frame(RunSegment& seg) {
+  const auto index = seg.pool().take_for_decoder();
+  if (!index) std::abort();
+  auto frame = seg.pool().adopt_decoded(*index);
+  if (!frame) std::abort();
+  frame->desc().seq = 0;
+  if (!seg.decoded_ring().push_for(*frame, 1ms)) std::abort();
+  return *index;
+}
+
+// A worker process that takes one frame, does `then` with it and is killed (no destructor runs,
+// so what it still holds stays marked as its own); returns its pid once it is gone.
+template <typename Then>
+pid_t worker_killed_after(RunSegment& seg, Then then) {
+  const pid_t worker = fork();
+  if (worker == 0) {
+    auto taken = seg.decoded_ring().pop_for(1s);
+    if (!taken || taken->end_of_stream()) _exit(1);
+    then(taken->slot);
+    _exit(0);
+  }
+  int status = 0;
+  if (waitpid(worker, &status, 0) != worker || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return -1;
+  return worker;
+}
+
 TEST(DecoderHoldTest, ADeadWorkersFinishedFrameStaysWithTheDecoder) {
   // A worker dies holding a frame that encode already has (it is done): the scheduler frees
   // its slot, but the decoder's reference keeps it out of the free ring.
   RunSegment seg = RunSegment::create(small_spec(3));
   FramePool& pool = seg.pool();
-  const auto index = pool.take_for_decoder();
-  ASSERT_TRUE(index);
-  auto frame = pool.adopt_decoded(*index);
-  ASSERT_TRUE(frame);
-  frame->desc().seq = 0;
-  FrameRing decoded = seg.decoded_ring();
-  ASSERT_TRUE(decoded.push_for(*frame, 1ms));
-  const pid_t worker = fork();  // a worker that takes the frame and dies with it
-  if (worker == 0) {
-    auto taken = decoded.pop_for(1s);
-    _exit(taken && !taken->end_of_stream() ? 0 : 1);  // no destructors: the slot stays taken
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(worker, &status, 0), worker);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const std::uint32_t index = queue_decoded_frame(seg);
+  const pid_t worker = worker_killed_after(seg, [](Slot&) {});
+  ASSERT_GT(worker, 0);
   ASSERT_EQ(pool.nb_free(), 2u);
-  seg.control().next_seq_out.store(1);  // ...and encode has already written frame 0
+  seg.control().next_seq_out.store(1);  // encode has already written frame 0
   const auto reclaimed = seg.reclaim(worker, seg.control().stages[kFirstWorkerStage]);
   EXPECT_EQ(reclaimed.requeued, 0u);
   EXPECT_EQ(reclaimed.freed, 1u);
-  EXPECT_FALSE(pool.is_free(*index)) << "the decoder still references it";
+  EXPECT_FALSE(pool.is_free(index)) << "the decoder still references it";
   EXPECT_EQ(pool.nb_free(), 2u);
-  pool.release_from_decoder(*index);
-  EXPECT_TRUE(pool.is_free(*index));
+  pool.release_from_decoder(index);
+  EXPECT_TRUE(pool.is_free(index));
   EXPECT_EQ(pool.nb_free(), 3u);
 }
-
 
 TEST(DecoderHoldTest, ThePipelineAndTheDecoderLettingGoAtOnceFreeEachSlotExactlyOnce) {
   // The two holders let go from different threads (processes, in a run) at the same time: one
@@ -258,35 +273,21 @@ TEST(DecoderHoldTest, ThePipelineAndTheDecoderLettingGoAtOnceFreeEachSlotExactly
 
 
 TEST(DecoderHoldTest, AWorkerKilledJustAfterLettingGoLeavesTheSlotWithTheDecoder) {
-  // The worker let go of a finished frame's slot (the decoder still holds it) and died: the
-  // slot still names it, and reclaiming it must neither free it nor redo its frame.
+  // The worker let go of its frame's slot (the decoder still holds it) and died: the slot still
+  // names it, and reclaiming it must neither free it nor redo its frame.
   RunSegment seg = RunSegment::create(small_spec(3));
   FramePool& pool = seg.pool();
-  const auto index = pool.take_for_decoder();
-  ASSERT_TRUE(index);
-  auto frame = pool.adopt_decoded(*index);
-  ASSERT_TRUE(frame);
-  frame->desc().seq = 0;
-  FrameRing decoded = seg.decoded_ring();
-  ASSERT_TRUE(decoded.push_for(*frame, 1ms));
-  const pid_t worker = fork();
-  if (worker == 0) {
-    auto taken = decoded.pop_for(1s);
-    if (!taken || taken->end_of_stream()) _exit(1);
-    taken->slot.reset();  // its result went on; it lets go of the input...
-    _exit(0);             // ...and is killed
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(worker, &status, 0), worker);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  EXPECT_FALSE(pool.is_free(*index));
+  const std::uint32_t index = queue_decoded_frame(seg);
+  const pid_t worker = worker_killed_after(seg, [](Slot& frame) { frame.reset(); });
+  ASSERT_GT(worker, 0);
+  EXPECT_FALSE(pool.is_free(index));
   const auto reclaimed = seg.reclaim(worker, seg.control().stages[kFirstWorkerStage]);
   EXPECT_EQ(reclaimed.requeued, 0u) << "it let go of the frame: it is not redone";
   EXPECT_EQ(reclaimed.freed, 0u);
-  EXPECT_FALSE(pool.is_free(*index)) << "the decoder still references it";
+  EXPECT_FALSE(pool.is_free(index)) << "the decoder still references it";
   EXPECT_EQ(seg.decoded_ring().size(), 0u);
-  pool.release_from_decoder(*index);
-  EXPECT_TRUE(pool.is_free(*index));
+  pool.release_from_decoder(index);
+  EXPECT_TRUE(pool.is_free(index));
   EXPECT_EQ(pool.nb_free(), 3u);
 }
 
