@@ -108,6 +108,9 @@ class SlotAllocator final : public decode::FrameAllocator {
     return pool_.adopt_decoded(*index);
   }
 
+  // The most slots the decoder held at once (for the debug log, to size decoder_slots).
+  [[nodiscard]] std::uint32_t most_held() const { return most_held_.load(); }
+
  private:
   static void free_slot(void* self, std::uint8_t* data) {
     auto* allocator = static_cast<SlotAllocator*>(self);
@@ -123,9 +126,6 @@ class SlotAllocator final : public decode::FrameAllocator {
   const std::uint64_t capacity_;
   std::atomic<std::uint32_t> held_{0};
   std::atomic<std::uint32_t> most_held_{0};
-
- public:
-  [[nodiscard]] std::uint32_t most_held() const { return most_held_.load(); }
 };
 
 // Where a decoded frame goes: offline, a fresh slot (waiting for a credit: backpressure); live,
@@ -217,8 +217,7 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
   SlotSource slots(ctx);
   std::optional<SlotAllocator> allocator;
   if (plan.decoder_slots > 0) {
-    allocator.emplace(ctx.segment.pool(), geometry, plan.decoder_slots,
-                      control.slot_bytes);
+    allocator.emplace(ctx.segment.pool(), geometry, plan.decoder_slots, control.slot_bytes);
     decoder.set_allocator(&*allocator);
   }
   // The decoder lets go of its slots before the allocator and the segment go, however this

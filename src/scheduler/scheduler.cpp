@@ -52,7 +52,8 @@ struct Child {
   std::uint64_t started_ns = 0;  // CLOCK_MONOTONIC at spawn: a stage stuck before its first beat
 };
 
-// The descriptors in /proc/self/`dir` other than the listing's own.
+// The numbered entries of a /proc/self listing (threads, descriptors), less the descriptor of
+// the listing itself.
 std::vector<int> listed_numbers(const char* dir) {
   std::vector<int> numbers;
   DIR* listing = opendir(dir);
@@ -104,7 +105,8 @@ pid_t spawn(const std::string& role, int index, int fd, const sigset_t& original
   if (copy) std::fflush(nullptr);  // nothing buffered here is written twice
   const pid_t pid = fork();
   if (pid == 0) {
-    // Only async-signal-safe calls between fork and exec.
+    // Only async-signal-safe calls before exec. A copy (of a single-threaded scheduler: no lock
+    // can be held) runs the stage itself.
     sigprocmask(SIG_SETMASK, &original_mask, nullptr);
     if (pipe_fds.first >= 0) {
       fcntl(pipe_fds.first, F_SETFD, 0);
