@@ -226,6 +226,17 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
     decode::Decoder& decoder;
     ~ReleasePictures() { decoder.release_pictures(); }
   } release_pictures{decoder};
+  // A live input's audio, read here with the video, goes to encode through the audio ring; a
+  // full ring (encode stalled) drops packets, counted, rather than stall the video.
+  if (plan.audio_from_decode) {
+    if (std::optional<shm::PacketRing> ring = ctx.segment.audio_ring()) {
+      decoder.set_audio_sink([ring](const AVPacket& packet) mutable {
+        const shm::PacketHeader header{packet.pts, packet.dts, packet.duration, packet.flags,
+                                       static_cast<std::uint32_t>(packet.size)};
+        ring->try_push(header, packet.data);
+      });
+    }
+  }
   std::int64_t decoded = 0;
   // -ss / -t: frames before `begin_pts` are decoded (references) but not used; the output starts
   // at 0. The first frame at `end_pts` or later ends the stream.
@@ -332,6 +343,8 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
     spdlog::debug("the decoder held up to {} of its {} slots; {} pictures were copied",
                   allocator->most_held(), plan.decoder_slots, ctx.stats.frames_copied.load());
   }
+  if (const auto ring = ctx.segment.audio_ring(); ring && ring->dropped() > 0)
+    spdlog::warn("audio: {} packets dropped: encode did not keep up", ring->dropped());
   if (decoder.errors() > 0)
     spdlog::warn("{} damaged packets or frames in the input were skipped or concealed",
                  decoder.errors());

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,6 +14,27 @@
 #include "common/av.hpp"
 
 namespace vpipe::decode {
+
+// What an audio stream's packets need to be muxed or decoded elsewhere (AVCodecParameters and
+// the stream's time base), for carrying a live input's audio through decode.
+struct AudioParams {
+  int codec_id = 0;  // AVCodecID; 0: none
+  int format = -1;   // AVSampleFormat
+  std::int64_t bit_rate = 0;
+  int sample_rate = 0;
+  int channels = 0;
+  std::uint64_t channel_mask = 0;  // 0: an unspecified layout of `channels`
+  int frame_size = 0;
+  int block_align = 0;
+  int initial_padding = 0;
+  int profile = -99;  // FF_PROFILE_UNKNOWN
+  std::string extradata;  // the codec's global header, as bytes
+  AVRational time_base{1, 1};
+
+  static AudioParams of(const AVStream* stream);
+  // Fills `par` (an audio stream's codec parameters) from these.
+  void fill(AVCodecParameters* par) const;
+};
 
 struct InputInfo {
   std::string url;        // what libavformat opens
@@ -23,6 +45,7 @@ struct InputInfo {
   int stream_index = -1;
   int audio_stream_index = -1;  // the best audio stream, -1 if none
   std::string audio_codec;
+  AudioParams audio;
   int width = 0;
   int height = 0;
   AVRational time_base{1, 25};
@@ -104,6 +127,9 @@ class Decoder {
   // Closes the codec, so that it lets go of every picture it still holds (its references);
   // the decoder decodes no more.
   void release_pictures();
+  // The audio stream's packets (info().audio_stream_index) go to `sink` as they are read
+  // (a live input's audio, carried by decode); without one they are dropped.
+  void set_audio_sink(std::function<void(const AVPacket&)> sink) { audio_sink_ = std::move(sink); }
 
   [[nodiscard]] const InputInfo& info() const { return info_; }
   // Packets or frames the decoder rejected (damaged input); the run goes on.
@@ -120,6 +146,7 @@ class Decoder {
     std::atomic<FrameAllocator*> allocator{nullptr};
   };
   std::unique_ptr<AllocatorHook> hook_ = std::make_unique<AllocatorHook>();
+  std::function<void(const AVPacket&)> audio_sink_;
 
   InputInfo info_;
   av::InputContextPtr format_;

@@ -1,6 +1,7 @@
 #include "encode/audio_copy.hpp"
 
 extern "C" {
+#include <libavcodec/bsf.h>
 #include <libavutil/audio_fifo.h>
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
@@ -10,6 +11,7 @@ extern "C" {
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "common/error.hpp"
@@ -32,6 +34,8 @@ void AudioTrack::open_input(const std::string& url, int stream_index, double ori
         static_cast<int>(i) == stream_index ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
   }
   stream_index_ = stream_index;
+  in_par_ = raw->streams[stream_index]->codecpar;
+  in_time_base_ = raw->streams[stream_index]->time_base;
   if (origin_s > 0) {
     origin_s_ = origin_s;
     origin_ts_ = static_cast<std::int64_t>(
@@ -41,7 +45,33 @@ void AudioTrack::open_input(const std::string& url, int stream_index, double ori
   }
 }
 
+void AudioTrack::attach_ring(shm::PacketRing ring, const decode::AudioParams& params,
+                             double origin_s) {
+  ring_ = ring;
+  ring_par_.reset(avcodec_parameters_alloc());
+  params.fill(ring_par_.get());
+  in_par_ = ring_par_.get();
+  in_time_base_ = params.time_base;
+  if (origin_s > 0) {
+    origin_s_ = origin_s;
+    origin_ts_ = static_cast<std::int64_t>(std::llround(origin_s / av_q2d(in_time_base_)));
+  }
+}
+
 bool AudioTrack::read_packet(AVPacket* packet) {
+  if (ring_) {
+    shm::PacketHeader header{};
+    if (!ring_->try_pop(header, ring_data_)) return false;
+    if (av_new_packet(packet, static_cast<int>(header.size)) < 0)
+      fail(ExitCode::kRunFailed, "audio: out of memory");
+    if (header.size > 0) std::memcpy(packet->data, ring_data_.data(), header.size);
+    packet->pts = header.pts;
+    packet->dts = header.dts;
+    packet->duration = header.duration;
+    packet->flags = header.flags;
+    packet->stream_index = stream_index_;
+    return true;
+  }
   while (!at_end_) {
     const int ret = av_read_frame(input_.get(), packet);
     if (ret < 0) {
@@ -68,7 +98,7 @@ bool AudioTrack::shift(AVPacket* packet) const {
 }
 
 double AudioTrack::output_seconds(std::int64_t ts) const {
-  return static_cast<double>(ts) * av_q2d(in_stream()->time_base) - origin_s_;
+  return static_cast<double>(ts) * av_q2d(in_time_base_) - origin_s_;
 }
 
 // ---- stream copy ------------------------------------------------------------------------------
@@ -81,17 +111,40 @@ std::unique_ptr<AudioCopy> AudioCopy::open(const std::string& url, int stream_in
   return a;
 }
 
+std::unique_ptr<AudioCopy> AudioCopy::from_ring(shm::PacketRing ring,
+                                                const decode::AudioParams& params,
+                                                double origin_s) {
+  std::unique_ptr<AudioCopy> a(new AudioCopy());
+  a->attach_ring(ring, params, origin_s);
+  a->pending_.reset(av_packet_alloc());
+  return a;
+}
+
 void AudioCopy::add_output_stream(AVFormatContext* mux) {
-  const AVStream* in = in_stream();
   mux_ = mux;
   out_stream_ = avformat_new_stream(mux, nullptr);
-  avcodec_parameters_copy(out_stream_->codecpar, in->codecpar);
+  const std::string container = mux->oformat->name;
+  const bool carries_adts = container == "mpegts" || container == "adts" || container == "hls" ||
+                            container == "rtp_mpegts";
+  if (in_par_->codec_id == AV_CODEC_ID_AAC && in_par_->extradata_size == 0 && !carries_adts) {
+    AVBSFContext* bsf = nullptr;
+    if (av_bsf_alloc(av_bsf_get_by_name("aac_adtstoasc"), &bsf) < 0)
+      fail(ExitCode::kRunFailed, "audio: cannot set up aac_adtstoasc");
+    bsf_.reset(bsf);
+    avcodec_parameters_copy(bsf->par_in, in_par_);
+    bsf->time_base_in = in_time_base_;
+    if (av_bsf_init(bsf) < 0) fail(ExitCode::kRunFailed, "audio: cannot set up aac_adtstoasc");
+    filtered_.reset(av_packet_alloc());
+    avcodec_parameters_copy(out_stream_->codecpar, bsf->par_out);
+  } else {
+    avcodec_parameters_copy(out_stream_->codecpar, in_par_);
+  }
   out_stream_->codecpar->codec_tag = 0;  // let the muxer pick the tag its container uses
-  out_stream_->time_base = in->time_base;
+  out_stream_->time_base = in_time_base_;
 }
 
 void AudioCopy::copy_until(double until_s) {
-  const AVRational in_tb = in_stream()->time_base;
+  const AVRational in_tb = in_time_base_;
   for (;;) {
     if (!has_pending_) {
       if (!read_packet(pending_.get())) return;
@@ -105,19 +158,34 @@ void AudioCopy::copy_until(double until_s) {
       continue;
     }
     av_packet_rescale_ts(pending_.get(), in_tb, out_stream_->time_base);
-    pending_->stream_index = out_stream_->index;
-    pending_->pos = -1;
-    // Muxers reject non-increasing dts; a damaged stream's stray packet is dropped instead.
-    if (pending_->dts != AV_NOPTS_VALUE && last_dts_ != AV_NOPTS_VALUE &&
-        pending_->dts <= last_dts_) {
-      av_packet_unref(pending_.get());
+    if (!bsf_) {
+      write(pending_.get());
       continue;
     }
-    if (pending_->dts != AV_NOPTS_VALUE) last_dts_ = pending_->dts;
-    const int ret = av_interleaved_write_frame(mux_, pending_.get());
-    if (ret < 0) fail(ExitCode::kOutput, "output: writing audio failed: " + av::error_text(ret));
-    ++packets_;
+    if (av_bsf_send_packet(bsf_.get(), pending_.get()) < 0) {
+      av_packet_unref(pending_.get());  // a damaged ADTS header: that packet is lost
+      continue;
+    }
+    while (av_bsf_receive_packet(bsf_.get(), filtered_.get()) == 0) write(filtered_.get());
   }
+}
+
+void AudioCopy::BsfDeleter::operator()(AVBSFContext* bsf) const {
+  av_bsf_free(&bsf);
+}
+
+void AudioCopy::write(AVPacket* packet) {
+  packet->stream_index = out_stream_->index;
+  packet->pos = -1;
+  // Muxers reject non-increasing dts; a damaged stream's stray packet is dropped instead.
+  if (packet->dts != AV_NOPTS_VALUE && last_dts_ != AV_NOPTS_VALUE && packet->dts <= last_dts_) {
+    av_packet_unref(packet);
+    return;
+  }
+  if (packet->dts != AV_NOPTS_VALUE) last_dts_ = packet->dts;
+  const int ret = av_interleaved_write_frame(mux_, packet);
+  if (ret < 0) fail(ExitCode::kOutput, "output: writing audio failed: " + av::error_text(ret));
+  ++packets_;
 }
 
 void AudioCopy::copy_rest() {
@@ -131,22 +199,37 @@ std::unique_ptr<AudioTranscode> AudioTranscode::open(const std::string& url, int
                                                      std::int64_t bitrate) {
   std::unique_ptr<AudioTranscode> a(new AudioTranscode());
   a->open_input(url, stream_index, origin_s);
-  a->codec_name_ = codec;
-  a->bitrate_ = bitrate;
-  const AVCodecParameters* par = a->in_stream()->codecpar;
-  const AVCodec* dec = avcodec_find_decoder(par->codec_id);
-  if (dec == nullptr)
-    fail(ExitCode::kInput,
-         "input '" + url + "': no decoder for its " + avcodec_get_name(par->codec_id) + " audio");
-  a->decoder_.reset(avcodec_alloc_context3(dec));
-  avcodec_parameters_to_context(a->decoder_.get(), par);
-  a->decoder_->pkt_timebase = a->in_stream()->time_base;
-  if (avcodec_open2(a->decoder_.get(), dec, nullptr) < 0)
-    fail(ExitCode::kInput, "input '" + url + "': cannot decode its audio");
-  a->packet_.reset(av_packet_alloc());
-  a->decoded_.reset(av_frame_alloc());
-  a->chunk_.reset(av_frame_alloc());
+  a->open_decoder(url, codec, bitrate);
   return a;
+}
+
+std::unique_ptr<AudioTranscode> AudioTranscode::from_ring(shm::PacketRing ring,
+                                                          const decode::AudioParams& params,
+                                                          double origin_s,
+                                                          const std::string& codec,
+                                                          std::int64_t bitrate) {
+  std::unique_ptr<AudioTranscode> a(new AudioTranscode());
+  a->attach_ring(ring, params, origin_s);
+  a->open_decoder("the live input", codec, bitrate);
+  return a;
+}
+
+void AudioTranscode::open_decoder(const std::string& what, const std::string& codec,
+                                  std::int64_t bitrate) {
+  codec_name_ = codec;
+  bitrate_ = bitrate;
+  const AVCodec* dec = avcodec_find_decoder(in_par_->codec_id);
+  if (dec == nullptr)
+    fail(ExitCode::kInput, "input '" + what + "': no decoder for its " +
+                               avcodec_get_name(in_par_->codec_id) + " audio");
+  decoder_.reset(avcodec_alloc_context3(dec));
+  avcodec_parameters_to_context(decoder_.get(), in_par_);
+  decoder_->pkt_timebase = in_time_base_;
+  if (avcodec_open2(decoder_.get(), dec, nullptr) < 0)
+    fail(ExitCode::kInput, "input '" + what + "': cannot decode its audio");
+  packet_.reset(av_packet_alloc());
+  decoded_.reset(av_frame_alloc());
+  chunk_.reset(av_frame_alloc());
 }
 
 AudioTranscode::~AudioTranscode() {

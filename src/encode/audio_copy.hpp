@@ -1,7 +1,7 @@
-// Audio beside the video: the encode stage opens the input a second time and reads only its
-// audio packets, so audio never passes through the frame rings. That needs an input that can be
-// opened twice (a file); the plan turns audio off, with a notice, for stdin, test sources and
-// network streams.
+// Audio beside the video, never through the frame rings. From a file, the encode stage opens
+// the input a second time and reads only its audio packets. From an input that can be read only
+// once (a stream, a camera, stdin), decode reads the audio with the video and hands its packets
+// on through the segment's audio ring (shm_ring/packet_ring.hpp), which encode takes them from.
 //
 // AudioCopy carries the packets unchanged (stream copy, ffmpeg's `-c:a copy`); AudioTranscode
 // decodes, resamples and encodes them (`-c:a aac`), for a container that cannot hold the
@@ -10,12 +10,17 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "common/av.hpp"
+#include "decode/decoder.hpp"
+#include "shm_ring/packet_ring.hpp"
 
 struct SwrContext;
 struct AVAudioFifo;
+struct AVBSFContext;
 
 namespace vpipe::encode {
 
@@ -35,15 +40,26 @@ class AudioTrack {
  protected:
   // Opens `url` for its audio stream `stream_index` only; with `origin_s` > 0 (-ss), seeks there.
   void open_input(const std::string& url, int stream_index, double origin_s);
-  // The next audio packet into `packet`; false at the end (a read error ends the audio only).
+  // Takes the packets decode hands on through `ring`, of a stream described by `params`.
+  void attach_ring(shm::PacketRing ring, const decode::AudioParams& params, double origin_s);
+  // The next audio packet into `packet`; false at the end (a read error ends the audio only),
+  // or, from the ring, when none has come yet (the audio ends with the video: by then decode
+  // has handed on all it read).
   bool read_packet(AVPacket* packet);
   // Moves a packet onto the output's timeline (-ss: back by origin); false for a packet before it.
   bool shift(AVPacket* packet) const;
-  [[nodiscard]] AVStream* in_stream() const { return input_->streams[stream_index_]; }
+  [[nodiscard]] const AVCodecParameters* in_par() const { return in_par_; }
+  [[nodiscard]] AVRational in_time_base() const { return in_time_base_; }
   // Seconds on the output's timeline of a timestamp in the input stream's time base.
   [[nodiscard]] double output_seconds(std::int64_t ts) const;
 
   av::InputContextPtr input_;
+  std::optional<shm::PacketRing> ring_;
+  std::vector<std::uint8_t> ring_data_;
+  std::unique_ptr<AVCodecParameters, void (*)(AVCodecParameters*)> ring_par_{
+      nullptr, [](AVCodecParameters* p) { avcodec_parameters_free(&p); }};
+  const AVCodecParameters* in_par_ = nullptr;
+  AVRational in_time_base_{1, 1};
   int stream_index_ = -1;
   bool at_end_ = false;
   double origin_s_ = 0;
@@ -58,15 +74,27 @@ class AudioCopy : public AudioTrack {
   // Throws vpipe::Error (kInput) if the input cannot be opened again.
   static std::unique_ptr<AudioCopy> open(const std::string& url, int stream_index,
                                          double origin_s = 0);
+  static std::unique_ptr<AudioCopy> from_ring(shm::PacketRing ring,
+                                              const decode::AudioParams& params, double origin_s);
   void add_output_stream(AVFormatContext* mux) override;
   void copy_until(double until_s) override;
   void copy_rest() override;
 
  private:
   AudioCopy() = default;
+  // Writes one packet (through the bitstream filter, if any) on the output's timeline.
+  void write(AVPacket* packet);
+
   av::PacketPtr pending_;  // read but not yet written (it starts after the last `until`)
   bool has_pending_ = false;
   std::int64_t last_dts_ = AV_NOPTS_VALUE;
+  // AAC as MPEG-TS carries it (ADTS headers, no global header) into a container that wants the
+  // global header (MP4, Matroska, FLV): aac_adtstoasc, as `ffmpeg -bsf:a aac_adtstoasc`.
+  struct BsfDeleter {
+    void operator()(AVBSFContext* bsf) const;
+  };
+  std::unique_ptr<AVBSFContext, BsfDeleter> bsf_;
+  av::PacketPtr filtered_;
 };
 
 class AudioTranscode : public AudioTrack {
@@ -76,6 +104,10 @@ class AudioTranscode : public AudioTrack {
   static std::unique_ptr<AudioTranscode> open(const std::string& url, int stream_index,
                                               double origin_s, const std::string& codec,
                                               std::int64_t bitrate);
+  static std::unique_ptr<AudioTranscode> from_ring(shm::PacketRing ring,
+                                                   const decode::AudioParams& params,
+                                                   double origin_s, const std::string& codec,
+                                                   std::int64_t bitrate);
   ~AudioTranscode() override;
   void add_output_stream(AVFormatContext* mux) override;
   void copy_until(double until_s) override;
@@ -84,6 +116,8 @@ class AudioTranscode : public AudioTrack {
 
  private:
   AudioTranscode() = default;
+  // Opens the decoder of the input's audio (`what`: the input, for the error line).
+  void open_decoder(const std::string& what, const std::string& codec, std::int64_t bitrate);
   void decode(const AVPacket* packet);  // nullptr flushes
   void encode_frames(bool flush);       // full frames from the FIFO; all of it to flush
   void write_packets();

@@ -63,12 +63,17 @@ int run_encode_stage(StageContext& ctx) {
   std::unique_ptr<encode::Encoder> encoder;
   if (!plan.null_output) {
     std::unique_ptr<encode::AudioTrack> audio;
+    const auto& in = plan.input_info;
+    const std::optional<shm::PacketRing> ring =
+        plan.audio_from_decode ? ctx.segment.audio_ring() : std::nullopt;
     if (plan.copy_audio && plan.audio_encoder.empty()) {
-      audio = encode::AudioCopy::open(plan.input_info.url, plan.input_info.audio_stream_index,
-                                      plan.origin_s());
+      audio = ring ? encode::AudioCopy::from_ring(*ring, in.audio, plan.origin_s())
+                   : encode::AudioCopy::open(in.url, in.audio_stream_index, plan.origin_s());
     } else if (plan.copy_audio) {
-      audio = encode::AudioTranscode::open(plan.input_info.url, plan.input_info.audio_stream_index,
-                                           plan.origin_s(), plan.audio_encoder, plan.audio_bitrate);
+      audio = ring ? encode::AudioTranscode::from_ring(*ring, in.audio, plan.origin_s(),
+                                                       plan.audio_encoder, plan.audio_bitrate)
+                   : encode::AudioTranscode::open(in.url, in.audio_stream_index, plan.origin_s(),
+                                                  plan.audio_encoder, plan.audio_bitrate);
     }
     encoder = encode::Encoder::open(plan.encoder, plan.stream_params(), std::move(audio));
   }

@@ -97,9 +97,11 @@ bool container_accepts_encoder(const EncoderSettings& s, const std::string& enco
 }
 
 bool container_accepts(const EncoderSettings& s, const std::string& codec) {
+  // As for video (validate): 0 means "cannot"; a muxer that does not say (MPEG-TS) is tried, as
+  // the ffmpeg CLI does: AAC stays AAC in a TS stream.
   const AVCodecDescriptor* desc = avcodec_descriptor_get_by_name(codec.c_str());
   return desc != nullptr &&
-         avformat_query_codec(find_muxer(s), desc->id, FF_COMPLIANCE_NORMAL) == 1;
+         avformat_query_codec(find_muxer(s), desc->id, FF_COMPLIANCE_NORMAL) != 0;
 }
 
 void validate(const EncoderSettings& s) {

@@ -41,9 +41,10 @@ AVRational rational(const json& j) {
   return AVRational{j.at(0).get<int>(), j.at(1).get<int>()};
 }
 
-// Audio comes from file inputs (encode reads it again). It is stream-copied when the output's
-// container can hold its codec, else re-encoded to the container's usual codec (mp4: aac); -c:a
-// chooses; when neither works it is dropped with a warning, never silently.
+// Audio from a file is read again by encode; from anything else (a stream, a camera, stdin)
+// decode hands its packets on through the segment's audio ring. It is stream-copied when the
+// output's container can hold its codec, else re-encoded to the container's usual codec (mp4:
+// aac); -c:a chooses; when neither works it is dropped with a warning, never silently.
 void plan_audio(RunPlan& plan, const RunOptions& options) {
   const auto& in = plan.input_info;
   const bool file_input =
@@ -58,8 +59,6 @@ void plan_audio(RunPlan& plan, const RunOptions& options) {
     plan.audio_note = "not decoded (null output)";
   } else if (options.no_audio) {
     plan.audio_note = in.audio_codec + " dropped (-an)";
-  } else if (!file_input) {
-    plan.audio_note = in.audio_codec + " dropped: audio is carried only from file inputs";
   } else if (wanted.empty() || wanted == "copy") {
     if (encode::container_accepts(plan.encoder, in.audio_codec)) {
       plan.copy_audio = true;
@@ -85,6 +84,10 @@ void plan_audio(RunPlan& plan, const RunOptions& options) {
   }
   if (plan.copy_audio && !plan.audio_encoder.empty() && plan.audio_bitrate > 0)
     plan.audio_note += " at " + std::to_string(plan.audio_bitrate / 1000) + " kb/s";
+  if (plan.copy_audio && !file_input) {
+    plan.audio_from_decode = true;
+    plan.audio_note += "; read once by decode, handed to encode in shared memory";
+  }
   if (!plan.copy_audio && in.audio_stream_index >= 0 && !plan.null_output && !options.no_audio) {
     spdlog::warn("audio: {}", plan.audio_note);
   }
@@ -320,8 +323,7 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
     plan.nb_slots += plan.decoder_slots;
     plan.slot_bytes = std::max(plan.slot_bytes, direct);
   }
-  shm::SegmentSpec spec{plan.nb_slots, plan.slot_bytes, plan.window,
-                        static_cast<std::uint32_t>(plan.nb_workers), to_json(plan)};
+  const shm::SegmentSpec spec = plan.segment_spec();
   plan.segment_bytes = shm::RunSegment::bytes_for(spec);
   if (plan.segment_bytes > kMaxSegmentBytes) {
     fail(ExitCode::kUsage, "frame pool of " + std::to_string(plan.nb_slots) + " slots of " +
@@ -338,6 +340,44 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   return plan;
 }
 
+namespace {
+
+json audio_params_to_json(const decode::AudioParams& a) {
+  static const char* kHex = "0123456789abcdef";
+  std::string extradata;
+  for (const unsigned char c : a.extradata) {
+    extradata += kHex[c >> 4];
+    extradata += kHex[c & 15];
+  }
+  return json{{"codec_id", a.codec_id},       {"format", a.format},
+              {"bit_rate", a.bit_rate},       {"sample_rate", a.sample_rate},
+              {"channels", a.channels},       {"channel_mask", a.channel_mask},
+              {"frame_size", a.frame_size},   {"block_align", a.block_align},
+              {"initial_padding", a.initial_padding}, {"profile", a.profile},
+              {"extradata", extradata},       {"time_base", rational(a.time_base)}};
+}
+
+decode::AudioParams audio_params_from_json(const json& j) {
+  decode::AudioParams a;
+  a.codec_id = j.at("codec_id");
+  a.format = j.at("format");
+  a.bit_rate = j.at("bit_rate");
+  a.sample_rate = j.at("sample_rate");
+  a.channels = j.at("channels");
+  a.channel_mask = j.at("channel_mask");
+  a.frame_size = j.at("frame_size");
+  a.block_align = j.at("block_align");
+  a.initial_padding = j.at("initial_padding");
+  a.profile = j.at("profile");
+  const std::string hex = j.at("extradata");
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+    a.extradata += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  a.time_base = rational(j.at("time_base"));
+  return a;
+}
+
+}  // namespace
+
 std::string input_info_to_json(const decode::InputInfo& in) {
   return json{{"url", in.url},
               {"format", in.format},
@@ -347,6 +387,7 @@ std::string input_info_to_json(const decode::InputInfo& in) {
               {"stream_index", in.stream_index},
               {"audio_stream_index", in.audio_stream_index},
               {"audio_codec", in.audio_codec},
+              {"audio", audio_params_to_json(in.audio)},
               {"width", in.width},
               {"height", in.height},
               {"time_base", rational(in.time_base)},
@@ -376,6 +417,7 @@ decode::InputInfo input_info_from_json(std::string_view text) {
   info.stream_index = in.at("stream_index");
   info.audio_stream_index = in.at("audio_stream_index");
   info.audio_codec = in.at("audio_codec");
+  info.audio = audio_params_from_json(in.at("audio"));
   info.width = in.at("width");
   info.height = in.at("height");
   info.time_base = rational(in.at("time_base"));
@@ -396,6 +438,19 @@ decode::InputInfo input_info_from_json(std::string_view text) {
   info.seekable = in.at("seekable");
   info.metadata = in.at("metadata").get<std::map<std::string, std::string>>();
   return info;
+}
+
+// Room for about 30 s of a live input's audio at 1 Mb/s: encode takes it as the video goes on,
+// so it holds only the packets read ahead of the video.
+constexpr std::uint64_t kAudioRingBytes = 4ULL << 20;
+
+shm::SegmentSpec RunPlan::segment_spec() const {
+  return {nb_slots,
+          slot_bytes,
+          window,
+          static_cast<std::uint32_t>(nb_workers),
+          to_json(*this),
+          audio_from_decode ? kAudioRingBytes : 0};
 }
 
 std::string to_json(const RunPlan& p) {
@@ -422,6 +477,7 @@ std::string to_json(const RunPlan& p) {
               {"steps", steps},
               {"needs_spare", p.needs_spare},
               {"decoder_slots", p.decoder_slots},
+              {"audio_from_decode", p.audio_from_decode},
               {"null_output", p.null_output},
               {"preview", p.preview},
               {"copy_audio", p.copy_audio},
@@ -466,6 +522,7 @@ RunPlan plan_from_json(std::string_view text) {
   for (const auto& g : j.at("steps")) p.steps.push_back({g.at(0).get<int>(), g.at(1).get<int>()});
   p.needs_spare = j.at("needs_spare");
   p.decoder_slots = j.at("decoder_slots");
+  p.audio_from_decode = j.at("audio_from_decode");
   p.null_output = j.at("null_output");
   p.preview = j.at("preview");
   p.copy_audio = j.at("copy_audio");

@@ -11,6 +11,7 @@
 #include "decode/decoder.hpp"
 #include "encode/encoder.hpp"
 #include "scheduler/options.hpp"
+#include "shm_ring/run_segment.hpp"
 #include "transform/picture.hpp"
 
 namespace vpipe::scheduler {
@@ -35,6 +36,8 @@ struct RunPlan {
   bool copy_audio = false;         // audio goes into the output (copied or re-encoded)
   std::string audio_encoder;       // empty: stream copy
   std::int64_t audio_bitrate = 0;  // 0: the encoder's default
+  // Not a file: decode reads the audio with the video and hands it to encode (the audio ring).
+  bool audio_from_decode = false;
   // Container tags and rotation side data (-map_metadata -1: not).
   bool keep_metadata = true;
   AVRational output_rate{0, 1};  // -r; 0/1: the input's rate, timestamps as they are
@@ -69,6 +72,8 @@ struct RunPlan {
   }
   // What the output stream keeps from the input: timing, aspect ratio, colour, rotation, tags.
   [[nodiscard]] encode::StreamParams stream_params() const;
+  // The run segment's shape.
+  [[nodiscard]] shm::SegmentSpec segment_spec() const;
   [[nodiscard]] std::int64_t latency_budget_ns() const {
     return static_cast<std::int64_t>(latency_budget_ms * 1e6);
   }

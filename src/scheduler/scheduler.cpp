@@ -725,9 +725,7 @@ int run(const RunOptions& options) {
   if (plan.cpus.shared) spdlog::debug("{}", plan.cpus.note);
 
   shm::RunSegment segment =
-      shm::RunSegment::create({plan.nb_slots, plan.slot_bytes, plan.window,
-                               static_cast<std::uint32_t>(plan.nb_workers), to_json(plan)},
-                              std::exchange(segment_fd, -1));
+      shm::RunSegment::create(plan.segment_spec(), std::exchange(segment_fd, -1));
   std::unique_ptr<MetricsServer> metrics;
   if (!options.metrics.empty()) {
     metrics = std::make_unique<MetricsServer>(options.metrics);

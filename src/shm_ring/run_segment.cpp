@@ -33,7 +33,7 @@ std::uint32_t ring_capacity_for(const SegmentSpec& spec) {
 }
 
 struct Layout {
-  std::uint64_t plan, decoded, filtered, free_ring, desc, data, stride, total;
+  std::uint64_t plan, decoded, filtered, free_ring, audio, desc, data, stride, total;
 };
 
 Layout layout_for(const SegmentSpec& spec) {
@@ -44,7 +44,11 @@ Layout layout_for(const SegmentSpec& spec) {
   l.decoded = align_up(l.plan + spec.plan_json.size() + 1, kCacheLine);
   l.filtered = l.decoded + ring_bytes;
   l.free_ring = l.filtered + ring_bytes;
-  l.desc = l.free_ring + ring_bytes;
+  l.audio = spec.audio_ring_bytes > 0 ? l.free_ring + ring_bytes : 0;
+  l.desc = l.free_ring + ring_bytes +
+           (spec.audio_ring_bytes > 0
+                ? align_up(PacketRing::bytes_for(spec.audio_ring_bytes), kCacheLine)
+                : 0);
   const std::uint64_t slot_align = spec.slot_bytes >= kHugePage ? kHugePage : kPage;
   l.data = align_up(l.desc + sizeof(FrameDesc) * spec.nb_slots, slot_align);
   l.stride = align_up(spec.slot_bytes, slot_align);
@@ -324,6 +328,8 @@ RunSegment RunSegment::create(const SegmentSpec& spec, int fd) {
   control->decoded_ring_offset = l.decoded;
   control->filtered_ring_offset = l.filtered;
   control->free_ring_offset = l.free_ring;
+  control->audio_ring_offset = l.audio;
+  if (l.audio != 0) PacketRing::create(bytes + l.audio, spec.audio_ring_bytes);
   control->desc_offset = l.desc;
   control->data_offset = l.data;
   control->slot_stride = l.stride;
@@ -396,6 +402,11 @@ FrameRing RunSegment::decoded_ring(StageStats* claimant, bool number_on_claim) {
   return FrameRing(
       &pool_, IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->decoded_ring_offset),
       claimant, number_on_claim ? &control_->next_seq_in : nullptr);
+}
+
+std::optional<PacketRing> RunSegment::audio_ring() {
+  if (control_->audio_ring_offset == 0) return std::nullopt;
+  return PacketRing::attach(static_cast<std::uint8_t*>(base_) + control_->audio_ring_offset);
 }
 
 FrameRing RunSegment::filtered_ring(StageStats* claimant) {

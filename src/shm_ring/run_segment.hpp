@@ -31,6 +31,7 @@
 #include <type_traits>
 
 #include "shm_ring/index_ring.hpp"
+#include "shm_ring/packet_ring.hpp"
 #include "shm_ring/shm_semaphore.hpp"
 
 namespace vpipe::shm {
@@ -120,6 +121,7 @@ struct SegmentSpec {
   std::uint32_t window = 0;  // frames in flight between decode and encode
   std::uint32_t nb_workers = 1;
   std::string plan_json;  // the run plan, read by every stage at start
+  std::uint64_t audio_ring_bytes = 0;  // a live input's audio, decode -> encode; 0: none
 };
 
 struct ControlBlock {
@@ -128,6 +130,7 @@ struct ControlBlock {
   std::uint64_t plan_offset, plan_bytes;
   std::uint64_t decoded_ring_offset, filtered_ring_offset, free_ring_offset;
   std::uint64_t desc_offset, data_offset, slot_stride, slot_bytes;
+  std::uint64_t audio_ring_offset;  // 0: the run has no audio ring
   std::uint32_t nb_slots, window, nb_workers;
   alignas(kCacheLine) ShmSemaphore credits;
   alignas(kCacheLine) std::atomic<std::uint32_t> stop_input;  // finish cleanly: stop reading
@@ -294,6 +297,8 @@ class RunSegment {
   [[nodiscard]] FrameRing decoded_ring(StageStats* claimant = nullptr,
                                        bool number_on_claim = false);     // decode -> transform
   [[nodiscard]] FrameRing filtered_ring(StageStats* claimant = nullptr);  // transform -> encode
+  // A live input's audio packets, decode -> encode; empty when the run has none.
+  [[nodiscard]] std::optional<PacketRing> audio_ring();
 
   struct Reclaimed {
     std::uint32_t requeued = 0;  // frames put back at the head of the decode ring

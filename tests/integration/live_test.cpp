@@ -122,6 +122,47 @@ TEST_F(LiveTest, StdinInputIsReadOnceAndWhole) {
   const DecodedVideo out = decode_video(path("out.mkv"));
   EXPECT_EQ(out.nb_frames(), 120u);
   EXPECT_EQ(out.checksums, in.checksums);
+  // stdin is read once, by decode: its audio comes through decode too, every packet of it.
+  const StreamInfo* in_audio = nullptr;
+  const auto in_streams = probe_streams(kSample);
+  for (const auto& st : in_streams) {
+    if (st.type == "audio") in_audio = &st;
+  }
+  ASSERT_NE(in_audio, nullptr);
+  const auto out_streams = probe_streams(path("out.mkv"));
+  ASSERT_EQ(out_streams.size(), 2u) << "video and audio";
+  for (const auto& st : out_streams) {
+    if (st.type != "audio") continue;
+    EXPECT_EQ(st.codec, "aac");
+    EXPECT_EQ(st.packets, in_audio->packets);
+    EXPECT_NEAR(st.duration_s, in_audio->duration_s, 1.0 / 30);
+  }
+}
+
+// A network stream's audio is read with its video by decode (the stream cannot be opened twice)
+// and carried to the output: stream-copied, in step with the video.
+TEST_F(LiveTest, LoopbackUdpFeedKeepsItsAudio) {
+  ASSERT_EQ(shell("ffmpeg -v error -y -i " + kSample + " -c copy " + path("feed.ts")), 0);
+  const int port = free_udp_port();
+  const std::string url = "udp://127.0.0.1:" + std::to_string(port);
+  const pid_t receiver = start_vpipe({"run", "-q", "-i", url, "--input-timeout", "2", "-o",
+                                      path("received.ts")},
+                                     path("rx"));
+  std::this_thread::sleep_for(1s);
+  ASSERT_EQ(shell("ffmpeg -v error -re -i " + path("feed.ts") + " -c copy -f mpegts '" + url +
+                  "?pkt_size=1316'"),
+            0);
+  ASSERT_EQ(wait_vpipe(receiver, 30), 0) << read_file(path("rx.err"));
+  const auto sent = probe_streams(path("feed.ts"));
+  const auto got = probe_streams(path("received.ts"));
+  ASSERT_EQ(got.size(), 2u) << "video and audio";
+  const StreamInfo& video = got[0].type == "video" ? got[0] : got[1];
+  const StreamInfo& audio = got[0].type == "audio" ? got[0] : got[1];
+  const StreamInfo& sent_audio = sent[0].type == "audio" ? sent[0] : sent[1];
+  EXPECT_EQ(audio.codec, "aac") << "stream-copied, as ffmpeg would";
+  EXPECT_GE(audio.packets, sent_audio.packets * 9 / 10);
+  EXPECT_LE(audio.packets, sent_audio.packets);
+  EXPECT_NEAR(audio.duration_s, video.duration_s, 0.2) << "audio and video end together";
 }
 
 TEST_F(LiveTest, RawVideoOnStdinWithDemuxerOptionsAndFBeforeI) {

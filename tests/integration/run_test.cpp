@@ -114,6 +114,28 @@ TEST_F(RunTest, AudioIsCopiedAndStaysInSyncWithTheVideo) {
   EXPECT_NEAR(audio.duration_s, video.duration_s, 1.0 / 30) << "audio and video end together";
 }
 
+// MPEG-TS carries AAC with ADTS headers; MP4 wants the global header instead. Copying it needs
+// aac_adtstoasc (as `ffmpeg -bsf:a aac_adtstoasc`), from a TS file and from a TS on stdin alike.
+TEST_F(RunTest, AacFromMpegTsIsCopiedIntoFragmentedMp4) {
+  ASSERT_EQ(shell("ffmpeg -v error -y -i " + kSample + " -c copy " + path("in.ts")), 0);
+  const auto in = probe_streams(path("in.ts"));
+  const StreamInfo& in_audio = in[0].type == "audio" ? in[0] : in[1];
+  ASSERT_EQ(in_audio.codec, "aac");
+  vpipe_ok({"run", "-q", "-i", path("in.ts"), "-o", path("file.mp4")});
+  ASSERT_EQ(shell("cat " + path("in.ts") + " | " + VPIPE_BINARY + " run -q -i - -o " +
+                  path("stdin.mp4")),
+            0);
+  for (const std::string out : {"file.mp4", "stdin.mp4"}) {
+    SCOPED_TRACE(out);
+    const auto streams = probe_streams(path(out));
+    ASSERT_EQ(streams.size(), 2u);
+    const StreamInfo& audio = streams[0].type == "audio" ? streams[0] : streams[1];
+    EXPECT_EQ(audio.codec, "aac");
+    EXPECT_EQ(audio.packets, in_audio.packets) << "every packet, stream-copied";
+    EXPECT_EQ(decode_video(path(out)).nb_frames(), 120u);
+  }
+}
+
 TEST_F(RunTest, NoAudioFlagDropsTheAudio) {
   vpipe_ok({"run", "-q", "-i", kSample, "-o", path("out.mp4"), "-an"});
   const auto out = probe_streams(path("out.mp4"));
