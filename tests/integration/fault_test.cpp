@@ -89,18 +89,27 @@ TEST_F(FaultTest, WorkersKilledAtRandomTimesCostNoFrame) {
 
 // Live, frames are numbered as workers claim them and dropped ones travel on as tombstones; a
 // worker killed at any moment must neither lose a frame from the count nor stall the order.
+// Twice: from the test source (decode copies each picture into a slot) and from an H.264 clip
+// (the decoder decodes into slots and keeps some as references while frames are dropped,
+// evicted from the queue and requeued around it).
 TEST_F(FaultTest, LiveWorkersKilledAtRandomTimesKeepOrderAndAccountForEveryFrame) {
+  const std::string clip = path("clip.mp4");
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=640x360:rate=30:duration=2 "
+                  "-c:v libx264 -preset veryfast -g 30 " +
+                  clip),
+            0);
   std::mt19937 rng(4);
   int kills = 0;
-  for (int trial = 0; trial < 6; ++trial) {
-    SCOPED_TRACE("trial " + std::to_string(trial));
+  for (int trial = 0; trial < 8; ++trial) {
+    const bool from_clip = trial % 2 == 1;
+    SCOPED_TRACE("trial " + std::to_string(trial) + (from_clip ? " (H.264 clip)" : ""));
     const std::string out = path("live" + std::to_string(trial) + ".ts");
     // Heavy enough that frames queue and some are dropped; a small budget makes drops likely.
-    const pid_t parent =
-        start_vpipe({"run", "-q", "-o", out, "--stats-json", out + ".json", "-i",
-                     "testsrc2:size=640x360:rate=30:duration=2", "--realtime", "--vf",
-                     "stress=1000,hflip", "--workers", "3", "--latency-budget", "150"},
-                    out);
+    const pid_t parent = start_vpipe(
+        {"run", "-q", "-o", out, "--stats-json", out + ".json", "-i",
+         from_clip ? clip : "testsrc2:size=640x360:rate=30:duration=2", "--realtime", "--vf",
+         "stress=1000,hflip", "--workers", "3", "--latency-budget", "150"},
+        out);
     std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 1500));
     kills += kill_a_worker(parent, rng);
     ASSERT_EQ(wait_vpipe(parent, 30), 0) << read_file(out + ".err");
@@ -108,13 +117,17 @@ TEST_F(FaultTest, LiveWorkersKilledAtRandomTimesKeepOrderAndAccountForEveryFrame
     const auto frames = stats.at("frames").get<std::size_t>();
     EXPECT_EQ(frames + stats.at("drops").at("total").get<std::size_t>(), 60u)
         << "every frame is out or counted as a drop";
+    if (from_clip) {
+      EXPECT_EQ(stats.at("stages").at(0).at("frames_copied").get<std::size_t>(), 0u)
+          << "decoded straight into slots";
+    }
     if (frames == 0) continue;  // all late (e.g. under a sanitizer): an empty output
     const DecodedVideo got = decode_video(out);
     EXPECT_EQ(got.nb_frames(), frames);
     for (std::size_t i = 1; i < got.pts.size(); ++i)
       ASSERT_GT(got.pts[i], got.pts[i - 1]) << "order kept";
   }
-  EXPECT_GE(kills, 4);
+  EXPECT_GE(kills, 6);
 }
 
 // The stages start as forks of the scheduler while it has one thread. A worker restarted while
