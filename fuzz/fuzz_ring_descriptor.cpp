@@ -10,6 +10,13 @@
 // held. Other operations write arbitrary seq / role / owner_pid values (the states only a stray
 // write can make) or reclaim an unknown pid: from then on only the slot accounting is checked.
 //
+// Live runs (a shape bit): decode queues frames unnumbered and a worker numbers each as it claims
+// it (FrameRing's seq_counter), even one it dies claiming; with no credit free decode evicts the
+// oldest queued frame (`decode-evict`: an unnumbered one's slot takes the new frame, a numbered
+// one goes on to encode as a tombstone), and a worker may pass a late frame on unprocessed
+// (`worker-drop-late`). Every numbered frame must still reach encode, as a picture or a
+// tombstone, in order.
+//
 // Decode may also decode straight into slots (FramePool::take_for_decoder): its decoder then
 // references them beyond the frame's life in the pipeline, takes some it never outputs, may
 // output one twice, and lets go in any order.
@@ -90,6 +97,7 @@ struct Held {
   bool spare;              // taken from the free ring; else a frame popped from a ring
   bool written = false;    // a worker's spare that holds a result
   bool processed = false;  // a worker's input whose result (or itself) has moved on
+  bool reused = false;     // decode: an evicted frame's slot, for the new frame (no new credit)
 };
 
 struct Actor {
@@ -142,6 +150,8 @@ enum class Op : std::uint8_t {
   kDecoderTake,
   kDecodeAdopt,
   kDecoderRelease,
+  kDecodeEvict,
+  kWorkerDropLate,
   kCount
 };
 
@@ -170,7 +180,9 @@ constexpr const char* kOpNames[] = {"decode-acquire",
                                     "reclaim-unknown-pid",
                                     "decoder-take",
                                     "decode-adopt",
-                                    "decoder-release"};
+                                    "decoder-release",
+                                    "decode-evict",
+                                    "worker-drop-late"};
 static_assert(std::size(kOpNames) == static_cast<std::size_t>(Op::kCount));
 
 // VPIPE_FUZZ_TRACE=1 prints each step (to read a finding); VPIPE_FUZZ_RING_SKIP="name,name"
@@ -208,7 +220,8 @@ class Harness {
         batch_(1 + in.u8() % 3),
         shape_(in.u8()),
         needs_spare_((shape_ & 1) != 0),
-        decoder_slots_((shape_ >> 1) % 3),
+        decoder_slots_(((shape_ >> 1) & 3) % 3),
+        live_(((shape_ >> 3) & 1) != 0),
         segment_(shm::RunSegment::create({window_ + (needs_spare_ ? nb_workers_ * batch_ : 0) +
                                               decoder_slots_,
                                           64, window_, nb_workers_, "{}"})),
@@ -217,9 +230,9 @@ class Harness {
         credits_(static_cast<int>(window_)) {
     if (settings().trace) {
       std::fprintf(stderr,
-                   "segment: %u worker(s), window %u, batch %u, %s, %u for the decoder, %u slots\n",
+                   "segment: %u worker(s), window %u, batch %u, %s, %u for the decoder, %u slots%s\n",
                    nb_workers_, window_, batch_, needs_spare_ ? "spares" : "no spares",
-                   decoder_slots_, nb_slots_);
+                   decoder_slots_, nb_slots_, live_ ? ", live" : "");
     }
     auto* base = reinterpret_cast<std::uint8_t*>(&segment_.control());
     descs_ = reinterpret_cast<shm::FrameDesc*>(base + segment_.control().desc_offset);
@@ -241,8 +254,10 @@ class Harness {
     Actor& worker = actors_[1 + who % nb_workers_];
     Actor& stage = (who & 0x80) != 0 ? decode() : worker;
     // Any further step of a process means its last push_for has returned: owner_pid is cleared.
-    if (op <= Op::kDecodeExit || op == Op::kDecodeAdopt) decode().clearing.reset();
-    if (op >= Op::kWorkerPop && op <= Op::kWorkerExit) worker.clearing.reset();
+    if (op <= Op::kDecodeExit || op == Op::kDecodeAdopt || op == Op::kDecodeEvict)
+      decode().clearing.reset();
+    if ((op >= Op::kWorkerPop && op <= Op::kWorkerExit) || op == Op::kWorkerDropLate)
+      worker.clearing.reset();
     if (settings().trace) trace(op, stage, worker);
     if (settings().skip[static_cast<std::size_t>(op)]) return;
     switch (op) {
@@ -332,6 +347,12 @@ class Harness {
       case Op::kDecoderRelease:
         decoder_release(in.u8());
         break;
+      case Op::kDecodeEvict:
+        decode_evict();
+        break;
+      case Op::kWorkerDropLate:
+        worker_drop_late(worker);
+        break;
       case Op::kCount:
         break;
     }
@@ -344,7 +365,8 @@ class Harness {
     const bool on_stage = op == Op::kKill || op == Op::kLateOwnerClear ||
                           op == Op::kKillInsideRelease || op == Op::kKillInsidePush;
     const bool on_worker = (op >= Op::kWorkerPop && op <= Op::kWorkerExit) ||
-                           op == Op::kKillInsidePop || op == Op::kKillInsidePopEndOfStream;
+                           op == Op::kKillInsidePop || op == Op::kKillInsidePopEndOfStream ||
+                           op == Op::kWorkerDropLate;
     const Actor* who = on_stage ? &stage : on_worker ? &worker : nullptr;
     std::fprintf(
         stderr, "  %-22s %s  decoded %s filtered %s free %s\n", name,
@@ -468,11 +490,13 @@ class Harness {
     Actor& d = decode();
     if (!producing() || d.held.empty()) return;
     Held& h = d.held.front();
-    h.slot.desc().seq = produced_;
+    // Live, a worker numbers the frame as it claims it.
+    h.slot.desc().seq = live_ ? -1 : produced_;
     shm::FrameRing ring = segment_.decoded_ring();
     if (!ring.push_for(h.slot, kNoWait)) return;
     decoded_.push_back(h.index);
-    carries_[h.index] = produced_++;
+    carries_[h.index] = live_ ? kUnnumbered : produced_;
+    if (!h.reused) ++produced_;
     d.clearing = h.index;
     d.held.clear();
   }
@@ -524,7 +548,7 @@ class Harness {
   // A worker claims up to a batch of frames, then takes its end-of-stream marker and stops.
   void worker_pop(Actor& w) {
     if (!w.alive || w.eos_taken || inputs_of(w) >= batch_) return;
-    std::optional<shm::RingItem> item = segment_.decoded_ring(&stats(w)).try_pop();
+    std::optional<shm::RingItem> item = segment_.decoded_ring(&stats(w), live_).try_pop();
     if (!item) {
       if (!decoded_.empty()) violated("try_pop found nothing in decoded " + show(decoded_));
       return;
@@ -543,7 +567,57 @@ class Harness {
       violated("popped slot " + std::to_string(index_of(item->slot)) + " of " + show(decoded_));
     if (item->slot.desc().role.load() != static_cast<std::uint32_t>(shm::SlotRole::kFrame))
       violated("a popped frame is not kFrame");
+    if (live_) number(expected, item->slot.desc().seq);
     take(w, std::move(item->slot), false);
+  }
+
+  // Live: the number a claimed frame must have got: the next one, or the one it already had.
+  void number(std::uint32_t index, std::int64_t got) {
+    if (corrupted_) return;
+    if (carries_[index] == kUnnumbered) carries_[index] = next_seq_in_++;
+    if (got != *carries_[index]) {
+      violated("a claimed frame got number " + std::to_string(got) + ", expected " +
+               std::to_string(*carries_[index]));
+    }
+  }
+
+  // Live, no credit free: decode takes the oldest queued frame. An unnumbered one gives its slot
+  // (and credit) to the new frame; a numbered one (requeued after a worker died) has its place
+  // in the order and goes on to encode as a tombstone.
+  void decode_evict() {
+    Actor& d = decode();
+    if (!live_ || !producing() || !d.held.empty() || credits_ != 0 || decoded_.empty() ||
+        decoded_.front() == kEos)
+      return;
+    std::optional<shm::RingItem> item = segment_.decoded_ring().try_pop();
+    if (!item || item->end_of_stream()) violated("decode-evict found no frame at the front");
+    const std::uint32_t index = expect_front(decoded_, "decoded");
+    if (index_of(item->slot) != index) violated("decode-evict popped another slot");
+    shm::Slot slot = std::move(item->slot);
+    slot.desc().dropped = 2;
+    if (slot.desc().seq < 0) {
+      take(d, std::move(slot), true);
+      d.held.back().reused = true;
+      carries_[index].reset();
+      return;
+    }
+    if (!segment_.filtered_ring().push_for(slot, kNoWait))
+      violated("the filtered ring had no room for a tombstone");
+    filtered_.push_back(index);
+    d.clearing = index;
+  }
+
+  // Live: a worker passes a frame it cannot finish in time on unprocessed, as a tombstone.
+  void worker_drop_late(Actor& w) {
+    Held* input = first(w, false, false);
+    if (!live_ || !w.alive || input == nullptr || spare_of(w) != nullptr) return;
+    const std::uint32_t index = input->index;
+    input->slot.desc().dropped = 1;
+    if (!segment_.filtered_ring().push_for(input->slot, kNoWait)) return;
+    filtered_.push_back(index);
+    w.clearing = index;
+    w.held.erase(std::find_if(w.held.begin(), w.held.end(),
+                              [&](const Held& h) { return h.index == index; }));
   }
 
   void worker_acquire(Actor& w) {
@@ -653,9 +727,9 @@ class Harness {
     if (decode_alive() && decode_eos_pushed_ == 0) {
       violated("encode saw every end-of-stream marker while decode was still decoding");
     }
-    if (next_out_ != produced_) {
+    if (next_out_ != numbered()) {
       violated("encode saw every end-of-stream marker after " + std::to_string(next_out_) + " of " +
-               std::to_string(produced_) + " frames");
+               std::to_string(numbered()) + " frames");
     }
   }
 
@@ -718,6 +792,13 @@ class Harness {
     if (front == kEos) {
       stats(w).eos_state.store(static_cast<std::uint32_t>(shm::EosState::kTaken));
     } else {
+      // As FrameRing::claim: the number first (live), then the role and the owner.
+      if (live_ && desc(front).seq < 0) {
+        std::atomic<std::int64_t>& next = segment_.control().next_seq_in;
+        desc(front).seq = next.load();
+        next.store(desc(front).seq + 1);
+        if (!corrupted_) number(front, desc(front).seq);
+      }
       desc(front).role.store(static_cast<std::uint32_t>(shm::SlotRole::kFrame));
       desc(front).owner_pid.store(w.pid);
     }
@@ -929,11 +1010,11 @@ class Harness {
 
   // Every frame decoded and not yet written is carried by a slot that will still reach encode.
   void check_no_frame_lost() {
-    std::vector<bool> carried(static_cast<std::size_t>(produced_ - next_out_), false);
+    std::vector<bool> carried(static_cast<std::size_t>(numbered() - next_out_), false);
     const auto mark = [&](std::uint32_t index) {
       if (index == kEos || !carries_[index]) return;
       const std::int64_t seq = *carries_[index];
-      if (seq >= next_out_ && seq < produced_)
+      if (seq >= next_out_ && seq < numbered())
         carried[static_cast<std::size_t>(seq - next_out_)] = true;
     };
     for (const std::uint32_t v : decoded_) mark(v);
@@ -956,6 +1037,11 @@ class Harness {
   const std::uint8_t shape_;
   const bool needs_spare_;
   const std::uint32_t decoder_slots_;  // slots the decoder may reference beyond the window
+  const bool live_;                    // frames numbered as claimed; eviction and late drops
+  static constexpr std::int64_t kUnnumbered = -1;  // carries_: a live frame not yet claimed
+  std::int64_t next_seq_in_ = 0;  // live: frames numbered so far
+  // Frames encode must see: all decode pushed offline; live, those numbered.
+  [[nodiscard]] std::int64_t numbered() const { return live_ ? next_seq_in_ : produced_; }
   shm::RunSegment segment_;  // first: what the actors hold returns to it as they go
   const std::uint32_t nb_slots_;
   shm::FrameDesc* descs_ = nullptr;
