@@ -9,6 +9,7 @@
 #include "cli/bench.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
+#include "common/process_title.hpp"
 #include "scheduler/options.hpp"
 #include "scheduler/scheduler.hpp"
 #include "transform/filter.hpp"
@@ -82,6 +83,7 @@ int list_filters() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vpipe::remember_args(argc, argv);
   if (argc > 1 && std::strcmp(argv[1], "__stage") == 0)
     return vpipe::scheduler::stage_main(argc, argv);
 

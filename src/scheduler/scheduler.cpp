@@ -26,6 +26,7 @@ extern "C" {
 }
 #include "common/error.hpp"
 #include "common/line_pipe.hpp"
+#include "common/process_title.hpp"
 #include "scheduler/metrics_server.hpp"
 #include "scheduler/progress.hpp"
 #include "scheduler/run_plan.hpp"
@@ -115,6 +116,7 @@ pid_t spawn(const std::string& role, int index, int fd, const sigset_t& original
     if (start_fd >= 0) fcntl(start_fd, F_SETFD, 0);
     if (copy) {
       close_on_exec_descriptors();
+      set_process_title(argv0);  // not the scheduler's command line
       int argc = 0;
       while (argv[argc] != nullptr) ++argc;
       std::exit(stage_main(argc, const_cast<char**>(argv)));

@@ -159,6 +159,8 @@ TEST_F(FaultTest, AWorkerRestartedBesideTheMetricsThreadIsAFreshProcess) {
   ASSERT_EQ(first.size(), 3u);
   EXPECT_THAT(cmdline_of(first[0]), ::testing::Not(::testing::HasSubstr("__stage")))
       << "started as a fork of the scheduler";
+  EXPECT_THAT(cmdline_of(first[0]), ::testing::StartsWith("vpipe:xform-"))
+      << "titled with its name, not the scheduler's command line";
   ASSERT_EQ(kill(first[0], SIGKILL), 0);
   pid_t restarted = 0;
   for (int i = 0; i < 400 && restarted == 0 && is_alive(parent); ++i) {
