@@ -22,10 +22,11 @@
 // output one twice, and lets go in any order.
 //
 // Checked always: every slot is in exactly one place (a ring, the free ring, or a process's
-// hands), or in none while only the decoder references it (never free while it does), rings never exceed their capacity and hold only slot indices or end-of-stream
-// markers, and pops return what the model says is at the front. Checked while no descriptor
-// was corrupted: no frame is lost (every frame decoded and not yet encoded is carried by some
-// slot on its way), and encode does not see the last end-of-stream marker before the last frame.
+// hands), or in none while only the decoder references it (never free while it does), rings never
+// exceed their capacity and hold only slot indices or end-of-stream markers, and pops return what
+// the model says is at the front. Checked while no descriptor was corrupted: no frame is lost
+// (every frame decoded and not yet encoded is carried by some slot on its way), and encode does not
+// see the last end-of-stream marker before the last frame.
 #include <sys/types.h>
 
 #include <algorithm>
@@ -222,17 +223,18 @@ class Harness {
         needs_spare_((shape_ & 1) != 0),
         decoder_slots_(((shape_ >> 1) & 3) % 3),
         live_(((shape_ >> 3) & 1) != 0),
-        segment_(shm::RunSegment::create({window_ + (needs_spare_ ? nb_workers_ * batch_ : 0) +
-                                              decoder_slots_,
-                                          64, window_, nb_workers_, "{}"})),
+        segment_(shm::RunSegment::create(
+            {window_ + (needs_spare_ ? nb_workers_ * batch_ : 0) + decoder_slots_, 64, window_,
+             nb_workers_, "{}"})),
         nb_slots_(segment_.control().nb_slots),
         carries_(nb_slots_),
         credits_(static_cast<int>(window_)) {
     if (settings().trace) {
-      std::fprintf(stderr,
-                   "segment: %u worker(s), window %u, batch %u, %s, %u for the decoder, %u slots%s\n",
-                   nb_workers_, window_, batch_, needs_spare_ ? "spares" : "no spares",
-                   decoder_slots_, nb_slots_, live_ ? ", live" : "");
+      std::fprintf(
+          stderr,
+          "segment: %u worker(s), window %u, batch %u, %s, %u for the decoder, %u slots%s\n",
+          nb_workers_, window_, batch_, needs_spare_ ? "spares" : "no spares", decoder_slots_,
+          nb_slots_, live_ ? ", live" : "");
     }
     auto* base = reinterpret_cast<std::uint8_t*>(&segment_.control());
     descs_ = reinterpret_cast<shm::FrameDesc*>(base + segment_.control().desc_offset);
@@ -865,7 +867,7 @@ class Harness {
   // order it walks the slots, so the last one first), everything else to the free ring, and its
   // end-of-stream marker when it had taken one and not forwarded it.
   void reclaim_and_verify(pid_t dead, shm::StageStats& s, const std::vector<std::uint32_t>& held) {
-    std::vector<std::uint32_t> owned;  // what reclaim can find: slots that name the dead pid
+    std::vector<std::uint32_t> owned;   // what reclaim can find: slots that name the dead pid
     std::vector<std::uint32_t> let_go;  // slots it let go of that only the decoder holds now
     for (std::uint32_t i = 0; i < nb_slots_; ++i) {
       if (desc(i).owner_pid.load() != dead) continue;
@@ -1039,7 +1041,7 @@ class Harness {
   const std::uint32_t decoder_slots_;  // slots the decoder may reference beyond the window
   const bool live_;                    // frames numbered as claimed; eviction and late drops
   static constexpr std::int64_t kUnnumbered = -1;  // carries_: a live frame not yet claimed
-  std::int64_t next_seq_in_ = 0;  // live: frames numbered so far
+  std::int64_t next_seq_in_ = 0;                   // live: frames numbered so far
   // Frames encode must see: all decode pushed offline; live, those numbered.
   [[nodiscard]] std::int64_t numbered() const { return live_ ? next_seq_in_ : produced_; }
   shm::RunSegment segment_;  // first: what the actors hold returns to it as they go

@@ -387,16 +387,20 @@ DecodedLayout decoded_layout(AVCodecContext* codec, int width, int height) {
   for (;;) {
     if (av_image_fill_linesizes(layout.linesize, format, w) < 0) return {};
     bool aligned = true;
-    for (int i = 0; i < 4; ++i) aligned = aligned && align[i] > 0 && layout.linesize[i] % align[i] == 0;
+    for (int i = 0; i < 4; ++i)
+      aligned = aligned && align[i] > 0 && layout.linesize[i] % align[i] == 0;
     if (aligned) break;
     w += w & ~(w - 1);  // the next alignment up
   }
   std::size_t sizes[4] = {0, 0, 0, 0};
-  if (av_image_fill_plane_sizes(sizes, format, h, std::array<std::ptrdiff_t, 4>{
-                                    layout.linesize[0], layout.linesize[1], layout.linesize[2],
-                                    layout.linesize[3]}.data()) < 0)
+  if (av_image_fill_plane_sizes(
+          sizes, format, h,
+          std::array<std::ptrdiff_t, 4>{layout.linesize[0], layout.linesize[1], layout.linesize[2],
+                                        layout.linesize[3]}
+              .data()) < 0)
     return {};
-  constexpr std::size_t kAlign = 64, kPadding = 16 + 64;  // libavcodec's pool adds 16 + STRIDE_ALIGN - 1
+  constexpr std::size_t kAlign = 64,
+                        kPadding = 16 + 64;  // libavcodec's pool adds 16 + STRIDE_ALIGN - 1
   std::size_t at = 0;
   for (int i = 0; i < 4 && sizes[i] > 0; ++i) {
     layout.offset[i] = at;
@@ -453,8 +457,8 @@ void AudioParams::fill(AVCodecParameters* par) const {
   av_freep(&par->extradata);
   par->extradata_size = 0;
   if (!extradata.empty()) {
-    par->extradata = static_cast<std::uint8_t*>(
-        av_mallocz(extradata.size() + AV_INPUT_BUFFER_PADDING_SIZE));
+    par->extradata =
+        static_cast<std::uint8_t*>(av_mallocz(extradata.size() + AV_INPUT_BUFFER_PADDING_SIZE));
     std::memcpy(par->extradata, extradata.data(), extradata.size());
     par->extradata_size = static_cast<int>(extradata.size());
   }

@@ -27,7 +27,7 @@ struct AudioParams {
   int frame_size = 0;
   int block_align = 0;
   int initial_padding = 0;
-  int profile = -99;  // FF_PROFILE_UNKNOWN
+  int profile = -99;      // FF_PROFILE_UNKNOWN
   std::string extradata;  // the codec's global header, as bytes
   AVRational time_base{1, 1};
 

@@ -205,8 +205,7 @@ std::unique_ptr<AudioTranscode> AudioTranscode::open(const std::string& url, int
 
 std::unique_ptr<AudioTranscode> AudioTranscode::from_ring(shm::PacketRing ring,
                                                           const decode::AudioParams& params,
-                                                          double origin_s,
-                                                          const std::string& codec,
+                                                          double origin_s, const std::string& codec,
                                                           std::int64_t bitrate) {
   std::unique_ptr<AudioTranscode> a(new AudioTranscode());
   a->attach_ring(ring, params, origin_s);

@@ -349,12 +349,18 @@ json audio_params_to_json(const decode::AudioParams& a) {
     extradata += kHex[c >> 4];
     extradata += kHex[c & 15];
   }
-  return json{{"codec_id", a.codec_id},       {"format", a.format},
-              {"bit_rate", a.bit_rate},       {"sample_rate", a.sample_rate},
-              {"channels", a.channels},       {"channel_mask", a.channel_mask},
-              {"frame_size", a.frame_size},   {"block_align", a.block_align},
-              {"initial_padding", a.initial_padding}, {"profile", a.profile},
-              {"extradata", extradata},       {"time_base", rational(a.time_base)}};
+  return json{{"codec_id", a.codec_id},
+              {"format", a.format},
+              {"bit_rate", a.bit_rate},
+              {"sample_rate", a.sample_rate},
+              {"channels", a.channels},
+              {"channel_mask", a.channel_mask},
+              {"frame_size", a.frame_size},
+              {"block_align", a.block_align},
+              {"initial_padding", a.initial_padding},
+              {"profile", a.profile},
+              {"extradata", extradata},
+              {"time_base", rational(a.time_base)}};
 }
 
 decode::AudioParams audio_params_from_json(const json& j) {
@@ -445,12 +451,9 @@ decode::InputInfo input_info_from_json(std::string_view text) {
 constexpr std::uint64_t kAudioRingBytes = 4ULL << 20;
 
 shm::SegmentSpec RunPlan::segment_spec() const {
-  return {nb_slots,
-          slot_bytes,
-          window,
-          static_cast<std::uint32_t>(nb_workers),
-          to_json(*this),
-          audio_from_decode ? kAudioRingBytes : 0};
+  return {nb_slots,       slot_bytes,
+          window,         static_cast<std::uint32_t>(nb_workers),
+          to_json(*this), audio_from_decode ? kAudioRingBytes : 0};
 }
 
 std::string to_json(const RunPlan& p) {

@@ -66,7 +66,8 @@ bool PacketRing::try_pop(PacketHeader& header, std::vector<std::uint8_t>& data) 
       head += capacity - at;
       continue;
     }
-    data.assign(shared_->data + at + sizeof(header), shared_->data + at + sizeof(header) + header.size);
+    data.assign(shared_->data + at + sizeof(header),
+                shared_->data + at + sizeof(header) + header.size);
     shared_->head.store(head + record_bytes(header.size), std::memory_order_release);
     return true;
   }

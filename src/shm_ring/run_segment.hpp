@@ -2,7 +2,8 @@
 //
 // Layout (every part at an offset recorded in the control block; no pointers are shared):
 //   ControlBlock | plan JSON | ring decode->transform | ring transform->encode | free-slot ring
-//   | FrameDesc[nb_slots] | slot data (page aligned, pre-faulted by the scheduler as the run starts)
+//   | FrameDesc[nb_slots] | slot data (page aligned, pre-faulted by the scheduler as the run
+//   starts)
 //
 // The segment is an anonymous memfd: the scheduler creates it, children inherit the fd across
 // exec. Nothing is ever named in /dev/shm, so nothing can outlive the run even if every process
@@ -120,7 +121,7 @@ struct SegmentSpec {
   std::uint64_t slot_bytes = 0;
   std::uint32_t window = 0;  // frames in flight between decode and encode
   std::uint32_t nb_workers = 1;
-  std::string plan_json;  // the run plan, read by every stage at start
+  std::string plan_json;               // the run plan, read by every stage at start
   std::uint64_t audio_ring_bytes = 0;  // a live input's audio, decode -> encode; 0: none
 };
 
@@ -306,9 +307,10 @@ class RunSegment {
     bool end_of_stream_restored = false;
   };
   // Scheduler, after process `dead` (a transform worker with stats `stats`) has exited: gives
-  // back everything it held (a slot it let go of that the decoder still holds stays with it). Frames it had taken and not yet handed on go back to the front of
-  // the decode ring, untouched (workers never write into the slot they read); spares return to
-  // the pool; an end-of-stream marker it took but did not forward goes back too.
+  // back everything it held (a slot it let go of that the decoder still holds stays with it).
+  // Frames it had taken and not yet handed on go back to the front of the decode ring, untouched
+  // (workers never write into the slot they read); spares return to the pool; an end-of-stream
+  // marker it took but did not forward goes back too.
   Reclaimed reclaim(pid_t dead, StageStats& stats);
   // End-of-stream markers the decode ring still lacks: workers waiting for one, less those
   // queued. For putting back a lost marker, and for ending the stream when decode died (maybe

@@ -280,10 +280,9 @@ class GaussianBlur final : public Filter {
     const double ideal = std::sqrt(12 * sigma_ * sigma_ / kPasses + 1);
     int lower = static_cast<int>(std::floor(ideal));
     if (lower % 2 == 0) --lower;
-    const int m = static_cast<int>(
-        std::lround((12 * sigma_ * sigma_ - kPasses * lower * lower - 4 * kPasses * lower -
-                     3 * kPasses) /
-                    (-4.0 * lower - 4)));
+    const int m = static_cast<int>(std::lround(
+        (12 * sigma_ * sigma_ - kPasses * lower * lower - 4 * kPasses * lower - 3 * kPasses) /
+        (-4.0 * lower - 4)));
     for (int i = 0; i < kPasses; ++i) {
       boxes_.push_back(i < m ? lower : lower + 2);
       reach_ += boxes_.back() / 2;
@@ -305,8 +304,7 @@ class GaussianBlur final : public Filter {
       // own output would weigh the edge pixels more with every pass. Reused, so that no frame
       // touches fresh memory.
       thread_local cv::Mat padded;
-      cv::copyMakeBorder(in.plane(i), padded, reach_, reach_, reach_, reach_,
-                         cv::BORDER_REPLICATE);
+      cv::copyMakeBorder(in.plane(i), padded, reach_, reach_, reach_, reach_, cv::BORDER_REPLICATE);
       for (const int w : boxes_)
         cv::blur(padded, padded, cv::Size(w, w), cv::Point(-1, -1), cv::BORDER_REPLICATE);
       padded(cv::Rect(reach_, reach_, dst.cols, dst.rows)).copyTo(dst);
@@ -518,8 +516,7 @@ std::vector<FilterInfo> all_filters() {
       {"gblur", "[sigma=S]",
        "Gaussian blur, sigma in pixels (default 0.5; from 4, three box passes: same cost at "
        "any sigma)",
-       "gblur=2", make_gblur,
-       false},
+       "gblur=2", make_gblur, false},
       {"boxblur", "[r=R]", "box blur: mean over a (2R+1) x (2R+1) square, every plane (default 1)",
        "boxblur=2", make_boxblur, false},
       {"unsharp", "[lx:ly:la] (luma kernel width, height: odd 3..23; amount -2..5)",

@@ -105,11 +105,11 @@ TEST_F(FaultTest, LiveWorkersKilledAtRandomTimesKeepOrderAndAccountForEveryFrame
     SCOPED_TRACE("trial " + std::to_string(trial) + (from_clip ? " (H.264 clip)" : ""));
     const std::string out = path("live" + std::to_string(trial) + ".ts");
     // Heavy enough that frames queue and some are dropped; a small budget makes drops likely.
-    const pid_t parent = start_vpipe(
-        {"run", "-q", "-o", out, "--stats-json", out + ".json", "-i",
-         from_clip ? clip : "testsrc2:size=640x360:rate=30:duration=2", "--realtime", "--vf",
-         "stress=1000,hflip", "--workers", "3", "--latency-budget", "150"},
-        out);
+    const pid_t parent =
+        start_vpipe({"run", "-q", "-o", out, "--stats-json", out + ".json", "-i",
+                     from_clip ? clip : "testsrc2:size=640x360:rate=30:duration=2", "--realtime",
+                     "--vf", "stress=1000,hflip", "--workers", "3", "--latency-budget", "150"},
+                    out);
     std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 1500));
     kills += kill_a_worker(parent, rng);
     ASSERT_EQ(wait_vpipe(parent, 30), 0) << read_file(out + ".err");

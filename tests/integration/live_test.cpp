@@ -145,9 +145,8 @@ TEST_F(LiveTest, LoopbackUdpFeedKeepsItsAudio) {
   ASSERT_EQ(shell("ffmpeg -v error -y -i " + kSample + " -c copy " + path("feed.ts")), 0);
   const int port = free_udp_port();
   const std::string url = "udp://127.0.0.1:" + std::to_string(port);
-  const pid_t receiver = start_vpipe({"run", "-q", "-i", url, "--input-timeout", "2", "-o",
-                                      path("received.ts")},
-                                     path("rx"));
+  const pid_t receiver = start_vpipe(
+      {"run", "-q", "-i", url, "--input-timeout", "2", "-o", path("received.ts")}, path("rx"));
   std::this_thread::sleep_for(1s);
   ASSERT_EQ(shell("ffmpeg -v error -re -i " + path("feed.ts") + " -c copy -f mpegts '" + url +
                   "?pkt_size=1316'"),

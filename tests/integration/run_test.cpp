@@ -122,9 +122,9 @@ TEST_F(RunTest, AacFromMpegTsIsCopiedIntoFragmentedMp4) {
   const StreamInfo& in_audio = in[0].type == "audio" ? in[0] : in[1];
   ASSERT_EQ(in_audio.codec, "aac");
   vpipe_ok({"run", "-q", "-i", path("in.ts"), "-o", path("file.mp4")});
-  ASSERT_EQ(shell("cat " + path("in.ts") + " | " + VPIPE_BINARY + " run -q -i - -o " +
-                  path("stdin.mp4")),
-            0);
+  ASSERT_EQ(
+      shell("cat " + path("in.ts") + " | " + VPIPE_BINARY + " run -q -i - -o " + path("stdin.mp4")),
+      0);
   for (const std::string out : {"file.mp4", "stdin.mp4"}) {
     SCOPED_TRACE(out);
     const auto streams = probe_streams(path(out));
@@ -253,9 +253,10 @@ INSTANTIATE_TEST_SUITE_P(
     Inputs, DecodedIntoSlotsTest,
     ::testing::Values(
         DirectInput{"h264.mp4", "-c:v libx264 -preset veryfast", true},
-        DirectInput{"h264_refs.mp4",
-                    "-c:v libx264 -x264-params ref=16:bframes=8:b-pyramid=normal", false},
-        DirectInput{"interlaced.ts", "-vf scale=640:360,tinterlace=4 -c:v libx264 -flags +ildct+ilme", true},
+        DirectInput{"h264_refs.mp4", "-c:v libx264 -x264-params ref=16:bframes=8:b-pyramid=normal",
+                    false},
+        DirectInput{"interlaced.ts",
+                    "-vf scale=640:360,tinterlace=4 -c:v libx264 -flags +ildct+ilme", true},
         DirectInput{"hevc.mkv", "-c:v libx265 -x265-params log-level=error", true},
         DirectInput{"mpeg4.avi", "-c:v mpeg4 -bf 2 -q:v 5", true},
         DirectInput{"mpeg2.mpg", "-c:v mpeg2video -q:v 5", true},

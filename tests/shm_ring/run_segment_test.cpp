@@ -271,7 +271,6 @@ TEST(DecoderHoldTest, ThePipelineAndTheDecoderLettingGoAtOnceFreeEachSlotExactly
   }
 }
 
-
 TEST(DecoderHoldTest, AWorkerKilledJustAfterLettingGoLeavesTheSlotWithTheDecoder) {
   // The worker let go of its frame's slot (the decoder still holds it) and died: the slot still
   // names it, and reclaiming it must neither free it nor redo its frame.
