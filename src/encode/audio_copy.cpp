@@ -36,13 +36,17 @@ void AudioTrack::open_input(const std::string& url, int stream_index, double ori
   stream_index_ = stream_index;
   in_par_ = raw->streams[stream_index]->codecpar;
   in_time_base_ = raw->streams[stream_index]->time_base;
+  set_origin(origin_s);
   if (origin_s > 0) {
-    origin_s_ = origin_s;
-    origin_ts_ = static_cast<std::int64_t>(
-        std::llround(origin_s / av_q2d(raw->streams[stream_index]->time_base)));
     const auto ts = static_cast<std::int64_t>(origin_s * AV_TIME_BASE);
     avformat_seek_file(raw, -1, INT64_MIN, ts, ts, 0);  // else read up to it
   }
+}
+
+void AudioTrack::set_origin(double origin_s) {
+  if (origin_s <= 0) return;
+  origin_s_ = origin_s;
+  origin_ts_ = static_cast<std::int64_t>(std::llround(origin_s / av_q2d(in_time_base_)));
 }
 
 void AudioTrack::attach_ring(shm::PacketRing ring, const decode::AudioParams& params,
@@ -52,10 +56,7 @@ void AudioTrack::attach_ring(shm::PacketRing ring, const decode::AudioParams& pa
   params.fill(ring_par_.get());
   in_par_ = ring_par_.get();
   in_time_base_ = params.time_base;
-  if (origin_s > 0) {
-    origin_s_ = origin_s;
-    origin_ts_ = static_cast<std::int64_t>(std::llround(origin_s / av_q2d(in_time_base_)));
-  }
+  set_origin(origin_s);
 }
 
 bool AudioTrack::read_packet(AVPacket* packet) {

@@ -40,6 +40,8 @@ class AudioTrack {
  protected:
   // Opens `url` for its audio stream `stream_index` only; with `origin_s` > 0 (-ss), seeks there.
   void open_input(const std::string& url, int stream_index, double origin_s);
+  // -ss: the output starts at `origin_s` on the input's timeline (0: at its start).
+  void set_origin(double origin_s);
   // Takes the packets decode hands on through `ring`, of a stream described by `params`.
   void attach_ring(shm::PacketRing ring, const decode::AudioParams& params, double origin_s);
   // The next audio packet into `packet`; false at the end (a read error ends the audio only),

@@ -164,8 +164,8 @@ void FramePool::release(std::uint32_t index) {
   while ((holds & kHoldDecoder) != 0) {
     // Left to the decoder, which frees it when it lets go. One step, and nothing written after
     // it (the slot may be free and someone else's by then): killed before it, the slot is still
-    // this process's to reclaim; after it, it still names this process as owner, and reclaiming
-    // it again only repeats this step. Its stale seq names a frame that is done.
+    // this process's to reclaim; after it, it still names this process, but reclaim leaves a
+    // slot only the decoder holds alone. Its stale seq names a frame that is done.
     if (d.holds.compare_exchange_weak(holds, holds & ~std::uint32_t{kHoldPipeline},
                                       std::memory_order_acq_rel))
       return;
