@@ -71,6 +71,7 @@ bool AudioTrack::read_packet(AVPacket* packet) {
     packet->duration = header.duration;
     packet->flags = header.flags;
     packet->stream_index = stream_index_;
+    fill_timestamps(packet);
     return true;
   }
   while (!at_end_) {
@@ -82,10 +83,28 @@ bool AudioTrack::read_packet(AVPacket* packet) {
       at_end_ = true;
       return false;
     }
-    if (packet->stream_index == stream_index_) return true;
+    if (packet->stream_index == stream_index_) {
+      fill_timestamps(packet);
+      return true;
+    }
     av_packet_unref(packet);
   }
   return false;
+}
+
+void AudioTrack::fill_timestamps(AVPacket* packet) {
+  if (packet->duration <= 0 && in_par_->sample_rate > 0) {
+    int samples =
+        av_get_audio_frame_duration2(const_cast<AVCodecParameters*>(in_par_), packet->size);
+    if (samples <= 0) samples = in_par_->frame_size;
+    if (samples > 0)
+      packet->duration = av_rescale_q(samples, {1, in_par_->sample_rate}, in_time_base_);
+  }
+  if (packet->dts == AV_NOPTS_VALUE)
+    packet->dts = packet->pts != AV_NOPTS_VALUE ? packet->pts : next_dts_;
+  if (packet->pts == AV_NOPTS_VALUE) packet->pts = packet->dts;
+  next_dts_ = packet->dts != AV_NOPTS_VALUE && packet->duration > 0 ? packet->dts + packet->duration
+                                                                    : AV_NOPTS_VALUE;
 }
 
 bool AudioTrack::shift(AVPacket* packet) const {

@@ -48,6 +48,10 @@ class AudioTrack {
   // or, from the ring, when none has come yet (the audio ends with the video: by then decode
   // has handed on all it read).
   bool read_packet(AVPacket* packet);
+  // Gives a packet without timestamps the ones that follow the last packet's, as the ffmpeg CLI
+  // does: a piped input's demuxer cannot read ahead to learn the frame duration, so it stamps
+  // only the first of the packets that share a PES (MPEG-TS on stdin, a named pipe).
+  void fill_timestamps(AVPacket* packet);
   // Moves a packet onto the output's timeline (-ss: back by origin); false for a packet before it.
   bool shift(AVPacket* packet) const;
   [[nodiscard]] const AVCodecParameters* in_par() const { return in_par_; }
@@ -65,7 +69,8 @@ class AudioTrack {
   int stream_index_ = -1;
   bool at_end_ = false;
   double origin_s_ = 0;
-  std::int64_t origin_ts_ = 0;  // origin_s_ in the input stream's time base
+  std::int64_t origin_ts_ = 0;              // origin_s_ in the input stream's time base
+  std::int64_t next_dts_ = AV_NOPTS_VALUE;  // where the last packet read ends
   AVFormatContext* mux_ = nullptr;
   AVStream* out_stream_ = nullptr;
   std::uint64_t packets_ = 0;

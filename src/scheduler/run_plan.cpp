@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -47,8 +48,12 @@ AVRational rational(const json& j) {
 // aac); -c:a chooses; when neither works it is dropped with a warning, never silently.
 void plan_audio(RunPlan& plan, const RunOptions& options) {
   const auto& in = plan.input_info;
-  const bool file_input =
-      in.format.empty() && in.url.find("://") == std::string::npos && in.url.rfind("pipe:", 0) != 0;
+  // Encode reads a file's audio itself, from its own open of the file. Anything else (a stream,
+  // stdin, a named pipe, a device) can be read once only, by decode.
+  std::error_code error;
+  const bool file_input = in.format.empty() && in.url.find("://") == std::string::npos &&
+                          in.url.rfind("pipe:", 0) != 0 &&
+                          std::filesystem::is_regular_file(in.url, error);
   const std::string& wanted = options.audio_codec;
   plan.audio_bitrate = options.audio_bitrate.value_or(0);
   if (!wanted.empty() && wanted != "copy" && !encode::audio_encoder_exists(wanted))

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/core/version.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -526,6 +527,7 @@ nlohmann::json Supervisor::stats_json() const {
                       {"peak_rss_kib", s.peak_rss_kib}});
   }
   const auto pct = [&](double q) { return p.latency_ms(q); };
+  const std::optional<shm::PacketRing> audio = segment_.audio_ring();
   std::uint64_t late = 0, full = 0;
   for (const auto& s : p.stages) {
     late += s.drops_late;
@@ -545,6 +547,9 @@ nlohmann::json Supervisor::stats_json() const {
           {"frames_decoded", segment_.control().stages[kDecodeStatsIndex].frames_in.load()},
           {"drops", {{"total", late + full}, {"late", late}, {"ring_full", full}}},
           {"decode_errors", segment_.control().stages[kDecodeStatsIndex].errors.load()},
+          // A live input's audio travels beside the frames and is dropped, never waited for,
+          // when encode falls behind: null when decode does not carry the audio.
+          {"audio_packets_dropped", audio ? nlohmann::json(audio->dropped()) : nlohmann::json()},
           {"restarts", restarts_},
           {"latency_ms",
            {{"p50", pct(0.5)}, {"p95", pct(0.95)}, {"p99", pct(0.99)}, {"max", pct(1.0)}}},

@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -13,8 +14,19 @@ namespace vpipe::test {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const std::string kSample = std::string(VPIPE_SOURCE_DIR) + "/samples/sample.mp4";
+
+// The audio packets' pts and duration, a line each, as ffprobe lists them.
+std::string audio_timestamps(const std::string& file) {
+  const std::string list = file + ".audio.csv";
+  EXPECT_EQ(
+      shell("ffprobe -v error -select_streams a -show_entries packet=pts,duration -of csv=p=0 " +
+            file + " > " + list),
+      0);
+  return read_file(list);
+}
 
 class RunTest : public ::testing::Test {
  protected:
@@ -121,10 +133,15 @@ TEST_F(RunTest, AacFromMpegTsIsCopiedIntoFragmentedMp4) {
   const auto in = probe_streams(path("in.ts"));
   const StreamInfo& in_audio = in[0].type == "audio" ? in[0] : in[1];
   ASSERT_EQ(in_audio.codec, "aac");
-  vpipe_ok({"run", "-q", "-i", path("in.ts"), "-o", path("file.mp4")});
-  ASSERT_EQ(
-      shell("cat " + path("in.ts") + " | " + VPIPE_BINARY + " run -q -i - -o " + path("stdin.mp4")),
-      0);
+  vpipe_ok({"run", "-q", "-i", path("in.ts"), "-o", path("file.mp4"), "--stats-json",
+            path("file.json")});
+  ASSERT_EQ(shell("cat " + path("in.ts") + " | " + VPIPE_BINARY + " run -q -i - -o " +
+                  path("stdin.mp4") + " --stats-json " + path("stdin.json")),
+            0);
+  // Only stdin's audio travels through decode (a file's is read by encode itself).
+  EXPECT_TRUE(
+      nlohmann::json::parse(read_file(path("file.json"))).at("audio_packets_dropped").is_null());
+  EXPECT_EQ(nlohmann::json::parse(read_file(path("stdin.json"))).at("audio_packets_dropped"), 0);
   for (const std::string out : {"file.mp4", "stdin.mp4"}) {
     SCOPED_TRACE(out);
     const auto streams = probe_streams(path(out));
@@ -134,6 +151,31 @@ TEST_F(RunTest, AacFromMpegTsIsCopiedIntoFragmentedMp4) {
     EXPECT_EQ(audio.packets, in_audio.packets) << "every packet, stream-copied";
     EXPECT_EQ(decode_video(path(out)).nb_frames(), 120u);
   }
+}
+
+// A named pipe is read once, by decode, like stdin: its audio too (encode cannot open it again).
+// Read from a pipe, the TS demuxer stamps only the first of the AAC frames that share a PES;
+// the others get the timestamps that follow, as when the file is read.
+TEST_F(RunTest, NamedPipeInputKeepsItsAudio) {
+  // ffmpeg's TS muxer packs several AAC frames in a PES; beside MPEG-4 part 2 video, the
+  // demuxer has the stream's parameters before it learns the AAC frame duration.
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc=duration=3:rate=25 -f lavfi -i "
+                  "sine=duration=3 -c:v mpeg4 -c:a aac " +
+                  path("in.ts")),
+            0);
+  ASSERT_EQ(shell("mkfifo " + path("feed")), 0);
+  const pid_t run = start_vpipe({"run", "-i", path("feed"), "-o", path("out.mkv")}, path("run"));
+  ASSERT_EQ(shell("cat " + path("in.ts") + " > " + path("feed")), 0);
+  ASSERT_EQ(wait_vpipe(run, 30), 0) << read_file(path("run.err"));
+  EXPECT_THAT(read_file(path("run.err")), Not(HasSubstr("Timestamps are unset")));
+  vpipe_ok({"run", "-q", "-i", path("in.ts"), "-o", path("file.mkv")});
+  EXPECT_EQ(decode_video(path("out.mkv")).checksums, decode_video(path("file.mkv")).checksums);
+  const auto in = probe_streams(path("in.ts"));
+  const StreamInfo& in_audio = in[0].type == "audio" ? in[0] : in[1];
+  const std::string timestamps = audio_timestamps(path("out.mkv"));
+  EXPECT_EQ(std::count(timestamps.begin(), timestamps.end(), '\n'), in_audio.packets)
+      << "every packet";
+  EXPECT_EQ(timestamps, audio_timestamps(path("file.mkv")));
 }
 
 TEST_F(RunTest, NoAudioFlagDropsTheAudio) {
