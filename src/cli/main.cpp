@@ -159,7 +159,9 @@ int main(int argc, char** argv) {
   auto* opt_vf = run->add_option(
       "--vf", cli.vf, "Filter chain, e.g. \"resize=1280x720,gblur=2\" (see `vpipe filters`)");
   auto* opt_codec = run->add_option(
-      "--codec", cli.codec, "Video encoder (-c:v): libx264 (default), mpeg4, ffv1, mjpeg, ...");
+      "--codec", cli.codec,
+      "Video encoder (-c:v): libx264, mpeg4, ffv1, mjpeg, ... Default: libx264, or the "
+      "container's own where it cannot hold H.264 (.gif: gif, .webm: libvpx-vp9, .ogv: libtheora)");
   auto* opt_preset = run->add_option("--preset", cli.preset, "Encoder preset, e.g. veryfast");
   auto* opt_crf = run->add_option(
       "--crf", cli.crf, "Constant quality (x264: 0-51); a fixed quantiser for codecs without CRF");

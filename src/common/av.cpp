@@ -14,6 +14,7 @@ std::string error_text(int averror) {
 
 namespace {
 bool g_quiet = false;
+thread_local int t_quiet = 0;
 thread_local std::string t_last_error;
 
 void log_callback(void* avcl, int level, const char* fmt, va_list args) {
@@ -29,7 +30,7 @@ void log_callback(void* avcl, int level, const char* fmt, va_list args) {
     const auto bracket = text.find("] ");
     t_last_error = text[0] == '[' && bracket != std::string::npos ? text.substr(bracket + 2) : text;
   }
-  if (g_quiet) {
+  if (g_quiet || t_quiet > 0) {
     spdlog::debug("libav: {}", text);
     return;
   }
@@ -43,6 +44,14 @@ void log_callback(void* avcl, int level, const char* fmt, va_list args) {
   }
 }
 }  // namespace
+
+QuietLogs::QuietLogs() {
+  ++t_quiet;
+}
+
+QuietLogs::~QuietLogs() {
+  --t_quiet;
+}
 
 std::string last_error_message() {
   return t_last_error;

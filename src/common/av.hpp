@@ -46,6 +46,16 @@ std::string error_text(int averror);
 // line that includes last_error_message()).
 void route_logs_to_spdlog(bool quiet = false);
 
+// While one lives, libav's lines from this thread go to debug only: for trials whose failure is
+// an answer, not a problem (whether a container takes a stream).
+class QuietLogs {
+ public:
+  QuietLogs();
+  ~QuietLogs();
+  QuietLogs(const QuietLogs&) = delete;
+  QuietLogs& operator=(const QuietLogs&) = delete;
+};
+
 // The last error libav logged in this thread ("moov atom not found"), empty if none.
 std::string last_error_message();
 

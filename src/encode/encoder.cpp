@@ -13,6 +13,8 @@ extern "C" {
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
+#include <string_view>
 
 #include "common/error.hpp"
 #include "encode/audio_copy.hpp"
@@ -76,7 +78,76 @@ AVPixelFormat choose_pix_fmt(const AVCodec* codec, const std::string& wanted) {
   return avcodec_find_best_pix_fmt_of_list(codec->pix_fmts, AV_PIX_FMT_YUV420P, 0, nullptr);
 }
 
+// Whether the muxer holds streams of `id`. Most say (avformat_query_codec); of those that do
+// not, the multi-codec ones (MPEG-TS, PS, MXF, RTP) hold what they are given, as the ffmpeg CLI
+// assumes, and the others (gif, apng, ogg, raw streams) only their own codecs.
+bool muxer_holds(const AVOutputFormat* fmt, AVCodecID id) {
+  static const std::set<std::string_view> kHoldAnyCodec = {
+      "mpegts", "rtp_mpegts", "rtp", "rtsp",     "sap",      "mpeg",      "vob",  "dvd",
+      "mxf",    "crc",        "md5", "framecrc", "framemd5", "framehash", "hash", "streamhash"};
+  const int says = avformat_query_codec(fmt, id, FF_COMPLIANCE_NORMAL);
+  if (says >= 0) return says > 0;
+  return kHoldAnyCodec.count(fmt->name) > 0 || id == fmt->video_codec || id == fmt->audio_codec;
+}
+
+// The muxer options every output of this container gets (MP4: fragmented unless -faststart).
+AVDictionary* muxer_options(const EncoderSettings& s, const AVOutputFormat* fmt) {
+  AVDictionary* opts = nullptr;
+  if (std::string(fmt->name) == "mp4" || std::string(fmt->name) == "mov") {
+    // Fragmented by default: if the process is killed, what was written so far still plays.
+    // A fragment at least every second, each flushed to the file as it is written.
+    av_dict_set(&opts, "movflags",
+                s.faststart ? "+faststart" : "+frag_keyframe+empty_moov+default_base_moof", 0);
+    if (!s.faststart) av_dict_set(&opts, "frag_duration", "1000000", 0);
+  }
+  return opts;
+}
+
+// Writes the header of an output holding only `stream` into memory, with the output's muxer
+// options; libav's complaint, if it refuses, into `why`. Some refusals come only from the
+// header: FLAC in MP4 (experimental), Opus in MOV, AC-3 in fragmented MP4.
+bool header_takes(const EncoderSettings& s, const AVOutputFormat* fmt,
+                  const AVCodecParameters* stream, std::string* why) {
+  if ((fmt->flags & AVFMT_NOFILE) != 0) return true;  // RTSP and the like: not tried here
+  AVFormatContext* raw = nullptr;
+  if (avformat_alloc_output_context2(&raw, fmt, nullptr, nullptr) < 0) return false;
+  const std::unique_ptr<AVFormatContext, void (*)(AVFormatContext*)> mux(
+      raw, [](AVFormatContext* m) {
+        if (m->pb != nullptr) {
+          std::uint8_t* bytes = nullptr;
+          avio_close_dyn_buf(m->pb, &bytes);
+          av_free(bytes);
+        }
+        avformat_free_context(m);
+      });
+  AVStream* st = avformat_new_stream(raw, nullptr);
+  if (st == nullptr || avcodec_parameters_copy(st->codecpar, stream) < 0 ||
+      avio_open_dyn_buf(&raw->pb) < 0)
+    return false;
+  st->codecpar->codec_tag = 0;
+  st->time_base = {1, stream->sample_rate > 0 ? stream->sample_rate : 90000};
+  AVDictionary* opts = muxer_options(s, fmt);
+  const av::QuietLogs quiet;
+  const int ret = avformat_write_header(raw, &opts);
+  av_dict_free(&opts);
+  if (ret < 0 && why != nullptr) {
+    *why = av::last_error_message();
+    if (why->empty()) *why = av::error_text(ret);
+  }
+  return ret >= 0;
+}
+
 }  // namespace
+
+std::string default_video_encoder(const EncoderSettings& s) {
+  const AVOutputFormat* fmt = find_muxer(s);
+  const AVCodec* x264 = avcodec_find_encoder_by_name("libx264");
+  if (x264 != nullptr && muxer_holds(fmt, AV_CODEC_ID_H264)) return x264->name;
+  const AVCodec* own =
+      fmt->video_codec != AV_CODEC_ID_NONE ? avcodec_find_encoder(fmt->video_codec) : nullptr;
+  // With neither, libx264 still: validate() then says what the container cannot hold.
+  return own != nullptr ? own->name : "libx264";
+}
 
 std::string default_audio_encoder(const EncoderSettings& s) {
   const AVOutputFormat* fmt = find_muxer(s);
@@ -92,16 +163,17 @@ bool audio_encoder_exists(const std::string& name) {
 
 bool container_accepts_encoder(const EncoderSettings& s, const std::string& encoder) {
   const AVCodec* codec = avcodec_find_encoder_by_name(encoder.c_str());
-  return codec != nullptr &&
-         avformat_query_codec(find_muxer(s), codec->id, FF_COMPLIANCE_NORMAL) != 0;
+  return codec != nullptr && muxer_holds(find_muxer(s), codec->id);
 }
 
-bool container_accepts(const EncoderSettings& s, const std::string& codec) {
-  // As for video (validate): 0 means "cannot"; a muxer that does not say (MPEG-TS) is tried, as
-  // the ffmpeg CLI does: AAC stays AAC in a TS stream.
-  const AVCodecDescriptor* desc = avcodec_descriptor_get_by_name(codec.c_str());
-  return desc != nullptr &&
-         avformat_query_codec(find_muxer(s), desc->id, FF_COMPLIANCE_NORMAL) != 0;
+bool container_accepts(const EncoderSettings& s, const AVCodecParameters* stream,
+                       std::string* why) {
+  const AVOutputFormat* fmt = find_muxer(s);
+  if (!muxer_holds(fmt, stream->codec_id)) return false;
+  // AAC with ADTS headers (from MPEG-TS) has no global header until the copy's bitstream
+  // filter makes one: the muxer's word is enough there.
+  if (stream->codec_id == AV_CODEC_ID_AAC && stream->extradata_size == 0) return true;
+  return header_takes(s, fmt, stream, why);
 }
 
 void validate(const EncoderSettings& s) {
@@ -161,9 +233,11 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   c->color_trc = static_cast<AVColorTransferCharacteristic>(params.color_trc);
   c->colorspace = static_cast<AVColorSpace>(params.colorspace);
   // Keep the input's time base so timestamps pass through exactly; MPEG-4 part 2 limits the
-  // denominator to 16 bits, so fall back to 1/fps there.
+  // denominator to 16 bits, so fall back to 1/fps there. Theora counts frames (its Ogg granule
+  // is a frame number), so it gets 1/fps always.
   c->time_base = params.time_base;
-  if (codec->id == AV_CODEC_ID_MPEG4 && c->time_base.den > 65535)
+  if ((codec->id == AV_CODEC_ID_MPEG4 && c->time_base.den > 65535) ||
+      codec->id == AV_CODEC_ID_THEORA)
     c->time_base = av_inv_q(params.frame_rate);
   c->thread_count = s.threads;
   if (s.gop) c->gop_size = *s.gop;
@@ -241,14 +315,7 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
     ret = avio_open(&e->mux_->pb, s.output.c_str(), AVIO_FLAG_WRITE);
     if (ret < 0) output_error(s.output, av::error_text(ret));
   }
-  AVDictionary* mux_opts = nullptr;
-  if (std::string(fmt->name) == "mp4" || std::string(fmt->name) == "mov") {
-    // Fragmented by default: if the process is killed, what was written so far still plays.
-    // A fragment at least every second, each flushed to the file as it is written.
-    av_dict_set(&mux_opts, "movflags",
-                s.faststart ? "+faststart" : "+frag_keyframe+empty_moov+default_base_moof", 0);
-    if (!s.faststart) av_dict_set(&mux_opts, "frag_duration", "1000000", 0);
-  }
+  AVDictionary* mux_opts = muxer_options(s, fmt);
   // Packets reach the file as they are muxed, so a killed encode loses at most the last fragment.
   e->mux_->flush_packets = 1;
   ret = avformat_write_header(e->mux_, &mux_opts);

@@ -43,12 +43,17 @@ struct StreamParams {
 // Throws vpipe::Error (kUsage or kOutput).
 void validate(const EncoderSettings& settings);
 
-// Whether the output's container can hold a stream of `codec` (e.g. "aac") as it is.
-bool container_accepts(const EncoderSettings& settings, const std::string& codec);
+// Whether the output's container can hold `stream` as it is (stream copy); if not, and libav
+// said why, the reason into `why`.
+bool container_accepts(const EncoderSettings& settings, const AVCodecParameters* stream,
+                       std::string* why = nullptr);
 // Whether it can hold what audio encoder `encoder` (e.g. "aac", "libopus") produces.
 bool container_accepts_encoder(const EncoderSettings& settings, const std::string& encoder);
 // The audio encoder the container prefers (mp4: aac, webm: libopus, ...), empty if none here.
 std::string default_audio_encoder(const EncoderSettings& settings);
+// The video encoder when none is named: libx264 where the container holds H.264 (as the ffmpeg
+// CLI), else the container's own (.gif: gif, .webm: libvpx-vp9, .ogv: libtheora).
+std::string default_video_encoder(const EncoderSettings& settings);
 bool audio_encoder_exists(const std::string& name);
 
 class AudioTrack;

@@ -32,7 +32,7 @@ struct RunOptions {
   std::string tee;     // a second output beside -o: "preview" (a window)
   std::string format;  // output container, empty to guess from the output name
   std::string vf;
-  std::string codec = "libx264";
+  std::string codec;  // -c:v; empty: libx264, or the container's own where it cannot hold H.264
   std::string preset;
   std::optional<int> crf;
   std::optional<std::int64_t> bitrate;

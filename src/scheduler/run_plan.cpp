@@ -65,18 +65,25 @@ void plan_audio(RunPlan& plan, const RunOptions& options) {
   } else if (options.no_audio) {
     plan.audio_note = in.audio_codec + " dropped (-an)";
   } else if (wanted.empty() || wanted == "copy") {
-    if (encode::container_accepts(plan.encoder, in.audio_codec)) {
+    const std::unique_ptr<AVCodecParameters, void (*)(AVCodecParameters*)> stream(
+        avcodec_parameters_alloc(), [](AVCodecParameters* p) { avcodec_parameters_free(&p); });
+    in.audio.fill(stream.get());
+    std::string why;
+    if (encode::container_accepts(plan.encoder, stream.get(), &why)) {
       plan.copy_audio = true;
       plan.audio_note = in.audio_codec + " copied as it is (stream copy)";
     } else if (wanted == "copy") {
       fail(ExitCode::kUsage, "-c:a copy: the output container cannot hold " + in.audio_codec +
-                                 " audio; re-encode it (-c:a aac) or drop it (-an)");
+                                 " audio" + (why.empty() ? "" : " (" + why + ")") +
+                                 "; re-encode it (-c:a aac) or drop it (-an)");
     } else if (const std::string encoder = encode::default_audio_encoder(plan.encoder);
                !encoder.empty() && encode::container_accepts_encoder(plan.encoder, encoder)) {
       plan.copy_audio = true;
       plan.audio_encoder = encoder;
-      plan.audio_note = in.audio_codec + " re-encoded to " + encoder +
-                        " (the output container cannot hold " + in.audio_codec + ")";
+      plan.audio_note = in.audio_codec + " re-encoded to " + encoder + " (the output container " +
+                        (why.empty() ? "cannot hold " + in.audio_codec
+                                     : "refuses " + in.audio_codec + ": " + why) +
+                        ")";
     } else {
       plan.audio_note = in.audio_codec + " dropped: the output container cannot hold it";
     }
@@ -253,7 +260,9 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   }
   plan.encoder.output = options.output;
   plan.encoder.format = options.format.empty() ? stream_format_for(options.output) : options.format;
-  plan.encoder.codec = options.codec;
+  plan.encoder.codec = !options.codec.empty() ? options.codec
+                       : plan.null_output     ? "libx264"
+                                              : encode::default_video_encoder(plan.encoder);
   plan.encoder.preset = options.preset;
   plan.encoder.crf = options.crf;
   plan.encoder.bitrate = options.bitrate;
@@ -265,8 +274,9 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   if (!plan.encoder.crf && !plan.encoder.bitrate) {
     // Constant quality where the codec's own default is a low fixed bitrate (MJPEG: 200 kb/s)
     // or a guess it warns about (VP9, AV1: CRF 32).
-    if (options.codec == "libvpx-vp9" || options.codec == "libaom-av1") plan.encoder.crf = 32;
-    if (options.codec == "mjpeg") plan.encoder.crf = 3;
+    const std::string& codec = plan.encoder.codec;
+    if (codec == "libvpx-vp9" || codec == "libaom-av1") plan.encoder.crf = 32;
+    if (codec == "mjpeg") plan.encoder.crf = 3;
   }
   plan.keep_metadata = !options.no_metadata;
   if (plan.input_info.bit_depth > 8) {
@@ -277,6 +287,13 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   }
   if (plan.live && !plan.null_output)
     plan.live_encoder_note = apply_live_encoder_defaults(plan.encoder);
+  // Writing over the file being read would destroy it, -y or not (the ffmpeg CLI refuses too).
+  std::error_code not_same;
+  if (!plan.null_output &&
+      std::filesystem::equivalent(plan.input_info.url, plan.encoder.output, not_same)) {
+    fail(ExitCode::kUsage,
+         "output '" + plan.encoder.output + "' is the input file: write to another file");
+  }
   if (!plan.null_output) encode::validate(plan.encoder);
   plan_audio(plan, options);
   if (plan.input_info.subtitle_streams > 0 && !plan.null_output) {

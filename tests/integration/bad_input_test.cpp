@@ -44,6 +44,17 @@ TEST_F(BadInputTest, MissingFile) {
   expect_error({"run", "-i", path("nope.mp4"), "-o", path("o.mp4")}, 3, "No such file");
 }
 
+// Writing over the file being read would destroy it; -y does not make that wanted.
+TEST_F(BadInputTest, OutputThatIsTheInputIsRefusedAndTheInputKept) {
+  std::filesystem::copy_file(kSample, path("in.mp4"));
+  std::filesystem::create_symlink(path("in.mp4"), path("link.mp4"));
+  for (const std::string out : {"in.mp4", "link.mp4"}) {
+    SCOPED_TRACE(out);
+    expect_error({"run", "-y", "-i", path("in.mp4"), "-o", path(out)}, 2, "is the input file");
+    EXPECT_EQ(read_file(path("in.mp4")), read_file(kSample)) << "the input is untouched";
+  }
+}
+
 TEST_F(BadInputTest, Directory) {
   expect_error({"run", "-i", dir_, "-o", path("o.mp4")}, 3, "is a directory");
 }

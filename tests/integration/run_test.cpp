@@ -205,6 +205,57 @@ TEST_F(RunTest, DryRunPrintsThePlanAndStartsNothing) {
   EXPECT_FALSE(std::filesystem::exists(path("out.mp4")));
 }
 
+// Without -c:v: H.264 where the container holds it, else the container's own codec, as the
+// ffmpeg CLI chooses (a GIF file holds only GIF).
+TEST_F(RunTest, WithoutACodecTheContainerGetsOneItCanHold) {
+  for (const auto& [out, codec] : std::vector<std::pair<std::string, std::string>>{
+           {"out.mp4", "h264"}, {"out.ts", "h264"}, {"out.gif", "gif"}, {"out.ogv", "theora"}}) {
+    SCOPED_TRACE(out);
+    vpipe_ok(
+        {"run", "-q", "-i", kSample, "-t", "0.5", "--vf", "resize=160x90", "-an", "-o", path(out)});
+    const DecodedVideo v = decode_video(path(out));
+    EXPECT_EQ(v.codec, codec);
+    EXPECT_EQ(v.nb_frames(), 15u);
+  }
+}
+
+// Audio is copied only where the output really takes it: some refusals come from the muxer's
+// header alone (FLAC in MP4 is experimental, Opus is not for MOV, AC-3 needs its first packet
+// before a fragmented MP4's header). Those are re-encoded to the container's codec instead, as
+// the ffmpeg CLI does; -c:a copy says why it cannot.
+TEST_F(RunTest, AudioTheContainerRefusesIsReencodedNotAFailedRun) {
+  struct Case {
+    std::string codec, out, expected;
+  };
+  for (const Case& c : std::vector<Case>{{"flac", "out.mp4", "aac"},
+                                         {"libopus", "out.mov", "aac"},
+                                         {"ac3", "out.mp4", "aac"},
+                                         {"ac3", "out.mkv", "ac3"},
+                                         {"aac", "out.ogv", "vorbis"}}) {
+    SCOPED_TRACE(c.codec + " -> " + c.out);
+    const std::string in = path(c.codec + ".mkv");
+    ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc=size=160x120:rate=25:duration=1 -f "
+                    "lavfi -i sine=duration=1 -c:v ffv1 -c:a " +
+                    c.codec + " " + in),
+              0);
+    vpipe_ok({"run", "-q", "-y", "-i", in, "-o", path(c.out)});
+    const auto streams = probe_streams(path(c.out));
+    ASSERT_EQ(streams.size(), 2u);
+    const StreamInfo& audio = streams[0].type == "audio" ? streams[0] : streams[1];
+    EXPECT_EQ(audio.codec, c.expected);
+    EXPECT_NEAR(audio.duration_s, 1.0, 0.15);  // an encoder's priming and last frame
+    EXPECT_EQ(decode_video(path(c.out)).nb_frames(), 25u);
+  }
+  const RunResult copy =
+      run_vpipe({"run", "-y", "-i", path("flac.mkv"), "-o", path("copy.mp4"), "-c:a", "copy"});
+  EXPECT_EQ(copy.exit_code, 2);
+  EXPECT_EQ(count_lines(copy.err), 1) << copy.err;
+  EXPECT_THAT(copy.err, HasSubstr("cannot hold flac audio"));
+  // A GIF holds no audio at all: it is dropped, with a warning.
+  vpipe_ok({"run", "-q", "-y", "-i", path("aac.mkv"), "-o", path("out.gif")});
+  EXPECT_EQ(probe_streams(path("out.gif")).size(), 1u);
+}
+
 TEST_F(RunTest, RunWithNoArgumentsProcessesTheBundledSample) {
   // The default config writes vpipe-out.mp4 in the current folder.
   const auto cwd = std::filesystem::current_path();
