@@ -41,6 +41,8 @@ using Clock = std::chrono::steady_clock;
 
 // After an abort, stages get this long to notice before they are killed.
 constexpr std::chrono::seconds kAbortGrace{2};
+// Stop signals closer than this to the first are the same request (see on_signal).
+constexpr std::chrono::milliseconds kSameStopRequest{50};
 
 struct Child {
   std::string role;
@@ -315,12 +317,11 @@ class Supervisor {
     sigset_t wait_set;
     sigemptyset(&wait_set);
     sigaddset(&wait_set, SIGCHLD);
-    sigaddset(&wait_set, SIGINT);
-    sigaddset(&wait_set, SIGTERM);
+    for (const int stop : kStopSignals) sigaddset(&wait_set, stop);
     while (any_running()) {
       const timespec tick{0, 200'000'000};
       const int sig = sigtimedwait(&wait_set, nullptr, &tick);
-      if (sig == SIGINT || sig == SIGTERM) on_signal(sig);
+      if (sig > 0 && sig != SIGCHLD) on_signal(sig);
       reap();
       kill_hung_workers();
       if (aborting_ && Clock::now() - abort_started_ > kAbortGrace) kill_all();
@@ -330,8 +331,12 @@ class Supervisor {
   }
 
   void on_signal(int sig) {
-    ++signals_;
-    if (signals_ == 1) {
+    // `timeout` sends its signal to vpipe and then to vpipe's process group, and a terminal's
+    // hang-up may come with a TERM: signals this close together are one request to stop.
+    const auto now = Clock::now();
+    if (signals_ > 0 && now - first_signal_ < kSameStopRequest) return;
+    if (++signals_ == 1) {
+      first_signal_ = now;
       finish_progress_line();
       spdlog::info(
           "{}: finishing: no more input is read, frames in flight are encoded (again to abort)",
@@ -445,6 +450,7 @@ class Supervisor {
   bool interrupted_ = false;
   bool progress_shown_ = false;
   int signals_ = 0;
+  Clock::time_point first_signal_;
   int restarts_ = 0;
   double wall_s_ = 0;
 };
@@ -571,8 +577,7 @@ class SignalBlock {
     sigset_t blocked;
     sigemptyset(&blocked);
     sigaddset(&blocked, SIGCHLD);
-    sigaddset(&blocked, SIGINT);
-    sigaddset(&blocked, SIGTERM);
+    for (const int stop : kStopSignals) sigaddset(&blocked, stop);
     sigprocmask(SIG_BLOCK, &blocked, &original_);
   }
   ~SignalBlock() { sigprocmask(SIG_SETMASK, &original_, nullptr); }
@@ -626,12 +631,11 @@ class DecodeLauncher {
   decode::InputInfo wait_for_input() {
     sigset_t stop;
     sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
+    for (const int sig : kStopSignals) sigaddset(&stop, sig);
     const timespec now{0, 0};
     while (!readable(reply_fd_, 200)) {
       const int sig = sigtimedwait(&stop, nullptr, &now);
-      if (sig == SIGINT || sig == SIGTERM) {
+      if (sig > 0) {
         fail(ExitCode::kInterrupted, std::string(sigabbrev_np(sig)) +
                                          " while waiting for the input to open; nothing written");
       }

@@ -112,8 +112,9 @@ int stage_main(int argc, char** argv) {
   // Die with the scheduler, even if it is SIGKILLed; close the race where it died before this.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) return static_cast<int>(ExitCode::kRunFailed);
-  // Ctrl-C reaches the whole process group: only the scheduler decides how the run stops.
-  signal(SIGINT, SIG_IGN);
+  // Ctrl-C, a closed terminal, `timeout`, `kill -- -PGID` and systemd reach the whole process
+  // group: only the scheduler decides how the run stops (it drains, then ends the stages).
+  for (const int sig : kStopSignals) signal(sig, SIG_IGN);
   const std::string name = role == "xform" ? "xform-" + std::to_string(index) : role;
   prctl(PR_SET_NAME, ("vpipe:" + name).c_str());
   if (role == "decode" && argc == 8) {

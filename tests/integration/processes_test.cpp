@@ -140,6 +140,32 @@ TEST_F(ProcessesTest, InterruptDrainsAndFinishesAPlayableFile) {
   EXPECT_EQ(processes_holding_run_segments(), 0);
 }
 
+// `timeout`, systemd, `kill -- -PGID` and a closed terminal signal the whole process group, and
+// `timeout` signals vpipe itself first: still one request to finish, which the scheduler carries
+// out for its stages (they ignore the signal).
+TEST_F(ProcessesTest, StopSignalsToTheWholeGroupDrainAndFinishAPlayableFile) {
+  for (const int sig : {SIGTERM, SIGHUP}) {
+    SCOPED_TRACE(sigabbrev_np(sig));
+    std::filesystem::remove(path("out.mkv"));
+    const pid_t parent = start_slow();
+    const RunGuard guard{parent};
+    const auto stages = wait_for_stages(parent, 3);
+    ASSERT_EQ(stages.size(), 3u);
+    kill(parent, sig);
+    kill(-parent, sig);
+    ASSERT_EQ(wait_vpipe(parent, 20), 0) << read_file(path("vpipe.err"));
+    const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
+    EXPECT_EQ(stats.at("restarts"), 0) << "no stage died of the signal";
+    const DecodedVideo out = decode_video(path("out.mkv"));
+    EXPECT_GT(out.nb_frames(), 0u);
+    EXPECT_LT(out.nb_frames(), 900u) << "stopped early";
+    EXPECT_EQ(out.nb_frames(), stats.at("frames").get<std::size_t>())
+        << "the file has what the summary says";
+    for (const auto& [name, pid] : stages) EXPECT_FALSE(is_alive(pid)) << name << " still alive";
+    EXPECT_EQ(processes_holding_run_segments(), 0);
+  }
+}
+
 TEST_F(ProcessesTest, SecondInterruptAbortsQuicklyAndLeavesNothing) {
   // Big frames, so that draining after the first signal takes longer than the gap.
   const pid_t parent = start_slow(
