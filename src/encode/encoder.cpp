@@ -54,7 +54,11 @@ bool is_url(const std::string& s) {
   return s.find("://") != std::string::npos;
 }
 
-AVPixelFormat choose_pix_fmt(const AVCodec* codec, const std::string& wanted) {
+// -pix_fmt if given (checked against the encoder's list), else yuv420p or the encoder's
+// nearest. x264 and x265 take 4:2:0 at even sizes only: an odd `width` x `height` (641x359)
+// gets 4:4:4 instead, as the ffmpeg CLI gives them an RGB input.
+AVPixelFormat choose_pix_fmt(const AVCodec* codec, const std::string& wanted, int width = 0,
+                             int height = 0) {
   if (!wanted.empty()) {
     const AVPixelFormat fmt = av_get_pix_fmt(wanted.c_str());
     if (fmt == AV_PIX_FMT_NONE)
@@ -72,6 +76,15 @@ AVPixelFormat choose_pix_fmt(const AVCodec* codec, const std::string& wanted) {
     return fmt;
   }
   if (codec->pix_fmts == nullptr) return AV_PIX_FMT_YUV420P;
+  const std::string_view name = codec->name;
+  if ((width % 2 != 0 || height % 2 != 0) && (name == "libx264" || name == "libx265")) {
+    for (const AVPixelFormat* p = codec->pix_fmts; *p != AV_PIX_FMT_NONE; ++p) {
+      if (*p != AV_PIX_FMT_YUV444P) continue;
+      spdlog::info("{} takes 4:2:0 at even sizes only: {}x{} is encoded as yuv444p", name, width,
+                   height);
+      return *p;
+    }
+  }
   for (const AVPixelFormat* p = codec->pix_fmts; *p != AV_PIX_FMT_NONE; ++p) {
     if (*p == AV_PIX_FMT_YUV420P) return *p;
   }
@@ -224,7 +237,7 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   AVCodecContext* c = e->codec_.get();
   c->width = params.width;
   c->height = params.height;
-  c->pix_fmt = choose_pix_fmt(codec, s.pix_fmt);
+  c->pix_fmt = choose_pix_fmt(codec, s.pix_fmt, params.width, params.height);
   c->framerate = params.frame_rate;
   c->sample_aspect_ratio =
       params.sample_aspect_ratio.num > 0 ? params.sample_aspect_ratio : AVRational{1, 1};
