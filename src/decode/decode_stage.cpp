@@ -244,7 +244,7 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
   const auto begin_pts = static_cast<std::int64_t>(std::llround(begin_s / av_q2d(tb)));
   const auto end_pts =
       static_cast<std::int64_t>(std::llround((begin_s + plan.duration_s) / av_q2d(tb)));
-  const std::int64_t shift = plan.start_s > 0 ? begin_pts : 0;
+  const auto shift = static_cast<std::int64_t>(std::llround(plan.origin_s() / av_q2d(tb)));
   if (plan.start_s > 0) decoder.seek(begin_s);
   if (plan.live) {
     // A live clock starts when every stage can take frames, not while the encoder is still

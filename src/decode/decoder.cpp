@@ -269,6 +269,9 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
                        : static_cast<std::int64_t>(info.duration_s * av_q2d(rate) + 0.5);
   if (stream->start_time != AV_NOPTS_VALUE)
     info.start_time_s = static_cast<double>(stream->start_time) * av_q2d(stream->time_base);
+  info.timeline_start_s = raw->start_time != AV_NOPTS_VALUE
+                              ? static_cast<double>(raw->start_time) / AV_TIME_BASE
+                              : info.start_time_s;
   info.seekable =
       info.format.empty() && raw->pb != nullptr && (raw->pb->seekable & AVIO_SEEKABLE_NORMAL);
   const AVPixFmtDescriptor* desc =

@@ -53,11 +53,12 @@ struct InputInfo {
   double duration_s = 0;       // 0 when unknown (live sources)
   std::int64_t nb_frames = 0;  // estimate, 0 when unknown
   // What a transcode must keep.
-  double start_time_s = 0;   // the video stream's first timestamp (-ss counts from here)
-  bool seekable = false;     // a file that can be seeked (-ss seeks, else decodes up to it)
-  int subtitle_streams = 0;  // not carried; the plan says so
-  int bit_depth = 8;         // of the decoded picture's luma
-  bool rgb = false;          // RGB or paletted: no YUV colour tags to keep
+  double start_time_s = 0;      // the video stream's first timestamp (-ss counts from here)
+  double timeline_start_s = 0;  // the first timestamp of any stream: the output's 0 when > 0
+  bool seekable = false;        // a file that can be seeked (-ss seeks, else decodes up to it)
+  int subtitle_streams = 0;     // not carried; the plan says so
+  int bit_depth = 8;            // of the decoded picture's luma
+  bool rgb = false;             // RGB or paletted: no YUV colour tags to keep
   AVRational sample_aspect_ratio{0, 1};                                     // 0/1: unknown (square)
   int color_range = 0, color_primaries = 2, color_trc = 2, colorspace = 2;  // AVCOL_* values
   std::vector<std::int32_t> display_matrix;     // rotation side data (9 values), empty if none

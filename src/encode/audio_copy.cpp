@@ -37,10 +37,11 @@ void AudioTrack::open_input(const std::string& url, int stream_index, double ori
   in_par_ = raw->streams[stream_index]->codecpar;
   in_time_base_ = raw->streams[stream_index]->time_base;
   set_origin(origin_s);
-  if (origin_s > 0) {
-    const auto ts = static_cast<std::int64_t>(origin_s * AV_TIME_BASE);
-    avformat_seek_file(raw, -1, INT64_MIN, ts, ts, 0);  // else read up to it
-  }
+  // Far into the file (-ss), seek; near its start (the output's 0 is the input's first
+  // timestamp, 95001 s in a TS recording) reading up to it is cheap and cannot miss a packet.
+  const auto ts = static_cast<std::int64_t>(origin_s * AV_TIME_BASE);
+  const std::int64_t start = raw->start_time != AV_NOPTS_VALUE ? raw->start_time : 0;
+  if (origin_s > 0 && ts > start + AV_TIME_BASE) avformat_seek_file(raw, -1, INT64_MIN, ts, ts, 0);
 }
 
 void AudioTrack::set_origin(double origin_s) {
@@ -168,6 +169,15 @@ void AudioCopy::copy_until(double until_s) {
   for (;;) {
     if (!has_pending_) {
       if (!read_packet(pending_.get())) return;
+      // Packets an MP4 edit list cuts are not played; those that end before the output starts
+      // are not copied either. Kept, they would start the audio early, and a muxer that shifts
+      // negative timestamps (Matroska) would move the video late by as much. The packet that
+      // ends where the output starts (an encoder's priming) stays, as the ffmpeg CLI keeps it.
+      if ((pending_->flags & AV_PKT_FLAG_DISCARD) != 0 && pending_->pts != AV_NOPTS_VALUE &&
+          pending_->pts + pending_->duration < origin_ts_) {
+        av_packet_unref(pending_.get());
+        continue;
+      }
       has_pending_ = true;
     }
     const std::int64_t ts = pending_->pts != AV_NOPTS_VALUE ? pending_->pts : pending_->dts;

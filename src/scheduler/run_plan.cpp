@@ -428,6 +428,7 @@ std::string input_info_to_json(const decode::InputInfo& in) {
               {"color", {in.color_range, in.color_primaries, in.color_trc, in.colorspace}},
               {"display_matrix", in.display_matrix},
               {"start_time_s", in.start_time_s},
+              {"timeline_start_s", in.timeline_start_s},
               {"subtitle_streams", in.subtitle_streams},
               {"seekable", in.seekable},
               {"metadata", in.metadata}}
@@ -462,6 +463,7 @@ decode::InputInfo input_info_from_json(std::string_view text) {
   info.colorspace = color.at(3);
   info.display_matrix = in.at("display_matrix").get<std::vector<std::int32_t>>();
   info.start_time_s = in.at("start_time_s");
+  info.timeline_start_s = in.at("timeline_start_s");
   info.subtitle_streams = in.at("subtitle_streams");
   info.seekable = in.at("seekable");
   info.metadata = in.at("metadata").get<std::map<std::string, std::string>>();

@@ -3,6 +3,7 @@
 // The scheduler serialises it as JSON into the run segment; every stage reads it from there.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -66,9 +67,13 @@ struct RunPlan {
   [[nodiscard]] const std::vector<int>& cpus_of(const std::string& stage) const;
   // How decode opens the input: threads from its CPU set, forced format, timeout.
   [[nodiscard]] decode::OpenSettings open_settings() const;
-  // Where the output starts on the input's timeline, in seconds (-ss), else 0.
+  // Where the output starts on the input's timeline, in seconds: -ss from the video's start;
+  // else the first timestamp of any stream, as the ffmpeg CLI does (an MPEG-TS recording that
+  // starts at 95001 s gives an output that starts at 0). Timelines that start below 0 (audio
+  // priming) are left as they are: the muxer handles those.
   [[nodiscard]] double origin_s() const {
-    return start_s > 0 ? input_info.start_time_s + start_s : 0;
+    return start_s > 0 ? input_info.start_time_s + start_s
+                       : std::max(0.0, input_info.timeline_start_s);
   }
   // What the output stream keeps from the input: timing, aspect ratio, colour, rotation, tags.
   [[nodiscard]] encode::StreamParams stream_params() const;

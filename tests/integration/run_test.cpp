@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "support/media.hpp"
 #include "support/vpipe_process.hpp"
@@ -26,6 +28,22 @@ std::string audio_timestamps(const std::string& file) {
             file + " > " + list),
       0);
   return read_file(list);
+}
+
+// Each stream's start_time (seconds), by its type ("video", "audio"), as ffprobe gives it.
+std::map<std::string, double> stream_starts(const std::string& file) {
+  const std::string list = file + ".starts.csv";
+  EXPECT_EQ(shell("ffprobe -v error -show_entries stream=codec_type,start_time -of csv=p=0 " +
+                  file + " > " + list),
+            0);
+  std::map<std::string, double> start;
+  std::istringstream lines(read_file(list));
+  for (std::string line; std::getline(lines, line);) {
+    const auto comma = line.find(',');
+    if (comma != std::string::npos && comma + 1 < line.size() && line[comma + 1] != ',')
+      start[line.substr(0, comma)] = std::stod(line.substr(comma + 1));
+  }
+  return start;
 }
 
 class RunTest : public ::testing::Test {
@@ -124,6 +142,40 @@ TEST_F(RunTest, AudioIsCopiedAndStaysInSyncWithTheVideo) {
   EXPECT_EQ(audio.packets, in_audio.packets) << "every audio packet is copied";
   EXPECT_NEAR(audio.duration_s, in_audio.duration_s, 1.0 / 30);
   EXPECT_NEAR(audio.duration_s, video.duration_s, 1.0 / 30) << "audio and video end together";
+}
+
+// A file cut with `ffmpeg -ss 0.7 -c copy` starts on an MP4 edit list: the packets before the cut
+// are in the file, marked to discard. Copied, the audio would start 0.7 s early, and Matroska's
+// shift of negative timestamps would start the video 0.7 s late.
+TEST_F(RunTest, EditListCutAudioIsNotCopiedAndVideoStartsWithTheAudio) {
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=25:duration=3 -f "
+                  "lavfi -i sine=duration=3 -c:v libx264 -g 50 -c:a aac " +
+                  path("long.mp4") + " && ffmpeg -v error -y -ss 0.7 -i " + path("long.mp4") +
+                  " -c copy " + path("cut.mp4")),
+            0);
+  vpipe_ok({"run", "-q", "-i", path("cut.mp4"), "-o", path("out.mkv")});
+  auto start = stream_starts(path("out.mkv"));
+  ASSERT_EQ(start.size(), 2u);
+  EXPECT_NEAR(start["video"], 0, 0.05);
+  EXPECT_NEAR(start["audio"], 0, 0.05);
+  EXPECT_EQ(decode_video(path("out.mkv")).nb_frames(), decode_video(path("cut.mp4")).nb_frames());
+}
+
+// As in the ffmpeg CLI, the output starts at 0 where the input starts later (a TS recording's
+// clock, here 95000 s in), the streams keeping their offsets from each other.
+TEST_F(RunTest, OutputStartsAtZeroWhereTheInputStartsLater) {
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=25:duration=2 -f "
+                  "lavfi -i sine=duration=2 -c:v libx264 -c:a aac -output_ts_offset 95000 " +
+                  path("late.ts")),
+            0);
+  auto in = stream_starts(path("late.ts"));
+  ASSERT_GT(in["video"], 95000);
+  vpipe_ok({"run", "-q", "-i", path("late.ts"), "-o", path("out.mkv")});
+  auto out = stream_starts(path("out.mkv"));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_NEAR(std::min(out["video"], out["audio"]), 0, 0.002);
+  EXPECT_NEAR(out["video"] - out["audio"], in["video"] - in["audio"], 0.002);
+  EXPECT_EQ(decode_video(path("out.mkv")).nb_frames(), 50u);
 }
 
 // MPEG-TS carries AAC with ADTS headers; MP4 wants the global header instead. Copying it needs
