@@ -331,9 +331,21 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   AVDictionary* mux_opts = muxer_options(s, fmt);
   // Packets reach the file as they are muxed, so a killed encode loses at most the last fragment.
   e->mux_->flush_packets = 1;
-  ret = avformat_write_header(e->mux_, &mux_opts);
+  {
+    // A refusal is reported below, in the run's one error line, with libav's reason.
+    const av::QuietLogs quiet;
+    ret = avformat_write_header(e->mux_, &mux_opts);
+  }
   av_dict_free(&mux_opts);
-  if (ret < 0) output_error(s.output, "cannot write the header: " + av::error_text(ret));
+  if (ret < 0) {
+    // Nothing playable was written: no empty file is left behind to be taken for an output.
+    if (e->mux_->pb != nullptr && !(fmt->flags & AVFMT_NOFILE)) {
+      avio_closep(&e->mux_->pb);
+      if (!is_url(s.output)) ::unlink(s.output.c_str());
+    }
+    const std::string why = av::last_error_message();
+    output_error(s.output, "cannot write the header: " + (why.empty() ? av::error_text(ret) : why));
+  }
   e->header_written_ = true;
   e->packet_.reset(av_packet_alloc());
   return e;

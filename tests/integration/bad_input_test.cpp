@@ -55,6 +55,14 @@ TEST_F(BadInputTest, OutputThatIsTheInputIsRefusedAndTheInputKept) {
   }
 }
 
+// A container that refuses the stream only when its header is written: libav's reason in the
+// one error line, and no empty file left behind.
+TEST_F(BadInputTest, HeaderTheContainerRefusesLeavesNoFile) {
+  expect_error({"run", "-i", kSample, "-an", "-c:v", "libx264", "-o", path("out.gif")}, 4,
+               "GIF muxer supports only a single video GIF stream");
+  EXPECT_FALSE(std::filesystem::exists(path("out.gif")));
+}
+
 TEST_F(BadInputTest, Directory) {
   expect_error({"run", "-i", dir_, "-o", path("o.mp4")}, 3, "is a directory");
 }
