@@ -47,6 +47,7 @@ void log_callback(void* avcl, int level, const char* fmt, va_list args) {
 
 QuietLogs::QuietLogs() {
   ++t_quiet;
+  t_last_error.clear();  // what the trial logs is its answer, not an older error
 }
 
 QuietLogs::~QuietLogs() {

@@ -47,7 +47,8 @@ std::string error_text(int averror);
 void route_logs_to_spdlog(bool quiet = false);
 
 // While one lives, libav's lines from this thread go to debug only: for trials whose failure is
-// an answer, not a problem (whether a container takes a stream).
+// an answer, not a problem (whether a container takes a stream). It starts last_error_message()
+// afresh, so that what it returns after the trial is the trial's own.
 class QuietLogs {
  public:
   QuietLogs();
