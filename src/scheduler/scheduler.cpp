@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/core/version.hpp>
@@ -712,7 +713,24 @@ class Prestarted {
 
 }  // namespace
 
+namespace {
+// A failed run that wrote no frame leaves no file to be taken for an output: a container header
+// alone is not one (-ss past the end, a decoder that gives nothing). A file this run did not
+// write (encode failed before opening it) is left alone.
+void remove_empty_output(const RunPlan& plan, std::uint64_t frames_written,
+                         std::filesystem::file_time_type run_began) {
+  const std::string& out = plan.encoder.output;
+  std::error_code error;
+  if (plan.null_output || frames_written > 0 || out.find("://") != std::string::npos ||
+      !std::filesystem::is_regular_file(out, error) ||
+      std::filesystem::last_write_time(out, error) < run_began)
+    return;
+  std::filesystem::remove(out, error);
+}
+}  // namespace
+
 int run(const RunOptions& options) {
+  const auto run_began = std::filesystem::file_time_type::clock::now();
   av::route_logs_to_spdlog(/*quiet=*/true);
   const affinity::Topology topology = affinity::read_topology();
   if (options.dry_run) {
@@ -752,6 +770,10 @@ int run(const RunOptions& options) {
                         std::move(started));
   segment.populate_slots();
   const int code = supervisor.run();
+  if (code != 0) {
+    remove_empty_output(plan, segment.control().stages[kEncodeStatsIndex].frames_out.load(),
+                        run_began);
+  }
   if (!options.stats_json.empty()) {
     std::ofstream out(options.stats_json);
     out << supervisor.stats_json().dump(2) << "\n";

@@ -63,6 +63,18 @@ TEST_F(BadInputTest, HeaderTheContainerRefusesLeavesNoFile) {
   EXPECT_FALSE(std::filesystem::exists(path("out.gif")));
 }
 
+// A failed run that wrote no frame leaves no header-only file behind; a file it never wrote
+// (the encoder failed before opening it) is kept.
+TEST_F(BadInputTest, FailedRunWithoutFramesLeavesNoOutputButKeepsAnOldOne) {
+  expect_error({"run", "-ss", "100", "-i", kSample, "-o", path("past.mp4")}, 3,
+               "no video frame could be decoded");
+  EXPECT_FALSE(std::filesystem::exists(path("past.mp4")));
+  std::filesystem::copy_file(kSample, path("old.mp4"));
+  expect_error({"run", "-y", "-i", kSample, "-o", path("old.mp4"), "--codec-opt", "bogus=1"}, 2,
+               "no option(s): bogus");
+  EXPECT_EQ(read_file(path("old.mp4")), read_file(kSample));
+}
+
 TEST_F(BadInputTest, Directory) {
   expect_error({"run", "-i", dir_, "-o", path("o.mp4")}, 3, "is a directory");
 }
