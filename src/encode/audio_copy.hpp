@@ -62,8 +62,7 @@ class AudioTrack {
   av::InputContextPtr input_;
   std::optional<shm::PacketRing> ring_;
   std::vector<std::uint8_t> ring_data_;
-  std::unique_ptr<AVCodecParameters, void (*)(AVCodecParameters*)> ring_par_{
-      nullptr, [](AVCodecParameters* p) { avcodec_parameters_free(&p); }};
+  av::CodecParametersPtr ring_par_;
   const AVCodecParameters* in_par_ = nullptr;
   AVRational in_time_base_{1, 1};
   int stream_index_ = -1;

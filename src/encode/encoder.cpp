@@ -338,11 +338,7 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   }
   av_dict_free(&mux_opts);
   if (ret < 0) {
-    // Nothing playable was written: no empty file is left behind to be taken for an output.
-    if (e->mux_->pb != nullptr && !(fmt->flags & AVFMT_NOFILE)) {
-      avio_closep(&e->mux_->pb);
-      if (!is_url(s.output)) ::unlink(s.output.c_str());
-    }
+    // The scheduler removes the file this failed run leaves without a frame.
     const std::string why = av::last_error_message();
     output_error(s.output, "cannot write the header: " + (why.empty() ? av::error_text(ret) : why));
   }

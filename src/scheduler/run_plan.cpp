@@ -51,9 +51,7 @@ void plan_audio(RunPlan& plan, const RunOptions& options) {
   // Encode reads a file's audio itself, from its own open of the file. Anything else (a stream,
   // stdin, a named pipe, a device) can be read once only, by decode.
   std::error_code error;
-  const bool file_input = in.format.empty() && in.url.find("://") == std::string::npos &&
-                          in.url.rfind("pipe:", 0) != 0 &&
-                          std::filesystem::is_regular_file(in.url, error);
+  const bool file_input = in.format.empty() && std::filesystem::is_regular_file(in.url, error);
   const std::string& wanted = options.audio_codec;
   plan.audio_bitrate = options.audio_bitrate.value_or(0);
   if (!wanted.empty() && wanted != "copy" && !encode::audio_encoder_exists(wanted))
@@ -65,8 +63,7 @@ void plan_audio(RunPlan& plan, const RunOptions& options) {
   } else if (options.no_audio) {
     plan.audio_note = in.audio_codec + " dropped (-an)";
   } else if (wanted.empty() || wanted == "copy") {
-    const std::unique_ptr<AVCodecParameters, void (*)(AVCodecParameters*)> stream(
-        avcodec_parameters_alloc(), [](AVCodecParameters* p) { avcodec_parameters_free(&p); });
+    const av::CodecParametersPtr stream(avcodec_parameters_alloc());
     in.audio.fill(stream.get());
     std::string why;
     if (encode::container_accepts(plan.encoder, stream.get(), &why)) {
