@@ -7,7 +7,7 @@
 #   With HEAVY=1 (the default on 8 cores or more) also the issue's HEAVY chain: gblur sigma 8,
 #   unsharp 7x7 amount 1.5 and a denoise (ffmpeg: hqdn3d; vpipe: its fast 3x3 median denoise)
 #   -> libx264 veryfast, where data-parallel workers should pull ahead of ffmpeg's filtergraph.
-#   bench/compare-ffmpeg.sh [runs]      (default 5 runs of each)
+#   bench/compare-ffmpeg.sh [runs]      (default 5 runs of each; CSV=FILE also writes the rows)
 # Measures, asserts nothing: compare ratios from one run of this script, not absolute fps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,18 +30,29 @@ if [ "${HEAVY:-$([ "$(nproc)" -ge 8 ] && echo 1 || echo 0)}" = 1 ]; then
   jobs+=("heavy->x264|--vf gblur=8,unsharp=7:7:1.5,denoise -c:v libx264 --preset veryfast --crf 23 -an -o $tmp/v.mp4|-vf gblur=sigma=8,unsharp=7:7:1.5,hqdn3d -c:v libx264 -preset veryfast -crf 23 -an $tmp/f.mp4")
 fi
 
-seconds() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); awk "BEGIN { print $e - $s }"; }
-
-printf "%-14s %10s %10s %8s   (%s frames of %s, %s runs each, wall clock incl. start-up)\n" job vpipe_fps ffmpeg_fps ratio "$frames" "$input" "$runs"
+# One row per job: median fps and median CPU milliseconds per frame (user + system, all processes)
+# of each tool, and the ratios (fps: vpipe/ffmpeg, higher is better; CPU: vpipe/ffmpeg, lower is
+# better). With CSV=FILE the rows are also written there.
+[ -n "${CSV:-}" ] && echo "job,vpipe_fps,ffmpeg_fps,fps_ratio,vpipe_cpu_ms_per_frame,ffmpeg_cpu_ms_per_frame,cpu_ratio,runs,frames,nproc" >"$CSV"
+printf "%-14s %10s %10s %8s %12s %12s %9s   (%s frames of %s, %s runs each, %s CPUs, wall clock incl. start-up)\n" \
+  job vpipe_fps ffmpeg_fps ratio vpipe_cpu_ms ffmpeg_cpu_ms cpu_ratio "$frames" "$input" "$runs" "$(nproc)"
 for job in "${jobs[@]}"; do
   IFS='|' read -r name vargs fargs <<<"$job"
   : >"$tmp/v.txt"; : >"$tmp/f.txt"
   for _ in $(seq "$runs"); do
     # shellcheck disable=SC2086
-    seconds "$vpipe" run -q -y -i "$input" $vargs | awk -v n="$frames" '{ print n / $1 }' >>"$tmp/v.txt"
+    timed "$vpipe" run -q -y -i "$input" $vargs >>"$tmp/v.txt"
     # shellcheck disable=SC2086
-    seconds ffmpeg -nostdin -v error -y -i "$input" $fargs | awk -v n="$frames" '{ print n / $1 }' >>"$tmp/f.txt"
+    timed ffmpeg -nostdin -v error -y -i "$input" $fargs >>"$tmp/f.txt"
   done
-  v=$(median <"$tmp/v.txt"); f=$(median <"$tmp/f.txt")
-  printf "%-14s %10.1f %10.1f %8.2f\n" "$name" "$v" "$f" "$(awk "BEGIN { print $v / $f }")"
+  if awk '$3 != 0 { bad = 1 } END { exit !bad }' "$tmp/v.txt" "$tmp/f.txt"; then
+    printf "%-14s a run failed (exit codes: vpipe %s, ffmpeg %s)\n" "$name" "$(awk '{ printf "%s ", $3 }' "$tmp/v.txt")" "$(awk '{ printf "%s ", $3 }' "$tmp/f.txt")"
+    continue
+  fi
+  v=$(awk -v n="$frames" '{ print n / $1 }' "$tmp/v.txt" | median); f=$(awk -v n="$frames" '{ print n / $1 }' "$tmp/f.txt" | median)
+  vc=$(awk -v n="$frames" '{ print 1000 * $2 / n }' "$tmp/v.txt" | median); fc=$(awk -v n="$frames" '{ print 1000 * $2 / n }' "$tmp/f.txt" | median)
+  row=$(awk -v v="$v" -v f="$f" -v vc="$vc" -v fc="$fc" 'BEGIN { printf "%.1f %.1f %.2f %.2f %.2f %.2f", v, f, v / f, vc, fc, vc / fc }')
+  read -r v f r vc fc cr <<<"$row"
+  printf "%-14s %10s %10s %8s %12s %12s %9s\n" "$name" "$v" "$f" "$r" "$vc" "$fc" "$cr"
+  [ -n "${CSV:-}" ] && echo "$name,$v,$f,$r,$vc,$fc,$cr,$runs,$frames,$(nproc)" >>"$CSV"
 done

@@ -6,8 +6,9 @@
 // Policy (--affinity auto):
 //  - Cores are taken from the NUMA node with the most cores first, so a run stays on one node
 //    when it fits. Each core brings all its PUs, so SMT siblings stay with their core.
-//  - With at least one core per process: decode gets one core, each transform worker one, and
-//    encode the rest (the encoder is the usual bottleneck once filters are spread out).
+//  - With at least one core per process: each transform worker gets a core of its own, and
+//    decode and encode may use every core, with as many threads (their share of the work
+//    changes with the job; backpressure balances them, where a fixed split left cores idle).
 //  - With fewer cores than processes: every stage may use every core. A fixed split of too
 //    few cores starves whichever stage is busiest (measured on 2 cores: decode alone on one
 //    core reached 0.7x of the shared plan's decode rate); the kernel balances them better. The
@@ -16,6 +17,7 @@
 // pins each named stage to the CPUs given (xform applies to every worker, xform-N to one).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,10 +46,22 @@ struct CpuPlan {
   std::string note;               // one line for --dry-run and the log
 };
 
+// The cores of this machine that this process may use: those of its CPU binding (taskset, Slurm's
+// task affinity), no more of them than its cgroup's CPU quota allows (docker --cpus, a Kubernetes
+// limit: a quota of Q CPUs keeps the first ceil(Q) cores).
 Topology read_topology();
+
+// cgroup "cpu.max" text ("200000 100000" -> 2.0 CPUs; "max 100000" -> none).
+std::optional<double> parse_cpu_max(const std::string& text);
+// This process's CPU quota in CPUs (the tightest of its cgroup and its parents), if any.
+std::optional<double> cgroup_cpu_quota();
+// `topo` keeping at most ceil(quota) cores (at least one); all of it without a quota.
+Topology limit_to_quota(Topology topo, std::optional<double> quota_cpus);
 
 // Workers used when the user does not say: every core not needed by decode and encode.
 int default_workers(const Topology& topo);
+// The same for a chain: one worker when there is no filter (it only hands frames on).
+int default_workers(const Topology& topo, bool has_filters);
 
 CpuPlan plan_cpus(const Topology& topo, int nb_workers, AffinityMode mode);
 

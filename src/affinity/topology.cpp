@@ -1,18 +1,94 @@
-// Reads the machine's cores from hwloc, limited to the CPUs this process may use.
+// Reads the machine's cores from hwloc, limited to the CPUs this process may use: its CPU binding
+// (taskset, Slurm's task affinity, a segment job's set) and its cgroup's CPU quota (docker --cpus,
+// a Kubernetes CPU limit).
 #include <hwloc.h>
 
 #include <algorithm>
+#include <cmath>
+#include <fstream>
 #include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
 
 #include "affinity/cpu_plan.hpp"
 
 namespace vpipe::affinity {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The cgroup v2 path of this process ("0::/PATH" in /proc/self/cgroup), or "" under cgroup v1.
+std::string own_cgroup_v2() {
+  std::istringstream lines(read_file("/proc/self/cgroup"));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("0::", 0) == 0) return line.substr(3);
+  }
+  return "";
+}
+
+}  // namespace
+
+std::optional<double> parse_cpu_max(const std::string& text) {
+  std::istringstream in(text);
+  std::string quota;
+  double period = 0;
+  if (!(in >> quota >> period) || quota == "max" || period <= 0) return std::nullopt;
+  try {
+    const double q = std::stod(quota);
+    if (q <= 0) return std::nullopt;
+    return q / period;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<double> cgroup_cpu_quota() {
+  std::optional<double> lowest;
+  const auto take = [&](std::optional<double> q) {
+    if (q && (!lowest || *lowest > *q)) lowest = q;
+  };
+  // cgroup v2: the tightest cpu.max from this process's cgroup up to the root.
+  std::string path = own_cgroup_v2();
+  if (!path.empty()) {
+    for (;;) {
+      take(parse_cpu_max(read_file("/sys/fs/cgroup" + path + "/cpu.max")));
+      if (path.empty() || path == "/") break;
+      path = path.substr(0, path.find_last_of('/'));
+    }
+  }
+  // cgroup v1: cpu.cfs_quota_us / cpu.cfs_period_us of the cpu controller.
+  const std::string v1 = "/sys/fs/cgroup/cpu/";
+  const std::string quota = read_file(v1 + "cpu.cfs_quota_us");
+  const std::string period = read_file(v1 + "cpu.cfs_period_us");
+  if (!quota.empty() && !period.empty() && quota.rfind("-1", 0) != 0)
+    take(parse_cpu_max(quota + " " + period));
+  return lowest;
+}
+
+Topology limit_to_quota(Topology topo, std::optional<double> quota_cpus) {
+  if (!quota_cpus) return topo;
+  // Whole cores, rounded up (a 1.5-CPU quota plans on 2): the quota bounds CPU time, not which
+  // CPUs, so the plan only needs as many processes' worth of cores as the time allows.
+  const auto cores = static_cast<std::size_t>(std::max(1.0, std::ceil(*quota_cpus - 1e-9)));
+  if (topo.cores.size() > cores) topo.cores.resize(cores);
+  return topo;
+}
 
 Topology read_topology() {
   Topology topo;
   hwloc_topology_t raw = nullptr;
   if (hwloc_topology_init(&raw) != 0) return topo;
   std::unique_ptr<hwloc_topology, decltype(&hwloc_topology_destroy)> t(raw, hwloc_topology_destroy);
+  // Only the PUs this process is bound to (the binding is read from this system).
+  hwloc_topology_set_flags(t.get(), HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM |
+                                        HWLOC_TOPOLOGY_FLAG_RESTRICT_TO_CPUBINDING);
   if (hwloc_topology_load(t.get()) != 0) return topo;
   const int nb_cores = hwloc_get_nbobjs_by_type(t.get(), HWLOC_OBJ_CORE);
   for (int i = 0; i < nb_cores; ++i) {
@@ -26,7 +102,7 @@ Topology read_topology() {
     hwloc_bitmap_foreach_end();
     if (!c.pus.empty()) topo.cores.push_back(std::move(c));
   }
-  return topo;
+  return limit_to_quota(std::move(topo), cgroup_cpu_quota());
 }
 
 }  // namespace vpipe::affinity

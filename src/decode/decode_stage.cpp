@@ -240,12 +240,23 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
   std::int64_t decoded = 0;
   // -ss / -t: frames before `begin_pts` are decoded (references) but not used; the output starts
   // at 0. The first frame at `end_pts` or later ends the stream.
+  // A segment job has its range in exact timestamps instead: frames in [begin, end), numbered
+  // from the whole job's origin.
   const double begin_s = plan.input_info.start_time_s + plan.start_s;
-  const auto begin_pts = static_cast<std::int64_t>(std::llround(begin_s / av_q2d(tb)));
-  const auto end_pts =
-      static_cast<std::int64_t>(std::llround((begin_s + plan.duration_s) / av_q2d(tb)));
-  const auto shift = static_cast<std::int64_t>(std::llround(plan.origin_s() / av_q2d(tb)));
-  if (plan.start_s > 0) decoder.seek(begin_s);
+  std::int64_t begin_pts = std::llround(begin_s / av_q2d(tb));
+  std::int64_t end_pts = std::llround((begin_s + plan.duration_s) / av_q2d(tb));
+  std::int64_t shift = std::llround(plan.origin_s() / av_q2d(tb));
+  const bool from_begin = plan.start_s > 0 || plan.pts_range.has_value();
+  const bool to_end = plan.duration_s > 0 || plan.pts_range.has_value();
+  if (plan.pts_range) {
+    begin_pts = plan.pts_range->begin;
+    end_pts = plan.pts_range->end;
+    shift = plan.pts_range->origin;
+    if (plan.pts_range->seek > std::llround(plan.input_info.start_time_s / av_q2d(tb)))
+      decoder.seek_pts(plan.pts_range->seek);
+  } else if (plan.start_s > 0) {
+    decoder.seek(begin_s);
+  }
   if (plan.live) {
     // A live clock starts when every stage can take frames, not while the encoder is still
     // opening: the first frames would otherwise start the run already late.
@@ -270,8 +281,8 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
     const std::int64_t stream_pts = frame->best_effort_timestamp != AV_NOPTS_VALUE
                                         ? frame->best_effort_timestamp
                                         : decoded * frame_ticks;
-    if (plan.start_s > 0 && stream_pts < begin_pts) continue;
-    if (plan.duration_s > 0 && stream_pts >= end_pts) break;
+    if (from_begin && stream_pts < begin_pts) continue;
+    if (to_end && stream_pts >= end_pts) break;
     const std::int64_t pts = stream_pts - shift;
     ++decoded;
     ctx.stats.frames_in.fetch_add(1, std::memory_order_relaxed);

@@ -346,6 +346,14 @@ bool Decoder::seek(double seconds) {
   return true;
 }
 
+bool Decoder::seek_pts(std::int64_t pts) {
+  if (!info_.seekable) return false;
+  if (avformat_seek_file(format_.get(), info_.stream_index, INT64_MIN, pts, pts, 0) < 0)
+    return false;
+  avcodec_flush_buffers(codec_.get());
+  return true;
+}
+
 AVFrame* Decoder::next_frame() {
   for (;;) {
     av_frame_unref(frame_.get());

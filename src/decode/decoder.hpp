@@ -120,6 +120,8 @@ class Decoder {
   // Moves to the keyframe at or before `seconds` (on the stream's timeline); false if the input
   // cannot seek (the caller then decodes up to it).
   bool seek(double seconds);
+  // Seeks to the keyframe at or before `pts` of the video stream (exact, in its time base).
+  bool seek_pts(std::int64_t pts);
   // Stops reading; next_frame() then drains what the decoder already holds.
   void stop_reading() { reading_ = false; }
   // Pictures decoded from now on are allocated by `allocator` where it accepts them (the

@@ -13,6 +13,17 @@ extern "C" {
 
 namespace vpipe::scheduler {
 
+// One segment of a segment-parallel job (`vpipe segments run`), in the input video stream's time
+// base: decode seeks to the keyframe at or before `seek`, keeps the frames with pts in
+// [begin, end), and numbers the output from `origin`, the whole job's start, so that segments
+// joined in order carry the timestamps one run over the whole range would.
+struct PtsRange {
+  std::int64_t seek = 0;
+  std::int64_t begin = 0;
+  std::int64_t end = 0;
+  std::int64_t origin = 0;
+};
+
 struct RunOptions {
   std::string input;
   std::string input_format;       // forced demuxer or device (e.g. v4l2); empty to probe
@@ -28,6 +39,7 @@ struct RunOptions {
   std::optional<double> start_s;  // -ss: start this far into the input (output starts at 0)
   std::optional<double> duration_s;  // -t: stop after this much of the input
   std::optional<AVRational> rate;    // -r: the output's frame rate
+  std::optional<PtsRange> pts_range;  // a segment job's frames (replaces -ss/-t)
   std::string output;
   std::string tee;     // a second output beside -o: "preview" (a window)
   std::string format;  // output container, empty to guess from the output name

@@ -164,7 +164,8 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
   // The chain is checked before the input is opened: a typo fails fast even on a slow URL.
   const transform::FilterChain chain = transform::FilterChain::parse(options.vf);
   plan.vf = options.vf;
-  plan.nb_workers = options.workers > 0 ? options.workers : affinity::default_workers(topology);
+  plan.nb_workers = options.workers > 0 ? options.workers
+                                        : affinity::default_workers(topology, !chain.empty());
   if (chain.sequential() && plan.nb_workers > 1) {
     if (options.workers > 1) {
       spdlog::warn("the chain has a filter that must see frames in order: using 1 worker, not {}",
@@ -241,6 +242,7 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   plan.start_s = options.start_s.value_or(0);
   if (options.rate) plan.output_rate = *options.rate;
   plan.duration_s = options.duration_s.value_or(0);
+  plan.pts_range = options.pts_range;
   if (plan.start_s > 0 && plan.live)
     fail(ExitCode::kUsage, "-ss cannot seek a live input; use -t to limit it instead");
   plan.drop_oldest = options.drop == "oldest";
@@ -511,6 +513,9 @@ std::string to_json(const RunPlan& p) {
               {"start_s", p.start_s},
               {"output_rate", rational(p.output_rate)},
               {"duration_s", p.duration_s},
+              {"pts_range", p.pts_range ? json{p.pts_range->seek, p.pts_range->begin,
+                                               p.pts_range->end, p.pts_range->origin}
+                                        : json()},
               {"audio_note", p.audio_note},
               {"encoder", enc},
               {"nb_workers", p.nb_workers},
@@ -556,6 +561,8 @@ RunPlan plan_from_json(std::string_view text) {
   p.start_s = j.at("start_s");
   p.output_rate = rational(j.at("output_rate"));
   p.duration_s = j.at("duration_s");
+  if (const json& r = j.at("pts_range"); !r.is_null())
+    p.pts_range = PtsRange{r.at(0), r.at(1), r.at(2), r.at(3)};
   p.audio_note = j.at("audio_note");
   const json& e = j.at("encoder");
   p.encoder.output = e.at("output");

@@ -44,6 +44,7 @@ struct RunPlan {
   AVRational output_rate{0, 1};  // -r; 0/1: the input's rate, timestamps as they are
   double start_s = 0;            // -ss, 0: from the start
   double duration_s = 0;         // -t, 0: to the end
+  std::optional<PtsRange> pts_range;  // a segment job: exactly these frames (see PtsRange)
   // What happens to the input's audio and subtitles, for the plan and the log.
   std::string audio_note;
   std::string subtitle_note;  // empty when the input has none
@@ -72,6 +73,7 @@ struct RunPlan {
   // starts at 95001 s gives an output that starts at 0). Timelines that start below 0 (audio
   // priming) are left as they are: the muxer handles those.
   [[nodiscard]] double origin_s() const {
+    if (pts_range) return static_cast<double>(pts_range->origin) * av_q2d(input_info.time_base);
     return start_s > 0 ? input_info.start_time_s + start_s
                        : std::max(0.0, input_info.timeline_start_s);
   }

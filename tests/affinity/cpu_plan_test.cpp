@@ -65,15 +65,15 @@ std::string usage_error_of(const std::function<void()>& action) {
 
 // ---- auto: one core per process ---------------------------------------------------------------
 
-TEST(PlanCpusTest, AutoGivesDecodeAndEachWorkerOneCoreAndEncodeTheRest) {
+TEST(PlanCpusTest, AutoGivesEachWorkerACoreAndDecodeAndEncodeEveryCore) {
   const Topology topo = smt_topology(16, 2);
 
   const CpuPlan sut = plan_cpus(topo, 4, AffinityMode::kAuto);
 
   EXPECT_FALSE(sut.shared);
   EXPECT_EQ(to_text(sut),
-            "decode=0,16 xform-0=1,17 xform-1=2,18 xform-2=3,19 xform-3=4,20 encode=5-15,21-31");
-  EXPECT_THAT(sut.note, HasSubstr("6 processes on 16 cores"));
+            "decode=0-31 xform-0=0,16 xform-1=1,17 xform-2=2,18 xform-3=3,19 encode=0-31");
+  EXPECT_THAT(sut.note, HasSubstr("4 workers on a core each; decode and encode threads on all 16"));
 }
 
 TEST(PlanCpusTest, StagesAreDecodeThenEachWorkerInOrderThenEncode) {
@@ -88,22 +88,27 @@ TEST(PlanCpusTest, StagesAreDecodeThenEachWorkerInOrderThenEncode) {
   }
 }
 
-TEST(PlanCpusTest, WithEnoughCoresNoPuIsSharedAndEveryPuIsUsed) {
+TEST(PlanCpusTest, WithEnoughCoresNoTwoWorkersShareAPuAndDecodeAndEncodeHaveEveryPu) {
   const Topology topo = smt_topology(16, 2);
+  std::vector<int> every_pu;
+  for (int pu = 0; pu < topo.nb_pus(); ++pu) every_pu.push_back(pu);
   for (int nb_workers = 0; nb_workers <= 14; ++nb_workers) {
     SCOPED_TRACE("workers " + std::to_string(nb_workers));
 
     const CpuPlan sut = plan_cpus(topo, nb_workers, AffinityMode::kAuto);
 
     ASSERT_FALSE(sut.shared);
-    std::multiset<int> used;
+    std::multiset<int> by_workers;
     for (const StageCpus& s : sut.stages) {
       EXPECT_FALSE(s.cpus.empty()) << s.stage << " is not pinned";
-      used.insert(s.cpus.begin(), s.cpus.end());
+      if (s.stage == "decode" || s.stage == "encode") {
+        EXPECT_EQ(s.cpus, every_pu) << s.stage;
+      } else {
+        EXPECT_EQ(s.cpus.size(), 2U) << s.stage << " has one core, both its PUs";
+        by_workers.insert(s.cpus.begin(), s.cpus.end());
+      }
     }
-    std::multiset<int> every_pu;
-    for (int pu = 0; pu < topo.nb_pus(); ++pu) every_pu.insert(pu);
-    EXPECT_EQ(used, every_pu);
+    EXPECT_EQ(std::set<int>(by_workers.begin(), by_workers.end()).size(), by_workers.size());
   }
 }
 
@@ -114,8 +119,9 @@ TEST(PlanCpusTest, SmtSiblingsStayWithTheirCore) {
 
     const CpuPlan sut = plan_cpus(topo, nb_workers, AffinityMode::kAuto);
 
-    std::map<int, std::string> stage_of_pu;
+    std::map<int, std::string> stage_of_pu;  // the worker on each PU
     for (const StageCpus& s : sut.stages) {
+      if (s.stage.rfind("xform-", 0) != 0) continue;
       for (int pu : s.cpus) stage_of_pu[pu] = s.stage;
     }
     for (const Core& core : topo.cores) {
@@ -127,20 +133,20 @@ TEST(PlanCpusTest, SmtSiblingsStayWithTheirCore) {
   }
 }
 
-TEST(PlanCpusTest, AsManyProcessesAsCoresGivesEncodeOneCore) {
+TEST(PlanCpusTest, AsManyProcessesAsCoresPinsTheWorkersOnly) {
   const Topology topo = smt_topology(4, 1);
 
   const CpuPlan sut = plan_cpus(topo, 2, AffinityMode::kAuto);
 
   EXPECT_FALSE(sut.shared);
-  EXPECT_EQ(to_text(sut), "decode=0 xform-0=1 xform-1=2 encode=3");
+  EXPECT_EQ(to_text(sut), "decode=0-3 xform-0=0 xform-1=1 encode=0-3");
 }
 
-TEST(PlanCpusTest, TwoCoresWithoutWorkersSplitDecodeAndEncode) {
+TEST(PlanCpusTest, TwoCoresWithoutWorkersGiveDecodeAndEncodeBoth) {
   const CpuPlan sut = plan_cpus(smt_topology(2, 1), 0, AffinityMode::kAuto);
 
   EXPECT_FALSE(sut.shared);
-  EXPECT_EQ(to_text(sut), "decode=0 encode=1");
+  EXPECT_EQ(to_text(sut), "decode=0-1 encode=0-1");
 }
 
 // ---- auto: more processes than cores ----------------------------------------------------------
@@ -182,20 +188,20 @@ Topology two_unequal_nodes() {
   return topo;
 }
 
-TEST(PlanCpusTest, CoresComeFromTheLargerNumaNodeFirst) {
+TEST(PlanCpusTest, WorkersComeFromTheLargerNumaNodeFirst) {
   const CpuPlan sut = plan_cpus(two_unequal_nodes(), 2, AffinityMode::kAuto);
 
   EXPECT_FALSE(sut.shared);
-  EXPECT_EQ(to_text(sut), "decode=2 xform-0=3 xform-1=4 encode=0-1,5");
+  EXPECT_EQ(to_text(sut), "decode=0-5 xform-0=2 xform-1=3 encode=0-5");
 }
 
-TEST(PlanCpusTest, ARunThatFitsTheLargerNodeKeepsDecodeAndWorkersOnIt) {
+TEST(PlanCpusTest, ARunThatFitsTheLargerNodeKeepsItsWorkersOnIt) {
   Topology topo;  // node 1 (3 cores) and node 0 (2 cores), cores interleaved
   topo.cores = {{0, {0, 5}}, {1, {1, 6}}, {0, {2, 7}}, {1, {3, 8}}, {1, {4, 9}}};
 
-  const CpuPlan sut = plan_cpus(topo, 1, AffinityMode::kAuto);
+  const CpuPlan sut = plan_cpus(topo, 3, AffinityMode::kAuto);
 
-  EXPECT_EQ(to_text(sut), "decode=1,6 xform-0=3,8 encode=0,2,4-5,7,9");
+  EXPECT_EQ(to_text(sut), "decode=0-9 xform-0=1,6 xform-1=3,8 xform-2=4,9 encode=0-9");
 }
 
 TEST(PlanCpusTest, SharedPlanOnTwoNodesUsesEveryCore) {
@@ -230,6 +236,11 @@ TEST(DefaultWorkersTest, LeavesOneCoreForDecodeAndOneForEncode) {
   EXPECT_EQ(default_workers(two_unequal_nodes()), 4);
 }
 
+TEST(DefaultWorkersTest, AChainWithoutFiltersGetsOneWorker) {
+  EXPECT_EQ(default_workers(smt_topology(16, 2), /*has_filters=*/false), 1);
+  EXPECT_EQ(default_workers(smt_topology(16, 2), /*has_filters=*/true), 14);
+}
+
 TEST(DefaultWorkersTest, IsAtLeastOneOnSmallMachines) {
   EXPECT_EQ(default_workers(smt_topology(3, 1)), 1);
   EXPECT_EQ(default_workers(smt_topology(2, 2)), 1);
@@ -243,7 +254,8 @@ TEST(DefaultWorkersTest, DefaultWorkersFillAMachineWithoutSharing) {
   const CpuPlan sut = plan_cpus(topo, default_workers(topo), AffinityMode::kAuto);
 
   EXPECT_FALSE(sut.shared);
-  EXPECT_EQ(format_cpus(sut.stages.back().cpus), "15,31");
+  EXPECT_EQ(format_cpus(sut.stages.back().cpus), "0-31");
+  EXPECT_EQ(format_cpus(sut.stages[14].cpus), "13,29");
 }
 
 TEST(TopologyTest, CountsEveryPuOfEveryCore) {
@@ -330,6 +342,35 @@ TEST(PlanExplicitTest, RejectsAnEntryWithoutCpus) {
       usage_error_of([] { (void)plan_explicit(smt_topology(4, 1), 1, "decode"); });
 
   EXPECT_THAT(message, HasSubstr("'decode' must be stage=cpus"));
+}
+
+}  // namespace
+}  // namespace vpipe::affinity
+
+// ---- the CPUs this process may use ---------------------------------------------------------------
+
+namespace vpipe::affinity {
+namespace {
+
+TEST(CgroupQuota, ParsesCpuMax) {
+  EXPECT_DOUBLE_EQ(*parse_cpu_max("200000 100000\n"), 2.0);
+  EXPECT_DOUBLE_EQ(*parse_cpu_max("150000 100000"), 1.5);
+  EXPECT_FALSE(parse_cpu_max("max 100000\n").has_value());
+  EXPECT_FALSE(parse_cpu_max("").has_value());
+  EXPECT_FALSE(parse_cpu_max("-1 100000").has_value());
+  EXPECT_FALSE(parse_cpu_max("garbage").has_value());
+}
+
+TEST(CgroupQuota, KeepsWholeCoresForTheQuota) {
+  Topology topo;
+  for (int c = 0; c < 64; ++c) topo.cores.push_back(Core{0, {c}});
+  EXPECT_EQ(limit_to_quota(topo, 2.0).cores.size(), 2U);
+  EXPECT_EQ(limit_to_quota(topo, 1.5).cores.size(), 2U);
+  EXPECT_EQ(limit_to_quota(topo, 0.2).cores.size(), 1U);
+  EXPECT_EQ(limit_to_quota(topo, std::nullopt).cores.size(), 64U);
+  EXPECT_EQ(limit_to_quota(topo, 100.0).cores.size(), 64U);
+  // docker --cpus=2 on a 64-core host: 1 worker, not 62.
+  EXPECT_EQ(default_workers(limit_to_quota(topo, 2.0)), 1);
 }
 
 }  // namespace
