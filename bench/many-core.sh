@@ -84,8 +84,8 @@ if [ "$small" = 1 ]; then runs=1 wlist="1 2" scaled_frames=30 ssize=320x240
 else runs=3 wlist="1 2 4 6 8 10 12" scaled_frames=96 ssize=1920x1080; fi
 section "vpipe against the ffmpeg CLI (median of $runs)" \
   env HEAVY=1 CSV="$out/compare-ffmpeg.csv" bench/compare-ffmpeg.sh "$runs"
-section "transform worker scaling (stress=40, median of $runs)" \
-  env RUNS=$runs WORKERS="$wlist" SIZE=$ssize CSV="$out/scaling.csv" bench/scaling.sh 12 stress=40 "$scaled_frames"
+section "transform worker scaling ($scaled_frames frames of the clip, stress=40, median of $runs)" \
+  env RUNS=$runs WORKERS="$wlist" INPUT="$clip" CSV="$out/scaling.csv" bench/scaling.sh 12 stress=40 "$scaled_frames"
 
 # The ffmpeg CLI's own threading on scale -> x264 veryfast: the ceiling of one encoder.
 ffmpeg_threads() {

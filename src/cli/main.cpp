@@ -8,6 +8,7 @@
 
 #include "cli/bench.hpp"
 #include "cli/run_flags.hpp"
+#include "cli/segments_cli.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
 #include "common/process_title.hpp"
@@ -23,38 +24,6 @@ using vpipe::scheduler::RunOptions;
 constexpr const char* kExitCodes =
     "Exit codes: 0 done, 1 a stage failed while running, 2 bad usage (flag, config, filter),\n"
     "3 input cannot be read, 4 output cannot be written, 130 aborted by a second Ctrl-C.";
-
-// ffmpeg-style spellings that CLI11 cannot take as option names, mapped to ours.
-std::vector<std::string> translate_ffmpeg_spellings(int argc, char** argv) {
-  static const std::pair<const char*, const char*> kAliases[] = {
-      {"-c:v", "--codec"},
-      {"-vcodec", "--codec"},
-      {"-b:v", "--bitrate"},
-      {"-vf", "--vf"},
-      {"-filter:v", "--vf"},
-      {"-an", "--an"},
-      {"-re", "--realtime"},
-      {"-pix_fmt", "--pix-fmt"},
-      {"-ss", "--ss"},
-      {"-map_metadata", "--map-metadata"},
-      {"-c:a", "--audio-codec"},
-      {"-acodec", "--audio-codec"},
-      {"-b:a", "--audio-bitrate"},
-      {"-map", "--map"}};
-  std::vector<std::string> args;
-  bool input_seen = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    for (const auto& [from, to] : kAliases) {
-      if (a == from) a = to;
-    }
-    // As in ffmpeg, -f before -i names the input's format, after it the output's.
-    if (a == "-i" || a == "--input") input_seen = true;
-    if ((a == "-f" || a == "--format") && !input_seen) a = "--input-format";
-    args.push_back(a);
-  }
-  return args;
-}
 
 int list_filters() {
   std::printf("Filters for --vf (a comma-separated chain: name=arg:key=value,...):\n\n");
@@ -134,10 +103,14 @@ int main(int argc, char** argv) {
   bench->add_option("--plot", bench_options.plot_path,
                     "Write a PNG of fps and efficiency vs workers (needs gnuplot)");
 
-  std::vector<std::string> args = translate_ffmpeg_spellings(argc, argv);
-  std::reverse(args.begin(), args.end());
+  vpipe::cli::SegmentsCommand segments;
+  segments.add_to(app, run);
+
+  std::vector<std::string> args =
+      vpipe::cli::translate_ffmpeg_spellings(std::vector<std::string>(argv + 1, argv + argc));
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
-    app.parse(args);
+    app.parse(reversed);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -153,9 +126,11 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("bench")) return vpipe::cli::run_bench(bench_options);
 
   try {
+    if (segments.selected()) return segments.run(args);
     RunOptions options = run_flags.options();
     vpipe::scheduler::validate(options);
     vpipe::init_logging("vpipe", options.log_level, options.log_file);
+    if (segments.one_shot()) return segments.run_one_shot(options, args);
     return vpipe::scheduler::run(options);
   } catch (const vpipe::Error& e) {
     std::fprintf(stderr, "vpipe: error: %s\n", e.what());

@@ -212,4 +212,47 @@ scheduler::RunOptions RunFlags::options(bool default_config) const {
   return options;
 }
 
+scheduler::RunOptions parse_run_args(const std::vector<std::string>& args) {
+  CLI::App app;
+  RunFlags flags;
+  flags.add_to(&app);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    fail(ExitCode::kUsage, std::string("the run options do not parse: ") + e.what());
+  }
+  return flags.options(/*default_config=*/false);
+}
+
+std::vector<std::string> translate_ffmpeg_spellings(const std::vector<std::string>& given) {
+  static const std::pair<const char*, const char*> kAliases[] = {
+      {"-c:v", "--codec"},
+      {"-vcodec", "--codec"},
+      {"-b:v", "--bitrate"},
+      {"-vf", "--vf"},
+      {"-filter:v", "--vf"},
+      {"-an", "--an"},
+      {"-re", "--realtime"},
+      {"-pix_fmt", "--pix-fmt"},
+      {"-ss", "--ss"},
+      {"-map_metadata", "--map-metadata"},
+      {"-c:a", "--audio-codec"},
+      {"-acodec", "--audio-codec"},
+      {"-b:a", "--audio-bitrate"},
+      {"-map", "--map"}};
+  std::vector<std::string> args;
+  bool input_seen = false;
+  for (std::string a : given) {
+    for (const auto& [from, to] : kAliases) {
+      if (a == from) a = to;
+    }
+    // As in ffmpeg, -f before -i names the input's format, after it the output's.
+    if (a == "-i" || a == "--input") input_seen = true;
+    if ((a == "-f" || a == "--format") && !input_seen) a = "--input-format";
+    args.push_back(a);
+  }
+  return args;
+}
+
 }  // namespace vpipe::cli

@@ -75,3 +75,15 @@ class RunFlags {
 };
 
 }  // namespace vpipe::cli
+
+namespace vpipe::cli {
+
+// `vpipe run` flags as a list (as a segment manifest stores them) into options, without the
+// default config. Throws vpipe::Error (kUsage) for flags that do not parse.
+scheduler::RunOptions parse_run_args(const std::vector<std::string>& args);
+
+// ffmpeg-style spellings that CLI11 cannot take as option names (-c:v, -vf, -an, ...), mapped to
+// ours; -f before -i names the input's format, as in ffmpeg.
+std::vector<std::string> translate_ffmpeg_spellings(const std::vector<std::string>& args);
+
+}  // namespace vpipe::cli

@@ -56,26 +56,29 @@ av::FramePtr wrap_slot(shm::Slot slot, shm::ShmSemaphore& credits) {
 
 }  // namespace
 
+std::unique_ptr<encode::AudioTrack> open_audio_track(const RunPlan& plan,
+                                                     std::optional<shm::PacketRing> ring) {
+  if (!plan.copy_audio) return nullptr;
+  const auto& in = plan.input_info;
+  if (plan.audio_encoder.empty()) {
+    return ring ? encode::AudioCopy::from_ring(*ring, in.audio, plan.origin_s())
+                : encode::AudioCopy::open(in.url, in.audio_stream_index, plan.origin_s());
+  }
+  return ring ? encode::AudioTranscode::from_ring(*ring, in.audio, plan.origin_s(),
+                                                  plan.audio_encoder, plan.audio_bitrate)
+              : encode::AudioTranscode::open(in.url, in.audio_stream_index, plan.origin_s(),
+                                             plan.audio_encoder, plan.audio_bitrate);
+}
+
 int run_encode_stage(StageContext& ctx) {
   const RunPlan& plan = ctx.plan;
   shm::ControlBlock& control = ctx.segment.control();
   shm::FrameRing in = ctx.segment.filtered_ring();
   std::unique_ptr<encode::Encoder> encoder;
   if (!plan.null_output) {
-    std::unique_ptr<encode::AudioTrack> audio;
-    const auto& in = plan.input_info;
-    const std::optional<shm::PacketRing> ring =
-        plan.audio_from_decode ? ctx.segment.audio_ring() : std::nullopt;
-    if (plan.copy_audio && plan.audio_encoder.empty()) {
-      audio = ring ? encode::AudioCopy::from_ring(*ring, in.audio, plan.origin_s())
-                   : encode::AudioCopy::open(in.url, in.audio_stream_index, plan.origin_s());
-    } else if (plan.copy_audio) {
-      audio = ring ? encode::AudioTranscode::from_ring(*ring, in.audio, plan.origin_s(),
-                                                       plan.audio_encoder, plan.audio_bitrate)
-                   : encode::AudioTranscode::open(in.url, in.audio_stream_index, plan.origin_s(),
-                                                  plan.audio_encoder, plan.audio_bitrate);
-    }
-    encoder = encode::Encoder::open(plan.encoder, plan.stream_params(), std::move(audio));
+    encoder = encode::Encoder::open(
+        plan.encoder, plan.stream_params(),
+        open_audio_track(plan, plan.audio_from_decode ? ctx.segment.audio_ring() : std::nullopt));
   }
   std::unique_ptr<encode::PreviewSink> preview;
   if (plan.preview) preview = encode::PreviewSink::open("vpipe: " + plan.input);

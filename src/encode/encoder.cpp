@@ -310,31 +310,59 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
                                  c->pix_fmt, SWS_BILINEAR, nullptr, nullptr, nullptr));
   }
 
-  e->stream_ = avformat_new_stream(e->mux_, nullptr);
-  avcodec_parameters_from_context(e->stream_->codecpar, c);
-  e->stream_->time_base = c->time_base;
-  e->stream_->avg_frame_rate = params.frame_rate;
-  e->stream_->sample_aspect_ratio = c->sample_aspect_ratio;
+  const av::CodecParametersPtr par(avcodec_parameters_alloc());
+  avcodec_parameters_from_context(par.get(), c);
+  e->start_muxing(params, par.get(), c->time_base);
+  return e;
+}
+
+std::unique_ptr<Encoder> Encoder::open_remux(const EncoderSettings& s, const StreamParams& params,
+                                             const AVCodecParameters* video, AVRational time_base,
+                                             std::unique_ptr<AudioTrack> audio) {
+  std::unique_ptr<Encoder> e(new Encoder());
+  e->audio_ = std::move(audio);
+  e->settings_ = s;
+  e->input_time_base_ = time_base;
+  const AVCodecDescriptor* desc = avcodec_descriptor_get(video->codec_id);
+  e->codec_name_ = desc != nullptr ? desc->name : "video";
+  const AVOutputFormat* fmt = find_muxer(s);
+  const int ret = avformat_alloc_output_context2(&e->mux_, fmt, nullptr, s.output.c_str());
+  if (ret < 0) output_error(s.output, av::error_text(ret));
+  e->start_muxing(params, video, time_base);
+  return e;
+}
+
+void Encoder::start_muxing(const StreamParams& params, const AVCodecParameters* video,
+                           AVRational time_base) {
+  const EncoderSettings& s = settings_;
+  const AVOutputFormat* fmt = mux_->oformat;
+  int ret = 0;
+  stream_ = avformat_new_stream(mux_, nullptr);
+  avcodec_parameters_copy(stream_->codecpar, video);
+  stream_->codecpar->codec_tag = 0;
+  stream_->time_base = time_base;
+  stream_->avg_frame_rate = params.frame_rate;
+  stream_->sample_aspect_ratio = video->sample_aspect_ratio;
   if (params.display_matrix.size() == 9) {
     std::uint8_t* side =
-        av_stream_new_side_data(e->stream_, AV_PKT_DATA_DISPLAYMATRIX, 9 * sizeof(std::int32_t));
+        av_stream_new_side_data(stream_, AV_PKT_DATA_DISPLAYMATRIX, 9 * sizeof(std::int32_t));
     if (side != nullptr) std::memcpy(side, params.display_matrix.data(), 9 * sizeof(std::int32_t));
   }
   for (const auto& [key, value] : params.metadata) {
-    if (key != "encoder") av_dict_set(&e->mux_->metadata, key.c_str(), value.c_str(), 0);
+    if (key != "encoder") av_dict_set(&mux_->metadata, key.c_str(), value.c_str(), 0);
   }
-  if (e->audio_) e->audio_->add_output_stream(e->mux_);
+  if (audio_) audio_->add_output_stream(mux_);
   if (!(fmt->flags & AVFMT_NOFILE)) {
-    ret = avio_open(&e->mux_->pb, s.output.c_str(), AVIO_FLAG_WRITE);
+    ret = avio_open(&mux_->pb, s.output.c_str(), AVIO_FLAG_WRITE);
     if (ret < 0) output_error(s.output, av::error_text(ret));
   }
   AVDictionary* mux_opts = muxer_options(s, fmt);
   // Packets reach the file as they are muxed, so a killed encode loses at most the last fragment.
-  e->mux_->flush_packets = 1;
+  mux_->flush_packets = 1;
   {
     // A refusal is reported below, in the run's one error line, with libav's reason.
     const av::QuietLogs quiet;
-    ret = avformat_write_header(e->mux_, &mux_opts);
+    ret = avformat_write_header(mux_, &mux_opts);
   }
   av_dict_free(&mux_opts);
   if (ret < 0) {
@@ -342,9 +370,8 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
     const std::string why = av::last_error_message();
     output_error(s.output, "cannot write the header: " + (why.empty() ? av::error_text(ret) : why));
   }
-  e->header_written_ = true;
-  e->packet_.reset(av_packet_alloc());
-  return e;
+  header_written_ = true;
+  packet_.reset(av_packet_alloc());
 }
 
 Encoder::~Encoder() {
@@ -385,22 +412,35 @@ void Encoder::drain() {
     int ret = avcodec_receive_packet(c, packet_.get());
     if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return;
     if (ret < 0) fail(ExitCode::kRunFailed, "encoder " + codec_name_ + ": " + av::error_text(ret));
-    packet_->stream_index = stream_->index;
-    av_packet_rescale_ts(packet_.get(), c->time_base, stream_->time_base);
-    const double packet_s = static_cast<double>(packet_->pts) * av_q2d(stream_->time_base);
-    ret = av_interleaved_write_frame(mux_, packet_.get());
-    if (ret < 0) output_error(settings_.output, "write failed: " + av::error_text(ret));
-    ++packets_;
-    // Audio follows the video's timeline, so the muxer never has to buffer much of either.
-    if (audio_) audio_->copy_until(packet_s);
+    write_packet(packet_.get(), c->time_base);
   }
+}
+
+void Encoder::write_packet(AVPacket* packet, AVRational time_base) {
+  packet->stream_index = stream_->index;
+  if (!codec_ && packet->pts != AV_NOPTS_VALUE) {
+    // Remuxing: where the video ends, for the audio of a run cut short (-t).
+    const std::int64_t duration = std::max<std::int64_t>(
+        packet->duration, av_rescale_q(1, av_inv_q(stream_->avg_frame_rate), time_base));
+    video_end_s_ = std::max(video_end_s_,
+                            static_cast<double>(packet->pts + duration) * av_q2d(time_base));
+  }
+  av_packet_rescale_ts(packet, time_base, stream_->time_base);
+  const double packet_s = static_cast<double>(packet->pts) * av_q2d(stream_->time_base);
+  const int ret = av_interleaved_write_frame(mux_, packet);
+  if (ret < 0) output_error(settings_.output, "write failed: " + av::error_text(ret));
+  ++packets_;
+  // Audio follows the video's timeline, so the muxer never has to buffer much of either.
+  if (audio_) audio_->copy_until(packet_s);
 }
 
 void Encoder::finish(bool stopped_early) {
   if (finished_) return;
   finished_ = true;
-  avcodec_send_frame(codec_.get(), nullptr);
-  drain();
+  if (codec_) {
+    avcodec_send_frame(codec_.get(), nullptr);
+    drain();
+  }
   if (audio_) {
     if (stopped_early) {
       audio_->end_at(video_end_s_);

@@ -63,7 +63,16 @@ class Encoder {
   // `audio`, when given, is muxed beside the video, interleaved by time.
   static std::unique_ptr<Encoder> open(const EncoderSettings& settings, const StreamParams& params,
                                        std::unique_ptr<AudioTrack> audio = nullptr);
+  // Muxes packets already encoded (`video`: their stream, `time_base`: their timestamps') with
+  // the same container, options, stream properties and audio as open() would: the segment join.
+  static std::unique_ptr<Encoder> open_remux(const EncoderSettings& settings,
+                                             const StreamParams& params,
+                                             const AVCodecParameters* video, AVRational time_base,
+                                             std::unique_ptr<AudioTrack> audio = nullptr);
   ~Encoder();
+
+  // Writes one encoded packet (timestamps in `time_base`), with the audio up to it.
+  void write_packet(AVPacket* packet, AVRational time_base);
 
   // Encodes one YUV420P frame (pts in StreamParams::time_base). The encoder may keep a
   // reference to the frame's buffers until it has consumed them.
@@ -78,6 +87,9 @@ class Encoder {
  private:
   Encoder() = default;
   void drain();
+  // Adds the video stream (and the audio), opens the file and writes the header.
+  void start_muxing(const StreamParams& params, const AVCodecParameters* video,
+                    AVRational time_base);
 
   EncoderSettings settings_;
   std::string codec_name_;

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -106,5 +108,10 @@ RunPlan plan_from_json(std::string_view json);
 
 // The human-readable plan printed by --dry-run.
 std::string describe(const RunPlan& plan);
+
+// The output's audio as the plan says (copied or re-encoded, from `ring` or from the input
+// file), or null for none.
+std::unique_ptr<encode::AudioTrack> open_audio_track(const RunPlan& plan,
+                                                     std::optional<shm::PacketRing> ring);
 
 }  // namespace vpipe::scheduler

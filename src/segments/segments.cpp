@@ -1,0 +1,754 @@
+#include "segments/segments.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "affinity/cpu_plan.hpp"
+#include "cli/run_flags.hpp"
+#include "common/av.hpp"
+#include "common/error.hpp"
+#include "encode/audio_copy.hpp"
+#include "encode/encoder.hpp"
+#include "scheduler/run_plan.hpp"
+#include "scheduler/scheduler.hpp"
+#include "transform/filter_chain.hpp"
+
+namespace vpipe::segments {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Writes `text` to `path` through a temporary name and a rename: readers see all or nothing.
+void publish_text(const std::string& path, const std::string& text) {
+  const std::string part = path + ".part";
+  {
+    std::ofstream out(part, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) fail(ExitCode::kOutput, "cannot write '" + part + "'");
+  }
+  if (std::rename(part.c_str(), path.c_str()) != 0)
+    fail(ExitCode::kOutput, "cannot rename '" + part + "' to '" + path + "'");
+}
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return text;
+}
+
+std::string host_name() {
+  char name[256] = {};
+  gethostname(name, sizeof name - 1);
+  return name;
+}
+
+InputIdentity identify(const std::string& path) {
+  InputIdentity id;
+  std::error_code ec;
+  id.path = fs::absolute(path, ec).lexically_normal().string();
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail(ExitCode::kInput, "input '" + path + "' cannot be read");
+  id.size = st.st_size;
+  id.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  constexpr std::int64_t kMiB = 1 << 20;
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes(static_cast<std::size_t>(std::min(id.size, kMiB)), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (id.size > kMiB) {
+    std::string tail(static_cast<std::size_t>(std::min(id.size - kMiB, kMiB)), '\0');
+    in.seekg(id.size - static_cast<std::int64_t>(tail.size()));
+    in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+    bytes += tail;
+  }
+  id.head_tail_sha256 = sha256_hex(bytes);
+  return id;
+}
+
+std::string segment_name(int index) {
+  char name[16];
+  std::snprintf(name, sizeof name, "%05d", index);
+  return name;
+}
+std::string media_path(const std::string& dir, int index) {
+  return dir + "/segments/" + segment_name(index) + ".nut";
+}
+std::string sidecar_path(const std::string& dir, int index) {
+  return dir + "/segments/" + segment_name(index) + ".json";
+}
+bool is_part_of(const std::string& file, int index) {
+  return file.rfind(segment_name(index) + ".", 0) == 0 &&
+         file.find(".part") != std::string::npos;
+}
+
+// Every video frame's pts (presentation order) and the keyframes, from the packets alone.
+FrameIndex read_index(const std::string& url, int stream_index) {
+  AVFormatContext* raw = nullptr;
+  if (avformat_open_input(&raw, url.c_str(), nullptr, nullptr) < 0)
+    fail(ExitCode::kInput, "input '" + url + "' cannot be opened");
+  const av::InputContextPtr input(raw);
+  if (avformat_find_stream_info(raw, nullptr) < 0 || stream_index < 0 ||
+      stream_index >= static_cast<int>(raw->nb_streams))
+    fail(ExitCode::kInput, "input '" + url + "': no video stream to split");
+  FrameIndex index;
+  index.time_base = raw->streams[stream_index]->time_base;
+  const av::PacketPtr packet(av_packet_alloc());
+  while (av_read_frame(raw, packet.get()) >= 0) {
+    if (packet->stream_index == stream_index) {
+      const std::int64_t pts = packet->pts != AV_NOPTS_VALUE ? packet->pts : packet->dts;
+      if (pts != AV_NOPTS_VALUE) {
+        index.pts.push_back(pts);
+        if ((packet->flags & AV_PKT_FLAG_KEY) != 0) index.keyframes.push_back(pts);
+      }
+    }
+    av_packet_unref(packet.get());
+  }
+  std::sort(index.pts.begin(), index.pts.end());
+  index.pts.erase(std::unique(index.pts.begin(), index.pts.end()), index.pts.end());
+  std::sort(index.keyframes.begin(), index.keyframes.end());
+  return index;
+}
+
+// What one published segment file holds, read back.
+struct SegmentFile {
+  std::int64_t packets = 0;
+  std::int64_t first_pts = 0, last_pts = 0;  // in the file's time base
+  AVRational time_base{1, 1};
+  std::string extradata_sha256;
+};
+
+SegmentFile read_segment(const std::string& path, std::vector<std::int64_t>* pts = nullptr) {
+  AVFormatContext* raw = nullptr;
+  if (avformat_open_input(&raw, path.c_str(), nullptr, nullptr) < 0 ||
+      avformat_find_stream_info(raw, nullptr) < 0 || raw->nb_streams != 1) {
+    if (raw != nullptr) avformat_close_input(&raw);
+    fail(ExitCode::kRunFailed, "segment file '" + path + "' cannot be read");
+  }
+  const av::InputContextPtr input(raw);
+  SegmentFile f;
+  const AVCodecParameters* par = raw->streams[0]->codecpar;
+  f.time_base = raw->streams[0]->time_base;
+  f.extradata_sha256 = sha256_hex(std::string(reinterpret_cast<const char*>(par->extradata),
+                                              static_cast<std::size_t>(par->extradata_size)));
+  const av::PacketPtr packet(av_packet_alloc());
+  std::int64_t lo = INT64_MAX, hi = INT64_MIN;
+  while (av_read_frame(raw, packet.get()) >= 0) {
+    ++f.packets;
+    lo = std::min(lo, packet->pts);
+    hi = std::max(hi, packet->pts);
+    if (pts != nullptr) pts->push_back(packet->pts);
+    av_packet_unref(packet.get());
+  }
+  f.first_pts = f.packets > 0 ? lo : 0;
+  f.last_pts = f.packets > 0 ? hi : 0;
+  return f;
+}
+
+// The options of one segment job (or of the join): the stored flags, then what segment mode
+// fixes. `final_output` options are kept for the join.
+scheduler::RunOptions job_options(const Manifest& m) {
+  scheduler::RunOptions options = cli::parse_run_args(m.run_args);
+  options.input = m.input.path;
+  options.output = m.output;
+  return options;
+}
+
+void check_segmentable(const scheduler::RunOptions& options, const scheduler::RunPlan& plan) {
+  const auto refuse = [](const std::string& why) {
+    fail(ExitCode::kUsage, "segment mode: " + why);
+  };
+  if (plan.live || options.realtime)
+    refuse("a live input or --realtime cannot be split (segments need a file to seek in)");
+  if (!plan.input_info.seekable || options.input == "-")
+    refuse("input '" + options.input +
+           "' cannot be seeked (stdin, a stream, a camera, a test source): segments need a file");
+  if (plan.null_output || plan.preview || !options.tee.empty())
+    refuse("the output must be a file (not null or preview)");
+  if (options.rate)
+    refuse("-r is not supported yet (frames would be dropped or repeated per segment)");
+  if (transform::FilterChain::parse(options.vf).sequential())
+    refuse("the chain '" + options.vf +
+           "' has a filter that keeps state across frames; it is not supported in segments yet");
+}
+
+}  // namespace
+
+const char* state_name(State state) {
+  switch (state) {
+    case State::kDone:
+      return "done";
+    case State::kMissing:
+      return "missing";
+    case State::kRunning:
+      return "running";
+    case State::kInvalid:
+      return "invalid";
+  }
+  return "?";
+}
+
+int auto_jobs(int cores, int segments) {
+  return std::max(1, std::min(cores / 4, segments));
+}
+
+Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::string>& run_args,
+                  const SplitRequest& split, const std::string& workdir, bool quiet) {
+  if (workdir.empty()) fail(ExitCode::kUsage, "segments: --workdir is required");
+  const std::string manifest_path = workdir + "/manifest.json";
+  if (fs::exists(manifest_path))
+    fail(ExitCode::kUsage, "'" + workdir +
+                               "' already holds a plan (manifest.json is written once): use "
+                               "another --workdir, or remove it to plan again");
+  av::route_logs_to_spdlog(/*quiet=*/true);
+  const affinity::Topology topology = affinity::read_topology();
+  const scheduler::RunPlan plan = scheduler::make_plan(options, topology);
+  check_segmentable(options, plan);
+  const auto& in = plan.input_info;
+  const FrameIndex index = read_index(in.url, in.stream_index);
+  const AVRational tb = index.time_base;
+  const auto ticks = [&](double s) { return static_cast<std::int64_t>(std::llround(s / av_q2d(tb))); };
+  const double begin_s = in.start_time_s + plan.start_s;
+  const std::int64_t job_begin = plan.start_s > 0 ? ticks(begin_s) : INT64_MIN;
+  const std::int64_t job_end = plan.duration_s > 0 ? ticks(begin_s + plan.duration_s) : kToTheEnd;
+
+  Manifest m;
+  m.vpipe_version = VPIPE_VERSION;
+  m.created = utc_now();
+  m.input = identify(options.input);
+  std::error_code ec;
+  m.output = fs::absolute(options.output, ec).lexically_normal().string();
+  m.run_args = run_args;
+  m.options_hash = options_hash(run_args);
+  m.video_stream = in.stream_index;
+  m.time_base = tb;
+  m.frame_rate = in.frame_rate;
+  m.origin_pts = ticks(plan.origin_s());
+  m.split = split.split;
+  SplitRequest request = split;
+  if (request.split == Split::kGop && request.gop == 0 && options.gop) request.gop = *options.gop;
+  m.segments = split_frames(index, job_begin, job_end, request);
+  for (const Segment& s : m.segments) m.frames += s.frames;
+  const int cores = static_cast<int>(topology.cores.size());
+  const int jobs = auto_jobs(cores, static_cast<int>(m.segments.size()));
+  m.cpus_per_job = std::max(1, cores / jobs);
+
+  fs::create_directories(workdir + "/segments", ec);
+  if (ec) fail(ExitCode::kOutput, "cannot create '" + workdir + "/segments': " + ec.message());
+  publish_text(manifest_path, to_json(m));
+  if (!quiet) {
+    std::printf("planned %zu segments of %s (%lld frames, split at %s) in %s\n",
+                m.segments.size(), options.input.c_str(), static_cast<long long>(m.frames),
+                split_name(m.split), manifest_path.c_str());
+    for (const Segment& s : m.segments) {
+      const double from = static_cast<double>(s.begin_pts - m.origin_pts) * av_q2d(tb);
+      std::printf("  %5d  frames %6lld-%-6lld  from %8.3f s  (%lld frames)\n", s.index,
+                  static_cast<long long>(s.first_frame),
+                  static_cast<long long>(s.first_frame + s.frames - 1), from,
+                  static_cast<long long>(s.frames));
+    }
+    std::printf("local engine: %d jobs of %d CPUs on this machine's %d cores\n", jobs,
+                m.cpus_per_job, cores);
+    std::fflush(stdout);
+  }
+  return m;
+}
+
+Manifest load_checked(const std::string& workdir) {
+  const std::string path = workdir + "/manifest.json";
+  if (!fs::exists(path))
+    fail(ExitCode::kUsage, "'" + workdir + "' holds no plan (run `vpipe segments plan` first)");
+  Manifest m = manifest_from_json(read_text(path));
+  if (options_hash(m.run_args) != m.options_hash)
+    fail(ExitCode::kUsage, "the manifest's options changed since it was planned (hash " +
+                               m.options_hash + "): plan again in a new --workdir");
+  if (identify(m.input.path) != m.input)
+    fail(ExitCode::kUsage, "input '" + m.input.path +
+                               "' changed since it was planned (size, time or content): plan "
+                               "again in a new --workdir");
+  return m;
+}
+
+std::vector<SegmentState> segment_states(const std::string& workdir, const Manifest& m) {
+  std::vector<SegmentState> states(m.segments.size());
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(workdir + "/segments", ec))
+    files.push_back(e.path().filename().string());
+  for (const Segment& s : m.segments) {
+    SegmentState& st = states[static_cast<std::size_t>(s.index)];
+    const std::string media = media_path(workdir, s.index), side = sidecar_path(workdir, s.index);
+    if (fs::exists(media) && fs::exists(side)) {
+      try {
+        const json j = json::parse(read_text(side));
+        if (j.at("options_hash") != m.options_hash)
+          st = {State::kInvalid, "made with other options"};
+        else if (j.at("frames").get<std::int64_t>() != s.frames)
+          st = {State::kInvalid, "has " + j.at("frames").dump() + " frames, the plan " +
+                                     std::to_string(s.frames)};
+        else if (j.at("bytes").get<std::uint64_t>() != fs::file_size(media))
+          st = {State::kInvalid, "its file's size is not the one recorded"};
+        else
+          st = {State::kDone, ""};
+      } catch (const std::exception&) {
+        st = {State::kInvalid, "its sidecar cannot be read"};
+      }
+      continue;
+    }
+    const bool part = std::any_of(files.begin(), files.end(),
+                                  [&](const std::string& f) { return is_part_of(f, s.index); });
+    st = {part ? State::kRunning : State::kMissing, ""};
+  }
+  return states;
+}
+
+int run_segment(const std::string& workdir, const std::string& index_text, bool quiet) {
+  std::string text = index_text;
+  if (text == "env") {
+    const char* slurm = std::getenv("SLURM_ARRAY_TASK_ID");
+    const char* k8s = std::getenv("JOB_COMPLETION_INDEX");
+    text = slurm != nullptr ? slurm : k8s != nullptr ? k8s : "";
+    if (text.empty())
+      fail(ExitCode::kUsage,
+           "--index env: neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set");
+  }
+  const Manifest m = load_checked(workdir);
+  int k = -1;
+  try {
+    std::size_t used = 0;
+    k = std::stoi(text, &used);
+    if (used != text.size()) k = -1;
+  } catch (const std::exception&) {
+  }
+  if (k < 0 || k >= static_cast<int>(m.segments.size()))
+    fail(ExitCode::kUsage, "--index '" + text + "': the plan has segments 0-" +
+                               std::to_string(m.segments.size() - 1));
+  const Segment& seg = m.segments[static_cast<std::size_t>(k)];
+  if (segment_states(workdir, m)[static_cast<std::size_t>(k)].state == State::kDone) {
+    if (!quiet) std::printf("segment %d already done\n", k);
+    return 0;
+  }
+  // Whatever an earlier attempt left (killed, requeued) goes.
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(workdir + "/segments", ec)) {
+    if (is_part_of(e.path().filename().string(), k)) fs::remove(e.path(), ec);
+  }
+  const std::string part = workdir + "/segments/" + segment_name(k) + ".nut." + host_name() +
+                           "-" + std::to_string(getpid()) + ".part";
+
+  scheduler::RunOptions options = job_options(m);
+  // The codec the final output's container gets, fixed before the segment's own container.
+  if (options.codec.empty()) {
+    encode::EncoderSettings final_output;
+    final_output.output = m.output;
+    final_output.format = options.format;
+    options.codec = encode::default_video_encoder(final_output);
+  }
+  if (options.codec == "libx264") {
+    // Independent encodes whose headers do not depend on their content, so they join.
+    std::string& params = options.codec_options["x264-params"];
+    if (params.find("stitchable") == std::string::npos)
+      params += std::string(params.empty() ? "" : ":") + "stitchable=1";
+  }
+  options.output = part;
+  options.format = "nut";  // exact timestamps in the input's time base, any codec
+  options.overwrite = true;
+  options.faststart = false;
+  options.no_audio = true;
+  options.start_s.reset();
+  options.duration_s.reset();
+  options.pts_range = scheduler::PtsRange{seg.seek_pts, seg.begin_pts, seg.end_pts, m.origin_pts};
+  options.stats_json.clear();
+  options.metrics.clear();
+  options.dry_run = false;
+  options.quiet = quiet || options.quiet;
+  if (quiet) options.progress = "none";
+
+  const auto began = std::chrono::steady_clock::now();
+  const int code = scheduler::run(options);
+  if (code != 0) {
+    fs::remove(part, ec);
+    return code;
+  }
+  const SegmentFile file = read_segment(part);
+  if (file.packets != seg.frames) {
+    fs::remove(part, ec);
+    fail(ExitCode::kRunFailed, "segment " + std::to_string(k) + " has " +
+                                   std::to_string(file.packets) + " frames, the plan " +
+                                   std::to_string(seg.frames) +
+                                   " (stopped early?): not published");
+  }
+  const double wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  const char* restarts = std::getenv("SLURM_RESTART_COUNT");
+  const json sidecar{{"index", k},
+                     {"frames", file.packets},
+                     {"first_pts", file.first_pts},
+                     {"last_pts", file.last_pts},
+                     {"time_base", {file.time_base.num, file.time_base.den}},
+                     {"extradata_sha256", file.extradata_sha256},
+                     {"options_hash", m.options_hash},
+                     {"bytes", fs::file_size(part)},
+                     {"host", host_name()},
+                     {"wall_s", wall_s},
+                     {"restart_count", restarts != nullptr ? std::atoi(restarts) : 0}};
+  if (std::rename(part.c_str(), media_path(workdir, k).c_str()) != 0)
+    fail(ExitCode::kOutput, "cannot publish segment " + std::to_string(k));
+  publish_text(sidecar_path(workdir, k), sidecar.dump(2));
+  if (!quiet) {
+    std::printf("segment %d done: %lld frames in %.1f s\n", k,
+                static_cast<long long>(file.packets), wall_s);
+  }
+  return 0;
+}
+
+int print_status(const std::string& workdir, bool missing, bool as_json) {
+  const Manifest m = load_checked(workdir);
+  const std::vector<SegmentState> states = segment_states(workdir, m);
+  if (missing) {
+    std::vector<int> todo;
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      if (states[i].state != State::kDone) todo.push_back(static_cast<int>(i));
+    }
+    std::printf("%s\n", format_indices(todo).c_str());
+    return 0;
+  }
+  if (as_json) {
+    json list = json::array();
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      list.push_back({{"index", i},
+                      {"state", state_name(states[i].state)},
+                      {"frames", m.segments[i].frames},
+                      {"why", states[i].why}});
+    }
+    std::printf("%s\n", json{{"segments", list}, {"output", m.output}}.dump(2).c_str());
+    return 0;
+  }
+  std::map<State, int> count;
+  for (const auto& s : states) ++count[s.state];
+  std::printf("%s: %zu segments, %d done, %d running, %d missing, %d invalid\n",
+              workdir.c_str(), states.size(), count[State::kDone], count[State::kRunning],
+              count[State::kMissing], count[State::kInvalid]);
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    std::printf("  %5zu  %-8s %6lld frames%s%s\n", i, state_name(states[i].state),
+                static_cast<long long>(m.segments[i].frames), states[i].why.empty() ? "" : "  ",
+                states[i].why.c_str());
+  }
+  return 0;
+}
+
+void join(const std::string& workdir, bool quiet) {
+  const Manifest m = load_checked(workdir);
+  const std::vector<SegmentState> states = segment_states(workdir, m);
+  std::vector<int> missing, invalid;
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    if (states[i].state == State::kInvalid) invalid.push_back(static_cast<int>(i));
+    else if (states[i].state != State::kDone) missing.push_back(static_cast<int>(i));
+  }
+  if (!missing.empty() || !invalid.empty()) {
+    std::string what;
+    if (!missing.empty()) what += "segments " + format_indices(missing) + " missing";
+    if (!invalid.empty())
+      what += std::string(what.empty() ? "" : ", ") + "segments " + format_indices(invalid) +
+              " invalid (" + states[static_cast<std::size_t>(invalid.front())].why + ")";
+    fail(ExitCode::kRunFailed, "join: " + what + " (run `vpipe segments submit --workdir " +
+                                   workdir + " --resume` to encode them again)");
+  }
+  scheduler::RunOptions options = job_options(m);
+  av::route_logs_to_spdlog(/*quiet=*/true);
+  const scheduler::RunPlan plan = scheduler::make_plan(options, affinity::read_topology());
+  // The encoder's time base, as one run over the whole range would have used.
+  const AVRational out_tb = plan.stream_params().time_base;
+  // Every segment's packets, in decode order, with their pts; the codec headers must agree.
+  std::vector<std::vector<std::int64_t>> pts(m.segments.size());
+  std::vector<std::int64_t> shifts(m.segments.size(), 0);
+  std::string extradata;
+  AVRational tb{1, 1};
+  for (const Segment& s : m.segments) {
+    const SegmentFile f = read_segment(media_path(workdir, s.index), &pts[s.index]);
+    if (s.index == 0) {
+      extradata = f.extradata_sha256;
+      tb = f.time_base;
+    } else if (f.extradata_sha256 != extradata || av_cmp_q(f.time_base, tb) != 0) {
+      fail(ExitCode::kRunFailed, "join: segment " + std::to_string(s.index) +
+                                     " was encoded with other codec headers than segment 0: "
+                                     "plan and encode again");
+    }
+    // Where the segment starts on the output's timeline. A muxer may have moved a segment's
+    // timestamps by a constant (NUT keeps decode timestamps non-negative, so a B-frame encoder's
+    // delay shifts them); the plan's begin puts them back exactly.
+    const std::int64_t want = av_rescale_q(s.begin_pts - m.origin_pts, m.time_base, out_tb);
+    const std::int64_t shift = want - av_rescale_q(f.first_pts, tb, out_tb);
+    const double shift_s = static_cast<double>(-shift) * av_q2d(out_tb);
+    if (shift_s < -0.001 || shift_s > 1.0)
+      fail(ExitCode::kRunFailed, "join: segment " + std::to_string(s.index) + " starts at " +
+                                     std::to_string(static_cast<double>(f.first_pts) * av_q2d(tb)) +
+                                     " s, the plan at " +
+                                     std::to_string(static_cast<double>(want) * av_q2d(out_tb)) +
+                                     " s");
+    shifts[static_cast<std::size_t>(s.index)] = shift;
+    for (auto& p : pts[static_cast<std::size_t>(s.index)]) p = av_rescale_q(p, tb, out_tb) + shift;
+  }
+  // Decode timestamps for the whole stream: the i-th packet gets the (i - d)-th smallest pts,
+  // d the deepest reordering of any packet, so dts never passes pts and always increases.
+  std::vector<std::int64_t> all;
+  for (const auto& p : pts) all.insert(all.end(), p.begin(), p.end());
+  std::vector<std::int64_t> sorted = all;
+  std::sort(sorted.begin(), sorted.end());
+  std::int64_t depth = 0;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto rank = std::lower_bound(sorted.begin(), sorted.end(), all[i]) - sorted.begin();
+    depth = std::max<std::int64_t>(depth, static_cast<std::int64_t>(i) - rank);
+  }
+  const std::int64_t frame_ticks =
+      m.frame_rate.num > 0 ? std::max<std::int64_t>(1, av_rescale_q(1, av_inv_q(m.frame_rate), out_tb))
+                           : 1;
+
+  encode::EncoderSettings settings = plan.encoder;
+  const AVOutputFormat* fmt =
+      av_guess_format(settings.format.empty() ? nullptr : settings.format.c_str(),
+                      settings.format.empty() ? m.output.c_str() : nullptr, nullptr);
+  if (fmt == nullptr) fail(ExitCode::kUsage, "cannot tell the container of '" + m.output + "'");
+  settings.format = fmt->name;
+  const std::string part = m.output + ".vpipe-join.part";
+  settings.output = part;
+  settings.overwrite = true;
+
+  AVFormatContext* raw = nullptr;
+  if (avformat_open_input(&raw, media_path(workdir, 0).c_str(), nullptr, nullptr) < 0)
+    fail(ExitCode::kRunFailed, "join: segment 0 cannot be read");
+  av::InputContextPtr first(raw);
+  avformat_find_stream_info(raw, nullptr);
+  std::error_code ec;
+  try {
+    std::unique_ptr<encode::Encoder> out =
+        encode::Encoder::open_remux(settings, plan.stream_params(), raw->streams[0]->codecpar,
+                                    out_tb, scheduler::open_audio_track(plan, std::nullopt));
+    first.reset();
+    const av::PacketPtr packet(av_packet_alloc());
+    std::size_t i = 0;
+    for (const Segment& s : m.segments) {
+      AVFormatContext* in = nullptr;
+      if (avformat_open_input(&in, media_path(workdir, s.index).c_str(), nullptr, nullptr) < 0)
+        fail(ExitCode::kRunFailed, "join: segment " + std::to_string(s.index) + " cannot be read");
+      const av::InputContextPtr input(in);
+      while (av_read_frame(in, packet.get()) >= 0) {
+        av_packet_rescale_ts(packet.get(), tb, out_tb);
+        packet->pts += shifts[static_cast<std::size_t>(s.index)];
+        packet->dts = i >= static_cast<std::size_t>(depth)
+                          ? sorted[i - static_cast<std::size_t>(depth)]
+                          : sorted[0] - (depth - static_cast<std::int64_t>(i)) * frame_ticks;
+        packet->pos = -1;
+        ++i;
+        out->write_packet(packet.get(), out_tb);
+        av_packet_unref(packet.get());
+      }
+    }
+    out->finish(/*stopped_early=*/plan.duration_s > 0);
+  } catch (...) {
+    fs::remove(part, ec);
+    throw;
+  }
+  if (std::rename(part.c_str(), m.output.c_str()) != 0) {
+    fs::remove(part, ec);
+    fail(ExitCode::kOutput, "cannot rename the joined file to '" + m.output + "'");
+  }
+  if (!quiet) {
+    std::printf("joined %zu segments: %zu frames into %s\n", m.segments.size(), all.size(),
+                m.output.c_str());
+  }
+}
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_stop(int) {
+  g_stop = 1;
+}
+
+}  // namespace
+
+int submit_local(const std::string& workdir, const LocalEngine& engine) {
+  const Manifest m = load_checked(workdir);
+  std::vector<SegmentState> states = segment_states(workdir, m);
+  std::vector<int> todo;
+  for (const Segment& s : m.segments) {
+    if (states[static_cast<std::size_t>(s.index)].state != State::kDone) todo.push_back(s.index);
+  }
+  // Longest first, so the last jobs to finish are short ones.
+  std::stable_sort(todo.begin(), todo.end(), [&](int a, int b) {
+    return m.segments[static_cast<std::size_t>(a)].frames >
+           m.segments[static_cast<std::size_t>(b)].frames;
+  });
+  const affinity::Topology topo = affinity::read_topology();
+  const int cores = std::max<int>(1, static_cast<int>(topo.cores.size()));
+  const int jobs =
+      std::max(1, std::min(engine.jobs > 0 ? engine.jobs : auto_jobs(cores, static_cast<int>(
+                                                                              todo.size())),
+                           std::max<int>(1, static_cast<int>(todo.size()))));
+  // Disjoint CPU sets of whole cores, one per concurrent job (shared when jobs > cores).
+  std::vector<std::vector<int>> sets(static_cast<std::size_t>(jobs));
+  for (int c = 0; c < static_cast<int>(topo.cores.size()); ++c) {
+    auto& set = sets[static_cast<std::size_t>(c * jobs / cores)];
+    const auto& pus = topo.cores[static_cast<std::size_t>(c)].pus;
+    set.insert(set.end(), pus.begin(), pus.end());
+  }
+  for (int j = 0; j < jobs; ++j) {
+    if (sets[static_cast<std::size_t>(j)].empty()) {
+      const auto& pus = topo.cores[static_cast<std::size_t>(j % cores)].pus;
+      sets[static_cast<std::size_t>(j)] = pus;
+    }
+  }
+  if (!engine.quiet || engine.dry_run) {
+    std::printf("local engine: %zu of %zu segments to encode, %d jobs at a time", todo.size(),
+                m.segments.size(), jobs);
+    for (int j = 0; j < jobs; ++j)
+      std::printf("%s cpus %s", j == 0 ? ":" : ",",
+                  affinity::format_cpus(sets[static_cast<std::size_t>(j)]).c_str());
+    std::printf("; then the join into %s\n", m.output.c_str());
+    std::fflush(stdout);
+  }
+  if (engine.dry_run) return 0;
+
+  std::error_code ec;
+  fs::create_directories(workdir + "/logs", ec);
+  struct Running {
+    int index;
+    int set;
+  };
+  std::map<pid_t, Running> running;
+  std::map<int, int> tries;
+  std::vector<int> queue = todo, failed;
+  std::vector<bool> set_busy(static_cast<std::size_t>(jobs), false);
+  std::int64_t frames_done = 0;
+  for (const Segment& s : m.segments) {
+    if (states[static_cast<std::size_t>(s.index)].state == State::kDone) frames_done += s.frames;
+  }
+  const std::int64_t frames_before = frames_done;
+  struct sigaction action {};
+  action.sa_handler = on_stop;
+  struct sigaction old_int {}, old_term {};
+  sigaction(SIGINT, &action, &old_int);
+  sigaction(SIGTERM, &action, &old_term);
+  g_stop = 0;
+  const auto began = std::chrono::steady_clock::now();
+  auto last_line = began;
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  auto progress = [&](bool final_line) {
+    if (engine.quiet) return;
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    const double fps = s > 0 ? static_cast<double>(frames_done - frames_before) / s : 0;
+    const double eta = fps > 0 ? static_cast<double>(m.frames - frames_done) / fps : 0;
+    const int done = static_cast<int>(m.segments.size() - queue.size() - running.size() -
+                                      failed.size());
+    std::fprintf(stderr, "%ssegments: %d/%zu done, %zu running, %zu failed; frames %lld/%lld; "
+                 "%.1f fps; ETA %.0f s%s",
+                 tty ? "\r" : "", done, m.segments.size(), running.size(), failed.size(),
+                 static_cast<long long>(frames_done), static_cast<long long>(m.frames), fps, eta,
+                 tty && !final_line ? "   " : "\n");
+  };
+  while ((!queue.empty() || !running.empty()) && g_stop == 0) {
+    for (int j = 0; j < jobs && !queue.empty(); ++j) {
+      if (set_busy[static_cast<std::size_t>(j)]) continue;
+      const int k = queue.front();
+      queue.erase(queue.begin());
+      ++tries[k];
+      const std::string log = workdir + "/logs/" + segment_name(k) + ".log";
+      const pid_t pid = fork();
+      if (pid == 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (int cpu : sets[static_cast<std::size_t>(j)]) CPU_SET(cpu, &set);
+        sched_setaffinity(0, sizeof set, &set);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+          dup2(fd, STDOUT_FILENO);
+          dup2(fd, STDERR_FILENO);
+        }
+        const std::string index = std::to_string(k);
+        execl("/proc/self/exe", "vpipe", "segments", "run", "--workdir", workdir.c_str(),
+              "--index", index.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+      }
+      if (pid < 0) fail(ExitCode::kRunFailed, "cannot start a segment job");
+      running[pid] = {k, j};
+      set_busy[static_cast<std::size_t>(j)] = true;
+    }
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid > 0 && running.count(pid) > 0) {
+      const Running r = running[pid];
+      running.erase(pid);
+      set_busy[static_cast<std::size_t>(r.set)] = false;
+      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      if (code == 0) {
+        frames_done += m.segments[static_cast<std::size_t>(r.index)].frames;
+      } else if (tries[r.index] < engine.max_tries && code != static_cast<int>(ExitCode::kUsage)) {
+        if (!engine.quiet)
+          std::fprintf(stderr, "%ssegment %d failed (exit %d), trying again (%d of %d); log: "
+                       "%s/logs/%s.log\n", tty ? "\n" : "", r.index, code, tries[r.index] + 1,
+                       engine.max_tries, workdir.c_str(), segment_name(r.index).c_str());
+        queue.push_back(r.index);
+      } else {
+        failed.push_back(r.index);
+      }
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_line > std::chrono::seconds(tty ? 1 : 5)) {
+      last_line = now;
+      progress(false);
+    }
+  }
+  if (g_stop != 0) {
+    for (const auto& [pid, r] : running) kill(pid, SIGKILL);
+    for (const auto& [pid, r] : running) waitpid(pid, nullptr, 0);
+  }
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  progress(true);
+  if (g_stop != 0) {
+    fail(ExitCode::kInterrupted, "stopped; the segments done are kept: resume with `vpipe "
+                                 "segments submit --workdir " + workdir + " --resume`");
+  }
+  if (!failed.empty()) {
+    std::sort(failed.begin(), failed.end());
+    fail(ExitCode::kRunFailed, "segments " + format_indices(failed) + " failed after " +
+                                   std::to_string(engine.max_tries) + " tries (logs in " +
+                                   workdir + "/logs); resume with `vpipe segments submit "
+                                   "--workdir " + workdir + " --resume`");
+  }
+  join(workdir, engine.quiet);
+  return 0;
+}
+
+}  // namespace vpipe::segments

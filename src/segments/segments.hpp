@@ -1,0 +1,57 @@
+// `vpipe segments ...`: segment-parallel transcoding. `plan` splits the input into exact timestamp
+// ranges and writes DIR/manifest.json once; `run` encodes one segment (video only) and publishes
+// it with its sidecar by rename; `status` reads the folder; `join` checks every segment and
+// remuxes them, with the input's audio, into the output; `submit --engine local` runs the
+// segments on disjoint CPU sets of this machine, retries, and joins. The state of a job is the
+// folder itself: no file is ever rewritten in place.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "scheduler/options.hpp"
+#include "segments/manifest.hpp"
+
+namespace vpipe::segments {
+
+// Plans `options` (whose flags, as given, are `run_args`) into `workdir`. Throws vpipe::Error.
+Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::string>& run_args,
+                  const SplitRequest& split, const std::string& workdir, bool quiet);
+
+// Encodes segment `index` ("env": $SLURM_ARRAY_TASK_ID, else $JOB_COMPLETION_INDEX). Returns the
+// exit code; 0 at once when the segment is already done.
+int run_segment(const std::string& workdir, const std::string& index, bool quiet);
+
+enum class State { kDone, kMissing, kRunning, kInvalid };
+const char* state_name(State state);
+struct SegmentState {
+  State state = State::kMissing;
+  std::string why;  // for kInvalid
+};
+std::vector<SegmentState> segment_states(const std::string& workdir, const Manifest& manifest);
+
+// Prints the state of every segment (a table, JSON, or with `missing` the indices not done as a
+// Slurm array spec). Returns 0.
+int print_status(const std::string& workdir, bool missing, bool json);
+
+// Joins the segments into the manifest's output. Throws vpipe::Error (kRunFailed, naming the
+// segments) when one is missing or invalid, and leaves no output then.
+void join(const std::string& workdir, bool quiet);
+
+struct LocalEngine {
+  int jobs = 0;       // concurrent segment jobs; 0: from the cores (auto)
+  int max_tries = 3;  // attempts per segment before the job fails
+  bool dry_run = false;
+  bool quiet = false;
+};
+// Runs every segment not yet done on this machine, each job confined to its own CPU set, then
+// joins. Returns the exit code.
+int submit_local(const std::string& workdir, const LocalEngine& engine);
+
+// The number of concurrent jobs `auto` picks for `cores` cores (whole cores, at least 4 a job).
+int auto_jobs(int cores, int segments);
+
+// A manifest from DIR/manifest.json, refused (kUsage) when the input or the options changed.
+Manifest load_checked(const std::string& workdir);
+
+}  // namespace vpipe::segments
