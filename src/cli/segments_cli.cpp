@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <set>
 
+#include "affinity/cpu_plan.hpp"
 #include "common/error.hpp"
+#include "scheduler/scheduler.hpp"
 #include "common/log.hpp"
 
 namespace vpipe::cli {
@@ -56,6 +58,11 @@ segments::SplitRequest split_request(const std::string& count, double length_s,
     fail(ExitCode::kUsage, "give --segments N or --segment-length SECONDS");
   }
   return r;
+}
+
+// Cores this process may use (its CPU binding and CPU quota).
+int usable_cores() {
+  return std::max(1, static_cast<int>(affinity::read_topology().cores.size()));
 }
 
 }  // namespace
@@ -156,8 +163,7 @@ int SegmentsCommand::run(const std::vector<std::string>& args) {
     scheduler::RunOptions options = plan_flags_.options(/*default_config=*/false);
     init_logging("vpipe", options.log_level, options.log_file);
     scheduler::validate(options);
-    const int jobs = segments::auto_jobs(
-        static_cast<int>(std::max<std::size_t>(1, sysconf(_SC_NPROCESSORS_ONLN))), 1 << 20);
+    const int jobs = segments::auto_jobs(usable_cores(), 1 << 20);
     segments::plan_job(options, run_args_after(args, "plan"),
                        split_request(count_, segment_length_s_, split_, jobs), workdir_,
                        options.quiet);
@@ -175,6 +181,16 @@ int SegmentsCommand::run(const std::vector<std::string>& args) {
 
 int SegmentsCommand::run_one_shot(const scheduler::RunOptions& options,
                                   const std::vector<std::string>& args) {
+  if (count_ == "auto") {
+    const int cores = usable_cores();
+    if ((local_.jobs > 0 ? local_.jobs : segments::auto_jobs(cores, 1 << 20)) == 1) {
+      // One job at a time gains nothing over one pipeline, which has no join to do.
+      if (!options.quiet || options.dry_run)
+        std::printf("segments auto: one job fits %d cores: running one pipeline\n", cores);
+      std::fflush(stdout);
+      return scheduler::run(options);
+    }
+  }
   const fs::path out = fs::absolute(options.output);
   std::string pattern = (out.parent_path() / ".vpipe-segments-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr)
@@ -182,8 +198,7 @@ int SegmentsCommand::run_one_shot(const scheduler::RunOptions& options,
   const std::string workdir = pattern;
   std::error_code ec;
   try {
-    const int cores = static_cast<int>(std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN)));
-    const int jobs = local_.jobs > 0 ? local_.jobs : segments::auto_jobs(cores, 1 << 20);
+    const int jobs = local_.jobs > 0 ? local_.jobs : segments::auto_jobs(usable_cores(), 1 << 20);
     segments::plan_job(options, run_args_after(args, "run"),
                        split_request(count_, 0, split_, jobs), workdir,
                        options.quiet && !options.dry_run);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -105,6 +106,18 @@ std::string sidecar_path(const std::string& dir, int index) {
 bool is_part_of(const std::string& file, int index) {
   return file.rfind(segment_name(index) + ".", 0) == 0 &&
          file.find(".part") != std::string::npos;
+}
+
+// A part file ("00003.nut.HOST-PID.part") whose writer is gone: on this host, the process is.
+bool stale_part(const std::string& file) {
+  const std::string stem = file.substr(0, file.size() - 5);  // without ".part"
+  const auto dash = stem.rfind('-');
+  const auto dot = stem.find(".nut.");
+  if (dash == std::string::npos || dot == std::string::npos || dash < dot + 5) return false;
+  const std::string host = stem.substr(dot + 5, dash - dot - 5);
+  if (host != host_name()) return false;  // another machine's: cannot tell
+  const pid_t pid = static_cast<pid_t>(std::atol(stem.c_str() + dash + 1));
+  return pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH);
 }
 
 // Every video frame's pts (presentation order) and the keyframes, from the packets alone.
@@ -320,8 +333,9 @@ std::vector<SegmentState> segment_states(const std::string& workdir, const Manif
       }
       continue;
     }
-    const bool part = std::any_of(files.begin(), files.end(),
-                                  [&](const std::string& f) { return is_part_of(f, s.index); });
+    const bool part = std::any_of(files.begin(), files.end(), [&](const std::string& f) {
+      return is_part_of(f, s.index) && !stale_part(f);
+    });
     st = {part ? State::kRunning : State::kMissing, ""};
   }
   return states;
