@@ -126,11 +126,21 @@ void SegmentsCommand::add_to(CLI::App& app, CLI::App* run) {
       "submit", "Run every segment not done yet, then the join");
   submit_->add_option("--workdir", workdir_, "The job's folder")->required();
   submit_->add_option("--engine", engine_,
-                      "local (default): concurrent jobs on disjoint CPU sets of this machine")
-      ->check(CLI::IsMember({"local"}));
+                      "local (default): concurrent jobs on disjoint CPU sets of this machine;\n"
+                      "slurm: an array job and an afterok join, submitted with sbatch to the "
+                      "cluster SLURM_CONF names")
+      ->check(CLI::IsMember({"local", "slurm"}));
   submit_->add_option("--jobs", local_.jobs,
-                      "Concurrent segment jobs (default: one per 4 cores)")
+                      "Concurrent segment jobs (local default: one per 4 cores; slurm: the "
+                      "array's %limit, default none)")
       ->check(CLI::Range(1, 4096));
+  submit_->add_option("--cpus-per-task", slurm_.cpus_per_task,
+                      "slurm: CPUs per segment task (default: the plan's CPUs per job)")
+      ->check(CLI::Range(1, 4096));
+  submit_->add_option("--sbatch-opt", slurm_.sbatch_options,
+                      "slurm: another sbatch flag for both jobs (repeatable), e.g. "
+                      "--sbatch-opt=--partition=video");
+  submit_->add_flag("--no-wait", no_wait_, "slurm: return once submitted");
   submit_->add_option("--max-tries", local_.max_tries,
                       "Attempts per segment before the job fails (default 3)")
       ->check(CLI::Range(1, 100));
@@ -138,7 +148,12 @@ void SegmentsCommand::add_to(CLI::App& app, CLI::App* run) {
                     "Carry on a job that stopped or failed (segments done are always kept)");
   submit_->add_flag("--dry-run", local_.dry_run, "Say what would run, run nothing");
   submit_->add_flag("-q,--quiet", local_.quiet, "No progress output");
-  submit_->footer("Example: vpipe segments submit --workdir job --engine local --jobs 4");
+  submit_->footer(
+      "Examples:\n"
+      "  vpipe segments submit --workdir job --engine local --jobs 4\n"
+      "  SLURM_CONF=/etc/slurm/slurm.conf vpipe segments submit --workdir /shared/job --engine "
+      "slurm\n"
+      "The work folder (input, manifest, segments) must be on storage every node sees.");
 
   one_shot_ = run->add_option(
       "--segments", count_,
@@ -175,6 +190,15 @@ int SegmentsCommand::run(const std::vector<std::string>& args) {
   if (join_->parsed()) {
     segments::join(workdir_, quiet_);
     return 0;
+  }
+  if (engine_ == "slurm") {
+    segments::SlurmEngine engine = slurm_;
+    engine.jobs = local_.jobs;
+    engine.max_tries = local_.max_tries;
+    engine.dry_run = local_.dry_run;
+    engine.quiet = local_.quiet;
+    engine.wait = !no_wait_;
+    return segments::submit_slurm(workdir_, engine);
   }
   return segments::submit_local(workdir_, local_);
 }

@@ -44,6 +44,8 @@ class SegmentsCommand {
   bool quiet_ = false;
   std::string engine_ = "local";
   segments::LocalEngine local_;
+  segments::SlurmEngine slurm_;
+  bool no_wait_ = false;
   bool resume_ = false;
 };
 

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -763,6 +764,196 @@ int submit_local(const std::string& workdir, const LocalEngine& engine) {
   }
   join(workdir, engine.quiet);
   return 0;
+}
+
+namespace {
+
+// Runs `argv` (PATH searched), returns its exit code; its standard output into `out`.
+int capture(const std::vector<std::string>& argv, std::string* out) {
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return -1;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipefd[1], STDOUT_FILENO);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    std::fprintf(stderr, "vpipe: error: cannot run %s: %s\n", args[0], std::strerror(errno));
+    _exit(127);
+  }
+  close(pipefd[1]);
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = read(pipefd[0], buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  close(pipefd[0]);
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) < 0) return -1;
+  if (out != nullptr) *out = text;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string trim(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// sbatch --parsable ... -> the job id.
+std::string sbatch(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"sbatch", "--parsable"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string out;
+  const int code = capture(argv, &out);
+  if (code == 127)
+    fail(ExitCode::kUsage, "slurm engine: sbatch not found (install slurm-client; SLURM_CONF "
+                           "names the cluster)");
+  if (code != 0)
+    fail(ExitCode::kRunFailed, "slurm engine: sbatch exited with " + std::to_string(code));
+  out = trim(out);
+  return out.substr(0, out.find(';'));  // "ID;cluster"
+}
+
+// Whether any job of `ids` ("12,13") is still in the queue.
+bool in_queue(const std::string& ids) {
+  std::string out;
+  if (capture({"squeue", "-h", "-j", ids, "-o", "%i"}, &out) != 0) return false;
+  return !trim(out).empty();
+}
+
+// "COMPLETED", "CANCELLED", ... for a finished job (kept MinJobAge seconds), or "".
+std::string job_state(const std::string& id) {
+  std::string out;
+  if (capture({"scontrol", "show", "job", "-o", id}, &out) != 0) return "";
+  const auto at = out.find("JobState=");
+  if (at == std::string::npos) return "";
+  return out.substr(at + 9, out.find(' ', at) - at - 9);
+}
+
+}  // namespace
+
+int submit_slurm(const std::string& dir_given, const SlurmEngine& engine) {
+  std::error_code ec;
+  const std::string workdir = fs::absolute(dir_given, ec).lexically_normal().string();
+  const Manifest m = load_checked(workdir);
+  const std::string vpipe = fs::read_symlink("/proc/self/exe", ec).string();
+  fs::create_directories(workdir + "/slurm", ec);
+  fs::create_directories(workdir + "/logs", ec);
+  const int cpus = engine.cpus_per_task > 0 ? engine.cpus_per_task : m.cpus_per_job;
+  const std::string seg_script = workdir + "/slurm/segments.sbatch";
+  const std::string join_script = workdir + "/slurm/join.sbatch";
+  publish_text(seg_script,
+               "#!/bin/sh\n"
+               "# One segment of " + m.output + " per array task (written by vpipe segments "
+               "submit).\n#SBATCH --job-name=vpipe-segments\n#SBATCH --cpus-per-task=" +
+                   std::to_string(cpus) +
+                   "\n#SBATCH --open-mode=append\n#SBATCH --requeue\n#SBATCH --output=" + workdir +
+                   "/logs/%A_%a.log\nexec " + vpipe + " segments run --workdir " + workdir +
+                   " --index env\n");
+  publish_text(join_script, "#!/bin/sh\n# Joins the segments into " + m.output +
+                                ".\n#SBATCH --job-name=vpipe-join\n#SBATCH --output=" + workdir +
+                                "/logs/join_%j.log\nexec " + vpipe + " segments join --workdir " +
+                                workdir + "\n");
+  fs::permissions(seg_script, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add,
+                  ec);
+  fs::permissions(join_script, fs::perms::owner_exec | fs::perms::group_exec,
+                  fs::perm_options::add, ec);
+
+  std::map<int, int> tries;
+  for (;;) {
+    std::vector<int> todo;
+    const std::vector<SegmentState> states = segment_states(workdir, m);
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      if (states[i].state != State::kDone) todo.push_back(static_cast<int>(i));
+    }
+    for (int k : todo) {
+      if (tries[k] >= engine.max_tries) {
+        fail(ExitCode::kRunFailed, "segments " + format_indices(todo) + " failed " +
+                                       std::to_string(engine.max_tries) + " times (logs in " +
+                                       workdir + "/logs); resume with `vpipe segments submit "
+                                       "--workdir " + workdir + " --engine slurm --resume`");
+      }
+    }
+    std::vector<std::string> array_args;
+    if (!todo.empty()) {
+      array_args.push_back("--array=" + format_indices(todo) +
+                           (engine.jobs > 0 ? "%" + std::to_string(engine.jobs) : ""));
+      array_args.insert(array_args.end(), engine.sbatch_options.begin(),
+                        engine.sbatch_options.end());
+      array_args.push_back(seg_script);
+    }
+    if (engine.dry_run) {
+      if (!todo.empty()) {
+        std::printf("sbatch --parsable");
+        for (const auto& a : array_args) std::printf(" %s", a.c_str());
+        std::printf("\n");
+      }
+      std::printf("sbatch --parsable%s --kill-on-invalid-dep=yes %s\n",
+                  todo.empty() ? "" : " --dependency=afterok:<array job>", join_script.c_str());
+      return 0;
+    }
+    std::string array_id;
+    if (!todo.empty()) {
+      array_id = sbatch(array_args);
+      for (int k : todo) ++tries[k];
+    }
+    std::vector<std::string> join_args;
+    if (!array_id.empty()) join_args.push_back("--dependency=afterok:" + array_id);
+    join_args.push_back("--kill-on-invalid-dep=yes");
+    join_args.insert(join_args.end(), engine.sbatch_options.begin(), engine.sbatch_options.end());
+    join_args.push_back(join_script);
+    const std::string join_id = sbatch(join_args);
+    if (!engine.quiet) {
+      if (!todo.empty())
+        std::printf("submitted segments %s as array job %s; join: job %s\n",
+                    format_indices(todo).c_str(), array_id.c_str(), join_id.c_str());
+      else
+        std::printf("every segment is done; join: job %s\n", join_id.c_str());
+      std::fflush(stdout);
+    }
+    if (!engine.wait) return 0;
+    const std::string ids = array_id.empty() ? join_id : array_id + "," + join_id;
+    auto last_line = std::chrono::steady_clock::now();
+    while (in_queue(ids)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      if (!engine.quiet && std::chrono::steady_clock::now() - last_line > std::chrono::seconds(5)) {
+        last_line = std::chrono::steady_clock::now();
+        std::int64_t frames = 0;
+        int done = 0;
+        const auto now_states = segment_states(workdir, m);
+        for (std::size_t i = 0; i < now_states.size(); ++i) {
+          if (now_states[i].state != State::kDone) continue;
+          ++done;
+          frames += m.segments[i].frames;
+        }
+        std::fprintf(stderr, "segments: %d/%zu done; frames %lld/%lld\n", done, m.segments.size(),
+                     static_cast<long long>(frames), static_cast<long long>(m.frames));
+      }
+    }
+    const std::string state = job_state(join_id);
+    if (state == "COMPLETED" && fs::exists(m.output)) {
+      if (!engine.quiet) std::printf("joined into %s (job %s)\n", m.output.c_str(), join_id.c_str());
+      return 0;
+    }
+    if (todo.empty() || state == "FAILED") {
+      fail(ExitCode::kRunFailed, "slurm engine: the join (job " + join_id + ") ended " +
+                                     (state.empty() ? "without a record" : state) + "; its log: " +
+                                     workdir + "/logs/join_" + join_id + ".log");
+    }
+    if (!engine.quiet) {
+      std::vector<int> left;
+      const auto now_states = segment_states(workdir, m);
+      for (std::size_t i = 0; i < now_states.size(); ++i) {
+        if (now_states[i].state != State::kDone) left.push_back(static_cast<int>(i));
+      }
+      std::fprintf(stderr, "segments %s did not finish (join %s %s): submitting them again\n",
+                   format_indices(left).c_str(), join_id.c_str(), state.c_str());
+    }
+  }
 }
 
 }  // namespace vpipe::segments

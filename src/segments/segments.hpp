@@ -48,6 +48,21 @@ struct LocalEngine {
 // joins. Returns the exit code.
 int submit_local(const std::string& workdir, const LocalEngine& engine);
 
+struct SlurmEngine {
+  int jobs = 0;           // array tasks at a time (%J); 0: as many as the cluster gives
+  int max_tries = 3;      // submissions of a segment before the job fails
+  int cpus_per_task = 0;  // 0: the plan's CPUs per job
+  std::vector<std::string> sbatch_options;  // more sbatch flags (--partition=..., --time=...)
+  bool dry_run = false;   // write the batch scripts, print the commands, submit nothing
+  bool wait = true;       // follow the job until the join is done (else return once submitted)
+  bool quiet = false;
+};
+// Writes DIR/slurm/segments.sbatch (an array job over the segments not done) and join.sbatch
+// (afterok, --kill-on-invalid-dep=yes), submits them with sbatch to the cluster SLURM_CONF names,
+// follows progress from the folder and squeue, resubmits failed segments, and returns the join's
+// outcome as an exit code.
+int submit_slurm(const std::string& workdir, const SlurmEngine& engine);
+
 // The number of concurrent jobs `auto` picks for `cores` cores (whole cores, at least 4 a job).
 int auto_jobs(int cores, int segments);
 
