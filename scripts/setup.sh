@@ -16,6 +16,7 @@ packages=(
   gnuplot-nox  # vpipe bench --plot
   libopencv-highgui-dev xvfb x11-apps  # the preview window (-o preview) and its test
   ffmpeg  # the ffmpeg CLI: tests make odd inputs with it; samples/make-samples.sh uses it
+  slurmctld slurmd slurm-client munge  # segments submit --engine slurm; its test runs a cluster
 )
 scripts/install-packages.sh "${packages[@]}"
 
