@@ -12,7 +12,7 @@ jobs=${JOBS:-$(nproc)}
 flags=(-G Ninja -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -g0")
 cmake -S . -B build-asan "${flags[@]}" -DVPIPE_SANITIZE=address >/dev/null
 cmake --build build-asan -j "$jobs" --target vpipe shm_ring_test shm_ring_multiprocess_test scheduler_test \
-  integration_test fidelity_test live_test fault_test
+  integration_test fidelity_test live_test fault_test segments_unit_test segments_test
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp:print_suppressions=0
 for t in shm_ring_test shm_ring_multiprocess_test scheduler_test; do
@@ -22,6 +22,9 @@ done
 # hardening), with each stage process instrumented.
 build-asan/tests/integration_test --gtest_brief=1
 build-asan/tests/fidelity_test --gtest_brief=1
+# Segment mode: planning, segment jobs, the local engine (forks and execs), the join.
+build-asan/tests/segments_unit_test --gtest_brief=1
+build-asan/tests/segments_test --gtest_brief=1
 # Live: stdin, the decode-first start, and Ctrl-C before the input opens; then workers killed in
 # live runs (drops, tombstones, claim-time numbering; the checks are counts, not timings).
 build-asan/tests/live_test --gtest_brief=1 \
