@@ -128,8 +128,9 @@ void SegmentsCommand::add_to(CLI::App& app, CLI::App* run) {
   submit_->add_option("--engine", engine_,
                       "local (default): concurrent jobs on disjoint CPU sets of this machine;\n"
                       "slurm: an array job and an afterok join, submitted with sbatch to the "
-                      "cluster SLURM_CONF names")
-      ->check(CLI::IsMember({"local", "slurm"}));
+                      "cluster SLURM_CONF names;\n"
+                      "k8s: an Indexed Job and a join Job written to DIR/k8s (--apply runs them)")
+      ->check(CLI::IsMember({"local", "slurm", "k8s"}));
   submit_->add_option("--jobs", local_.jobs,
                       "Concurrent segment jobs (local default: one per 4 cores; slurm: the "
                       "array's %limit, default none)")
@@ -141,6 +142,14 @@ void SegmentsCommand::add_to(CLI::App& app, CLI::App* run) {
                       "slurm: another sbatch flag for both jobs (repeatable), e.g. "
                       "--sbatch-opt=--partition=video");
   submit_->add_flag("--no-wait", no_wait_, "slurm: return once submitted");
+  submit_->add_option("--image", k8s_.image, "k8s: the container image (default vpipe:VERSION)");
+  submit_->add_option("--claim", k8s_.claim,
+                      "k8s: the PersistentVolumeClaim with the input, the job and the output "
+                      "(default vpipe-work)");
+  submit_->add_option("--mount", k8s_.mount,
+                      "k8s: where the claim is mounted (default: the folder holding the input, "
+                      "the job and the output, at the same paths as here)");
+  submit_->add_flag("--apply", k8s_.apply, "k8s: kubectl apply the jobs and wait for them");
   submit_->add_option("--max-tries", local_.max_tries,
                       "Attempts per segment before the job fails (default 3)")
       ->check(CLI::Range(1, 100));
@@ -190,6 +199,14 @@ int SegmentsCommand::run(const std::vector<std::string>& args) {
   if (join_->parsed()) {
     segments::join(workdir_, quiet_);
     return 0;
+  }
+  if (engine_ == "k8s") {
+    segments::K8sEngine engine = k8s_;
+    engine.jobs = local_.jobs;
+    engine.max_tries = local_.max_tries;
+    engine.cpus_per_task = slurm_.cpus_per_task;
+    engine.quiet = local_.quiet;
+    return segments::submit_k8s(workdir_, engine);
   }
   if (engine_ == "slurm") {
     segments::SlurmEngine engine = slurm_;

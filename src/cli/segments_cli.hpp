@@ -45,6 +45,7 @@ class SegmentsCommand {
   std::string engine_ = "local";
   segments::LocalEngine local_;
   segments::SlurmEngine slurm_;
+  segments::K8sEngine k8s_;
   bool no_wait_ = false;
   bool resume_ = false;
 };

@@ -249,7 +249,7 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
   const bool from_begin = plan.start_s > 0 || plan.pts_range.has_value();
   const bool to_end = plan.duration_s > 0 || plan.pts_range.has_value();
   if (plan.pts_range) {
-    begin_pts = plan.pts_range->begin;
+    begin_pts = plan.pts_range->preroll;  // pre-roll frames go on; encode leaves them out
     end_pts = plan.pts_range->end;
     shift = plan.pts_range->origin;
     if (plan.pts_range->seek > std::llround(plan.input_info.start_time_s / av_q2d(tb)))

@@ -184,6 +184,9 @@ int run_encode_stage(StageContext& ctx) {
       const std::int64_t capture = slot.desc().capture_ns;
       const auto now = static_cast<std::int64_t>(monotonic_ns());
       bool drop = slot.desc().dropped != 0;  // a tombstone: dropped and counted upstream
+      // A segment job's pre-roll: filtered for its context, not part of the segment.
+      if (plan.pts_range && slot.desc().pts < plan.pts_range->begin - plan.pts_range->origin)
+        drop = true;
       if (!drop && plan.live && deadline.late(capture, now, cost.value_ns())) {
         drop = true;
         ctx.stats.drops_late.fetch_add(1, std::memory_order_relaxed);

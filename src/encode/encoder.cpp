@@ -339,7 +339,13 @@ void Encoder::start_muxing(const StreamParams& params, const AVCodecParameters* 
   int ret = 0;
   stream_ = avformat_new_stream(mux_, nullptr);
   avcodec_parameters_copy(stream_->codecpar, video);
-  stream_->codecpar->codec_tag = 0;
+  // A stream copied from another container keeps its codec tag only where this container knows
+  // it for that codec (as the ffmpeg CLI's stream copy); an encoder's own tag (rawvideo's pixel
+  // layout) is kept.
+  if (!codec_ && video->codec_tag != 0 &&
+      (fmt->codec_tag == nullptr ||
+       av_codec_get_id(fmt->codec_tag, video->codec_tag) != video->codec_id))
+    stream_->codecpar->codec_tag = 0;
   stream_->time_base = time_base;
   stream_->avg_frame_rate = params.frame_rate;
   stream_->sample_aspect_ratio = video->sample_aspect_ratio;

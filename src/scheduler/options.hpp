@@ -15,13 +15,17 @@ namespace vpipe::scheduler {
 
 // One segment of a segment-parallel job (`vpipe segments run`), in the input video stream's time
 // base: decode seeks to the keyframe at or before `seek`, keeps the frames with pts in
-// [begin, end), and numbers the output from `origin`, the whole job's start, so that segments
-// joined in order carry the timestamps one run over the whole range would.
+// [preroll, end), and numbers the output from `origin`, the whole job's start, so that segments
+// joined in order carry the timestamps one run over the whole range would. Frames from
+// `preroll` to `begin` go through the filters (a filter that keeps state across frames gets its
+// context) but are not encoded. Filters see frame numbers from `seq_base` (absolute in the job).
 struct PtsRange {
   std::int64_t seek = 0;
+  std::int64_t preroll = 0;
   std::int64_t begin = 0;
   std::int64_t end = 0;
   std::int64_t origin = 0;
+  std::int64_t seq_base = 0;
 };
 
 struct RunOptions {

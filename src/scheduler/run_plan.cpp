@@ -513,8 +513,9 @@ std::string to_json(const RunPlan& p) {
               {"start_s", p.start_s},
               {"output_rate", rational(p.output_rate)},
               {"duration_s", p.duration_s},
-              {"pts_range", p.pts_range ? json{p.pts_range->seek, p.pts_range->begin,
-                                               p.pts_range->end, p.pts_range->origin}
+              {"pts_range", p.pts_range ? json{p.pts_range->seek, p.pts_range->preroll,
+                                               p.pts_range->begin, p.pts_range->end,
+                                               p.pts_range->origin, p.pts_range->seq_base}
                                         : json()},
               {"audio_note", p.audio_note},
               {"encoder", enc},
@@ -562,7 +563,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.output_rate = rational(j.at("output_rate"));
   p.duration_s = j.at("duration_s");
   if (const json& r = j.at("pts_range"); !r.is_null())
-    p.pts_range = PtsRange{r.at(0), r.at(1), r.at(2), r.at(3)};
+    p.pts_range = PtsRange{r.at(0), r.at(1), r.at(2), r.at(3), r.at(4), r.at(5)};
   p.audio_note = j.at("audio_note");
   const json& e = j.at("encoder");
   p.encoder.output = e.at("output");

@@ -64,11 +64,11 @@ std::vector<Segment> split_frames(const FrameIndex& index, std::int64_t job_begi
   std::vector<std::int64_t> allowed;
   for (std::int64_t i = 1; i < nb; ++i) {
     const std::int64_t p = pts[lo + i];
-    bool ok = true;
+    bool ok = p > pts[lo + i - 1];  // frames that share a timestamp stay together
     if (request.split == Split::kKeyframes)
-      ok = std::binary_search(index.keyframes.begin(), index.keyframes.end(), p);
+      ok = ok && std::binary_search(index.keyframes.begin(), index.keyframes.end(), p);
     else if (request.split == Split::kGop)
-      ok = i % request.gop == 0;
+      ok = ok && i % request.gop == 0;
     if (ok) allowed.push_back(i);
   }
   std::vector<std::int64_t> bounds{0};
@@ -95,7 +95,10 @@ std::vector<Segment> split_frames(const FrameIndex& index, std::int64_t job_begi
     s.frames = bounds[k + 1] - bounds[k];
     s.begin_pts = pts[lo + bounds[k]];
     s.end_pts = k + 2 == bounds.size() ? job_end : pts[lo + bounds[k + 1]];
-    const auto key = std::upper_bound(index.keyframes.begin(), index.keyframes.end(), s.begin_pts);
+    s.preroll_frames = std::min<std::int64_t>(bounds[k], std::max(0, request.preroll_frames));
+    s.preroll_pts = pts[lo + bounds[k] - s.preroll_frames];
+    const auto key =
+        std::upper_bound(index.keyframes.begin(), index.keyframes.end(), s.preroll_pts);
     s.seek_pts = key == index.keyframes.begin() ? pts.front() : *(key - 1);
     out.push_back(s);
   }
@@ -154,6 +157,8 @@ std::string to_json(const Manifest& m) {
   for (const Segment& s : m.segments) {
     segs.push_back({{"index", s.index},
                     {"seek_pts", s.seek_pts},
+                    {"preroll_pts", s.preroll_pts},
+                    {"preroll_frames", s.preroll_frames},
                     {"begin_pts", s.begin_pts},
                     {"end_pts", s.end_pts == kToTheEnd ? json() : json(s.end_pts)},
                     {"first_frame", s.first_frame},
@@ -209,6 +214,8 @@ Manifest manifest_from_json(const std::string& text) {
       Segment seg;
       seg.index = s.at("index");
       seg.seek_pts = s.at("seek_pts");
+      seg.preroll_pts = s.at("preroll_pts");
+      seg.preroll_frames = s.at("preroll_frames");
       seg.begin_pts = s.at("begin_pts");
       seg.end_pts = s.at("end_pts").is_null() ? kToTheEnd : s.at("end_pts").get<std::int64_t>();
       seg.first_frame = s.at("first_frame");

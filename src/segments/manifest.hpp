@@ -27,18 +27,20 @@ const char* split_name(Split split);
 
 struct Segment {
   int index = 0;
-  std::int64_t seek_pts = 0;   // the keyframe decode starts from
-  std::int64_t begin_pts = 0;  // first frame kept
+  std::int64_t seek_pts = 0;     // the keyframe decode starts from
+  std::int64_t preroll_pts = 0;  // first frame filtered (== begin_pts without pre-roll)
+  std::int64_t begin_pts = 0;    // first frame kept
   std::int64_t end_pts = kToTheEnd;
   std::int64_t first_frame = 0;  // number of its first frame in the job
   std::int64_t frames = 0;
+  std::int64_t preroll_frames = 0;  // filtered before begin_pts, not encoded
 };
 
 // The input's video frames, as the planner needs them: every frame's pts in presentation order
 // and the pts of the keyframes (packets a decoder can start from).
 struct FrameIndex {
   AVRational time_base{1, 1};
-  std::vector<std::int64_t> pts;        // sorted
+  std::vector<std::int64_t> pts;        // sorted; a timestamp twice for two frames that share it
   std::vector<std::int64_t> keyframes;  // sorted
 };
 
@@ -47,10 +49,11 @@ struct SplitRequest {
   int segments = 0;             // wanted count; 0: from segment_length_s
   double segment_length_s = 0;  // wanted length when segments == 0
   int gop = 0;                  // --split gop: boundaries on multiples of this many frames
+  int preroll_frames = 0;       // context for filters that keep state (never before the job)
 };
 
 // Splits the frames in [job_begin, job_end) into contiguous segments that cover each of them
-// exactly once. Boundaries fall on keyframes (kKeyframes), on multiples of `gop` frames (kGop)
+// exactly once, each with up to `preroll_frames` frames of the job before it as pre-roll. Boundaries fall on keyframes (kKeyframes), on multiples of `gop` frames (kGop)
 // or anywhere (kExact), as near the even split as they can; a boundary that would leave a
 // segment empty is dropped, so there may be fewer segments than asked. Throws vpipe::Error
 // (kUsage) when there is nothing to split or the request is malformed.

@@ -38,6 +38,8 @@ using json = nlohmann::json;
 
 namespace {
 
+constexpr int kPrerollFrames = 60;
+
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream text;
@@ -143,8 +145,8 @@ FrameIndex read_index(const std::string& url, int stream_index) {
     }
     av_packet_unref(packet.get());
   }
+  // Frames that share a timestamp (damaged or odd inputs) are kept, each counts.
   std::sort(index.pts.begin(), index.pts.end());
-  index.pts.erase(std::unique(index.pts.begin(), index.pts.end()), index.pts.end());
   std::sort(index.keyframes.begin(), index.keyframes.end());
   return index;
 }
@@ -206,9 +208,6 @@ void check_segmentable(const scheduler::RunOptions& options, const scheduler::Ru
     refuse("the output must be a file (not null or preview)");
   if (options.rate)
     refuse("-r is not supported yet (frames would be dropped or repeated per segment)");
-  if (transform::FilterChain::parse(options.vf).sequential())
-    refuse("the chain '" + options.vf +
-           "' has a filter that keeps state across frames; it is not supported in segments yet");
 }
 
 }  // namespace
@@ -266,6 +265,9 @@ Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::s
   m.split = split.split;
   SplitRequest request = split;
   if (request.split == Split::kGop && request.gop == 0 && options.gop) request.gop = *options.gop;
+  // A filter that keeps state across frames (tdenoise) gets the frames before each segment as
+  // context: its recursive average forgets a frame's weight to under 1e-7 in 60 frames.
+  if (transform::FilterChain::parse(options.vf).sequential()) request.preroll_frames = kPrerollFrames;
   m.segments = split_frames(index, job_begin, job_end, request);
   for (const Segment& s : m.segments) m.frames += s.frames;
   const int cores = static_cast<int>(topology.cores.size());
@@ -281,10 +283,14 @@ Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::s
                 split_name(m.split), manifest_path.c_str());
     for (const Segment& s : m.segments) {
       const double from = static_cast<double>(s.begin_pts - m.origin_pts) * av_q2d(tb);
-      std::printf("  %5d  frames %6lld-%-6lld  from %8.3f s  (%lld frames)\n", s.index,
+      std::printf("  %5d  frames %6lld-%-6lld  from %8.3f s  (%lld frames", s.index,
                   static_cast<long long>(s.first_frame),
                   static_cast<long long>(s.first_frame + s.frames - 1), from,
                   static_cast<long long>(s.frames));
+      if (s.preroll_frames > 0)
+        std::printf(", %lld of pre-roll for %s", static_cast<long long>(s.preroll_frames),
+                    options.vf.c_str());
+      std::printf(")\n");
     }
     std::printf("local engine: %d jobs of %d CPUs on this machine's %d cores\n", jobs,
                 m.cpus_per_job, cores);
@@ -397,7 +403,9 @@ int run_segment(const std::string& workdir, const std::string& index_text, bool 
   options.no_audio = true;
   options.start_s.reset();
   options.duration_s.reset();
-  options.pts_range = scheduler::PtsRange{seg.seek_pts, seg.begin_pts, seg.end_pts, m.origin_pts};
+  options.pts_range = scheduler::PtsRange{seg.seek_pts,   seg.preroll_pts,
+                                          seg.begin_pts,  seg.end_pts,
+                                          m.origin_pts,   seg.first_frame - seg.preroll_frames};
   options.stats_json.clear();
   options.metrics.clear();
   options.dry_run = false;
@@ -954,6 +962,109 @@ int submit_slurm(const std::string& dir_given, const SlurmEngine& engine) {
                    format_indices(left).c_str(), join_id.c_str(), state.c_str());
     }
   }
+}
+
+int submit_k8s(const std::string& dir_given, const K8sEngine& engine) {
+  std::error_code ec;
+  const std::string workdir = fs::absolute(dir_given, ec).lexically_normal().string();
+  const Manifest m = load_checked(workdir);
+  // The volume must hold the input, the job's folder and the output at the same paths.
+  std::string mount = engine.mount;
+  if (mount.empty()) {
+    fs::path common = fs::path(workdir);
+    for (const std::string& p : {m.input.path, m.output}) {
+      fs::path a = common, b = fs::path(p).parent_path(), shared;
+      auto ia = a.begin(), ib = b.begin();
+      for (; ia != a.end() && ib != b.end() && *ia == *ib; ++ia, ++ib) shared /= *ia;
+      common = shared;
+    }
+    mount = common.string();
+  }
+  const std::string image =
+      engine.image.empty() ? std::string("vpipe:") + VPIPE_VERSION : engine.image;
+  const std::string id = m.options_hash.substr(m.options_hash.size() - 8);
+  const int cpus = engine.cpus_per_task > 0 ? engine.cpus_per_task : m.cpus_per_job;
+  const int parallel = engine.jobs > 0 ? engine.jobs : 4;
+  const auto quote = [](const std::string& s) { return json(s).dump(); };
+  const auto job = [&](const std::string& name, const std::string& what,
+                       const std::string& completions, const std::string& command) {
+    return "# " + what + " (written by vpipe segments submit --engine k8s).\n"
+           "# The claim " + engine.claim + " holds " + mount +
+           " (input, job folder and output) for every pod.\n"
+           "apiVersion: batch/v1\n"
+           "kind: Job\n"
+           "metadata:\n"
+           "  name: " + name + "\n"
+           "  labels:\n"
+           "    app.kubernetes.io/name: vpipe\n"
+           "    vpipe/job: \"" + id + "\"\n"
+           "spec:\n" + completions +
+           "  template:\n"
+           "    metadata:\n"
+           "      labels:\n"
+           "        vpipe/job: \"" + id + "\"\n"
+           "    spec:\n"
+           "      restartPolicy: Never\n"
+           "      containers:\n"
+           "        - name: vpipe\n"
+           "          image: " + quote(image) + "\n"
+           "          command: " + command + "\n"
+           "          resources:\n"
+           "            requests: {cpu: \"" + std::to_string(cpus) + "\", memory: 2Gi}\n"
+           "            limits: {cpu: \"" + std::to_string(cpus) + "\"}\n"
+           "          volumeMounts:\n"
+           "            - {name: work, mountPath: " + quote(mount) + "}\n"
+           "      volumes:\n"
+           "        - name: work\n"
+           "          persistentVolumeClaim: {claimName: " + quote(engine.claim) + "}\n";
+  };
+  const std::string seg_name = "vpipe-segments-" + id, join_name = "vpipe-join-" + id;
+  const std::string segments_yaml = job(
+      seg_name, "One pod per segment of " + m.output + "; a segment already done exits at once",
+      "  completionMode: Indexed\n"
+      "  completions: " + std::to_string(m.segments.size()) + "\n"
+      "  parallelism: " + std::to_string(parallel) + "\n"
+      "  backoffLimitPerIndex: " + std::to_string(std::max(0, engine.max_tries - 1)) + "\n"
+      "  maxFailedIndexes: 0\n",
+      "[\"vpipe\", \"segments\", \"run\", \"--workdir\", " + quote(workdir) +
+          ", \"--index\", \"env\"]");
+  const std::string join_yaml =
+      job(join_name, "The join of " + m.output + ", once every segment is done",
+          "  completions: 1\n  backoffLimit: " + std::to_string(std::max(0, engine.max_tries - 1)) +
+              "\n",
+          "[\"vpipe\", \"segments\", \"join\", \"--workdir\", " + quote(workdir) + "]");
+  fs::create_directories(workdir + "/k8s", ec);
+  publish_text(workdir + "/k8s/segments-job.yaml", segments_yaml);
+  publish_text(workdir + "/k8s/join-job.yaml", join_yaml);
+  const std::string seg_file = workdir + "/k8s/segments-job.yaml";
+  const std::string join_file = workdir + "/k8s/join-job.yaml";
+  if (!engine.apply) {
+    std::printf("wrote %s and %s; run them with:\n"
+                "  kubectl apply -f %s && kubectl wait --for=condition=complete --timeout=-1s "
+                "job/%s\n  kubectl apply -f %s && kubectl wait --for=condition=complete "
+                "--timeout=-1s job/%s\n",
+                seg_file.c_str(), join_file.c_str(), seg_file.c_str(), seg_name.c_str(),
+                join_file.c_str(), join_name.c_str());
+    return 0;
+  }
+  const auto kubectl = [](const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"kubectl"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const int code = capture(argv, nullptr);
+    if (code == 127) fail(ExitCode::kUsage, "k8s engine: kubectl not found");
+    return code;
+  };
+  for (const auto& [file, name] : {std::pair{seg_file, seg_name}, std::pair{join_file, join_name}}) {
+    if (kubectl({"apply", "-f", file}) != 0)
+      fail(ExitCode::kRunFailed, "k8s engine: kubectl apply -f " + file + " failed");
+    if (!engine.quiet) std::printf("applied job/%s; waiting for it\n", name.c_str());
+    std::fflush(stdout);
+    if (kubectl({"wait", "--for=condition=complete", "--timeout=-1s", "job/" + name}) != 0)
+      fail(ExitCode::kRunFailed, "k8s engine: job/" + name + " did not complete (kubectl "
+                                 "describe job/" + name + ")");
+  }
+  if (!engine.quiet) std::printf("joined into %s\n", m.output.c_str());
+  return 0;
 }
 
 }  // namespace vpipe::segments

@@ -63,6 +63,20 @@ struct SlurmEngine {
 // outcome as an exit code.
 int submit_slurm(const std::string& workdir, const SlurmEngine& engine);
 
+struct K8sEngine {
+  int jobs = 0;           // parallelism; 0: 4
+  int max_tries = 3;      // attempts per segment (backoffLimitPerIndex + 1)
+  int cpus_per_task = 0;  // 0: the plan's CPUs per job
+  std::string image;      // empty: vpipe:VERSION
+  std::string claim = "vpipe-work";  // the PersistentVolumeClaim holding input, job and output
+  std::string mount;      // where it is mounted; empty: the folder that holds all three
+  bool apply = false;     // kubectl apply, then wait for the segments and the join
+  bool quiet = false;
+};
+// Writes DIR/k8s/segments-job.yaml (an Indexed Job, one completion per segment, retries per
+// index) and join-job.yaml; with `apply`, runs them with kubectl and waits. Returns the exit code.
+int submit_k8s(const std::string& workdir, const K8sEngine& engine);
+
 // The number of concurrent jobs `auto` picks for `cores` cores (whole cores, at least 4 a job).
 int auto_jobs(int cores, int segments);
 

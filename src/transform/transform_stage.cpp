@@ -111,7 +111,8 @@ class Worker {
       ScopedTimer busy(ctx_.stats.busy_ns);
       const shm::FrameDesc& in = slot.desc();
       const transform::FrameContext frame{
-          in.seq, in.pts, static_cast<double>(in.pts) * av_q2d(ctx_.plan.input_info.time_base)};
+          in.seq + (ctx_.plan.pts_range ? ctx_.plan.pts_range->seq_base : 0), in.pts,
+          static_cast<double>(in.pts) * av_q2d(ctx_.plan.input_info.time_base)};
       const auto result =
           chain_.run(transform::source_picture(slot), spare ? spare->data() : nullptr,
                      scratch_.empty() ? nullptr : aligned_scratch(), frame);

@@ -13,6 +13,8 @@
 #include <set>
 #include <thread>
 
+#include <yaml-cpp/yaml.h>
+
 #include "support/media.hpp"
 #include "support/run_dir_test.hpp"
 #include "support/vpipe_process.hpp"
@@ -114,6 +116,67 @@ TEST_F(SegmentsTest, DefaultKeyframeSplitKeepsTheFramesTimestampsAndAudioOfOneRu
   EXPECT_NEAR(sa[1].duration_s, sb[1].duration_s, 1e-6);
 }
 
+TEST_F(SegmentsTest, AVariableFrameRateInputKeepsEveryTimestamp) {
+  // Intervals of 33, 46, 54 and 67 ms: every fifth frame 13 ms later, every seventh 21 ms.
+  const std::string in = path("vfr.mkv");
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=4 -f lavfi "
+                  "-i sine=duration=4 -vf \"setpts='(N/30+floor(N/5)*0.013+"
+                  "floor(N/7)*0.021)/TB'\" -fps_mode passthrough -c:v libx264 -preset "
+                  "veryfast -bf 3 -c:a aac -shortest " + in),
+            0);
+  single_run({"-i", in, "-c:v", "ffv1"}, path("single.mkv"));
+  plan({"-i", in, "-o", path("joined.mkv"), "-c:v", "ffv1", "--segments", "3", "--split", "exact"},
+       path("job"));
+
+  ASSERT_EQ(segments({"submit", "-q", "--workdir", path("job")}).exit_code, 0);
+
+  expect_same_output(path("joined.mkv"), path("single.mkv"));
+  const DecodedVideo v = decode_video(path("joined.mkv"));
+  std::set<std::int64_t> intervals;
+  for (std::size_t i = 1; i < v.pts.size(); ++i) intervals.insert(v.pts[i] - v.pts[i - 1]);
+  EXPECT_GT(intervals.size(), 2U) << "the input was not VFR";
+}
+
+TEST_F(SegmentsTest, AnOpenGopHevcInputSplitAtItsKeyframesIsBitIdenticalToOneRun) {
+  const std::string in = path("open-gop.mkv");
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=4 -c:v "
+                  "libx265 -preset ultrafast -x265-params "
+                  "log-level=error:open-gop=1:keyint=30:min-keyint=30:bframes=3:scenecut=0 " + in),
+            0);
+  single_run({"-i", in, "-c:v", "ffv1"}, path("single.mkv"));
+  plan({"-i", in, "-o", path("joined.mkv"), "-c:v", "ffv1", "--segments", "4"}, path("job"));
+
+  ASSERT_EQ(segments({"submit", "-q", "--workdir", path("job")}).exit_code, 0);
+
+  expect_same_output(path("joined.mkv"), path("single.mkv"));
+  EXPECT_EQ(decode_video(path("joined.mkv")).nb_frames(), 120U);
+}
+
+TEST_F(SegmentsTest, StatefulFiltersGetPreRollAndFrameNumbersAreAbsolute) {
+  const std::string in = make_input();
+  // Noise for tdenoise to average away, then the frame number drawn on each frame.
+  const std::vector<std::string> opts{
+      "-i", in, "-c:v", "ffv1", "--vf",
+      "tdenoise=12,drawtext=text=frame %{n} at %{pts}s:x=8:y=8:size=24"};
+  single_run(opts, path("single.mkv"));
+  std::vector<std::string> plan_args = opts;
+  plan_args.insert(plan_args.end(), {"-o", path("joined.mkv"), "--segments", "4", "--split", "exact"});
+  plan(plan_args, path("job"));
+  const auto manifest = nlohmann::json::parse(read_file(path("job/manifest.json")));
+  EXPECT_EQ(manifest.at("segments").at(0).at("preroll_frames"), 0);
+  EXPECT_EQ(manifest.at("segments").at(2).at("preroll_frames"), 60);
+
+  ASSERT_EQ(segments({"submit", "-q", "--workdir", path("job"), "--jobs", "2"}).exit_code, 0);
+
+  const DecodedVideo a = decode_video(path("joined.mkv"), true);
+  const DecodedVideo b = decode_video(path("single.mkv"), true);
+  ASSERT_EQ(a.nb_frames(), 120U);
+  ASSERT_EQ(b.nb_frames(), 120U);
+  EXPECT_EQ(a.pts, b.pts);
+  for (std::size_t i = 0; i < a.frames.size(); ++i)
+    EXPECT_GT(psnr(a.frames[i], b.frames[i]), 60.0) << "frame " << i;
+}
+
 TEST_F(SegmentsTest, SsAndTApplyToTheWholeJob) {
   const std::string in = make_input();
   const std::vector<std::string> opts{"-i", in, "-c:v", "ffv1", "--ss", "0.5", "-t", "2.5"};
@@ -190,8 +253,8 @@ TEST_F(SegmentsTest, InputsThatCannotBeSplitAreAUsageError) {
        path("o.mp4")},
       {"segments", "plan", "--workdir", path("b"), "--segments", "2", "-i", in, "--realtime", "-o",
        path("o.mp4")},
-      {"segments", "plan", "--workdir", path("c"), "--segments", "2", "-i", in, "--vf", "tdenoise",
-       "-o", path("o.mp4")},
+      {"segments", "plan", "--workdir", path("c"), "--segments", "2", "-i", in, "-r", "25", "-o",
+       path("o.mp4")},
       {"run", "-i", "testsrc:duration=1", "-o", path("o.mp4"), "--segments", "2"},
   };
   for (const auto& args : refused) {
@@ -223,6 +286,50 @@ TEST_F(SegmentsTest, AManifestWhoseInputOrOptionsChangedIsRefused) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("changed since it was planned"));
   EXPECT_FALSE(fs::exists(path("job2/segments/00000.nut")));
+}
+
+// The Kubernetes jobs for a plan, checked against golden files (the temp folder as /JOB) and
+// read back as YAML: an Indexed Job with one completion per segment, retries per index, the
+// shared claim mounted where input, job and output are, and `--index env`.
+TEST_F(SegmentsTest, KubernetesJobsMatchTheirGoldenFiles) {
+  const std::string in = make_input();
+  plan({"-i", in, "-o", path("out.mp4"), "--segments", "4", "--split", "exact"}, path("job"));
+
+  const RunResult r = segments({"submit", "--workdir", path("job"), "--engine", "k8s", "--image",
+                                "registry.example/vpipe:1.0", "--jobs", "3", "--max-tries", "2",
+                                "--cpus-per-task", "4"});
+
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("kubectl apply -f " + path("job/k8s/segments-job.yaml")));
+  const std::string golden = std::string(VPIPE_SOURCE_DIR) + "/tests/data/k8s/";
+  for (const std::string name : {"segments-job.yaml", "join-job.yaml"}) {
+    std::string text = read_file(path("job/k8s/" + name));
+    for (auto at = text.find(dir_); at != std::string::npos; at = text.find(dir_))
+      text.replace(at, dir_.size(), "/JOB");
+    // The job's name ends with its options' hash, which holds the folder's path.
+    const std::string hash = nlohmann::json::parse(read_file(path("job/manifest.json")))
+                                 .at("options_hash")
+                                 .get<std::string>();
+    const std::string id = hash.substr(hash.size() - 8);
+    for (auto at = text.find(id); at != std::string::npos; at = text.find(id))
+      text.replace(at, id.size(), "HASH");
+    EXPECT_EQ(text, read_file(golden + name)) << name << " differs from " << golden << name;
+  }
+  const YAML::Node seg = YAML::LoadFile(path("job/k8s/segments-job.yaml"));
+  EXPECT_EQ(seg["kind"].as<std::string>(), "Job");
+  EXPECT_EQ(seg["spec"]["completionMode"].as<std::string>(), "Indexed");
+  EXPECT_EQ(seg["spec"]["completions"].as<int>(), 4);
+  EXPECT_EQ(seg["spec"]["parallelism"].as<int>(), 3);
+  EXPECT_EQ(seg["spec"]["backoffLimitPerIndex"].as<int>(), 1);
+  const YAML::Node pod = seg["spec"]["template"]["spec"];
+  const YAML::Node command = pod["containers"][0]["command"];
+  EXPECT_EQ(command[command.size() - 1].as<std::string>(), "env");
+  EXPECT_EQ(pod["containers"][0]["volumeMounts"][0]["mountPath"].as<std::string>(), dir_);
+  EXPECT_EQ(pod["volumes"][0]["persistentVolumeClaim"]["claimName"].as<std::string>(),
+            "vpipe-work");
+  const YAML::Node join = YAML::LoadFile(path("job/k8s/join-job.yaml"));
+  EXPECT_EQ(join["spec"]["template"]["spec"]["containers"][0]["command"][2].as<std::string>(),
+            "join");
 }
 
 // The CPUs of `pid` and of every process below it.

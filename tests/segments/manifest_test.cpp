@@ -119,6 +119,39 @@ TEST(SplitFramesTest, ARangeSplitsOnlyItsFramesAndEndsWhereTheRangeEnds) {
   EXPECT_EQ(segs[1].end_pts, 75 * 512);
 }
 
+TEST(SplitFramesTest, PreRollStartsFramesEarlierButNeverBeforeTheJob) {
+  const FrameIndex index = frames(120, 30);
+  SplitRequest r = request(Split::kExact, 4);
+  r.preroll_frames = 40;
+
+  const auto segs = split_frames(index, 10 * 512, kToTheEnd, r);  // the job starts at frame 10
+
+  ASSERT_EQ(segs.size(), 4U);
+  EXPECT_EQ(segs[0].preroll_frames, 0);
+  EXPECT_EQ(segs[0].preroll_pts, segs[0].begin_pts);
+  EXPECT_EQ(segs[1].begin_pts, 38 * 512);
+  EXPECT_EQ(segs[1].preroll_frames, 28);  // all 28 frames of the job before it
+  EXPECT_EQ(segs[1].preroll_pts, 10 * 512);
+  EXPECT_EQ(segs[3].preroll_frames, 40);
+  EXPECT_EQ(segs[3].preroll_pts, segs[3].begin_pts - 40 * 512);
+  for (const Segment& s : segs) EXPECT_LE(s.seek_pts, s.preroll_pts);
+}
+
+TEST(SplitFramesTest, FramesThatShareATimestampStayInOneSegment) {
+  FrameIndex index = frames(10, 1);
+  index.pts = {0, 512, 1024, 1024, 1024, 2048, 2560, 3072, 3584, 4096};  // 3 frames at 1024
+
+  const auto segs = split_frames(index, INT64_MIN, kToTheEnd, request(Split::kExact, 3));
+
+  std::int64_t total = 0;
+  for (const Segment& s : segs) {
+    total += s.frames;
+    EXPECT_NE(s.first_frame, 3);
+    EXPECT_NE(s.first_frame, 4);
+  }
+  EXPECT_EQ(total, 10);
+}
+
 TEST(SplitFramesTest, SegmentLengthPicksTheCount) {
   const FrameIndex index = frames(300, 30);  // 10 s at 30 fps
   SplitRequest r = request(Split::kExact, 0);
