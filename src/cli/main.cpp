@@ -23,7 +23,8 @@ using vpipe::scheduler::RunOptions;
 
 constexpr const char* kExitCodes =
     "Exit codes: 0 done, 1 a stage failed while running, 2 bad usage (flag, config, filter),\n"
-    "3 input cannot be read, 4 output cannot be written, 130 aborted by a second Ctrl-C.";
+    "3 input cannot be read, 4 output cannot be written, 130 aborted by a second Ctrl-C,\n"
+    "255 stopped by Ctrl-C/SIGTERM/SIGHUP: the output is finished and plays, but ends early.";
 
 int list_filters() {
   std::printf("Filters for --vf (a comma-separated chain: name=arg:key=value,...):\n\n");

@@ -17,7 +17,8 @@ enum class ExitCode : int {
   kUsage = 2,         // bad flag, config, filter spec or geometry
   kInput = 3,         // the input cannot be opened or has no decodable video
   kOutput = 4,        // the output cannot be opened or written
-  kInterrupted = 130  // a second SIGINT/SIGTERM aborted the run
+  kInterrupted = 130,  // a second SIGINT/SIGTERM aborted the run
+  kStopped = 255       // a stop signal drained the run: the output plays, but ends early
 };
 
 class Error : public std::runtime_error {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -406,6 +407,15 @@ class Supervisor {
                  plan_.null_output ? "null" : plan_.encoder.output);
     wall_s_ = secs;
     if (plan_.live) report_live();
+    if (signals_ > 0) {
+      // Finished and playable, but not all of the input: a script, a batch system or a
+      // Kubernetes Job must not take it for a complete run.
+      std::fprintf(stderr,
+                   "vpipe: stopped by a signal: %s holds the first %llu frames (exit %d)\n",
+                   plan_.null_output ? "the run" : plan_.encoder.output.c_str(),
+                   static_cast<unsigned long long>(frames), static_cast<int>(ExitCode::kStopped));
+      return static_cast<int>(ExitCode::kStopped);
+    }
     return 0;
   }
 
@@ -729,8 +739,20 @@ void remove_empty_output(const RunPlan& plan, std::uint64_t frames_written,
 }
 }  // namespace
 
+namespace {
+
+std::string utc_text(std::chrono::system_clock::time_point t) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&secs));
+  return text;
+}
+
+}  // namespace
+
 int run(const RunOptions& options) {
   const auto run_began = std::filesystem::file_time_type::clock::now();
+  const auto run_began_utc = std::chrono::system_clock::now();
   av::route_logs_to_spdlog(/*quiet=*/true);
   const affinity::Topology topology = affinity::read_topology();
   if (options.dry_run) {
@@ -775,8 +797,26 @@ int run(const RunOptions& options) {
                         run_began);
   }
   if (!options.stats_json.empty()) {
+    nlohmann::json stats = supervisor.stats_json();
+    // What the run came to, for whoever reads the report instead of the exit status.
+    stats["result"] = code == 0                                        ? "complete"
+                      : code == static_cast<int>(ExitCode::kStopped) ? "interrupted"
+                                                                     : "failed";
+    stats["exit_code"] = code;
+    stats["started"] = utc_text(run_began_utc);
+    stats["ended"] = utc_text(std::chrono::system_clock::now());
+    std::error_code ec;
+    const auto bytes = plan.null_output ? 0 : std::filesystem::file_size(plan.encoder.output, ec);
+    stats["output_bytes"] = ec ? nlohmann::json() : nlohmann::json(bytes);
+    const AVRational rate =
+        plan.output_rate.num > 0 ? plan.output_rate : plan.input_info.frame_rate;
+    const double seconds = rate.num > 0 ? stats.value("frames", 0.0) / av_q2d(rate) : 0.0;
+    stats["output_duration_s"] = seconds;
+    stats["bitrate_bps"] = !ec && !plan.null_output && seconds > 0
+                               ? nlohmann::json(8.0 * static_cast<double>(bytes) / seconds)
+                               : nlohmann::json();
     std::ofstream out(options.stats_json);
-    out << supervisor.stats_json().dump(2) << "\n";
+    out << stats.dump(2) << "\n";
     if (!out) fail(ExitCode::kOutput, "cannot write stats to '" + options.stats_json + "'");
   }
   return code;

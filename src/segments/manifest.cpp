@@ -183,6 +183,7 @@ std::string to_json(const Manifest& m) {
                 {"frames", m.frames}}},
               {"split", split_name(m.split)},
               {"cpus_per_job", m.cpus_per_job},
+              {"job_bytes", m.job_bytes},
               {"segments", segs}}
       .dump(2);
 }
@@ -210,6 +211,7 @@ Manifest manifest_from_json(const std::string& text) {
     m.frames = v.at("frames");
     m.split = parse_split(j.at("split"));
     m.cpus_per_job = j.at("cpus_per_job");
+    m.job_bytes = j.at("job_bytes");
     for (const json& s : j.at("segments")) {
       Segment seg;
       seg.index = s.at("index");

@@ -84,7 +84,8 @@ struct Manifest {
   std::int64_t origin_pts = 0;  // the job's start: output timestamp 0
   std::int64_t frames = 0;
   Split split = Split::kKeyframes;
-  int cpus_per_job = 0;  // what the plan suggests (the local engine's default)
+  int cpus_per_job = 0;          // what the plan suggests (the local engine's default)
+  std::uint64_t job_bytes = 0;   // memory one segment job needs: its frame pool and codecs
   std::vector<Segment> segments;
 };
 

@@ -226,8 +226,21 @@ const char* state_name(State state) {
   return "?";
 }
 
-int auto_jobs(int cores, int segments) {
-  return std::max(1, std::min(cores / 4, segments));
+int auto_jobs(int cores, int segments, std::uint64_t job_bytes) {
+  int jobs = std::min(cores / 4, segments);
+  if (job_bytes > 0) {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    std::uint64_t kib = 0;
+    while (meminfo >> key >> kib) {
+      if (key == "MemAvailable:") {
+        jobs = std::min<int>(jobs, static_cast<int>(kib * 1024 / job_bytes));
+        break;
+      }
+      meminfo.ignore(256, '\n');
+    }
+  }
+  return std::max(1, jobs);
 }
 
 Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::string>& run_args,
@@ -271,7 +284,10 @@ Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::s
   m.segments = split_frames(index, job_begin, job_end, request);
   for (const Segment& s : m.segments) m.frames += s.frames;
   const int cores = static_cast<int>(topology.cores.size());
-  const int jobs = auto_jobs(cores, static_cast<int>(m.segments.size()));
+  // The frame pool a job's pipeline maps (its own plan is on fewer cores, so this overstates a
+  // little), and its decoder and encoder.
+  m.job_bytes = plan.segment_bytes + (256ULL << 20);
+  const int jobs = auto_jobs(cores, static_cast<int>(m.segments.size()), m.job_bytes);
   m.cpus_per_job = std::max(1, cores / jobs);
 
   fs::create_directories(workdir + "/segments", ec);
@@ -292,8 +308,9 @@ Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::s
                     options.vf.c_str());
       std::printf(")\n");
     }
-    std::printf("local engine: %d jobs of %d CPUs on this machine's %d cores\n", jobs,
-                m.cpus_per_job, cores);
+    std::printf("local engine: %d jobs of %d CPUs on this machine's %d cores (a job per 4 cores, "
+                "as memory allows at %llu MiB a job)\n",
+                jobs, m.cpus_per_job, cores, static_cast<unsigned long long>(m.job_bytes >> 20));
     std::fflush(stdout);
   }
   return m;
@@ -630,10 +647,11 @@ int submit_local(const std::string& workdir, const LocalEngine& engine) {
   });
   const affinity::Topology topo = affinity::read_topology();
   const int cores = std::max<int>(1, static_cast<int>(topo.cores.size()));
-  const int jobs =
-      std::max(1, std::min(engine.jobs > 0 ? engine.jobs : auto_jobs(cores, static_cast<int>(
-                                                                              todo.size())),
-                           std::max<int>(1, static_cast<int>(todo.size()))));
+  const int jobs = std::max(
+      1, std::min(engine.jobs > 0
+                      ? engine.jobs
+                      : auto_jobs(cores, static_cast<int>(todo.size()), m.job_bytes),
+                  std::max<int>(1, static_cast<int>(todo.size()))));
   // Disjoint CPU sets of whole cores, one per concurrent job (shared when jobs > cores).
   std::vector<std::vector<int>> sets(static_cast<std::size_t>(jobs));
   for (int c = 0; c < static_cast<int>(topo.cores.size()); ++c) {

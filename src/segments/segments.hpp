@@ -77,8 +77,10 @@ struct K8sEngine {
 // index) and join-job.yaml; with `apply`, runs them with kubectl and waits. Returns the exit code.
 int submit_k8s(const std::string& workdir, const K8sEngine& engine);
 
-// The number of concurrent jobs `auto` picks for `cores` cores (whole cores, at least 4 a job).
-int auto_jobs(int cores, int segments);
+// The number of concurrent jobs `auto` picks: a job per 4 cores (x264 and x265 use 4 threads
+// well; past that one encoder gains less than another job does), no more than the segments, and
+// no more than the available memory holds at `job_bytes` each (0: not counted).
+int auto_jobs(int cores, int segments, std::uint64_t job_bytes = 0);
 
 // A manifest from DIR/manifest.json, refused (kUsage) when the input or the options changed.
 Manifest load_checked(const std::string& workdir);

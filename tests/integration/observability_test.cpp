@@ -28,6 +28,30 @@ class ObservabilityTest : public ::testing::Test {
   std::string dir_;
 };
 
+// The report says how the run ended, when, and what it wrote: a complete run and a failed one
+// are never alike, whatever a script does with the exit status.
+TEST_F(ObservabilityTest, StatsReportTheResultTimesAndOutputSize) {
+  const RunResult ok = run_vpipe({"run", "-q", "-i", "testsrc:size=320x240:duration=2", "-o",
+                                  path("out.mp4"), "--stats-json", path("ok.json")});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  const auto done = nlohmann::json::parse(read_file(path("ok.json")));
+  EXPECT_EQ(done.at("result"), "complete");
+  EXPECT_EQ(done.at("exit_code"), 0);
+  EXPECT_EQ(done.at("output_bytes"), std::filesystem::file_size(path("out.mp4")));
+  EXPECT_NEAR(done.at("output_duration_s").get<double>(), 2.0, 0.05);
+  EXPECT_GT(done.at("bitrate_bps").get<double>(), 0);
+  EXPECT_THAT(done.at("started").get<std::string>(), ::testing::MatchesRegex("20..-..-..T..:..:..Z"));
+  EXPECT_LE(done.at("started").get<std::string>(), done.at("ended").get<std::string>());
+
+  const RunResult failed = run_vpipe({"run", "-q", "-i", path("out.mp4"), "--ss", "100", "-o",
+                                      path("none.mkv"), "--stats-json", path("failed.json")});
+  ASSERT_NE(failed.exit_code, 0);
+  const auto bad = nlohmann::json::parse(read_file(path("failed.json")));
+  EXPECT_EQ(bad.at("result"), "failed");
+  EXPECT_EQ(bad.at("exit_code"), failed.exit_code);
+  EXPECT_TRUE(bad.at("output_bytes").is_null()) << "no output file is left";
+}
+
 TEST_F(ObservabilityTest, ProgressJsonIsOneObjectPerLine) {
   const RunResult r = run_vpipe({"run", "-i", "testsrc:size=640x360:duration=20", "--vf", "gblur=4",
                                  "-o", "null", "--progress", "json", "--log-level", "warn"});
@@ -54,7 +78,7 @@ TEST_F(ObservabilityTest, PlainProgressLinesWhenNotATerminal) {
       path("vpipe"));
   std::this_thread::sleep_for(6500ms);
   kill(pid, SIGTERM);
-  ASSERT_EQ(wait_vpipe(pid, 20), 0);
+  ASSERT_EQ(wait_vpipe(pid, 20), 255);
   const std::string err = read_file(path("vpipe.err"));
   EXPECT_THAT(err, HasSubstr("vpipe: frame "));
   EXPECT_EQ(err.find('\r'), std::string::npos) << "no carriage returns in a log file";
@@ -79,7 +103,7 @@ TEST_F(ObservabilityTest, MetricsEndpointServesPrometheusTextWhileRunning) {
   std::this_thread::sleep_for(500ms);
   const auto second = client.Get("/metrics");
   kill(pid, SIGTERM);
-  EXPECT_EQ(wait_vpipe(pid, 20), 0);
+  EXPECT_EQ(wait_vpipe(pid, 20), 255);
   ASSERT_TRUE(first && second);
   EXPECT_EQ(first->status, 200);
   EXPECT_THAT(first->get_header_value("Content-Type"), HasSubstr("text/plain"));

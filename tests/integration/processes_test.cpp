@@ -130,8 +130,12 @@ TEST_F(ProcessesTest, InterruptDrainsAndFinishesAPlayableFile) {
   const RunGuard guard{parent};
   ASSERT_EQ(wait_for_stages(parent, 3).size(), 3u);
   kill(parent, SIGINT);
-  ASSERT_EQ(wait_vpipe(parent, 20), 0) << read_file(path("vpipe.err"));
+  ASSERT_EQ(wait_vpipe(parent, 20), 255) << read_file(path("vpipe.err"));
+  EXPECT_THAT(read_file(path("vpipe.err")), ::testing::HasSubstr("stopped by a signal"));
   const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
+  EXPECT_EQ(stats.at("result"), "interrupted");
+  EXPECT_EQ(stats.at("exit_code"), 255);
+  EXPECT_EQ(stats.at("output_bytes"), std::filesystem::file_size(path("out.mkv")));
   const DecodedVideo out = decode_video(path("out.mkv"));
   EXPECT_GT(out.nb_frames(), 0u);
   EXPECT_LT(out.nb_frames(), 900u) << "stopped early";
@@ -153,7 +157,7 @@ TEST_F(ProcessesTest, StopSignalsToTheWholeGroupDrainAndFinishAPlayableFile) {
     ASSERT_EQ(stages.size(), 3u);
     kill(parent, sig);
     kill(-parent, sig);
-    ASSERT_EQ(wait_vpipe(parent, 20), 0) << read_file(path("vpipe.err"));
+    ASSERT_EQ(wait_vpipe(parent, 20), 255) << read_file(path("vpipe.err"));
     const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
     EXPECT_EQ(stats.at("restarts"), 0) << "no stage died of the signal";
     const DecodedVideo out = decode_video(path("out.mkv"));
