@@ -269,6 +269,9 @@ class Supervisor {
   // the stream on decode's behalf so that encode writes a complete, playable file.
   void drain_after_decode_death(const Child& c) {
     shm::ControlBlock& control = segment_.control();
+    // The run ends early: encode ends the audio where the video ends, as after a stop signal,
+    // rather than copying it to the end of the input.
+    control.stop_input.store(1);
     segment_.reclaim(c.pid, control.stages[c.stats_index]);
     // Decode may have pushed some or all of its markers before it died: only the missing ones.
     shm::FrameRing decoded = segment_.decoded_ring();

@@ -230,6 +230,28 @@ TEST_F(ProcessesTest, DecodeDeathStillFinishesThePlayableOutput) {
   EXPECT_EQ(processes_holding_run_segments(), 0);
 }
 
+TEST_F(ProcessesTest, DecodeDeathEndsTheAudioWithTheVideo) {
+  const std::string in = path("in.mp4"), out = path("out.mkv");
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=10 -f "
+                  "lavfi -i sine=frequency=660:sample_rate=48000:duration=10 -c:v libx264 -preset "
+                  "ultrafast -c:a aac -shortest " + in),
+            0);
+  const pid_t parent = start_vpipe({"run", "-q", "-o", out, "-i", in, "--vf", "stress=300"}, out);
+  const RunGuard guard{parent};
+  const auto stages = wait_for_stages(parent, 3);
+  ASSERT_TRUE(stages.count("vpipe:decode"));
+  std::this_thread::sleep_for(1s);
+  kill(stages.at("vpipe:decode"), SIGKILL);
+  EXPECT_EQ(wait_vpipe(parent, 30), 1) << read_file(out + ".err");
+  const auto streams = probe_streams(out);
+  ASSERT_EQ(streams.size(), 2u);
+  ASSERT_EQ(streams[0].type, "video");
+  ASSERT_EQ(streams[1].type, "audio");
+  EXPECT_LT(streams[0].duration_s, 9.0) << "decode was killed early";
+  EXPECT_NEAR(streams[1].duration_s, streams[0].duration_s, 0.1)
+      << "the audio ends with the video, not at the end of the input";
+}
+
 TEST_F(ProcessesTest, EncodeDeathLeavesAPlayableFragmentedMp4) {
   const std::string out = path("out.mp4");
   EXPECT_EQ(kill_stage_mid_run(*this, "encode", out), 1);
