@@ -119,6 +119,10 @@ void RunFlags::add_to(CLI::App* app) {
   opt_hang = app->add_option("--hang-timeout", cli.hang_timeout_s,
                                    "Seconds a worker may go silent while holding frames before it "
                                    "is killed and restarted (default 20; 0: never)");
+  opt_drain = app->add_option(
+      "--drain-timeout", cli.drain_timeout_s,
+      "After Ctrl-C/SIGTERM, seconds the run may take to finish what is in flight before it is "
+      "aborted (a stopped or wedged stage; default 30; 0: no limit)");
   opt_y =
       app->add_flag("-y,--overwrite", cli.overwrite, "Overwrite the output file if it exists");
   opt_faststart = app->add_flag("--faststart", cli.faststart,
@@ -198,6 +202,7 @@ scheduler::RunOptions RunFlags::options(bool default_config) const {
   }
   if (opt_restarts->count()) options.max_restarts = cli.max_restarts;
   if (opt_hang->count()) options.hang_timeout_s = cli.hang_timeout_s;
+  if (opt_drain->count()) options.drain_timeout_s = cli.drain_timeout_s;
   if (opt_an->count()) options.no_audio = true;
   if (opt_y->count()) options.overwrite = true;
   if (opt_faststart->count()) options.faststart = true;

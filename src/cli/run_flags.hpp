@@ -64,6 +64,7 @@ class RunFlags {
   CLI::Option* opt_an = nullptr;
   CLI::Option* opt_restarts = nullptr;
   CLI::Option* opt_hang = nullptr;
+  CLI::Option* opt_drain = nullptr;
   CLI::Option* opt_y = nullptr;
   CLI::Option* opt_faststart = nullptr;
   CLI::Option* opt_quiet = nullptr;

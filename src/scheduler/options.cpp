@@ -68,7 +68,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       "hang_timeout", "no_audio",      "faststart", "overwrite",  "quiet",
       "progress",     "log_level",     "log_file",  "stats_json", "metrics",
       "input_format", "input_timeout", "live",      "realtime",   "latency_budget",
-      "drop"};
+      "drop",         "drain_timeout"};
   for (const auto& kv : root) {
     const std::string key = key_text(kv.first, path);
     const YAML::Node& v = kv.second;
@@ -106,6 +106,8 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       o.max_restarts = scalar<int>(v, key, path);
     else if (key == "hang_timeout")
       o.hang_timeout_s = scalar<double>(v, key, path);
+    else if (key == "drain_timeout")
+      o.drain_timeout_s = scalar<double>(v, key, path);
     else if (key == "overwrite")
       o.overwrite = scalar<bool>(v, key, path);
     else if (key == "faststart")
@@ -236,6 +238,9 @@ void validate(const RunOptions& o) {
   }
   if (!(o.hang_timeout_s >= 0 && o.hang_timeout_s <= 86400)) {
     fail(ExitCode::kUsage, "--hang-timeout must be 0 (off) to 86400 seconds");
+  }
+  if (!(o.drain_timeout_s >= 0 && o.drain_timeout_s <= 86400)) {
+    fail(ExitCode::kUsage, "--drain-timeout must be 0 (no limit) to 86400 seconds");
   }
   if (o.batch < 0 || o.batch > 256)
     fail(ExitCode::kUsage, "--batch " + std::to_string(o.batch) + " is out of range 1..256");

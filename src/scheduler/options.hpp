@@ -61,6 +61,9 @@ struct RunOptions {
   int max_restarts = 5;  // transform worker restarts before the run gives up
   // A worker silent this long while holding frames is restarted; 0: never.
   double hang_timeout_s = 20;
+  // After a stop signal, seconds the drain may take before the run is aborted (a stage stopped
+  // or wedged would hold it forever); 0: no limit.
+  double drain_timeout_s = 30;
   bool no_audio = false;    // -an
   std::string audio_codec;  // -c:a: copy, or an audio encoder (aac, ...); empty: copy if the
                             // container can hold the input's codec, else its default encoder

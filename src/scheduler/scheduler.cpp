@@ -329,10 +329,29 @@ class Supervisor {
       if (sig > 0 && sig != SIGCHLD) on_signal(sig);
       reap();
       kill_hung_workers();
+      end_a_stuck_drain();
       if (aborting_ && Clock::now() - abort_started_ > kAbortGrace) kill_all();
       print_progress(false);
       if (metrics_ != nullptr) metrics_->publish(prometheus_text(sample()));
     }
+  }
+
+  // A drain that outlives --drain-timeout (a stage stopped with SIGSTOP, or wedged) would hold
+  // `timeout`, `docker stop` and systemd until their SIGKILL: abort it, saying which stages were
+  // still running.
+  void end_a_stuck_drain() {
+    if (signals_ == 0 || aborting_ || options_.drain_timeout_s <= 0) return;
+    if (Clock::now() - first_signal_ < std::chrono::duration<double>(options_.drain_timeout_s))
+      return;
+    std::string running;
+    for (const auto& c : children_) {
+      if (c.running) running += (running.empty() ? "" : ", ") + c.name;
+    }
+    record_error("the stop did not finish within " + fmt::format("{:g}", options_.drain_timeout_s) +
+                 " s (--drain-timeout; still running: " + running +
+                 "): aborted, the output ends where it stopped");
+    begin_abort();
+    kill_all();
   }
 
   void on_signal(int sig) {

@@ -170,6 +170,29 @@ TEST_F(ProcessesTest, StopSignalsToTheWholeGroupDrainAndFinishAPlayableFile) {
   }
 }
 
+// A stage stopped with SIGSTOP (or wedged) cannot drain: the stop ends at --drain-timeout with
+// one line naming what was still running, exit 1, and nothing left behind.
+TEST_F(ProcessesTest, AStopThatCannotDrainIsAbortedAtTheDrainTimeout) {
+  std::vector<std::string> run = kSlowRun;
+  run.insert(run.end(), {"--drain-timeout", "2"});
+  const pid_t parent = start_slow(run);
+  const RunGuard guard{parent};
+  const auto stages = wait_for_stages(parent, 3);
+  ASSERT_EQ(stages.size(), 3u);
+  kill(stages.at("vpipe:encode"), SIGSTOP);
+  const auto start = std::chrono::steady_clock::now();
+  kill(parent, SIGTERM);
+  EXPECT_EQ(wait_vpipe(parent, 20), 1);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GT(took, 1900ms);
+  EXPECT_LT(took, 6s);
+  const std::string err = read_file(path("vpipe.err"));
+  EXPECT_THAT(err, ::testing::HasSubstr("--drain-timeout; still running: "));
+  EXPECT_THAT(err, ::testing::HasSubstr("encode"));
+  for (const auto& [name, pid] : stages) EXPECT_FALSE(is_alive(pid)) << name << " still alive";
+  EXPECT_EQ(processes_holding_run_segments(), 0);
+}
+
 TEST_F(ProcessesTest, SecondInterruptAbortsQuicklyAndLeavesNothing) {
   // Big frames, so that draining after the first signal takes longer than the gap.
   const pid_t parent = start_slow(
