@@ -70,8 +70,7 @@ CpuPlan plan_cpus(const Topology& topo, int nb_workers, AffinityMode mode) {
     // ran at 0.30x the ffmpeg CLI.
     const std::vector<int> all = pus_of(cores, 0, nb_cores);
     plan.stages.push_back({"decode", all});
-    for (int i = 0; i < nb_workers; ++i)
-      plan.stages.push_back({names[1 + i], pus_of(cores, i, 1)});
+    for (int i = 0; i < nb_workers; ++i) plan.stages.push_back({names[1 + i], pus_of(cores, i, 1)});
     plan.stages.push_back({"encode", all});
     plan.note = std::to_string(nb_workers) + (nb_workers == 1 ? " worker" : " workers") +
                 " on a core each; decode and encode threads on all " + std::to_string(nb_cores) +

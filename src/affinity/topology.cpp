@@ -87,8 +87,8 @@ Topology read_topology() {
   if (hwloc_topology_init(&raw) != 0) return topo;
   std::unique_ptr<hwloc_topology, decltype(&hwloc_topology_destroy)> t(raw, hwloc_topology_destroy);
   // Only the PUs this process is bound to (the binding is read from this system).
-  hwloc_topology_set_flags(t.get(), HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM |
-                                        HWLOC_TOPOLOGY_FLAG_RESTRICT_TO_CPUBINDING);
+  hwloc_topology_set_flags(
+      t.get(), HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM | HWLOC_TOPOLOGY_FLAG_RESTRICT_TO_CPUBINDING);
   if (hwloc_topology_load(t.get()) != 0) return topo;
   const int nb_cores = hwloc_get_nbobjs_by_type(t.get(), HWLOC_OBJ_CORE);
   for (int i = 0; i < nb_cores; ++i) {

@@ -25,9 +25,9 @@ void RunFlags::add_to(CLI::App* app) {
   opt_config = app->add_option(
       "--config", config, "YAML config file (default: configs/default.yaml when no -i is given)");
   opt_input = app->add_option("-i,--input", cli.input,
-                                    "Input: a file, a URL, '-' for stdin, or a test source\n"
-                                    "testsrc[:size=WxH:rate=R:duration=S] (default 1280x720, 30 "
-                                    "fps, 5 s; also testsrc2, smptebars)");
+                              "Input: a file, a URL, '-' for stdin, or a test source\n"
+                              "testsrc[:size=WxH:rate=R:duration=S] (default 1280x720, 30 "
+                              "fps, 5 s; also testsrc2, smptebars)");
   opt_input_format = app->add_option(
       "--input-format", cli.input_format,
       "Force the input's demuxer or device, like ffmpeg's -f before -i (v4l2, mpegts, ...)");
@@ -49,7 +49,7 @@ void RunFlags::add_to(CLI::App* app) {
       "-r,--rate", rate_text,
       "Output frame rate (30, 30000/1001, ntsc): frames are dropped or repeated by timestamp");
   opt_t = app->add_option("-t,--duration", duration_text,
-                                "Stop after this much of the input (seconds or HH:MM:SS.ms)");
+                          "Stop after this much of the input (seconds or HH:MM:SS.ms)");
   opt_output = app->add_option(
       "-o,--output", cli.output,
       "Output file or URL (udp://HOST:PORT sends MPEG-TS); 'null' discards the frames;\n"
@@ -57,9 +57,9 @@ void RunFlags::add_to(CLI::App* app) {
   opt_tee = app->add_option(
       "--tee", cli.tee, "A second output beside -o: 'preview' shows the frames in a window too");
   opt_format = app->add_option("-f,--format", cli.format,
-                                     "Output container (default: from the output name)");
-  opt_vf = app->add_option(
-      "--vf", cli.vf, "Filter chain, e.g. \"resize=1280x720,gblur=2\" (see `vpipe filters`)");
+                               "Output container (default: from the output name)");
+  opt_vf = app->add_option("--vf", cli.vf,
+                           "Filter chain, e.g. \"resize=1280x720,gblur=2\" (see `vpipe filters`)");
   opt_codec = app->add_option(
       "--codec", cli.codec,
       "Video encoder (-c:v): libx264, mpeg4, ffv1, mjpeg, ... Default: libx264, or the "
@@ -67,8 +67,7 @@ void RunFlags::add_to(CLI::App* app) {
   opt_preset = app->add_option("--preset", cli.preset, "Encoder preset, e.g. veryfast");
   opt_crf = app->add_option(
       "--crf", cli.crf, "Constant quality (x264: 0-51); a fixed quantiser for codecs without CRF");
-  opt_bitrate =
-      app->add_option("--bitrate", bitrate, "Target bitrate (-b:v), e.g. 2M or 800k");
+  opt_bitrate = app->add_option("--bitrate", bitrate, "Target bitrate (-b:v), e.g. 2M or 800k");
   opt_gop = app->add_option("-g,--gop", cli.gop, "Keyframe interval in frames");
   app->add_option("--codec-opt", codec_opts, "Encoder private option key=value (repeatable)");
   opt_pix_fmt = app->add_option(
@@ -89,7 +88,7 @@ void RunFlags::add_to(CLI::App* app) {
   opt_window = app->add_option(
       "--window", cli.window, "Frames in flight between decode and encode (default: from workers)");
   opt_batch = app->add_option("--batch", cli.batch,
-                                    "Frames a worker claims per wake-up (default: adaptive)");
+                              "Frames a worker claims per wake-up (default: adaptive)");
   opt_realtime = app->add_flag(
       "--realtime", cli.realtime,
       "Read the input at its native frame rate (-re) and process it as a live source");
@@ -103,8 +102,8 @@ void RunFlags::add_to(CLI::App* app) {
       "Live: milliseconds from capture to encoded packet; a stage drops a frame it cannot finish "
       "within it (default 500)");
   opt_drop = app->add_option("--drop", cli.drop,
-                                   "Live, pipeline full: drop the oldest queued frame (default: "
-                                   "the freshest frame wins) or the newest");
+                             "Live, pipeline full: drop the oldest queued frame (default: "
+                             "the freshest frame wins) or the newest");
   opt_audio_codec = app->add_option(
       "--audio-codec", cli.audio_codec,
       "Audio (-c:a): copy, or an encoder such as aac; default: copy when the container can hold "
@@ -117,24 +116,23 @@ void RunFlags::add_to(CLI::App* app) {
       "--max-restarts", cli.max_restarts,
       "Crashed transform workers restarted (frames requeued) before the run fails (default 5)");
   opt_hang = app->add_option("--hang-timeout", cli.hang_timeout_s,
-                                   "Seconds a worker may go silent while holding frames before it "
-                                   "is killed and restarted (default 20; 0: never)");
+                             "Seconds a worker may go silent while holding frames before it "
+                             "is killed and restarted (default 20; 0: never)");
   opt_drain = app->add_option(
       "--drain-timeout", cli.drain_timeout_s,
       "After Ctrl-C/SIGTERM, seconds the run may take to finish what is in flight before it is "
       "aborted (a stopped or wedged stage; default 30; 0: no limit)");
-  opt_y =
-      app->add_flag("-y,--overwrite", cli.overwrite, "Overwrite the output file if it exists");
+  opt_y = app->add_flag("-y,--overwrite", cli.overwrite, "Overwrite the output file if it exists");
   opt_faststart = app->add_flag("--faststart", cli.faststart,
-                                      "Classic MP4/MOV with the index first (default: fragmented, "
-                                      "which stays playable if vpipe is killed)");
+                                "Classic MP4/MOV with the index first (default: fragmented, "
+                                "which stays playable if vpipe is killed)");
   app->add_flag("--dry-run", cli.dry_run, "Check everything and print the plan, but run nothing");
   opt_quiet = app->add_flag("-q,--quiet", cli.quiet, "No progress output");
   opt_progress = app->add_option("--progress", cli.progress,
-                                       "auto: a redrawn line on a terminal, a line every 5 s "
-                                       "otherwise; json: one object per second; none");
+                                 "auto: a redrawn line on a terminal, a line every 5 s "
+                                 "otherwise; json: one object per second; none");
   opt_level = app->add_option("--log-level", cli.log_level,
-                                    "trace, debug, info (default), warn, error, off");
+                              "trace, debug, info (default), warn, error, off");
   opt_log_file =
       app->add_option("--log-file", cli.log_file, "Write logs to this file instead of stderr");
   opt_stats =
@@ -143,7 +141,6 @@ void RunFlags::add_to(CLI::App* app) {
       app->add_option("--metrics", cli.metrics,
                       "Serve Prometheus metrics at http://[HOST:]PORT/metrics while running (HOST "
                       "defaults to 127.0.0.1; PORT 0 picks one)");
-
 }
 
 bool RunFlags::given(const std::string& name) const {
@@ -178,8 +175,7 @@ scheduler::RunOptions RunFlags::options(bool default_config) const {
   if (opt_gop->count()) options.gop = cli.gop;
   if (opt_pix_fmt->count()) options.pix_fmt = cli.pix_fmt;
   if (opt_audio_codec->count()) options.audio_codec = cli.audio_codec;
-  if (opt_audio_bitrate->count())
-    options.audio_bitrate = scheduler::parse_bitrate(audio_bitrate);
+  if (opt_audio_bitrate->count()) options.audio_bitrate = scheduler::parse_bitrate(audio_bitrate);
   if (opt_ss->count()) options.start_s = scheduler::parse_time(start_text, "-ss");
   if (opt_r->count()) options.rate = scheduler::parse_rate(rate_text);
   if (opt_t->count()) options.duration_s = scheduler::parse_time(duration_text, "-t");
@@ -189,16 +185,14 @@ scheduler::RunOptions RunFlags::options(bool default_config) const {
   if (opt_workers->count()) {
     options.workers = cli.workers;
     if (cli.workers < 1)
-      fail(ExitCode::kUsage,
-                  "--workers " + std::to_string(cli.workers) + " must be at least 1");
+      fail(ExitCode::kUsage, "--workers " + std::to_string(cli.workers) + " must be at least 1");
   }
   if (opt_affinity->count()) options.affinity = cli.affinity;
   if (opt_window->count()) options.window = cli.window;
   if (opt_batch->count()) {
     options.batch = cli.batch;
     if (cli.batch < 1)
-      fail(ExitCode::kUsage,
-                  "--batch " + std::to_string(cli.batch) + " must be at least 1");
+      fail(ExitCode::kUsage, "--batch " + std::to_string(cli.batch) + " must be at least 1");
   }
   if (opt_restarts->count()) options.max_restarts = cli.max_restarts;
   if (opt_hang->count()) options.hang_timeout_s = cli.hang_timeout_s;

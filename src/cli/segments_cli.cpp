@@ -9,8 +9,8 @@
 
 #include "affinity/cpu_plan.hpp"
 #include "common/error.hpp"
-#include "scheduler/scheduler.hpp"
 #include "common/log.hpp"
+#include "scheduler/scheduler.hpp"
 
 namespace vpipe::cli {
 
@@ -87,10 +87,12 @@ void SegmentsCommand::add_to(CLI::App& app, CLI::App* run) {
       "plan", "Probe the input and write DIR/manifest.json: the options and every segment's range");
   plan_flags_.add_to(plan_);
   plan_->add_option("--segments", count_, "Number of segments (N or auto)");
-  plan_->add_option("--segment-length", segment_length_s_, "Or: segments of about this many seconds");
-  plan_->add_option("--split", split_,
-                    "keyframes (default: boundaries on the input's keyframes), gop (multiples "
-                    "of -g), exact (anywhere: decoding starts at the keyframe before)")
+  plan_->add_option("--segment-length", segment_length_s_,
+                    "Or: segments of about this many seconds");
+  plan_
+      ->add_option("--split", split_,
+                   "keyframes (default: boundaries on the input's keyframes), gop (multiples "
+                   "of -g), exact (anywhere: decoding starts at the keyframe before)")
       ->check(CLI::IsMember({"keyframes", "gop", "exact"}));
   plan_->add_option("--workdir", workdir_, "The job's folder (created)")->required();
   plan_->footer(
@@ -105,8 +107,9 @@ void SegmentsCommand::add_to(CLI::App& app, CLI::App* run) {
                    "Segment number, or env (default): $SLURM_ARRAY_TASK_ID, else "
                    "$JOB_COMPLETION_INDEX");
   run_->add_flag("-q,--quiet", quiet_, "No progress output");
-  run_->footer("Exits 0 at once, saying so, when the segment is already done. Example:\n"
-               "  vpipe segments run --workdir job --index 3");
+  run_->footer(
+      "Exits 0 at once, saying so, when the segment is already done. Example:\n"
+      "  vpipe segments run --workdir job --index 3");
 
   status_ = segments_->add_subcommand("status", "done / running / missing / invalid per segment");
   status_->add_option("--workdir", workdir_, "The job's folder")->required();
@@ -119,24 +122,27 @@ void SegmentsCommand::add_to(CLI::App& app, CLI::App* run) {
       "join", "Check every segment and write the output, with the input's audio, by rename");
   join_->add_option("--workdir", workdir_, "The job's folder")->required();
   join_->add_flag("-q,--quiet", quiet_, "Say nothing when it worked");
-  join_->footer("A missing or invalid segment: one line naming them, exit 1, no output.\n"
-                "Example: vpipe segments join --workdir job");
+  join_->footer(
+      "A missing or invalid segment: one line naming them, exit 1, no output.\n"
+      "Example: vpipe segments join --workdir job");
 
-  submit_ = segments_->add_subcommand(
-      "submit", "Run every segment not done yet, then the join");
+  submit_ = segments_->add_subcommand("submit", "Run every segment not done yet, then the join");
   submit_->add_option("--workdir", workdir_, "The job's folder")->required();
-  submit_->add_option("--engine", engine_,
-                      "local (default): concurrent jobs on disjoint CPU sets of this machine;\n"
-                      "slurm: an array job and an afterok join, submitted with sbatch to the "
-                      "cluster SLURM_CONF names;\n"
-                      "k8s: an Indexed Job and a join Job written to DIR/k8s (--apply runs them)")
+  submit_
+      ->add_option("--engine", engine_,
+                   "local (default): concurrent jobs on disjoint CPU sets of this machine;\n"
+                   "slurm: an array job and an afterok join, submitted with sbatch to the "
+                   "cluster SLURM_CONF names;\n"
+                   "k8s: an Indexed Job and a join Job written to DIR/k8s (--apply runs them)")
       ->check(CLI::IsMember({"local", "slurm", "k8s"}));
-  submit_->add_option("--jobs", local_.jobs,
-                      "Concurrent segment jobs (local default: one per 4 cores; slurm: the "
-                      "array's %limit, default none)")
+  submit_
+      ->add_option("--jobs", local_.jobs,
+                   "Concurrent segment jobs (local default: one per 4 cores; slurm: the "
+                   "array's %limit, default none)")
       ->check(CLI::Range(1, 4096));
-  submit_->add_option("--cpus-per-task", slurm_.cpus_per_task,
-                      "slurm: CPUs per segment task (default: the plan's CPUs per job)")
+  submit_
+      ->add_option("--cpus-per-task", slurm_.cpus_per_task,
+                   "slurm: CPUs per segment task (default: the plan's CPUs per job)")
       ->check(CLI::Range(1, 4096));
   submit_->add_option("--sbatch-opt", slurm_.sbatch_options,
                       "slurm: another sbatch flag for both jobs (repeatable), e.g. "
@@ -150,8 +156,9 @@ void SegmentsCommand::add_to(CLI::App& app, CLI::App* run) {
                       "k8s: where the claim is mounted (default: the folder holding the input, "
                       "the job and the output, at the same paths as here)");
   submit_->add_flag("--apply", k8s_.apply, "k8s: kubectl apply the jobs and wait for them");
-  submit_->add_option("--max-tries", local_.max_tries,
-                      "Attempts per segment before the job fails (default 3)")
+  submit_
+      ->add_option("--max-tries", local_.max_tries,
+                   "Attempts per segment before the job fails (default 3)")
       ->check(CLI::Range(1, 100));
   submit_->add_flag("--resume", resume_,
                     "Carry on a job that stopped or failed (segments done are always kept)");
@@ -240,9 +247,8 @@ int SegmentsCommand::run_one_shot(const scheduler::RunOptions& options,
   std::error_code ec;
   try {
     const int jobs = local_.jobs > 0 ? local_.jobs : segments::auto_jobs(usable_cores(), 1 << 20);
-    segments::plan_job(options, run_args_after(args, "run"),
-                       split_request(count_, 0, split_, jobs), workdir,
-                       options.quiet && !options.dry_run);
+    segments::plan_job(options, run_args_after(args, "run"), split_request(count_, 0, split_, jobs),
+                       workdir, options.quiet && !options.dry_run);
     segments::LocalEngine engine = local_;
     engine.quiet = options.quiet;
     engine.dry_run = options.dry_run;

@@ -13,10 +13,10 @@ namespace vpipe {
 // Process exit codes; documented in the README and `vpipe --help`.
 enum class ExitCode : int {
   kOk = 0,
-  kRunFailed = 1,     // a stage failed while running (encode error, crash)
-  kUsage = 2,         // bad flag, config, filter spec or geometry
-  kInput = 3,         // the input cannot be opened or has no decodable video
-  kOutput = 4,        // the output cannot be opened or written
+  kRunFailed = 1,      // a stage failed while running (encode error, crash)
+  kUsage = 2,          // bad flag, config, filter spec or geometry
+  kInput = 3,          // the input cannot be opened or has no decodable video
+  kOutput = 4,         // the output cannot be opened or written
   kInterrupted = 130,  // a second SIGINT/SIGTERM aborted the run
   kStopped = 255       // a stop signal drained the run: the output plays, but ends early
 };

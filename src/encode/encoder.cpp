@@ -428,8 +428,8 @@ void Encoder::write_packet(AVPacket* packet, AVRational time_base) {
     // Remuxing: where the video ends, for the audio of a run cut short (-t).
     const std::int64_t duration = std::max<std::int64_t>(
         packet->duration, av_rescale_q(1, av_inv_q(stream_->avg_frame_rate), time_base));
-    video_end_s_ = std::max(video_end_s_,
-                            static_cast<double>(packet->pts + duration) * av_q2d(time_base));
+    video_end_s_ =
+        std::max(video_end_s_, static_cast<double>(packet->pts + duration) * av_q2d(time_base));
   }
   av_packet_rescale_ts(packet, time_base, stream_->time_base);
   const double packet_s = static_cast<double>(packet->pts) * av_q2d(stream_->time_base);

@@ -41,8 +41,8 @@ struct RunOptions {
   double latency_budget_ms = 500;
   std::string drop = "oldest";    // live, pipeline full: drop the oldest queued frame or the newest
   std::optional<double> start_s;  // -ss: start this far into the input (output starts at 0)
-  std::optional<double> duration_s;  // -t: stop after this much of the input
-  std::optional<AVRational> rate;    // -r: the output's frame rate
+  std::optional<double> duration_s;   // -t: stop after this much of the input
+  std::optional<AVRational> rate;     // -r: the output's frame rate
   std::optional<PtsRange> pts_range;  // a segment job's frames (replaces -ss/-t)
   std::string output;
   std::string tee;     // a second output beside -o: "preview" (a window)

@@ -164,8 +164,8 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
   // The chain is checked before the input is opened: a typo fails fast even on a slow URL.
   const transform::FilterChain chain = transform::FilterChain::parse(options.vf);
   plan.vf = options.vf;
-  plan.nb_workers = options.workers > 0 ? options.workers
-                                        : affinity::default_workers(topology, !chain.empty());
+  plan.nb_workers =
+      options.workers > 0 ? options.workers : affinity::default_workers(topology, !chain.empty());
   if (chain.sequential() && plan.nb_workers > 1) {
     if (options.workers > 1) {
       spdlog::warn("the chain has a filter that must see frames in order: using 1 worker, not {}",
@@ -497,49 +497,49 @@ std::string to_json(const RunPlan& p) {
   if (e.crf) enc["crf"] = *e.crf;
   if (e.bitrate) enc["bitrate"] = *e.bitrate;
   if (e.gop) enc["gop"] = *e.gop;
-  return json{{"input", p.input},
-              {"input_info", json::parse(input_info_to_json(p.input_info))},
-              {"vf", p.vf},
-              {"steps", steps},
-              {"needs_spare", p.needs_spare},
-              {"decoder_slots", p.decoder_slots},
-              {"audio_from_decode", p.audio_from_decode},
-              {"null_output", p.null_output},
-              {"preview", p.preview},
-              {"copy_audio", p.copy_audio},
-              {"audio_encoder", p.audio_encoder},
-              {"audio_bitrate", p.audio_bitrate},
-              {"keep_metadata", p.keep_metadata},
-              {"start_s", p.start_s},
-              {"output_rate", rational(p.output_rate)},
-              {"duration_s", p.duration_s},
-              {"pts_range", p.pts_range ? json{p.pts_range->seek, p.pts_range->preroll,
-                                               p.pts_range->begin, p.pts_range->end,
-                                               p.pts_range->origin, p.pts_range->seq_base}
-                                        : json()},
-              {"audio_note", p.audio_note},
-              {"encoder", enc},
-              {"nb_workers", p.nb_workers},
-              {"window", p.window},
-              {"batch", p.batch},
-              {"max_restarts", p.max_restarts},
-              {"nb_slots", p.nb_slots},
-              {"slot_bytes", p.slot_bytes},
-              {"segment_bytes", p.segment_bytes},
-              {"cpus", {{"stages", stages}, {"shared", p.cpus.shared}, {"note", p.cpus.note}}},
-              {"live",
-               {{"live", p.live},
-                {"realtime", p.realtime},
-                {"latency_budget_ms", p.latency_budget_ms},
-                {"drop_oldest", p.drop_oldest},
-                {"encoder_note", p.live_encoder_note}}},
-              {"input_format", p.input_format},
-              {"input_timeout_s", p.input_timeout_s},
-              {"maps", p.maps},
-              {"input_options", p.input_options},
-              {"quiet", p.quiet},
-              {"log_level", p.log_level},
-              {"log_file", p.log_file}}
+  return json{
+      {"input", p.input},
+      {"input_info", json::parse(input_info_to_json(p.input_info))},
+      {"vf", p.vf},
+      {"steps", steps},
+      {"needs_spare", p.needs_spare},
+      {"decoder_slots", p.decoder_slots},
+      {"audio_from_decode", p.audio_from_decode},
+      {"null_output", p.null_output},
+      {"preview", p.preview},
+      {"copy_audio", p.copy_audio},
+      {"audio_encoder", p.audio_encoder},
+      {"audio_bitrate", p.audio_bitrate},
+      {"keep_metadata", p.keep_metadata},
+      {"start_s", p.start_s},
+      {"output_rate", rational(p.output_rate)},
+      {"duration_s", p.duration_s},
+      {"pts_range", p.pts_range ? json{p.pts_range->seek, p.pts_range->preroll, p.pts_range->begin,
+                                       p.pts_range->end, p.pts_range->origin, p.pts_range->seq_base}
+                                : json()},
+      {"audio_note", p.audio_note},
+      {"encoder", enc},
+      {"nb_workers", p.nb_workers},
+      {"window", p.window},
+      {"batch", p.batch},
+      {"max_restarts", p.max_restarts},
+      {"nb_slots", p.nb_slots},
+      {"slot_bytes", p.slot_bytes},
+      {"segment_bytes", p.segment_bytes},
+      {"cpus", {{"stages", stages}, {"shared", p.cpus.shared}, {"note", p.cpus.note}}},
+      {"live",
+       {{"live", p.live},
+        {"realtime", p.realtime},
+        {"latency_budget_ms", p.latency_budget_ms},
+        {"drop_oldest", p.drop_oldest},
+        {"encoder_note", p.live_encoder_note}}},
+      {"input_format", p.input_format},
+      {"input_timeout_s", p.input_timeout_s},
+      {"maps", p.maps},
+      {"input_options", p.input_options},
+      {"quiet", p.quiet},
+      {"log_level", p.log_level},
+      {"log_file", p.log_file}}
       .dump();
 }
 

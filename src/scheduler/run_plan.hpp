@@ -43,9 +43,9 @@ struct RunPlan {
   bool audio_from_decode = false;
   // Container tags and rotation side data (-map_metadata -1: not).
   bool keep_metadata = true;
-  AVRational output_rate{0, 1};  // -r; 0/1: the input's rate, timestamps as they are
-  double start_s = 0;            // -ss, 0: from the start
-  double duration_s = 0;         // -t, 0: to the end
+  AVRational output_rate{0, 1};       // -r; 0/1: the input's rate, timestamps as they are
+  double start_s = 0;                 // -ss, 0: from the start
+  double duration_s = 0;              // -t, 0: to the end
   std::optional<PtsRange> pts_range;  // a segment job: exactly these frames (see PtsRange)
   // What happens to the input's audio and subtitles, for the plan and the log.
   std::string audio_note;

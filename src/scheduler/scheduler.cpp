@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -432,8 +432,7 @@ class Supervisor {
     if (signals_ > 0) {
       // Finished and playable, but not all of the input: a script, a batch system or a
       // Kubernetes Job must not take it for a complete run.
-      std::fprintf(stderr,
-                   "vpipe: stopped by a signal: %s holds the first %llu frames (exit %d)\n",
+      std::fprintf(stderr, "vpipe: stopped by a signal: %s holds the first %llu frames (exit %d)\n",
                    plan_.null_output ? "the run" : plan_.encoder.output.c_str(),
                    static_cast<unsigned long long>(frames), static_cast<int>(ExitCode::kStopped));
       return static_cast<int>(ExitCode::kStopped);
@@ -821,7 +820,7 @@ int run(const RunOptions& options) {
   if (!options.stats_json.empty()) {
     nlohmann::json stats = supervisor.stats_json();
     // What the run came to, for whoever reads the report instead of the exit status.
-    stats["result"] = code == 0                                        ? "complete"
+    stats["result"] = code == 0                                      ? "complete"
                       : code == static_cast<int>(ExitCode::kStopped) ? "interrupted"
                                                                      : "failed";
     stats["exit_code"] = code;

@@ -38,8 +38,8 @@ const char* split_name(Split split) {
 std::vector<Segment> split_frames(const FrameIndex& index, std::int64_t job_begin,
                                   std::int64_t job_end, const SplitRequest& request) {
   const auto& pts = index.pts;
-  const auto lo = static_cast<std::int64_t>(
-      std::lower_bound(pts.begin(), pts.end(), job_begin) - pts.begin());
+  const auto lo =
+      static_cast<std::int64_t>(std::lower_bound(pts.begin(), pts.end(), job_begin) - pts.begin());
   const auto hi =
       static_cast<std::int64_t>(std::lower_bound(pts.begin(), pts.end(), job_end) - pts.begin());
   const std::int64_t nb = hi - lo;
@@ -50,11 +50,10 @@ std::vector<Segment> split_frames(const FrameIndex& index, std::int64_t job_begi
   if (wanted <= 0) {
     if (request.segment_length_s <= 0)
       fail(ExitCode::kUsage, "give --segments N or --segment-length SECONDS");
-    const double span_s =
-        static_cast<double>(pts[hi - 1] - pts[lo]) * av_q2d(index.time_base) +
-        (nb > 1 ? static_cast<double>(pts[hi - 1] - pts[lo]) * av_q2d(index.time_base) /
-                      static_cast<double>(nb - 1)
-                : 0.0);
+    const double span_s = static_cast<double>(pts[hi - 1] - pts[lo]) * av_q2d(index.time_base) +
+                          (nb > 1 ? static_cast<double>(pts[hi - 1] - pts[lo]) *
+                                        av_q2d(index.time_base) / static_cast<double>(nb - 1)
+                                  : 0.0);
     wanted = std::max<std::int64_t>(
         1, static_cast<std::int64_t>(std::llround(span_s / request.segment_length_s)));
   }

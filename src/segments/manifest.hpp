@@ -53,10 +53,11 @@ struct SplitRequest {
 };
 
 // Splits the frames in [job_begin, job_end) into contiguous segments that cover each of them
-// exactly once, each with up to `preroll_frames` frames of the job before it as pre-roll. Boundaries fall on keyframes (kKeyframes), on multiples of `gop` frames (kGop)
-// or anywhere (kExact), as near the even split as they can; a boundary that would leave a
-// segment empty is dropped, so there may be fewer segments than asked. Throws vpipe::Error
-// (kUsage) when there is nothing to split or the request is malformed.
+// exactly once, each with up to `preroll_frames` frames of the job before it as pre-roll.
+// Boundaries fall on keyframes (kKeyframes), on multiples of `gop` frames (kGop) or anywhere
+// (kExact), as near the even split as they can; a boundary that would leave a segment empty is
+// dropped, so there may be fewer segments than asked. Throws vpipe::Error (kUsage) when there is
+// nothing to split or the request is malformed.
 std::vector<Segment> split_frames(const FrameIndex& index, std::int64_t job_begin,
                                   std::int64_t job_end, const SplitRequest& request);
 
@@ -75,17 +76,17 @@ struct Manifest {
   std::string vpipe_version;
   std::string created;  // UTC, ISO 8601
   InputIdentity input;
-  std::string output;                  // absolute
-  std::vector<std::string> run_args;   // the `vpipe run` flags, input and output included
-  std::string options_hash;            // sha256 of run_args (and the version of the format)
+  std::string output;                 // absolute
+  std::vector<std::string> run_args;  // the `vpipe run` flags, input and output included
+  std::string options_hash;           // sha256 of run_args (and the version of the format)
   int video_stream = 0;
   AVRational time_base{1, 1};
   AVRational frame_rate{0, 1};
   std::int64_t origin_pts = 0;  // the job's start: output timestamp 0
   std::int64_t frames = 0;
   Split split = Split::kKeyframes;
-  int cpus_per_job = 0;          // what the plan suggests (the local engine's default)
-  std::uint64_t job_bytes = 0;   // memory one segment job needs: its frame pool and codecs
+  int cpus_per_job = 0;         // what the plan suggests (the local engine's default)
+  std::uint64_t job_bytes = 0;  // memory one segment job needs: its frame pool and codecs
   std::vector<Segment> segments;
 };
 

@@ -107,8 +107,7 @@ std::string sidecar_path(const std::string& dir, int index) {
   return dir + "/segments/" + segment_name(index) + ".json";
 }
 bool is_part_of(const std::string& file, int index) {
-  return file.rfind(segment_name(index) + ".", 0) == 0 &&
-         file.find(".part") != std::string::npos;
+  return file.rfind(segment_name(index) + ".", 0) == 0 && file.find(".part") != std::string::npos;
 }
 
 // A part file ("00003.nut.HOST-PID.part") whose writer is gone: on this host, the process is.
@@ -258,7 +257,9 @@ Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::s
   const auto& in = plan.input_info;
   const FrameIndex index = read_index(in.url, in.stream_index);
   const AVRational tb = index.time_base;
-  const auto ticks = [&](double s) { return static_cast<std::int64_t>(std::llround(s / av_q2d(tb))); };
+  const auto ticks = [&](double s) {
+    return static_cast<std::int64_t>(std::llround(s / av_q2d(tb)));
+  };
   const double begin_s = in.start_time_s + plan.start_s;
   const std::int64_t job_begin = plan.start_s > 0 ? ticks(begin_s) : INT64_MIN;
   const std::int64_t job_end = plan.duration_s > 0 ? ticks(begin_s + plan.duration_s) : kToTheEnd;
@@ -280,7 +281,8 @@ Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::s
   if (request.split == Split::kGop && request.gop == 0 && options.gop) request.gop = *options.gop;
   // A filter that keeps state across frames (tdenoise) gets the frames before each segment as
   // context: its recursive average forgets a frame's weight to under 1e-7 in 60 frames.
-  if (transform::FilterChain::parse(options.vf).sequential()) request.preroll_frames = kPrerollFrames;
+  if (transform::FilterChain::parse(options.vf).sequential())
+    request.preroll_frames = kPrerollFrames;
   m.segments = split_frames(index, job_begin, job_end, request);
   for (const Segment& s : m.segments) m.frames += s.frames;
   const int cores = static_cast<int>(topology.cores.size());
@@ -294,9 +296,9 @@ Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::s
   if (ec) fail(ExitCode::kOutput, "cannot create '" + workdir + "/segments': " + ec.message());
   publish_text(manifest_path, to_json(m));
   if (!quiet) {
-    std::printf("planned %zu segments of %s (%lld frames, split at %s) in %s\n",
-                m.segments.size(), options.input.c_str(), static_cast<long long>(m.frames),
-                split_name(m.split), manifest_path.c_str());
+    std::printf("planned %zu segments of %s (%lld frames, split at %s) in %s\n", m.segments.size(),
+                options.input.c_str(), static_cast<long long>(m.frames), split_name(m.split),
+                manifest_path.c_str());
     for (const Segment& s : m.segments) {
       const double from = static_cast<double>(s.begin_pts - m.origin_pts) * av_q2d(tb);
       std::printf("  %5d  frames %6lld-%-6lld  from %8.3f s  (%lld frames", s.index,
@@ -308,9 +310,10 @@ Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::s
                     options.vf.c_str());
       std::printf(")\n");
     }
-    std::printf("local engine: %d jobs of %d CPUs on this machine's %d cores (a job per 4 cores, "
-                "as memory allows at %llu MiB a job)\n",
-                jobs, m.cpus_per_job, cores, static_cast<unsigned long long>(m.job_bytes >> 20));
+    std::printf(
+        "local engine: %d jobs of %d CPUs on this machine's %d cores (a job per 4 cores, "
+        "as memory allows at %llu MiB a job)\n",
+        jobs, m.cpus_per_job, cores, static_cast<unsigned long long>(m.job_bytes >> 20));
     std::fflush(stdout);
   }
   return m;
@@ -346,8 +349,8 @@ std::vector<SegmentState> segment_states(const std::string& workdir, const Manif
         if (j.at("options_hash") != m.options_hash)
           st = {State::kInvalid, "made with other options"};
         else if (j.at("frames").get<std::int64_t>() != s.frames)
-          st = {State::kInvalid, "has " + j.at("frames").dump() + " frames, the plan " +
-                                     std::to_string(s.frames)};
+          st = {State::kInvalid,
+                "has " + j.at("frames").dump() + " frames, the plan " + std::to_string(s.frames)};
         else if (j.at("bytes").get<std::uint64_t>() != fs::file_size(media))
           st = {State::kInvalid, "its file's size is not the one recorded"};
         else
@@ -396,8 +399,8 @@ int run_segment(const std::string& workdir, const std::string& index_text, bool 
   for (const auto& e : fs::directory_iterator(workdir + "/segments", ec)) {
     if (is_part_of(e.path().filename().string(), k)) fs::remove(e.path(), ec);
   }
-  const std::string part = workdir + "/segments/" + segment_name(k) + ".nut." + host_name() +
-                           "-" + std::to_string(getpid()) + ".part";
+  const std::string part = workdir + "/segments/" + segment_name(k) + ".nut." + host_name() + "-" +
+                           std::to_string(getpid()) + ".part";
 
   scheduler::RunOptions options = job_options(m);
   // The codec the final output's container gets, fixed before the segment's own container.
@@ -420,9 +423,9 @@ int run_segment(const std::string& workdir, const std::string& index_text, bool 
   options.no_audio = true;
   options.start_s.reset();
   options.duration_s.reset();
-  options.pts_range = scheduler::PtsRange{seg.seek_pts,   seg.preroll_pts,
-                                          seg.begin_pts,  seg.end_pts,
-                                          m.origin_pts,   seg.first_frame - seg.preroll_frames};
+  options.pts_range =
+      scheduler::PtsRange{seg.seek_pts, seg.preroll_pts, seg.begin_pts,
+                          seg.end_pts,  m.origin_pts,    seg.first_frame - seg.preroll_frames};
   options.stats_json.clear();
   options.metrics.clear();
   options.dry_run = false;
@@ -440,8 +443,7 @@ int run_segment(const std::string& workdir, const std::string& index_text, bool 
     fs::remove(part, ec);
     fail(ExitCode::kRunFailed, "segment " + std::to_string(k) + " has " +
                                    std::to_string(file.packets) + " frames, the plan " +
-                                   std::to_string(seg.frames) +
-                                   " (stopped early?): not published");
+                                   std::to_string(seg.frames) + " (stopped early?): not published");
   }
   const double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
@@ -461,8 +463,8 @@ int run_segment(const std::string& workdir, const std::string& index_text, bool 
     fail(ExitCode::kOutput, "cannot publish segment " + std::to_string(k));
   publish_text(sidecar_path(workdir, k), sidecar.dump(2));
   if (!quiet) {
-    std::printf("segment %d done: %lld frames in %.1f s\n", k,
-                static_cast<long long>(file.packets), wall_s);
+    std::printf("segment %d done: %lld frames in %.1f s\n", k, static_cast<long long>(file.packets),
+                wall_s);
   }
   return 0;
 }
@@ -491,9 +493,9 @@ int print_status(const std::string& workdir, bool missing, bool as_json) {
   }
   std::map<State, int> count;
   for (const auto& s : states) ++count[s.state];
-  std::printf("%s: %zu segments, %d done, %d running, %d missing, %d invalid\n",
-              workdir.c_str(), states.size(), count[State::kDone], count[State::kRunning],
-              count[State::kMissing], count[State::kInvalid]);
+  std::printf("%s: %zu segments, %d done, %d running, %d missing, %d invalid\n", workdir.c_str(),
+              states.size(), count[State::kDone], count[State::kRunning], count[State::kMissing],
+              count[State::kInvalid]);
   for (std::size_t i = 0; i < states.size(); ++i) {
     std::printf("  %5zu  %-8s %6lld frames%s%s\n", i, state_name(states[i].state),
                 static_cast<long long>(m.segments[i].frames), states[i].why.empty() ? "" : "  ",
@@ -507,8 +509,10 @@ void join(const std::string& workdir, bool quiet) {
   const std::vector<SegmentState> states = segment_states(workdir, m);
   std::vector<int> missing, invalid;
   for (std::size_t i = 0; i < states.size(); ++i) {
-    if (states[i].state == State::kInvalid) invalid.push_back(static_cast<int>(i));
-    else if (states[i].state != State::kDone) missing.push_back(static_cast<int>(i));
+    if (states[i].state == State::kInvalid)
+      invalid.push_back(static_cast<int>(i));
+    else if (states[i].state != State::kDone)
+      missing.push_back(static_cast<int>(i));
   }
   if (!missing.empty() || !invalid.empty()) {
     std::string what;
@@ -546,11 +550,10 @@ void join(const std::string& workdir, bool quiet) {
     const std::int64_t shift = want - av_rescale_q(f.first_pts, tb, out_tb);
     const double shift_s = static_cast<double>(-shift) * av_q2d(out_tb);
     if (shift_s < -0.001 || shift_s > 1.0)
-      fail(ExitCode::kRunFailed, "join: segment " + std::to_string(s.index) + " starts at " +
-                                     std::to_string(static_cast<double>(f.first_pts) * av_q2d(tb)) +
-                                     " s, the plan at " +
-                                     std::to_string(static_cast<double>(want) * av_q2d(out_tb)) +
-                                     " s");
+      fail(ExitCode::kRunFailed,
+           "join: segment " + std::to_string(s.index) + " starts at " +
+               std::to_string(static_cast<double>(f.first_pts) * av_q2d(tb)) + " s, the plan at " +
+               std::to_string(static_cast<double>(want) * av_q2d(out_tb)) + " s");
     shifts[static_cast<std::size_t>(s.index)] = shift;
     for (auto& p : pts[static_cast<std::size_t>(s.index)]) p = av_rescale_q(p, tb, out_tb) + shift;
   }
@@ -566,8 +569,9 @@ void join(const std::string& workdir, bool quiet) {
     depth = std::max<std::int64_t>(depth, static_cast<std::int64_t>(i) - rank);
   }
   const std::int64_t frame_ticks =
-      m.frame_rate.num > 0 ? std::max<std::int64_t>(1, av_rescale_q(1, av_inv_q(m.frame_rate), out_tb))
-                           : 1;
+      m.frame_rate.num > 0
+          ? std::max<std::int64_t>(1, av_rescale_q(1, av_inv_q(m.frame_rate), out_tb))
+          : 1;
 
   encode::EncoderSettings settings = plan.encoder;
   const AVOutputFormat* fmt =
@@ -648,9 +652,8 @@ int submit_local(const std::string& workdir, const LocalEngine& engine) {
   const affinity::Topology topo = affinity::read_topology();
   const int cores = std::max<int>(1, static_cast<int>(topo.cores.size()));
   const int jobs = std::max(
-      1, std::min(engine.jobs > 0
-                      ? engine.jobs
-                      : auto_jobs(cores, static_cast<int>(todo.size()), m.job_bytes),
+      1, std::min(engine.jobs > 0 ? engine.jobs
+                                  : auto_jobs(cores, static_cast<int>(todo.size()), m.job_bytes),
                   std::max<int>(1, static_cast<int>(todo.size()))));
   // Disjoint CPU sets of whole cores, one per concurrent job (shared when jobs > cores).
   std::vector<std::vector<int>> sets(static_cast<std::size_t>(jobs));
@@ -693,7 +696,8 @@ int submit_local(const std::string& workdir, const LocalEngine& engine) {
   const std::int64_t frames_before = frames_done;
   struct sigaction action {};
   action.sa_handler = on_stop;
-  struct sigaction old_int {}, old_term {};
+  struct sigaction old_int {
+  }, old_term{};
   sigaction(SIGINT, &action, &old_int);
   sigaction(SIGTERM, &action, &old_term);
   g_stop = 0;
@@ -706,9 +710,10 @@ int submit_local(const std::string& workdir, const LocalEngine& engine) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
     const double fps = s > 0 ? static_cast<double>(frames_done - frames_before) / s : 0;
     const double eta = fps > 0 ? static_cast<double>(m.frames - frames_done) / fps : 0;
-    const int done = static_cast<int>(m.segments.size() - queue.size() - running.size() -
-                                      failed.size());
-    std::fprintf(stderr, "%ssegments: %d/%zu done, %zu running, %zu failed; frames %lld/%lld; "
+    const int done =
+        static_cast<int>(m.segments.size() - queue.size() - running.size() - failed.size());
+    std::fprintf(stderr,
+                 "%ssegments: %d/%zu done, %zu running, %zu failed; frames %lld/%lld; "
                  "%.1f fps; ETA %.0f s%s",
                  tty ? "\r" : "", done, m.segments.size(), running.size(), failed.size(),
                  static_cast<long long>(frames_done), static_cast<long long>(m.frames), fps, eta,
@@ -735,8 +740,8 @@ int submit_local(const std::string& workdir, const LocalEngine& engine) {
           dup2(fd, STDERR_FILENO);
         }
         const std::string index = std::to_string(k);
-        execl("/proc/self/exe", "vpipe", "segments", "run", "--workdir", workdir.c_str(),
-              "--index", index.c_str(), static_cast<char*>(nullptr));
+        execl("/proc/self/exe", "vpipe", "segments", "run", "--workdir", workdir.c_str(), "--index",
+              index.c_str(), static_cast<char*>(nullptr));
         _exit(127);
       }
       if (pid < 0) fail(ExitCode::kRunFailed, "cannot start a segment job");
@@ -754,9 +759,11 @@ int submit_local(const std::string& workdir, const LocalEngine& engine) {
         frames_done += m.segments[static_cast<std::size_t>(r.index)].frames;
       } else if (tries[r.index] < engine.max_tries && code != static_cast<int>(ExitCode::kUsage)) {
         if (!engine.quiet)
-          std::fprintf(stderr, "%ssegment %d failed (exit %d), trying again (%d of %d); log: "
-                       "%s/logs/%s.log\n", tty ? "\n" : "", r.index, code, tries[r.index] + 1,
-                       engine.max_tries, workdir.c_str(), segment_name(r.index).c_str());
+          std::fprintf(stderr,
+                       "%ssegment %d failed (exit %d), trying again (%d of %d); log: "
+                       "%s/logs/%s.log\n",
+                       tty ? "\n" : "", r.index, code, tries[r.index] + 1, engine.max_tries,
+                       workdir.c_str(), segment_name(r.index).c_str());
         queue.push_back(r.index);
       } else {
         failed.push_back(r.index);
@@ -778,15 +785,18 @@ int submit_local(const std::string& workdir, const LocalEngine& engine) {
   sigaction(SIGTERM, &old_term, nullptr);
   progress(true);
   if (g_stop != 0) {
-    fail(ExitCode::kInterrupted, "stopped; the segments done are kept: resume with `vpipe "
-                                 "segments submit --workdir " + workdir + " --resume`");
+    fail(ExitCode::kInterrupted,
+         "stopped; the segments done are kept: resume with `vpipe "
+         "segments submit --workdir " +
+             workdir + " --resume`");
   }
   if (!failed.empty()) {
     std::sort(failed.begin(), failed.end());
     fail(ExitCode::kRunFailed, "segments " + format_indices(failed) + " failed after " +
-                                   std::to_string(engine.max_tries) + " tries (logs in " +
-                                   workdir + "/logs); resume with `vpipe segments submit "
-                                   "--workdir " + workdir + " --resume`");
+                                   std::to_string(engine.max_tries) + " tries (logs in " + workdir +
+                                   "/logs); resume with `vpipe segments submit "
+                                   "--workdir " +
+                                   workdir + " --resume`");
   }
   join(workdir, engine.quiet);
   return 0;
@@ -836,8 +846,9 @@ std::string sbatch(const std::vector<std::string>& args) {
   std::string out;
   const int code = capture(argv, &out);
   if (code == 127)
-    fail(ExitCode::kUsage, "slurm engine: sbatch not found (install slurm-client; SLURM_CONF "
-                           "names the cluster)");
+    fail(ExitCode::kUsage,
+         "slurm engine: sbatch not found (install slurm-client; SLURM_CONF "
+         "names the cluster)");
   if (code != 0)
     fail(ExitCode::kRunFailed, "slurm engine: sbatch exited with " + std::to_string(code));
   out = trim(out);
@@ -874,8 +885,10 @@ int submit_slurm(const std::string& dir_given, const SlurmEngine& engine) {
   const std::string join_script = workdir + "/slurm/join.sbatch";
   publish_text(seg_script,
                "#!/bin/sh\n"
-               "# One segment of " + m.output + " per array task (written by vpipe segments "
-               "submit).\n#SBATCH --job-name=vpipe-segments\n#SBATCH --cpus-per-task=" +
+               "# One segment of " +
+                   m.output +
+                   " per array task (written by vpipe segments "
+                   "submit).\n#SBATCH --job-name=vpipe-segments\n#SBATCH --cpus-per-task=" +
                    std::to_string(cpus) +
                    "\n#SBATCH --open-mode=append\n#SBATCH --requeue\n#SBATCH --output=" + workdir +
                    "/logs/%A_%a.log\nexec " + vpipe + " segments run --workdir " + workdir +
@@ -886,8 +899,8 @@ int submit_slurm(const std::string& dir_given, const SlurmEngine& engine) {
                                 workdir + "\n");
   fs::permissions(seg_script, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add,
                   ec);
-  fs::permissions(join_script, fs::perms::owner_exec | fs::perms::group_exec,
-                  fs::perm_options::add, ec);
+  fs::permissions(join_script, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add,
+                  ec);
 
   std::map<int, int> tries;
   for (;;) {
@@ -900,8 +913,10 @@ int submit_slurm(const std::string& dir_given, const SlurmEngine& engine) {
       if (tries[k] >= engine.max_tries) {
         fail(ExitCode::kRunFailed, "segments " + format_indices(todo) + " failed " +
                                        std::to_string(engine.max_tries) + " times (logs in " +
-                                       workdir + "/logs); resume with `vpipe segments submit "
-                                       "--workdir " + workdir + " --engine slurm --resume`");
+                                       workdir +
+                                       "/logs); resume with `vpipe segments submit "
+                                       "--workdir " +
+                                       workdir + " --engine slurm --resume`");
       }
     }
     std::vector<std::string> array_args;
@@ -962,13 +977,14 @@ int submit_slurm(const std::string& dir_given, const SlurmEngine& engine) {
     }
     const std::string state = job_state(join_id);
     if (state == "COMPLETED" && fs::exists(m.output)) {
-      if (!engine.quiet) std::printf("joined into %s (job %s)\n", m.output.c_str(), join_id.c_str());
+      if (!engine.quiet)
+        std::printf("joined into %s (job %s)\n", m.output.c_str(), join_id.c_str());
       return 0;
     }
     if (todo.empty() || state == "FAILED") {
       fail(ExitCode::kRunFailed, "slurm engine: the join (job " + join_id + ") ended " +
-                                     (state.empty() ? "without a record" : state) + "; its log: " +
-                                     workdir + "/logs/join_" + join_id + ".log");
+                                     (state.empty() ? "without a record" : state) +
+                                     "; its log: " + workdir + "/logs/join_" + join_id + ".log");
     }
     if (!engine.quiet) {
       std::vector<int> left;
@@ -1006,46 +1022,72 @@ int submit_k8s(const std::string& dir_given, const K8sEngine& engine) {
   const auto quote = [](const std::string& s) { return json(s).dump(); };
   const auto job = [&](const std::string& name, const std::string& what,
                        const std::string& completions, const std::string& command) {
-    return "# " + what + " (written by vpipe segments submit --engine k8s).\n"
-           "# The claim " + engine.claim + " holds " + mount +
+    return "# " + what +
+           " (written by vpipe segments submit --engine k8s).\n"
+           "# The claim " +
+           engine.claim + " holds " + mount +
            " (input, job folder and output) for every pod.\n"
            "apiVersion: batch/v1\n"
            "kind: Job\n"
            "metadata:\n"
-           "  name: " + name + "\n"
+           "  name: " +
+           name +
+           "\n"
            "  labels:\n"
            "    app.kubernetes.io/name: vpipe\n"
-           "    vpipe/job: \"" + id + "\"\n"
-           "spec:\n" + completions +
+           "    vpipe/job: \"" +
+           id +
+           "\"\n"
+           "spec:\n" +
+           completions +
            "  template:\n"
            "    metadata:\n"
            "      labels:\n"
-           "        vpipe/job: \"" + id + "\"\n"
+           "        vpipe/job: \"" +
+           id +
+           "\"\n"
            "    spec:\n"
            "      restartPolicy: Never\n"
            "      containers:\n"
            "        - name: vpipe\n"
-           "          image: " + quote(image) + "\n"
-           "          command: " + command + "\n"
+           "          image: " +
+           quote(image) +
+           "\n"
+           "          command: " +
+           command +
+           "\n"
            "          resources:\n"
-           "            requests: {cpu: \"" + std::to_string(cpus) + "\", memory: 2Gi}\n"
-           "            limits: {cpu: \"" + std::to_string(cpus) + "\"}\n"
+           "            requests: {cpu: \"" +
+           std::to_string(cpus) +
+           "\", memory: 2Gi}\n"
+           "            limits: {cpu: \"" +
+           std::to_string(cpus) +
+           "\"}\n"
            "          volumeMounts:\n"
-           "            - {name: work, mountPath: " + quote(mount) + "}\n"
+           "            - {name: work, mountPath: " +
+           quote(mount) +
+           "}\n"
            "      volumes:\n"
            "        - name: work\n"
-           "          persistentVolumeClaim: {claimName: " + quote(engine.claim) + "}\n";
+           "          persistentVolumeClaim: {claimName: " +
+           quote(engine.claim) + "}\n";
   };
   const std::string seg_name = "vpipe-segments-" + id, join_name = "vpipe-join-" + id;
-  const std::string segments_yaml = job(
-      seg_name, "One pod per segment of " + m.output + "; a segment already done exits at once",
-      "  completionMode: Indexed\n"
-      "  completions: " + std::to_string(m.segments.size()) + "\n"
-      "  parallelism: " + std::to_string(parallel) + "\n"
-      "  backoffLimitPerIndex: " + std::to_string(std::max(0, engine.max_tries - 1)) + "\n"
-      "  maxFailedIndexes: 0\n",
-      "[\"vpipe\", \"segments\", \"run\", \"--workdir\", " + quote(workdir) +
-          ", \"--index\", \"env\"]");
+  const std::string segments_yaml =
+      job(seg_name, "One pod per segment of " + m.output + "; a segment already done exits at once",
+          "  completionMode: Indexed\n"
+          "  completions: " +
+              std::to_string(m.segments.size()) +
+              "\n"
+              "  parallelism: " +
+              std::to_string(parallel) +
+              "\n"
+              "  backoffLimitPerIndex: " +
+              std::to_string(std::max(0, engine.max_tries - 1)) +
+              "\n"
+              "  maxFailedIndexes: 0\n",
+          "[\"vpipe\", \"segments\", \"run\", \"--workdir\", " + quote(workdir) +
+              ", \"--index\", \"env\"]");
   const std::string join_yaml =
       job(join_name, "The join of " + m.output + ", once every segment is done",
           "  completions: 1\n  backoffLimit: " + std::to_string(std::max(0, engine.max_tries - 1)) +
@@ -1057,12 +1099,13 @@ int submit_k8s(const std::string& dir_given, const K8sEngine& engine) {
   const std::string seg_file = workdir + "/k8s/segments-job.yaml";
   const std::string join_file = workdir + "/k8s/join-job.yaml";
   if (!engine.apply) {
-    std::printf("wrote %s and %s; run them with:\n"
-                "  kubectl apply -f %s && kubectl wait --for=condition=complete --timeout=-1s "
-                "job/%s\n  kubectl apply -f %s && kubectl wait --for=condition=complete "
-                "--timeout=-1s job/%s\n",
-                seg_file.c_str(), join_file.c_str(), seg_file.c_str(), seg_name.c_str(),
-                join_file.c_str(), join_name.c_str());
+    std::printf(
+        "wrote %s and %s; run them with:\n"
+        "  kubectl apply -f %s && kubectl wait --for=condition=complete --timeout=-1s "
+        "job/%s\n  kubectl apply -f %s && kubectl wait --for=condition=complete "
+        "--timeout=-1s job/%s\n",
+        seg_file.c_str(), join_file.c_str(), seg_file.c_str(), seg_name.c_str(), join_file.c_str(),
+        join_name.c_str());
     return 0;
   }
   const auto kubectl = [](const std::vector<std::string>& args) {
@@ -1072,14 +1115,17 @@ int submit_k8s(const std::string& dir_given, const K8sEngine& engine) {
     if (code == 127) fail(ExitCode::kUsage, "k8s engine: kubectl not found");
     return code;
   };
-  for (const auto& [file, name] : {std::pair{seg_file, seg_name}, std::pair{join_file, join_name}}) {
+  for (const auto& [file, name] :
+       {std::pair{seg_file, seg_name}, std::pair{join_file, join_name}}) {
     if (kubectl({"apply", "-f", file}) != 0)
       fail(ExitCode::kRunFailed, "k8s engine: kubectl apply -f " + file + " failed");
     if (!engine.quiet) std::printf("applied job/%s; waiting for it\n", name.c_str());
     std::fflush(stdout);
     if (kubectl({"wait", "--for=condition=complete", "--timeout=-1s", "job/" + name}) != 0)
-      fail(ExitCode::kRunFailed, "k8s engine: job/" + name + " did not complete (kubectl "
-                                 "describe job/" + name + ")");
+      fail(ExitCode::kRunFailed, "k8s engine: job/" + name +
+                                     " did not complete (kubectl "
+                                     "describe job/" +
+                                     name + ")");
   }
   if (!engine.quiet) std::printf("joined into %s\n", m.output.c_str());
   return 0;

@@ -53,8 +53,8 @@ struct SlurmEngine {
   int max_tries = 3;      // submissions of a segment before the job fails
   int cpus_per_task = 0;  // 0: the plan's CPUs per job
   std::vector<std::string> sbatch_options;  // more sbatch flags (--partition=..., --time=...)
-  bool dry_run = false;   // write the batch scripts, print the commands, submit nothing
-  bool wait = true;       // follow the job until the join is done (else return once submitted)
+  bool dry_run = false;  // write the batch scripts, print the commands, submit nothing
+  bool wait = true;      // follow the job until the join is done (else return once submitted)
   bool quiet = false;
 };
 // Writes DIR/slurm/segments.sbatch (an array job over the segments not done) and join.sbatch
@@ -64,13 +64,13 @@ struct SlurmEngine {
 int submit_slurm(const std::string& workdir, const SlurmEngine& engine);
 
 struct K8sEngine {
-  int jobs = 0;           // parallelism; 0: 4
-  int max_tries = 3;      // attempts per segment (backoffLimitPerIndex + 1)
-  int cpus_per_task = 0;  // 0: the plan's CPUs per job
-  std::string image;      // empty: vpipe:VERSION
+  int jobs = 0;                      // parallelism; 0: 4
+  int max_tries = 3;                 // attempts per segment (backoffLimitPerIndex + 1)
+  int cpus_per_task = 0;             // 0: the plan's CPUs per job
+  std::string image;                 // empty: vpipe:VERSION
   std::string claim = "vpipe-work";  // the PersistentVolumeClaim holding input, job and output
-  std::string mount;      // where it is mounted; empty: the folder that holds all three
-  bool apply = false;     // kubectl apply, then wait for the segments and the join
+  std::string mount;                 // where it is mounted; empty: the folder that holds all three
+  bool apply = false;                // kubectl apply, then wait for the segments and the join
   bool quiet = false;
 };
 // Writes DIR/k8s/segments-job.yaml (an Indexed Job, one completion per segment, retries per

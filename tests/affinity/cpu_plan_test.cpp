@@ -347,7 +347,8 @@ TEST(PlanExplicitTest, RejectsAnEntryWithoutCpus) {
 }  // namespace
 }  // namespace vpipe::affinity
 
-// ---- the CPUs this process may use ---------------------------------------------------------------
+// ---- the CPUs this process may use
+// ---------------------------------------------------------------
 
 namespace vpipe::affinity {
 namespace {

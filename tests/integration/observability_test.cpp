@@ -40,7 +40,8 @@ TEST_F(ObservabilityTest, StatsReportTheResultTimesAndOutputSize) {
   EXPECT_EQ(done.at("output_bytes"), std::filesystem::file_size(path("out.mp4")));
   EXPECT_NEAR(done.at("output_duration_s").get<double>(), 2.0, 0.05);
   EXPECT_GT(done.at("bitrate_bps").get<double>(), 0);
-  EXPECT_THAT(done.at("started").get<std::string>(), ::testing::MatchesRegex("20..-..-..T..:..:..Z"));
+  EXPECT_THAT(done.at("started").get<std::string>(),
+              ::testing::MatchesRegex("20..-..-..T..:..:..Z"));
   EXPECT_LE(done.at("started").get<std::string>(), done.at("ended").get<std::string>());
 
   const RunResult failed = run_vpipe({"run", "-q", "-i", path("out.mp4"), "--ss", "100", "-o",

@@ -257,7 +257,8 @@ TEST_F(ProcessesTest, DecodeDeathEndsTheAudioWithTheVideo) {
   const std::string in = path("in.mp4"), out = path("out.mkv");
   ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=10 -f "
                   "lavfi -i sine=frequency=660:sample_rate=48000:duration=10 -c:v libx264 -preset "
-                  "ultrafast -c:a aac -shortest " + in),
+                  "ultrafast -c:a aac -shortest " +
+                  in),
             0);
   const pid_t parent = start_vpipe({"run", "-q", "-o", out, "-i", in, "--vf", "stress=300"}, out);
   const RunGuard guard{parent};

@@ -6,14 +6,13 @@
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
-
-#include <yaml-cpp/yaml.h>
 
 #include "support/media.hpp"
 #include "support/run_dir_test.hpp"
@@ -79,7 +78,8 @@ TEST_F(SegmentsTest, LosslessExactSplitOfABFrameInputIsBitIdenticalToOneRun) {
   const std::vector<std::string> opts{"-i", in, "-c:v", "ffv1"};
   single_run(opts, path("single.mkv"));
   std::vector<std::string> plan_args = opts;
-  plan_args.insert(plan_args.end(), {"-o", path("joined.mkv"), "--segments", "4", "--split", "exact"});
+  plan_args.insert(plan_args.end(),
+                   {"-o", path("joined.mkv"), "--segments", "4", "--split", "exact"});
   plan(plan_args, path("job"));
 
   const RunResult r = segments({"submit", "-q", "--workdir", path("job"), "--jobs", "2"});
@@ -119,11 +119,13 @@ TEST_F(SegmentsTest, DefaultKeyframeSplitKeepsTheFramesTimestampsAndAudioOfOneRu
 TEST_F(SegmentsTest, AVariableFrameRateInputKeepsEveryTimestamp) {
   // Intervals of 33, 46, 54 and 67 ms: every fifth frame 13 ms later, every seventh 21 ms.
   const std::string in = path("vfr.mkv");
-  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=4 -f lavfi "
-                  "-i sine=duration=4 -vf \"setpts='(N/30+floor(N/5)*0.013+"
-                  "floor(N/7)*0.021)/TB'\" -fps_mode passthrough -c:v libx264 -preset "
-                  "veryfast -bf 3 -c:a aac -shortest " + in),
-            0);
+  ASSERT_EQ(
+      shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=4 -f lavfi "
+            "-i sine=duration=4 -vf \"setpts='(N/30+floor(N/5)*0.013+"
+            "floor(N/7)*0.021)/TB'\" -fps_mode passthrough -c:v libx264 -preset "
+            "veryfast -bf 3 -c:a aac -shortest " +
+            in),
+      0);
   single_run({"-i", in, "-c:v", "ffv1"}, path("single.mkv"));
   plan({"-i", in, "-o", path("joined.mkv"), "-c:v", "ffv1", "--segments", "3", "--split", "exact"},
        path("job"));
@@ -141,7 +143,8 @@ TEST_F(SegmentsTest, AnOpenGopHevcInputSplitAtItsKeyframesIsBitIdenticalToOneRun
   const std::string in = path("open-gop.mkv");
   ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=4 -c:v "
                   "libx265 -preset ultrafast -x265-params "
-                  "log-level=error:open-gop=1:keyint=30:min-keyint=30:bframes=3:scenecut=0 " + in),
+                  "log-level=error:open-gop=1:keyint=30:min-keyint=30:bframes=3:scenecut=0 " +
+                  in),
             0);
   single_run({"-i", in, "-c:v", "ffv1"}, path("single.mkv"));
   plan({"-i", in, "-o", path("joined.mkv"), "-c:v", "ffv1", "--segments", "4"}, path("job"));
@@ -156,11 +159,12 @@ TEST_F(SegmentsTest, StatefulFiltersGetPreRollAndFrameNumbersAreAbsolute) {
   const std::string in = make_input();
   // Noise for tdenoise to average away, then the frame number drawn on each frame.
   const std::vector<std::string> opts{
-      "-i", in, "-c:v", "ffv1", "--vf",
-      "tdenoise=12,drawtext=text=frame %{n} at %{pts}s:x=8:y=8:size=24"};
+      "-i",   in,     "-c:v",
+      "ffv1", "--vf", "tdenoise=12,drawtext=text=frame %{n} at %{pts}s:x=8:y=8:size=24"};
   single_run(opts, path("single.mkv"));
   std::vector<std::string> plan_args = opts;
-  plan_args.insert(plan_args.end(), {"-o", path("joined.mkv"), "--segments", "4", "--split", "exact"});
+  plan_args.insert(plan_args.end(),
+                   {"-o", path("joined.mkv"), "--segments", "4", "--split", "exact"});
   plan(plan_args, path("job"));
   const auto manifest = nlohmann::json::parse(read_file(path("job/manifest.json")));
   EXPECT_EQ(manifest.at("segments").at(0).at("preroll_frames"), 0);
@@ -182,7 +186,8 @@ TEST_F(SegmentsTest, SsAndTApplyToTheWholeJob) {
   const std::vector<std::string> opts{"-i", in, "-c:v", "ffv1", "--ss", "0.5", "-t", "2.5"};
   single_run(opts, path("single.mkv"));
   std::vector<std::string> plan_args = opts;
-  plan_args.insert(plan_args.end(), {"-o", path("joined.mkv"), "--segments", "3", "--split", "exact"});
+  plan_args.insert(plan_args.end(),
+                   {"-o", path("joined.mkv"), "--segments", "3", "--split", "exact"});
   plan(plan_args, path("job"));
 
   const RunResult r = segments({"submit", "-q", "--workdir", path("job")});
@@ -209,12 +214,13 @@ TEST_F(SegmentsTest, AKilledSegmentJobPublishesNothingAndRunningItAgainGivesTheS
   const std::string in = make_input();
   const std::vector<std::string> opts{"-i", in, "-c:v", "ffv1", "--vf", "stress=30"};
   std::vector<std::string> plan_args = opts;
-  plan_args.insert(plan_args.end(), {"-o", path("joined.mkv"), "--segments", "2", "--split", "exact"});
+  plan_args.insert(plan_args.end(),
+                   {"-o", path("joined.mkv"), "--segments", "2", "--split", "exact"});
   plan(plan_args, path("job"));
   ASSERT_EQ(segments({"run", "-q", "--workdir", path("job"), "--index", "0"}).exit_code, 0);
 
-  const pid_t job = start_vpipe({"segments", "run", "--workdir", path("job"), "--index", "1"},
-                                path("killed"));
+  const pid_t job =
+      start_vpipe({"segments", "run", "--workdir", path("job"), "--index", "1"}, path("killed"));
   bool writing = false;
   for (int i = 0; i < 400 && !writing; ++i) {
     std::this_thread::sleep_for(25ms);
@@ -344,9 +350,8 @@ TEST_F(SegmentsTest, EachLocalJobAndItsStagesStayInTheirOwnCpuSet) {
   plan({"-i", in, "-o", path("o.mkv"), "-c:v", "ffv1", "--vf", "stress=40", "--segments", "2",
         "--split", "exact"},
        path("job"));
-  const pid_t submit = start_vpipe({"segments", "submit", "-q", "--workdir", path("job"),
-                                    "--jobs", "2"},
-                                   path("submit"));
+  const pid_t submit = start_vpipe(
+      {"segments", "submit", "-q", "--workdir", path("job"), "--jobs", "2"}, path("submit"));
   std::set<std::string> job_sets;
   bool stages_seen = false;
   for (int i = 0; i < 400 && is_alive(submit); ++i) {

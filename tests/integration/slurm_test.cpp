@@ -67,7 +67,8 @@ class SlurmTest : public RunDirTest {
   }
   void TearDown() override {
     shell(std::string(VPIPE_SOURCE_DIR) + "/scripts/slurm-cluster.sh stop " + cluster_);
-    for (pid_t pid : daemons_) EXPECT_FALSE(is_alive(pid)) << "daemon " << pid << " outlived the test";
+    for (pid_t pid : daemons_)
+      EXPECT_FALSE(is_alive(pid)) << "daemon " << pid << " outlived the test";
     unsetenv("SLURM_CONF");
     RunDirTest::TearDown();
   }
@@ -79,26 +80,26 @@ TEST_F(SlurmTest, ArrayJobSurvivesARequeueAndAFailedSegmentResumesToTheLocalEngi
   const std::string in = path("in.mp4");
   ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=640x360:rate=30:duration=8 -f "
                   "lavfi -i sine=frequency=660:sample_rate=48000:duration=8 -c:v libx264 -preset "
-                  "veryfast -bf 3 -g 60 -pix_fmt yuv420p -c:a aac -shortest " + in),
+                  "veryfast -bf 3 -g 60 -pix_fmt yuv420p -c:a aac -shortest " +
+                  in),
             0);
-  const std::vector<std::string> opts{"-q", "-i", in, "-c:v", "ffv1", "--vf", "stress=150",
-                                      "--segments", "4", "--split", "exact"};
-  std::vector<std::string> plan_local{"segments", "plan", "--workdir", path("local"), "-o",
-                                      path("local.mkv")};
+  const std::vector<std::string> opts{"-q",         "-i",         in,  "-c:v",    "ffv1", "--vf",
+                                      "stress=150", "--segments", "4", "--split", "exact"};
+  std::vector<std::string> plan_local{"segments",    "plan", "--workdir",
+                                      path("local"), "-o",   path("local.mkv")};
   plan_local.insert(plan_local.end(), opts.begin(), opts.end());
   ASSERT_EQ(run_vpipe(plan_local).exit_code, 0);
   ASSERT_EQ(run_vpipe({"segments", "submit", "-q", "--workdir", path("local")}, 120).exit_code, 0);
-  std::vector<std::string> plan_slurm{"segments", "plan", "--workdir", path("job"), "-o",
-                                      path("slurm.mkv")};
+  std::vector<std::string> plan_slurm{"segments",  "plan", "--workdir",
+                                      path("job"), "-o",   path("slurm.mkv")};
   plan_slurm.insert(plan_slurm.end(), opts.begin(), opts.end());
   ASSERT_EQ(run_vpipe(plan_slurm).exit_code, 0);
   // Segment 3 cannot be published while a folder sits where its file goes.
   fs::create_directories(path("job/segments/00003.nut"));
 
-  const pid_t submit =
-      start_vpipe({"segments", "submit", "--workdir", path("job"), "--engine", "slurm",
-                   "--cpus-per-task", "1", "--max-tries", "1"},
-                  path("submit"));
+  const pid_t submit = start_vpipe({"segments", "submit", "--workdir", path("job"), "--engine",
+                                    "slurm", "--cpus-per-task", "1", "--max-tries", "1"},
+                                   path("submit"));
   std::string task;  // a running array task, requeued once
   for (int i = 0; i < 600 && task.empty() && is_alive(submit); ++i) {
     std::this_thread::sleep_for(50ms);

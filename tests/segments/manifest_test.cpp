@@ -40,8 +40,8 @@ void expect_cover(const FrameIndex& index, const std::vector<Segment>& segs) {
     EXPECT_GT(segs[k].frames, 0);
     EXPECT_EQ(segs[k].begin_pts, index.pts[static_cast<std::size_t>(next_frame)]);
     EXPECT_LE(segs[k].seek_pts, segs[k].begin_pts);
-    EXPECT_TRUE(std::binary_search(index.keyframes.begin(), index.keyframes.end(),
-                                   segs[k].seek_pts))
+    EXPECT_TRUE(
+        std::binary_search(index.keyframes.begin(), index.keyframes.end(), segs[k].seek_pts))
         << "segment " << k << " seeks to a frame that is not a keyframe";
     if (k + 1 < segs.size()) {
       EXPECT_EQ(segs[k].end_pts, segs[k + 1].begin_pts);
@@ -60,7 +60,7 @@ TEST(SplitFramesTest, ExactSplitsEvenlyAnywhereAndSeeksToTheKeyframeBefore) {
   expect_cover(index, segs);
   ASSERT_EQ(segs.size(), 4U);
   EXPECT_EQ(segs[1].first_frame, 30);
-  EXPECT_EQ(segs[1].seek_pts, 0);        // frame 30: keyframe 0 before it
+  EXPECT_EQ(segs[1].seek_pts, 0);         // frame 30: keyframe 0 before it
   EXPECT_EQ(segs[2].seek_pts, 50 * 512);  // frame 60: keyframe 50
   EXPECT_EQ(segs[3].seek_pts, 50 * 512);  // frame 90: keyframe 50 (100 is after it)
 }
@@ -75,9 +75,9 @@ TEST(SplitFramesTest, KeyframeSplitPutsEveryBoundaryOnAKeyframe) {
   for (const Segment& s : segs) {
     EXPECT_EQ(s.seek_pts, s.begin_pts) << "segment " << s.index << " does not start on a keyframe";
   }
-  EXPECT_THAT(std::vector<std::int64_t>({segs[1].first_frame, segs[2].first_frame,
-                                         segs[3].first_frame}),
-              ElementsAre(60, 150, 210));  // nearest keyframes to 75, 150, 225 (ties: earlier)
+  EXPECT_THAT(
+      std::vector<std::int64_t>({segs[1].first_frame, segs[2].first_frame, segs[3].first_frame}),
+      ElementsAre(60, 150, 210));  // nearest keyframes to 75, 150, 225 (ties: earlier)
 }
 
 TEST(SplitFramesTest, GopSplitUsesMultiplesOfTheGop) {
