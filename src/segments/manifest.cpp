@@ -10,6 +10,7 @@ extern "C" {
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "affinity/cpu_plan.hpp"
 #include "common/error.hpp"
 
 namespace vpipe::segments {
@@ -105,17 +106,8 @@ std::vector<Segment> split_frames(const FrameIndex& index, std::int64_t job_begi
 }
 
 std::string format_indices(const std::vector<int>& indices) {
-  std::string text;
-  std::size_t i = 0;
-  while (i < indices.size()) {
-    std::size_t j = i;
-    while (j + 1 < indices.size() && indices[j + 1] == indices[j] + 1) ++j;
-    if (!text.empty()) text += ",";
-    text += std::to_string(indices[i]);
-    if (j > i) text += "-" + std::to_string(indices[j]);
-    i = j + 1;
-  }
-  return text;
+  // The same run notation as a CPU list ("1,3,7-9"), but nothing for none.
+  return indices.empty() ? "" : affinity::format_cpus(indices);
 }
 
 std::string sha256_hex(const std::string& bytes) {
