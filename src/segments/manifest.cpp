@@ -97,9 +97,17 @@ std::vector<Segment> split_frames(const FrameIndex& index, std::int64_t job_begi
     s.end_pts = k + 2 == bounds.size() ? job_end : pts[lo + bounds[k + 1]];
     s.preroll_frames = std::min<std::int64_t>(bounds[k], std::max(0, request.preroll_frames));
     s.preroll_pts = pts[lo + bounds[k] - s.preroll_frames];
-    const auto key =
-        std::upper_bound(index.keyframes.begin(), index.keyframes.end(), s.preroll_pts);
-    s.seek_pts = key == index.keyframes.begin() ? pts.front() : *(key - 1);
+    // The keyframe before the one at or before the first frame needed: a demuxer whose seek is
+    // approximate (MPEG-PS, AVI) or whose timestamps are a frame off the decoder's still lands
+    // early enough; decode drops what comes before the range.
+    auto key = std::upper_bound(index.keyframes.begin(), index.keyframes.end(), s.preroll_pts);
+    if (key == index.keyframes.begin()) {
+      s.seek_pts = pts.front();  // no keyframe before it: from the start
+    } else {
+      --key;
+      if (key != index.keyframes.begin()) --key;
+      s.seek_pts = *key;
+    }
     out.push_back(s);
   }
   return out;

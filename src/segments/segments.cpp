@@ -122,8 +122,11 @@ bool stale_part(const std::string& file) {
   return pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH);
 }
 
-// Every video frame's pts (presentation order) and the keyframes, from the packets alone.
-FrameIndex read_index(const std::string& url, int stream_index) {
+// Every video frame's pts (presentation order) and the keyframes, from the packets alone: every
+// video packet must have a pts (MP4, Matroska, MPEG-TS/PS, WebM, ...).
+FrameIndex read_index(const scheduler::RunPlan& plan) {
+  const std::string& url = plan.input_info.url;
+  const int stream_index = plan.input_info.stream_index;
   AVFormatContext* raw = nullptr;
   if (avformat_open_input(&raw, url.c_str(), nullptr, nullptr) < 0)
     fail(ExitCode::kInput, "input '" + url + "' cannot be opened");
@@ -134,8 +137,10 @@ FrameIndex read_index(const std::string& url, int stream_index) {
   FrameIndex index;
   index.time_base = raw->streams[stream_index]->time_base;
   const av::PacketPtr packet(av_packet_alloc());
+  bool every_pts = true;
   while (av_read_frame(raw, packet.get()) >= 0) {
     if (packet->stream_index == stream_index) {
+      every_pts = every_pts && packet->pts != AV_NOPTS_VALUE;
       const std::int64_t pts = packet->pts != AV_NOPTS_VALUE ? packet->pts : packet->dts;
       if (pts != AV_NOPTS_VALUE) {
         index.pts.push_back(pts);
@@ -143,6 +148,14 @@ FrameIndex read_index(const std::string& url, int stream_index) {
       }
     }
     av_packet_unref(packet.get());
+  }
+  if (!every_pts) {
+    // The decoder's own timestamp guesses (AVI's packed B-frames) do not match the packets'
+    // exactly, so a segment's range could not be found again: refused, not guessed.
+    fail(ExitCode::kUsage,
+         "segment mode: input '" + url +
+             "' has video packets without timestamps (AVI, raw streams), so segments cannot be "
+             "cut exactly: run it as one pipeline (without --segments)");
   }
   // Frames that share a timestamp (damaged or odd inputs) are kept, each counts.
   std::sort(index.pts.begin(), index.pts.end());
@@ -255,7 +268,7 @@ Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::s
   const scheduler::RunPlan plan = scheduler::make_plan(options, topology);
   check_segmentable(options, plan);
   const auto& in = plan.input_info;
-  const FrameIndex index = read_index(in.url, in.stream_index);
+  const FrameIndex index = read_index(plan);
   const AVRational tb = index.time_base;
   const auto ticks = [&](double s) {
     return static_cast<std::int64_t>(std::llround(s / av_q2d(tb)));

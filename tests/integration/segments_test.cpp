@@ -96,8 +96,8 @@ TEST_F(SegmentsTest, DefaultKeyframeSplitKeepsTheFramesTimestampsAndAudioOfOneRu
   const auto manifest = nlohmann::json::parse(read_file(path("job/manifest.json")));
   ASSERT_EQ(manifest.at("segments").size(), 3U);
   for (const auto& s : manifest.at("segments")) {
-    EXPECT_EQ(s.at("seek_pts"), s.at("begin_pts")) << "a boundary is not on a keyframe";
-    EXPECT_EQ(s.at("first_frame").get<int>() % 30, 0);
+    EXPECT_EQ(s.at("first_frame").get<int>() % 30, 0) << "a boundary is not on a keyframe";
+    EXPECT_LE(s.at("seek_pts"), s.at("begin_pts"));
   }
 
   const RunResult r = segments({"submit", "-q", "--workdir", path("job")});
@@ -262,7 +262,11 @@ TEST_F(SegmentsTest, InputsThatCannotBeSplitAreAUsageError) {
       {"segments", "plan", "--workdir", path("c"), "--segments", "2", "-i", in, "-r", "25", "-o",
        path("o.mp4")},
       {"run", "-i", "testsrc:duration=1", "-o", path("o.mp4"), "--segments", "2"},
+      {"segments", "plan", "--workdir", path("d"), "--segments", "2", "-i", path("in.avi"), "-o",
+       path("o.mp4")},
   };
+  // AVI: packets without timestamps; the decoder's guesses are not exact enough to cut by.
+  ASSERT_EQ(shell("ffmpeg -v error -y -i " + in + " -c:v mpeg4 -bf 2 -an " + path("in.avi")), 0);
   for (const auto& args : refused) {
     const RunResult r = run_vpipe(args);
     EXPECT_EQ(r.exit_code, 2) << args[args.size() > 6 ? 6 : 1] << ": " << r.err;
