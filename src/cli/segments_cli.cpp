@@ -138,11 +138,11 @@ void SegmentsCommand::add_to(CLI::App& app, CLI::App* run) {
   submit_
       ->add_option("--jobs", local_.jobs,
                    "Concurrent segment jobs (local default: one per 4 cores; slurm: the "
-                   "array's %limit, default none)")
+                   "array's %limit, default none; k8s: parallelism, default 4)")
       ->check(CLI::Range(1, 4096));
   submit_
       ->add_option("--cpus-per-task", slurm_.cpus_per_task,
-                   "slurm: CPUs per segment task (default: the plan's CPUs per job)")
+                   "slurm, k8s: CPUs per segment task (default: the plan's CPUs per job)")
       ->check(CLI::Range(1, 4096));
   submit_->add_option("--sbatch-opt", slurm_.sbatch_options,
                       "slurm: another sbatch flag for both jobs (repeatable), e.g. "
