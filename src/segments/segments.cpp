@@ -739,12 +739,17 @@ int submit_local(const std::string& workdir, const LocalEngine& engine) {
       queue.erase(queue.begin());
       ++tries[k];
       const std::string log = workdir + "/logs/" + segment_name(k) + ".log";
+      // The job is born on its CPUs: this process takes its set for the fork and gives it back
+      // after, so no moment of the child runs on (or is seen on) another job's CPUs.
+      cpu_set_t own, set;
+      CPU_ZERO(&set);
+      for (int cpu : sets[static_cast<std::size_t>(j)]) CPU_SET(cpu, &set);
+      const bool bound = sched_getaffinity(0, sizeof own, &own) == 0 &&
+                         sched_setaffinity(0, sizeof set, &set) == 0;
       const pid_t pid = fork();
+      if (pid != 0 && bound) sched_setaffinity(0, sizeof own, &own);
       if (pid == 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        for (int cpu : sets[static_cast<std::size_t>(j)]) CPU_SET(cpu, &set);
-        sched_setaffinity(0, sizeof set, &set);
+        if (!bound) sched_setaffinity(0, sizeof set, &set);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
