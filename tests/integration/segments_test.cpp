@@ -361,10 +361,9 @@ TEST_F(SegmentsTest, EachLocalJobAndItsStagesStayInTheirOwnCpuSet) {
   for (int i = 0; i < 400 && is_alive(submit); ++i) {
     std::this_thread::sleep_for(20ms);
     for (pid_t job : children_of(submit)) {
-      // Segment jobs only (a sanitizer's leak checker forks a helper of its own at exit).
-      if (read_file("/proc/" + std::to_string(job) + "/cmdline").find("segments") ==
-          std::string::npos)
-        continue;
+      // Segment jobs only (a sanitizer's leak checker forks a copy of submit at exit).
+      const std::string cmdline = read_file("/proc/" + std::to_string(job) + "/cmdline");
+      if (cmdline.find(std::string("segments\0run", 12)) == std::string::npos) continue;
       std::vector<std::pair<pid_t, std::string>> tree;
       collect_cpus(job, tree);
       const std::string job_cpus = tree.front().second;
