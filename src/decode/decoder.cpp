@@ -339,17 +339,16 @@ bool Decoder::feed_packet() {
 }
 
 bool Decoder::seek(double seconds) {
-  if (!info_.seekable) return false;
-  const auto ts = static_cast<std::int64_t>(seconds * AV_TIME_BASE);
-  if (avformat_seek_file(format_.get(), -1, INT64_MIN, ts, ts, 0) < 0) return false;
-  avcodec_flush_buffers(codec_.get());
-  return true;
+  return seek_to(-1, static_cast<std::int64_t>(seconds * AV_TIME_BASE));
 }
 
 bool Decoder::seek_pts(std::int64_t pts) {
+  return seek_to(info_.stream_index, pts);
+}
+
+bool Decoder::seek_to(int stream_index, std::int64_t ts) {
   if (!info_.seekable) return false;
-  if (avformat_seek_file(format_.get(), info_.stream_index, INT64_MIN, pts, pts, 0) < 0)
-    return false;
+  if (avformat_seek_file(format_.get(), stream_index, INT64_MIN, ts, ts, 0) < 0) return false;
   avcodec_flush_buffers(codec_.get());
   return true;
 }

@@ -139,6 +139,8 @@ class Decoder {
   [[nodiscard]] std::uint64_t errors() const { return errors_; }
 
  private:
+  // Keyframe at or before `ts` (of `stream_index`; -1: AV_TIME_BASE units), decoder flushed.
+  bool seek_to(int stream_index, std::int64_t ts);
   Decoder() = default;
   bool feed_packet();
   static int get_buffer(AVCodecContext* codec, AVFrame* frame, int flags);

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <limits>
 #include <vector>
 
 #include "common/error.hpp"
@@ -114,6 +115,10 @@ int run_encode_stage(StageContext& ctx) {
   int ends_seen = 0;
   const live::Deadline deadline{plan.latency_budget_ns()};
   live::CostEstimate cost;
+  // A segment job's pre-roll (output timestamps before this): filtered for its context, not
+  // part of the segment.
+  const std::int64_t keep_from = plan.pts_range ? plan.pts_range->begin - plan.pts_range->origin
+                                                : std::numeric_limits<std::int64_t>::min();
   // Capture times of frames sent to the encoder whose packets have not come out yet: latency
   // is measured from capture to the packet's write, in output order.
   std::deque<std::int64_t> unpacketed;
@@ -184,9 +189,7 @@ int run_encode_stage(StageContext& ctx) {
       const std::int64_t capture = slot.desc().capture_ns;
       const auto now = static_cast<std::int64_t>(monotonic_ns());
       bool drop = slot.desc().dropped != 0;  // a tombstone: dropped and counted upstream
-      // A segment job's pre-roll: filtered for its context, not part of the segment.
-      if (plan.pts_range && slot.desc().pts < plan.pts_range->begin - plan.pts_range->origin)
-        drop = true;
+      if (slot.desc().pts < keep_from) drop = true;
       if (!drop && plan.live && deadline.late(capture, now, cost.value_ns())) {
         drop = true;
         ctx.stats.drops_late.fetch_add(1, std::memory_order_relaxed);

@@ -198,8 +198,8 @@ SegmentFile read_segment(const std::string& path, std::vector<std::int64_t>* pts
   return f;
 }
 
-// The options of one segment job (or of the join): the stored flags, then what segment mode
-// fixes. `final_output` options are kept for the join.
+// The options the manifest stores, with its input and output (absolute paths): what one run over
+// the whole job would use. A segment job changes them further; the join uses them as they are.
 scheduler::RunOptions job_options(const Manifest& m) {
   scheduler::RunOptions options = cli::parse_run_args(m.run_args);
   options.input = m.input.path;
