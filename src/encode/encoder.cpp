@@ -108,9 +108,13 @@ AVDictionary* muxer_options(const EncoderSettings& s, const AVOutputFormat* fmt)
   AVDictionary* opts = nullptr;
   if (std::string(fmt->name) == "mp4" || std::string(fmt->name) == "mov") {
     // Fragmented by default: if the process is killed, what was written so far still plays.
-    // A fragment at least every second, each flushed to the file as it is written.
-    av_dict_set(&opts, "movflags",
-                s.faststart ? "+faststart" : "+frag_keyframe+empty_moov+default_base_moof", 0);
+    // A fragment at least every second, each flushed to the file as it is written. The index
+    // header waits for the first fragment (delay_moov), so it has the edit lists that start the
+    // video and the audio together: without them, a B-frame encoder's delay starts the video
+    // late (two frame intervals; seconds on a slow or variable frame rate).
+    av_dict_set(
+        &opts, "movflags",
+        s.faststart ? "+faststart" : "+frag_keyframe+empty_moov+delay_moov+default_base_moof", 0);
     if (!s.faststart) av_dict_set(&opts, "frag_duration", "1000000", 0);
   }
   return opts;
@@ -401,11 +405,18 @@ void Encoder::send(AVFrame* frame) {
   // Encoders and muxers need strictly increasing timestamps; damaged inputs do not always have
   // them.
   if (last_pts_ != AV_NOPTS_VALUE && to_send->pts <= last_pts_) to_send->pts = last_pts_ + 1;
+  if (last_pts_ != AV_NOPTS_VALUE) {
+    const auto previous = durations_.find(last_pts_);
+    if (previous != durations_.end()) previous->second = to_send->pts - last_pts_;
+  }
   last_pts_ = to_send->pts;
-  video_end_s_ = static_cast<double>(
-                     to_send->pts + std::max<std::int64_t>(
-                                        1, av_rescale_q(1, av_inv_q(c->framerate), c->time_base))) *
-                 av_q2d(c->time_base);
+  const std::int64_t duration = std::max<std::int64_t>(
+      1, frame->pkt_duration > 0 ? av_rescale_q(frame->pkt_duration, input_time_base_, c->time_base)
+                                 : av_rescale_q(1, av_inv_q(c->framerate), c->time_base));
+  // An encoder that drops frames would leave entries behind: keep the map bounded.
+  if (durations_.size() > 4096) durations_.erase(durations_.begin());
+  durations_[to_send->pts] = duration;
+  video_end_s_ = static_cast<double>(to_send->pts + duration) * av_q2d(c->time_base);
   to_send->pict_type = AV_PICTURE_TYPE_NONE;
   const int ret = avcodec_send_frame(c, to_send);
   if (ret < 0) fail(ExitCode::kRunFailed, "encoder " + codec_name_ + ": " + av::error_text(ret));
@@ -418,6 +429,11 @@ void Encoder::drain() {
     int ret = avcodec_receive_packet(c, packet_.get());
     if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return;
     if (ret < 0) fail(ExitCode::kRunFailed, "encoder " + codec_name_ + ": " + av::error_text(ret));
+    const auto shown = durations_.find(packet_->pts);
+    if (shown != durations_.end()) {
+      packet_->duration = shown->second;
+      durations_.erase(shown);
+    }
     write_packet(packet_.get(), c->time_base);
   }
 }

@@ -104,6 +104,10 @@ class Encoder {
   std::unique_ptr<AudioTrack> audio_;
   double video_end_s_ = 0;  // end of the last video frame sent, on the input's timeline
   std::int64_t last_pts_ = AV_NOPTS_VALUE;
+  // How long each frame sent and not yet out as a packet is shown, by pts (encoder time base):
+  // until the next frame's pts, the last one its decoded duration. Encoders do not say, and
+  // fragmented MP4 needs every packet's duration.
+  std::map<std::int64_t, std::int64_t> durations_;
   std::uint64_t packets_ = 0;
   bool header_written_ = false;
   bool finished_ = false;

@@ -277,6 +277,40 @@ TEST_F(FidelityTest, VariableFrameRateTimestampsPassThroughUnchanged) {
   EXPECT_EQ(out.pts, in.pts) << "every frame keeps its own time (Matroska, 1 ms both sides)";
 }
 
+// The default MP4 (fragmented) starts the picture and the sound together, as the input does:
+// a B-frame encoder's delay is two frame intervals in real time, which is 0.067 s at 30 fps,
+// 2 s at 1 fps and 2 s where the first frame lasts 2 s (VFR), unless an edit list takes it out.
+TEST_F(FidelityTest, DefaultMp4StartsVideoAndAudioTogetherForCfrVfrAndSlowSources) {
+  struct Case {
+    std::string name, make;
+  };
+  const std::vector<Case> cases = {
+      {"cfr",
+       "-f lavfi -i testsrc2=size=160x120:rate=30:duration=3 -f lavfi -i sine=d=3 "
+       "-c:v libx264 -bf 3 -c:a aac -shortest"},
+      {"vfr",
+       "-f lavfi -i testsrc2=size=160x120:duration=4 -f lavfi -i sine=duration=6 -vf "
+       "\"setpts='if(eq(N,0),0,PTS+2/TB)'\" -fps_mode passthrough -c:v libx264 -c:a aac "
+       "-shortest"},
+      {"slow",
+       "-f lavfi -i testsrc2=size=160x120:rate=1:duration=6 -f lavfi -i sine=d=6 "
+       "-c:v libx264 -c:a aac -shortest"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string in = path(c.name + ".mkv"), out = path(c.name + ".mp4");
+    ffmpeg(c.make + " " + in);
+    vpipe_ok({"-i", in, "-o", out});
+    const std::vector<StreamInfo> src = probe_streams(in), got = probe_streams(out);
+    ASSERT_EQ(got.size(), 2u);
+    ASSERT_EQ(got[0].type, "video");
+    ASSERT_EQ(got[1].type, "audio");
+    // The picture starts where it started in the input, relative to the sound, within 1 ms.
+    EXPECT_NEAR(got[0].start_s - got[1].start_s, src[0].start_s - src[1].start_s, 0.001);
+    EXPECT_NEAR(got[0].last_pts_s - got[0].start_s, src[0].last_pts_s - src[0].start_s, 0.001);
+  }
+}
+
 TEST_F(FidelityTest, MapChoosesTheVideoAndAudioStreamAndABadOneFailsInOneLine) {
   // Two video streams (160x120, 320x240), two audio streams (mono, stereo).
   ffmpeg(

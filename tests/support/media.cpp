@@ -4,6 +4,7 @@ extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/imgutils.h>
+#include <libavutil/intreadwrite.h>
 #include <libswscale/swscale.h>
 }
 
@@ -91,7 +92,8 @@ std::vector<StreamInfo> probe_streams(const std::string& path) {
   }
   avformat_find_stream_info(fmt, nullptr);
   std::vector<std::int64_t> first(fmt->nb_streams, AV_NOPTS_VALUE),
-      end(fmt->nb_streams, AV_NOPTS_VALUE);
+      end(fmt->nb_streams, AV_NOPTS_VALUE), last(fmt->nb_streams, AV_NOPTS_VALUE),
+      skipped(fmt->nb_streams, 0);
   for (unsigned i = 0; i < fmt->nb_streams; ++i) {
     const AVCodecParameters* par = fmt->streams[i]->codecpar;
     const char* type = av_get_media_type_string(par->codec_type);
@@ -102,15 +104,26 @@ std::vector<StreamInfo> probe_streams(const std::string& path) {
     const int i = pkt->stream_index;
     ++streams[i].packets;
     if (pkt->pts != AV_NOPTS_VALUE) {
-      if (first[i] == AV_NOPTS_VALUE || pkt->pts < first[i]) first[i] = pkt->pts;
+      if (first[i] == AV_NOPTS_VALUE || pkt->pts < first[i]) {
+        first[i] = pkt->pts;
+        std::size_t size = 0;
+        const std::uint8_t* skip = av_packet_get_side_data(pkt, AV_PKT_DATA_SKIP_SAMPLES, &size);
+        skipped[i] = skip != nullptr && size >= 4 ? AV_RL32(skip) : 0;
+      }
+      if (last[i] == AV_NOPTS_VALUE || pkt->pts > last[i]) last[i] = pkt->pts;
       const std::int64_t e = pkt->pts + pkt->duration;
       if (end[i] == AV_NOPTS_VALUE || e > end[i]) end[i] = e;
     }
     av_packet_unref(pkt);
   }
   for (unsigned i = 0; i < fmt->nb_streams; ++i) {
-    if (first[i] != AV_NOPTS_VALUE)
-      streams[i].duration_s = (end[i] - first[i]) * av_q2d(fmt->streams[i]->time_base);
+    if (first[i] == AV_NOPTS_VALUE) continue;
+    const AVStream* st = fmt->streams[i];
+    streams[i].duration_s = (end[i] - first[i]) * av_q2d(st->time_base);
+    streams[i].start_s = first[i] * av_q2d(st->time_base);
+    if (st->codecpar->sample_rate > 0)
+      streams[i].start_s += static_cast<double>(skipped[i]) / st->codecpar->sample_rate;
+    streams[i].last_pts_s = last[i] * av_q2d(st->time_base);
   }
   av_packet_free(&pkt);
   avformat_close_input(&fmt);

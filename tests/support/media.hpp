@@ -26,6 +26,10 @@ struct StreamInfo {
   std::string codec;
   double duration_s = 0;  // from the packets' timestamps
   std::size_t packets = 0;
+  // When the first sample is presented, in seconds: the earliest pts, after the container's
+  // edit list, plus the samples the first audio packet says to skip (an encoder's priming).
+  double start_s = 0;
+  double last_pts_s = 0;  // the latest pts
 };
 
 // Every stream of `path`, measured by reading all its packets.
