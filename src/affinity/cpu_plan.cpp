@@ -162,7 +162,11 @@ std::string format_cpus(const std::vector<int>& cpus) {
     while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
     if (!text.empty()) text += ",";
     text += std::to_string(cpus[i]);
-    if (j > i) text += "-" + std::to_string(cpus[j]);
+    if (j > i) {
+      // Appended in two steps: `"-" + std::to_string(...)` trips GCC 12's -Wrestrict at -O3.
+      text += '-';
+      text += std::to_string(cpus[j]);
+    }
     i = j + 1;
   }
   return text;

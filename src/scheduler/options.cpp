@@ -6,6 +6,8 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <set>
 
 #include "common/error.hpp"
@@ -46,6 +48,15 @@ std::string resolve_path(const std::string& value, const fs::path& base) {
   return p.is_absolute() ? value : (base / p).lexically_normal().string();
 }
 
+template <typename T>
+struct ValueOf {
+  using type = T;
+};
+template <typename T>
+struct ValueOf<std::optional<T>> {
+  using type = T;
+};
+
 }  // namespace
 
 void apply_config_file(const std::string& path, RunOptions& o) {
@@ -61,112 +72,99 @@ void apply_config_file(const std::string& path, RunOptions& o) {
   if (root.IsNull()) return;
   if (!root.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': must be a map of settings");
   const fs::path base = fs::absolute(path).parent_path();
-  static const std::set<std::string> kKeys = {
-      "input",        "output",        "format",    "vf",         "codec",
-      "preset",       "crf",           "bitrate",   "gop",        "codec_options",
-      "workers",      "affinity",      "window",    "batch",      "max_restarts",
-      "hang_timeout", "no_audio",      "faststart", "overwrite",  "quiet",
-      "progress",     "log_level",     "log_file",  "stats_json", "metrics",
-      "input_format", "input_timeout", "live",      "realtime",   "latency_budget",
-      "drop",         "drain_timeout"};
+  // One handler per key: the set of keys a config may hold is exactly what is handled here.
+  using Handler = std::function<void(const YAML::Node&, const std::string&)>;
+  // A plain value: the field's own type (or the type inside its optional).
+  const auto value = [&]<typename Field>(Field RunOptions::*field) -> Handler {
+    return [&o, field, &path](const YAML::Node& v, const std::string& key) {
+      o.*field = scalar<typename ValueOf<Field>::type>(v, key, path);
+    };
+  };
+  const auto string_map = [&](std::map<std::string, std::string> RunOptions::*field) -> Handler {
+    return [&o, field, &path](const YAML::Node& v, const std::string& key) {
+      if (!v.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': " + key + " must be a map");
+      for (const auto& opt : v)
+        (o.*field)[key_text(opt.first, path)] = scalar<std::string>(opt.second, key, path);
+    };
+  };
+  const std::map<std::string, Handler> handlers = {
+      {"input",
+       [&](const YAML::Node& v, const std::string& key) {
+         o.input = resolve_path(scalar<std::string>(v, key, path), base);
+       }},
+      {"output", value(&RunOptions::output)},
+      {"tee", value(&RunOptions::tee)},
+      {"format", value(&RunOptions::format)},
+      {"vf", value(&RunOptions::vf)},
+      {"codec", value(&RunOptions::codec)},
+      {"preset", value(&RunOptions::preset)},
+      {"crf", value(&RunOptions::crf)},
+      {"bitrate",
+       [&](const YAML::Node& v, const std::string& key) {
+         o.bitrate = parse_bitrate(scalar<std::string>(v, key, path));
+       }},
+      {"gop", value(&RunOptions::gop)},
+      {"codec_options", string_map(&RunOptions::codec_options)},
+      {"input_options", string_map(&RunOptions::input_options)},
+      {"workers", value(&RunOptions::workers)},
+      {"affinity", value(&RunOptions::affinity)},
+      {"window", value(&RunOptions::window)},
+      {"batch", value(&RunOptions::batch)},
+      {"max_restarts", value(&RunOptions::max_restarts)},
+      {"hang_timeout", value(&RunOptions::hang_timeout_s)},
+      {"drain_timeout", value(&RunOptions::drain_timeout_s)},
+      {"input_timeout", value(&RunOptions::input_timeout_s)},
+      {"latency_budget", value(&RunOptions::latency_budget_ms)},
+      {"overwrite", value(&RunOptions::overwrite)},
+      {"faststart", value(&RunOptions::faststart)},
+      {"no_audio", value(&RunOptions::no_audio)},
+      {"quiet", value(&RunOptions::quiet)},
+      {"realtime", value(&RunOptions::realtime)},
+      {"no_metadata", value(&RunOptions::no_metadata)},
+      {"progress", value(&RunOptions::progress)},
+      {"log_level", value(&RunOptions::log_level)},
+      {"log_file", value(&RunOptions::log_file)},
+      {"stats_json", value(&RunOptions::stats_json)},
+      {"metrics", value(&RunOptions::metrics)},
+      {"input_format", value(&RunOptions::input_format)},
+      {"live", value(&RunOptions::live)},
+      {"drop", value(&RunOptions::drop)},
+      {"pix_fmt", value(&RunOptions::pix_fmt)},
+      {"audio_codec", value(&RunOptions::audio_codec)},
+      {"audio_bitrate",
+       [&](const YAML::Node& v, const std::string& key) {
+         o.audio_bitrate = parse_bitrate(scalar<std::string>(v, key, path));
+       }},
+      {"map",
+       [&](const YAML::Node& v, const std::string& key) {
+         if (!v.IsSequence()) {
+           o.maps.push_back(scalar<std::string>(v, key, path));
+           return;
+         }
+         for (const auto& m : v) o.maps.push_back(scalar<std::string>(m, key, path));
+       }},
+      {"rate",
+       [&](const YAML::Node& v, const std::string& key) {
+         o.rate = parse_rate(scalar<std::string>(v, key, path));
+       }},
+      {"start",
+       [&](const YAML::Node& v, const std::string& key) {
+         o.start_s = parse_time(scalar<std::string>(v, key, path), "start");
+       }},
+      {"duration",
+       [&](const YAML::Node& v, const std::string& key) {
+         o.duration_s = parse_time(scalar<std::string>(v, key, path), "duration");
+       }},
+  };
+  std::set<std::string> seen;
   for (const auto& kv : root) {
     const std::string key = key_text(kv.first, path);
-    const YAML::Node& v = kv.second;
-    if (!kKeys.count(key))
+    const auto handler = handlers.find(key);
+    if (handler == handlers.end())
       fail(ExitCode::kUsage, "config '" + path + "': unknown key '" + key + "'");
-    if (key == "input")
-      o.input = resolve_path(scalar<std::string>(v, key, path), base);
-    else if (key == "output")
-      o.output = scalar<std::string>(v, key, path);
-    else if (key == "tee")
-      o.tee = scalar<std::string>(v, key, path);
-    else if (key == "format")
-      o.format = scalar<std::string>(v, key, path);
-    else if (key == "vf")
-      o.vf = scalar<std::string>(v, key, path);
-    else if (key == "codec")
-      o.codec = scalar<std::string>(v, key, path);
-    else if (key == "preset")
-      o.preset = scalar<std::string>(v, key, path);
-    else if (key == "crf")
-      o.crf = scalar<int>(v, key, path);
-    else if (key == "bitrate")
-      o.bitrate = parse_bitrate(scalar<std::string>(v, key, path));
-    else if (key == "gop")
-      o.gop = scalar<int>(v, key, path);
-    else if (key == "workers")
-      o.workers = scalar<int>(v, key, path);
-    else if (key == "affinity")
-      o.affinity = scalar<std::string>(v, key, path);
-    else if (key == "window")
-      o.window = scalar<int>(v, key, path);
-    else if (key == "batch")
-      o.batch = scalar<int>(v, key, path);
-    else if (key == "max_restarts")
-      o.max_restarts = scalar<int>(v, key, path);
-    else if (key == "hang_timeout")
-      o.hang_timeout_s = scalar<double>(v, key, path);
-    else if (key == "drain_timeout")
-      o.drain_timeout_s = scalar<double>(v, key, path);
-    else if (key == "overwrite")
-      o.overwrite = scalar<bool>(v, key, path);
-    else if (key == "faststart")
-      o.faststart = scalar<bool>(v, key, path);
-    else if (key == "no_audio")
-      o.no_audio = scalar<bool>(v, key, path);
-    else if (key == "quiet")
-      o.quiet = scalar<bool>(v, key, path);
-    else if (key == "progress")
-      o.progress = scalar<std::string>(v, key, path);
-    else if (key == "log_level")
-      o.log_level = scalar<std::string>(v, key, path);
-    else if (key == "log_file")
-      o.log_file = scalar<std::string>(v, key, path);
-    else if (key == "stats_json")
-      o.stats_json = scalar<std::string>(v, key, path);
-    else if (key == "metrics")
-      o.metrics = scalar<std::string>(v, key, path);
-    else if (key == "input_format")
-      o.input_format = scalar<std::string>(v, key, path);
-    else if (key == "input_timeout")
-      o.input_timeout_s = scalar<double>(v, key, path);
-    else if (key == "live")
-      o.live = scalar<std::string>(v, key, path);
-    else if (key == "realtime")
-      o.realtime = scalar<bool>(v, key, path);
-    else if (key == "latency_budget")
-      o.latency_budget_ms = scalar<double>(v, key, path);
-    else if (key == "drop")
-      o.drop = scalar<std::string>(v, key, path);
-    else if (key == "pix_fmt")
-      o.pix_fmt = scalar<std::string>(v, key, path);
-    else if (key == "no_metadata")
-      o.no_metadata = scalar<bool>(v, key, path);
-    else if (key == "audio_codec")
-      o.audio_codec = scalar<std::string>(v, key, path);
-    else if (key == "audio_bitrate")
-      o.audio_bitrate = parse_bitrate(scalar<std::string>(v, key, path));
-    else if (key == "map") {
-      if (v.IsSequence()) {
-        for (const auto& m : v) o.maps.push_back(scalar<std::string>(m, key, path));
-      } else {
-        o.maps.push_back(scalar<std::string>(v, key, path));
-      }
-    } else if (key == "rate")
-      o.rate = parse_rate(scalar<std::string>(v, key, path));
-    else if (key == "start")
-      o.start_s = parse_time(scalar<std::string>(v, key, path), "start");
-    else if (key == "duration")
-      o.duration_s = parse_time(scalar<std::string>(v, key, path), "duration");
-    else if (key == "input_options") {
-      if (!v.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': input_options must be a map");
-      for (const auto& opt : v)
-        o.input_options[key_text(opt.first, path)] = scalar<std::string>(opt.second, key, path);
-    } else if (key == "codec_options") {
-      if (!v.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': codec_options must be a map");
-      for (const auto& opt : v)
-        o.codec_options[key_text(opt.first, path)] = scalar<std::string>(opt.second, key, path);
-    }
+    if (!seen.insert(key).second)
+      fail(ExitCode::kUsage, "config '" + path + "': key '" + key + "' is given twice");
+    handler->second(kv.second, key);
   }
 }
 

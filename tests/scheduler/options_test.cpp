@@ -83,7 +83,19 @@ TEST_F(ConfigFileTest, AppliesEveryKnownKey) {
                                  "live: on\n"
                                  "realtime: true\n"
                                  "latency_budget: 150\n"
-                                 "drop: newest\n");
+                                 "drop: newest\n"
+                                 "drain_timeout: 12\n"
+                                 "start: 1.5\n"
+                                 "duration: 00:00:02\n"
+                                 "rate: 30000/1001\n"
+                                 "map: [\"0:v:1\", \"0:a:0\"]\n"
+                                 "tee: udp://127.0.0.1:5000\n"
+                                 "pix_fmt: yuv444p\n"
+                                 "no_metadata: true\n"
+                                 "audio_codec: libopus\n"
+                                 "audio_bitrate: 96k\n"
+                                 "input_options:\n"
+                                 "  video_size: 640x480\n");
   RunOptions sut;
 
   apply_config_file(path, sut);
@@ -113,6 +125,31 @@ TEST_F(ConfigFileTest, AppliesEveryKnownKey) {
   EXPECT_TRUE(sut.realtime);
   EXPECT_EQ(sut.latency_budget_ms, 150);
   EXPECT_EQ(sut.drop, "newest");
+  EXPECT_EQ(sut.drain_timeout_s, 12);
+  EXPECT_EQ(sut.start_s, 1.5);
+  EXPECT_EQ(sut.duration_s, 2.0);
+  ASSERT_TRUE(sut.rate.has_value());
+  EXPECT_EQ(sut.rate->num, 30000);
+  EXPECT_EQ(sut.rate->den, 1001);
+  EXPECT_EQ(sut.maps, (std::vector<std::string>{"0:v:1", "0:a:0"}));
+  EXPECT_EQ(sut.tee, "udp://127.0.0.1:5000");
+  EXPECT_EQ(sut.pix_fmt, "yuv444p");
+  EXPECT_TRUE(sut.no_metadata);
+  EXPECT_EQ(sut.audio_codec, "libopus");
+  EXPECT_EQ(sut.audio_bitrate, 96000);
+  EXPECT_EQ(sut.input_options, (std::map<std::string, std::string>{{"video_size", "640x480"}}));
+}
+
+TEST_F(ConfigFileTest, AKeyGivenTwiceIsAUsageErrorNamingIt) {
+  const std::string path = write("twice.yaml", "crf: 20\npreset: slow\ncrf: 30\n");
+  RunOptions sut;
+  try {
+    apply_config_file(path, sut);
+    ADD_FAILURE() << "a key given twice was accepted (crf " << sut.crf.value_or(-1) << ")";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    EXPECT_THAT(e.what(), HasSubstr("'crf' is given twice"));
+  }
 }
 
 TEST_F(ConfigFileTest, KeysTheFileDoesNotNameKeepTheirValues) {
