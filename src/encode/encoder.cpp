@@ -122,7 +122,7 @@ AVDictionary* muxer_options(const EncoderSettings& s, const AVOutputFormat* fmt)
 
 // Writes the header of an output holding only `stream` into memory, with the output's muxer
 // options; libav's complaint, if it refuses, into `why`. Some refusals come only from the
-// header: FLAC in MP4 (experimental), Opus in MOV, AC-3 in fragmented MP4.
+// header: FLAC in MP4 (experimental), Opus in MOV.
 bool header_takes(const EncoderSettings& s, const AVOutputFormat* fmt,
                   const AVCodecParameters* stream, std::string* why) {
   if ((fmt->flags & AVFMT_NOFILE) != 0) return true;  // RTSP and the like: not tried here

@@ -272,16 +272,17 @@ TEST_F(RunTest, WithoutACodecTheContainerGetsOneItCanHold) {
 }
 
 // Audio is copied only where the output really takes it: some refusals come from the muxer's
-// header alone (FLAC in MP4 is experimental, Opus is not for MOV, AC-3 needs its first packet
-// before a fragmented MP4's header). Those are re-encoded to the container's codec instead, as
-// the ffmpeg CLI does; -c:a copy says why it cannot.
+// header alone (FLAC in MP4 is experimental, Opus is not for MOV). Those are re-encoded to the
+// container's codec instead, as the ffmpeg CLI does; -c:a copy says why it cannot. AC-3, which
+// needs its first packet before the MP4 index is written, is copied: the fragmented MP4's index
+// waits for the first fragment.
 TEST_F(RunTest, AudioTheContainerRefusesIsReencodedNotAFailedRun) {
   struct Case {
     std::string codec, out, expected;
   };
   for (const Case& c : std::vector<Case>{{"flac", "out.mp4", "aac"},
                                          {"libopus", "out.mov", "aac"},
-                                         {"ac3", "out.mp4", "aac"},
+                                         {"ac3", "out.mp4", "ac3"},
                                          {"ac3", "out.mkv", "ac3"},
                                          {"aac", "out.ogv", "vorbis"}}) {
     SCOPED_TRACE(c.codec + " -> " + c.out);
