@@ -115,13 +115,14 @@ class Resize final : public Filter {
   bool in_place() const override { return false; }
   Geometry output_geometry(Geometry in) const override {
     Geometry out{w_, h_};
-    // -1 keeps the aspect ratio, rounded to an even size as 4:2:0 encoders want.
-    if (w_ < 0)
-      out.width = std::max(
-          2, static_cast<int>(std::lround(static_cast<double>(in.width) * h_ / in.height / 2)) * 2);
-    if (h_ < 0)
-      out.height = std::max(
-          2, static_cast<int>(std::lround(static_cast<double>(in.height) * w_ / in.width / 2)) * 2);
+    // -N keeps the aspect ratio, rounded to a multiple of N (as ffmpeg's scale); -1 to an even
+    // size, as 4:2:0 encoders want.
+    const auto keep = [](double size, int n) {
+      const int multiple = std::max(2, -n);
+      return std::max(multiple, static_cast<int>(std::lround(size / multiple)) * multiple);
+    };
+    if (w_ < 0) out.width = keep(static_cast<double>(in.width) * h_ / in.height, w_);
+    if (h_ < 0) out.height = keep(static_cast<double>(in.height) * w_ / in.width, h_);
     check_dimension(name_, "width", out.width);
     check_dimension(name_, "height", out.height);
     return out;
@@ -152,10 +153,12 @@ std::unique_ptr<Filter> make_resize(const FilterArgs& a) {
   if (!w_text || !h_text) bad_arg(a, "needs a size: resize=WxH or resize=w=W:h=H");
   const int w = to_int(a, "w", *w_text);
   const int h = to_int(a, "h", *h_text);
-  if ((w != -1 && (w < 1 || w > kMaxDimension)) || (h != -1 && (h < 1 || h > kMaxDimension)) ||
-      (w == -1 && h == -1)) {
+  const auto valid = [](int n) { return (n >= 1 && n <= kMaxDimension) || (n <= -1 && n >= -64); };
+  if (!valid(w) || !valid(h) || (w < 0 && h < 0)) {
     bad_arg(a, "size " + *w_text + "x" + *h_text + " is invalid: width and height must be 1.." +
-                   std::to_string(kMaxDimension) + " (one may be -1 to keep the aspect ratio)");
+                   std::to_string(kMaxDimension) +
+                   " (one may be -N to keep the aspect ratio, rounded to a multiple of N: -1 and "
+                   "-2 even, -4 a multiple of 4)");
   }
   static const std::map<std::string, int> kInterp = {{"nearest", cv::INTER_NEAREST},
                                                      {"linear", cv::INTER_LINEAR},
@@ -491,8 +494,8 @@ std::unique_ptr<Filter> make_rotate(const FilterArgs& a) {
 std::vector<FilterInfo> all_filters() {
   return {
       {"resize", "WxH | w=W:h=H [:interp=nearest|linear|cubic|area|lanczos]",
-       "scale to a size; -1 for one side keeps the aspect ratio", "resize=1280x720:interp=area",
-       make_resize, false},
+       "scale to a size; -1 (or -N) for one side keeps the aspect ratio (a multiple of N)",
+       "resize=1280x720:interp=area", make_resize, false},
       {"crop", "W:H[:X:Y]", "cut a W x H window (centred unless X, Y given; no pixel copied)",
        "crop=640:360:0:0", make_crop, false},
       {"pad", "W:H[:X:Y][:color=black|white|gray]",

@@ -142,7 +142,7 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidSpec{"resize=12ax34", "filter 'resize'", "must be an integer, got '12a'"},
         InvalidSpec{"resize=100000x10", "filter 'resize'", "100000x10 is invalid"},
         InvalidSpec{"resize=-1x-1", "filter 'resize'", "-1x-1 is invalid"},
-        InvalidSpec{"resize=-2x100", "filter 'resize'", "-2x100 is invalid"},
+        InvalidSpec{"resize=-65x100", "filter 'resize'", "-65x100 is invalid"},
         InvalidSpec{"resize=w=640", "filter 'resize'", "must be WxH"},
         InvalidSpec{"resize=h=640", "filter 'resize'", "needs a size"},
         InvalidSpec{"resize", "filter 'resize'", "needs a size"},
@@ -216,7 +216,12 @@ INSTANTIATE_TEST_SUITE_P(
                       // 480 * 99 / 640 = 74.25 -> 74; the explicit odd side is kept as given.
                       AspectCase{"resize=-1x99", {480, 640}, {74, 99}},
                       // Never below 2 pixels.
-                      AspectCase{"resize=-1x10", {16, 1000}, {2, 10}}));
+                      AspectCase{"resize=-1x10", {16, 1000}, {2, 10}},
+                      // ffmpeg's -N: a multiple of N.
+                      AspectCase{"resize=640x-2", {1920, 800}, {640, 266}},
+                      AspectCase{"resize=640x-4", {1920, 800}, {640, 268}},
+                      AspectCase{"resize=-16x360", {1280, 720}, {640, 360}},
+                      AspectCase{"resize=-8x100", {1920, 1080}, {176, 100}}));
 
 TEST(FilterChainTest, PlanThrowsNamingCropWhenTheWindowDoesNotFitTheInput) {
   const FilterChain sut = FilterChain::parse("crop=100:50:600:20");
