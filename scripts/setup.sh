@@ -10,7 +10,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev
   libavfilter-dev
-  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libhwloc-dev libspdlog-dev libcpp-httplib-dev
+  libopencv-core-dev libopencv-imgproc-dev libhwloc-dev libspdlog-dev libcpp-httplib-dev
   libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   libbenchmark-dev  # bench/ring_bench
   gnuplot-nox  # vpipe bench --plot
