@@ -1,5 +1,6 @@
 // vpipe command line: `vpipe run`, `vpipe filters`, and the hidden stage entry point.
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -43,6 +44,9 @@ int list_filters() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) must fail a write with EFBIG, reported as an output error,
+  // not kill the process by SIGXFSZ's default action. Stages inherit the disposition.
+  signal(SIGXFSZ, SIG_IGN);
   vpipe::remember_args(argc, argv);
   if (argc > 1 && std::strcmp(argv[1], "__stage") == 0)
     return vpipe::scheduler::stage_main(argc, argv);

@@ -242,7 +242,7 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
   // at 0. The first frame at `end_pts` or later ends the stream.
   // A segment job has its range in exact timestamps instead: frames in [begin, end), numbered
   // from the whole job's origin.
-  const double begin_s = plan.input_info.start_time_s + plan.start_s;
+  const double begin_s = plan.origin_s();
   std::int64_t begin_pts = std::llround(begin_s / av_q2d(tb));
   std::int64_t end_pts = std::llround((begin_s + plan.duration_s) / av_q2d(tb));
   std::int64_t shift = std::llround(plan.origin_s() / av_q2d(tb));
@@ -254,9 +254,14 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
     shift = plan.pts_range->origin;
     if (plan.pts_range->seek > std::llround(plan.input_info.start_time_s / av_q2d(tb)))
       decoder.seek_pts(plan.pts_range->seek);
-  } else if (plan.start_s > 0) {
-    decoder.seek(begin_s);
   }
+  // -ss seeks to the keyframe at or before the start; some demuxers (MPEG-PS, without an index)
+  // land after it. The first frame then says so, and the seek goes back further until it lands
+  // at or before the start.
+  double seek_s = begin_s;
+  double step_back_s = 1;
+  bool check_seek = !plan.pts_range && plan.start_s > 0 && decoder.seek(seek_s);
+  std::int64_t read = 0;  // frames the decoder gave since the last seek, used or not
   if (plan.live) {
     // A live clock starts when every stage can take frames, not while the encoder is still
     // opening: the first frames would otherwise start the run already late.
@@ -278,9 +283,22 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
     }
     if (frame == nullptr) break;
     ctx.beat();
+    // A stream without timestamps (raw H.264) is numbered by the frames read, used or not.
     const std::int64_t stream_pts = frame->best_effort_timestamp != AV_NOPTS_VALUE
                                         ? frame->best_effort_timestamp
-                                        : decoded * frame_ticks;
+                                        : read * frame_ticks;
+    ++read;
+    if (check_seek) {
+      check_seek = false;
+      if (stream_pts > begin_pts && seek_s > plan.input_info.timeline_start_s) {
+        seek_s = std::max(plan.input_info.timeline_start_s, seek_s - step_back_s);
+        step_back_s *= 2;
+        spdlog::debug("-ss: the seek landed after the start; seeking to {:.3f} s", seek_s);
+        check_seek = decoder.seek(seek_s);
+        read = 0;
+        continue;
+      }
+    }
     if (from_begin && stream_pts < begin_pts) continue;
     if (to_end && stream_pts >= end_pts) break;
     const std::int64_t pts = stream_pts - shift;
@@ -359,8 +377,12 @@ int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
   if (decoder.errors() > 0)
     spdlog::warn("{} damaged packets or frames in the input were skipped or concealed",
                  decoder.errors());
-  if (decoded == 0)
+  // Stopped before the first frame (a signal while the input opened) is not an input error.
+  if (decoded == 0 && control.stop_input.load() == 0) {
+    if (plan.start_s > 0 && read > 0)
+      fail(ExitCode::kUsage, fmt::format("-ss {:g} is past the input's end", plan.start_s));
     fail(ExitCode::kInput, "input '" + plan.input + "': no video frame could be decoded");
+  }
   return 0;
 }
 

@@ -272,8 +272,11 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
   info.timeline_start_s = raw->start_time != AV_NOPTS_VALUE
                               ? static_cast<double>(raw->start_time) / AV_TIME_BASE
                               : info.start_time_s;
-  info.seekable =
-      info.format.empty() && raw->pb != nullptr && (raw->pb->seekable & AVIO_SEEKABLE_NORMAL);
+  // A stream without timestamps (raw H.264) cannot seek to a time (a generic seek reads to its
+  // end looking for one): it is decoded up to it.
+  info.seekable = info.format.empty() && raw->pb != nullptr &&
+                  (raw->pb->seekable & AVIO_SEEKABLE_NORMAL) &&
+                  stream->start_time != AV_NOPTS_VALUE;
   const AVPixFmtDescriptor* desc =
       av_pix_fmt_desc_get(static_cast<AVPixelFormat>(stream->codecpar->format));
   if (desc != nullptr) {

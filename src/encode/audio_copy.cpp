@@ -224,6 +224,16 @@ void AudioCopy::copy_rest() {
 
 // ---- transcode --------------------------------------------------------------------------------
 
+std::int64_t default_bitrate(AVCodecID codec, int sample_rate, int channels) {
+  // 64 kb/s a channel (128 kb/s stereo), as far as the codec can spend: AAC holds at most 6144
+  // bits per channel in a frame of 1024 samples (48 kb/s for 8 kHz mono, which the encoder
+  // would otherwise clamp with a warning).
+  std::int64_t rate = 64000LL * std::max(1, channels);
+  if (codec == AV_CODEC_ID_AAC && sample_rate > 0)
+    rate = std::min<std::int64_t>(rate, 6144LL * std::max(1, channels) * sample_rate / 1024);
+  return rate;
+}
+
 std::unique_ptr<AudioTranscode> AudioTranscode::open(const std::string& url, int stream_index,
                                                      double origin_s, const std::string& codec,
                                                      std::int64_t bitrate) {
@@ -289,7 +299,8 @@ void AudioTranscode::add_output_stream(AVFormatContext* mux) {
   } else {
     av_channel_layout_default(&e->ch_layout, std::max(1, d->ch_layout.nb_channels));
   }
-  e->bit_rate = bitrate_ > 0 ? bitrate_ : 128000;
+  e->bit_rate = bitrate_ > 0 ? bitrate_
+                             : default_bitrate(codec->id, e->sample_rate, e->ch_layout.nb_channels);
   e->time_base = AVRational{1, e->sample_rate};
   if (mux->oformat->flags & AVFMT_GLOBALHEADER) e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   int ret = avcodec_open2(e, codec, nullptr);
@@ -304,6 +315,10 @@ void AudioTranscode::add_output_stream(AVFormatContext* mux) {
   ret = swr_alloc_set_opts2(&swr_, &e->ch_layout, e->sample_fmt, e->sample_rate, &in_layout,
                             d->sample_fmt, d->sample_rate, 0, nullptr);
   av_channel_layout_uninit(&in_layout);
+  // The output follows the input's timestamps, as ffmpeg's aresample=async=1: a gap of more than
+  // 0.1 s (lost packets, a decoder that returns fewer samples than a packet spans) is filled
+  // with silence and an overlap dropped, so the sound stays in step with the picture.
+  if (ret >= 0) ret = av_opt_set_double(swr_, "async", 1, 0);
   if (ret < 0 || swr_init(swr_) < 0)
     fail(ExitCode::kRunFailed, "audio: cannot convert the input's samples for " + codec_name_);
   fifo_ = av_audio_fifo_alloc(e->sample_fmt, e->ch_layout.nb_channels, 4096);
@@ -362,6 +377,13 @@ void AudioTranscode::decode(const AVPacket* packet) {
                                   : origin_ts_;
       next_pts_ = std::max<std::int64_t>(
           0, std::llround(output_seconds(ts) * static_cast<double>(e->sample_rate)));
+    }
+    if (decoded_->best_effort_timestamp != AV_NOPTS_VALUE) {
+      // Where this frame belongs, in 1/(input rate * output rate) as swr counts; it fills or
+      // drops to get there.
+      const double at_s = output_seconds(decoded_->best_effort_timestamp);
+      swr_next_pts(swr_, std::llround(at_s * static_cast<double>(d->sample_rate) *
+                                      static_cast<double>(e->sample_rate)));
     }
     const int max_out = swr_get_out_samples(swr_, decoded_->nb_samples);
     std::uint8_t** out = nullptr;

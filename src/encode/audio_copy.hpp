@@ -103,6 +103,10 @@ class AudioCopy : public AudioTrack {
   av::PacketPtr filtered_;
 };
 
+// The bit rate an audio encoder gets when -b:a does not say: 64 kb/s a channel, within what the
+// codec can use at this sample rate.
+std::int64_t default_bitrate(AVCodecID codec, int sample_rate, int channels);
+
 class AudioTranscode : public AudioTrack {
  public:
   // Throws vpipe::Error: kInput if the input cannot be opened again or its audio not decoded,

@@ -2,10 +2,18 @@
 
 #include <spdlog/spdlog.h>
 
+extern "C" {
+#include <libavformat/avformat.h>
+#include <libavutil/display.h>
+}
+
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
+#include <string_view>
 
 #include "common/error.hpp"
 #include "encode/preview_sink.hpp"
@@ -185,7 +193,10 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
 
 encode::StreamParams RunPlan::stream_params() const {
   const auto& in = input_info;
-  const transform::Geometry first = steps.front(), last = steps.back();
+  // After an autorotation, the picture the filters start from is the turned one, and its
+  // pixels' aspect ratio turns with it.
+  const bool turned = autorotate_degrees % 180 == 90;
+  const transform::Geometry first = steps.at(autorotate_degrees != 0 ? 1 : 0), last = steps.back();
   encode::StreamParams p{last.width, last.height, in.time_base, in.frame_rate};
   if (output_rate.num > 0) {
     // -r: encode numbers frames in 1/rate.
@@ -193,12 +204,13 @@ encode::StreamParams RunPlan::stream_params() const {
     p.frame_rate = output_rate;
   }
   if (in.sample_aspect_ratio.num > 0 && in.sample_aspect_ratio.den > 0) {
+    const AVRational sar = turned ? av_inv_q(in.sample_aspect_ratio) : in.sample_aspect_ratio;
     // The display shape is kept: a resize to another shape changes the pixels' aspect (as
     // ffmpeg's scale filter does).
     p.sample_aspect_ratio =
-        first == last ? in.sample_aspect_ratio
-                      : av_mul_q(in.sample_aspect_ratio,
-                                 AVRational{last.height * first.width, last.width * first.height});
+        first == last
+            ? sar
+            : av_mul_q(sar, AVRational{last.height * first.width, last.width * first.height});
     av_reduce(&p.sample_aspect_ratio.num, &p.sample_aspect_ratio.den, p.sample_aspect_ratio.num,
               p.sample_aspect_ratio.den, 1 << 30);
   }
@@ -210,8 +222,8 @@ encode::StreamParams RunPlan::stream_params() const {
     p.color_trc = in.color_trc;
     p.colorspace = in.colorspace;
   }
+  if (keep_metadata && autorotate_degrees == 0) p.display_matrix = in.display_matrix;
   if (keep_metadata) {
-    p.display_matrix = in.display_matrix;
     p.metadata = in.metadata;
   }
   return p;
@@ -229,9 +241,42 @@ RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology)
   return make_plan(options, stages, decode::Decoder::open(options.input, probe).info());
 }
 
+namespace {
+
+// The clockwise quarter turns that show `input` upright, where its rotation side data alone will
+// not (see RunPlan::autorotate_degrees); 0 where it will or there is none.
+int autorotation(const decode::InputInfo& input, const RunOptions& options) {
+  if (input.display_matrix.size() != 9) return 0;
+  const double ccw = av_display_rotation_get(input.display_matrix.data());
+  if (std::isnan(ccw)) return 0;
+  const int degrees = ((-static_cast<int>(std::lround(ccw / 90)) * 90) % 360 + 360) % 360;
+  if (degrees == 0) return 0;
+  // The side data is enough where the output keeps it and nothing works on the pixels.
+  const std::string format =
+      options.format.empty() ? stream_format_for(options.output) : options.format;
+  const AVOutputFormat* muxer =
+      av_guess_format(format.empty() ? nullptr : format.c_str(), options.output.c_str(), nullptr);
+  static const std::set<std::string_view> kKeepsRotation = {"mp4",  "mov",  "3gp", "3g2",
+                                                            "ipod", "ismv", "psp", "f4v"};
+  const bool kept = muxer != nullptr && kKeepsRotation.count(muxer->name) > 0;
+  if (kept && options.vf.empty() && !options.no_metadata) return 0;
+  return degrees;
+}
+
+}  // namespace
+
 RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::InputInfo& input) {
   RunPlan plan = std::move(stages);
-  const transform::FilterChain chain = transform::FilterChain::parse(options.vf);
+  // A rotated input (a phone clip) is turned upright first where the output cannot say how to
+  // show it (Matroska, TS, WebM, -map_metadata -1), and before any filter, so that sizes follow
+  // the picture as it is seen (resize=640x-1 is 640 wide on screen), as the ffmpeg CLI's
+  // autorotate.
+  plan.autorotate_degrees = autorotation(input, options);
+  if (plan.autorotate_degrees != 0) {
+    plan.vf = "rotate=" + std::to_string(plan.autorotate_degrees) +
+              (options.vf.empty() ? "" : "," + options.vf);
+  }
+  const transform::FilterChain chain = transform::FilterChain::parse(plan.vf);
   plan.input_info = input;
   plan.steps = chain.plan({plan.input_info.width, plan.input_info.height});
   plan.needs_spare = chain.needs_spare();
@@ -245,6 +290,10 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   plan.pts_range = options.pts_range;
   if (plan.start_s > 0 && plan.live)
     fail(ExitCode::kUsage, "-ss cannot seek a live input; use -t to limit it instead");
+  if (plan.start_s > 0 && input.duration_s > 0 && plan.start_s >= input.duration_s) {
+    fail(ExitCode::kUsage, fmt::format("-ss {:g} is past the input's end (it is {:.3g} s long)",
+                                       plan.start_s, input.duration_s));
+  }
   plan.drop_oldest = options.drop == "oldest";
 
   plan.null_output = options.output == "null" || options.output == "preview";
@@ -511,6 +560,7 @@ std::string to_json(const RunPlan& p) {
       {"audio_encoder", p.audio_encoder},
       {"audio_bitrate", p.audio_bitrate},
       {"keep_metadata", p.keep_metadata},
+      {"autorotate_degrees", p.autorotate_degrees},
       {"start_s", p.start_s},
       {"output_rate", rational(p.output_rate)},
       {"duration_s", p.duration_s},
@@ -559,6 +609,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.audio_encoder = j.at("audio_encoder");
   p.audio_bitrate = j.at("audio_bitrate");
   p.keep_metadata = j.at("keep_metadata");
+  p.autorotate_degrees = j.at("autorotate_degrees");
   p.start_s = j.at("start_s");
   p.output_rate = rational(j.at("output_rate"));
   p.duration_s = j.at("duration_s");
@@ -639,6 +690,10 @@ std::string describe(const RunPlan& p) {
   }
   s << "filters:  " << (p.vf.empty() ? "(none)" : transform::FilterChain::parse(p.vf).describe())
     << "\n";
+  if (p.autorotate_degrees != 0) {
+    s << "          (rotate=" << p.autorotate_degrees
+      << " first: the input is shown rotated, and the output is filtered or cannot say so)\n";
+  }
   s << "geometry: ";
   for (std::size_t i = 0; i < p.steps.size(); ++i)
     s << (i ? " -> " : "") << geometry_text(p.steps[i]);

@@ -43,6 +43,10 @@ struct RunPlan {
   bool audio_from_decode = false;
   // Container tags and rotation side data (-map_metadata -1: not).
   bool keep_metadata = true;
+  // Clockwise quarter turns (0, 90, 180, 270) the chain starts with to show a rotated input
+  // upright, where the output could not say how to show it (see autorotation()); the rotation
+  // side data is then not carried.
+  int autorotate_degrees = 0;
   AVRational output_rate{0, 1};       // -r; 0/1: the input's rate, timestamps as they are
   double start_s = 0;                 // -ss, 0: from the start
   double duration_s = 0;              // -t, 0: to the end
@@ -76,7 +80,8 @@ struct RunPlan {
   // priming) are left as they are: the muxer handles those.
   [[nodiscard]] double origin_s() const {
     if (pts_range) return static_cast<double>(pts_range->origin) * av_q2d(input_info.time_base);
-    return start_s > 0 ? input_info.start_time_s + start_s
+    // -ss counts from the file's start, the earliest of its streams (as the ffmpeg CLI's).
+    return start_s > 0 ? input_info.timeline_start_s + start_s
                        : std::max(0.0, input_info.timeline_start_s);
   }
   // What the output stream keeps from the input: timing, aspect ratio, colour, rotation, tags.

@@ -432,9 +432,15 @@ class Supervisor {
     if (signals_ > 0) {
       // Finished and playable, but not all of the input: a script, a batch system or a
       // Kubernetes Job must not take it for a complete run.
-      std::fprintf(stderr, "vpipe: stopped by a signal: %s holds the first %llu frames (exit %d)\n",
-                   plan_.null_output ? "the run" : plan_.encoder.output.c_str(),
-                   static_cast<unsigned long long>(frames), static_cast<int>(ExitCode::kStopped));
+      if (frames == 0) {
+        std::fprintf(stderr, "vpipe: stopped by a signal before the first frame (exit %d)\n",
+                     static_cast<int>(ExitCode::kStopped));
+      } else {
+        std::fprintf(stderr,
+                     "vpipe: stopped by a signal: %s holds the first %llu frames (exit %d)\n",
+                     plan_.null_output ? "the run" : plan_.encoder.output.c_str(),
+                     static_cast<unsigned long long>(frames), static_cast<int>(ExitCode::kStopped));
+      }
       return static_cast<int>(ExitCode::kStopped);
     }
     return 0;
@@ -774,6 +780,10 @@ std::string utc_text(std::chrono::system_clock::time_point t) {
 int run(const RunOptions& options) {
   const auto run_began = std::filesystem::file_time_type::clock::now();
   const auto run_began_utc = std::chrono::system_clock::now();
+  // From here a stop signal is a request the supervisor answers (it waits, blocked, until then):
+  // one that comes while the topology is read or the input probed must not kill the run by its
+  // default action.
+  const SignalBlock signals;
   av::route_logs_to_spdlog(/*quiet=*/true);
   const affinity::Topology topology = affinity::read_topology();
   if (options.dry_run) {
@@ -782,7 +792,6 @@ int run(const RunOptions& options) {
     return 0;
   }
   const RunPlan stages = plan_stages(options, topology);
-  const SignalBlock signals;
   int segment_fd = shm::RunSegment::create_fd();
   struct FdCloser {
     int& fd;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -306,8 +307,15 @@ RunSegment RunSegment::create(const SegmentSpec& spec, int fd) {
   if (ftruncate(fd, static_cast<off_t>(l.total)) != 0) {
     const int err = errno;
     close(fd);
-    fail(ExitCode::kRunFailed, "cannot size shared memory to " + std::to_string(l.total >> 20) +
-                                   " MiB: " + std::strerror(err));
+    // The file-size limit (ulimit -f) counts shared memory too.
+    rlimit limit{};
+    const std::string why =
+        err == EFBIG && getrlimit(RLIMIT_FSIZE, &limit) == 0
+            ? "the file-size limit (ulimit -f) is " + std::to_string(limit.rlim_cur >> 10) + " KiB"
+            : std::strerror(err);
+    fail(ExitCode::kRunFailed, "cannot size shared memory to " +
+                                   std::to_string((l.total + (1 << 20) - 1) >> 20) +
+                                   " MiB: " + why);
   }
   fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
   void* base = map_segment(fd, l.total);

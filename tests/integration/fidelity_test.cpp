@@ -125,10 +125,66 @@ TEST_F(FidelityTest, MapMetadataMinusOneDropsTagsAndRotationButKeepsColour) {
 
 TEST_F(FidelityTest, AResizeKeepsTheDisplayShapeThroughTheSampleAspectRatio) {
   const std::string in = tagged_input();  // 320x240 with 4:3 pixels: 16:9 on screen
-  vpipe_ok({"-i", in, "-o", path("out.mkv"), "--vf", "resize=160x240"});
-  const VideoStream out = read_stream(path("out.mkv"));
+  ffmpeg("-i " + in + " -c copy -metadata:s:v:0 rotate=0 " + path("upright.mp4"));
+  vpipe_ok({"-i", path("upright.mp4"), "-o", path("out.mkv"), "--vf", "resize=160x240"});
   // 160x240 must show 16:9 too: pixels 8:3 wide.
+  const VideoStream out = read_stream(path("out.mkv"));
   EXPECT_EQ(av_cmp_q(out.sar, AVRational{8, 3}), 0) << out.sar.num << ":" << out.sar.den;
+  // Turned a quarter (the input's rotation), the picture is 9:16 on screen, 240x320 with 3:4
+  // pixels; 160x240 shows 9:16 with 27:32 pixels.
+  vpipe_ok({"-i", in, "-o", path("turned.mkv"), "--vf", "resize=160x240"});
+  const VideoStream turned = read_stream(path("turned.mkv"));
+  EXPECT_EQ(av_cmp_q(turned.sar, AVRational{27, 32}), 0) << turned.sar.num << ":" << turned.sar.den;
+}
+
+// A rotated phone clip: where the output cannot say how to show it (Matroska, in FFmpeg 5.1),
+// the pixels are turned (as ffmpeg's autorotate); sizes follow the picture as it is seen; and a
+// turned picture never keeps the rotation side data (no double rotation).
+TEST_F(FidelityTest, ARotatedInputIsShownUprightWhereverItGoes) {
+  const std::string in = tagged_input();  // 320x240, shown a quarter turn clockwise
+  vpipe_ok({"-i", in, "-o", path("out.mkv"), "-c:v", "ffv1"});
+  ffmpeg("-i " + in + " -an -c:v ffv1 " + path("ref.mkv"));
+  const DecodedVideo got = decode_video(path("out.mkv"));
+  EXPECT_EQ(got.width, 240);
+  EXPECT_EQ(got.height, 320);
+  EXPECT_FALSE(read_stream(path("out.mkv")).has_rotation);
+  EXPECT_EQ(got.checksums, decode_video(path("ref.mkv")).checksums)
+      << "the same pictures as ffmpeg's autorotate";
+
+  // resize=640x-1 is 640 wide as seen, even into MP4 (which could have kept the side data).
+  vpipe_ok({"-i", in, "-o", path("wide.mp4"), "--vf", "resize=640x-1"});
+  const DecodedVideo wide = decode_video(path("wide.mp4"));
+  EXPECT_EQ(wide.width, 640);
+  EXPECT_EQ(wide.height, 854);
+  EXPECT_FALSE(read_stream(path("wide.mp4")).has_rotation) << "turned once, not twice";
+
+  // A filter that turns works on the upright picture; the side data is not kept either.
+  vpipe_ok({"-i", in, "-o", path("back.mp4"), "--vf", "rotate=270"});
+  const DecodedVideo back = decode_video(path("back.mp4"));
+  EXPECT_EQ(back.width, 320);
+  EXPECT_EQ(back.height, 240);
+  EXPECT_FALSE(read_stream(path("back.mp4")).has_rotation);
+}
+
+// Full-range pictures (JPEG's yuvj formats, and H.264/HEVC flagged full range, which libav
+// decodes into them) become limited range, and the output says limited: black is 16, not 0.
+TEST_F(FidelityTest, FullRangeInputsBecomeLimitedRangeTaggedSoInEveryContainer) {
+  const std::string black = "-f lavfi -i color=c=black:size=64x64:d=0.2,format=yuvj420p ";
+  ffmpeg(black + "-c:v mjpeg " + path("mjpeg.avi"));
+  ffmpeg(black + "-c:v libx264 " + path("h264.mp4"));
+  ffmpeg(black + "-c:v libx265 -x265-params log-level=error " + path("hevc.mkv"));
+  for (const std::string in : {"mjpeg.avi", "h264.mp4", "hevc.mkv"}) {
+    for (const std::string out : {"out.mkv", "out.mp4"}) {
+      SCOPED_TRACE(in + " -> " + out);
+      vpipe_ok({"-i", path(in), "-o", path(out)});
+      // "unknown": H.264 without a signal type in its VUI, which the standard reads as limited
+      // (x264 writes one only when some colour property is given).
+      EXPECT_THAT(read_stream(path(out)).color_range, ::testing::AnyOf("tv", "unknown"));
+      const DecodedVideo v = decode_video(path(out), /*keep_pixels=*/true);
+      ASSERT_FALSE(v.frames.empty());
+      EXPECT_NEAR(v.frames[0][0], 16, 1) << "black in limited range";
+    }
+  }
 }
 
 TEST_F(FidelityTest, TenBitInputIsDecodedWholeWithAWarningThatTheOutputIs8Bit) {
@@ -193,6 +249,75 @@ TEST_F(FidelityTest, SeekAndDurationGiveFfmpegsFramesWithAudioInStep) {
   EXPECT_NEAR(streams[1].duration_s, streams[0].duration_s, 0.1) << "audio ends with the video";
 }
 
+// -ss counts from the file's start, the earliest of its streams, as the ffmpeg CLI's: here the
+// video starts 0.85 s after the audio.
+TEST_F(FidelityTest, SeekCountsFromTheFilesStartNotTheVideos) {
+  ffmpeg(
+      "-f lavfi -i testsrc=size=160x120:rate=25:duration=6 -f lavfi -i sine=d=6 -c:v libx264 "
+      "-g 25 -c:a aac " +
+      path("base.mp4"));
+  ffmpeg("-i " + path("base.mp4") + " -itsoffset 0.85 -i " + path("base.mp4") +
+         " -map 1:v -map 0:a -c copy " + path("late.mp4"));
+  vpipe_ok({"-i", path("late.mp4"), "-ss", "2", "-t", "1", "-o", path("cut.mkv"), "-c:v", "ffv1"});
+  ffmpeg("-ss 2 -i " + path("late.mp4") + " -t 1 -an -c:v ffv1 " + path("ref.mkv"));
+  const DecodedVideo got = decode_video(path("cut.mkv"));
+  EXPECT_EQ(got.nb_frames(), 25u);
+  EXPECT_EQ(got.checksums, decode_video(path("ref.mkv")).checksums)
+      << "the same frames as ffmpeg -ss 2 -t 1";
+}
+
+// The frames a cut must hold: those of the whole input whose time from the file's start is in
+// [start, start + length).
+std::vector<std::uint64_t> frames_between(const DecodedVideo& all, double tb, double file_start,
+                                          double start, double length) {
+  std::vector<std::uint64_t> frames;
+  for (std::size_t i = 0; i < all.pts.size(); ++i) {
+    const double t = static_cast<double>(all.pts[i]) * tb - file_start;
+    if (t >= start - 1e-6 && t < start + length - 1e-6) frames.push_back(all.checksums[i]);
+  }
+  return frames;
+}
+
+// MPEG-PS has no index: a seek to a time lands on the next GOP as often as not. The cut still
+// starts at the first frame at or after -ss (the seek goes back until it lands before it).
+TEST_F(FidelityTest, SeekInMpegPsStartsAtTheFirstFrameAtOrAfterTheStart) {
+  ffmpeg("-f lavfi -i testsrc2=size=160x120:rate=25:duration=8 -c:v mpeg2video -g 15 -bf 2 " +
+         path("in.mpg"));
+  const DecodedVideo all = decode_video(path("in.mpg"));
+  ASSERT_EQ(all.nb_frames(), 200u);
+  for (const double ss : {1.0, 2.3, 4.0, 5.5}) {
+    SCOPED_TRACE("-ss " + std::to_string(ss));
+    vpipe_ok({"-i", path("in.mpg"), "-ss", std::to_string(ss), "-t", "1", "-o", path("cut.mkv"),
+              "-c:v", "ffv1"});
+    // MPEG-PS: 90 kHz timestamps; ffmpeg's muxer starts the file at 0.54 s.
+    const auto want = frames_between(all, 1.0 / 90000, all.pts.front() / 90000.0, ss, 1.0);
+    EXPECT_EQ(want.size(), 25u);
+    EXPECT_EQ(decode_video(path("cut.mkv")).checksums, want);
+  }
+}
+
+// A raw H.264 stream has no timestamps: -ss decodes up to the start, counting frames.
+TEST_F(FidelityTest, SeekInARawH264StreamCountsFrames) {
+  ffmpeg("-f lavfi -i testsrc2=size=160x120:rate=25:duration=4 -c:v libx264 -bf 3 -g 25 " +
+         path("in.mp4"));
+  ffmpeg("-i " + path("in.mp4") + " -c:v copy -f h264 " + path("in.h264"));
+  vpipe_ok({"-i", path("in.h264"), "-ss", "2", "-t", "1", "-o", path("cut.mkv"), "-c:v", "ffv1"});
+  vpipe_ok({"-i", path("in.mp4"), "-ss", "2", "-t", "1", "-o", path("ref.mkv"), "-c:v", "ffv1"});
+  const DecodedVideo got = decode_video(path("cut.mkv"));
+  EXPECT_EQ(got.nb_frames(), 25u);
+  EXPECT_EQ(got.checksums, decode_video(path("ref.mkv")).checksums);
+}
+
+TEST_F(FidelityTest, SeekPastTheEndIsAUsageErrorSayingHowLongTheInputIs) {
+  ffmpeg("-f lavfi -i testsrc2=size=160x120:rate=25:duration=4 -c:v libx264 " + path("in.mp4"));
+  const RunResult r =
+      run_vpipe({"run", "-y", "-i", path("in.mp4"), "-ss", "100", "-o", path("cut.mkv")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("-ss 100 is past the input's end (it is 4 s long)"));
+  EXPECT_FALSE(std::filesystem::exists(path("cut.mkv")));
+}
+
 TEST_F(FidelityTest, SeekIntoAStreamThatCannotSeekDecodesUpToTheStart) {
   // The test source cannot seek: frames before -ss are decoded and dropped.
   vpipe_ok({"-i", "testsrc:size=160x120:rate=30:duration=4", "-ss", "1.5", "-t", "1", "-o",
@@ -246,6 +371,25 @@ TEST_F(FidelityTest, CodecAudioAacReencodesAndCopyIntoAContainerThatCannotHoldIt
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
   EXPECT_THAT(bad.err, HasSubstr("cannot hold aac"));
+}
+
+// Re-encoded audio follows the input's timestamps (as ffmpeg's aresample=async=1): a 2 s hole
+// in the sound (lost packets) is filled with silence, so the rest stays in step with the
+// picture and the audio is as long as the input's.
+TEST_F(FidelityTest, ReencodedAudioKeepsItsTimingAcrossAGap) {
+  ffmpeg(
+      "-f lavfi -i testsrc=size=160x120:rate=25:duration=6 -f lavfi -i sine=d=6 -af "
+      "\"aselect='not(between(t,2,4))'\" -c:v libx264 -c:a libvorbis " +
+      path("gap.mkv"));
+  const std::vector<StreamInfo> in = probe_streams(path("gap.mkv"));
+  ASSERT_EQ(in.size(), 2u);
+  ASSERT_GT(in[1].last_pts_s, 5.9) << "the input's audio goes on after its hole";
+  vpipe_ok({"-i", path("gap.mkv"), "-o", path("out.mp4"), "-c:a", "aac"});
+  const std::vector<StreamInfo> out = probe_streams(path("out.mp4"));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].codec, "aac");
+  EXPECT_NEAR(out[1].last_pts_s, in[1].last_pts_s, 0.05) << "the sound after the hole is in step";
+  EXPECT_NEAR(out[1].duration_s, 6.0, 0.1);
 }
 
 TEST_F(FidelityTest, RateConversionPicksTheSameFramesAsFfmpegsFpsFilter) {

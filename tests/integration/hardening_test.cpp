@@ -287,6 +287,66 @@ TEST_F(HardeningTest, FullDiskIsAnOutputErrorAndDoesNotHang) {
   EXPECT_THAT(err, HasSubstr("No space left on device"));
 }
 
+// A file-size limit (ulimit -f) fails the write that crosses it: an output error naming the
+// file, or (below the run's shared memory, which counts too) a run error saying so; never a
+// process killed by SIGXFSZ.
+TEST_F(HardeningTest, AFileSizeLimitIsAnErrorLineNotAKillingSignal) {
+  const auto limited = [&](int kib, const std::string& out) {
+    const std::string err = path("err.txt");
+    const int code = shell("bash -c 'ulimit -f " + std::to_string(kib) +
+                           "; exec " VPIPE_BINARY
+                           " run -q -y -i testsrc:size=160x120:duration=10 -c:v rawvideo -o " +
+                           out + "' 2>" + err);
+    return std::make_pair(code, read_file(err));
+  };
+  // 10 s of raw 160x120 is 8.6 MB; 4 MB may be written.
+  const auto [code, err] = limited(4000, path("big.nut"));
+  EXPECT_EQ(code, 4) << err;
+  EXPECT_EQ(count_lines(err), 1) << err;
+  EXPECT_THAT(err, HasSubstr("'" + path("big.nut") + "'"));
+  EXPECT_THAT(err, HasSubstr("File too large"));
+  // 64 KiB: less than the frames' shared memory.
+  const auto [small_code, small_err] = limited(64, path("small.nut"));
+  EXPECT_EQ(small_code, 1) << small_err;
+  EXPECT_EQ(count_lines(small_err), 1) << small_err;
+  EXPECT_THAT(small_err, HasSubstr("the file-size limit (ulimit -f) is 64 KiB"));
+}
+
+// A stop signal at any moment from when vpipe can take one (its first step blocks them; the
+// dynamic loader's few tens of milliseconds before are the kernel's) is a request to stop:
+// never the signal's default action (exit 143 with no word), never an input error.
+TEST_F(HardeningTest, AStopSignalWhileStartingStopsTheRunWithItsOwnExitCode) {
+  const auto blocks_term = [](pid_t pid) {
+    std::istringstream status(read_file("/proc/" + std::to_string(pid) + "/status"));
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("SigBlk:", 0) == 0)
+        return (std::stoull(line.substr(7), nullptr, 16) >> (SIGTERM - 1) & 1) != 0;
+    }
+    return false;
+  };
+  for (const int delay_ms : {0, 10, 40, 80, 150}) {
+    SCOPED_TRACE(std::to_string(delay_ms) + " ms after the signals are blocked");
+    const pid_t pid =
+        start_vpipe({"run", "-y", "-i", "testsrc:size=320x240:duration=20", "-o", path("out.mkv")},
+                    path("early"));
+    const auto give_up = Clock::now() + 10s;
+    while (!blocks_term(pid) && is_alive(pid) && Clock::now() < give_up)
+      std::this_thread::sleep_for(200us);
+    ASSERT_TRUE(blocks_term(pid)) << "vpipe never blocked SIGTERM";
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    kill(pid, SIGTERM);
+    const int code = wait_vpipe(pid, 30);
+    const std::string err = read_file(path("early.err"));
+    EXPECT_EQ(code, 255) << err;
+    EXPECT_THAT(err, HasSubstr("stopped by a signal")) << err;
+    EXPECT_THAT(err, Not(HasSubstr("error"))) << err;
+    if (std::filesystem::exists(path("out.mkv"))) {
+      EXPECT_GT(decode_video(path("out.mkv")).nb_frames(), 0u) << "a file left holds frames";
+    }
+    std::filesystem::remove(path("out.mkv"));
+  }
+}
+
 // 6. Ten runs at once share nothing: every one finishes with the same pictures.
 
 TEST_F(HardeningTest, TenConcurrentRunsAllSucceedWithIdenticalOutput) {

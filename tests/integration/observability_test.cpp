@@ -44,7 +44,7 @@ TEST_F(ObservabilityTest, StatsReportTheResultTimesAndOutputSize) {
               ::testing::MatchesRegex("20..-..-..T..:..:..Z"));
   EXPECT_LE(done.at("started").get<std::string>(), done.at("ended").get<std::string>());
 
-  const RunResult failed = run_vpipe({"run", "-q", "-i", path("out.mp4"), "--ss", "100", "-o",
+  const RunResult failed = run_vpipe({"run", "-q", "-i", "testsrc:size=160x120:duration=0", "-o",
                                       path("none.mkv"), "--stats-json", path("failed.json")});
   ASSERT_NE(failed.exit_code, 0);
   const auto bad = nlohmann::json::parse(read_file(path("failed.json")));
