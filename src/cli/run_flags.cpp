@@ -78,6 +78,10 @@ void RunFlags::add_to(CLI::App* app) {
                       "-1 drops the input's container tags (title, creation_time, ...) and its "
                       "rotation; 0 (default) keeps them")
           ->check(CLI::IsMember({-1, 0}));
+  opt_no_autorotate = app->add_flag(
+      "--no-autorotate", no_autorotate,
+      "Never turn a rotated input's pixels (-noautorotate). By default they are turned upright "
+      "where the output cannot carry the rotation (Matroska, WebM, TS) or a filter is given");
   opt_workers = app->add_option(
       "-w,--workers", cli.workers,
       "Transform worker processes (default: cores - 2, at least 1; 1 without --vf)");
@@ -180,6 +184,7 @@ scheduler::RunOptions RunFlags::options(bool default_config) const {
   if (opt_r->count()) options.rate = scheduler::parse_rate(rate_text);
   if (opt_t->count()) options.duration_s = scheduler::parse_time(duration_text, "-t");
   if (opt_map_metadata->count()) options.no_metadata = map_metadata == -1;
+  if (opt_no_autorotate->count()) options.autorotate = false;
   add_key_values(input_opts, "--input-opt", options.input_options);
   add_key_values(codec_opts, "--codec-opt", options.codec_options);
   if (opt_workers->count()) {
@@ -236,6 +241,7 @@ std::vector<std::string> translate_ffmpeg_spellings(const std::vector<std::strin
       {"-pix_fmt", "--pix-fmt"},
       {"-ss", "--ss"},
       {"-map_metadata", "--map-metadata"},
+      {"-noautorotate", "--no-autorotate"},
       {"-c:a", "--audio-codec"},
       {"-acodec", "--audio-codec"},
       {"-b:a", "--audio-bitrate"},

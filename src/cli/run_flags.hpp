@@ -31,6 +31,7 @@ class RunFlags {
   std::string start_text, duration_text;
   std::string rate_text;
   int map_metadata = 0;
+  bool no_autorotate = false;
   std::string audio_bitrate;
   CLI::Option* opt_config = nullptr;
   CLI::Option* opt_input = nullptr;
@@ -51,6 +52,7 @@ class RunFlags {
   CLI::Option* opt_gop = nullptr;
   CLI::Option* opt_pix_fmt = nullptr;
   CLI::Option* opt_map_metadata = nullptr;
+  CLI::Option* opt_no_autorotate = nullptr;
   CLI::Option* opt_workers = nullptr;
   CLI::Option* opt_affinity = nullptr;
   CLI::Option* opt_window = nullptr;

@@ -121,6 +121,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       {"quiet", value(&RunOptions::quiet)},
       {"realtime", value(&RunOptions::realtime)},
       {"no_metadata", value(&RunOptions::no_metadata)},
+      {"autorotate", value(&RunOptions::autorotate)},
       {"progress", value(&RunOptions::progress)},
       {"log_level", value(&RunOptions::log_level)},
       {"log_file", value(&RunOptions::log_file)},

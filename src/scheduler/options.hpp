@@ -69,7 +69,11 @@ struct RunOptions {
                             // container can hold the input's codec, else its default encoder
   std::optional<std::int64_t> audio_bitrate;  // -b:a, when re-encoding
   bool no_metadata = false;  // -map_metadata -1: no container tags, no rotation side data
-  std::string pix_fmt;       // -pix_fmt: the encoder's pixel format
+  // Turn a rotated input upright (see RunPlan::autorotate_degrees): unset, where the output
+  // needs it; false: never (-noautorotate); true: always (a segment job whose own container
+  // differs from the final output's).
+  std::optional<bool> autorotate;
+  std::string pix_fmt;  // -pix_fmt: the encoder's pixel format
   bool overwrite = false;
   bool faststart = false;  // classic MP4 (index first) instead of crash-tolerant fragmented MP4
   bool dry_run = false;

@@ -246,11 +246,16 @@ namespace {
 // The clockwise quarter turns that show `input` upright, where its rotation side data alone will
 // not (see RunPlan::autorotate_degrees); 0 where it will or there is none.
 int autorotation(const decode::InputInfo& input, const RunOptions& options) {
-  if (input.display_matrix.size() != 9) return 0;
+  if (input.display_matrix.size() != 9 || !autorotates(options)) return 0;
   const double ccw = av_display_rotation_get(input.display_matrix.data());
   if (std::isnan(ccw)) return 0;
-  const int degrees = ((-static_cast<int>(std::lround(ccw / 90)) * 90) % 360 + 360) % 360;
-  if (degrees == 0) return 0;
+  return ((-static_cast<int>(std::lround(ccw / 90)) * 90) % 360 + 360) % 360;
+}
+
+}  // namespace
+
+bool autorotates(const RunOptions& options) {
+  if (options.autorotate) return *options.autorotate;
   // The side data is enough where the output keeps it and nothing works on the pixels.
   const std::string format =
       options.format.empty() ? stream_format_for(options.output) : options.format;
@@ -259,11 +264,8 @@ int autorotation(const decode::InputInfo& input, const RunOptions& options) {
   static const std::set<std::string_view> kKeepsRotation = {"mp4",  "mov",  "3gp", "3g2",
                                                             "ipod", "ismv", "psp", "f4v"};
   const bool kept = muxer != nullptr && kKeepsRotation.count(muxer->name) > 0;
-  if (kept && options.vf.empty() && !options.no_metadata) return 0;
-  return degrees;
+  return !(kept && options.vf.empty() && !options.no_metadata);
 }
-
-}  // namespace
 
 RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::InputInfo& input) {
   RunPlan plan = std::move(stages);

@@ -97,6 +97,9 @@ struct RunPlan {
 // sets. Decode is started (and pinned) from this, and opens the input itself.
 RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topology);
 
+// Whether a rotated input is turned upright for `options`' output (RunPlan::autorotate_degrees).
+bool autorotates(const RunOptions& options);
+
 // Probes the input, parses the chain, checks the encoder and output, plans CPUs and memory.
 // Throws vpipe::Error with the one-line reason.
 RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology);

@@ -416,6 +416,10 @@ int run_segment(const std::string& workdir, const std::string& index_text, bool 
                            std::to_string(getpid()) + ".part";
 
   scheduler::RunOptions options = job_options(m);
+  // A rotated input is turned in the segments exactly when one run into the final output would
+  // turn it (decided before the output becomes a NUT part): the join then writes, or leaves out,
+  // the rotation as that run would.
+  options.autorotate = scheduler::autorotates(options);
   // The codec the final output's container gets, fixed before the segment's own container.
   if (options.codec.empty()) {
     encode::EncoderSettings final_output;

@@ -158,6 +158,10 @@ TEST_F(FidelityTest, ARotatedInputIsShownUprightWhereverItGoes) {
   EXPECT_EQ(wide.height, 854);
   EXPECT_FALSE(read_stream(path("wide.mp4")).has_rotation) << "turned once, not twice";
 
+  // -noautorotate: the pixels as coded (and into Matroska, no rotation at all).
+  vpipe_ok({"-i", in, "-o", path("coded.mkv"), "-noautorotate"});
+  EXPECT_EQ(decode_video(path("coded.mkv")).width, 320);
+
   // A filter that turns works on the upright picture; the side data is not kept either.
   vpipe_ok({"-i", in, "-o", path("back.mp4"), "--vf", "rotate=270"});
   const DecodedVideo back = decode_video(path("back.mp4"));

@@ -89,6 +89,31 @@ TEST_F(SegmentsTest, LosslessExactSplitOfABFrameInputIsBitIdenticalToOneRun) {
   EXPECT_EQ(decode_video(path("joined.mkv")).nb_frames(), 120U);
 }
 
+// A rotated phone clip: the segments (NUT, which cannot carry the rotation) turn the pixels
+// exactly when one run into the final output would, and the join writes the rotation as it
+// would: MP4 keeps the side data, Matroska gets upright pixels. Never both.
+TEST_F(SegmentsTest, ARotatedInputIsJoinedAsOneRunWouldWriteIt) {
+  const std::string plain = make_input(/*gop=*/30, "plain.mp4");
+  const std::string in = path("rotated.mp4");
+  ASSERT_EQ(shell("ffmpeg -v error -y -i " + plain + " -c copy -metadata:s:v:0 rotate=90 " + in),
+            0);
+  for (const std::string out : {"mkv", "mp4"}) {
+    SCOPED_TRACE(out);
+    // Lossless x264 (MP4 cannot hold FFV1): the pictures compare exactly.
+    single_run({"-i", in, "--crf", "0", "-an"}, path("single." + out));
+    plan({"-i", in, "--crf", "0", "-an", "-o", path("joined." + out), "--segments", "2"},
+         path("job-" + out));
+    const RunResult r = segments({"submit", "-q", "--workdir", path("job-" + out)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const DecodedVideo joined = decode_video(path("joined." + out));
+    const DecodedVideo single = decode_video(path("single." + out));
+    EXPECT_EQ(joined.width, single.width);
+    EXPECT_EQ(joined.height, single.height);
+    EXPECT_EQ(joined.checksums, single.checksums);
+    EXPECT_EQ(joined.width, out == "mkv" ? 240 : 320) << "turned upright only where needed";
+  }
+}
+
 TEST_F(SegmentsTest, DefaultKeyframeSplitKeepsTheFramesTimestampsAndAudioOfOneRun) {
   const std::string in = make_input(/*gop=*/30);
   single_run({"-i", in}, path("single.mp4"));
