@@ -120,8 +120,10 @@ void RunFlags::add_to(CLI::App* app) {
       "--max-restarts", cli.max_restarts,
       "Crashed transform workers restarted (frames requeued) before the run fails (default 5)");
   opt_hang = app->add_option("--hang-timeout", cli.hang_timeout_s,
-                             "Seconds a worker may go silent while holding frames before it "
-                             "is killed and restarted (default 20; 0: never)");
+                             "Seconds a stage may show no sign of life before it is killed: "
+                             "a worker is restarted (its frames redone); decode or encode, "
+                             "silent and using no CPU (stopped, stuck), fail the run "
+                             "(default 20; 0: never)");
   opt_drain = app->add_option(
       "--drain-timeout", cli.drain_timeout_s,
       "After Ctrl-C/SIGTERM, seconds the run may take to finish what is in flight before it is "

@@ -103,7 +103,8 @@ bool muxer_holds(const AVOutputFormat* fmt, AVCodecID id) {
   return kHoldAnyCodec.count(fmt->name) > 0 || id == fmt->video_codec || id == fmt->audio_codec;
 }
 
-// The muxer options every output of this container gets (MP4: fragmented unless -faststart).
+// The muxer options every output of this container gets (MP4: fragmented unless -faststart;
+// Matroska: a cluster a second).
 AVDictionary* muxer_options(const EncoderSettings& s, const AVOutputFormat* fmt) {
   AVDictionary* opts = nullptr;
   if (std::string(fmt->name) == "mp4" || std::string(fmt->name) == "mov") {
@@ -116,6 +117,11 @@ AVDictionary* muxer_options(const EncoderSettings& s, const AVOutputFormat* fmt)
         &opts, "movflags",
         s.faststart ? "+faststart" : "+frag_keyframe+empty_moov+delay_moov+default_base_moof", 0);
     if (!s.faststart) av_dict_set(&opts, "frag_duration", "1000000", 0);
+  }
+  if (std::string(fmt->name) == "matroska" || std::string(fmt->name) == "webm") {
+    // A cluster at least every second, so that a killed encode leaves what it wrote playable
+    // (the muxer keeps the open cluster in memory: by default up to 5 s, or a whole short run).
+    av_dict_set(&opts, "cluster_time_limit", "1000", 0);
   }
   return opts;
 }

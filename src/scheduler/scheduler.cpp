@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/core/version.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -56,7 +57,29 @@ struct Child {
   int status = 0;
   long peak_rss_kib = 0;         // the largest of its processes (a restarted worker has several)
   std::uint64_t started_ns = 0;  // CLOCK_MONOTONIC at spawn: a stage stuck before its first beat
+  // Decode and encode may spend long in one library call (a slow encoder's frame, its flush):
+  // silence counts as stuck only while their CPU time stands still too.
+  std::uint64_t cpu_ticks = 0;
+  std::uint64_t cpu_moved_ns = 0;  // when cpu_ticks last changed
 };
+
+// User and system CPU time of `pid`, in clock ticks (0 if it cannot be read).
+std::uint64_t cpu_ticks_of(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(stat, text);
+  // The command name may hold spaces: the fields after it start past its closing parenthesis.
+  const std::size_t end = text.rfind(')');
+  if (end == std::string::npos) return 0;
+  std::istringstream fields(text.substr(end + 2));
+  std::string field;
+  std::uint64_t utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return utime + stime;
+}
 
 // The numbered entries of a /proc/self listing (threads, descriptors), less the descriptor of
 // the listing itself.
@@ -286,18 +309,36 @@ class Supervisor {
   // A worker that shows no sign of life for --hang-timeout is killed; the restart then requeues
   // its frames like after a crash. A worker waiting for input beats at every poll, so silence
   // means stuck — whether it holds frames or an end-of-stream marker waits for it.
-  void kill_hung_workers() {
+  // Decode and encode get the same watchdog, where silence must also come with no CPU time spent
+  // (stopped with SIGSTOP, or blocked for good): killed, their death ends the run as a crash
+  // would, with the reason first. Decode waiting on an input it was told to wait for
+  // (--input-timeout 0) is left alone.
+  void kill_hung_stages() {
     if (options_.hang_timeout_s <= 0 || aborting_) return;
     const std::uint64_t now = monotonic_ns();
     const auto limit = static_cast<std::uint64_t>(options_.hang_timeout_s * 1e9);
-    for (const auto& c : children_) {
-      if (!c.running || c.role != "xform") continue;
+    for (auto& c : children_) {
+      if (!c.running) continue;
       const std::uint64_t beat =
           std::max(c.started_ns, segment_.control().stages[c.stats_index].heartbeat_ns.load());
       if (now < beat + limit) continue;
-      finish_progress_line();
-      spdlog::warn("{} silent for {:.1f} s: killing it", c.name,
-                   static_cast<double>(now - beat) / 1e9);
+      if (c.role != "xform") {
+        if (c.role == "decode" && options_.input_timeout_s <= 0) continue;
+        const std::uint64_t cpu = cpu_ticks_of(c.pid);
+        if (cpu != c.cpu_ticks || c.cpu_moved_ns == 0) {
+          c.cpu_ticks = cpu;
+          c.cpu_moved_ns = now;
+        }
+        if (now < std::max(beat, c.cpu_moved_ns) + limit) continue;
+        record_error(
+            fmt::format("{} made no progress for {:.1f} s (stopped, or stuck): killed "
+                        "(--hang-timeout)",
+                        c.role, static_cast<double>(now - beat) / 1e9));
+      } else {
+        finish_progress_line();
+        spdlog::warn("{} silent for {:.1f} s: killing it", c.name,
+                     static_cast<double>(now - beat) / 1e9);
+      }
       kill(c.pid, SIGKILL);
     }
   }
@@ -328,7 +369,7 @@ class Supervisor {
       const int sig = sigtimedwait(&wait_set, nullptr, &tick);
       if (sig > 0 && sig != SIGCHLD) on_signal(sig);
       reap();
-      kill_hung_workers();
+      kill_hung_stages();
       end_a_stuck_drain();
       if (aborting_ && Clock::now() - abort_started_ > kAbortGrace) kill_all();
       print_progress(false);

@@ -286,5 +286,32 @@ TEST_F(ProcessesTest, EncodeDeathLeavesAPlayableFragmentedMp4) {
   EXPECT_EQ(processes_holding_run_segments(), 0);
 }
 
+// A decode or encode stopped with SIGSTOP (or stuck for good) without any stop signal would hold
+// the run forever: at --hang-timeout of silence with no CPU spent it is killed, the run ends
+// with that reason first, and what was written plays.
+TEST_F(ProcessesTest, AStoppedDecodeOrEncodeIsKilledAtTheHangTimeoutAndTheRunEnds) {
+  for (const std::string stage : {"decode", "encode"}) {
+    SCOPED_TRACE(stage);
+    const std::string out = path(stage + ".mkv");
+    const pid_t parent =
+        start_vpipe({"run", "-q", "-o", out, "-i", "testsrc:size=320x240:rate=30:duration=30",
+                     "--realtime", "--hang-timeout", "1"},
+                    out);
+    const RunGuard guard{parent};
+    const auto stages = wait_for_stages(parent, 3);
+    ASSERT_TRUE(stages.count("vpipe:" + stage));
+    std::this_thread::sleep_for(1s);
+    kill(stages.at("vpipe:" + stage), SIGSTOP);
+    const auto stopped = std::chrono::steady_clock::now();
+    EXPECT_EQ(wait_vpipe(parent, 20), 1) << read_file(out + ".err");
+    EXPECT_LT(std::chrono::steady_clock::now() - stopped, 10s) << "not held until the input ends";
+    const std::string err = read_file(out + ".err");
+    EXPECT_THAT(err, ::testing::HasSubstr(stage + " made no progress for"));
+    EXPECT_EQ(count_lines(err), 1) << err;
+    EXPECT_GT(decode_video(out).nb_frames(), 0u) << "what was written before plays";
+    EXPECT_EQ(processes_holding_run_segments(), 0);
+  }
+}
+
 }  // namespace
 }  // namespace vpipe::test
