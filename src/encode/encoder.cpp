@@ -96,8 +96,10 @@ AVPixelFormat choose_pix_fmt(const AVCodec* codec, const std::string& wanted, in
 // assumes, and the others (gif, apng, ogg, raw streams) only their own codecs.
 bool muxer_holds(const AVOutputFormat* fmt, AVCodecID id) {
   static const std::set<std::string_view> kHoldAnyCodec = {
-      "mpegts", "rtp_mpegts", "rtp", "rtsp",     "sap",      "mpeg",      "vob",  "dvd",
-      "mxf",    "crc",        "md5", "framecrc", "framemd5", "framehash", "hash", "streamhash"};
+      "mpegts", "rtp_mpegts", "rtp", "rtsp", "sap",      "mpeg",           "vob",
+      "dvd",    "mxf",        "crc", "md5",  "framecrc", "framemd5",       "framehash",
+      "hash",   "streamhash", "hls", "dash", "segment",  "stream_segment", "tee",
+      "null"};
   const int says = avformat_query_codec(fmt, id, FF_COMPLIANCE_NORMAL);
   if (says >= 0) return says > 0;
   return kHoldAnyCodec.count(fmt->name) > 0 || id == fmt->video_codec || id == fmt->audio_codec;
@@ -203,8 +205,9 @@ void validate(const EncoderSettings& s) {
   const AVCodec* codec = find_encoder(s.codec);
   choose_pix_fmt(codec, s.pix_fmt);
   const AVOutputFormat* fmt = find_muxer(s);
-  // 0 means "cannot"; a negative answer means the muxer does not say, so it is tried.
-  if (avformat_query_codec(fmt, codec->id, FF_COMPLIANCE_NORMAL) == 0) {
+  // Refused up front, as a usage error, like every other codec a container cannot hold: a GIF
+  // or APNG muxer holds only its own codec, although it does not say.
+  if (!muxer_holds(fmt, codec->id)) {
     fail(ExitCode::kUsage, "the " + std::string(fmt->name) + " container cannot hold " +
                                codec->name +
                                " video: choose another codec (-c:v) or container (-o NAME.mkv)");

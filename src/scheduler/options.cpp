@@ -229,8 +229,10 @@ void validate(const RunOptions& o) {
     fail(ExitCode::kUsage, "--workers " + std::to_string(o.workers) + " is out of range 1.." +
                                std::to_string(kMaxWorkers) + " (0 in a config: from the CPU plan)");
   }
-  if (o.window < 0 || o.window > 1024)
-    fail(ExitCode::kUsage, "--window " + std::to_string(o.window) + " is out of range 1..1024");
+  if (o.window < 0 || o.window > 1024) {
+    fail(ExitCode::kUsage,
+         "--window " + std::to_string(o.window) + " is out of range 1..1024 (0: from the plan)");
+  }
   if (o.max_restarts < 0 || o.max_restarts > 1000) {
     fail(ExitCode::kUsage,
          "--max-restarts " + std::to_string(o.max_restarts) + " is out of range 0..1000");

@@ -809,6 +809,17 @@ void remove_empty_output(const RunPlan& plan, std::uint64_t frames_written,
 
 namespace {
 
+// A report written at the end must be writable from the start: a run must not transcode for an
+// hour and then fail on the report (a usage error, as --log-file's).
+void check_writable(const std::string& flag, const std::string& path) {
+  const bool existed = std::filesystem::exists(path);
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    fail(ExitCode::kUsage, flag + " '" + path + "' cannot be written: " + std::strerror(errno));
+  close(fd);
+  if (!existed) unlink(path.c_str());
+}
+
 std::string utc_text(std::chrono::system_clock::time_point t) {
   const std::time_t secs = std::chrono::system_clock::to_time_t(t);
   char text[32];
@@ -825,6 +836,7 @@ int run(const RunOptions& options) {
   // one that comes while the topology is read or the input probed must not kill the run by its
   // default action.
   const SignalBlock signals;
+  if (!options.stats_json.empty()) check_writable("--stats-json", options.stats_json);
   av::route_logs_to_spdlog(/*quiet=*/true);
   const affinity::Topology topology = affinity::read_topology();
   if (options.dry_run) {

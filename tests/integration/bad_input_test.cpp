@@ -55,12 +55,12 @@ TEST_F(BadInputTest, OutputThatIsTheInputIsRefusedAndTheInputKept) {
   }
 }
 
-// A container that refuses the stream only when its header is written: libav's reason in the
-// one error line, and no empty file left behind.
+// A container that refuses the stream only when its header is written (MXF has no list of the
+// codecs it holds): libav's reason in the one error line, and no empty file left behind.
 TEST_F(BadInputTest, HeaderTheContainerRefusesLeavesNoFile) {
-  expect_error({"run", "-i", kSample, "-an", "-c:v", "libx264", "-o", path("out.gif")}, 4,
-               "GIF muxer supports only a single video GIF stream");
-  EXPECT_FALSE(std::filesystem::exists(path("out.gif")));
+  expect_error({"run", "-i", kSample, "-an", "-c:v", "mpeg4", "-o", path("out.mxf")}, 4,
+               "cannot write the header");
+  EXPECT_FALSE(std::filesystem::exists(path("out.mxf")));
 }
 
 // A failed run that wrote no frame leaves no header-only file behind; a file it never wrote
@@ -74,6 +74,21 @@ TEST_F(BadInputTest, FailedRunWithoutFramesLeavesNoOutputButKeepsAnOldOne) {
   expect_error({"run", "-y", "-i", kSample, "-o", path("old.mp4"), "--codec-opt", "bogus=1"}, 2,
                "no option(s): bogus");
   EXPECT_EQ(read_file(path("old.mp4")), read_file(kSample));
+}
+
+// What a run can only do at its end is checked at its start: a report that cannot be written,
+// a codec the container cannot hold (a GIF muxer does not say so itself): usage errors, exit 2,
+// before any process starts and before any output is created.
+TEST_F(BadInputTest, WhatARunWouldFailAtItsEndIsAUsageErrorAtItsStart) {
+  expect_error(
+      {"run", "-i", kSample, "-o", path("out.mp4"), "--stats-json", "/proc/vpipe-none/stats.json"},
+      2, "--stats-json '/proc/vpipe-none/stats.json' cannot be written");
+  EXPECT_FALSE(std::filesystem::exists(path("out.mp4")));
+  expect_error({"run", "-i", kSample, "-o", path("out.gif"), "-c:v", "libx264"}, 2,
+               "the gif container cannot hold libx264");
+  EXPECT_FALSE(std::filesystem::exists(path("out.gif")));
+  expect_error({"run", "-i", kSample, "-o", path("out.mkv"), "--window", "-1"}, 2,
+               "out of range 1..1024 (0: from the plan)");
 }
 
 TEST_F(BadInputTest, Directory) {
