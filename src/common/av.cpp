@@ -2,7 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
+#include <chrono>
 #include <cstdio>
+#include <map>
+#include <mutex>
+#include <vector>
 
 namespace vpipe::av {
 
@@ -16,6 +21,85 @@ namespace {
 bool g_quiet = false;
 thread_local int t_quiet = 0;
 thread_local std::string t_last_error;
+
+// Repeats of a warning (a damaged input can give thousands): the first is logged, the rest are
+// counted per kind (the text with its numbers and addresses taken out) and logged as one line at
+// most once a second. At debug level every line is logged. libav logs from its own threads too.
+class RepeatSummary {
+ public:
+  // Whether `text` is logged now; if not, it was counted.
+  bool admit(const std::string& text) {
+    const std::string kind = kind_of(text);
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<std::string> due;
+    bool first = false;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      Kind& k = kinds_[kind];
+      first = k.seen++ == 0;
+      if (!first) {
+        ++k.pending;
+        k.last = text;
+      }
+      if (now - last_flush_ >= std::chrono::seconds(1)) {
+        last_flush_ = now;
+        due = take_pending();
+      }
+    }
+    for (const std::string& line : due) spdlog::warn("{}", line);
+    return first;
+  }
+  // Logs what is still counted (at the end of a stage).
+  void flush() {
+    std::vector<std::string> due;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      due = take_pending();
+    }
+    for (const std::string& line : due) spdlog::warn("{}", line);
+  }
+
+ private:
+  struct Kind {
+    std::uint64_t seen = 0;
+    std::uint64_t pending = 0;  // counted, not yet logged
+    std::string last;
+  };
+  // The text with runs of digits (and hexadecimal addresses) as '#'.
+  static std::string kind_of(const std::string& text) {
+    std::string kind;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (text.compare(i, 2, "0x") == 0) {
+        kind += '#';
+        i += 2;
+        while (i < text.size() && std::isxdigit(static_cast<unsigned char>(text[i]))) ++i;
+        --i;
+      } else if (std::isdigit(static_cast<unsigned char>(text[i]))) {
+        if (kind.empty() || kind.back() != '#') kind += '#';
+      } else {
+        kind += text[i];
+      }
+    }
+    return kind;
+  }
+  std::vector<std::string> take_pending() {
+    std::vector<std::string> lines;
+    for (auto& [kind, k] : kinds_) {
+      if (k.pending == 0) continue;
+      lines.push_back("libav: " + std::to_string(k.pending) + " more like: " + k.last);
+      k.pending = 0;
+    }
+    return lines;
+  }
+  std::mutex mutex_;
+  std::map<std::string, Kind> kinds_;
+  std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
+};
+
+RepeatSummary& repeats() {
+  static RepeatSummary summary;
+  return summary;
+}
 
 void log_callback(void* avcl, int level, const char* fmt, va_list args) {
   if (level > AV_LOG_ERROR && level > av_log_get_level()) return;
@@ -36,6 +120,7 @@ void log_callback(void* avcl, int level, const char* fmt, va_list args) {
   }
   // Errors are logged as warnings: the stage that sees the failing call decides if it is fatal.
   if (level <= AV_LOG_WARNING) {
+    if (spdlog::get_level() > spdlog::level::debug && !repeats().admit(text)) return;
     spdlog::warn("libav: {}", text);
   } else if (level <= AV_LOG_INFO) {
     spdlog::debug("libav: {}", text);
@@ -56,6 +141,10 @@ QuietLogs::~QuietLogs() {
 
 std::string last_error_message() {
   return t_last_error;
+}
+
+void flush_repeated_logs() {
+  repeats().flush();
 }
 
 void route_logs_to_spdlog(bool quiet) {

@@ -48,6 +48,8 @@ std::string error_text(int averror);
 // Routes libav's own log lines through spdlog: warnings and errors as warnings, or, with
 // `quiet`, everything at debug level (the scheduler's probe, whose failures become one error
 // line that includes last_error_message()).
+// Logs the counts of repeated libav warnings not yet logged (see av.cpp's RepeatSummary).
+void flush_repeated_logs();
 void route_logs_to_spdlog(bool quiet = false);
 
 // While one lives, libav's lines from this thread go to debug only: for trials whose failure is

@@ -19,6 +19,8 @@ extern "C" {
 namespace vpipe::encode {
 
 void AudioTrack::open_input(const std::string& url, int stream_index, double origin_s) {
+  // The input is read a second time here: what its demuxer says, decode has said already.
+  const av::QuietLogs quiet;
   AVFormatContext* raw = nullptr;
   int ret = avformat_open_input(&raw, url.c_str(), nullptr, nullptr);
   if (ret < 0)
@@ -76,7 +78,11 @@ bool AudioTrack::read_packet(AVPacket* packet) {
     return true;
   }
   while (!at_end_) {
-    const int ret = av_read_frame(input_.get(), packet);
+    int ret = 0;
+    {
+      const av::QuietLogs quiet;  // decode reports the demuxer's warnings (see open_input)
+      ret = av_read_frame(input_.get(), packet);
+    }
     if (ret < 0) {
       // A damaged audio tail ends the audio, not the run.
       if (ret != AVERROR_EOF)

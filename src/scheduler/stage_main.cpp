@@ -42,6 +42,10 @@ template <typename Body>
 int run_on_segment(int fd, const std::string& name, Body&& body) {
   shm::RunSegment segment = shm::RunSegment::attach(fd);
   shm::ControlBlock& control = segment.control();
+  // Whatever way the stage ends, the counts of repeated libav warnings are logged.
+  struct FlushRepeats {
+    ~FlushRepeats() { av::flush_repeated_logs(); }
+  } flush_repeats;
   try {
     const RunPlan plan = plan_from_json(segment.plan_json());
     return body(segment, plan);

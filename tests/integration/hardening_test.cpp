@@ -228,6 +228,41 @@ TEST_F(HardeningTest, CorruptedH264TransportStreamIsDecodedAroundTheDamage) {
   expect_damaged_stream_survives(input);
 }
 
+// A badly damaged input repeats the same few libav warnings hundreds of times: each kind is
+// logged once, then counted ("N more like: ...") at most once a second; --log-level debug shows
+// every one. The input is read twice (decode, and encode for the audio): its demuxer's warnings
+// are logged once.
+TEST_F(HardeningTest, RepeatedLibavWarningsAreSummarised) {
+  const std::string input = path("damaged.ts");
+  ASSERT_EQ(shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration="
+                  "20 -f lavfi -i sine=d=20 -c:v libx264 -g 30 -c:a aac '" +
+                  input + "'"),
+            0);
+  std::string data = read_file(input);
+  std::mt19937 rng(5);
+  for (int k = 1; k <= 40; ++k) {
+    for (std::size_t i = 0; i < 2000; ++i)
+      data[data.size() * k / 42 + i] = static_cast<char>(rng());
+  }
+  std::ofstream(input, std::ios::binary | std::ios::trunc) << data;
+  const RunResult plain = run_vpipe({"run", "-y", "-i", input, "-o", path("out.mkv")}, 60);
+  const RunResult all =
+      run_vpipe({"run", "-y", "-i", input, "-o", path("out.mkv"), "--log-level", "debug"}, 60);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const auto warnings = [](const std::string& err) {
+    int n = 0;
+    std::istringstream lines(err);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("[warning] libav:") != std::string::npos) ++n;
+    }
+    return n;
+  };
+  EXPECT_THAT(plain.err, HasSubstr("more like:"));
+  EXPECT_LT(warnings(plain.err) * 2, warnings(all.err))
+      << "summarised:\n"
+      << plain.err << "\nevery one: " << warnings(all.err);
+}
+
 TEST_F(HardeningTest, CorruptedMpeg4AviIsDecodedAroundTheDamage) {
   const std::string input = path("damaged.avi");
   ASSERT_EQ(
