@@ -138,7 +138,10 @@ int main(int argc, char** argv) {
     if (segments.one_shot()) return segments.run_one_shot(options, args);
     return vpipe::scheduler::run(options);
   } catch (const vpipe::Error& e) {
-    std::fprintf(stderr, "vpipe: error: %s\n", e.what());
+    // A stop request is not an error: its line says what happened.
+    std::fprintf(stderr,
+                 e.code() == vpipe::ExitCode::kStopped ? "vpipe: %s\n" : "vpipe: error: %s\n",
+                 e.what());
     return static_cast<int>(e.code());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "vpipe: error: %s\n", e.what());

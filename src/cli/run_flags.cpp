@@ -40,8 +40,8 @@ void RunFlags::add_to(CLI::App* app) {
       "stream number (repeatable: one video, one audio)");
   opt_input_timeout = app->add_option(
       "--input-timeout", cli.input_timeout_s,
-      "Network inputs: seconds without data before the input counts as ended (default 10; 0: "
-      "wait forever)");
+      "Network inputs and named pipes: seconds without data before the input counts as ended "
+      "(a named pipe: before its first bytes) (default 10; 0: wait forever)");
   opt_ss = app->add_option(
       "--ss", start_text,
       "Start this far into the input (-ss; seconds or HH:MM:SS.ms); the output starts at 0");

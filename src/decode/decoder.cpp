@@ -8,8 +8,11 @@ extern "C" {
 }
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -32,13 +35,32 @@ bool has_option(const std::string& opts, const std::string& key) {
                              (detail.empty() || detail == cause ? "" : " (" + detail + ")"));
 }
 
-// A clearer message than libav's for the common file mistakes.
-void check_local_file(const std::string& path) {
-  if (path.find("://") != std::string::npos || path.rfind("pipe:", 0) == 0) return;
+// A clearer message than libav's for the common file mistakes. A named pipe is waited on, for
+// its first bytes, at most `timeout_s` (0: for ever): opening one blocks until a writer comes,
+// where no --input-timeout would apply. The returned descriptor (-1 for anything else) keeps
+// the pipe's reading end open until libav has opened it too: a writer never meets a pipe with
+// no reader.
+int check_local_file(const std::string& path, double timeout_s) {
+  if (path.find("://") != std::string::npos || path.rfind("pipe:", 0) == 0) return -1;
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) input_error(path, std::strerror(errno));
   if (S_ISDIR(st.st_mode)) input_error(path, "is a directory");
   if (S_ISREG(st.st_mode) && st.st_size == 0) input_error(path, "is empty (0 bytes)");
+  if (!S_ISFIFO(st.st_mode)) return -1;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) input_error(path, std::strerror(errno));
+  pollfd waiting{fd, POLLIN, 0};
+  int ready = 0;
+  do {
+    ready = poll(&waiting, 1, timeout_s > 0 ? static_cast<int>(timeout_s * 1000) : -1);
+  } while (ready < 0 && errno == EINTR);
+  if (ready == 0) {
+    ::close(fd);
+    input_error(path, fmt::format("a named pipe nothing was written to for {:g} s "
+                                  "(--input-timeout)",
+                                  timeout_s));
+  }
+  return fd;
 }
 
 // The test source's "duration=" (lavfi does not report it), 0 when absent or unparsable.
@@ -121,7 +143,13 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
   d.info_ = resolve_input(input, settings.format);
   InputInfo& info = d.info_;
   const int threads = settings.threads;
-  if (info.format.empty()) check_local_file(info.url);
+  const int fifo = info.format.empty() ? check_local_file(info.url, settings.timeout_s) : -1;
+  struct CloseFifo {
+    int fd;
+    ~CloseFifo() {
+      if (fd >= 0) ::close(fd);
+    }
+  } close_fifo{fifo};
 
   const AVInputFormat* forced = nullptr;
   if (!info.format.empty()) {

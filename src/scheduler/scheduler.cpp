@@ -715,8 +715,9 @@ class DecodeLauncher {
     while (!readable(reply_fd_, 200)) {
       const int sig = sigtimedwait(&stop, nullptr, &now);
       if (sig > 0) {
-        fail(ExitCode::kInterrupted, std::string(sigabbrev_np(sig)) +
-                                         " while waiting for the input to open; nothing written");
+        fail(ExitCode::kStopped, "stopped by a signal (" + std::string(sigabbrev_np(sig)) +
+                                     ") while the input was opening: nothing written (exit " +
+                                     std::to_string(static_cast<int>(ExitCode::kStopped)) + ")");
       }
     }
     const auto line = read_line(reply_fd_);

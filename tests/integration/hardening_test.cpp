@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -298,6 +299,35 @@ TEST_F(HardeningTest, SilentServerTimesOutWithInputError) {
 }
 
 // 4. An output that cannot be created (root may write anywhere, but not into /proc).
+
+// A named pipe nobody writes to would block the open for ever: --input-timeout applies to it
+// (before its first bytes); a writer that comes in time is read whole; a stop signal while it
+// waits stops the run (exit 255, nothing written).
+TEST_F(HardeningTest, ANamedPipeWithoutAWriterTimesOut) {
+  const std::string fifo = path("in.fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  expect_error({"run", "-i", fifo, "-o", path("out.mkv"), "--input-timeout", "1"}, 3,
+               "a named pipe nothing was written to for 1 s (--input-timeout)", 10);
+  EXPECT_FALSE(std::filesystem::exists(path("out.mkv")));
+
+  const pid_t run = start_vpipe(
+      {"run", "-q", "-i", fifo, "-o", path("late.mkv"), "-c:v", "ffv1", "--input-timeout", "20"},
+      path("late"));
+  std::this_thread::sleep_for(500ms);
+  ASSERT_EQ(shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc=size=160x120:rate=25:"
+                  "duration=2 -c:v mpeg4 -f matroska " +
+                  fifo),
+            0);
+  EXPECT_EQ(wait_vpipe(run, 30), 0) << read_file(path("late.err"));
+  EXPECT_EQ(decode_video(path("late.mkv")).nb_frames(), 50u);
+
+  const pid_t stopped = start_vpipe({"run", "-i", fifo, "-o", path("none.mkv")}, path("stop"));
+  std::this_thread::sleep_for(500ms);
+  kill(stopped, SIGTERM);
+  EXPECT_EQ(wait_vpipe(stopped, 10), 255) << read_file(path("stop.err"));
+  EXPECT_THAT(read_file(path("stop.err")), HasSubstr("stopped by a signal (TERM) while the input"));
+  EXPECT_FALSE(std::filesystem::exists(path("none.mkv")));
+}
 
 TEST_F(HardeningTest, OutputThatCannotBeCreatedIsAnOutputError) {
   expect_error({"run", "-i", "testsrc:size=320x240:duration=1", "-o", "/proc/vpipe-test.mp4"}, 4,
