@@ -338,14 +338,21 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
 // Sends one packet (or the flush packet at the end). False once nothing more can be sent.
 bool Decoder::feed_packet() {
   if (flushed_) return false;
+  if (!reading_) {
+    // A stop: what the decoder holds back to reorder is not drained. Those pictures come after
+    // frames whose packets were never read (the B-frames before an anchor, in display order),
+    // so the output stays a clean prefix of the input.
+    flushed_ = true;
+    return false;
+  }
   AVPacket* pkt = packet_.get();
   for (;;) {
-    int ret = reading_ ? av_read_frame(format_.get(), pkt) : AVERROR_EOF;
+    int ret = av_read_frame(format_.get(), pkt);
     if (ret < 0) {
-      if (reading_ && ret != AVERROR_EOF && live_network_ &&
+      if (ret != AVERROR_EOF && live_network_ &&
           (ret == AVERROR(EIO) || ret == AVERROR(ETIMEDOUT) || ret == AVERROR_EXIT)) {
         spdlog::info("input '{}': no data for {} s: the stream has ended", info_.url, timeout_s_);
-      } else if (ret != AVERROR_EOF && reading_) {
+      } else if (ret != AVERROR_EOF) {
         ++errors_;
         spdlog::warn("input '{}': read error, ending the stream: {}", info_.url,
                      av::error_text(ret));

@@ -122,7 +122,8 @@ class Decoder {
   bool seek(double seconds);
   // Seeks to the keyframe at or before `pts` of the video stream (exact, in its time base).
   bool seek_pts(std::int64_t pts);
-  // Stops reading; next_frame() then drains what the decoder already holds.
+  // Stops reading; next_frame() then ends at once: the pictures the decoder holds back to
+  // reorder are dropped, so what was given is a clean prefix of the input in display order.
   void stop_reading() { reading_ = false; }
   // Pictures decoded from now on are allocated by `allocator` where it accepts them (the
   // codec must support it; null: libavcodec's own memory again).

@@ -144,6 +144,35 @@ TEST_F(ProcessesTest, InterruptDrainsAndFinishesAPlayableFile) {
   EXPECT_EQ(processes_holding_run_segments(), 0);
 }
 
+// A drained stop on an input with B-frames: the file is a clean prefix of the whole run. The
+// decoder holds an anchor picture back until the B-frames shown before it are decoded; at a
+// stop those were never read, so the held pictures are dropped rather than leave a gap.
+TEST_F(ProcessesTest, ADrainedStopOnBFramesIsACleanPrefixOfTheWholeRun) {
+  const std::string in = path("bframes.mkv");
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=10 "
+                  "-c:v libx264 -preset ultrafast -bf 3 -b_strategy 0 -g 60 " +
+                  in),
+            0);
+  const DecodedVideo whole = decode_video(in);
+  ASSERT_EQ(whole.nb_frames(), 300u);
+  for (const int after_ms : {900, 1300, 1700}) {
+    SCOPED_TRACE(std::to_string(after_ms) + " ms");
+    const std::string out = path("cut" + std::to_string(after_ms) + ".mkv");
+    const pid_t parent =
+        start_vpipe({"run", "-q", "-i", in, "--realtime", "-c:v", "ffv1", "-o", out}, out);
+    const RunGuard guard{parent};
+    std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));
+    kill(parent, SIGINT);
+    ASSERT_EQ(wait_vpipe(parent, 20), 255) << read_file(out + ".err");
+    const DecodedVideo got = decode_video(out);
+    ASSERT_GT(got.nb_frames(), 0u);
+    ASSERT_LT(got.nb_frames(), whole.nb_frames());
+    const std::vector<std::uint64_t> prefix(whole.checksums.begin(),
+                                            whole.checksums.begin() + got.nb_frames());
+    EXPECT_EQ(got.checksums, prefix) << "frames missing before the last one";
+  }
+}
+
 // `timeout`, systemd, `kill -- -PGID` and a closed terminal signal the whole process group, and
 // `timeout` signals vpipe itself first: still one request to finish, which the scheduler carries
 // out for its stages (they ignore the signal).
