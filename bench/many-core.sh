@@ -90,7 +90,7 @@ section "transform worker scaling ($scaled_frames frames of the clip, stress=40,
 # The ffmpeg CLI's own threading on scale -> x264 veryfast: the ceiling of one encoder.
 ffmpeg_threads() {
   source bench/lib.sh
-  local frames; frames=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_read_packets -of csv=p=0 "$clip")
+  local frames; frames=$(video_frames "$clip")
   echo "threads,fps,cpu_ms_per_frame" >"$out/ffmpeg-threads.csv"
   printf "%8s %8s %12s\n" threads fps cpu_ms/frame
   for t in 1 4 0; do
@@ -108,7 +108,8 @@ section "ffmpeg CLI thread scaling, scale -> x264 veryfast" ffmpeg_threads
 # 1/J of the CPUs: what a segment-parallel run can reach before its join, and which J fills this
 # machine. Total fps = all frames / wall clock of the slowest run.
 split_runs() {
-  local frames; frames=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_read_packets -of csv=p=0 "$clip")
+  source bench/lib.sh
+  local frames; frames=$(video_frames "$clip")
   local n; n=$(nproc)
   echo "jobs,fps,cpus_per_job" >"$out/split-runs.csv"
   printf "%6s %8s %13s\n" jobs fps cpus_per_job

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 vpipe=${VPIPE:-build/vpipe}
 runs=${1:-3}
 source bench/lib.sh
-frames=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_read_packets -of csv=p=0 "$input")
+frames=$(video_frames "$input")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cores=$(nproc)

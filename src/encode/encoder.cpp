@@ -17,6 +17,7 @@ extern "C" {
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "encode/audio_copy.hpp"
 
 namespace vpipe::encode {
@@ -224,14 +225,16 @@ void validate(const EncoderSettings& s) {
     output_error(s.output, "folder '" + dir.string() + "' does not exist");
   if (access(dir.c_str(), W_OK) != 0)
     output_error(s.output, "folder '" + dir.string() + "' is not writable");
-  // Permission bits do not stop root; some file systems (/proc, read-only mounts) still do.
-  // Try to create the file now, so that this fails before any process starts. Nothing in an
-  // existing file is touched.
-  const bool existed = fs::exists(path, ec);
-  const int fd = ::open(s.output.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) output_error(s.output, std::strerror(errno));
-  ::close(fd);
-  if (!existed) ::unlink(s.output.c_str());
+  // Created now (and removed), so that this fails before any process starts.
+  if (const std::string why = cannot_write(s.output); !why.empty()) output_error(s.output, why);
+}
+
+bool keeps_rotation(const EncoderSettings& s) {
+  static const std::set<std::string_view> kKeepsRotation = {"mp4",  "mov",  "3gp", "3g2",
+                                                            "ipod", "ismv", "psp", "f4v"};
+  const AVOutputFormat* fmt =
+      av_guess_format(s.format.empty() ? nullptr : s.format.c_str(), s.output.c_str(), nullptr);
+  return fmt != nullptr && kKeepsRotation.count(fmt->name) > 0;
 }
 
 std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamParams& params,

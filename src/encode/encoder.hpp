@@ -55,6 +55,9 @@ std::string default_audio_encoder(const EncoderSettings& settings);
 // CLI), else the container's own (.gif: gif, .webm: libvpx-vp9, .ogv: libtheora).
 std::string default_video_encoder(const EncoderSettings& settings);
 bool audio_encoder_exists(const std::string& name);
+// Whether the output's container stores a rotation (display matrix) for players (MP4, MOV; not
+// FFmpeg 5.1's Matroska).
+bool keeps_rotation(const EncoderSettings& settings);
 
 class AudioTrack;
 

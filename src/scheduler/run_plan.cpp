@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 extern "C" {
-#include <libavformat/avformat.h>
 #include <libavutil/display.h>
 }
 
@@ -11,7 +10,6 @@ extern "C" {
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <sstream>
 #include <string_view>
 
@@ -257,13 +255,10 @@ int autorotation(const decode::InputInfo& input, const RunOptions& options) {
 bool autorotates(const RunOptions& options) {
   if (options.autorotate) return *options.autorotate;
   // The side data is enough where the output keeps it and nothing works on the pixels.
-  const std::string format =
-      options.format.empty() ? stream_format_for(options.output) : options.format;
-  const AVOutputFormat* muxer =
-      av_guess_format(format.empty() ? nullptr : format.c_str(), options.output.c_str(), nullptr);
-  static const std::set<std::string_view> kKeepsRotation = {"mp4",  "mov",  "3gp", "3g2",
-                                                            "ipod", "ismv", "psp", "f4v"};
-  const bool kept = muxer != nullptr && kKeepsRotation.count(muxer->name) > 0;
+  encode::EncoderSettings output;
+  output.output = options.output;
+  output.format = options.format.empty() ? stream_format_for(options.output) : options.format;
+  const bool kept = encode::keeps_rotation(output);
   return !(kept && options.vf.empty() && !options.no_metadata);
 }
 

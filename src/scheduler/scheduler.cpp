@@ -29,6 +29,7 @@ extern "C" {
 #include <libavformat/version.h>
 }
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/line_pipe.hpp"
 #include "common/process_title.hpp"
 #include "scheduler/metrics_server.hpp"
@@ -813,12 +814,8 @@ namespace {
 // A report written at the end must be writable from the start: a run must not transcode for an
 // hour and then fail on the report (a usage error, as --log-file's).
 void check_writable(const std::string& flag, const std::string& path) {
-  const bool existed = std::filesystem::exists(path);
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0)
-    fail(ExitCode::kUsage, flag + " '" + path + "' cannot be written: " + std::strerror(errno));
-  close(fd);
-  if (!existed) unlink(path.c_str());
+  if (const std::string why = cannot_write(path); !why.empty())
+    fail(ExitCode::kUsage, flag + " '" + path + "' cannot be written: " + why);
 }
 
 std::string utc_text(std::chrono::system_clock::time_point t) {
