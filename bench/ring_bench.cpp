@@ -30,7 +30,7 @@
 #include <thread>
 #include <vector>
 
-#include "shm_ring/run_segment.hpp"
+#include "shm/run_segment.hpp"
 
 namespace vpipe::shm {
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "common/error.hpp"
-#include "scheduler/options.hpp"
+#include "plan/options.hpp"
 
 namespace {
 
@@ -36,10 +36,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::perror(config_path().c_str());
     std::abort();
   }
-  vpipe::scheduler::RunOptions options;
+  vpipe::plan::RunOptions options;
   try {
-    vpipe::scheduler::apply_config_file(config_path(), options);
-    vpipe::scheduler::validate(options);
+    vpipe::plan::apply_config_file(config_path(), options);
+    vpipe::plan::validate(options);
   } catch (const vpipe::Error&) {
     // Rejected with a message, as a bad config should be.
   }

@@ -41,8 +41,8 @@
 #include <utility>
 #include <vector>
 
-#include "shm_ring/index_ring.hpp"
-#include "shm_ring/run_segment.hpp"
+#include "shm/index_ring.hpp"
+#include "shm/run_segment.hpp"
 
 namespace {
 

@@ -11,27 +11,31 @@ jobs=${JOBS:-$(nproc)}
 # -O1 without debug info: about half the build time of -O2 -g, and still fast enough to run.
 flags=(-G Ninja -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -g0" -DVPIPE_WERROR=ON)
 cmake -S . -B build-asan "${flags[@]}" -DVPIPE_SANITIZE=address >/dev/null
-cmake --build build-asan -j "$jobs" --target vpipe shm_ring_test shm_ring_multiprocess_test scheduler_test \
-  integration_test fidelity_test live_test fault_test segments_unit_test segments_test
+# The end-to-end tests are the main build's (build/, from scripts/setup.sh), pointed at the
+# instrumented vpipe: only vpipe and the in-process unit tests are built again.
+cmake --build build-asan -j "$jobs" --target vpipe shm_ring_test shm_ring_multiprocess_test plan_test stage_test report_test \
+  segments_unit_test
+cmake --build build -j "$jobs" --target integration_test fidelity_test live_test fault_test segments_test
+export VPIPE_TEST_BINARY=$PWD/build-asan/vpipe
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp:print_suppressions=0
-for t in shm_ring_test shm_ring_multiprocess_test scheduler_test; do
+for t in shm_ring_test shm_ring_multiprocess_test plan_test stage_test report_test; do
   build-asan/tests/$t --gtest_brief=1
 done
 # Every end-to-end test (runs, bad input, processes and signals, stage deaths, observability,
 # hardening), with each stage process instrumented.
 # Left out: tests that mostly wait (a silent server's timeout, the plain progress interval) or
 # check log wording; they run in the main suite.
-build-asan/tests/integration_test --gtest_brief=1 --gtest_filter='-HardeningTest.SilentServerTimesOutWithInputError:HardeningTest.RepeatedLibavWarningsAreSummarised:ObservabilityTest.PlainProgressLinesWhenNotATerminal'
-build-asan/tests/fidelity_test --gtest_brief=1
+build/tests/integration_test --gtest_brief=1 --gtest_filter='-HardeningTest.SilentServerTimesOutWithInputError:HardeningTest.RepeatedLibavWarningsAreSummarised:ObservabilityTest.PlainProgressLinesWhenNotATerminal'
+build/tests/fidelity_test --gtest_brief=1
 # Segment mode: planning, segment jobs, the local engine (forks and execs), the join.
 build-asan/tests/segments_unit_test --gtest_brief=1
-build-asan/tests/segments_test --gtest_brief=1
+build/tests/segments_test --gtest_brief=1
 # Live: stdin, the decode-first start, and Ctrl-C before the input opens; then workers killed in
 # live runs (drops, tombstones, claim-time numbering; the checks are counts, not timings).
-build-asan/tests/live_test --gtest_brief=1 \
+build/tests/live_test --gtest_brief=1 \
   --gtest_filter='LiveTest.StdinInputIsReadOnceAndWhole:LiveTest.InterruptWhileWaiting*:LiveTest.DryRun*'
-build-asan/tests/fault_test --gtest_brief=1 --gtest_filter='FaultTest.LiveWorkers*'
+build/tests/fault_test --gtest_brief=1 --gtest_filter='FaultTest.LiveWorkers*'
 
 cmake -S . -B build-tsan "${flags[@]}" -DVPIPE_SANITIZE=thread >/dev/null
 cmake --build build-tsan -j "$jobs" --target shm_ring_test shm_ring_multiprocess_test

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/exit_status.hpp"
 
 extern char** environ;
 
@@ -180,11 +181,6 @@ bool on_path(const std::string& program) {
   return false;
 }
 
-std::string describe_status(int status) {
-  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
-  return "exited with code " + std::to_string(WEXITSTATUS(status));
-}
-
 // The last non-empty line a child wrote to stderr, without our own "vpipe: error: " prefix.
 std::string last_line_of(const std::string& path) {
   std::ifstream in(path);
@@ -251,7 +247,7 @@ json run_case_once(const Case& c, int frames, const TempDir& tmp) {
   if (!c.chain.vf.empty()) args.insert(args.end(), {"--vf", c.chain.vf});
   const int status = spawn_and_wait(args, log);
   if (g_interrupted) fail(ExitCode::kInterrupted, "bench interrupted during case " + c.name());
-  if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0) {
+  if (failed(status)) {
     const std::string why = last_line_of(log);
     fail(ExitCode::kRunFailed, "bench case " + c.name() + " failed: vpipe run " +
                                    describe_status(status) + (why.empty() ? "" : ": " + why));
@@ -486,7 +482,7 @@ void write_plot(const std::string& script, const std::string& png, const TempDir
   write_file(script_path, script);
   const std::string log = tmp.file("gnuplot.txt");
   const int status = spawn_and_wait({"gnuplot", script_path}, log);
-  if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0) {
+  if (failed(status)) {
     const std::string why = last_line_of(log);
     fail(ExitCode::kOutput, "--plot " + png + ": gnuplot " + describe_status(status) +
                                 (why.empty() ? "" : ": " + why));

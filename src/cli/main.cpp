@@ -8,19 +8,21 @@
 #include <vector>
 
 #include "cli/bench.hpp"
-#include "cli/run_flags.hpp"
 #include "cli/segments_cli.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
 #include "common/process_title.hpp"
-#include "scheduler/options.hpp"
-#include "scheduler/scheduler.hpp"
+#include "plan/options.hpp"
+#include "plan/run_flags.hpp"
+#include "stage/launch.hpp"
+#include "stage/stage_main.hpp"
+#include "supervisor/supervisor.hpp"
 #include "transform/filter.hpp"
 
 namespace {
 
 using vpipe::ExitCode;
-using vpipe::scheduler::RunOptions;
+using vpipe::plan::RunOptions;
 
 constexpr const char* kExitCodes =
     "Exit codes: 0 done, 1 a stage failed while running, 2 bad usage (flag, config, filter),\n"
@@ -48,8 +50,7 @@ int main(int argc, char** argv) {
   // not kill the process by SIGXFSZ's default action. Stages inherit the disposition.
   signal(SIGXFSZ, SIG_IGN);
   vpipe::remember_args(argc, argv);
-  if (argc > 1 && std::strcmp(argv[1], "__stage") == 0)
-    return vpipe::scheduler::stage_main(argc, argv);
+  if (vpipe::stage::is_stage_launch(argc, argv)) return vpipe::stage::stage_main(argc, argv);
 
   CLI::App app{
       "vpipe: a multi-process video pipeline (decode -> transform workers -> encode over shared "
@@ -77,7 +78,7 @@ int main(int argc, char** argv) {
           "and\n"
           "-vf are accepted. ") +
       kExitCodes);
-  vpipe::cli::RunFlags run_flags;
+  vpipe::plan::RunFlags run_flags;
   run_flags.add_to(run);
 
   app.add_subcommand("filters",
@@ -112,7 +113,7 @@ int main(int argc, char** argv) {
   segments.add_to(app, run);
 
   std::vector<std::string> args =
-      vpipe::cli::translate_ffmpeg_spellings(std::vector<std::string>(argv + 1, argv + argc));
+      vpipe::plan::translate_ffmpeg_spellings(std::vector<std::string>(argv + 1, argv + argc));
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
     app.parse(reversed);
@@ -133,10 +134,10 @@ int main(int argc, char** argv) {
   try {
     if (segments.selected()) return segments.run(args);
     RunOptions options = run_flags.options();
-    vpipe::scheduler::validate(options);
+    vpipe::plan::validate(options);
     vpipe::init_logging("vpipe", options.log_level, options.log_file);
     if (segments.one_shot()) return segments.run_one_shot(options, args);
-    return vpipe::scheduler::run(options);
+    return vpipe::supervisor::run(options);
   } catch (const vpipe::Error& e) {
     // A stop request is not an error: its line says what happened.
     std::fprintf(stderr,

@@ -10,7 +10,7 @@
 #include "affinity/cpu_plan.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
-#include "scheduler/scheduler.hpp"
+#include "supervisor/supervisor.hpp"
 
 namespace vpipe::cli {
 
@@ -191,9 +191,9 @@ bool SegmentsCommand::one_shot() const {
 
 int SegmentsCommand::run(const std::vector<std::string>& args) {
   if (plan_->parsed()) {
-    scheduler::RunOptions options = plan_flags_.options(/*default_config=*/false);
+    plan::RunOptions options = plan_flags_.options(/*default_config=*/false);
     init_logging("vpipe", options.log_level, options.log_file);
-    scheduler::validate(options);
+    plan::validate(options);
     const int jobs = segments::auto_jobs(usable_cores(), 1 << 20);
     segments::plan_job(options, run_args_after(args, "plan"),
                        split_request(count_, segment_length_s_, split_, jobs), workdir_,
@@ -227,7 +227,7 @@ int SegmentsCommand::run(const std::vector<std::string>& args) {
   return segments::submit_local(workdir_, local_);
 }
 
-int SegmentsCommand::run_one_shot(const scheduler::RunOptions& options,
+int SegmentsCommand::run_one_shot(const plan::RunOptions& options,
                                   const std::vector<std::string>& args) {
   if (count_ == "auto") {
     const int cores = usable_cores();
@@ -236,7 +236,7 @@ int SegmentsCommand::run_one_shot(const scheduler::RunOptions& options,
       if (!options.quiet || options.dry_run)
         std::printf("segments auto: one job fits %d cores: running one pipeline\n", cores);
       std::fflush(stdout);
-      return scheduler::run(options);
+      return supervisor::run(options);
     }
   }
   const fs::path out = fs::absolute(options.output);

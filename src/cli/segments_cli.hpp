@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/run_flags.hpp"
+#include "plan/run_flags.hpp"
 #include "segments/segments.hpp"
 
 namespace vpipe::cli {
@@ -23,7 +23,7 @@ class SegmentsCommand {
   int run(const std::vector<std::string>& args);
   // `vpipe run --segments`: plans into a temporary folder beside the output, runs the local
   // engine, joins, and removes the folder when the output is done.
-  int run_one_shot(const scheduler::RunOptions& options, const std::vector<std::string>& args);
+  int run_one_shot(const plan::RunOptions& options, const std::vector<std::string>& args);
 
  private:
   CLI::App* segments_ = nullptr;
@@ -33,7 +33,7 @@ class SegmentsCommand {
   CLI::App* join_ = nullptr;
   CLI::App* submit_ = nullptr;
   CLI::Option* one_shot_ = nullptr;
-  RunFlags plan_flags_;
+  plan::RunFlags plan_flags_;
   std::string workdir_;
   std::string index_ = "env";
   std::string count_;  // --segments: N or auto

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -151,6 +152,51 @@ void route_logs_to_spdlog(bool quiet) {
   g_quiet = quiet;
   av_log_set_level(spdlog::get_level() <= spdlog::level::debug ? AV_LOG_INFO : AV_LOG_WARNING);
   av_log_set_callback(log_callback);
+}
+
+AudioParams AudioParams::of(const AVStream* stream) {
+  const AVCodecParameters* par = stream->codecpar;
+  AudioParams a;
+  a.codec_id = par->codec_id;
+  a.format = par->format;
+  a.bit_rate = par->bit_rate;
+  a.sample_rate = par->sample_rate;
+  a.channels = par->ch_layout.nb_channels;
+  if (par->ch_layout.order == AV_CHANNEL_ORDER_NATIVE) a.channel_mask = par->ch_layout.u.mask;
+  a.frame_size = par->frame_size;
+  a.block_align = par->block_align;
+  a.initial_padding = par->initial_padding;
+  a.profile = par->profile;
+  if (par->extradata != nullptr && par->extradata_size > 0)
+    a.extradata.assign(reinterpret_cast<const char*>(par->extradata), par->extradata_size);
+  a.time_base = stream->time_base;
+  return a;
+}
+
+void AudioParams::fill(AVCodecParameters* par) const {
+  par->codec_type = AVMEDIA_TYPE_AUDIO;
+  par->codec_id = static_cast<AVCodecID>(codec_id);
+  par->format = format;
+  par->bit_rate = bit_rate;
+  par->sample_rate = sample_rate;
+  av_channel_layout_uninit(&par->ch_layout);
+  if (channel_mask != 0) {
+    av_channel_layout_from_mask(&par->ch_layout, channel_mask);
+  } else {
+    av_channel_layout_default(&par->ch_layout, channels);
+  }
+  par->frame_size = frame_size;
+  par->block_align = block_align;
+  par->initial_padding = initial_padding;
+  par->profile = profile;
+  av_freep(&par->extradata);
+  par->extradata_size = 0;
+  if (!extradata.empty()) {
+    par->extradata =
+        static_cast<std::uint8_t*>(av_mallocz(extradata.size() + AV_INPUT_BUFFER_PADDING_SIZE));
+    std::memcpy(par->extradata, extradata.data(), extradata.size());
+    par->extradata_size = static_cast<int>(extradata.size());
+  }
 }
 
 }  // namespace vpipe::av

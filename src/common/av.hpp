@@ -8,6 +8,7 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -65,5 +66,26 @@ class QuietLogs {
 
 // The last error libav logged in this thread ("moov atom not found"), empty if none.
 std::string last_error_message();
+
+// What an audio stream's packets need to be muxed or decoded elsewhere (AVCodecParameters and
+// the stream's time base), for carrying a live input's audio through decode.
+struct AudioParams {
+  int codec_id = 0;  // AVCodecID; 0: none
+  int format = -1;   // AVSampleFormat
+  std::int64_t bit_rate = 0;
+  int sample_rate = 0;
+  int channels = 0;
+  std::uint64_t channel_mask = 0;  // 0: an unspecified layout of `channels`
+  int frame_size = 0;
+  int block_align = 0;
+  int initial_padding = 0;
+  int profile = -99;      // FF_PROFILE_UNKNOWN
+  std::string extradata;  // the codec's global header, as bytes
+  AVRational time_base{1, 1};
+
+  static AudioParams of(const AVStream* stream);
+  // Fills `par` (an audio stream's codec parameters) from these.
+  void fill(AVCodecParameters* par) const;
+};
 
 }  // namespace vpipe::av

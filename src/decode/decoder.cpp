@@ -274,7 +274,7 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
   if (audio >= 0) {
     info.audio_stream_index = audio;
     info.audio_codec = avcodec_get_name(raw->streams[audio]->codecpar->codec_id);
-    info.audio = AudioParams::of(raw->streams[audio]);
+    info.audio = av::AudioParams::of(raw->streams[audio]);
   }
   const char* pix_name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(stream->codecpar->format));
   info.pix_fmt = pix_name != nullptr ? pix_name : "unknown";
@@ -465,51 +465,6 @@ std::size_t decoded_picture_bytes(const std::string& codec_name, int width, int 
   if (!context) return 0;
   context->pix_fmt = AV_PIX_FMT_YUV420P;
   return decoded_layout(context.get(), (width + 15) / 16 * 16, (height + 15) / 16 * 16).bytes;
-}
-
-AudioParams AudioParams::of(const AVStream* stream) {
-  const AVCodecParameters* par = stream->codecpar;
-  AudioParams a;
-  a.codec_id = par->codec_id;
-  a.format = par->format;
-  a.bit_rate = par->bit_rate;
-  a.sample_rate = par->sample_rate;
-  a.channels = par->ch_layout.nb_channels;
-  if (par->ch_layout.order == AV_CHANNEL_ORDER_NATIVE) a.channel_mask = par->ch_layout.u.mask;
-  a.frame_size = par->frame_size;
-  a.block_align = par->block_align;
-  a.initial_padding = par->initial_padding;
-  a.profile = par->profile;
-  if (par->extradata != nullptr && par->extradata_size > 0)
-    a.extradata.assign(reinterpret_cast<const char*>(par->extradata), par->extradata_size);
-  a.time_base = stream->time_base;
-  return a;
-}
-
-void AudioParams::fill(AVCodecParameters* par) const {
-  par->codec_type = AVMEDIA_TYPE_AUDIO;
-  par->codec_id = static_cast<AVCodecID>(codec_id);
-  par->format = format;
-  par->bit_rate = bit_rate;
-  par->sample_rate = sample_rate;
-  av_channel_layout_uninit(&par->ch_layout);
-  if (channel_mask != 0) {
-    av_channel_layout_from_mask(&par->ch_layout, channel_mask);
-  } else {
-    av_channel_layout_default(&par->ch_layout, channels);
-  }
-  par->frame_size = frame_size;
-  par->block_align = block_align;
-  par->initial_padding = initial_padding;
-  par->profile = profile;
-  av_freep(&par->extradata);
-  par->extradata_size = 0;
-  if (!extradata.empty()) {
-    par->extradata =
-        static_cast<std::uint8_t*>(av_mallocz(extradata.size() + AV_INPUT_BUFFER_PADDING_SIZE));
-    std::memcpy(par->extradata, extradata.data(), extradata.size());
-    par->extradata_size = static_cast<int>(extradata.size());
-  }
 }
 
 }  // namespace vpipe::decode

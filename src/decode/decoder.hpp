@@ -15,27 +15,6 @@
 
 namespace vpipe::decode {
 
-// What an audio stream's packets need to be muxed or decoded elsewhere (AVCodecParameters and
-// the stream's time base), for carrying a live input's audio through decode.
-struct AudioParams {
-  int codec_id = 0;  // AVCodecID; 0: none
-  int format = -1;   // AVSampleFormat
-  std::int64_t bit_rate = 0;
-  int sample_rate = 0;
-  int channels = 0;
-  std::uint64_t channel_mask = 0;  // 0: an unspecified layout of `channels`
-  int frame_size = 0;
-  int block_align = 0;
-  int initial_padding = 0;
-  int profile = -99;      // FF_PROFILE_UNKNOWN
-  std::string extradata;  // the codec's global header, as bytes
-  AVRational time_base{1, 1};
-
-  static AudioParams of(const AVStream* stream);
-  // Fills `par` (an audio stream's codec parameters) from these.
-  void fill(AVCodecParameters* par) const;
-};
-
 struct InputInfo {
   std::string url;        // what libavformat opens
   std::string format;     // forced demuxer ("lavfi" for the test source), empty to probe
@@ -45,7 +24,7 @@ struct InputInfo {
   int stream_index = -1;
   int audio_stream_index = -1;  // the best audio stream, -1 if none
   std::string audio_codec;
-  AudioParams audio;
+  av::AudioParams audio;
   int width = 0;
   int height = 0;
   AVRational time_base{1, 25};

@@ -52,8 +52,7 @@ void AudioTrack::set_origin(double origin_s) {
   origin_ts_ = static_cast<std::int64_t>(std::llround(origin_s / av_q2d(in_time_base_)));
 }
 
-void AudioTrack::attach_ring(shm::PacketRing ring, const decode::AudioParams& params,
-                             double origin_s) {
+void AudioTrack::attach_ring(shm::PacketRing ring, const av::AudioParams& params, double origin_s) {
   ring_ = ring;
   ring_par_.reset(avcodec_parameters_alloc());
   params.fill(ring_par_.get());
@@ -138,8 +137,7 @@ std::unique_ptr<AudioCopy> AudioCopy::open(const std::string& url, int stream_in
   return a;
 }
 
-std::unique_ptr<AudioCopy> AudioCopy::from_ring(shm::PacketRing ring,
-                                                const decode::AudioParams& params,
+std::unique_ptr<AudioCopy> AudioCopy::from_ring(shm::PacketRing ring, const av::AudioParams& params,
                                                 double origin_s) {
   std::unique_ptr<AudioCopy> a(new AudioCopy());
   a->attach_ring(ring, params, origin_s);
@@ -250,7 +248,7 @@ std::unique_ptr<AudioTranscode> AudioTranscode::open(const std::string& url, int
 }
 
 std::unique_ptr<AudioTranscode> AudioTranscode::from_ring(shm::PacketRing ring,
-                                                          const decode::AudioParams& params,
+                                                          const av::AudioParams& params,
                                                           double origin_s, const std::string& codec,
                                                           std::int64_t bitrate) {
   std::unique_ptr<AudioTranscode> a(new AudioTranscode());

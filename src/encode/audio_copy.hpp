@@ -15,8 +15,7 @@
 #include <vector>
 
 #include "common/av.hpp"
-#include "decode/decoder.hpp"
-#include "shm_ring/packet_ring.hpp"
+#include "shm/packet_ring.hpp"
 
 struct SwrContext;
 struct AVAudioFifo;
@@ -43,7 +42,7 @@ class AudioTrack {
   // -ss: the output starts at `origin_s` on the input's timeline (0: at its start).
   void set_origin(double origin_s);
   // Takes the packets decode hands on through `ring`, of a stream described by `params`.
-  void attach_ring(shm::PacketRing ring, const decode::AudioParams& params, double origin_s);
+  void attach_ring(shm::PacketRing ring, const av::AudioParams& params, double origin_s);
   // The next audio packet into `packet`; false at the end (a read error ends the audio only),
   // or, from the ring, when none has come yet (the audio ends with the video: by then decode
   // has handed on all it read).
@@ -80,8 +79,8 @@ class AudioCopy : public AudioTrack {
   // Throws vpipe::Error (kInput) if the input cannot be opened again.
   static std::unique_ptr<AudioCopy> open(const std::string& url, int stream_index,
                                          double origin_s = 0);
-  static std::unique_ptr<AudioCopy> from_ring(shm::PacketRing ring,
-                                              const decode::AudioParams& params, double origin_s);
+  static std::unique_ptr<AudioCopy> from_ring(shm::PacketRing ring, const av::AudioParams& params,
+                                              double origin_s);
   void add_output_stream(AVFormatContext* mux) override;
   void copy_until(double until_s) override;
   void copy_rest() override;
@@ -115,9 +114,8 @@ class AudioTranscode : public AudioTrack {
                                               double origin_s, const std::string& codec,
                                               std::int64_t bitrate);
   static std::unique_ptr<AudioTranscode> from_ring(shm::PacketRing ring,
-                                                   const decode::AudioParams& params,
-                                                   double origin_s, const std::string& codec,
-                                                   std::int64_t bitrate);
+                                                   const av::AudioParams& params, double origin_s,
+                                                   const std::string& codec, std::int64_t bitrate);
   ~AudioTranscode() override;
   void add_output_stream(AVFormatContext* mux) override;
   void copy_until(double until_s) override;

@@ -22,13 +22,14 @@
 #include <thread>
 
 #include "affinity/cpu_plan.hpp"
-#include "cli/run_flags.hpp"
 #include "common/av.hpp"
 #include "common/error.hpp"
+#include "common/exit_status.hpp"
 #include "encode/audio_copy.hpp"
 #include "encode/encoder.hpp"
-#include "scheduler/run_plan.hpp"
-#include "scheduler/scheduler.hpp"
+#include "plan/run_flags.hpp"
+#include "plan/run_plan.hpp"
+#include "supervisor/supervisor.hpp"
 #include "transform/filter_chain.hpp"
 
 namespace vpipe::segments {
@@ -124,7 +125,7 @@ bool stale_part(const std::string& file) {
 
 // Every video frame's pts (presentation order) and the keyframes, from the packets alone: every
 // video packet must have a pts (MP4, Matroska, MPEG-TS/PS, WebM, ...).
-FrameIndex read_index(const scheduler::RunPlan& plan) {
+FrameIndex read_index(const plan::RunPlan& plan) {
   const std::string& url = plan.input_info.url;
   const int stream_index = plan.input_info.stream_index;
   AVFormatContext* raw = nullptr;
@@ -200,14 +201,14 @@ SegmentFile read_segment(const std::string& path, std::vector<std::int64_t>* pts
 
 // The options the manifest stores, with its input and output (absolute paths): what one run over
 // the whole job would use. A segment job changes them further; the join uses them as they are.
-scheduler::RunOptions job_options(const Manifest& m) {
-  scheduler::RunOptions options = cli::parse_run_args(m.run_args);
+plan::RunOptions job_options(const Manifest& m) {
+  plan::RunOptions options = plan::parse_run_args(m.run_args);
   options.input = m.input.path;
   options.output = m.output;
   return options;
 }
 
-void check_segmentable(const scheduler::RunOptions& options, const scheduler::RunPlan& plan) {
+void check_segmentable(const plan::RunOptions& options, const plan::RunPlan& plan) {
   const auto refuse = [](const std::string& why) {
     fail(ExitCode::kUsage, "segment mode: " + why);
   };
@@ -255,7 +256,7 @@ int auto_jobs(int cores, int segments, std::uint64_t job_bytes) {
   return std::max(1, jobs);
 }
 
-Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::string>& run_args,
+Manifest plan_job(const plan::RunOptions& options, const std::vector<std::string>& run_args,
                   const SplitRequest& split, const std::string& workdir, bool quiet) {
   if (workdir.empty()) fail(ExitCode::kUsage, "segments: --workdir is required");
   const std::string manifest_path = workdir + "/manifest.json";
@@ -265,7 +266,7 @@ Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::s
                                "another --workdir, or remove it to plan again");
   av::route_logs_to_spdlog(/*quiet=*/true);
   const affinity::Topology topology = affinity::read_topology();
-  const scheduler::RunPlan plan = scheduler::make_plan(options, topology);
+  const plan::RunPlan plan = plan::make_plan(options, topology);
   check_segmentable(options, plan);
   const auto& in = plan.input_info;
   const FrameIndex index = read_index(plan);
@@ -415,11 +416,11 @@ int run_segment(const std::string& workdir, const std::string& index_text, bool 
   const std::string part = workdir + "/segments/" + segment_name(k) + ".nut." + host_name() + "-" +
                            std::to_string(getpid()) + ".part";
 
-  scheduler::RunOptions options = job_options(m);
+  plan::RunOptions options = job_options(m);
   // A rotated input is turned in the segments exactly when one run into the final output would
   // turn it (decided before the output becomes a NUT part): the join then writes, or leaves out,
   // the rotation as that run would.
-  options.autorotate = scheduler::autorotates(options);
+  options.autorotate = plan::autorotates(options);
   // The codec the final output's container gets, fixed before the segment's own container.
   if (options.codec.empty()) {
     encode::EncoderSettings final_output;
@@ -441,8 +442,8 @@ int run_segment(const std::string& workdir, const std::string& index_text, bool 
   options.start_s.reset();
   options.duration_s.reset();
   options.pts_range =
-      scheduler::PtsRange{seg.seek_pts, seg.preroll_pts, seg.begin_pts,
-                          seg.end_pts,  m.origin_pts,    seg.first_frame - seg.preroll_frames};
+      plan::PtsRange{seg.seek_pts, seg.preroll_pts, seg.begin_pts,
+                     seg.end_pts,  m.origin_pts,    seg.first_frame - seg.preroll_frames};
   options.stats_json.clear();
   options.metrics.clear();
   options.dry_run = false;
@@ -450,7 +451,7 @@ int run_segment(const std::string& workdir, const std::string& index_text, bool 
   if (quiet) options.progress = "none";
 
   const auto began = std::chrono::steady_clock::now();
-  const int code = scheduler::run(options);
+  const int code = supervisor::run(options);
   if (code != 0) {
     fs::remove(part, ec);
     return code;
@@ -540,9 +541,9 @@ void join(const std::string& workdir, bool quiet) {
     fail(ExitCode::kRunFailed, "join: " + what + " (run `vpipe segments submit --workdir " +
                                    workdir + " --resume` to encode them again)");
   }
-  scheduler::RunOptions options = job_options(m);
+  plan::RunOptions options = job_options(m);
   av::route_logs_to_spdlog(/*quiet=*/true);
-  const scheduler::RunPlan plan = scheduler::make_plan(options, affinity::read_topology());
+  const plan::RunPlan plan = plan::make_plan(options, affinity::read_topology());
   // The encoder's time base, as one run over the whole range would have used.
   const AVRational out_tb = plan.stream_params().time_base;
   // Every segment's packets, in decode order, with their pts; the codec headers must agree.
@@ -609,7 +610,7 @@ void join(const std::string& workdir, bool quiet) {
   try {
     std::unique_ptr<encode::Encoder> out =
         encode::Encoder::open_remux(settings, plan.stream_params(), raw->streams[0]->codecpar,
-                                    out_tb, scheduler::open_audio_track(plan, std::nullopt));
+                                    out_tb, plan::open_audio_track(plan, std::nullopt));
     first.reset();
     const av::PacketPtr packet(av_packet_alloc());
     std::size_t i = 0;
@@ -776,7 +777,7 @@ int submit_local(const std::string& workdir, const LocalEngine& engine) {
       const Running r = running[pid];
       running.erase(pid);
       set_busy[static_cast<std::size_t>(r.set)] = false;
-      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      const int code = shell_exit_code(status);
       if (code == 0) {
         frames_done += m.segments[static_cast<std::size_t>(r.index)].frames;
       } else if (tries[r.index] < engine.max_tries && code != static_cast<int>(ExitCode::kUsage)) {
@@ -853,7 +854,7 @@ int capture(const std::vector<std::string>& argv, std::string* out) {
   int status = 0;
   if (pid < 0 || waitpid(pid, &status, 0) < 0) return -1;
   if (out != nullptr) *out = text;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return shell_exit_code(status);
 }
 
 std::string trim(std::string text) {

@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "scheduler/options.hpp"
+#include "plan/options.hpp"
 #include "segments/manifest.hpp"
 
 namespace vpipe::segments {
 
 // Plans `options` (whose flags, as given, are `run_args`) into `workdir`. Throws vpipe::Error.
-Manifest plan_job(const scheduler::RunOptions& options, const std::vector<std::string>& run_args,
+Manifest plan_job(const plan::RunOptions& options, const std::vector<std::string>& run_args,
                   const SplitRequest& split, const std::string& workdir, bool quiet);
 
 // Encodes segment `index` ("env": $SLURM_ARRAY_TASK_ID, else $JOB_COMPLETION_INDEX). Returns the

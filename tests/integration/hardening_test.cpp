@@ -358,10 +358,9 @@ TEST_F(HardeningTest, FullDiskIsAnOutputErrorAndDoesNotHang) {
 TEST_F(HardeningTest, AFileSizeLimitIsAnErrorLineNotAKillingSignal) {
   const auto limited = [&](int kib, const std::string& out) {
     const std::string err = path("err.txt");
-    const int code = shell("bash -c 'ulimit -f " + std::to_string(kib) +
-                           "; exec " VPIPE_BINARY
-                           " run -q -y -i testsrc:size=160x120:duration=10 -c:v rawvideo -o " +
-                           out + "' 2>" + err);
+    const int code = shell(
+        "bash -c 'ulimit -f " + std::to_string(kib) + "; exec " + vpipe_binary() +
+        " run -q -y -i testsrc:size=160x120:duration=10 -c:v rawvideo -o " + out + "' 2>" + err);
     return std::make_pair(code, read_file(err));
   };
   // 10 s of raw 160x120 is 8.6 MB; 4 MB may be written.

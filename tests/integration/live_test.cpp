@@ -115,7 +115,7 @@ TEST_F(LiveTest, InterruptWhileWaitingForALiveInputExitsAtOnceLeavingNothing) {
 }
 
 TEST_F(LiveTest, StdinInputIsReadOnceAndWhole) {
-  ASSERT_EQ(shell("cat " + kSample + " | " + VPIPE_BINARY + " run -q -i - -o " + path("out.mkv") +
+  ASSERT_EQ(shell("cat " + kSample + " | " + vpipe_binary() + " run -q -i - -o " + path("out.mkv") +
                   " -c:v ffv1 2>" + path("err.txt")),
             0)
       << read_file(path("err.txt"));
@@ -169,7 +169,7 @@ TEST_F(LiveTest, RawVideoOnStdinWithDemuxerOptionsAndFBeforeI) {
   // As in ffmpeg: -f before -i is the input's format; --input-opt passes the demuxer's options.
   ASSERT_EQ(shell("ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=25:duration=1 -f rawvideo "
                   "-pix_fmt yuv420p - | " +
-                  std::string(VPIPE_BINARY) +
+                  vpipe_binary() +
                   " run -q -f rawvideo --input-opt video_size=160x120 --input-opt "
                   "pixel_format=yuv420p --input-opt framerate=25 -i - -o " +
                   path("out.mkv") + " -c:v ffv1 2>" + path("err.txt")),

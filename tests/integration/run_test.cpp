@@ -187,7 +187,7 @@ TEST_F(RunTest, AacFromMpegTsIsCopiedIntoFragmentedMp4) {
   ASSERT_EQ(in_audio.codec, "aac");
   vpipe_ok({"run", "-q", "-i", path("in.ts"), "-o", path("file.mp4"), "--stats-json",
             path("file.json")});
-  ASSERT_EQ(shell("cat " + path("in.ts") + " | " + VPIPE_BINARY + " run -q -i - -o " +
+  ASSERT_EQ(shell("cat " + path("in.ts") + " | " + vpipe_binary() + " run -q -i - -o " +
                   path("stdin.mp4") + " --stats-json " + path("stdin.json")),
             0);
   // Only stdin's audio travels through decode (a file's is read by encode itself).

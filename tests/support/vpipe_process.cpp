@@ -20,7 +20,7 @@ namespace {
 
 pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
   std::vector<char*> argv;
-  std::string bin = VPIPE_BINARY;
+  std::string bin = vpipe_binary();
   argv.push_back(bin.data());
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -40,6 +40,11 @@ int decode_status(int status) {
 }
 
 }  // namespace
+
+std::string vpipe_binary() {
+  const char* chosen = std::getenv("VPIPE_TEST_BINARY");
+  return chosen != nullptr && *chosen != '\0' ? chosen : VPIPE_BINARY;
+}
 
 std::string make_temp_dir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "vpipe-test-XXXXXX").string();

@@ -14,6 +14,10 @@ struct RunResult {
   std::string out;     // stdout
 };
 
+// The vpipe under test: build/vpipe, or $VPIPE_TEST_BINARY when set (the sanitizer run points the
+// main build's end-to-end tests at its instrumented vpipe, so only vpipe is built twice).
+std::string vpipe_binary();
+
 // Runs build/vpipe with `args`, waits at most `timeout_s` (then SIGKILLs it and fails the test).
 RunResult run_vpipe(const std::vector<std::string>& args, int timeout_s = 60);
 

@@ -1,0 +1,27 @@
+// How a child process ended, in words and as a verdict (waitpid's status).
+#pragma once
+
+#include <sys/wait.h>
+
+#include <cstring>
+#include <string>
+
+namespace vpipe {
+
+// "killed by signal KILL" or "exited with code 3".
+inline std::string describe_status(int status) {
+  if (WIFSIGNALED(status)) return std::string("killed by signal ") + sigabbrev_np(WTERMSIG(status));
+  return "exited with code " + std::to_string(WEXITSTATUS(status));
+}
+
+// True when the process was killed or exited non-zero.
+inline bool failed(int status) {
+  return WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
+}
+
+// The status as a shell reports it: the exit code, or 128 + the signal's number.
+inline int shell_exit_code(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace vpipe

@@ -1,0 +1,100 @@
+// The plan as --dry-run prints it.
+#include <algorithm>
+#include <sstream>
+
+#include "plan/plan_text.hpp"
+#include "plan/run_plan.hpp"
+#include "transform/filter_chain.hpp"
+
+namespace vpipe::plan {
+
+std::string describe(const RunPlan& p) {
+  std::ostringstream s;
+  const auto& in = p.input_info;
+  s << "input:    " << p.input << "\n"
+    << "          " << in.container << ", " << in.codec << " " << in.pix_fmt << " " << in.width
+    << "x" << in.height << " @ " << av_q2d(in.frame_rate) << " fps";
+  if (in.duration_s > 0) s << ", " << in.duration_s << " s (~" << in.nb_frames << " frames)";
+  s << "\n";
+  if (p.decoder_slots > 0) {
+    s << "convert:  none: the decoder writes its yuv420p pictures straight into pool slots\n";
+  } else if (in.pix_fmt == "yuv420p") {
+    s << "convert:  none: the decoder's yuv420p planes are copied once into pool slots\n";
+  } else {
+    s << "convert:  decode converts " << in.pix_fmt
+      << " -> yuv420p (the working format) into pool slots, once"
+      << (in.bit_depth > 8
+              ? " (" + std::to_string(in.bit_depth) + "-bit input: the output is 8-bit)"
+              : "")
+      << "\n";
+  }
+  s << "          filters work on yuv420p planes; encode reads the slots in place";
+  s << (p.null_output ? "\n" : " (a codec that cannot take yuv420p converts once more)\n");
+  if (p.start_s > 0 || p.duration_s > 0) {
+    s << "range:    ";
+    if (p.start_s > 0)
+      s << "from " << p.start_s << " s (" << (in.seekable ? "seek, then decode" : "decode")
+        << " up to it; the output starts at 0)";
+    if (p.start_s > 0 && p.duration_s > 0) s << ", ";
+    if (p.duration_s > 0) s << p.duration_s << " s long (-t)";
+    s << "\n";
+  }
+  s << "filters:  " << (p.vf.empty() ? "(none)" : transform::FilterChain::parse(p.vf).describe())
+    << "\n";
+  if (p.autorotate_degrees != 0) {
+    s << "          (rotate=" << p.autorotate_degrees
+      << " first: the input is shown rotated, and the output is filtered or cannot say so)\n";
+  }
+  s << "geometry: ";
+  for (std::size_t i = 0; i < p.steps.size(); ++i)
+    s << (i ? " -> " : "") << geometry_text(p.steps[i]);
+  s << "\n";
+  if (p.preview) {
+    s << "preview:  a window (OpenCV highgui) with fps, latency and drops, at most 60 frames a "
+         "second; closing it or pressing q finishes the run as Ctrl-C does\n";
+  }
+  if (p.null_output) {
+    s << "output:   " << (p.preview ? "the preview only" : "null")
+      << " (frames are decoded and filtered, then discarded)\n";
+  } else {
+    s << "output:   " << p.encoder.output << " (" << p.encoder.codec;
+    if (!p.encoder.preset.empty()) s << " preset " << p.encoder.preset;
+    if (p.encoder.crf) s << " crf " << *p.encoder.crf;
+    if (p.encoder.bitrate) s << " " << *p.encoder.bitrate / 1000 << " kb/s";
+    if (p.encoder.gop) s << " gop " << *p.encoder.gop;
+    s << ", " << p.encoder.threads << " threads";
+    if (p.output_rate.num > 0)
+      s << ", -r " << av_q2d(p.output_rate) << " fps: frames dropped or repeated by timestamp";
+    s << ")\n";
+  }
+  s << "audio:    " << p.audio_note << "\n";
+  if (!p.subtitle_note.empty()) s << "subs:     " << p.subtitle_note << "\n";
+  if (p.live) {
+    s << "live:     " << (p.realtime ? "input paced at its native rate (--realtime); " : "")
+      << "deadline = capture + " << p.latency_budget_ms
+      << " ms: a stage drops a frame it cannot finish in time\n"
+      << "          pipeline full: the " << (p.drop_oldest ? "oldest queued" : "newest")
+      << " frame is dropped, the source is never stalled; batches adapt to the deadline\n";
+    if (!p.null_output) s << "          encoder: " << p.live_encoder_note << "\n";
+  } else {
+    s << "mode:     offline: every frame is kept (backpressure, no deadlines)\n";
+  }
+  s << "stages:   " << p.cpus.note << "\n";
+  for (const auto& st : p.cpus.stages) {
+    s << "          vpipe:" << st.stage
+      << std::string(10 - std::min<std::size_t>(10, st.stage.size()), ' ') << "cpus "
+      << affinity::format_cpus(st.cpus) << "\n";
+  }
+  s << "pool:     " << p.nb_slots << " slots x " << mib(p.slot_bytes) << " (window " << p.window
+    << " frames in flight"
+    << (p.needs_spare ? ", + a spare per batched frame per worker for out-of-place filters" : "")
+    << (p.decoder_slots > 0
+            ? ", + " + std::to_string(p.decoder_slots) + " kept by the decoder as references"
+            : "")
+    << "), segment " << mib(p.segment_bytes) << " (memfd)\n";
+  s << "rings:    decode -> transform x" << p.nb_workers << " (batches of up to " << p.batch
+    << ") -> encode, slot indices only\n";
+  return s.str();
+}
+
+}  // namespace vpipe::plan

@@ -1,0 +1,340 @@
+// From options to a plan: workers and CPUs first (plan_stages), then, once decode has described
+// the input, everything else (make_plan): every step's geometry, the encoder, container and
+// output path, audio, and the pool and segment sizes.
+#include <spdlog/spdlog.h>
+
+extern "C" {
+#include <libavutil/display.h>
+}
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <string_view>
+
+#include "common/error.hpp"
+#include "encode/preview_sink.hpp"
+#include "plan/plan_text.hpp"
+#include "plan/run_plan.hpp"
+#include "shm/run_segment.hpp"
+#include "transform/filter_chain.hpp"
+
+namespace vpipe::plan {
+namespace {
+
+// The pool's total size is capped so that a huge geometry fails at planning with a clear
+// message instead of at mmap time (or by exhausting memory).
+constexpr std::uint64_t kMaxSegmentBytes = 8ULL << 30;
+// Slots the decoder may keep as references and for reordering, beyond one per decoder thread
+// (see make_plan).
+constexpr std::uint32_t kDecoderReferenceSlots = 8;
+
+// Audio from a file is read again by encode; from anything else (a stream, a camera, stdin)
+// decode hands its packets on through the segment's audio ring. It is stream-copied when the
+// output's container can hold its codec, else re-encoded to the container's usual codec (mp4:
+// aac); -c:a chooses; when neither works it is dropped with a warning, never silently.
+void plan_audio(RunPlan& plan, const RunOptions& options) {
+  const auto& in = plan.input_info;
+  // Encode reads a file's audio itself, from its own open of the file. Anything else (a stream,
+  // stdin, a named pipe, a device) can be read once only, by decode.
+  std::error_code error;
+  const bool file_input = in.format.empty() && std::filesystem::is_regular_file(in.url, error);
+  const std::string& wanted = options.audio_codec;
+  plan.audio_bitrate = options.audio_bitrate.value_or(0);
+  if (!wanted.empty() && wanted != "copy" && !encode::audio_encoder_exists(wanted))
+    fail(ExitCode::kUsage, "audio encoder '" + wanted + "' is not available in this FFmpeg build");
+  if (in.audio_stream_index < 0) {
+    plan.audio_note = "none in the input";
+  } else if (plan.null_output) {
+    plan.audio_note = "not decoded (null output)";
+  } else if (options.no_audio) {
+    plan.audio_note = in.audio_codec + " dropped (-an)";
+  } else if (wanted.empty() || wanted == "copy") {
+    const av::CodecParametersPtr stream(avcodec_parameters_alloc());
+    in.audio.fill(stream.get());
+    std::string why;
+    if (encode::container_accepts(plan.encoder, stream.get(), &why)) {
+      plan.copy_audio = true;
+      plan.audio_note = in.audio_codec + " copied as it is (stream copy)";
+    } else if (wanted == "copy") {
+      fail(ExitCode::kUsage, "-c:a copy: the output container cannot hold " + in.audio_codec +
+                                 " audio" + (why.empty() ? "" : " (" + why + ")") +
+                                 "; re-encode it (-c:a aac) or drop it (-an)");
+    } else if (const std::string encoder = encode::default_audio_encoder(plan.encoder);
+               !encoder.empty() && encode::container_accepts_encoder(plan.encoder, encoder)) {
+      plan.copy_audio = true;
+      plan.audio_encoder = encoder;
+      plan.audio_note = in.audio_codec + " re-encoded to " + encoder + " (the output container " +
+                        (why.empty() ? "cannot hold " + in.audio_codec
+                                     : "refuses " + in.audio_codec + ": " + why) +
+                        ")";
+    } else {
+      plan.audio_note = in.audio_codec + " dropped: the output container cannot hold it";
+    }
+  } else {
+    if (!encode::container_accepts_encoder(plan.encoder, wanted))
+      fail(ExitCode::kUsage, "the output container cannot hold " + wanted + " audio");
+    plan.copy_audio = true;
+    plan.audio_encoder = wanted;
+    plan.audio_note = in.audio_codec + " re-encoded to " + wanted + " (-c:a)";
+  }
+  if (plan.copy_audio && !plan.audio_encoder.empty() && plan.audio_bitrate > 0)
+    plan.audio_note += " at " + std::to_string(plan.audio_bitrate / 1000) + " kb/s";
+  if (plan.copy_audio && !file_input) {
+    plan.audio_from_decode = true;
+    plan.audio_note += "; read once by decode, handed to encode in shared memory";
+  }
+  if (!plan.copy_audio && in.audio_stream_index >= 0 && !plan.null_output && !options.no_audio) {
+    spdlog::warn("audio: {}", plan.audio_note);
+  }
+}
+
+// A network output names no container: MPEG-TS for udp/tcp/srt, FLV for rtmp, RTSP for rtsp.
+std::string stream_format_for(const std::string& output) {
+  static const std::pair<const char*, const char*> kSchemes[] = {
+      {"udp://", "mpegts"},     {"tcp://", "mpegts"}, {"srt://", "mpegts"},
+      {"rtp://", "rtp_mpegts"}, {"rtmp://", "flv"},   {"rtsp://", "rtsp"}};
+  for (const auto& [scheme, format] : kSchemes) {
+    if (output.rfind(scheme, 0) == 0) return format;
+  }
+  return "";
+}
+
+// Live mode's encoder defaults, each only where the user set nothing: no B-frames and no
+// lookahead (a frame's packet leaves with the frame), and a preset fast enough for real time.
+// Returns what was set, for the plan.
+std::string apply_live_encoder_defaults(encode::EncoderSettings& e) {
+  std::string note;
+  auto set = [&](const std::string& key, const std::string& value) {
+    if (e.codec_options.count(key)) return;
+    e.codec_options[key] = value;
+    note += (note.empty() ? "" : " ") + key + "=" + value;
+  };
+  if (e.codec == "libx264" || e.codec == "libx265" || e.codec == "h264" || e.codec == "hevc") {
+    set("tune", "zerolatency");
+    if (e.preset.empty()) {
+      e.preset = "veryfast";
+      note += " preset=veryfast";
+    }
+  } else if (e.codec == "libvpx" || e.codec == "libvpx-vp9" || e.codec == "vp8" ||
+             e.codec == "vp9") {
+    set("deadline", "realtime");
+    set("lag-in-frames", "0");
+  } else if (e.codec == "mpeg4" || e.codec == "mpeg2video" || e.codec == "mpeg1video") {
+    set("bf", "0");
+  }
+  return note.empty() ? "none needed for " + e.codec : note;
+}
+
+}  // namespace
+
+RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topology) {
+  validate(options);
+  RunPlan plan;
+  plan.input = options.input;
+  plan.quiet = options.quiet;
+  plan.max_restarts = options.max_restarts;
+  plan.log_level = options.log_level;
+  plan.log_file = options.log_file;
+  plan.input_format = options.input_format;
+  plan.maps = options.maps;
+  plan.input_options = options.input_options;
+  plan.input_timeout_s = options.input_timeout_s;
+  // The chain is checked before the input is opened: a typo fails fast even on a slow URL.
+  const transform::FilterChain chain = transform::FilterChain::parse(options.vf);
+  plan.vf = options.vf;
+  plan.nb_workers =
+      options.workers > 0 ? options.workers : affinity::default_workers(topology, !chain.empty());
+  if (chain.sequential() && plan.nb_workers > 1) {
+    if (options.workers > 1) {
+      spdlog::warn("the chain has a filter that must see frames in order: using 1 worker, not {}",
+                   options.workers);
+    }
+    plan.nb_workers = 1;
+  }
+  if (options.affinity == "auto" || options.affinity == "none") {
+    plan.cpus = affinity::plan_cpus(
+        topology, plan.nb_workers,
+        options.affinity == "none" ? affinity::AffinityMode::kNone : affinity::AffinityMode::kAuto);
+  } else {
+    plan.cpus = affinity::plan_explicit(topology, plan.nb_workers, options.affinity);
+  }
+  return plan;
+}
+
+RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology) {
+  const RunPlan stages = plan_stages(options, topology);
+  decode::OpenSettings probe = stages.open_settings();
+  probe.threads = 1;
+  return make_plan(options, stages, decode::Decoder::open(options.input, probe).info());
+}
+
+namespace {
+
+// The clockwise quarter turns that show `input` upright, where its rotation side data alone will
+// not (see RunPlan::autorotate_degrees); 0 where it will or there is none.
+int autorotation(const decode::InputInfo& input, const RunOptions& options) {
+  if (input.display_matrix.size() != 9 || !autorotates(options)) return 0;
+  const double ccw = av_display_rotation_get(input.display_matrix.data());
+  if (std::isnan(ccw)) return 0;
+  return ((-static_cast<int>(std::lround(ccw / 90)) * 90) % 360 + 360) % 360;
+}
+
+}  // namespace
+
+bool autorotates(const RunOptions& options) {
+  if (options.autorotate) return *options.autorotate;
+  // The side data is enough where the output keeps it and nothing works on the pixels.
+  encode::EncoderSettings output;
+  output.output = options.output;
+  output.format = options.format.empty() ? stream_format_for(options.output) : options.format;
+  const bool kept = encode::keeps_rotation(output);
+  return !(kept && options.vf.empty() && !options.no_metadata);
+}
+
+RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::InputInfo& input) {
+  RunPlan plan = std::move(stages);
+  // A rotated input (a phone clip) is turned upright first where the output cannot say how to
+  // show it (Matroska, TS, WebM, -map_metadata -1), and before any filter, so that sizes follow
+  // the picture as it is seen (resize=640x-1 is 640 wide on screen), as the ffmpeg CLI's
+  // autorotate.
+  plan.autorotate_degrees = autorotation(input, options);
+  if (plan.autorotate_degrees != 0) {
+    plan.vf = "rotate=" + std::to_string(plan.autorotate_degrees) +
+              (options.vf.empty() ? "" : "," + options.vf);
+  }
+  const transform::FilterChain chain = transform::FilterChain::parse(plan.vf);
+  plan.input_info = input;
+  plan.steps = chain.plan({plan.input_info.width, plan.input_info.height});
+  plan.needs_spare = chain.needs_spare();
+  plan.realtime = options.realtime;
+  plan.live = options.live == "on" || options.realtime ||
+              (options.live == "auto" && decode::is_live_source(plan.input_info));
+  plan.latency_budget_ms = options.latency_budget_ms;
+  plan.start_s = options.start_s.value_or(0);
+  if (options.rate) plan.output_rate = *options.rate;
+  plan.duration_s = options.duration_s.value_or(0);
+  plan.pts_range = options.pts_range;
+  if (plan.start_s > 0 && plan.live)
+    fail(ExitCode::kUsage, "-ss cannot seek a live input; use -t to limit it instead");
+  if (plan.start_s > 0 && input.duration_s > 0 && plan.start_s >= input.duration_s) {
+    fail(ExitCode::kUsage, fmt::format("-ss {:g} is past the input's end (it is {:.3g} s long)",
+                                       plan.start_s, input.duration_s));
+  }
+  plan.drop_oldest = options.drop == "oldest";
+
+  plan.null_output = options.output == "null" || options.output == "preview";
+  if (!options.tee.empty() && options.tee != "preview")
+    fail(ExitCode::kUsage, "--tee '" + options.tee + "': the second output can only be 'preview'");
+  if (options.tee == "preview" && options.output == "preview")
+    fail(ExitCode::kUsage, "-o preview and --tee preview: one preview window is enough");
+  plan.preview = options.output == "preview" || options.tee == "preview";
+  if (plan.preview) {
+    if (const std::string why = encode::PreviewSink::unavailable_reason(); !why.empty())
+      fail(ExitCode::kUsage, "preview: " + why);
+  }
+  plan.encoder.output = options.output;
+  plan.encoder.format = options.format.empty() ? stream_format_for(options.output) : options.format;
+  plan.encoder.codec = !options.codec.empty() ? options.codec
+                       : plan.null_output     ? "libx264"
+                                              : encode::default_video_encoder(plan.encoder);
+  plan.encoder.preset = options.preset;
+  plan.encoder.crf = options.crf;
+  plan.encoder.bitrate = options.bitrate;
+  plan.encoder.gop = options.gop;
+  plan.encoder.codec_options = options.codec_options;
+  plan.encoder.overwrite = options.overwrite;
+  plan.encoder.faststart = options.faststart;
+  plan.encoder.pix_fmt = options.pix_fmt;
+  if (!plan.encoder.crf && !plan.encoder.bitrate) {
+    // Constant quality where the codec's own default is a low fixed bitrate (MJPEG: 200 kb/s)
+    // or a guess it warns about (VP9, AV1: CRF 32).
+    const std::string& codec = plan.encoder.codec;
+    if (codec == "libvpx-vp9" || codec == "libaom-av1") plan.encoder.crf = 32;
+    if (codec == "mjpeg") plan.encoder.crf = 3;
+  }
+  plan.keep_metadata = !options.no_metadata;
+  if (plan.input_info.bit_depth > 8) {
+    spdlog::warn(
+        "input is {}-bit {}: vpipe filters and encodes 8-bit YUV 4:2:0, so the output is "
+        "8-bit (the extra precision is lost)",
+        plan.input_info.bit_depth, plan.input_info.pix_fmt);
+  }
+  if (plan.live && !plan.null_output)
+    plan.live_encoder_note = apply_live_encoder_defaults(plan.encoder);
+  // Writing over the file being read would destroy it, -y or not (the ffmpeg CLI refuses too).
+  std::error_code not_same;
+  if (!plan.null_output &&
+      std::filesystem::equivalent(plan.input_info.url, plan.encoder.output, not_same)) {
+    fail(ExitCode::kUsage,
+         "output '" + plan.encoder.output + "' is the input file: write to another file");
+  }
+  if (!plan.null_output) encode::validate(plan.encoder);
+  plan_audio(plan, options);
+  if (plan.input_info.subtitle_streams > 0 && !plan.null_output) {
+    plan.subtitle_note = std::to_string(plan.input_info.subtitle_streams) +
+                         " subtitle stream(s) in the input are not carried to the output";
+    spdlog::warn("subtitles: {}", plan.subtitle_note);
+  }
+
+  plan.encoder.threads = static_cast<int>(plan.cpus_of("encode").size());
+
+  // Enough frames in flight to keep every worker busy while encode waits for the oldest.
+  std::uint32_t window = static_cast<std::uint32_t>(std::clamp(3 * plan.nb_workers + 2, 8, 64));
+  if (plan.live) {
+    // Live: room for what arrives within the latency budget (a burst after a stall, the frames
+    // that queued while the stages started); frames that wait too long are dropped by deadline.
+    const auto budget_frames = static_cast<std::uint32_t>(
+        plan.latency_budget_ms / 1000 * av_q2d(plan.input_info.frame_rate) + 1);
+    window = std::clamp<std::uint32_t>(budget_frames,
+                                       static_cast<std::uint32_t>(plan.nb_workers) + 2, 64);
+  }
+  plan.window = options.window > 0 ? static_cast<std::uint32_t>(options.window) : window;
+  // Batches share the window between workers: big enough to save wake-ups, small enough that
+  // every worker still gets frames.
+  plan.batch = options.batch > 0
+                   ? static_cast<std::uint32_t>(options.batch)
+                   : std::clamp<std::uint32_t>(plan.window / (2 * plan.nb_workers), 1, 8);
+  if (plan.batch > plan.window) {
+    fail(ExitCode::kUsage, "--batch " + std::to_string(plan.batch) +
+                               " is larger than the window of " + std::to_string(plan.window) +
+                               " frames in flight");
+  }
+  // A worker holds a spare slot for each frame of its batch when a filter works out of place.
+  plan.nb_slots = plan.window +
+                  (plan.needs_spare ? static_cast<std::uint32_t>(plan.nb_workers) * plan.batch : 0);
+  plan.slot_bytes = chain.max_picture_bytes(plan.steps.front());
+  // The decoder decodes straight into slots when its pictures are already the working format:
+  // no copy. It keeps some of them as references after the pipeline is done with them, so the
+  // pool holds that many more: enough for the references and reordering of common streams
+  // (x264's presets up to "slow": 5 references and 3 B-frames), and a picture per decoder
+  // thread. A stream that keeps more (H.264 allows 16 references) gets the rest copied.
+  if (const std::uint64_t direct =
+          plan.input_info.pix_fmt == "yuv420p"
+              ? decode::decoded_picture_bytes(plan.input_info.codec, plan.input_info.width,
+                                              plan.input_info.height)
+              : 0;
+      direct > 0) {
+    plan.decoder_slots =
+        kDecoderReferenceSlots + static_cast<std::uint32_t>(plan.cpus_of("decode").size());
+    plan.nb_slots += plan.decoder_slots;
+    plan.slot_bytes = std::max(plan.slot_bytes, direct);
+  }
+  const shm::SegmentSpec spec = plan.segment_spec();
+  plan.segment_bytes = shm::RunSegment::bytes_for(spec);
+  if (plan.segment_bytes > kMaxSegmentBytes) {
+    fail(ExitCode::kUsage, "frame pool of " + std::to_string(plan.nb_slots) + " slots of " +
+                               mib(plan.slot_bytes) + " (largest picture " +
+                               geometry_text(*std::max_element(
+                                   plan.steps.begin(), plan.steps.end(),
+                                   [](auto a, auto b) {
+                                     return static_cast<std::uint64_t>(a.width) * a.height <
+                                            static_cast<std::uint64_t>(b.width) * b.height;
+                                   })) +
+                               ") exceeds the " + mib(kMaxSegmentBytes) +
+                               " limit: lower --window or the picture size");
+  }
+  return plan;
+}
+
+}  // namespace vpipe::plan

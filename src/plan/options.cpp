@@ -1,0 +1,293 @@
+#include "plan/options.hpp"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "common/error.hpp"
+#include "decode/decoder.hpp"
+
+extern "C" {
+#include <libavutil/parseutils.h>
+}
+
+namespace vpipe::plan {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kMaxWorkers = 64;
+
+template <typename T>
+T scalar(const YAML::Node& node, const std::string& key, const std::string& file) {
+  try {
+    return node.as<T>();
+  } catch (const YAML::Exception&) {
+    fail(ExitCode::kUsage,
+         "config '" + file + "': key '" + key + "' has a value of the wrong type");
+  }
+}
+
+std::string key_text(const YAML::Node& node, const std::string& file) {
+  if (!node.IsScalar()) fail(ExitCode::kUsage, "config '" + file + "': a key is not a plain name");
+  return node.Scalar();
+}
+
+std::string resolve_path(const std::string& value, const fs::path& base) {
+  if (value.empty() || value == "-" || value.find(':') != std::string::npos ||
+      decode::is_test_source(value)) {
+    return value;
+  }
+  const fs::path p(value);
+  return p.is_absolute() ? value : (base / p).lexically_normal().string();
+}
+
+template <typename T>
+struct ValueOf {
+  using type = T;
+};
+template <typename T>
+struct ValueOf<std::optional<T>> {
+  using type = T;
+};
+
+}  // namespace
+
+void apply_config_file(const std::string& path, RunOptions& o) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    fail(ExitCode::kUsage, "config '" + path + "': cannot be read");
+  } catch (const YAML::Exception& e) {
+    fail(ExitCode::kUsage, "config '" + path + "': malformed YAML at line " +
+                               std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  if (root.IsNull()) return;
+  if (!root.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': must be a map of settings");
+  const fs::path base = fs::absolute(path).parent_path();
+  // One handler per key: the set of keys a config may hold is exactly what is handled here.
+  using Handler = std::function<void(const YAML::Node&, const std::string&)>;
+  // A plain value: the field's own type (or the type inside its optional).
+  const auto value = [&]<typename Field>(Field RunOptions::*field) -> Handler {
+    return [&o, field, &path](const YAML::Node& v, const std::string& key) {
+      o.*field = scalar<typename ValueOf<Field>::type>(v, key, path);
+    };
+  };
+  const auto string_map = [&](std::map<std::string, std::string> RunOptions::*field) -> Handler {
+    return [&o, field, &path](const YAML::Node& v, const std::string& key) {
+      if (!v.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': " + key + " must be a map");
+      for (const auto& opt : v)
+        (o.*field)[key_text(opt.first, path)] = scalar<std::string>(opt.second, key, path);
+    };
+  };
+  const std::map<std::string, Handler> handlers = {
+      {"input",
+       [&](const YAML::Node& v, const std::string& key) {
+         o.input = resolve_path(scalar<std::string>(v, key, path), base);
+       }},
+      {"output", value(&RunOptions::output)},
+      {"tee", value(&RunOptions::tee)},
+      {"format", value(&RunOptions::format)},
+      {"vf", value(&RunOptions::vf)},
+      {"codec", value(&RunOptions::codec)},
+      {"preset", value(&RunOptions::preset)},
+      {"crf", value(&RunOptions::crf)},
+      {"bitrate",
+       [&](const YAML::Node& v, const std::string& key) {
+         o.bitrate = parse_bitrate(scalar<std::string>(v, key, path));
+       }},
+      {"gop", value(&RunOptions::gop)},
+      {"codec_options", string_map(&RunOptions::codec_options)},
+      {"input_options", string_map(&RunOptions::input_options)},
+      {"workers", value(&RunOptions::workers)},
+      {"affinity", value(&RunOptions::affinity)},
+      {"window", value(&RunOptions::window)},
+      {"batch", value(&RunOptions::batch)},
+      {"max_restarts", value(&RunOptions::max_restarts)},
+      {"hang_timeout", value(&RunOptions::hang_timeout_s)},
+      {"drain_timeout", value(&RunOptions::drain_timeout_s)},
+      {"input_timeout", value(&RunOptions::input_timeout_s)},
+      {"latency_budget", value(&RunOptions::latency_budget_ms)},
+      {"overwrite", value(&RunOptions::overwrite)},
+      {"faststart", value(&RunOptions::faststart)},
+      {"no_audio", value(&RunOptions::no_audio)},
+      {"quiet", value(&RunOptions::quiet)},
+      {"realtime", value(&RunOptions::realtime)},
+      {"no_metadata", value(&RunOptions::no_metadata)},
+      {"autorotate", value(&RunOptions::autorotate)},
+      {"progress", value(&RunOptions::progress)},
+      {"log_level", value(&RunOptions::log_level)},
+      {"log_file", value(&RunOptions::log_file)},
+      {"stats_json", value(&RunOptions::stats_json)},
+      {"metrics", value(&RunOptions::metrics)},
+      {"input_format", value(&RunOptions::input_format)},
+      {"live", value(&RunOptions::live)},
+      {"drop", value(&RunOptions::drop)},
+      {"pix_fmt", value(&RunOptions::pix_fmt)},
+      {"audio_codec", value(&RunOptions::audio_codec)},
+      {"audio_bitrate",
+       [&](const YAML::Node& v, const std::string& key) {
+         o.audio_bitrate = parse_bitrate(scalar<std::string>(v, key, path));
+       }},
+      {"map",
+       [&](const YAML::Node& v, const std::string& key) {
+         if (!v.IsSequence()) {
+           o.maps.push_back(scalar<std::string>(v, key, path));
+           return;
+         }
+         for (const auto& m : v) o.maps.push_back(scalar<std::string>(m, key, path));
+       }},
+      {"rate",
+       [&](const YAML::Node& v, const std::string& key) {
+         o.rate = parse_rate(scalar<std::string>(v, key, path));
+       }},
+      {"start",
+       [&](const YAML::Node& v, const std::string& key) {
+         o.start_s = parse_time(scalar<std::string>(v, key, path), "start");
+       }},
+      {"duration",
+       [&](const YAML::Node& v, const std::string& key) {
+         o.duration_s = parse_time(scalar<std::string>(v, key, path), "duration");
+       }},
+  };
+  std::set<std::string> seen;
+  for (const auto& kv : root) {
+    const std::string key = key_text(kv.first, path);
+    const auto handler = handlers.find(key);
+    if (handler == handlers.end())
+      fail(ExitCode::kUsage, "config '" + path + "': unknown key '" + key + "'");
+    if (!seen.insert(key).second)
+      fail(ExitCode::kUsage, "config '" + path + "': key '" + key + "' is given twice");
+    handler->second(kv.second, key);
+  }
+}
+
+AVRational parse_rate(const std::string& text) {
+  AVRational rate{0, 1};
+  if (av_parse_video_rate(&rate, text.c_str()) < 0 || rate.num <= 0 || rate.den <= 0 ||
+      av_q2d(rate) > 1000) {
+    fail(ExitCode::kUsage, "-r '" + text + "' is not a frame rate like 30, 30000/1001 or ntsc");
+  }
+  return rate;
+}
+
+double parse_time(const std::string& text, const std::string& flag) {
+  std::int64_t us = 0;
+  if (text.empty() || av_parse_time(&us, text.c_str(), /*duration=*/1) < 0 || us < 0) {
+    fail(ExitCode::kUsage,
+         flag + " '" + text + "' is not a time like 90, 1.5 or 00:01:30.5 (seconds, or HH:MM:SS)");
+  }
+  return static_cast<double>(us) / 1e6;
+}
+
+std::int64_t parse_bitrate(const std::string& text) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  double scale = 1;
+  if (used + 1 == text.size()) {
+    switch (std::tolower(static_cast<unsigned char>(text.back()))) {
+      case 'k':
+        scale = 1e3;
+        break;
+      case 'm':
+        scale = 1e6;
+        break;
+      case 'g':
+        scale = 1e9;
+        break;
+      default:
+        used = 0;
+    }
+  } else if (used != text.size()) {
+    used = 0;
+  }
+  if (used == 0 || std::isspace(static_cast<unsigned char>(text.front())) ||
+      !std::isfinite(value) || !(value * scale >= 1) || value * scale > 1e11) {
+    fail(ExitCode::kUsage, "bitrate '" + text + "' is not a rate like 800k or 2M");
+  }
+  return static_cast<std::int64_t>(value * scale);
+}
+
+void validate(const RunOptions& o) {
+  if (o.input.empty())
+    fail(ExitCode::kUsage, "no input: give -i FILE|URL|testsrc (see vpipe run --help)");
+  if (o.output.empty())
+    fail(ExitCode::kUsage, "no output: give -o FILE|URL|null (see vpipe run --help)");
+  if (o.workers < 0 || o.workers > kMaxWorkers) {
+    fail(ExitCode::kUsage, "--workers " + std::to_string(o.workers) + " is out of range 1.." +
+                               std::to_string(kMaxWorkers) + " (0 in a config: from the CPU plan)");
+  }
+  if (o.window < 0 || o.window > 1024) {
+    fail(ExitCode::kUsage,
+         "--window " + std::to_string(o.window) + " is out of range 1..1024 (0: from the plan)");
+  }
+  if (o.max_restarts < 0 || o.max_restarts > 1000) {
+    fail(ExitCode::kUsage,
+         "--max-restarts " + std::to_string(o.max_restarts) + " is out of range 0..1000");
+  }
+  if (!(o.hang_timeout_s >= 0 && o.hang_timeout_s <= 86400)) {
+    fail(ExitCode::kUsage, "--hang-timeout must be 0 (off) to 86400 seconds");
+  }
+  if (!(o.drain_timeout_s >= 0 && o.drain_timeout_s <= 86400)) {
+    fail(ExitCode::kUsage, "--drain-timeout must be 0 (no limit) to 86400 seconds");
+  }
+  if (o.batch < 0 || o.batch > 256)
+    fail(ExitCode::kUsage, "--batch " + std::to_string(o.batch) + " is out of range 1..256");
+  if (o.crf && (*o.crf < 0 || *o.crf > 63))
+    fail(ExitCode::kUsage, "--crf " + std::to_string(*o.crf) + " is out of range 0..63");
+  if (o.gop && (*o.gop < 1 || *o.gop > 10000))
+    fail(ExitCode::kUsage, "-g " + std::to_string(*o.gop) + " is out of range 1..10000");
+  if (o.crf && o.bitrate)
+    fail(ExitCode::kUsage, "--crf and -b:v conflict: choose constant quality or a bitrate");
+  if (o.affinity != "auto" && o.affinity != "none" && o.affinity.find('=') == std::string::npos) {
+    fail(ExitCode::kUsage, "--affinity '" + o.affinity +
+                               "' must be auto, none, or a plan like decode=0;xform=1-3;encode=4");
+  }
+  if (o.live != "auto" && o.live != "on" && o.live != "off")
+    fail(ExitCode::kUsage, "--live '" + o.live + "' must be auto, on or off");
+  if (o.realtime && o.live == "off")
+    fail(ExitCode::kUsage,
+         "--realtime paces the input as a live source: it conflicts with --live off");
+  if (!(o.latency_budget_ms >= 1 && o.latency_budget_ms <= 600000))
+    fail(ExitCode::kUsage, "--latency-budget must be 1 to 600000 milliseconds");
+  if (o.drop != "oldest" && o.drop != "newest")
+    fail(ExitCode::kUsage, "--drop '" + o.drop + "' must be oldest or newest");
+  if (!(o.input_timeout_s >= 0 && o.input_timeout_s <= 86400))
+    fail(ExitCode::kUsage, "--input-timeout must be 0 (wait forever) to 86400 seconds");
+  if (o.duration_s && *o.duration_s <= 0) fail(ExitCode::kUsage, "-t must be a duration above 0");
+  if (o.start_s && o.live == "on")
+    fail(ExitCode::kUsage, "-ss cannot seek a live input (--live on)");
+  if (o.progress != "auto" && o.progress != "json" && o.progress != "none") {
+    fail(ExitCode::kUsage, "--progress '" + o.progress + "' must be auto, json or none");
+  }
+  static const std::set<std::string> kLevels = {"trace", "debug", "info",     "warning",
+                                                "warn",  "error", "critical", "off"};
+  if (!kLevels.count(o.log_level))
+    fail(ExitCode::kUsage,
+         "--log-level '" + o.log_level + "' must be one of trace, debug, info, warn, error, off");
+}
+
+std::string default_config_path() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  for (const fs::path& candidate : {exe.parent_path() / "../configs/default.yaml",
+                                    exe.parent_path() / "../share/vpipe/configs/default.yaml",
+                                    fs::path(VPIPE_SOURCE_DIR) / "configs/default.yaml"}) {
+    if (fs::exists(candidate, ec)) return candidate.lexically_normal().string();
+  }
+  return (fs::path(VPIPE_SOURCE_DIR) / "configs/default.yaml").string();
+}
+
+}  // namespace vpipe::plan

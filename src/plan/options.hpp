@@ -1,0 +1,111 @@
+// RunOptions: what the user asked for, from configs/*.yaml and the command line (flags win).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include <libavutil/rational.h>
+}
+
+namespace vpipe::plan {
+
+// One segment of a segment-parallel job (`vpipe segments run`), in the input video stream's time
+// base: decode seeks to the keyframe at or before `seek`, keeps the frames with pts in
+// [preroll, end), and numbers the output from `origin`, the whole job's start, so that segments
+// joined in order carry the timestamps one run over the whole range would. Frames from
+// `preroll` to `begin` go through the filters (a filter that keeps state across frames gets its
+// context) but are not encoded. Filters see frame numbers from `seq_base` (absolute in the job).
+struct PtsRange {
+  std::int64_t seek = 0;
+  std::int64_t preroll = 0;
+  std::int64_t begin = 0;
+  std::int64_t end = 0;
+  std::int64_t origin = 0;
+  std::int64_t seq_base = 0;
+};
+
+struct RunOptions {
+  std::string input;
+  std::string input_format;       // forced demuxer or device (e.g. v4l2); empty to probe
+  std::vector<std::string> maps;  // -map: which video (and audio) stream of the input
+  std::map<std::string, std::string> input_options;  // demuxer/device options (video_size, ...)
+  double input_timeout_s = 10;  // network inputs: seconds without data before giving up; 0: wait
+  // Live mode: frames have deadlines (capture + latency budget) and are dropped rather than let
+  // the pipeline fall behind the source. auto: on for cameras, network streams and --realtime.
+  std::string live = "auto";
+  bool realtime = false;  // pace the input at its native rate and treat it as live (ffmpeg -re)
+  double latency_budget_ms = 500;
+  std::string drop = "oldest";    // live, pipeline full: drop the oldest queued frame or the newest
+  std::optional<double> start_s;  // -ss: start this far into the input (output starts at 0)
+  std::optional<double> duration_s;   // -t: stop after this much of the input
+  std::optional<AVRational> rate;     // -r: the output's frame rate
+  std::optional<PtsRange> pts_range;  // a segment job's frames (replaces -ss/-t)
+  std::string output;
+  std::string tee;     // a second output beside -o: "preview" (a window)
+  std::string format;  // output container, empty to guess from the output name
+  std::string vf;
+  std::string codec;  // -c:v; empty: libx264, or the container's own where it cannot hold H.264
+  std::string preset;
+  std::optional<int> crf;
+  std::optional<std::int64_t> bitrate;
+  std::optional<int> gop;
+  std::map<std::string, std::string> codec_options;
+  int workers = 0;  // 0: from the CPU plan
+  std::string affinity = "auto";
+  int window = 0;        // frames in flight; 0: derived from the number of workers
+  int batch = 0;         // frames a worker claims per wake-up; 0: adaptive
+  int max_restarts = 5;  // transform worker restarts before the run gives up
+  // A worker silent this long while holding frames is restarted; 0: never.
+  double hang_timeout_s = 20;
+  // After a stop signal, seconds the drain may take before the run is aborted (a stage stopped
+  // or wedged would hold it forever); 0: no limit.
+  double drain_timeout_s = 30;
+  bool no_audio = false;    // -an
+  std::string audio_codec;  // -c:a: copy, or an audio encoder (aac, ...); empty: copy if the
+                            // container can hold the input's codec, else its default encoder
+  std::optional<std::int64_t> audio_bitrate;  // -b:a, when re-encoding
+  bool no_metadata = false;  // -map_metadata -1: no container tags, no rotation side data
+  // Turn a rotated input upright (see RunPlan::autorotate_degrees): unset, where the output
+  // needs it; false: never (-noautorotate); true: always (a segment job whose own container
+  // differs from the final output's).
+  std::optional<bool> autorotate;
+  std::string pix_fmt;  // -pix_fmt: the encoder's pixel format
+  bool overwrite = false;
+  bool faststart = false;  // classic MP4 (index first) instead of crash-tolerant fragmented MP4
+  bool dry_run = false;
+  bool quiet = false;
+  std::string progress =
+      "auto";  // auto (a line on a terminal, periodic lines otherwise), json, none
+  std::string log_level = "info";
+  std::string log_file;
+  std::string stats_json;
+  std::string metrics;  // [HOST:]PORT for the Prometheus endpoint; empty: none
+};
+
+// Applies a YAML config file onto `options`. A relative input path is taken relative to the
+// file's folder (so a config can name files beside it); outputs are relative to the current
+// folder, like the command line's. Throws vpipe::Error (kUsage) for a missing or malformed file or
+// unknown keys.
+void apply_config_file(const std::string& path, RunOptions& options);
+
+// "90", "1.5", "00:01:30.5" -> seconds (ffmpeg's duration syntax). Throws vpipe::Error (kUsage)
+// naming `flag`.
+double parse_time(const std::string& text, const std::string& flag);
+
+// "30", "30000/1001", "ntsc" -> a frame rate. Throws vpipe::Error (kUsage).
+AVRational parse_rate(const std::string& text);
+
+// "2M", "500k", "800000" -> bits per second. Throws vpipe::Error (kUsage).
+std::int64_t parse_bitrate(const std::string& text);
+
+// Range and consistency checks shared by the config and the command line.
+void validate(const RunOptions& options);
+
+// configs/default.yaml next to the installed binary or in the source tree.
+std::string default_config_path();
+
+}  // namespace vpipe::plan

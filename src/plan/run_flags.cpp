@@ -1,0 +1,265 @@
+#include "plan/run_flags.hpp"
+
+#include <map>
+
+#include "common/error.hpp"
+
+namespace vpipe::plan {
+namespace {
+
+// "key=value" flags (repeatable) into a map; anything else is a usage error naming the flag.
+void add_key_values(const std::vector<std::string>& given, const std::string& flag,
+                    std::map<std::string, std::string>& into) {
+  for (const auto& kv : given) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      fail(ExitCode::kUsage, flag + " '" + kv + "' must be key=value");
+    into[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+}
+
+}  // namespace
+
+void RunFlags::add_to(CLI::App* app) {
+  app_ = app;
+  opt_config = app->add_option(
+      "--config", config, "YAML config file (default: configs/default.yaml when no -i is given)");
+  opt_input = app->add_option("-i,--input", cli.input,
+                              "Input: a file, a URL, '-' for stdin, or a test source\n"
+                              "testsrc[:size=WxH:rate=R:duration=S] (default 1280x720, 30 "
+                              "fps, 5 s; also testsrc2, smptebars)");
+  opt_input_format = app->add_option(
+      "--input-format", cli.input_format,
+      "Force the input's demuxer or device, like ffmpeg's -f before -i (v4l2, mpegts, ...)");
+  app->add_option("--input-opt", input_opts,
+                  "Demuxer or device option key=value (repeatable), e.g. video_size=640x480 for "
+                  "v4l2 or raw video on stdin");
+  opt_map = app->add_option(
+      "--map", cli.maps,
+      "Input stream to use, like ffmpeg's -map: 0:v:1 (the second video stream), 0:a:2, or a "
+      "stream number (repeatable: one video, one audio)");
+  opt_input_timeout = app->add_option(
+      "--input-timeout", cli.input_timeout_s,
+      "Network inputs and named pipes: seconds without data before the input counts as ended "
+      "(a named pipe: before its first bytes) (default 10; 0: wait forever)");
+  opt_ss = app->add_option(
+      "--ss", start_text,
+      "Start this far into the input (-ss; seconds or HH:MM:SS.ms); the output starts at 0");
+  opt_r = app->add_option(
+      "-r,--rate", rate_text,
+      "Output frame rate (30, 30000/1001, ntsc): frames are dropped or repeated by timestamp");
+  opt_t = app->add_option("-t,--duration", duration_text,
+                          "Stop after this much of the input (seconds or HH:MM:SS.ms)");
+  opt_output = app->add_option(
+      "-o,--output", cli.output,
+      "Output file or URL (udp://HOST:PORT sends MPEG-TS); 'null' discards the frames;\n"
+      "'preview' shows them in a window");
+  opt_tee = app->add_option(
+      "--tee", cli.tee, "A second output beside -o: 'preview' shows the frames in a window too");
+  opt_format = app->add_option("-f,--format", cli.format,
+                               "Output container (default: from the output name)");
+  opt_vf = app->add_option("--vf", cli.vf,
+                           "Filter chain, e.g. \"resize=1280x720,gblur=2\" (see `vpipe filters`)");
+  opt_codec = app->add_option(
+      "--codec", cli.codec,
+      "Video encoder (-c:v): libx264, mpeg4, ffv1, mjpeg, ... Default: libx264, or the "
+      "container's own where it cannot hold H.264 (.gif: gif, .webm: libvpx-vp9, .ogv: libtheora)");
+  opt_preset = app->add_option("--preset", cli.preset, "Encoder preset, e.g. veryfast");
+  opt_crf = app->add_option(
+      "--crf", cli.crf, "Constant quality (x264: 0-51); a fixed quantiser for codecs without CRF");
+  opt_bitrate = app->add_option("--bitrate", bitrate, "Target bitrate (-b:v), e.g. 2M or 800k");
+  opt_gop = app->add_option("-g,--gop", cli.gop, "Keyframe interval in frames");
+  app->add_option("--codec-opt", codec_opts, "Encoder private option key=value (repeatable)");
+  opt_pix_fmt = app->add_option(
+      "--pix-fmt", cli.pix_fmt,
+      "Encoder pixel format (-pix_fmt), e.g. yuv444p; default: yuv420p or the codec's nearest");
+  opt_map_metadata =
+      app->add_option("--map-metadata", map_metadata,
+                      "-1 drops the input's container tags (title, creation_time, ...) and its "
+                      "rotation; 0 (default) keeps them")
+          ->check(CLI::IsMember({-1, 0}));
+  opt_no_autorotate = app->add_flag(
+      "--no-autorotate", no_autorotate,
+      "Never turn a rotated input's pixels (-noautorotate). By default they are turned upright "
+      "where the output cannot carry the rotation (Matroska, WebM, TS) or a filter is given");
+  opt_workers = app->add_option(
+      "-w,--workers", cli.workers,
+      "Transform worker processes (default: cores - 2, at least 1; 1 without --vf)");
+  opt_affinity = app->add_option(
+      "--affinity", cli.affinity,
+      "CPU pinning: auto (hwloc plan, default), none, or\n"
+      "explicit: \"decode=0;xform=1-3;encode=4\" (xform = every worker, xform-N = one)");
+  opt_window = app->add_option(
+      "--window", cli.window, "Frames in flight between decode and encode (default: from workers)");
+  opt_batch = app->add_option("--batch", cli.batch,
+                              "Frames a worker claims per wake-up (default: adaptive)");
+  opt_realtime = app->add_flag(
+      "--realtime", cli.realtime,
+      "Read the input at its native frame rate (-re) and process it as a live source");
+  opt_live = app->add_option(
+      "--live", cli.live,
+      "auto (default): live for cameras, udp/rtp/rtsp/srt/rtmp streams and --realtime; on; off.\n"
+      "Live: frames past their deadline are dropped and the source is never stalled;\n"
+      "offline: every frame is kept (backpressure)");
+  opt_budget = app->add_option(
+      "--latency-budget", cli.latency_budget_ms,
+      "Live: milliseconds from capture to encoded packet; a stage drops a frame it cannot finish "
+      "within it (default 500)");
+  opt_drop = app->add_option("--drop", cli.drop,
+                             "Live, pipeline full: drop the oldest queued frame (default: "
+                             "the freshest frame wins) or the newest");
+  opt_audio_codec = app->add_option(
+      "--audio-codec", cli.audio_codec,
+      "Audio (-c:a): copy, or an encoder such as aac; default: copy when the container can hold "
+      "it, else the container's usual codec");
+  opt_audio_bitrate =
+      app->add_option("--audio-bitrate", audio_bitrate, "Audio bitrate when re-encoding (-b:a)");
+  opt_an =
+      app->add_flag("--an", cli.no_audio, "Drop the audio (-an); by default it is copied as it is");
+  opt_restarts = app->add_option(
+      "--max-restarts", cli.max_restarts,
+      "Crashed transform workers restarted (frames requeued) before the run fails (default 5)");
+  opt_hang = app->add_option("--hang-timeout", cli.hang_timeout_s,
+                             "Seconds a stage may show no sign of life before it is killed: "
+                             "a worker is restarted (its frames redone); decode or encode, "
+                             "silent and using no CPU (stopped, stuck), fail the run "
+                             "(default 20; 0: never)");
+  opt_drain = app->add_option(
+      "--drain-timeout", cli.drain_timeout_s,
+      "After Ctrl-C/SIGTERM, seconds the run may take to finish what is in flight before it is "
+      "aborted (a stopped or wedged stage; default 30; 0: no limit)");
+  opt_y = app->add_flag("-y,--overwrite", cli.overwrite, "Overwrite the output file if it exists");
+  opt_faststart = app->add_flag("--faststart", cli.faststart,
+                                "Classic MP4/MOV with the index first (default: fragmented, "
+                                "which stays playable if vpipe is killed)");
+  app->add_flag("--dry-run", cli.dry_run, "Check everything and print the plan, but run nothing");
+  opt_quiet = app->add_flag("-q,--quiet", cli.quiet, "No progress output");
+  opt_progress = app->add_option("--progress", cli.progress,
+                                 "auto: a redrawn line on a terminal, a line every 5 s "
+                                 "otherwise; json: one object per second; none");
+  opt_level = app->add_option("--log-level", cli.log_level,
+                              "trace, debug, info (default), warn, error, off");
+  opt_log_file =
+      app->add_option("--log-file", cli.log_file, "Write logs to this file instead of stderr");
+  opt_stats =
+      app->add_option("--stats-json", cli.stats_json, "Write a JSON report of the run here");
+  opt_metrics =
+      app->add_option("--metrics", cli.metrics,
+                      "Serve Prometheus metrics at http://[HOST:]PORT/metrics while running (HOST "
+                      "defaults to 127.0.0.1; PORT 0 picks one)");
+}
+
+bool RunFlags::given(const std::string& name) const {
+  const CLI::Option* opt = app_->get_option_no_throw(name);
+  return opt != nullptr && opt->count() > 0;
+}
+
+plan::RunOptions RunFlags::options(bool default_config) const {
+  plan::RunOptions options;
+  if (opt_config->count() > 0) {
+    plan::apply_config_file(config, options);
+  } else if (default_config && opt_input->count() == 0) {
+    plan::apply_config_file(plan::default_config_path(), options);
+  }
+  // Flags given on the command line win over the config file.
+  if (opt_input->count()) options.input = cli.input;
+  if (opt_output->count()) options.output = cli.output;
+  if (opt_tee->count()) options.tee = cli.tee;
+  if (opt_input_format->count()) options.input_format = cli.input_format;
+  if (opt_map->count()) options.maps = cli.maps;
+  if (opt_input_timeout->count()) options.input_timeout_s = cli.input_timeout_s;
+  if (opt_realtime->count()) options.realtime = true;
+  if (opt_live->count()) options.live = cli.live;
+  if (opt_budget->count()) options.latency_budget_ms = cli.latency_budget_ms;
+  if (opt_drop->count()) options.drop = cli.drop;
+  if (opt_format->count()) options.format = cli.format;
+  if (opt_vf->count()) options.vf = cli.vf;
+  if (opt_codec->count()) options.codec = cli.codec;
+  if (opt_preset->count()) options.preset = cli.preset;
+  if (opt_crf->count()) options.crf = cli.crf;
+  if (opt_bitrate->count()) options.bitrate = plan::parse_bitrate(bitrate);
+  if (opt_gop->count()) options.gop = cli.gop;
+  if (opt_pix_fmt->count()) options.pix_fmt = cli.pix_fmt;
+  if (opt_audio_codec->count()) options.audio_codec = cli.audio_codec;
+  if (opt_audio_bitrate->count()) options.audio_bitrate = plan::parse_bitrate(audio_bitrate);
+  if (opt_ss->count()) options.start_s = plan::parse_time(start_text, "-ss");
+  if (opt_r->count()) options.rate = plan::parse_rate(rate_text);
+  if (opt_t->count()) options.duration_s = plan::parse_time(duration_text, "-t");
+  if (opt_map_metadata->count()) options.no_metadata = map_metadata == -1;
+  if (opt_no_autorotate->count()) options.autorotate = false;
+  add_key_values(input_opts, "--input-opt", options.input_options);
+  add_key_values(codec_opts, "--codec-opt", options.codec_options);
+  if (opt_workers->count()) {
+    options.workers = cli.workers;
+    if (cli.workers < 1)
+      fail(ExitCode::kUsage, "--workers " + std::to_string(cli.workers) + " must be at least 1");
+  }
+  if (opt_affinity->count()) options.affinity = cli.affinity;
+  if (opt_window->count()) options.window = cli.window;
+  if (opt_batch->count()) {
+    options.batch = cli.batch;
+    if (cli.batch < 1)
+      fail(ExitCode::kUsage, "--batch " + std::to_string(cli.batch) + " must be at least 1");
+  }
+  if (opt_restarts->count()) options.max_restarts = cli.max_restarts;
+  if (opt_hang->count()) options.hang_timeout_s = cli.hang_timeout_s;
+  if (opt_drain->count()) options.drain_timeout_s = cli.drain_timeout_s;
+  if (opt_an->count()) options.no_audio = true;
+  if (opt_y->count()) options.overwrite = true;
+  if (opt_faststart->count()) options.faststart = true;
+  options.dry_run = cli.dry_run;
+  if (opt_quiet->count()) options.quiet = true;
+  if (opt_progress->count()) options.progress = cli.progress;
+  if (opt_level->count()) options.log_level = cli.log_level;
+  if (opt_log_file->count()) options.log_file = cli.log_file;
+  if (opt_stats->count()) options.stats_json = cli.stats_json;
+  if (opt_metrics->count()) options.metrics = cli.metrics;
+
+  return options;
+}
+
+plan::RunOptions parse_run_args(const std::vector<std::string>& args) {
+  CLI::App app;
+  RunFlags flags;
+  flags.add_to(&app);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    fail(ExitCode::kUsage, std::string("the run options do not parse: ") + e.what());
+  }
+  return flags.options(/*default_config=*/false);
+}
+
+std::vector<std::string> translate_ffmpeg_spellings(const std::vector<std::string>& given) {
+  static const std::pair<const char*, const char*> kAliases[] = {
+      {"-c:v", "--codec"},
+      {"-vcodec", "--codec"},
+      {"-b:v", "--bitrate"},
+      {"-vf", "--vf"},
+      {"-filter:v", "--vf"},
+      {"-an", "--an"},
+      {"-re", "--realtime"},
+      {"-pix_fmt", "--pix-fmt"},
+      {"-ss", "--ss"},
+      {"-map_metadata", "--map-metadata"},
+      {"-noautorotate", "--no-autorotate"},
+      {"-c:a", "--audio-codec"},
+      {"-acodec", "--audio-codec"},
+      {"-b:a", "--audio-bitrate"},
+      {"-map", "--map"}};
+  std::vector<std::string> args;
+  bool input_seen = false;
+  for (std::string a : given) {
+    for (const auto& [from, to] : kAliases) {
+      if (a == from) a = to;
+    }
+    // As in ffmpeg, -f before -i names the input's format, after it the output's.
+    if (a == "-i" || a == "--input") input_seen = true;
+    if ((a == "-f" || a == "--format") && !input_seen) a = "--input-format";
+    args.push_back(a);
+  }
+  return args;
+}
+
+}  // namespace vpipe::plan

@@ -1,0 +1,83 @@
+#include "plan/run_plan.hpp"
+
+#include "encode/audio_copy.hpp"
+
+namespace vpipe::plan {
+namespace {
+
+constexpr std::uint64_t kAudioRingBytes = 4ULL << 20;
+
+}  // namespace
+
+const std::vector<int>& RunPlan::cpus_of(const std::string& stage) const {
+  static const std::vector<int> kAny;
+  for (const auto& s : cpus.stages) {
+    if (s.stage == stage) return s.cpus;
+  }
+  return kAny;
+}
+
+encode::StreamParams RunPlan::stream_params() const {
+  const auto& in = input_info;
+  // After an autorotation, the picture the filters start from is the turned one, and its
+  // pixels' aspect ratio turns with it.
+  const bool turned = autorotate_degrees % 180 == 90;
+  const transform::Geometry first = steps.at(autorotate_degrees != 0 ? 1 : 0), last = steps.back();
+  encode::StreamParams p{last.width, last.height, in.time_base, in.frame_rate};
+  if (output_rate.num > 0) {
+    // -r: encode numbers frames in 1/rate.
+    p.time_base = av_inv_q(output_rate);
+    p.frame_rate = output_rate;
+  }
+  if (in.sample_aspect_ratio.num > 0 && in.sample_aspect_ratio.den > 0) {
+    const AVRational sar = turned ? av_inv_q(in.sample_aspect_ratio) : in.sample_aspect_ratio;
+    // The display shape is kept: a resize to another shape changes the pixels' aspect (as
+    // ffmpeg's scale filter does).
+    p.sample_aspect_ratio =
+        first == last
+            ? sar
+            : av_mul_q(sar, AVRational{last.height * first.width, last.width * first.height});
+    av_reduce(&p.sample_aspect_ratio.num, &p.sample_aspect_ratio.den, p.sample_aspect_ratio.num,
+              p.sample_aspect_ratio.den, 1 << 30);
+  }
+  if (!in.rgb) {
+    // Decode converts a full-range yuvj format into limited-range yuv420p; RGB inputs have no
+    // YUV tags worth keeping (the conversion uses swscale's default matrix, BT.601).
+    p.color_range = in.pix_fmt.rfind("yuvj", 0) == 0 ? AVCOL_RANGE_MPEG : in.color_range;
+    p.color_primaries = in.color_primaries;
+    p.color_trc = in.color_trc;
+    p.colorspace = in.colorspace;
+  }
+  if (keep_metadata && autorotate_degrees == 0) p.display_matrix = in.display_matrix;
+  if (keep_metadata) {
+    p.metadata = in.metadata;
+  }
+  return p;
+}
+
+decode::OpenSettings RunPlan::open_settings() const {
+  return {static_cast<int>(cpus_of("decode").size()), input_format, input_timeout_s, maps,
+          input_options};
+}
+
+shm::SegmentSpec RunPlan::segment_spec() const {
+  return {nb_slots,       slot_bytes,
+          window,         static_cast<std::uint32_t>(nb_workers),
+          to_json(*this), audio_from_decode ? kAudioRingBytes : 0};
+}
+
+std::unique_ptr<encode::AudioTrack> open_audio_track(const RunPlan& plan,
+                                                     std::optional<shm::PacketRing> ring) {
+  if (!plan.copy_audio) return nullptr;
+  const auto& in = plan.input_info;
+  if (plan.audio_encoder.empty()) {
+    return ring ? encode::AudioCopy::from_ring(*ring, in.audio, plan.origin_s())
+                : encode::AudioCopy::open(in.url, in.audio_stream_index, plan.origin_s());
+  }
+  return ring ? encode::AudioTranscode::from_ring(*ring, in.audio, plan.origin_s(),
+                                                  plan.audio_encoder, plan.audio_bitrate)
+              : encode::AudioTranscode::open(in.url, in.audio_stream_index, plan.origin_s(),
+                                             plan.audio_encoder, plan.audio_bitrate);
+}
+
+}  // namespace vpipe::plan

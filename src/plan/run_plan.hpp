@@ -1,0 +1,125 @@
+// RunPlan: everything decided before any stage starts, checked in full first (a bad input,
+// filter, codec or output fails here, in the parent, before a process or segment exists).
+// The scheduler serialises it as JSON into the run segment; every stage reads it from there.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "affinity/cpu_plan.hpp"
+#include "decode/decoder.hpp"
+#include "encode/encoder.hpp"
+#include "plan/options.hpp"
+#include "shm/run_segment.hpp"
+#include "transform/picture.hpp"
+
+namespace vpipe::plan {
+
+struct RunPlan {
+  std::string input;  // as the user gave it
+  std::string input_format;
+  double input_timeout_s = 10;
+  std::vector<std::string> maps;  // -map
+  std::map<std::string, std::string> input_options;
+  decode::InputInfo input_info;
+  bool live = false;      // deadlines and drops instead of backpressure
+  bool realtime = false;  // decode paces the input at its native rate
+  double latency_budget_ms = 500;
+  bool drop_oldest = true;                 // live, pipeline full: evict the oldest queued frame
+  std::string live_encoder_note;           // the low-latency encoder settings live mode chose
+  std::string vf;                          // canonical chain text
+  std::vector<transform::Geometry> steps;  // input, then after each filter
+  bool needs_spare = false;
+  bool null_output = false;        // nothing encoded: -o null or -o preview
+  bool preview = false;            // frames shown in a window (-o preview, --tee preview)
+  bool copy_audio = false;         // audio goes into the output (copied or re-encoded)
+  std::string audio_encoder;       // empty: stream copy
+  std::int64_t audio_bitrate = 0;  // 0: the encoder's default
+  // Not a file: decode reads the audio with the video and hands it to encode (the audio ring).
+  bool audio_from_decode = false;
+  // Container tags and rotation side data (-map_metadata -1: not).
+  bool keep_metadata = true;
+  // Clockwise quarter turns (0, 90, 180, 270) the chain starts with to show a rotated input
+  // upright, where the output could not say how to show it (see autorotation()); the rotation
+  // side data is then not carried.
+  int autorotate_degrees = 0;
+  AVRational output_rate{0, 1};       // -r; 0/1: the input's rate, timestamps as they are
+  double start_s = 0;                 // -ss, 0: from the start
+  double duration_s = 0;              // -t, 0: to the end
+  std::optional<PtsRange> pts_range;  // a segment job: exactly these frames (see PtsRange)
+  // What happens to the input's audio and subtitles, for the plan and the log.
+  std::string audio_note;
+  std::string subtitle_note;  // empty when the input has none
+  encode::EncoderSettings encoder;
+  int nb_workers = 1;
+  std::uint32_t window = 0;
+  std::uint32_t batch = 1;
+  int max_restarts = 5;  // transform worker restarts before the run gives up
+  std::uint32_t nb_slots = 0;
+  // Of those, the slots the decoder may keep as its references when it decodes straight into
+  // slots (0: it decodes into its own memory and decode copies each picture into a slot).
+  std::uint32_t decoder_slots = 0;
+  std::uint64_t slot_bytes = 0;
+  std::uint64_t segment_bytes = 0;
+  affinity::CpuPlan cpus;
+  bool quiet = false;
+  std::string log_level = "info";
+  std::string log_file;
+
+  [[nodiscard]] transform::Geometry output_geometry() const { return steps.back(); }
+  [[nodiscard]] const std::vector<int>& cpus_of(const std::string& stage) const;
+  // How decode opens the input: threads from its CPU set, forced format, timeout.
+  [[nodiscard]] decode::OpenSettings open_settings() const;
+  // Where the output starts on the input's timeline, in seconds: -ss from the video's start;
+  // else the first timestamp of any stream, as the ffmpeg CLI does (an MPEG-TS recording that
+  // starts at 95001 s gives an output that starts at 0). Timelines that start below 0 (audio
+  // priming) are left as they are: the muxer handles those.
+  [[nodiscard]] double origin_s() const {
+    if (pts_range) return static_cast<double>(pts_range->origin) * av_q2d(input_info.time_base);
+    // -ss counts from the file's start, the earliest of its streams (as the ffmpeg CLI's).
+    return start_s > 0 ? input_info.timeline_start_s + start_s
+                       : std::max(0.0, input_info.timeline_start_s);
+  }
+  // What the output stream keeps from the input: timing, aspect ratio, colour, rotation, tags.
+  [[nodiscard]] encode::StreamParams stream_params() const;
+  // The run segment's shape.
+  [[nodiscard]] shm::SegmentSpec segment_spec() const;
+  [[nodiscard]] std::int64_t latency_budget_ns() const {
+    return static_cast<std::int64_t>(latency_budget_ms * 1e6);
+  }
+};
+
+// The part of the plan that needs no input: options checked, chain parsed, workers and CPU
+// sets. Decode is started (and pinned) from this, and opens the input itself.
+RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topology);
+
+// Whether a rotated input is turned upright for `options`' output (RunPlan::autorotate_degrees).
+bool autorotates(const RunOptions& options);
+
+// Probes the input, parses the chain, checks the encoder and output, plans CPUs and memory.
+// Throws vpipe::Error with the one-line reason.
+RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology);
+// The same from plan_stages' result, for an input already probed (by the decode stage, which
+// keeps it open).
+RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::InputInfo& input);
+
+// InputInfo as JSON, for the decode stage's answer to the scheduler.
+std::string input_info_to_json(const decode::InputInfo& info);
+decode::InputInfo input_info_from_json(std::string_view json);
+
+std::string to_json(const RunPlan& plan);
+RunPlan plan_from_json(std::string_view json);
+
+// The human-readable plan printed by --dry-run.
+std::string describe(const RunPlan& plan);
+
+// The output's audio as the plan says (copied or re-encoded, from `ring` or from the input
+// file), or null for none.
+std::unique_ptr<encode::AudioTrack> open_audio_track(const RunPlan& plan,
+                                                     std::optional<shm::PacketRing> ring);
+
+}  // namespace vpipe::plan

@@ -1,0 +1,65 @@
+// Progress and run statistics: a snapshot of the shared stats block, and the ways it is shown
+// (a redrawn line on a terminal, plain periodic lines otherwise, JSON objects for programs, the
+// final --stats-json report and the Prometheus text of --metrics). Pure functions of the
+// snapshot, so the formats are unit-tested without a run.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vpipe::report {
+
+struct StageSample {
+  std::string name;  // "decode", "xform-0", ..., "encode"
+  int pid = 0;
+  std::vector<int> cpus;
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  double busy_s = 0;
+  double wait_s = 0;
+  std::uint64_t bytes_copied = 0;
+  std::uint64_t frames_copied = 0;  // decode: pictures copied into a slot, not decoded into one
+  std::uint64_t errors = 0;
+  std::uint64_t restarts = 0;
+  std::uint64_t drops_late = 0;  // live: frames this stage dropped past their deadline
+  std::uint64_t drops_full = 0;  // live: frames dropped because the pipeline was full
+  long peak_rss_kib = 0;         // 0 while running; from the exit status's resource usage after
+};
+
+struct ProgressSample {
+  double elapsed_s = 0;
+  std::uint64_t frames_done = 0;  // left encode
+  std::int64_t frames_total = 0;  // estimate; 0 when unknown (live, streams)
+  double input_fps = 0;           // the source's frame rate, for speed
+  std::uint32_t in_flight = 0;
+  std::uint32_t window = 0;
+  std::uint32_t decoded_queue = 0;   // frames waiting in decode -> transform
+  std::uint32_t filtered_queue = 0;  // frames waiting in transform -> encode
+  std::uint32_t decoded_high_water = 0;
+  std::uint32_t filtered_high_water = 0;
+  std::uint64_t drops = 0;
+  std::uint64_t restarts = 0;
+  std::vector<std::uint64_t> latency_buckets;  // capture -> packet, see shm::LatencyHistogram
+  double latency_max_us = 0;                   // exact; 0 when unknown
+  std::vector<StageSample> stages;
+
+  [[nodiscard]] double fps() const {
+    return elapsed_s > 0 ? static_cast<double>(frames_done) / elapsed_s : 0;
+  }
+  // The latency below which `fraction` of frames lie, in ms: the histogram's estimate, never
+  // above the exact maximum.
+  [[nodiscard]] double latency_ms(double fraction) const;
+  [[nodiscard]] double speed() const { return input_fps > 0 ? fps() / input_fps : 0; }
+  // Seconds to go, or a negative number when the total is unknown.
+  [[nodiscard]] double eta_s() const;
+};
+
+// "frame 120/300  fps 61.2  speed 2.04x  eta 0:03  drops 0  queues 3/1  busy d 40% x 95% e 60%"
+std::string progress_line(const ProgressSample& s);
+// One JSON object on one line, with the same fields.
+std::string progress_json(const ProgressSample& s);
+// Prometheus text exposition format (version 0.0.4).
+std::string prometheus_text(const ProgressSample& s);
+
+}  // namespace vpipe::report

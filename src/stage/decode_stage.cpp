@@ -1,0 +1,403 @@
+// The decode stage: demux + decode, each picture written once, straight into a pool slot in the
+// working format, then handed on by index.
+//
+// Decoded straight into slots: when the decoder's pictures are yuv420p (H.264, HEVC, VP8/9,
+// MPEG-2/4, ...), its get_buffer2 hands it a pool slot, laid out as libavcodec's own pool would
+// (aligned lines, padding), so decode copies no pixel. Such a slot is also one of the decoder's
+// reference pictures: FrameDesc::holds has a bit for the pipeline and one for the decoder, and
+// the slot returns to the free ring only when both have let go (whoever lets go last pushes it;
+// a worker never writes the slot it reads, so a reference is never changed). The plan adds
+// `decoder_slots` for them (8 + one per decoder thread: x264's presets up to "slow" need no
+// more); a stream that keeps more references, a picture the decoder shows twice, or another
+// pixel format gets a plane copy or the one swscale conversion into a fresh slot instead, and
+// `frames_copied` in the stats counts those.
+extern "C" {
+#include <libavutil/imgutils.h>
+}
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+
+#include "common/error.hpp"
+#include "decode/decoder.hpp"
+#include "shm/credits.hpp"
+#include "shm/end_of_stream.hpp"
+#include "stage/live_policy.hpp"
+#include "stage/slot_picture.hpp"
+#include "stage/stage_context.hpp"
+
+namespace vpipe::stage {
+namespace {
+
+// Writes `frame` into `dst` (YUV420P at the planned geometry): a plain plane copy when the
+// decoder already produced that, else one swscale pass (format and/or size change).
+class SlotWriter {
+ public:
+  void write(const AVFrame* frame, const transform::Picture& dst) {
+    if (frame->format == AV_PIX_FMT_YUV420P && frame->width == dst.width &&
+        frame->height == dst.height) {
+      for (int i = 0; i < 3; ++i) {
+        const transform::Geometry g = dst.plane_geometry(i);
+        av_image_copy_plane(dst.data[i], dst.linesize[i], frame->data[i], frame->linesize[i],
+                            g.width, g.height);
+      }
+      return;
+    }
+    if ((frame->width != dst.width || frame->height != dst.height) && !warned_resize_) {
+      spdlog::warn("input picture size changed to {}x{} mid-stream: scaling to {}x{}", frame->width,
+                   frame->height, dst.width, dst.height);
+      warned_resize_ = true;
+    }
+    sws_ = sws_getCachedContext(sws_, frame->width, frame->height,
+                                static_cast<AVPixelFormat>(frame->format), dst.width, dst.height,
+                                AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr, nullptr);
+    if (sws_ == nullptr)
+      fail(ExitCode::kInput, "cannot convert decoded pictures of this pixel format");
+    sws_scale(sws_, frame->data, frame->linesize, 0, frame->height,
+              const_cast<std::uint8_t* const*>(dst.data), dst.linesize);
+  }
+  ~SlotWriter() { sws_freeContext(sws_); }
+
+ private:
+  SwsContext* sws_ = nullptr;
+  bool warned_resize_ = false;
+};
+
+// Decoding straight into pool slots: libavcodec's get_buffer2 hands the decoder a slot, so the
+// decoded picture is the frame's slot and decode copies no pixels. Only for pictures already in
+// the working format (yuv420p, at least the planned size), and for at most the slots the plan
+// set aside for the decoder's references (plan::RunPlan::decoder_slots); any other picture comes
+// from libavcodec's own memory and is copied into a slot by SlotWriter. A slot stays the decoder's
+// while it references it (FramePool::adopt_decoded): stages never write into a decoded slot.
+class SlotAllocator final : public decode::FrameAllocator {
+ public:
+  SlotAllocator(shm::FramePool& pool, transform::Geometry geometry, std::uint32_t budget,
+                std::uint64_t capacity)
+      : pool_(pool), geometry_(geometry), budget_(budget), capacity_(capacity) {}
+
+  int get_buffer(AVCodecContext* codec, AVFrame* frame) override {
+    if (frame->format != AV_PIX_FMT_YUV420P || frame->width < geometry_.width ||
+        frame->height < geometry_.height)
+      return -1;
+    const decode::DecodedLayout layout = decode::decoded_layout(codec, frame->width, frame->height);
+    if (layout.bytes == 0 || layout.bytes > capacity_) return -1;
+    const std::uint32_t held = held_.fetch_add(1, std::memory_order_relaxed);
+    if (held >= budget_) {
+      held_.fetch_sub(1, std::memory_order_relaxed);
+      return -1;
+    }
+    std::uint32_t most = most_held_.load(std::memory_order_relaxed);
+    while (held + 1 > most && !most_held_.compare_exchange_weak(most, held + 1)) {
+    }
+    const std::optional<std::uint32_t> index = pool_.take_for_decoder();
+    if (!index) {
+      held_.fetch_sub(1, std::memory_order_relaxed);
+      return -1;
+    }
+    std::uint8_t* data = pool_.slot_data(*index);
+    frame->buf[0] = av_buffer_create(data, capacity_, &SlotAllocator::free_slot, this, 0);
+    if (frame->buf[0] == nullptr) {
+      free_slot(this, data);
+      return AVERROR(ENOMEM);
+    }
+    for (int i = 0; i < 4; ++i) {
+      frame->data[i] = layout.linesize[i] > 0 ? data + layout.offset[i] : nullptr;
+      frame->linesize[i] = layout.linesize[i];
+    }
+    frame->extended_data = frame->data;
+    return 0;
+  }
+
+  // The slot `frame` was decoded into, now entering the pipeline; empty when the frame is in
+  // libavcodec's memory (or its slot is in the pipeline already): then it is copied.
+  std::optional<shm::Slot> adopt(const AVFrame* frame) {
+    if (frame->buf[0] == nullptr || av_buffer_get_opaque(frame->buf[0]) != this ||
+        frame->buf[1] != nullptr || frame->format != AV_PIX_FMT_YUV420P ||
+        frame->width != geometry_.width || frame->height != geometry_.height)
+      return std::nullopt;
+    const std::optional<std::uint32_t> index = pool_.slot_of(frame->buf[0]->data);
+    if (!index) return std::nullopt;
+    return pool_.adopt_decoded(*index);
+  }
+
+  // The most slots the decoder held at once (for the debug log, to size decoder_slots).
+  [[nodiscard]] std::uint32_t most_held() const { return most_held_.load(); }
+
+ private:
+  static void free_slot(void* self, std::uint8_t* data) {
+    auto* allocator = static_cast<SlotAllocator*>(self);
+    const std::optional<std::uint32_t> index = allocator->pool_.slot_of(data);
+    if (!index) std::abort();
+    allocator->pool_.release_from_decoder(*index);
+    allocator->held_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  shm::FramePool& pool_;
+  const transform::Geometry geometry_;
+  const std::uint32_t budget_;
+  const std::uint64_t capacity_;
+  std::atomic<std::uint32_t> held_{0};
+  std::atomic<std::uint32_t> most_held_{0};
+};
+
+// Where a decoded frame goes: offline, a fresh slot (waiting for a credit: backpressure); live,
+// never waiting: a fresh slot if a credit is free, else (--drop oldest) the slot of the oldest
+// frame still queued, whose place the new frame takes, else nowhere (the frame is dropped).
+class SlotSource {
+ public:
+  explicit SlotSource(StageContext& ctx)
+      : ctx_(ctx),
+        control_(ctx.segment.control()),
+        queued_(ctx.segment.decoded_ring()),
+        filtered_(ctx.segment.filtered_ring()) {}
+
+  // Offline; empty only when the run is aborted. `decoded`: the slot the frame was decoded
+  // into, if it was (else a fresh one is taken).
+  std::optional<shm::Slot> wait_for_fresh(std::optional<shm::Slot>& decoded) {
+    ScopedTimer waiting(ctx_.stats.wait_ns);
+    // A credit per frame in flight bounds the pipeline (see run_segment.hpp).
+    if (!ctx_.wait_unless_aborted([&](auto t) { return shm::take_credit_for(control_, t); }))
+      return std::nullopt;
+    ++entered_;
+    if (decoded) return std::move(decoded);
+    return ctx_.wait_unless_aborted([&](auto t) { return ctx_.segment.pool().acquire_for(t); });
+  }
+
+  // Live; empty when the frame has to be dropped (counted here). The pipeline is full when no
+  // credit is free: the window (sized from the latency budget) is in flight. Frames that wait
+  // too long in it are dropped by the deadline check of the stage that takes them up.
+  std::optional<shm::Slot> take_without_waiting(std::optional<shm::Slot>& decoded) {
+    if (shm::try_take_credit(control_)) {
+      ++entered_;
+      if (decoded) return std::move(decoded);
+      // With a credit, a free slot always exists (the pool holds the window); a short wait
+      // covers a slot on its way back.
+      return ctx_.wait_unless_aborted([&](auto t) { return ctx_.segment.pool().acquire_for(t); });
+    }
+    ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
+    if (!ctx_.plan.drop_oldest) return std::nullopt;
+    while (auto item = queued_.try_pop()) {
+      shm::Slot slot = std::move(item->slot);
+      // Marked as a drop until the new frame is written: if decode dies in between, the
+      // half-written slot travels on as a tombstone, never as a picture.
+      slot.desc().dropped = static_cast<std::int32_t>(live::DropReason::kRingFull);
+      if (slot.desc().seq < 0) {
+        if (!decoded) return slot;
+        // The new frame is in its own slot already: it takes the dropped frame's credit.
+        slot.reset();
+        return std::move(decoded);
+      }
+      // A frame requeued after a worker crash already has its place in the order: it goes on
+      // to encode as a tombstone, and the next queued frame is tried.
+      ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
+      if (!ctx_.wait_unless_aborted([&](auto t) { return filtered_.push_for(slot, t); }))
+        return std::nullopt;
+    }
+    return std::nullopt;  // every frame in flight is already being filtered or encoded
+  }
+
+  // Frames that took a credit: live, each gets its sequence number as a worker claims it.
+  [[nodiscard]] std::int64_t entered() const { return entered_; }
+
+ private:
+  StageContext& ctx_;
+  shm::ControlBlock& control_;
+  shm::FrameRing queued_;
+  shm::FrameRing filtered_;
+  std::int64_t entered_ = 0;
+};
+
+void sleep_until(std::int64_t monotonic_target_ns) {
+  const timespec ts{static_cast<time_t>(monotonic_target_ns / 1000000000),
+                    static_cast<long>(monotonic_target_ns % 1000000000)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
+}
+
+}  // namespace
+
+int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
+  const plan::RunPlan& plan = ctx.plan;
+  shm::ControlBlock& control = ctx.segment.control();
+  shm::FrameRing out = ctx.segment.decoded_ring();
+  const transform::Geometry geometry = plan.steps.front();
+  const AVRational tb = plan.input_info.time_base;
+  const std::int64_t frame_ticks = av_rescale_q(1, av_inv_q(plan.input_info.frame_rate), tb);
+  const live::Deadline deadline{plan.latency_budget_ns()};
+  live::Pacer pacer;
+  SlotWriter writer;
+  SlotSource slots(ctx);
+  std::optional<SlotAllocator> allocator;
+  if (plan.decoder_slots > 0) {
+    allocator.emplace(ctx.segment.pool(), geometry, plan.decoder_slots, control.slot_bytes);
+    decoder.set_allocator(&*allocator);
+  }
+  // The decoder lets go of its slots before the allocator and the segment go, however this
+  // returns.
+  struct ReleasePictures {
+    decode::Decoder& decoder;
+    ~ReleasePictures() { decoder.release_pictures(); }
+  } release_pictures{decoder};
+  // A live input's audio, read here with the video, goes to encode through the audio ring; a
+  // full ring (encode stalled) drops packets, counted, rather than stall the video.
+  if (plan.audio_from_decode) {
+    if (std::optional<shm::PacketRing> ring = ctx.segment.audio_ring()) {
+      decoder.set_audio_sink([ring](const AVPacket& packet) mutable {
+        const shm::PacketHeader header{packet.pts, packet.dts, packet.duration, packet.flags,
+                                       static_cast<std::uint32_t>(packet.size)};
+        ring->try_push(header, packet.data);
+      });
+    }
+  }
+  std::int64_t decoded = 0;
+  // -ss / -t: frames before `begin_pts` are decoded (references) but not used; the output starts
+  // at 0. The first frame at `end_pts` or later ends the stream.
+  // A segment job has its range in exact timestamps instead: frames in [begin, end), numbered
+  // from the whole job's origin.
+  const double begin_s = plan.origin_s();
+  std::int64_t begin_pts = std::llround(begin_s / av_q2d(tb));
+  std::int64_t end_pts = std::llround((begin_s + plan.duration_s) / av_q2d(tb));
+  std::int64_t shift = std::llround(plan.origin_s() / av_q2d(tb));
+  const bool from_begin = plan.start_s > 0 || plan.pts_range.has_value();
+  const bool to_end = plan.duration_s > 0 || plan.pts_range.has_value();
+  if (plan.pts_range) {
+    begin_pts = plan.pts_range->preroll;  // pre-roll frames go on; encode leaves them out
+    end_pts = plan.pts_range->end;
+    shift = plan.pts_range->origin;
+    if (plan.pts_range->seek > std::llround(plan.input_info.start_time_s / av_q2d(tb)))
+      decoder.seek_pts(plan.pts_range->seek);
+  }
+  // -ss seeks to the keyframe at or before the start; some demuxers (MPEG-PS, without an index)
+  // land after it. The first frame then says so, and the seek goes back further until it lands
+  // at or before the start.
+  double seek_s = begin_s;
+  double step_back_s = 1;
+  bool check_seek = !plan.pts_range && plan.start_s > 0 && decoder.seek(seek_s);
+  std::int64_t read = 0;  // frames the decoder gave since the last seek, used or not
+  if (plan.live) {
+    // A live clock starts when every stage can take frames, not while the encoder is still
+    // opening: the first frames would otherwise start the run already late.
+    ScopedTimer waiting(ctx.stats.wait_ns);
+    const std::uint64_t give_up = monotonic_ns() + 10'000'000'000ULL;
+    while (control.stages_ready.load() < static_cast<std::uint32_t>(plan.nb_workers) + 1 &&
+           !ctx.aborted() && monotonic_ns() < give_up) {
+      ctx.beat();
+      usleep(2000);
+    }
+  }
+
+  for (;;) {
+    if (control.stop_input.load(std::memory_order_relaxed) != 0) decoder.stop_reading();
+    AVFrame* frame = nullptr;
+    {
+      ScopedTimer busy(ctx.stats.busy_ns);
+      frame = decoder.next_frame();
+    }
+    if (frame == nullptr) break;
+    ctx.beat();
+    // A stream without timestamps (raw H.264) is numbered by the frames read, used or not.
+    const std::int64_t stream_pts = frame->best_effort_timestamp != AV_NOPTS_VALUE
+                                        ? frame->best_effort_timestamp
+                                        : read * frame_ticks;
+    ++read;
+    if (check_seek) {
+      check_seek = false;
+      if (stream_pts > begin_pts && seek_s > plan.input_info.timeline_start_s) {
+        seek_s = std::max(plan.input_info.timeline_start_s, seek_s - step_back_s);
+        step_back_s *= 2;
+        spdlog::debug("-ss: the seek landed after the start; seeking to {:.3f} s", seek_s);
+        check_seek = decoder.seek(seek_s);
+        read = 0;
+        continue;
+      }
+    }
+    if (from_begin && stream_pts < begin_pts) continue;
+    if (to_end && stream_pts >= end_pts) break;
+    const std::int64_t pts = stream_pts - shift;
+    ++decoded;
+    ctx.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
+    auto now = static_cast<std::int64_t>(monotonic_ns());
+    std::int64_t capture = now;
+    if (plan.realtime) {
+      // Paced like a live source: the frame is captured when its time comes.
+      capture = pacer.due(av_rescale_q(pts, tb, AVRational{1, 1000000000}), now);
+      if (capture > now) {
+        ScopedTimer waiting(ctx.stats.wait_ns);
+        sleep_until(capture);
+        now = static_cast<std::int64_t>(monotonic_ns());
+      }
+    }
+    std::optional<shm::Slot> decoded_into;
+    if (allocator) decoded_into = allocator->adopt(frame);
+    std::optional<shm::Slot> slot;
+    if (!plan.live) {
+      slot = slots.wait_for_fresh(decoded_into);
+      if (!slot) return 0;
+    } else if (deadline.late(capture, now)) {
+      ctx.stats.drops_late.fetch_add(1, std::memory_order_relaxed);  // decode fell behind
+      continue;
+    } else {
+      slot = slots.take_without_waiting(decoded_into);
+      if (!slot) {
+        if (ctx.aborted()) return 0;
+        continue;
+      }
+    }
+    {
+      ScopedTimer busy(ctx.stats.busy_ns);
+      transform::Picture picture;
+      if (frame->buf[0] != nullptr && slot->data() == frame->buf[0]->data) {
+        picture.width = frame->width;
+        picture.height = frame->height;
+        for (int i = 0; i < 3; ++i) {
+          picture.data[i] = frame->data[i];
+          picture.linesize[i] = frame->linesize[i];
+        }
+      } else {
+        picture = transform::layout_picture(slot->data(), geometry);
+        writer.write(frame, picture);
+        ctx.stats.frames_copied.fetch_add(1, std::memory_order_relaxed);
+      }
+      transform::set_picture(*slot, picture, /*as_source=*/true);
+      shm::FrameDesc& d = slot->desc();
+      // Offline, decode numbers frames; live, a worker does as it claims one (see SlotSource).
+      d.seq = plan.live ? -1 : slots.entered() - 1;
+      d.pts = pts;
+      d.duration = frame->pkt_duration > 0 ? frame->pkt_duration : frame_ticks;
+      d.capture_ns = capture;
+      d.dropped = 0;
+    }
+    {
+      ScopedTimer waiting(ctx.stats.wait_ns);
+      if (!ctx.wait_unless_aborted([&](auto t) { return out.push_for(*slot, t); })) return 0;
+    }
+    ctx.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+    ctx.stats.errors.store(decoder.errors(), std::memory_order_relaxed);
+  }
+  ctx.stats.errors.store(decoder.errors(), std::memory_order_relaxed);
+  control.total_frames.store(slots.entered(), std::memory_order_release);
+  // End of stream travels in-band (shm/end_of_stream.hpp).
+  if (!shm::send_end_of_stream(static_cast<std::uint32_t>(plan.nb_workers), [&] {
+        return ctx.wait_unless_aborted([&](auto t) { return out.push_end_of_stream_for(t); });
+      }))
+    return 0;
+  if (allocator) {
+    spdlog::debug("the decoder held up to {} of its {} slots; {} pictures were copied",
+                  allocator->most_held(), plan.decoder_slots, ctx.stats.frames_copied.load());
+  }
+  if (const auto ring = ctx.segment.audio_ring(); ring && ring->dropped() > 0)
+    spdlog::warn("audio: {} packets dropped: encode did not keep up", ring->dropped());
+  if (decoder.errors() > 0)
+    spdlog::warn("{} damaged packets or frames in the input were skipped or concealed",
+                 decoder.errors());
+  // Stopped before the first frame (a signal while the input opened) is not an input error.
+  if (decoded == 0 && control.stop_input.load() == 0) {
+    if (plan.start_s > 0 && read > 0)
+      fail(ExitCode::kUsage, fmt::format("-ss {:g} is past the input's end", plan.start_s));
+    fail(ExitCode::kInput, "input '" + plan.input + "': no video frame could be decoded");
+  }
+  return 0;
+}
+
+}  // namespace vpipe::stage

@@ -1,0 +1,92 @@
+// Live mode policy: deadlines, pacing, cost estimates and adaptive batches.
+//
+// Pure functions of the times they are given (CLOCK_MONOTONIC nanoseconds): the stages pass
+// "now" in, so the decisions are unit-tested with an injected clock and no sleeps.
+//
+// In live mode every frame carries its capture time; its deadline is capture + the latency
+// budget. A stage that takes up a frame which could not be finished by its deadline (now plus
+// the stage's own expected cost is past it) drops it, and counts the drop.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+namespace vpipe::stage::live {
+
+// Why a frame was dropped; written into the frame's descriptor as it is passed on.
+enum class DropReason : std::int32_t {
+  kNone = 0,
+  kLate = 1,      // past (or certain to miss) its deadline
+  kRingFull = 2,  // the pipeline was full when it arrived: the source is never stalled
+};
+
+struct Deadline {
+  std::int64_t budget_ns = 0;
+
+  [[nodiscard]] std::int64_t due(std::int64_t capture_ns) const { return capture_ns + budget_ns; }
+  // Time left before the frame's deadline (negative once past).
+  [[nodiscard]] std::int64_t slack(std::int64_t capture_ns, std::int64_t now_ns) const {
+    return due(capture_ns) - now_ns;
+  }
+  // Whether work of `cost_ns` started now would end past the deadline.
+  [[nodiscard]] bool late(std::int64_t capture_ns, std::int64_t now_ns,
+                          std::int64_t cost_ns = 0) const {
+    return now_ns + cost_ns > due(capture_ns);
+  }
+};
+
+// A running estimate of a stage's cost per frame (exponentially weighted, 1/8 per sample), so
+// one slow frame does not make the next few look late.
+class CostEstimate {
+ public:
+  void add(std::int64_t sample_ns) {
+    value_ns_ = value_ns_ == 0 ? sample_ns : value_ns_ + (sample_ns - value_ns_) / 8;
+  }
+  [[nodiscard]] std::int64_t value_ns() const { return value_ns_; }
+
+ private:
+  std::int64_t value_ns_ = 0;
+};
+
+// Paces a stream at its native rate (--realtime, like ffmpeg's -re): the frame at stream time
+// `pts_ns` is due at start + (pts_ns - first pts). A jump in the stream's timestamps (a new
+// segment, a wrap, a damaged stream) of more than `max_gap_ns` from where the pace expects re-
+// anchors the clock instead of sleeping for minutes or bursting.
+class Pacer {
+ public:
+  explicit Pacer(std::int64_t max_gap_ns = 2'000'000'000) : max_gap_ns_(max_gap_ns) {}
+
+  // When the frame at `pts_ns` is due (its capture time), given that it is `now_ns` now.
+  std::int64_t due(std::int64_t pts_ns, std::int64_t now_ns) {
+    if (!started_ || pts_ns < last_pts_ns_ - max_gap_ns_ || pts_ns > last_pts_ns_ + max_gap_ns_) {
+      // (Re)anchor: this frame is due now.
+      origin_pts_ns_ = pts_ns;
+      origin_now_ns_ = started_ ? std::max(now_ns, last_due_ns_) : now_ns;
+      started_ = true;
+    }
+    last_pts_ns_ = pts_ns;
+    last_due_ns_ = origin_now_ns_ + (pts_ns - origin_pts_ns_);
+    return last_due_ns_;
+  }
+
+ private:
+  std::int64_t max_gap_ns_;
+  bool started_ = false;
+  std::int64_t origin_pts_ns_ = 0;
+  std::int64_t origin_now_ns_ = 0;
+  std::int64_t last_pts_ns_ = 0;
+  std::int64_t last_due_ns_ = 0;
+};
+
+// How many frames a worker takes in one batch: as many as it can finish before the first one's
+// deadline (batch 1 when latency is tight), never more than `max_batch`. Offline (no deadline)
+// and before any cost is known, the full batch.
+[[nodiscard]] inline std::uint32_t batch_limit(std::int64_t slack_ns, std::int64_t cost_ns,
+                                               std::uint32_t max_batch) {
+  if (cost_ns <= 0) return max_batch;
+  if (slack_ns <= cost_ns) return 1;
+  return static_cast<std::uint32_t>(
+      std::clamp<std::int64_t>(slack_ns / cost_ns, 1, static_cast<std::int64_t>(max_batch)));
+}
+
+}  // namespace vpipe::stage::live

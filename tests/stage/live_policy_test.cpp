@@ -1,0 +1,85 @@
+// Live mode's decisions (deadlines, pacing, cost estimates, adaptive batches) with an injected
+// clock: every time is a number the test chooses, nothing sleeps.
+#include "stage/live_policy.hpp"
+
+#include <gtest/gtest.h>
+
+namespace vpipe::stage::live {
+namespace {
+
+constexpr std::int64_t kMs = 1'000'000;
+
+TEST(DeadlineTest, AFrameIsLateOnlyPastCapturePlusBudget) {
+  const Deadline d{200 * kMs};
+  EXPECT_EQ(d.due(1000 * kMs), 1200 * kMs);
+  EXPECT_FALSE(d.late(1000 * kMs, 1000 * kMs));
+  EXPECT_FALSE(d.late(1000 * kMs, 1200 * kMs)) << "exactly at the deadline is in time";
+  EXPECT_TRUE(d.late(1000 * kMs, 1200 * kMs + 1));
+}
+
+TEST(DeadlineTest, WorkThatWouldEndPastTheDeadlineMakesTheFrameLateNow) {
+  const Deadline d{200 * kMs};
+  // 150 ms after capture, 60 ms of work would finish at 210 ms: too late.
+  EXPECT_TRUE(d.late(0, 150 * kMs, 60 * kMs));
+  EXPECT_FALSE(d.late(0, 150 * kMs, 50 * kMs));
+}
+
+TEST(DeadlineTest, SlackIsTheTimeLeftAndGoesNegativeOnceLate) {
+  const Deadline d{100 * kMs};
+  EXPECT_EQ(d.slack(0, 30 * kMs), 70 * kMs);
+  EXPECT_EQ(d.slack(0, 130 * kMs), -30 * kMs);
+}
+
+TEST(CostEstimateTest, FirstSampleIsTheEstimateThenOneSlowFrameMovesItAnEighth) {
+  CostEstimate c;
+  EXPECT_EQ(c.value_ns(), 0);
+  c.add(10 * kMs);
+  EXPECT_EQ(c.value_ns(), 10 * kMs);
+  c.add(90 * kMs);
+  EXPECT_EQ(c.value_ns(), 20 * kMs);
+  for (int i = 0; i < 100; ++i) c.add(40 * kMs);
+  EXPECT_NEAR(static_cast<double>(c.value_ns()), 40.0 * kMs, 0.01 * kMs) << "it converges";
+}
+
+TEST(PacerTest, FramesAreDueAtTheirStreamTimeFromTheFirst) {
+  Pacer p;
+  // The stream starts at pts 5 s; the run at monotonic 100 s.
+  EXPECT_EQ(p.due(5000 * kMs, 100'000 * kMs), 100'000 * kMs);
+  EXPECT_EQ(p.due(5033 * kMs, 100'001 * kMs), 100'033 * kMs);
+  EXPECT_EQ(p.due(5066 * kMs, 100'010 * kMs), 100'066 * kMs);
+}
+
+TEST(PacerTest, AFrameDecodedLateKeepsItsDueTimeSoTheLagIsVisible) {
+  Pacer p;
+  p.due(0, 0);
+  // Decoded 500 ms after it was due: its capture time is still when it was due.
+  EXPECT_EQ(p.due(40 * kMs, 540 * kMs), 40 * kMs);
+}
+
+TEST(PacerTest, ATimestampJumpReanchorsInsteadOfSleepingOrBursting) {
+  Pacer p(2000 * kMs);
+  p.due(0, 0);
+  p.due(40 * kMs, 40 * kMs);
+  // The stream jumps an hour ahead: the next frame is due right away, not in an hour.
+  EXPECT_EQ(p.due(3'600'000 * kMs, 80 * kMs), 80 * kMs);
+  EXPECT_EQ(p.due(3'600'040 * kMs, 90 * kMs), 120 * kMs) << "then the pace goes on from there";
+  // And back to 0: again due at once (never before the last due time).
+  EXPECT_EQ(p.due(0, 100 * kMs), 120 * kMs);
+}
+
+TEST(BatchLimitTest, FullBatchWhileNoCostIsKnown) {
+  EXPECT_EQ(batch_limit(1 * kMs, 0, 8), 8u);
+}
+
+TEST(BatchLimitTest, OneFrameWhenTheDeadlineLeavesRoomForOnlyOne) {
+  EXPECT_EQ(batch_limit(30 * kMs, 20 * kMs, 8), 1u);
+  EXPECT_EQ(batch_limit(-5 * kMs, 20 * kMs, 8), 1u) << "late frames still go one at a time";
+}
+
+TEST(BatchLimitTest, AsManyAsFitBeforeTheFirstFramesDeadlineUpToTheMaximum) {
+  EXPECT_EQ(batch_limit(100 * kMs, 20 * kMs, 8), 5u);
+  EXPECT_EQ(batch_limit(1000 * kMs, 20 * kMs, 8), 8u);
+}
+
+}  // namespace
+}  // namespace vpipe::stage::live
