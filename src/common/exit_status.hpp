@@ -15,7 +15,7 @@ inline std::string describe_status(int status) {
 }
 
 // True when the process was killed or exited non-zero.
-inline bool failed(int status) {
+constexpr bool failed(int status) {
   return WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
 }
 

@@ -1,0 +1,163 @@
+#include "report/run_report.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <opencv2/core/version.hpp>
+#include <optional>
+
+extern "C" {
+#include <libavcodec/version.h>
+#include <libavformat/version.h>
+}
+
+#include "common/exit_status.hpp"
+#include "shm/credits.hpp"
+
+namespace vpipe::report {
+namespace {
+
+// "running", "exited with code 0", "killed by signal KILL": how a stage's process ended.
+std::string exit_text(const std::vector<StageProcess>& processes, const std::string& stage) {
+  for (const auto& c : processes) {
+    if (c.id.name() == stage) return c.running ? "running" : describe_status(c.status);
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
+                          const std::vector<StageProcess>& processes, double elapsed_s,
+                          int restarts) {
+  shm::ControlBlock& control = segment.control();
+  ProgressSample p;
+  p.elapsed_s = elapsed_s;
+  p.frames_done = control.stage(StageId::encode()).frames_out.load();
+  p.frames_total = plan.input_info.nb_frames;
+  p.input_fps = av_q2d(plan.input_info.frame_rate);
+  p.window = plan.window;
+  p.in_flight = plan.window - static_cast<std::uint32_t>(std::clamp(shm::credits_free(control), 0,
+                                                                    static_cast<int>(plan.window)));
+  shm::FrameRing decoded = segment.decoded_ring();
+  shm::FrameRing filtered = segment.filtered_ring();
+  p.decoded_queue = decoded.size();
+  p.filtered_queue = filtered.size();
+  p.decoded_high_water = decoded.high_water();
+  p.filtered_high_water = filtered.high_water();
+  p.restarts = static_cast<std::uint64_t>(restarts);
+  for (const auto& b : control.latency_buckets)
+    p.latency_buckets.push_back(b.load(std::memory_order_relaxed));
+  p.latency_max_us = static_cast<double>(control.latency_max_us.load());
+  // Pipeline order (decode, workers, encode), whatever the start order was.
+  std::vector<const StageProcess*> ordered;
+  for (const auto& c : processes) ordered.push_back(&c);
+  std::stable_sort(
+      ordered.begin(), ordered.end(),
+      [](const StageProcess* a, const StageProcess* b) { return a->id.role < b->id.role; });
+  for (const StageProcess* process : ordered) {
+    const StageProcess& c = *process;
+    const auto& st = control.stage(c.id);
+    StageSample s;
+    s.name = c.id.name();
+    s.pid = c.pid;
+    s.cpus = plan.cpus_of(s.name);
+    s.frames_in = st.frames_in.load();
+    s.frames_out = st.frames_out.load();
+    s.busy_s = static_cast<double>(st.busy_ns.load()) / 1e9;
+    s.wait_s = static_cast<double>(st.wait_ns.load()) / 1e9;
+    s.bytes_copied = st.bytes_copied.load();
+    s.frames_copied = st.frames_copied.load();
+    s.errors = st.errors.load();
+    s.restarts = st.restarts.load();
+    s.drops_late = st.drops_late.load();
+    s.drops_full = st.drops_full.load();
+    p.drops += s.drops_late + s.drops_full;
+    s.peak_rss_kib = c.peak_rss_kib;
+    p.stages.push_back(s);
+  }
+  return p;
+}
+
+nlohmann::json stats_json(shm::RunSegment& segment, const plan::RunPlan& plan,
+                          const std::vector<StageProcess>& processes, double wall_s, int restarts) {
+  const ProgressSample p = sample_run(segment, plan, processes, wall_s, restarts);
+  nlohmann::json stages = nlohmann::json::array();
+  for (std::size_t i = 0; i < p.stages.size(); ++i) {
+    const auto& s = p.stages[i];
+    stages.push_back({{"stage", s.name},
+                      {"pid", s.pid},
+                      {"cpus", s.cpus},
+                      {"exit", exit_text(processes, s.name)},
+                      {"frames_in", s.frames_in},
+                      {"frames_out", s.frames_out},
+                      {"drops", {{"late", s.drops_late}, {"ring_full", s.drops_full}}},
+                      {"busy_s", s.busy_s},
+                      {"wait_s", s.wait_s},
+                      {"busy_percent", wall_s > 0 ? 100 * s.busy_s / wall_s : 0},
+                      {"bytes_copied", s.bytes_copied},
+                      {"frames_copied", s.frames_copied},
+                      {"errors", s.errors},
+                      {"restarts", s.restarts},
+                      {"peak_rss_kib", s.peak_rss_kib}});
+  }
+  const auto pct = [&](double q) { return p.latency_ms(q); };
+  const std::optional<shm::PacketRing> audio = segment.audio_ring();
+  std::uint64_t late = 0, full = 0;
+  for (const auto& s : p.stages) {
+    late += s.drops_late;
+    full += s.drops_full;
+  }
+  return {
+      {"versions",
+       {{"vpipe", VPIPE_VERSION},
+        {"libavformat", LIBAVFORMAT_IDENT},
+        {"libavcodec", LIBAVCODEC_IDENT},
+        {"opencv", CV_VERSION}}},
+      {"frames", p.frames_done},
+      {"wall_s", wall_s},
+      {"fps", wall_s > 0 ? static_cast<double>(p.frames_done) / wall_s : 0},
+      {"live", plan.live},
+      {"latency_budget_ms", plan.live ? nlohmann::json(plan.latency_budget_ms) : nlohmann::json()},
+      {"frames_decoded", segment.control().stage(StageId::decode()).frames_in.load()},
+      {"drops", {{"total", late + full}, {"late", late}, {"ring_full", full}}},
+      {"decode_errors", segment.control().stage(StageId::decode()).errors.load()},
+      // A live input's audio travels beside the frames and is dropped, never waited for,
+      // when encode falls behind: null when decode does not carry the audio.
+      {"audio_packets_dropped", audio ? nlohmann::json(audio->dropped()) : nlohmann::json()},
+      {"restarts", restarts},
+      {"latency_ms",
+       {{"p50", pct(0.5)}, {"p95", pct(0.95)}, {"p99", pct(0.99)}, {"max", pct(1.0)}}},
+      {"rings",
+       {{"decoded", {{"high_water", p.decoded_high_water}}},
+        {"filtered", {{"high_water", p.filtered_high_water}}}}},
+      {"stages", stages},
+      {"plan", nlohmann::json::parse(plan::to_json(plan))}};
+}
+
+void log_live_summary(const ProgressSample& p, std::uint64_t decoded, const plan::RunPlan& plan) {
+  const auto ms = [&](double q) { return p.latency_ms(q); };
+  std::string drops;
+  for (const auto& s : p.stages) {
+    if (s.drops_late + s.drops_full == 0) continue;
+    drops += (drops.empty() ? "" : ", ") + s.name + " " +
+             std::to_string(s.drops_late + s.drops_full) + " (";
+    if (s.drops_late) drops += std::to_string(s.drops_late) + " late";
+    if (s.drops_late && s.drops_full) drops += ", ";
+    if (s.drops_full) drops += std::to_string(s.drops_full) + " pipeline full";
+    drops += ")";
+  }
+  spdlog::info(
+      "live: latency capture->packet p50 {:.0f} ms, p95 {:.0f}, p99 {:.0f}, max {:.0f} (budget "
+      "{:.0f} ms); {} of {} frames dropped{}{}",
+      ms(0.5), ms(0.95), ms(0.99), ms(1.0), plan.latency_budget_ms, p.drops, decoded,
+      drops.empty() ? "" : ": ", drops);
+  if (decoded > 0 && p.frames_done == 0) {
+    spdlog::warn(
+        "every frame was dropped: the pipeline cannot finish a frame within the {} ms "
+        "budget (raise --latency-budget, add --workers, or lighten the chain)",
+        plan.latency_budget_ms);
+  }
+}
+
+}  // namespace vpipe::report

@@ -1,0 +1,30 @@
+// Stage processes as the supervisor sees them: starting one (the launch protocol's supervisor
+// end, stage/launch.hpp), and what /proc says of one.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <utility>
+
+#include "common/stage_id.hpp"
+
+namespace vpipe::supervisor {
+
+// Starts stage `id` on the run segment `segment_fd`, with the supervisor's signal mask
+// `original_mask` given back. `pipe_fds`: decode's request and reply pipes (child ends), for its
+// open handshake. `start_fd`: the start pipe of encode and the workers, when they start before
+// the run is planned. Throws vpipe::Error when no process can be started.
+//
+// While the supervisor has one thread (the start of a run), the child is a forked copy that
+// runs the stage at once: loading the binary and its 150 libraries again would cost each stage
+// about 30 ms of CPU before its first frame. Later (a restarted worker, with the metrics
+// server's thread running) it execs /proc/self/exe, a fresh image.
+pid_t spawn(StageId id, int segment_fd, const sigset_t& original_mask,
+            std::pair<int, int> pipe_fds = {-1, -1}, int start_fd = -1);
+
+// User and system CPU time of `pid`, in clock ticks (0 if it cannot be read).
+std::uint64_t cpu_ticks_of(pid_t pid);
+
+}  // namespace vpipe::supervisor

@@ -1,0 +1,78 @@
+#include "supervisor/policy.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+namespace vpipe::supervisor {
+namespace {
+
+// waitpid statuses, built as the kernel reports them.
+constexpr int exited(int code) {
+  return (code & 0xff) << 8;
+}
+constexpr int killed(int sig) {
+  return sig & 0x7f;
+}
+
+TEST(PolicyTest, WhatAStagesEndLeadsTo) {
+  struct Row {
+    StageRole role;
+    int status;
+    bool aborting;
+    OnExit expected;
+  };
+  const Row rows[] = {
+      {StageRole::kWorker, exited(0), false, OnExit::kNothing},
+      {StageRole::kDecode, exited(0), false, OnExit::kNothing},
+      {StageRole::kEncode, exited(0), false, OnExit::kNothing},
+      {StageRole::kWorker, killed(SIGKILL), false, OnExit::kRestart},
+      {StageRole::kWorker, killed(SIGSEGV), false, OnExit::kRestart},
+      {StageRole::kWorker, exited(1), false, OnExit::kAbort},  // it reported an error itself
+      {StageRole::kDecode, killed(SIGKILL), false, OnExit::kFinishForDecode},
+      {StageRole::kDecode, exited(3), false, OnExit::kAbort},
+      {StageRole::kEncode, killed(SIGKILL), false, OnExit::kAbort},
+      {StageRole::kEncode, exited(4), false, OnExit::kAbort},
+      {StageRole::kWorker, killed(SIGKILL), true, OnExit::kNothing},  // aborting: no restart
+      {StageRole::kDecode, killed(SIGKILL), true, OnExit::kNothing},
+  };
+  for (const Row& r : rows) {
+    EXPECT_EQ(on_stage_exit(r.role, r.status, r.aborting), r.expected)
+        << role_name(r.role) << " status " << r.status << (r.aborting ? " while aborting" : "");
+  }
+}
+
+TEST(PolicyTest, SilenceIsStuckOnlyPastTheLimitAndForDecodeAndEncodeOnlyWithoutCpu) {
+  constexpr std::uint64_t s = 1'000'000'000;
+  constexpr std::uint64_t limit = 5 * s;
+  struct Row {
+    StageRole role;
+    std::uint64_t now, beat, cpu_moved;
+    bool decode_waits;
+    Silence expected;
+  };
+  const Row rows[] = {
+      {StageRole::kWorker, 104 * s, 100 * s, 0, false, Silence::kAlive},
+      {StageRole::kWorker, 105 * s, 100 * s, 104 * s, false, Silence::kStuckWorker},
+      // Encode busy in one long call: silent, but its CPU clock moves.
+      {StageRole::kEncode, 110 * s, 100 * s, 109 * s, false, Silence::kAlive},
+      {StageRole::kEncode, 110 * s, 100 * s, 105 * s, false, Silence::kStuckStage},
+      {StageRole::kDecode, 110 * s, 100 * s, 100 * s, false, Silence::kStuckStage},
+      // --input-timeout 0: decode may wait for its input for ever.
+      {StageRole::kDecode, 110 * s, 100 * s, 100 * s, true, Silence::kAlive},
+      {StageRole::kDecode, 103 * s, 100 * s, 0, false, Silence::kAlive},
+  };
+  for (const Row& r : rows) {
+    EXPECT_EQ(judge_silence(r.role, r.now, r.beat, r.cpu_moved, limit, r.decode_waits), r.expected)
+        << role_name(r.role) << " now " << r.now / s << " beat " << r.beat / s << " cpu "
+        << r.cpu_moved / s;
+  }
+}
+
+TEST(PolicyTest, RestartsLastWhileTheBudgetDoes) {
+  EXPECT_TRUE(may_restart(0, 1));
+  EXPECT_FALSE(may_restart(1, 1));
+  EXPECT_FALSE(may_restart(0, 0));
+}
+
+}  // namespace
+}  // namespace vpipe::supervisor
