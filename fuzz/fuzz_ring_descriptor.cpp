@@ -41,6 +41,7 @@
 #include <utility>
 #include <vector>
 
+#include "shm/eviction.hpp"
 #include "shm/index_ring.hpp"
 #include "shm/run_segment.hpp"
 
@@ -591,13 +592,15 @@ class Harness {
     if (!live_ || !producing() || !d.held.empty() || credits_ != 0 || decoded_.empty() ||
         decoded_.front() == kEos)
       return;
-    std::optional<shm::RingItem> item = segment_.decoded_ring().try_pop();
-    if (!item || item->end_of_stream()) violated("decode-evict found no frame at the front");
+    shm::FrameRing decoded = segment_.decoded_ring();
+    std::optional<shm::Slot> evicted = shm::evict_oldest(decoded);
+    if (!evicted || !*evicted) violated("decode-evict found no frame at the front");
     const std::uint32_t index = expect_front(decoded_, "decoded");
-    if (index_of(item->slot) != index) violated("decode-evict popped another slot");
-    shm::Slot slot = std::move(item->slot);
-    slot.desc().dropped = 2;
-    if (slot.desc().seq < 0) {
+    if (index_of(*evicted) != index) violated("decode-evict popped another slot");
+    shm::Slot slot = std::move(*evicted);
+    if (slot.desc().dropped != static_cast<std::int32_t>(shm::DropReason::kRingFull))
+      violated("decode-evict did not mark the frame dropped");
+    if (shm::can_carry_the_new_frame(slot.desc())) {
       take(d, std::move(slot), true);
       d.held.back().reused = true;
       carries_[index].reset();
@@ -614,7 +617,7 @@ class Harness {
     Held* input = first(w, false, false);
     if (!live_ || !w.alive || input == nullptr || spare_of(w) != nullptr) return;
     const std::uint32_t index = input->index;
-    input->slot.desc().dropped = 1;
+    input->slot.desc().dropped = static_cast<std::int32_t>(shm::DropReason::kLate);
     if (!segment_.filtered_ring().push_for(input->slot, kNoWait)) return;
     filtered_.push_back(index);
     w.clearing = index;

@@ -192,37 +192,10 @@ bool autorotates(const RunOptions& options) {
   return !(kept && options.vf.empty() && !options.no_metadata);
 }
 
-RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::InputInfo& input) {
-  RunPlan plan = std::move(stages);
-  // A rotated input (a phone clip) is turned upright first where the output cannot say how to
-  // show it (Matroska, TS, WebM, -map_metadata -1), and before any filter, so that sizes follow
-  // the picture as it is seen (resize=640x-1 is 640 wide on screen), as the ffmpeg CLI's
-  // autorotate.
-  plan.autorotate_degrees = autorotation(input, options);
-  if (plan.autorotate_degrees != 0) {
-    plan.vf = "rotate=" + std::to_string(plan.autorotate_degrees) +
-              (options.vf.empty() ? "" : "," + options.vf);
-  }
-  const transform::FilterChain chain = transform::FilterChain::parse(plan.vf);
-  plan.input_info = input;
-  plan.steps = chain.plan({plan.input_info.width, plan.input_info.height});
-  plan.needs_spare = chain.needs_spare();
-  plan.realtime = options.realtime;
-  plan.live = options.live == "on" || options.realtime ||
-              (options.live == "auto" && decode::is_live_source(plan.input_info));
-  plan.latency_budget_ms = options.latency_budget_ms;
-  plan.start_s = options.start_s.value_or(0);
-  if (options.rate) plan.output_rate = *options.rate;
-  plan.duration_s = options.duration_s.value_or(0);
-  plan.pts_range = options.pts_range;
-  if (plan.start_s > 0 && plan.live)
-    fail(ExitCode::kUsage, "-ss cannot seek a live input; use -t to limit it instead");
-  if (plan.start_s > 0 && input.duration_s > 0 && plan.start_s >= input.duration_s) {
-    fail(ExitCode::kUsage, fmt::format("-ss {:g} is past the input's end (it is {:.3g} s long)",
-                                       plan.start_s, input.duration_s));
-  }
-  plan.drop_oldest = options.drop == "oldest";
+namespace {
 
+// The output side of the plan: where it goes, its container and encoder, audio and subtitles.
+void plan_output(RunPlan& plan, const RunOptions& options) {
   plan.null_output = options.output == "null" || options.output == "preview";
   if (!options.tee.empty() && options.tee != "preview")
     fail(ExitCode::kUsage, "--tee '" + options.tee + "': the second output can only be 'preview'");
@@ -276,50 +249,11 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
                          " subtitle stream(s) in the input are not carried to the output";
     spdlog::warn("subtitles: {}", plan.subtitle_note);
   }
+}
 
-  plan.encoder.threads = static_cast<int>(plan.cpus_of("encode").size());
-
-  // Enough frames in flight to keep every worker busy while encode waits for the oldest.
-  std::uint32_t window = static_cast<std::uint32_t>(std::clamp(3 * plan.nb_workers + 2, 8, 64));
-  if (plan.live) {
-    // Live: room for what arrives within the latency budget (a burst after a stall, the frames
-    // that queued while the stages started); frames that wait too long are dropped by deadline.
-    const auto budget_frames = static_cast<std::uint32_t>(
-        plan.latency_budget_ms / 1000 * av_q2d(plan.input_info.frame_rate) + 1);
-    window = std::clamp<std::uint32_t>(budget_frames,
-                                       static_cast<std::uint32_t>(plan.nb_workers) + 2, 64);
-  }
-  plan.window = options.window > 0 ? static_cast<std::uint32_t>(options.window) : window;
-  // Batches share the window between workers: big enough to save wake-ups, small enough that
-  // every worker still gets frames.
-  plan.batch = options.batch > 0
-                   ? static_cast<std::uint32_t>(options.batch)
-                   : std::clamp<std::uint32_t>(plan.window / (2 * plan.nb_workers), 1, 8);
-  if (plan.batch > plan.window) {
-    fail(ExitCode::kUsage, "--batch " + std::to_string(plan.batch) +
-                               " is larger than the window of " + std::to_string(plan.window) +
-                               " frames in flight");
-  }
-  // A worker holds a spare slot for each frame of its batch when a filter works out of place.
-  plan.nb_slots = plan.window +
-                  (plan.needs_spare ? static_cast<std::uint32_t>(plan.nb_workers) * plan.batch : 0);
-  plan.slot_bytes = chain.max_picture_bytes(plan.steps.front());
-  // The decoder decodes straight into slots when its pictures are already the working format:
-  // no copy. It keeps some of them as references after the pipeline is done with them, so the
-  // pool holds that many more: enough for the references and reordering of common streams
-  // (x264's presets up to "slow": 5 references and 3 B-frames), and a picture per decoder
-  // thread. A stream that keeps more (H.264 allows 16 references) gets the rest copied.
-  if (const std::uint64_t direct =
-          plan.input_info.pix_fmt == "yuv420p"
-              ? decode::decoded_picture_bytes(plan.input_info.codec, plan.input_info.width,
-                                              plan.input_info.height)
-              : 0;
-      direct > 0) {
-    plan.decoder_slots =
-        kDecoderReferenceSlots + static_cast<std::uint32_t>(plan.cpus_of("decode").size());
-    plan.nb_slots += plan.decoder_slots;
-    plan.slot_bytes = std::max(plan.slot_bytes, direct);
-  }
+// The segment's size; it must fit in memory: a huge geometry fails here, with a clear message,
+// rather than at mmap time or by exhausting memory.
+void size_segment(RunPlan& plan) {
   const shm::SegmentSpec spec = plan.segment_spec();
   plan.segment_bytes = shm::RunSegment::bytes_for(spec);
   if (plan.segment_bytes > kMaxSegmentBytes) {
@@ -334,6 +268,95 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
                                ") exceeds the " + mib(kMaxSegmentBytes) +
                                " limit: lower --window or the picture size");
   }
+}
+
+}  // namespace
+
+PoolSize size_pool(const PoolInputs& in) {
+  PoolSize out;
+  // Enough frames in flight to keep every worker busy while encode waits for the oldest.
+  std::uint32_t window = static_cast<std::uint32_t>(std::clamp(3 * in.nb_workers + 2, 8, 64));
+  if (in.live) {
+    // Live: room for what arrives within the latency budget (a burst after a stall, the frames
+    // that queued while the stages started); frames that wait too long are dropped by deadline.
+    const auto budget_frames =
+        static_cast<std::uint32_t>(in.latency_budget_ms / 1000 * in.frame_rate + 1);
+    window =
+        std::clamp<std::uint32_t>(budget_frames, static_cast<std::uint32_t>(in.nb_workers) + 2, 64);
+  }
+  out.window = in.window > 0 ? static_cast<std::uint32_t>(in.window) : window;
+  // Batches share the window between workers: big enough to save wake-ups, small enough that
+  // every worker still gets frames.
+  out.batch = in.batch > 0 ? static_cast<std::uint32_t>(in.batch)
+                           : std::clamp<std::uint32_t>(out.window / (2 * in.nb_workers), 1, 8);
+  if (out.batch > out.window) {
+    fail(ExitCode::kUsage, "--batch " + std::to_string(out.batch) +
+                               " is larger than the window of " + std::to_string(out.window) +
+                               " frames in flight");
+  }
+  // A worker holds a spare slot for each frame of its batch when a filter works out of place.
+  out.nb_slots =
+      out.window + (in.needs_spare ? static_cast<std::uint32_t>(in.nb_workers) * out.batch : 0);
+  // The decoder decodes straight into slots when its pictures are already the working format:
+  // no copy. It keeps some of them as references after the pipeline is done with them, so the
+  // pool holds that many more: enough for the references and reordering of common streams
+  // (x264's presets up to "slow": 5 references and 3 B-frames), and a picture per decoder
+  // thread. A stream that keeps more (H.264 allows 16 references) gets the rest copied.
+  if (in.decoded_picture_bytes > 0) {
+    out.decoder_slots = kDecoderReferenceSlots + static_cast<std::uint32_t>(in.decoder_threads);
+    out.nb_slots += out.decoder_slots;
+    out.decoded_bytes = in.decoded_picture_bytes;
+  }
+  return out;
+}
+
+RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::InputInfo& input) {
+  RunPlan plan = std::move(stages);
+  // A rotated input (a phone clip) is turned upright first where the output cannot say how to
+  // show it (Matroska, TS, WebM, -map_metadata -1), and before any filter, so that sizes follow
+  // the picture as it is seen (resize=640x-1 is 640 wide on screen), as the ffmpeg CLI's
+  // autorotate.
+  plan.autorotate_degrees = autorotation(input, options);
+  if (plan.autorotate_degrees != 0) {
+    plan.vf = "rotate=" + std::to_string(plan.autorotate_degrees) +
+              (options.vf.empty() ? "" : "," + options.vf);
+  }
+  const transform::FilterChain chain = transform::FilterChain::parse(plan.vf);
+  plan.input_info = input;
+  plan.steps = chain.plan({plan.input_info.width, plan.input_info.height});
+  plan.needs_spare = chain.needs_spare();
+  plan.realtime = options.realtime;
+  plan.live = options.live == "on" || options.realtime ||
+              (options.live == "auto" && decode::is_live_source(plan.input_info));
+  plan.latency_budget_ms = options.latency_budget_ms;
+  plan.start_s = options.start_s.value_or(0);
+  if (options.rate) plan.output_rate = *options.rate;
+  plan.duration_s = options.duration_s.value_or(0);
+  plan.pts_range = options.pts_range;
+  if (plan.start_s > 0 && plan.live)
+    fail(ExitCode::kUsage, "-ss cannot seek a live input; use -t to limit it instead");
+  if (plan.start_s > 0 && input.duration_s > 0 && plan.start_s >= input.duration_s) {
+    fail(ExitCode::kUsage, fmt::format("-ss {:g} is past the input's end (it is {:.3g} s long)",
+                                       plan.start_s, input.duration_s));
+  }
+  plan.drop_oldest = options.drop == "oldest";
+
+  plan_output(plan, options);
+  plan.encoder.threads = static_cast<int>(plan.cpus_of("encode").size());
+  const PoolSize pool = size_pool(
+      {plan.nb_workers, plan.live, plan.latency_budget_ms, av_q2d(plan.input_info.frame_rate),
+       options.window, options.batch, plan.needs_spare,
+       plan.input_info.pix_fmt == "yuv420p"
+           ? decode::decoded_picture_bytes(plan.input_info.codec, plan.input_info.width,
+                                           plan.input_info.height)
+           : 0,
+       static_cast<int>(plan.cpus_of("decode").size())});
+  plan.window = pool.window;
+  plan.batch = pool.batch;
+  plan.nb_slots = pool.nb_slots;
+  plan.decoder_slots = pool.decoder_slots;
+  plan.slot_bytes = std::max(chain.max_picture_bytes(plan.steps.front()), pool.decoded_bytes);
+  size_segment(plan);
   return plan;
 }
 

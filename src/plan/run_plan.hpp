@@ -117,6 +117,29 @@ RunPlan plan_from_json(std::string_view json);
 // The human-readable plan printed by --dry-run.
 std::string describe(const RunPlan& plan);
 
+// The frame pool's size: a pure function of the run's shape, so that it is table-tested
+// (tests/plan/pool_size_test.cpp).
+struct PoolInputs {
+  int nb_workers = 1;
+  bool live = false;
+  double latency_budget_ms = 0;
+  double frame_rate = 25;
+  int window = 0;                           // --window; 0: from the plan
+  int batch = 0;                            // --batch; 0: from the plan
+  bool needs_spare = false;                 // a filter writes out of place: a spare per batch frame
+  std::uint64_t decoded_picture_bytes = 0;  // > 0: the decoder decodes straight into slots
+  int decoder_threads = 1;
+};
+struct PoolSize {
+  std::uint32_t window = 0;  // frames in flight
+  std::uint32_t batch = 0;   // frames a worker claims at once
+  std::uint32_t nb_slots = 0;
+  std::uint32_t decoder_slots = 0;  // of nb_slots, the decoder's references
+  std::uint64_t decoded_bytes = 0;  // a slot must hold a decoded picture this large
+};
+// Throws vpipe::Error (kUsage) for a --batch larger than the window.
+PoolSize size_pool(const PoolInputs& in);
+
 // The output's audio as the plan says (copied or re-encoded, from `ring` or from the input
 // file), or null for none.
 std::unique_ptr<encode::AudioTrack> open_audio_track(const RunPlan& plan,

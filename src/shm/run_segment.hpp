@@ -15,9 +15,9 @@
 // this module.
 //
 // Flow control: the credit protocol (shm/credits.hpp) bounds the frames in flight to `window`;
-// the end-of-stream protocol (shm/end_of_stream.hpp) ends the stream in band. Because the pool holds
-// window + one spare per transform worker, a stage that needs a slot always finds one, and the
-// reorder window in encode can never starve the worker that holds the frame it waits for.
+// the end-of-stream protocol (shm/end_of_stream.hpp) ends the stream in band. Because the pool
+// holds window + one spare per transform worker, a stage that needs a slot always finds one, and
+// the reorder window in encode can never starve the worker that holds the frame it waits for.
 #pragma once
 
 #include <sys/types.h>
@@ -32,6 +32,7 @@
 #include <type_traits>
 
 #include "common/stage_id.hpp"
+#include "shm/drop_reason.hpp"
 #include "shm/index_ring.hpp"
 #include "shm/latency_histogram.hpp"
 #include "shm/packet_ring.hpp"
@@ -61,7 +62,7 @@ struct FrameDesc {
   std::int64_t pts;         // in the input stream's time base
   std::int64_t duration;    // in the input stream's time base, 0 if unknown
   std::int64_t capture_ns;  // CLOCK_MONOTONIC when the frame was captured (or decoded)
-  // Non-zero (a live::DropReason) when a stage dropped the frame: it travels on as a tombstone
+  // Non-zero (a DropReason) when a stage dropped the frame: it travels on as a tombstone
   // so that encode keeps the order and returns its credit, but is never encoded.
   std::int32_t dropped;
   // The picture as decoded. Written once by decode and never changed, so a frame requeued

@@ -15,6 +15,7 @@
 #include "shm/credits.hpp"
 #include "shm/end_of_stream.hpp"
 #include "stage/live_policy.hpp"
+#include "stage/reorder_window.hpp"
 #include "stage/stage_context.hpp"
 
 namespace vpipe::stage {
@@ -62,29 +63,154 @@ av::FramePtr wrap_slot(shm::Slot slot, shm::ControlBlock& control) {
   return frame;
 }
 
-}  // namespace
-
-int run_encode_stage(StageContext& ctx) {
-  const plan::RunPlan& plan = ctx.plan;
-  shm::ControlBlock& control = ctx.segment.control();
-  shm::FrameRing in = ctx.segment.filtered_ring();
-  std::unique_ptr<encode::Encoder> encoder;
-  if (!plan.null_output) {
-    encoder = encode::Encoder::open(
-        plan.encoder, plan.stream_params(),
-        plan::open_audio_track(plan,
-                               plan.audio_from_decode ? ctx.segment.audio_ring() : std::nullopt));
+// One run of the encode stage: takes frames from the filtered ring, restores decode order, and
+// hands each on to the encoder (or the null output), the preview and the latency histogram.
+class EncodeStage {
+ public:
+  explicit EncodeStage(StageContext& ctx)
+      : ctx_(ctx),
+        plan_(ctx.plan),
+        control_(ctx.segment.control()),
+        in_(ctx.segment.filtered_ring()),
+        order_(ctx.plan.window),
+        ends_(static_cast<std::uint32_t>(ctx.plan.nb_workers)),
+        deadline_{ctx.plan.latency_budget_ns()},
+        // A segment job's pre-roll (output timestamps before this): filtered for its context,
+        // not part of the segment.
+        keep_from_(ctx.plan.pts_range ? ctx.plan.pts_range->begin - ctx.plan.pts_range->origin
+                                      : std::numeric_limits<std::int64_t>::min()) {
+    if (!plan_.null_output) {
+      encoder_ = encode::Encoder::open(
+          plan_.encoder, plan_.stream_params(),
+          plan::open_audio_track(
+              plan_, plan_.audio_from_decode ? ctx.segment.audio_ring() : std::nullopt));
+    }
+    if (plan_.preview) preview_ = encode::PreviewSink::open("vpipe: " + plan_.input);
+    if (plan_.output_rate.num > 0) rate_.emplace(plan_.output_rate);
   }
-  std::unique_ptr<encode::PreviewSink> preview;
-  if (plan.preview) preview = encode::PreviewSink::open("vpipe: " + plan.input);
-  std::uint64_t first_shown_ns = 0, shown = 0;
+
+  int run() {
+    control_.stages_ready.fetch_add(1);
+    while (!ends_.complete()) {
+      std::optional<shm::RingItem> item;
+      {
+        ScopedTimer waiting(ctx_.stats.wait_ns);
+        item = ctx_.wait_unless_aborted([&](auto t) { return in_.pop_for(t); });
+      }
+      if (!item) return 0;
+      if (item->end_of_stream()) {
+        ends_.seen();
+        continue;
+      }
+      ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
+      const std::int64_t seq = item->slot.desc().seq;
+      switch (order_.put(seq, std::move(item->slot))) {
+        case ReorderWindow<shm::Slot>::Put::kOverflow:
+          std::abort();  // more in flight than the credits allow
+        case ReorderWindow<shm::Slot>::Put::kDuplicate:
+          // A frame finished twice (its worker died between handing it on and releasing its
+          // input, and the supervisor could not tell): the first copy counts.
+          spdlog::warn("frame {} arrived twice; the duplicate is dropped", seq);
+          continue;
+        case ReorderWindow<shm::Slot>::Put::kQueued:
+          break;
+      }
+      ScopedTimer busy(ctx_.stats.busy_ns);
+      while (std::optional<shm::Slot> slot = order_.take_next()) {
+        next_in_order(std::move(*slot));
+        control_.next_seq_out.store(order_.next_seq(), std::memory_order_release);
+      }
+    }
+    finish();
+    return 0;
+  }
+
+ private:
+  // -r: frames are re-timed onto the output rate (see RateConverter), which holds one frame (a
+  // reference to its slot) until the next shows which output slots it fills.
+  struct Timed {
+    av::FramePtr frame;
+    std::int64_t capture_ns;
+  };
+
+  // The next frame in decode order: dropped (a tombstone, pre-roll, or live and too late),
+  // encoded, or (null output) counted.
+  void next_in_order(shm::Slot slot) {
+    const std::int64_t capture = slot.desc().capture_ns;
+    const auto now = static_cast<std::int64_t>(monotonic_ns());
+    bool drop = slot.desc().dropped != 0;  // a tombstone: dropped and counted upstream
+    if (slot.desc().pts < keep_from_) drop = true;
+    if (!drop && plan_.live && deadline_.late(capture, now, cost_.value_ns())) {
+      drop = true;
+      ctx_.stats.drops_late.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (drop) {
+      let_go(slot, control_);
+      return;
+    }
+    show(slot);
+    if (!encoder_) {
+      record_latency(capture);
+      let_go(slot, control_);
+      ctx_.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    av::FramePtr frame = wrap_slot(std::move(slot), control_);
+    if (rate_) {
+      const AVRational input_tb = plan_.input_info.time_base;
+      const double pts_s = static_cast<double>(frame->pts) * av_q2d(input_tb);
+      end_s_ = std::max(
+          end_s_, static_cast<double>(frame->pts + std::max<std::int64_t>(frame->pkt_duration, 0)) *
+                      av_q2d(input_tb));
+      rate_->push(Timed{std::move(frame), capture}, pts_s,
+                  [&](Timed& t, std::int64_t index) { send_at(t, index); });
+    } else {
+      send(frame.get(), capture);
+    }
+    cost_.add(static_cast<std::int64_t>(monotonic_ns()) - now);
+    ctx_.stats.cost_ns.store(cost_.value_ns(), std::memory_order_relaxed);
+  }
+
+  void send(AVFrame* frame, std::int64_t capture) {
+    unpacketed_.push_back(capture);
+    const std::uint64_t before = encoder_->packets();
+    encoder_->send(frame);
+    packets_written(before);
+    ctx_.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void send_at(Timed& t, std::int64_t index) {
+    av::FramePtr copy(av_frame_clone(t.frame.get()));  // a new reference to the slot, no pixels
+    copy->pts = index;
+    send(copy.get(), t.capture_ns);
+  }
+
+  // Latency is measured from capture to the packet's write, in output order.
+  void packets_written(std::uint64_t before) {
+    for (std::uint64_t n = encoder_->packets() - before; n > 0 && !unpacketed_.empty(); --n) {
+      record_latency(unpacketed_.front());
+      unpacketed_.pop_front();
+    }
+  }
+
+  void record_latency(std::int64_t capture_ns) {
+    const double us =
+        static_cast<double>(static_cast<std::int64_t>(monotonic_ns()) - capture_ns) / 1e3;
+    control_.latency_buckets[shm::LatencyHistogram::bucket_of(us)].fetch_add(
+        1, std::memory_order_relaxed);
+    const auto whole_us = static_cast<std::uint64_t>(std::max(0.0, us));
+    std::uint64_t max = control_.latency_max_us.load(std::memory_order_relaxed);
+    while (whole_us > max && !control_.latency_max_us.compare_exchange_weak(max, whole_us)) {
+    }
+  }
+
   // Shows a frame in the preview window; a closed window finishes the run as Ctrl-C does.
-  auto show = [&](const shm::Slot& slot) {
-    if (!preview) return;
+  void show(const shm::Slot& slot) {
+    if (!preview_) return;
     const std::uint64_t now = monotonic_ns();
-    if (first_shown_ns == 0) first_shown_ns = now;
-    ++shown;  // frames out, for the overlay's fps, whether drawn or not
-    if (!preview->due(now)) return;
+    if (first_shown_ns_ == 0) first_shown_ns_ = now;
+    ++shown_;  // frames out, for the overlay's fps, whether drawn or not
+    if (!preview_->due(now)) return;
     const shm::FrameDesc& d = slot.desc();
     vpipe_preview_frame f{};
     for (int i = 0; i < 3; ++i) {
@@ -93,141 +219,57 @@ int run_encode_stage(StageContext& ctx) {
     }
     f.width = d.picture.width;
     f.height = d.picture.height;
-    f.fps = now > first_shown_ns
-                ? static_cast<double>(shown - 1) * 1e9 / static_cast<double>(now - first_shown_ns)
+    f.fps = now > first_shown_ns_
+                ? static_cast<double>(shown_ - 1) * 1e9 / static_cast<double>(now - first_shown_ns_)
                 : 0;
     f.latency_ms = static_cast<double>(static_cast<std::int64_t>(now) - d.capture_ns) / 1e6;
-    f.frames = shown;
-    for (const auto& st : control.stages) f.drops += st.drops_late.load() + st.drops_full.load();
-    if (!preview->show(f, now) && control.stop_input.exchange(1) == 0)
+    f.frames = shown_;
+    for (const auto& st : control_.stages) f.drops += st.drops_late.load() + st.drops_full.load();
+    if (!preview_->show(f, now) && control_.stop_input.exchange(1) == 0)
       spdlog::info("preview closed: finishing the run");
-  };
-  control.stages_ready.fetch_add(1);
-  // Frames in flight never exceed the window, so seq % window indexes a frame uniquely.
-  std::vector<shm::Slot> pending(plan.window);
-  std::int64_t next_seq = 0;
-  shm::EndOfStreamCount ends(static_cast<std::uint32_t>(plan.nb_workers));
-  const live::Deadline deadline{plan.latency_budget_ns()};
-  live::CostEstimate cost;
-  // A segment job's pre-roll (output timestamps before this): filtered for its context, not
-  // part of the segment.
-  const std::int64_t keep_from = plan.pts_range ? plan.pts_range->begin - plan.pts_range->origin
-                                                : std::numeric_limits<std::int64_t>::min();
-  // Capture times of frames sent to the encoder whose packets have not come out yet: latency
-  // is measured from capture to the packet's write, in output order.
-  std::deque<std::int64_t> unpacketed;
-  auto record_latency = [&](std::int64_t capture_ns) {
-    const double us =
-        static_cast<double>(static_cast<std::int64_t>(monotonic_ns()) - capture_ns) / 1e3;
-    control.latency_buckets[shm::LatencyHistogram::bucket_of(us)].fetch_add(
-        1, std::memory_order_relaxed);
-    const auto whole_us = static_cast<std::uint64_t>(std::max(0.0, us));
-    std::uint64_t max = control.latency_max_us.load(std::memory_order_relaxed);
-    while (whole_us > max && !control.latency_max_us.compare_exchange_weak(max, whole_us)) {
-    }
-  };
-  auto packets_written = [&](std::uint64_t before) {
-    for (std::uint64_t n = encoder->packets() - before; n > 0 && !unpacketed.empty(); --n) {
-      record_latency(unpacketed.front());
-      unpacketed.pop_front();
-    }
-  };
+  }
 
-  auto send = [&](AVFrame* frame, std::int64_t capture) {
-    unpacketed.push_back(capture);
-    const std::uint64_t before = encoder->packets();
-    encoder->send(frame);
-    packets_written(before);
-    ctx.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
-  };
-  // -r: frames are re-timed onto the output rate (see RateConverter), which holds one frame (a
-  // reference to its slot) until the next shows which output slots it fills.
-  struct Timed {
-    av::FramePtr frame;
-    std::int64_t capture_ns;
-  };
-  const AVRational input_tb = plan.input_info.time_base;
-  std::optional<encode::RateConverter<Timed>> rate;
-  double end_s = 0;  // where the last frame ends
-  if (plan.output_rate.num > 0) rate.emplace(plan.output_rate);
-  auto send_at = [&](Timed& t, std::int64_t index) {
-    av::FramePtr copy(av_frame_clone(t.frame.get()));  // a new reference to the slot, no pixels
-    copy->pts = index;
-    send(copy.get(), t.capture_ns);
-  };
+  // Every frame decode counted must have come through; then the encoder is flushed.
+  void finish() {
+    if (rate_) rate_->finish(end_s_, [&](Timed& t, std::int64_t index) { send_at(t, index); });
+    const std::int64_t total = control_.total_frames.load(std::memory_order_acquire);
+    if (total >= 0 && order_.next_seq() != total) {
+      fail(ExitCode::kRunFailed, "encode received " + std::to_string(order_.next_seq()) + " of " +
+                                     std::to_string(total) + " frames");
+    }
+    if (encoder_) {
+      ScopedTimer busy(ctx_.stats.busy_ns);
+      const std::uint64_t before = encoder_->packets();
+      // Stopped early (a signal, or -t): the audio ends with the video.
+      encoder_->finish(/*stopped_early=*/control_.stop_input.load() != 0 || plan_.duration_s > 0);
+      packets_written(before);
+    }
+  }
 
-  while (!ends.complete()) {
-    std::optional<shm::RingItem> item;
-    {
-      ScopedTimer waiting(ctx.stats.wait_ns);
-      item = ctx.wait_unless_aborted([&](auto t) { return in.pop_for(t); });
-    }
-    if (!item) return 0;
-    if (item->end_of_stream()) {
-      ends.seen();
-      continue;
-    }
-    ctx.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
-    const std::int64_t seq = item->slot.desc().seq;
-    if (seq >= next_seq + plan.window) std::abort();  // more in flight than the credits allow
-    if (seq < next_seq || pending[seq % plan.window]) {
-      // A frame finished twice (its worker died between handing it on and releasing its input,
-      // and the scheduler could not tell): the first copy counts.
-      spdlog::warn("frame {} arrived twice; the duplicate is dropped", seq);
-      continue;
-    }
-    pending[seq % plan.window] = std::move(item->slot);
-    ScopedTimer busy(ctx.stats.busy_ns);
-    while (pending[next_seq % plan.window]) {
-      shm::Slot slot = std::move(pending[next_seq % plan.window]);
-      const std::int64_t capture = slot.desc().capture_ns;
-      const auto now = static_cast<std::int64_t>(monotonic_ns());
-      bool drop = slot.desc().dropped != 0;  // a tombstone: dropped and counted upstream
-      if (slot.desc().pts < keep_from) drop = true;
-      if (!drop && plan.live && deadline.late(capture, now, cost.value_ns())) {
-        drop = true;
-        ctx.stats.drops_late.fetch_add(1, std::memory_order_relaxed);
-      }
-      if (drop) {
-        let_go(slot, control);
-      } else if (encoder) {
-        show(slot);
-        av::FramePtr frame = wrap_slot(std::move(slot), control);
-        if (rate) {
-          const double pts_s = static_cast<double>(frame->pts) * av_q2d(input_tb);
-          end_s = std::max(end_s, static_cast<double>(
-                                      frame->pts + std::max<std::int64_t>(frame->pkt_duration, 0)) *
-                                      av_q2d(input_tb));
-          rate->push(Timed{std::move(frame), capture}, pts_s, send_at);
-        } else {
-          send(frame.get(), capture);
-        }
-        cost.add(static_cast<std::int64_t>(monotonic_ns()) - now);
-        ctx.stats.cost_ns.store(cost.value_ns(), std::memory_order_relaxed);
-      } else {
-        show(slot);
-        record_latency(capture);
-        let_go(slot, control);
-      }
-      ++next_seq;
-      control.next_seq_out.store(next_seq, std::memory_order_release);
-      if (!drop && !encoder) ctx.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
-    }
-  }
-  if (rate) rate->finish(end_s, send_at);
-  const std::int64_t total = control.total_frames.load(std::memory_order_acquire);
-  if (total >= 0 && next_seq != total) {
-    fail(ExitCode::kRunFailed, "encode received " + std::to_string(next_seq) + " of " +
-                                   std::to_string(total) + " frames");
-  }
-  if (encoder) {
-    ScopedTimer busy(ctx.stats.busy_ns);
-    const std::uint64_t before = encoder->packets();
-    // Stopped early (a signal, or -t): the audio ends with the video.
-    encoder->finish(/*stopped_early=*/control.stop_input.load() != 0 || plan.duration_s > 0);
-    packets_written(before);
-  }
-  return 0;
+  StageContext& ctx_;
+  const plan::RunPlan& plan_;
+  shm::ControlBlock& control_;
+  shm::FrameRing in_;
+  ReorderWindow<shm::Slot> order_;
+  shm::EndOfStreamCount ends_;
+  const live::Deadline deadline_;
+  live::CostEstimate cost_;
+  const std::int64_t keep_from_;
+  std::unique_ptr<encode::Encoder> encoder_;
+  std::unique_ptr<encode::PreviewSink> preview_;
+  std::uint64_t first_shown_ns_ = 0;
+  std::uint64_t shown_ = 0;
+  // Capture times of frames sent to the encoder whose packets have not come out yet.
+  std::deque<std::int64_t> unpacketed_;
+  std::optional<encode::RateConverter<Timed>> rate_;
+  double end_s_ = 0;  // where the last frame ends
+};
+
+}  // namespace
+
+int run_encode_stage(StageContext& ctx) {
+  EncodeStage stage(ctx);
+  return stage.run();
 }
 
 }  // namespace vpipe::stage

@@ -11,14 +11,12 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "shm/drop_reason.hpp"
+
 namespace vpipe::stage::live {
 
-// Why a frame was dropped; written into the frame's descriptor as it is passed on.
-enum class DropReason : std::int32_t {
-  kNone = 0,
-  kLate = 1,      // past (or certain to miss) its deadline
-  kRingFull = 2,  // the pipeline was full when it arrived: the source is never stalled
-};
+// Why a frame was dropped (in its descriptor, shm/run_segment.hpp).
+using DropReason = shm::DropReason;
 
 struct Deadline {
   std::int64_t budget_ns = 0;
