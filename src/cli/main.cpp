@@ -43,23 +43,9 @@ int list_filters() {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  // A file-size limit (ulimit -f) must fail a write with EFBIG, reported as an output error,
-  // not kill the process by SIGXFSZ's default action. Stages inherit the disposition.
-  signal(SIGXFSZ, SIG_IGN);
-  vpipe::remember_args(argc, argv);
-  if (vpipe::stage::is_stage_launch(argc, argv)) return vpipe::stage::stage_main(argc, argv);
-
-  CLI::App app{
-      "vpipe: a multi-process video pipeline (decode -> transform workers -> encode over shared "
-      "memory)"};
-  app.set_version_flag("--version", std::string("vpipe ") + VPIPE_VERSION);
-  app.require_subcommand(1);
-  app.footer(kExitCodes);
-
-  auto* run = app.add_subcommand("run", "Transcode INPUT through a filter chain into OUTPUT");
+// `vpipe run`: its help footer; the flags are added by plan::RunFlags.
+CLI::App* add_run_command(CLI::App& app) {
+  CLI::App* run = app.add_subcommand("run", "Transcode INPUT through a filter chain into OUTPUT");
   run->footer(
       std::string(
           "Examples:\n"
@@ -78,13 +64,10 @@ int main(int argc, char** argv) {
           "and\n"
           "-vf are accepted. ") +
       kExitCodes);
-  vpipe::plan::RunFlags run_flags;
-  run_flags.add_to(run);
+  return run;
+}
 
-  app.add_subcommand("filters",
-                     "List the filters --vf accepts, with their arguments and an example");
-
-  vpipe::cli::BenchOptions bench_options;
+void add_bench_command(CLI::App& app, vpipe::cli::BenchOptions& bench_options) {
   auto* bench = app.add_subcommand(
       "bench",
       "Benchmark the pipeline on the test source: fps, scaling over workers, latency,\n"
@@ -108,6 +91,33 @@ int main(int argc, char** argv) {
   bench->add_option("--json", bench_options.json_path, "Write the results as JSON");
   bench->add_option("--plot", bench_options.plot_path,
                     "Write a PNG of fps and efficiency vs workers (needs gnuplot)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) must fail a write with EFBIG, reported as an output error,
+  // not kill the process by SIGXFSZ's default action. Stages inherit the disposition.
+  signal(SIGXFSZ, SIG_IGN);
+  vpipe::remember_args(argc, argv);
+  if (vpipe::stage::is_stage_launch(argc, argv)) return vpipe::stage::stage_main(argc, argv);
+
+  CLI::App app{
+      "vpipe: a multi-process video pipeline (decode -> transform workers -> encode over shared "
+      "memory)"};
+  app.set_version_flag("--version", std::string("vpipe ") + VPIPE_VERSION);
+  app.require_subcommand(1);
+  app.footer(kExitCodes);
+
+  CLI::App* run = add_run_command(app);
+  vpipe::plan::RunFlags run_flags;
+  run_flags.add_to(run);
+
+  app.add_subcommand("filters",
+                     "List the filters --vf accepts, with their arguments and an example");
+
+  vpipe::cli::BenchOptions bench_options;
+  add_bench_command(app, bench_options);
 
   vpipe::cli::SegmentsCommand segments;
   segments.add_to(app, run);

@@ -138,19 +138,12 @@ static const AVInputFormat* find_input_format(const std::string& name) {
   return loaded ? av_find_input_format(name.c_str()) : nullptr;
 }
 
-Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
-  Decoder d;
-  d.info_ = resolve_input(input, settings.format);
-  InputInfo& info = d.info_;
-  const int threads = settings.threads;
-  const int fifo = info.format.empty() ? check_local_file(info.url, settings.timeout_s) : -1;
-  struct CloseFifo {
-    int fd;
-    ~CloseFifo() {
-      if (fd >= 0) ::close(fd);
-    }
-  } close_fifo{fifo};
+namespace {
 
+// Opens the container (its demuxer forced where `info.format` names one) with the user's
+// demuxer options, which must all be known, and reads its stream information.
+av::InputContextPtr open_container(const std::string& input, const InputInfo& info,
+                                   const OpenSettings& settings) {
   const AVInputFormat* forced = nullptr;
   if (!info.format.empty()) {
     forced = find_input_format(info.format);
@@ -191,14 +184,20 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
     input_error(input, open_ret == AVERROR_INVALIDDATA ? "not a recognised media file"
                                                        : av::error_text(open_ret));
   }
-  d.format_.reset(raw);
+  av::InputContextPtr context(raw);
   const int info_ret = avformat_find_stream_info(raw, nullptr);
   if (info_ret < 0)
     input_error(input, "cannot read stream information: " + av::error_text(info_ret));
+  return context;
+}
 
+// The video and audio streams -map asks for (-1: not named), and, without a video -map, the
+// video stream with the most pixels (cover art aside), like the ffmpeg CLI.
+std::pair<int, int> wanted_streams(const std::string& input, AVFormatContext* raw,
+                                   const std::vector<std::string>& maps) {
   // -map: the first stream each specifier matches, by its type.
   int wanted_video = -1, wanted_audio = -1;
-  for (const std::string& map : settings.maps) {
+  for (const std::string& map : maps) {
     const std::string spec = map.rfind("0:", 0) == 0 ? map.substr(2) : map;
     int found = -1;
     for (unsigned i = 0; i < raw->nb_streams && found < 0; ++i) {
@@ -235,47 +234,12 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
       }
     }
   }
-  const AVCodec* codec = nullptr;
-  const int idx = av_find_best_stream(raw, AVMEDIA_TYPE_VIDEO, wanted_video, -1, &codec, 0);
-  if (idx == AVERROR_STREAM_NOT_FOUND) input_error(input, "has no video stream");
-  if (idx < 0 || codec == nullptr) {
-    input_error(input,
-                "no decoder for its video stream (" +
-                    std::string(idx >= 0 ? avcodec_get_name(raw->streams[idx]->codecpar->codec_id)
-                                         : "unknown") +
-                    ")");
-  }
-  AVStream* stream = raw->streams[idx];
-  // The best audio stream is read too: a live input's audio can only be carried by decode.
-  const int audio = av_find_best_stream(raw, AVMEDIA_TYPE_AUDIO, wanted_audio, idx, nullptr, 0);
-  for (unsigned i = 0; i < raw->nb_streams; ++i) {
-    if (static_cast<int>(i) != idx && static_cast<int>(i) != audio)
-      raw->streams[i]->discard = AVDISCARD_ALL;
-  }
-  d.codec_.reset(avcodec_alloc_context3(codec));
-  avcodec_parameters_to_context(d.codec_.get(), stream->codecpar);
-  d.codec_->pkt_timebase = stream->time_base;
-  d.codec_->thread_count = threads;
-  if ((codec->capabilities & AV_CODEC_CAP_DR1) != 0) {
-    d.codec_->opaque = d.hook_.get();
-    d.codec_->get_buffer2 = &Decoder::get_buffer;
-  }
-  const int codec_ret = avcodec_open2(d.codec_.get(), codec, nullptr);
-  if (codec_ret < 0)
-    input_error(input, "cannot open the " + std::string(codec->name) +
-                           " decoder: " + av::error_text(codec_ret));
+  return {wanted_video, wanted_audio};
+}
 
-  info.container = raw->iformat->name;
-  info.codec = codec->name;
-  info.stream_index = idx;
-  for (unsigned i = 0; i < raw->nb_streams; ++i) {
-    if (raw->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_SUBTITLE) ++info.subtitle_streams;
-  }
-  if (audio >= 0) {
-    info.audio_stream_index = audio;
-    info.audio_codec = avcodec_get_name(raw->streams[audio]->codecpar->codec_id);
-    info.audio = av::AudioParams::of(raw->streams[audio]);
-  }
+// What the plan needs to know of the video stream: picture, timing, colour, rotation, tags.
+void describe_video(const std::string& input, AVFormatContext* raw, AVStream* stream,
+                    InputInfo& info) {
   const char* pix_name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(stream->codecpar->format));
   info.pix_fmt = pix_name != nullptr ? pix_name : "unknown";
   info.width = stream->codecpar->width;
@@ -328,6 +292,69 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
   const AVDictionaryEntry* tag = nullptr;
   while ((tag = av_dict_get(raw->metadata, "", tag, AV_DICT_IGNORE_SUFFIX)) != nullptr)
     info.metadata[tag->key] = tag->value;
+}
+
+}  // namespace
+
+Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
+  Decoder d;
+  d.info_ = resolve_input(input, settings.format);
+  InputInfo& info = d.info_;
+  const int threads = settings.threads;
+  const int fifo = info.format.empty() ? check_local_file(info.url, settings.timeout_s) : -1;
+  struct CloseFifo {
+    int fd;
+    ~CloseFifo() {
+      if (fd >= 0) ::close(fd);
+    }
+  } close_fifo{fifo};
+
+  d.format_ = open_container(input, info, settings);
+  AVFormatContext* raw = d.format_.get();
+  const auto [wanted_video, wanted_audio] = wanted_streams(input, raw, settings.maps);
+
+  const AVCodec* codec = nullptr;
+  const int idx = av_find_best_stream(raw, AVMEDIA_TYPE_VIDEO, wanted_video, -1, &codec, 0);
+  if (idx == AVERROR_STREAM_NOT_FOUND) input_error(input, "has no video stream");
+  if (idx < 0 || codec == nullptr) {
+    input_error(input,
+                "no decoder for its video stream (" +
+                    std::string(idx >= 0 ? avcodec_get_name(raw->streams[idx]->codecpar->codec_id)
+                                         : "unknown") +
+                    ")");
+  }
+  AVStream* stream = raw->streams[idx];
+  // The best audio stream is read too: a live input's audio can only be carried by decode.
+  const int audio = av_find_best_stream(raw, AVMEDIA_TYPE_AUDIO, wanted_audio, idx, nullptr, 0);
+  for (unsigned i = 0; i < raw->nb_streams; ++i) {
+    if (static_cast<int>(i) != idx && static_cast<int>(i) != audio)
+      raw->streams[i]->discard = AVDISCARD_ALL;
+  }
+  d.codec_.reset(avcodec_alloc_context3(codec));
+  avcodec_parameters_to_context(d.codec_.get(), stream->codecpar);
+  d.codec_->pkt_timebase = stream->time_base;
+  d.codec_->thread_count = threads;
+  if ((codec->capabilities & AV_CODEC_CAP_DR1) != 0) {
+    d.codec_->opaque = d.hook_.get();
+    d.codec_->get_buffer2 = &Decoder::get_buffer;
+  }
+  const int codec_ret = avcodec_open2(d.codec_.get(), codec, nullptr);
+  if (codec_ret < 0)
+    input_error(input, "cannot open the " + std::string(codec->name) +
+                           " decoder: " + av::error_text(codec_ret));
+
+  info.container = raw->iformat->name;
+  info.codec = codec->name;
+  info.stream_index = idx;
+  for (unsigned i = 0; i < raw->nb_streams; ++i) {
+    if (raw->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_SUBTITLE) ++info.subtitle_streams;
+  }
+  if (audio >= 0) {
+    info.audio_stream_index = audio;
+    info.audio_codec = avcodec_get_name(raw->streams[audio]->codecpar->codec_id);
+    info.audio = av::AudioParams::of(raw->streams[audio]);
+  }
+  describe_video(input, raw, stream, info);
   d.packet_.reset(av_packet_alloc());
   d.frame_.reset(av_frame_alloc());
   d.live_network_ = is_live_source(info) && info.url.find("://") != std::string::npos;

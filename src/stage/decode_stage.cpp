@@ -23,6 +23,7 @@ extern "C" {
 #include "decode/decoder.hpp"
 #include "shm/credits.hpp"
 #include "shm/end_of_stream.hpp"
+#include "shm/eviction.hpp"
 #include "stage/live_policy.hpp"
 #include "stage/slot_picture.hpp"
 #include "stage/stage_context.hpp"
@@ -177,12 +178,9 @@ class SlotSource {
     }
     ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
     if (!ctx_.plan.drop_oldest) return std::nullopt;
-    while (auto item = queued_.try_pop()) {
-      shm::Slot slot = std::move(item->slot);
-      // Marked as a drop until the new frame is written: if decode dies in between, the
-      // half-written slot travels on as a tombstone, never as a picture.
-      slot.desc().dropped = static_cast<std::int32_t>(live::DropReason::kRingFull);
-      if (slot.desc().seq < 0) {
+    while (std::optional<shm::Slot> evicted = shm::evict_oldest(queued_)) {
+      shm::Slot slot = std::move(*evicted);
+      if (shm::can_carry_the_new_frame(slot.desc())) {
         if (!decoded) return slot;
         // The new frame is in its own slot already: it takes the dropped frame's credit.
         slot.reset();
@@ -215,189 +213,268 @@ void sleep_until(std::int64_t monotonic_target_ns) {
   }
 }
 
-}  // namespace
-
-int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
-  const plan::RunPlan& plan = ctx.plan;
-  shm::ControlBlock& control = ctx.segment.control();
-  shm::FrameRing out = ctx.segment.decoded_ring();
-  const transform::Geometry geometry = plan.steps.front();
-  const AVRational tb = plan.input_info.time_base;
-  const std::int64_t frame_ticks = av_rescale_q(1, av_inv_q(plan.input_info.frame_rate), tb);
-  const live::Deadline deadline{plan.latency_budget_ns()};
-  live::Pacer pacer;
-  SlotWriter writer;
-  SlotSource slots(ctx);
-  std::optional<SlotAllocator> allocator;
-  if (plan.decoder_slots > 0) {
-    allocator.emplace(ctx.segment.pool(), geometry, plan.decoder_slots, control.slot_bytes);
-    decoder.set_allocator(&*allocator);
+// The part of the input a run uses, in the stream's time base. -ss / -t: frames before `begin`
+// are decoded (references) but not used, and the output starts at 0; the first frame at `end`
+// or later ends the stream. A segment job has its range in exact timestamps instead: frames in
+// [preroll, end), numbered from the whole job's origin.
+//
+// -ss seeks to the keyframe at or before the start; some demuxers (MPEG-PS, without an index)
+// land after it. The first frame then says so, and the seek goes back further (1 s, then 2, 4,
+// ...) until it lands at or before the start.
+class InputRange {
+ public:
+  InputRange(const plan::RunPlan& plan, decode::Decoder& decoder)
+      : plan_(plan), decoder_(decoder), tb_(plan.input_info.time_base) {
+    const double begin_s = plan.origin_s();
+    begin_pts_ = std::llround(begin_s / av_q2d(tb_));
+    end_pts_ = std::llround((begin_s + plan.duration_s) / av_q2d(tb_));
+    shift_ = std::llround(plan.origin_s() / av_q2d(tb_));
+    from_begin_ = plan.start_s > 0 || plan.pts_range.has_value();
+    to_end_ = plan.duration_s > 0 || plan.pts_range.has_value();
+    if (plan.pts_range) {
+      begin_pts_ = plan.pts_range->preroll;  // pre-roll frames go on; encode leaves them out
+      end_pts_ = plan.pts_range->end;
+      shift_ = plan.pts_range->origin;
+      if (plan.pts_range->seek > std::llround(plan.input_info.start_time_s / av_q2d(tb_)))
+        decoder.seek_pts(plan.pts_range->seek);
+    }
+    seek_s_ = begin_s;
+    check_seek_ = !plan.pts_range && plan.start_s > 0 && decoder.seek(seek_s_);
   }
-  // The decoder lets go of its slots before the allocator and the segment go, however this
-  // returns.
-  struct ReleasePictures {
-    decode::Decoder& decoder;
-    ~ReleasePictures() { decoder.release_pictures(); }
-  } release_pictures{decoder};
-  // A live input's audio, read here with the video, goes to encode through the audio ring; a
-  // full ring (encode stalled) drops packets, counted, rather than stall the video.
-  if (plan.audio_from_decode) {
-    if (std::optional<shm::PacketRing> ring = ctx.segment.audio_ring()) {
-      decoder.set_audio_sink([ring](const AVPacket& packet) mutable {
-        const shm::PacketHeader header{packet.pts, packet.dts, packet.duration, packet.flags,
-                                       static_cast<std::uint32_t>(packet.size)};
-        ring->try_push(header, packet.data);
-      });
+
+  enum class Verdict { kUse, kSkip, kEnd };
+  // What to do with a frame at `stream_pts`; kSkip also after a seek back (the frames start
+  // over).
+  Verdict judge(std::int64_t stream_pts) {
+    if (check_seek_) {
+      check_seek_ = false;
+      if (stream_pts > begin_pts_ && seek_s_ > plan_.input_info.timeline_start_s) {
+        seek_s_ = std::max(plan_.input_info.timeline_start_s, seek_s_ - step_back_s_);
+        step_back_s_ *= 2;
+        spdlog::debug("-ss: the seek landed after the start; seeking to {:.3f} s", seek_s_);
+        check_seek_ = decoder_.seek(seek_s_);
+        read_ = 0;
+        return Verdict::kSkip;
+      }
+    }
+    if (from_begin_ && stream_pts < begin_pts_) return Verdict::kSkip;
+    if (to_end_ && stream_pts >= end_pts_) return Verdict::kEnd;
+    return Verdict::kUse;
+  }
+
+  // A frame's stream timestamp; a stream without timestamps (raw H.264) is numbered by the
+  // frames read, used or not. Counts the frame as read.
+  std::int64_t stream_pts(const AVFrame& frame, std::int64_t frame_ticks) {
+    const std::int64_t pts = frame.best_effort_timestamp != AV_NOPTS_VALUE
+                                 ? frame.best_effort_timestamp
+                                 : read_ * frame_ticks;
+    ++read_;
+    return pts;
+  }
+
+  // The output's timestamp of a used frame.
+  [[nodiscard]] std::int64_t output_pts(std::int64_t stream_pts) const {
+    return stream_pts - shift_;
+  }
+  // Frames the decoder gave since the last seek, used or not.
+  [[nodiscard]] std::int64_t read() const { return read_; }
+
+ private:
+  const plan::RunPlan& plan_;
+  decode::Decoder& decoder_;
+  AVRational tb_;
+  std::int64_t begin_pts_ = 0, end_pts_ = 0, shift_ = 0;
+  bool from_begin_ = false, to_end_ = false;
+  double seek_s_ = 0;
+  double step_back_s_ = 1;
+  bool check_seek_ = false;
+  std::int64_t read_ = 0;
+};
+
+// One run of the decode stage: decodes the input's frames (straight into slots where it can),
+// and hands each on to the workers by index.
+class DecodeStage {
+ public:
+  DecodeStage(StageContext& ctx, decode::Decoder& decoder)
+      : ctx_(ctx),
+        plan_(ctx.plan),
+        control_(ctx.segment.control()),
+        decoder_(decoder),
+        out_(ctx.segment.decoded_ring()),
+        geometry_(ctx.plan.steps.front()),
+        frame_ticks_(av_rescale_q(1, av_inv_q(ctx.plan.input_info.frame_rate),
+                                  ctx.plan.input_info.time_base)),
+        deadline_{ctx.plan.latency_budget_ns()},
+        slots_(ctx) {
+    if (plan_.decoder_slots > 0) {
+      allocator_.emplace(ctx.segment.pool(), geometry_, plan_.decoder_slots, control_.slot_bytes);
+      decoder.set_allocator(&*allocator_);
+    }
+    // A live input's audio, read here with the video, goes to encode through the audio ring; a
+    // full ring (encode stalled) drops packets, counted, rather than stall the video.
+    if (plan_.audio_from_decode) {
+      if (std::optional<shm::PacketRing> ring = ctx.segment.audio_ring()) {
+        decoder.set_audio_sink([ring](const AVPacket& packet) mutable {
+          const shm::PacketHeader header{packet.pts, packet.dts, packet.duration, packet.flags,
+                                         static_cast<std::uint32_t>(packet.size)};
+          ring->try_push(header, packet.data);
+        });
+      }
     }
   }
-  std::int64_t decoded = 0;
-  // -ss / -t: frames before `begin_pts` are decoded (references) but not used; the output starts
-  // at 0. The first frame at `end_pts` or later ends the stream.
-  // A segment job has its range in exact timestamps instead: frames in [begin, end), numbered
-  // from the whole job's origin.
-  const double begin_s = plan.origin_s();
-  std::int64_t begin_pts = std::llround(begin_s / av_q2d(tb));
-  std::int64_t end_pts = std::llround((begin_s + plan.duration_s) / av_q2d(tb));
-  std::int64_t shift = std::llround(plan.origin_s() / av_q2d(tb));
-  const bool from_begin = plan.start_s > 0 || plan.pts_range.has_value();
-  const bool to_end = plan.duration_s > 0 || plan.pts_range.has_value();
-  if (plan.pts_range) {
-    begin_pts = plan.pts_range->preroll;  // pre-roll frames go on; encode leaves them out
-    end_pts = plan.pts_range->end;
-    shift = plan.pts_range->origin;
-    if (plan.pts_range->seek > std::llround(plan.input_info.start_time_s / av_q2d(tb)))
-      decoder.seek_pts(plan.pts_range->seek);
+  // The decoder lets go of its slots before the allocator and the segment go, however the run
+  // ends.
+  ~DecodeStage() { decoder_.release_pictures(); }
+  DecodeStage(const DecodeStage&) = delete;
+  DecodeStage& operator=(const DecodeStage&) = delete;
+
+  int run() {
+    InputRange range(plan_, decoder_);
+    if (plan_.live) wait_for_the_other_stages();
+    for (;;) {
+      if (control_.stop_input.load(std::memory_order_relaxed) != 0) decoder_.stop_reading();
+      AVFrame* frame = nullptr;
+      {
+        ScopedTimer busy(ctx_.stats.busy_ns);
+        frame = decoder_.next_frame();
+      }
+      if (frame == nullptr) break;
+      ctx_.beat();
+      const std::int64_t stream_pts = range.stream_pts(*frame, frame_ticks_);
+      const InputRange::Verdict verdict = range.judge(stream_pts);
+      if (verdict == InputRange::Verdict::kSkip) continue;
+      if (verdict == InputRange::Verdict::kEnd) break;
+      ++decoded_;
+      ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
+      if (!hand_on(frame, range.output_pts(stream_pts))) return 0;
+    }
+    return finish(range);
   }
-  // -ss seeks to the keyframe at or before the start; some demuxers (MPEG-PS, without an index)
-  // land after it. The first frame then says so, and the seek goes back further until it lands
-  // at or before the start.
-  double seek_s = begin_s;
-  double step_back_s = 1;
-  bool check_seek = !plan.pts_range && plan.start_s > 0 && decoder.seek(seek_s);
-  std::int64_t read = 0;  // frames the decoder gave since the last seek, used or not
-  if (plan.live) {
-    // A live clock starts when every stage can take frames, not while the encoder is still
-    // opening: the first frames would otherwise start the run already late.
-    ScopedTimer waiting(ctx.stats.wait_ns);
+
+ private:
+  // A live clock starts when every stage can take frames, not while the encoder is still
+  // opening: the first frames would otherwise start the run already late.
+  void wait_for_the_other_stages() {
+    ScopedTimer waiting(ctx_.stats.wait_ns);
     const std::uint64_t give_up = monotonic_ns() + 10'000'000'000ULL;
-    while (control.stages_ready.load() < static_cast<std::uint32_t>(plan.nb_workers) + 1 &&
-           !ctx.aborted() && monotonic_ns() < give_up) {
-      ctx.beat();
+    while (control_.stages_ready.load() < static_cast<std::uint32_t>(plan_.nb_workers) + 1 &&
+           !ctx_.aborted() && monotonic_ns() < give_up) {
+      ctx_.beat();
       usleep(2000);
     }
   }
 
-  for (;;) {
-    if (control.stop_input.load(std::memory_order_relaxed) != 0) decoder.stop_reading();
-    AVFrame* frame = nullptr;
-    {
-      ScopedTimer busy(ctx.stats.busy_ns);
-      frame = decoder.next_frame();
-    }
-    if (frame == nullptr) break;
-    ctx.beat();
-    // A stream without timestamps (raw H.264) is numbered by the frames read, used or not.
-    const std::int64_t stream_pts = frame->best_effort_timestamp != AV_NOPTS_VALUE
-                                        ? frame->best_effort_timestamp
-                                        : read * frame_ticks;
-    ++read;
-    if (check_seek) {
-      check_seek = false;
-      if (stream_pts > begin_pts && seek_s > plan.input_info.timeline_start_s) {
-        seek_s = std::max(plan.input_info.timeline_start_s, seek_s - step_back_s);
-        step_back_s *= 2;
-        spdlog::debug("-ss: the seek landed after the start; seeking to {:.3f} s", seek_s);
-        check_seek = decoder.seek(seek_s);
-        read = 0;
-        continue;
-      }
-    }
-    if (from_begin && stream_pts < begin_pts) continue;
-    if (to_end && stream_pts >= end_pts) break;
-    const std::int64_t pts = stream_pts - shift;
-    ++decoded;
-    ctx.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
+  // Puts a used frame into a slot and pushes it to the workers. False when the run is aborted.
+  bool hand_on(AVFrame* frame, std::int64_t pts) {
+    const AVRational tb = plan_.input_info.time_base;
     auto now = static_cast<std::int64_t>(monotonic_ns());
     std::int64_t capture = now;
-    if (plan.realtime) {
+    if (plan_.realtime) {
       // Paced like a live source: the frame is captured when its time comes.
-      capture = pacer.due(av_rescale_q(pts, tb, AVRational{1, 1000000000}), now);
+      capture = pacer_.due(av_rescale_q(pts, tb, AVRational{1, 1000000000}), now);
       if (capture > now) {
-        ScopedTimer waiting(ctx.stats.wait_ns);
+        ScopedTimer waiting(ctx_.stats.wait_ns);
         sleep_until(capture);
         now = static_cast<std::int64_t>(monotonic_ns());
       }
     }
     std::optional<shm::Slot> decoded_into;
-    if (allocator) decoded_into = allocator->adopt(frame);
+    if (allocator_) decoded_into = allocator_->adopt(frame);
     std::optional<shm::Slot> slot;
-    if (!plan.live) {
-      slot = slots.wait_for_fresh(decoded_into);
-      if (!slot) return 0;
-    } else if (deadline.late(capture, now)) {
-      ctx.stats.drops_late.fetch_add(1, std::memory_order_relaxed);  // decode fell behind
-      continue;
+    if (!plan_.live) {
+      slot = slots_.wait_for_fresh(decoded_into);
+      if (!slot) return false;
+    } else if (deadline_.late(capture, now)) {
+      ctx_.stats.drops_late.fetch_add(1, std::memory_order_relaxed);  // decode fell behind
+      return true;
     } else {
-      slot = slots.take_without_waiting(decoded_into);
-      if (!slot) {
-        if (ctx.aborted()) return 0;
-        continue;
-      }
+      slot = slots_.take_without_waiting(decoded_into);
+      if (!slot) return !ctx_.aborted();
     }
+    describe_into(*slot, frame, pts, capture);
     {
-      ScopedTimer busy(ctx.stats.busy_ns);
-      transform::Picture picture;
-      if (frame->buf[0] != nullptr && slot->data() == frame->buf[0]->data) {
-        picture.width = frame->width;
-        picture.height = frame->height;
-        for (int i = 0; i < 3; ++i) {
-          picture.data[i] = frame->data[i];
-          picture.linesize[i] = frame->linesize[i];
-        }
-      } else {
-        picture = transform::layout_picture(slot->data(), geometry);
-        writer.write(frame, picture);
-        ctx.stats.frames_copied.fetch_add(1, std::memory_order_relaxed);
-      }
-      transform::set_picture(*slot, picture, /*as_source=*/true);
-      shm::FrameDesc& d = slot->desc();
-      // Offline, decode numbers frames; live, a worker does as it claims one (see SlotSource).
-      d.seq = plan.live ? -1 : slots.entered() - 1;
-      d.pts = pts;
-      d.duration = frame->pkt_duration > 0 ? frame->pkt_duration : frame_ticks;
-      d.capture_ns = capture;
-      d.dropped = 0;
+      ScopedTimer waiting(ctx_.stats.wait_ns);
+      if (!ctx_.wait_unless_aborted([&](auto t) { return out_.push_for(*slot, t); })) return false;
     }
-    {
-      ScopedTimer waiting(ctx.stats.wait_ns);
-      if (!ctx.wait_unless_aborted([&](auto t) { return out.push_for(*slot, t); })) return 0;
-    }
-    ctx.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
-    ctx.stats.errors.store(decoder.errors(), std::memory_order_relaxed);
+    ctx_.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+    ctx_.stats.errors.store(decoder_.errors(), std::memory_order_relaxed);
+    return true;
   }
-  ctx.stats.errors.store(decoder.errors(), std::memory_order_relaxed);
-  control.total_frames.store(slots.entered(), std::memory_order_release);
-  // End of stream travels in-band (shm/end_of_stream.hpp).
-  if (!shm::send_end_of_stream(static_cast<std::uint32_t>(plan.nb_workers), [&] {
-        return ctx.wait_unless_aborted([&](auto t) { return out.push_end_of_stream_for(t); });
-      }))
+
+  // The picture (copied in, unless the decoder decoded straight into the slot) and its
+  // descriptor.
+  void describe_into(shm::Slot& slot, AVFrame* frame, std::int64_t pts, std::int64_t capture) {
+    ScopedTimer busy(ctx_.stats.busy_ns);
+    transform::Picture picture;
+    if (frame->buf[0] != nullptr && slot.data() == frame->buf[0]->data) {
+      picture.width = frame->width;
+      picture.height = frame->height;
+      for (int i = 0; i < 3; ++i) {
+        picture.data[i] = frame->data[i];
+        picture.linesize[i] = frame->linesize[i];
+      }
+    } else {
+      picture = transform::layout_picture(slot.data(), geometry_);
+      writer_.write(frame, picture);
+      ctx_.stats.frames_copied.fetch_add(1, std::memory_order_relaxed);
+    }
+    transform::set_picture(slot, picture, /*as_source=*/true);
+    shm::FrameDesc& d = slot.desc();
+    // Offline, decode numbers frames; live, a worker does as it claims one (see SlotSource).
+    d.seq = plan_.live ? -1 : slots_.entered() - 1;
+    d.pts = pts;
+    d.duration = frame->pkt_duration > 0 ? frame->pkt_duration : frame_ticks_;
+    d.capture_ns = capture;
+    d.dropped = 0;
+  }
+
+  // The input has ended (or was stopped): the end of stream, and what the run should know.
+  int finish(const InputRange& range) {
+    ctx_.stats.errors.store(decoder_.errors(), std::memory_order_relaxed);
+    control_.total_frames.store(slots_.entered(), std::memory_order_release);
+    // End of stream travels in-band (shm/end_of_stream.hpp).
+    if (!shm::send_end_of_stream(static_cast<std::uint32_t>(plan_.nb_workers), [&] {
+          return ctx_.wait_unless_aborted([&](auto t) { return out_.push_end_of_stream_for(t); });
+        }))
+      return 0;
+    if (allocator_) {
+      spdlog::debug("the decoder held up to {} of its {} slots; {} pictures were copied",
+                    allocator_->most_held(), plan_.decoder_slots, ctx_.stats.frames_copied.load());
+    }
+    if (const auto ring = ctx_.segment.audio_ring(); ring && ring->dropped() > 0)
+      spdlog::warn("audio: {} packets dropped: encode did not keep up", ring->dropped());
+    if (decoder_.errors() > 0)
+      spdlog::warn("{} damaged packets or frames in the input were skipped or concealed",
+                   decoder_.errors());
+    // Stopped before the first frame (a signal while the input opened) is not an input error.
+    if (decoded_ == 0 && control_.stop_input.load() == 0) {
+      if (plan_.start_s > 0 && range.read() > 0)
+        fail(ExitCode::kUsage, fmt::format("-ss {:g} is past the input's end", plan_.start_s));
+      fail(ExitCode::kInput, "input '" + plan_.input + "': no video frame could be decoded");
+    }
     return 0;
-  if (allocator) {
-    spdlog::debug("the decoder held up to {} of its {} slots; {} pictures were copied",
-                  allocator->most_held(), plan.decoder_slots, ctx.stats.frames_copied.load());
   }
-  if (const auto ring = ctx.segment.audio_ring(); ring && ring->dropped() > 0)
-    spdlog::warn("audio: {} packets dropped: encode did not keep up", ring->dropped());
-  if (decoder.errors() > 0)
-    spdlog::warn("{} damaged packets or frames in the input were skipped or concealed",
-                 decoder.errors());
-  // Stopped before the first frame (a signal while the input opened) is not an input error.
-  if (decoded == 0 && control.stop_input.load() == 0) {
-    if (plan.start_s > 0 && read > 0)
-      fail(ExitCode::kUsage, fmt::format("-ss {:g} is past the input's end", plan.start_s));
-    fail(ExitCode::kInput, "input '" + plan.input + "': no video frame could be decoded");
-  }
-  return 0;
+
+  StageContext& ctx_;
+  const plan::RunPlan& plan_;
+  shm::ControlBlock& control_;
+  decode::Decoder& decoder_;
+  shm::FrameRing out_;
+  const transform::Geometry geometry_;
+  const std::int64_t frame_ticks_;
+  const live::Deadline deadline_;
+  live::Pacer pacer_;
+  SlotWriter writer_;
+  SlotSource slots_;
+  std::optional<SlotAllocator> allocator_;
+  std::int64_t decoded_ = 0;
+};
+
+}  // namespace
+
+int run_decode_stage(StageContext& ctx, decode::Decoder& decoder) {
+  DecodeStage stage(ctx, decoder);
+  return stage.run();
 }
 
 }  // namespace vpipe::stage
