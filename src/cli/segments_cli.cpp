@@ -67,6 +67,8 @@ int usable_cores() {
 
 }  // namespace
 
+// Every `vpipe segments` subcommand and its flags, in --help order: a table, long because
+// there are five subcommands, and clearer whole than split.
 void SegmentsCommand::add_to(CLI::App& app, CLI::App* run) {
   segments_ = app.add_subcommand(
       "segments",

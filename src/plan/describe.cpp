@@ -8,6 +8,8 @@
 
 namespace vpipe::plan {
 
+// The --dry-run text, one block per line of output in the order printed: long because the plan
+// has that many parts, and clearer whole than split.
 std::string describe(const RunPlan& p) {
   std::ostringstream s;
   const auto& in = p.input_info;

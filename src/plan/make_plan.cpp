@@ -134,6 +134,9 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
   plan.input = options.input;
   plan.quiet = options.quiet;
   plan.max_restarts = options.max_restarts;
+  plan.hang_timeout_s = options.hang_timeout_s;
+  plan.drain_timeout_s = options.drain_timeout_s;
+  plan.progress = options.progress;
   plan.log_level = options.log_level;
   plan.log_file = options.log_file;
   plan.input_format = options.input_format;

@@ -59,6 +59,8 @@ struct ValueOf<std::optional<T>> {
 
 }  // namespace
 
+// Mostly the table of config keys (one entry per key, beside the parser of its value): long
+// because there are forty keys, and clearer whole than split.
 void apply_config_file(const std::string& path, RunOptions& o) {
   YAML::Node root;
   try {

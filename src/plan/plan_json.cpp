@@ -175,6 +175,9 @@ std::string to_json(const RunPlan& p) {
       {"window", p.window},
       {"batch", p.batch},
       {"max_restarts", p.max_restarts},
+      {"hang_timeout_s", p.hang_timeout_s},
+      {"drain_timeout_s", p.drain_timeout_s},
+      {"progress", p.progress},
       {"nb_slots", p.nb_slots},
       {"slot_bytes", p.slot_bytes},
       {"segment_bytes", p.segment_bytes},
@@ -235,6 +238,9 @@ RunPlan plan_from_json(std::string_view text) {
   p.window = j.at("window");
   p.batch = j.at("batch");
   p.max_restarts = j.at("max_restarts");
+  p.hang_timeout_s = j.at("hang_timeout_s");
+  p.drain_timeout_s = j.at("drain_timeout_s");
+  p.progress = j.at("progress");
   p.nb_slots = j.at("nb_slots");
   p.slot_bytes = j.at("slot_bytes");
   p.segment_bytes = j.at("segment_bytes");

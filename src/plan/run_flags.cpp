@@ -20,6 +20,8 @@ void add_key_values(const std::vector<std::string>& given, const std::string& fl
 
 }  // namespace
 
+// One statement per flag, in the order --help lists them: a table, long because there are
+// forty flags, and clearer whole than split.
 void RunFlags::add_to(CLI::App* app) {
   app_ = app;
   opt_config = app->add_option(

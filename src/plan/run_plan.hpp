@@ -59,6 +59,11 @@ struct RunPlan {
   std::uint32_t window = 0;
   std::uint32_t batch = 1;
   int max_restarts = 5;  // transform worker restarts before the run gives up
+  // Supervision (the supervisor's alone): --hang-timeout, --drain-timeout (0: never), and how
+  // progress is shown (auto, json, none).
+  double hang_timeout_s = 20;
+  double drain_timeout_s = 30;
+  std::string progress = "auto";
   std::uint32_t nb_slots = 0;
   // Of those, the slots the decoder may keep as its references when it decodes straight into
   // slots (0: it decodes into its own memory and decode copies each picture into a slot).

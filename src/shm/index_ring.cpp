@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <ctime>
@@ -58,7 +59,13 @@ std::uint32_t queued(const IndexRingShared* s) {
 
 // Relaxed reads of head/tail outside the lock, only to decide whether spinning is worth it.
 std::uint64_t peek(const std::uint64_t& v) {
-  return __atomic_load_n(&v, __ATOMIC_RELAXED);
+  return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(v))
+      .load(std::memory_order_relaxed);
+}
+
+// The commit point of an operation: the one counter it changes, published last.
+void commit(std::uint64_t& counter, std::uint64_t value) {
+  std::atomic_ref<std::uint64_t>(counter).store(value, std::memory_order_release);
 }
 
 }  // namespace
@@ -106,7 +113,7 @@ bool IndexRing::push_for(std::uint32_t value, std::chrono::nanoseconds timeout, 
       Lock lock(&s->mutex);
       if (queued(s) < s->capacity) {
         s->cells[s->tail % s->capacity] = value;
-        __atomic_store_n(&s->tail, s->tail + 1, __ATOMIC_RELEASE);  // commit
+        commit(s->tail, s->tail + 1);
         // After the commit, still locked: no consumer can claim the value first, and a death in
         // between leaves it queued (reclaim checks the rings before it trusts an owner field).
         if (publish != nullptr) publish(context, value);
@@ -131,7 +138,7 @@ bool IndexRing::push_front(std::uint32_t value) {
     Lock lock(&s->mutex);
     if (queued(s) == s->capacity) return false;
     s->cells[(s->head - 1) % s->capacity] = value;
-    __atomic_store_n(&s->head, s->head - 1, __ATOMIC_RELEASE);  // commit
+    commit(s->head, s->head - 1);
     s->pushes.fetch_add(1, std::memory_order_release);
   }
   if (s->sleeping_consumers.load() > 0) futex_wake_one(s->pushes);
@@ -154,7 +161,7 @@ std::optional<std::uint32_t> IndexRing::pop_for(std::chrono::nanoseconds timeout
       if (queued(s) > 0) {
         value = s->cells[s->head % s->capacity];
         if (claim != nullptr) claim(context, value);
-        __atomic_store_n(&s->head, s->head + 1, __ATOMIC_RELEASE);  // commit
+        commit(s->head, s->head + 1);
         s->pops.fetch_add(1, std::memory_order_release);
         break;
       }

@@ -58,12 +58,11 @@ struct Child {
 
 class Supervisor {
  public:
-  Supervisor(const plan::RunPlan& plan, const plan::RunOptions& options, shm::RunSegment& segment,
-             const sigset_t& original_mask, report::MetricsServer* metrics,
-             std::vector<StartedStage> started)
+  // Everything it decides by is in the plan.
+  Supervisor(const plan::RunPlan& plan, shm::RunSegment& segment, const sigset_t& original_mask,
+             report::MetricsServer* metrics, std::vector<StartedStage> started)
       : started_(std::move(started)),
         plan_(plan),
-        options_(options),
         segment_(segment),
         metrics_(metrics),
         original_mask_(original_mask) {}
@@ -78,7 +77,7 @@ class Supervisor {
     }
     supervise();
     // A last update, so a program reading --progress json sees the final counts.
-    if (options_.progress == "json") print_progress(true);
+    if (plan_.progress == "json") print_progress(true);
     finish_progress_line();
     return report();
   }
@@ -187,9 +186,9 @@ class Supervisor {
   // would, with the reason first. Decode waiting on an input it was told to wait for
   // (--input-timeout 0) is left alone.
   void kill_hung_stages() {
-    if (options_.hang_timeout_s <= 0 || aborting_) return;
+    if (plan_.hang_timeout_s <= 0 || aborting_) return;
     const std::uint64_t now = monotonic_ns();
-    const auto limit = static_cast<std::uint64_t>(options_.hang_timeout_s * 1e9);
+    const auto limit = static_cast<std::uint64_t>(plan_.hang_timeout_s * 1e9);
     for (auto& c : children_) {
       if (!c.running) continue;
       const std::uint64_t beat =
@@ -203,7 +202,7 @@ class Supervisor {
         }
       }
       const Silence silence =
-          judge_silence(c.id.role, now, beat, c.cpu_moved_ns, limit, options_.input_timeout_s <= 0);
+          judge_silence(c.id.role, now, beat, c.cpu_moved_ns, limit, plan_.input_timeout_s <= 0);
       if (silence == Silence::kAlive) continue;
       if (silence == Silence::kStuckStage) {
         record_error(
@@ -257,14 +256,13 @@ class Supervisor {
   // `timeout`, `docker stop` and systemd until their SIGKILL: abort it, saying which stages were
   // still running.
   void end_a_stuck_drain() {
-    if (signals_ == 0 || aborting_ || options_.drain_timeout_s <= 0) return;
-    if (Clock::now() - first_signal_ < std::chrono::duration<double>(options_.drain_timeout_s))
-      return;
+    if (signals_ == 0 || aborting_ || plan_.drain_timeout_s <= 0) return;
+    if (Clock::now() - first_signal_ < std::chrono::duration<double>(plan_.drain_timeout_s)) return;
     std::string running;
     for (const auto& c : children_) {
       if (c.running) running += (running.empty() ? "" : ", ") + c.name;
     }
-    record_error("the stop did not finish within " + fmt::format("{:g}", options_.drain_timeout_s) +
+    record_error("the stop did not finish within " + fmt::format("{:g}", plan_.drain_timeout_s) +
                  " s (--drain-timeout; still running: " + running +
                  "): aborted, the output ends where it stopped");
     begin_abort();
@@ -293,8 +291,8 @@ class Supervisor {
   // A redrawn line on a terminal; a plain line every few seconds otherwise; JSON objects, one
   // per second, with --progress json.
   void print_progress(bool force) {
-    if (plan_.quiet || options_.progress == "none") return;
-    const bool json = options_.progress == "json";
+    if (plan_.quiet || plan_.progress == "none") return;
+    const bool json = plan_.progress == "json";
     const bool tty = !json && isatty(STDERR_FILENO);
     const auto interval = json  ? std::chrono::milliseconds(1000)
                           : tty ? std::chrono::milliseconds(500)
@@ -384,7 +382,6 @@ class Supervisor {
 
   std::vector<StartedStage> started_;
   const plan::RunPlan& plan_;
-  const plan::RunOptions& options_;
   shm::RunSegment& segment_;
   report::MetricsServer* metrics_;
   const sigset_t& original_mask_;
@@ -479,8 +476,7 @@ int run(const plan::RunOptions& options) {
   }
   std::vector<StartedStage> started = others.go();
   started.insert(started.begin(), StartedStage{StageId::decode(), decode.go()});
-  Supervisor supervisor(plan, options, segment, signals.original(), metrics.get(),
-                        std::move(started));
+  Supervisor supervisor(plan, segment, signals.original(), metrics.get(), std::move(started));
   segment.populate_slots();
   const int code = supervisor.run();
   if (code != 0) {

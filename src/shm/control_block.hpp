@@ -1,0 +1,87 @@
+// ControlBlock: the run's shared state at the start of the run segment: the stop and abort
+// flags, the credits, every stage's counters (StageStats, one cache line each), the latency
+// histogram and the run's first error.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "common/stage_id.hpp"
+#include "shm/index_ring.hpp"
+#include "shm/latency_histogram.hpp"
+#include "shm/shm_semaphore.hpp"
+
+namespace vpipe::shm {
+
+inline constexpr int kMaxStages = 66;  // decode, encode and up to 64 transform workers
+inline constexpr int kFirstWorkerStage =
+    StageId::kFirstWorkerSlot;  // decode 0, encode 1, workers 2..
+
+// Per-process counters, written by that process only, read by the scheduler.
+struct alignas(kCacheLine) StageStats {
+  std::atomic<std::int32_t> pid;
+  std::atomic<std::uint64_t> frames_in;
+  std::atomic<std::uint64_t> frames_out;
+  std::atomic<std::uint64_t> busy_ns;
+  std::atomic<std::uint64_t> wait_ns;
+  std::atomic<std::uint64_t> bytes_copied;  // pixels copied at stage boundaries: must stay 0
+  // Decode: pictures it copied or converted into a slot, not decoded straight into one.
+  std::atomic<std::uint64_t> frames_copied;
+  std::atomic<std::uint64_t> errors;        // e.g. packets the decoder rejected
+  std::atomic<std::uint64_t> drops_late;    // live: frames this stage dropped past deadline
+  std::atomic<std::uint64_t> drops_full;    // live: frames dropped because the pipeline was full
+  std::atomic<std::int64_t> cost_ns;        // live: the stage's estimate of its time per frame
+  std::atomic<std::uint32_t> eos_state;     // transform workers: EosState
+  std::atomic<std::uint32_t> restarts;      // transform workers: times restarted
+  std::atomic<std::uint64_t> heartbeat_ns;  // CLOCK_MONOTONIC of the stage's last sign of life
+};
+
+// A worker's progress with its end-of-stream marker, so one lost in a crash is put back.
+enum class EosState : std::uint32_t { kNone = 0, kTaken = 1, kForwarded = 2 };
+static_assert(sizeof(StageStats) % kCacheLine == 0, "stages must not share cache lines");
+
+struct ControlBlock {
+  std::uint64_t magic;
+  std::uint64_t total_bytes;
+  std::uint64_t plan_offset, plan_bytes;
+  std::uint64_t decoded_ring_offset, filtered_ring_offset, free_ring_offset;
+  std::uint64_t desc_offset, data_offset, slot_stride, slot_bytes;
+  std::uint64_t audio_ring_offset;  // 0: the run has no audio ring
+  std::uint32_t nb_slots, window, nb_workers;
+  alignas(kCacheLine) ShmSemaphore credits;
+  alignas(kCacheLine) std::atomic<std::uint32_t> stop_input;  // finish cleanly: stop reading
+  std::atomic<std::uint32_t> abort;                           // stop now, output is forfeit
+  std::atomic<std::int64_t> total_frames;                     // set by decode at end, else -1
+  std::atomic<std::int64_t> next_seq_out;                     // encode: frames < this are done
+  // Live mode: the next sequence number, given to a frame as a worker first claims it (see
+  // FrameRing), so that frames dropped while still queued leave no gap in the order.
+  std::atomic<std::int64_t> next_seq_in;
+  std::atomic<std::uint32_t> stages_ready;  // encode and workers, once set up (live start)
+  // Latency from decode to the encoder, per frame: a log-scale histogram (kLatencyBuckets per
+  // doubling of microseconds), written by encode.
+  std::atomic<std::uint64_t> latency_buckets[kLatencyBuckets];
+  std::atomic<std::uint64_t> latency_max_us;  // the exact largest, which caps the percentiles
+  // The first stage to fail records its one-line reason here for the scheduler to print.
+  std::atomic<std::uint32_t> error_claimed;
+  std::int32_t error_code;
+  char error_text[512];
+  alignas(kCacheLine) StageStats stages[kMaxStages];
+
+  StageStats& stage(StageId id) { return stages[id.stats_slot()]; }
+  [[nodiscard]] const StageStats& stage(StageId id) const { return stages[id.stats_slot()]; }
+};
+static_assert(std::is_standard_layout_v<ControlBlock>,
+              "every process reads it at offset 0 of the segment: one plain layout for all");
+
+// Records the run's first failure (exit code and one line); later ones are ignored. Any process.
+void record_first_error(ControlBlock& control, int exit_code, const std::string& text);
+
+}  // namespace vpipe::shm
