@@ -1,7 +1,7 @@
 // Audio beside the video, never through the frame rings. From a file, the encode stage opens
 // the input a second time and reads only its audio packets. From an input that can be read only
 // once (a stream, a camera, stdin), decode reads the audio with the video and hands its packets
-// on through the segment's audio ring (shm_ring/packet_ring.hpp), which encode takes them from.
+// on through the segment's audio ring (shm/packet_ring.hpp), which encode takes them from.
 //
 // AudioCopy carries the packets unchanged (stream copy, ffmpeg's `-c:a copy`); AudioTranscode
 // decodes, resamples and encodes them (`-c:a aac`), for a container that cannot hold the
