@@ -18,6 +18,11 @@
 #include "stage/stage_main.hpp"
 #include "supervisor/supervisor.hpp"
 #include "transform/filter.hpp"
+#include "transform/lavfi.hpp"
+
+extern "C" {
+#include <libavfilter/version.h>
+}
 
 namespace {
 
@@ -30,16 +35,28 @@ constexpr const char* kExitCodes =
     "255 stopped by Ctrl-C/SIGTERM/SIGHUP: the output is finished and plays, but ends early.";
 
 int list_filters() {
-  std::printf("Filters for --vf (a comma-separated chain: name=arg:key=value,...):\n\n");
+  std::printf(
+      "Filters for --vf: a chain in ffmpeg's syntax (name=arg:key=value,..., quoting and\n"
+      "expressions as ffmpeg's). A name ffmpeg has runs ffmpeg's filter; vpipe's own filters\n"
+      "below mix with them in one chain (cv.NAME where ffmpeg has the same name).\n\n"
+      "vpipe's own filters (OpenCV, on the YUV 4:2:0 planes, no copy in or out):\n\n");
   for (const auto& f : vpipe::transform::filter_registry()) {
-    std::printf("  %-10s %s%s\n             args: %s\n             e.g.  %s\n", f.name.c_str(),
+    const std::string name = (vpipe::transform::lavfi_has_filter(f.name) ? "cv." : "") + f.name;
+    std::printf("  %-12s %s%s\n               args: %s\n               e.g.  %s\n", name.c_str(),
                 f.summary.c_str(),
-                f.sequential ? " [sequential: keeps state across frames, runs on one worker]" : "",
+                f.sequential ? " [in order: keeps state across frames, runs on one worker]" : "",
                 f.usage.empty() ? "(none)" : f.usage.c_str(), f.example.c_str());
   }
+  std::printf("\nffmpeg's filters (libavfilter %s), one video in and one out:\n\n",
+              AV_STRINGIFY(LIBAVFILTER_VERSION));
+  for (const auto& f : vpipe::transform::lavfi_filters()) {
+    std::printf("  %-20s %s [%s]\n", f.name.c_str(), f.description.c_str(), f.order.c_str());
+  }
   std::printf(
-      "\nEvery filter works on YUV 4:2:0 planes. Filters without state run on any number of\n"
-      "transform workers in parallel; a chain with a sequential filter runs on one worker.\n");
+      "\nper frame: any number of transform workers run the chain in parallel, each on its own\n"
+      "frames. in order: the chain runs on one worker that sees every frame in order (vpipe run\n"
+      "--dry-run says which filter and why). refused: the filter changes the number or timing\n"
+      "of frames, which vpipe keeps; the reason says what to use instead.\n");
   return 0;
 }
 

@@ -41,10 +41,18 @@ std::string describe(const RunPlan& p) {
     if (p.duration_s > 0) s << p.duration_s << " s long (-t)";
     s << "\n";
   }
-  s << "filters:  " << (p.vf.empty() ? "(none)" : transform::FilterChain::parse(p.vf).describe())
-    << "\n";
+  const transform::FilterChain chain = transform::FilterChain::parse(p.vf);
+  s << "filters:  " << chain.describe() << "\n";
+  if (!chain.empty()) {
+    const std::string why = chain.why_sequential();
+    s << "          "
+      << (why.empty() ? "each frame alone: the " + std::to_string(p.nb_workers) +
+                            " worker(s) each take any frame"
+                      : "in order, on 1 worker: " + why)
+      << "\n";
+  }
   if (p.autorotate_degrees != 0) {
-    s << "          (rotate=" << p.autorotate_degrees
+    s << "          (cv.rotate=" << p.autorotate_degrees
       << " first: the input is shown rotated, and the output is filtered or cannot say so)\n";
   }
   s << "geometry: ";

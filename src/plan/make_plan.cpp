@@ -150,8 +150,8 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
       options.workers > 0 ? options.workers : affinity::default_workers(topology, !chain.empty());
   if (chain.sequential() && plan.nb_workers > 1) {
     if (options.workers > 1) {
-      spdlog::warn("the chain has a filter that must see frames in order: using 1 worker, not {}",
-                   options.workers);
+      spdlog::warn("the chain must see frames in order ({}): using 1 worker, not {}",
+                   chain.why_sequential(), options.workers);
     }
     plan.nb_workers = 1;
   }
@@ -321,7 +321,7 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   // autorotate.
   plan.autorotate_degrees = autorotation(input, options);
   if (plan.autorotate_degrees != 0) {
-    plan.vf = "rotate=" + std::to_string(plan.autorotate_degrees) +
+    plan.vf = "cv.rotate=" + std::to_string(plan.autorotate_degrees) +
               (options.vf.empty() ? "" : "," + options.vf);
   }
   const transform::FilterChain chain = transform::FilterChain::parse(plan.vf);

@@ -11,6 +11,7 @@
 #include "stage/slot_picture.hpp"
 #include "stage/stage_context.hpp"
 #include "transform/filter_chain.hpp"
+#include "transform/lavfi.hpp"
 
 namespace vpipe::stage {
 namespace {
@@ -31,6 +32,7 @@ class Worker {
     const auto& cpus = ctx_.plan.cpus_of(StageId::transform_worker(ctx_.worker_index).name());
     // OpenCV's own threads stay within this worker's CPU set.
     cv::setNumThreads(cpus.empty() ? 0 : static_cast<int>(cpus.size()));
+    transform::set_lavfi_threads(cpus.empty() ? 1 : static_cast<int>(cpus.size()));
     std::vector<shm::Slot> batch;
     batch.reserve(ctx_.plan.batch);
     ctx_.segment.control().stages_ready.fetch_add(1);
@@ -111,9 +113,10 @@ class Worker {
     {
       ScopedTimer busy(ctx_.stats.busy_ns);
       const shm::FrameDesc& in = slot.desc();
+      const AVRational tb = ctx_.plan.input_info.time_base;
       const transform::FrameContext frame{
           in.seq + (ctx_.plan.pts_range ? ctx_.plan.pts_range->seq_base : 0), in.pts,
-          static_cast<double>(in.pts) * av_q2d(ctx_.plan.input_info.time_base)};
+          static_cast<double>(in.pts) * av_q2d(tb), tb.num, tb.den};
       const auto result =
           chain_.run(transform::source_picture(slot), spare ? spare->data() : nullptr,
                      scratch_.empty() ? nullptr : aligned_scratch(), frame);
@@ -127,6 +130,9 @@ class Worker {
         result_slot = &*spare;
       }
       transform::set_picture(*result_slot, result.picture);
+      const std::uint64_t copied = chain_.frames_copied();
+      ctx_.stats.frames_copied.fetch_add(copied - copied_, std::memory_order_relaxed);
+      copied_ = copied;
     }
     cost_.add(static_cast<std::int64_t>(monotonic_ns() - started));
     {
@@ -151,7 +157,8 @@ class Worker {
   shm::FrameRing in_;
   shm::FrameRing out_;
   const live::Deadline deadline_;
-  live::CostEstimate cost_;  // this worker's time per frame, filters and hand-over
+  live::CostEstimate cost_;   // this worker's time per frame, filters and hand-over
+  std::uint64_t copied_ = 0;  // the chain's frames_copied() already counted
 };
 
 }  // namespace

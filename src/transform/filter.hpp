@@ -25,6 +25,8 @@ struct FrameContext {
   std::int64_t seq = 0;  // decode order, from 0
   std::int64_t pts = 0;  // in the input's time base
   double time_s = 0;     // pts in seconds
+  int tb_num = 1;        // the input's time base
+  int tb_den = 90000;
 };
 
 class Filter {
@@ -44,6 +46,13 @@ class Filter {
   [[nodiscard]] virtual bool is_view() const { return false; }
   // True when the filter keeps state from one frame to the next and must see frames in order.
   [[nodiscard]] virtual bool sequential() const { return false; }
+  // Why the filter is sequential, for --dry-run and the log; empty when it is not.
+  [[nodiscard]] virtual std::string why_sequential() const {
+    return sequential() ? "'" + describe() + "' keeps state from frame to frame" : "";
+  }
+  // Pictures copied so far that the filter itself did not write (a libavfilter graph's result
+  // copied into the slot): counted in the stage's frames_copied.
+  [[nodiscard]] virtual std::uint64_t frames_copied() const { return 0; }
   virtual void apply(const Picture& in, Picture& out, const FrameContext& frame) const = 0;
 };
 

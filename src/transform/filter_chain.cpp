@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/error.hpp"
+#include "transform/lavfi.hpp"
 
 namespace vpipe::transform {
 namespace {
@@ -53,14 +54,54 @@ FilterArgs parse_args(const std::string& name, std::string_view text) {
   return args;
 }
 
-const FilterInfo& find_filter(const std::string& name) {
+const FilterInfo* find_filter(std::string_view name) {
   const auto& registry = filter_registry();
   const auto it = std::find_if(registry.begin(), registry.end(),
                                [&](const FilterInfo& f) { return f.name == name; });
-  if (it == registry.end()) {
-    fail(ExitCode::kUsage, "unknown filter '" + name + "' (see `vpipe filters` for the list)");
+  return it == registry.end() ? nullptr : &*it;
+}
+
+// The chain's entries, split at the commas that are not quoted ('...'), escaped (\,) or inside
+// a link label ([...]), as ffmpeg's parser splits them. `graph` is set when the text is a whole
+// filtergraph (labels, or chains separated by ';').
+std::vector<std::string> split_entries(std::string_view text, bool& graph) {
+  std::vector<std::string> entries;
+  std::string current;
+  bool quoted = false;
+  bool label = false;
+  graph = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\\' && i + 1 < text.size()) {
+      current += c;
+      current += text[++i];
+      continue;
+    }
+    if (c == '\'') quoted = !quoted;
+    if (!quoted && c == '[') label = graph = true;
+    if (!quoted && c == ']') label = false;
+    if (!quoted && !label && (c == ',' || c == ';')) {
+      graph = graph || c == ';';
+      entries.push_back(trim(current));
+      current.clear();
+      continue;
+    }
+    current += c;
   }
-  return *it;
+  if (quoted) {
+    fail(ExitCode::kUsage, "filter chain '" + std::string(text) + "' has an unclosed quote");
+  }
+  entries.push_back(trim(current));
+  return entries;
+}
+
+std::string entry_name(const std::string& entry) {
+  return trim(entry.substr(0, entry.find('=')));
+}
+
+// "scale@big" -> "scale": ffmpeg's instance names.
+std::string base_name(const std::string& name) {
+  return name.substr(0, name.find('@'));
 }
 
 }  // namespace
@@ -69,15 +110,58 @@ FilterChain FilterChain::parse(std::string_view spec) {
   FilterChain chain;
   const std::string text = trim(spec);
   if (text.empty()) return chain;
-  for (const std::string& item : split(text, ',')) {
+  bool graph = false;
+  const std::vector<std::string> entries = split_entries(text, graph);
+  for (const std::string& item : entries) {
     if (item.empty()) fail(ExitCode::kUsage, "filter chain '" + text + "' has an empty entry");
-    const auto eq = item.find('=');
-    const std::string name = trim(item.substr(0, eq));
-    const FilterInfo& info = find_filter(name);
-    const FilterArgs args = parse_args(
-        name, eq == std::string::npos ? std::string_view{} : std::string_view(item).substr(eq + 1));
-    chain.filters_.push_back(info.make(args));
   }
+  // A filtergraph with labels or several chains is ffmpeg's alone: one graph for all of it.
+  if (graph) {
+    std::string why;
+    for (const std::string& item : entries) {
+      if (std::string reason = lavfi_sequential_reason(item); why.empty()) why = reason;
+    }
+    chain.filters_.push_back(std::make_unique<LavfiGraph>(text, why));
+    chain.plan_buffers();
+    return chain;
+  }
+  // A name ffmpeg has means ffmpeg's filter, with ffmpeg's arguments; vpipe's own filter of that
+  // name is cv.NAME. Consecutive ffmpeg filters share one graph.
+  std::string lavfi_run;
+  std::string lavfi_why;
+  const auto end_lavfi_run = [&] {
+    if (lavfi_run.empty()) return;
+    chain.filters_.push_back(std::make_unique<LavfiGraph>(lavfi_run, lavfi_why));
+    lavfi_run.clear();
+    lavfi_why.clear();
+  };
+  for (const std::string& item : entries) {
+    std::string name = entry_name(item);
+    const bool cv = name.rfind("cv.", 0) == 0;
+    if (cv) name = name.substr(3);
+    const FilterInfo* own = find_filter(name);
+    if (!cv && lavfi_has_filter(base_name(name))) {
+      if (std::string reason = lavfi_sequential_reason(item); lavfi_why.empty()) {
+        lavfi_why = reason;
+      }
+      lavfi_run += (lavfi_run.empty() ? "" : ",") + item;
+      continue;
+    }
+    if (own == nullptr) {
+      fail(ExitCode::kUsage, cv ? "unknown filter 'cv." + name + "': vpipe has no filter '" + name +
+                                      "' (see `vpipe filters`)"
+                                : "unknown filter '" + name +
+                                      "': neither vpipe's nor ffmpeg's (see `vpipe filters`)");
+    }
+    end_lavfi_run();
+    const auto eq = item.find('=');
+    // Errors name the filter as written: cv.crop, or gray.
+    const FilterArgs args = parse_args(
+        cv ? "cv." + name : name,
+        eq == std::string::npos ? std::string_view{} : std::string_view(item).substr(eq + 1));
+    chain.filters_.push_back(own->make(args));
+  }
+  end_lavfi_run();
   chain.plan_buffers();
   return chain;
 }
@@ -115,12 +199,30 @@ bool FilterChain::sequential() const {
                      [](const auto& f) { return f->sequential(); });
 }
 
+std::string FilterChain::why_sequential() const {
+  for (const auto& f : filters_) {
+    if (f->sequential()) return f->why_sequential();
+  }
+  return {};
+}
+
+std::uint64_t FilterChain::frames_copied() const {
+  std::uint64_t copied = 0;
+  for (const auto& f : filters_) copied += f->frames_copied();
+  return copied;
+}
+
 std::string FilterChain::describe() const {
   if (filters_.empty()) return "(none)";
   std::string text;
   for (const auto& f : filters_) {
     if (!text.empty()) text += ",";
-    text += f->describe();
+    std::string step = f->describe();
+    // vpipe's own filter under a name ffmpeg also has is written cv.NAME.
+    if (dynamic_cast<const LavfiGraph*>(f.get()) == nullptr && lavfi_has_filter(entry_name(step))) {
+      step = "cv." + step;
+    }
+    text += step;
   }
   return text;
 }

@@ -20,6 +20,9 @@ namespace vpipe::transform {
 
 class FilterChain {
  public:
+  // `spec` is ffmpeg's filter syntax. A name libavfilter has runs ffmpeg's filter (consecutive
+  // ones share one graph); vpipe's own filters are reached by their names, or cv.NAME where
+  // ffmpeg has the same name. A filtergraph with labels or ';' is ffmpeg's alone.
   // Throws vpipe::Error (kUsage) with a one-line message naming the filter and the argument.
   static FilterChain parse(std::string_view spec);
 
@@ -33,6 +36,10 @@ class FilterChain {
   [[nodiscard]] bool needs_scratch() const { return needs_scratch_; }
   // True when some filter must see every frame in order (one worker only).
   [[nodiscard]] bool sequential() const;
+  // Why the chain must run on one worker, in order; empty when any number of workers may run it.
+  [[nodiscard]] std::string why_sequential() const;
+  // Pictures copied so far that no filter wrote (see Filter::frames_copied).
+  [[nodiscard]] std::uint64_t frames_copied() const;
   [[nodiscard]] bool empty() const { return filters_.empty(); }
   [[nodiscard]] std::string describe() const;
 

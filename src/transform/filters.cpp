@@ -189,7 +189,7 @@ class Crop final : public Filter {
   Geometry output_geometry(Geometry in) const override {
     const auto [x, y] = origin(in);
     if (x + w_ > in.width || y + h_ > in.height) {
-      fail(ExitCode::kUsage, "filter 'crop': " + std::to_string(w_) + "x" + std::to_string(h_) +
+      fail(ExitCode::kUsage, "filter 'cv.crop': " + std::to_string(w_) + "x" + std::to_string(h_) +
                                  " at " + std::to_string(x) + "," + std::to_string(y) +
                                  " does not fit in the " + std::to_string(in.width) + "x" +
                                  std::to_string(in.height) + " input");
@@ -391,7 +391,7 @@ class Pad final : public Filter {
   Geometry output_geometry(Geometry in) const override {
     const auto [x, y] = origin(in);
     if (x + in.width > w_ || y + in.height > h_) {
-      fail(ExitCode::kUsage, "filter 'pad': the " + std::to_string(in.width) + "x" +
+      fail(ExitCode::kUsage, "filter 'cv.pad': the " + std::to_string(in.width) + "x" +
                                  std::to_string(in.height) + " input does not fit in " +
                                  std::to_string(w_) + "x" + std::to_string(h_) + " at " +
                                  std::to_string(x) + "," + std::to_string(y));
@@ -497,34 +497,34 @@ std::vector<FilterInfo> all_filters() {
        "scale to a size; -1 (or -N) for one side keeps the aspect ratio (a multiple of N)",
        "resize=1280x720:interp=area", make_resize, false},
       {"crop", "W:H[:X:Y]", "cut a W x H window (centred unless X, Y given; no pixel copied)",
-       "crop=640:360:0:0", make_crop, false},
+       "cv.crop=640:360:0:0", make_crop, false},
       {"pad", "W:H[:X:Y][:color=black|white|gray]",
        "add borders up to W x H (centred unless X, Y given; X, Y rounded down to even)",
-       "pad=1920:1080:color=black", make_pad, false},
+       "cv.pad=1920:1080:color=black", make_pad, false},
       {"rotate", "90|180|270 | angle=DEG",
        "turn clockwise: 90 and 270 swap width and height; angle=DEG keeps the size, corners black",
-       "rotate=90", make_rotate, false},
+       "cv.rotate=90", make_rotate, false},
       {"flip", "[dir=h|v|hv]", "mirror horizontally, vertically (default) or both", "flip=h",
        make_flip, false},
-      {"hflip", "", "mirror left-right (same as flip=h)", "hflip", make_hflip, false},
-      {"vflip", "", "mirror top-bottom (same as flip=v)", "vflip", make_vflip, false},
+      {"hflip", "", "mirror left-right (same as flip=h)", "cv.hflip", make_hflip, false},
+      {"vflip", "", "mirror top-bottom (same as flip=v)", "cv.vflip", make_vflip, false},
       {"gray", "", "drop colour (chroma to neutral)", "gray", make_gray, false},
       {"eq", "[contrast:brightness:saturation:gamma] (named or in that order)",
        "contrast 0..4, brightness -1..1, saturation 0..3, gamma 0.1..10 (as ffmpeg's eq)",
-       "eq=brightness=0.1:contrast=1.2:gamma=1.5", make_eq, false},
+       "cv.eq=brightness=0.1:contrast=1.2:gamma=1.5", make_eq, false},
       {"hue", "[h=DEG][:s=SAT]",
-       "turn the hue by DEG degrees and scale saturation by SAT (-10..10)", "hue=h=90:s=1.5",
+       "turn the hue by DEG degrees and scale saturation by SAT (-10..10)", "cv.hue=h=90:s=1.5",
        make_hue, false},
       {"sepia", "", "old-photograph brown tint (brightness kept)", "sepia", make_sepia, false},
       {"gblur", "[sigma=S]",
        "Gaussian blur, sigma in pixels (default 0.5; from 4, three box passes: same cost at "
        "any sigma)",
-       "gblur=2", make_gblur, false},
+       "cv.gblur=2", make_gblur, false},
       {"boxblur", "[r=R]", "box blur: mean over a (2R+1) x (2R+1) square, every plane (default 1)",
-       "boxblur=2", make_boxblur, false},
+       "cv.boxblur=2", make_boxblur, false},
       {"unsharp", "[lx:ly:la] (luma kernel width, height: odd 3..23; amount -2..5)",
        "sharpen luma (amount > 0) or soften it (< 0), as ffmpeg's unsharp (default 5:5:1)",
-       "unsharp=7:7:1.5", make_unsharp, false},
+       "cv.unsharp=7:7:1.5", make_unsharp, false},
       {"sharpen", "[amount=A]", "the same as unsharp=5:5:A (default 1)", "sharpen=0.8",
        make_sharpen, false},
       {"edges", "[low:high]", "Canny edge map of luma: white edges on black (default 50:150)",
@@ -537,10 +537,10 @@ std::vector<FilterInfo> all_filters() {
        "tdenoise=8", make_tdenoise, true},
       {"drawtext", "text=T[:x=X:y=Y:size=PX] (T without ':' or ',')",
        "draw text in white, outlined; %{n} frame number, %{pts} seconds, %{localtime} HH:MM:SS",
-       "drawtext=text=frame %{n} at %{pts}s:x=16:y=16:size=32", make_drawtext, false},
+       "cv.drawtext=text=frame %{n} at %{pts}s:x=16:y=16:size=32", make_drawtext, false},
       {"overlay", "file=PATH[:x=X:y=Y:alpha=A]",
        "blend an image (PNG alpha honoured) at X, Y (rounded down to even), clipped to the frame",
-       "overlay=file=logo.png:x=16:y=16:alpha=0.8", make_overlay, false},
+       "cv.overlay=file=logo.png:x=16:y=16:alpha=0.8", make_overlay, false},
       {"stress", "N[:vary=V] (0..10000 each)",
        "benchmark load: N rounds of integer work per luma pixel, plus 0..V varying by frame",
        "stress=200:vary=100", make_stress, false},

@@ -129,7 +129,8 @@ TEST_F(BadInputTest, ZeroSizeResize) {
 }
 
 TEST_F(BadInputTest, BadFilterArgument) {
-  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--vf", "gblur=sigma=fast"}, 2, "sigma");
+  expect_error({"run", "-i", kSample, "-o", path("o.mp4"), "--vf", "cv.gblur=sigma=fast"}, 2,
+               "sigma");
 }
 
 TEST_F(BadInputTest, HugeGeometry) {

@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 // About a second of work here (stages start in a few hundredths of a second), so that a kill
 // lands mid-run.
 const std::vector<std::string> kJob = {"-i",        "testsrc2:size=640x360:rate=30:duration=20",
-                                       "--vf",      "gblur=6,hflip,resize=320x180",
+                                       "--vf",      "cv.gblur=6,cv.hflip,resize=320x180",
                                        "-c:v",      "ffv1",
                                        "--workers", "3"};
 
@@ -108,7 +108,7 @@ TEST_F(FaultTest, LiveWorkersKilledAtRandomTimesKeepOrderAndAccountForEveryFrame
     const pid_t parent =
         start_vpipe({"run", "-q", "-o", out, "--stats-json", out + ".json", "-i",
                      from_clip ? clip : "testsrc2:size=640x360:rate=30:duration=2", "--realtime",
-                     "--vf", "stress=1000,hflip", "--workers", "3", "--latency-budget", "150"},
+                     "--vf", "stress=1000,cv.hflip", "--workers", "3", "--latency-budget", "150"},
                     out);
     std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 1500));
     kills += kill_a_worker(parent, rng);
@@ -205,7 +205,7 @@ TEST_F(FaultTest, RestartBudgetStopsTheRunWithOneLine) {
   // A slower job, so the worker is surely still running when it is killed.
   const pid_t parent =
       start_vpipe({"run", "-q", "-o", out, "-i", "testsrc:size=640x360:duration=30", "--vf",
-                   "gblur=8", "-c:v", "ffv1", "--max-restarts", "0"},
+                   "cv.gblur=8", "-c:v", "ffv1", "--max-restarts", "0"},
                   out);
   std::mt19937 rng(1);
   bool killed = false;

@@ -163,7 +163,7 @@ TEST_F(FidelityTest, ARotatedInputIsShownUprightWhereverItGoes) {
   EXPECT_EQ(decode_video(path("coded.mkv")).width, 320);
 
   // A filter that turns works on the upright picture; the side data is not kept either.
-  vpipe_ok({"-i", in, "-o", path("back.mp4"), "--vf", "rotate=270"});
+  vpipe_ok({"-i", in, "-o", path("back.mp4"), "--vf", "cv.rotate=270"});
   const DecodedVideo back = decode_video(path("back.mp4"));
   EXPECT_EQ(back.width, 320);
   EXPECT_EQ(back.height, 240);

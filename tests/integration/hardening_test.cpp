@@ -464,7 +464,7 @@ int open_as_nobody(const std::string& file) {
 TEST_F(HardeningTest, AnotherUserCannotOpenTheRunSegment) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to another user";
   const pid_t parent = start_vpipe(
-      {"run", "-q", "-i", "testsrc:size=640x360:duration=30", "--vf", "gblur=8", "-o", "null"},
+      {"run", "-q", "-i", "testsrc:size=640x360:duration=30", "--vf", "cv.gblur=8", "-o", "null"},
       path("slow"));
   const RunGuard guard(parent);
 

@@ -54,8 +54,9 @@ TEST_F(ObservabilityTest, StatsReportTheResultTimesAndOutputSize) {
 }
 
 TEST_F(ObservabilityTest, ProgressJsonIsOneObjectPerLine) {
-  const RunResult r = run_vpipe({"run", "-i", "testsrc:size=640x360:duration=20", "--vf", "gblur=4",
-                                 "-o", "null", "--progress", "json", "--log-level", "warn"});
+  const RunResult r =
+      run_vpipe({"run", "-i", "testsrc:size=640x360:duration=20", "--vf", "cv.gblur=4", "-o",
+                 "null", "--progress", "json", "--log-level", "warn"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::istringstream lines(r.err);
   std::string line;
@@ -75,7 +76,7 @@ TEST_F(ObservabilityTest, ProgressJsonIsOneObjectPerLine) {
 TEST_F(ObservabilityTest, PlainProgressLinesWhenNotATerminal) {
   // A long job, stopped once it has run past the 5 s between plain lines.
   const pid_t pid = start_vpipe(
-      {"run", "-i", "testsrc:size=1280x720:duration=600", "--vf", "gblur=6", "-o", "null"},
+      {"run", "-i", "testsrc:size=1280x720:duration=600", "--vf", "cv.gblur=6", "-o", "null"},
       path("vpipe"));
   std::this_thread::sleep_for(6500ms);
   kill(pid, SIGTERM);
@@ -86,8 +87,8 @@ TEST_F(ObservabilityTest, PlainProgressLinesWhenNotATerminal) {
 }
 
 TEST_F(ObservabilityTest, MetricsEndpointServesPrometheusTextWhileRunning) {
-  const pid_t pid = start_vpipe({"run", "-i", "testsrc:size=640x360:duration=60", "--vf", "gblur=6",
-                                 "-o", "null", "--metrics", "0", "-q"},
+  const pid_t pid = start_vpipe({"run", "-i", "testsrc:size=640x360:duration=60", "--vf",
+                                 "cv.gblur=6", "-o", "null", "--metrics", "0", "-q"},
                                 path("vpipe"));
   int port = 0;
   for (int i = 0; i < 200 && port == 0; ++i) {

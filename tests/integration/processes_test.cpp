@@ -23,7 +23,7 @@ using namespace std::chrono_literals;
 
 // Long enough to observe and signal: 30 s of 640x360 with a heavy blur.
 const std::vector<std::string> kSlowRun = {
-    "-i", "testsrc:size=640x360:rate=30:duration=30", "--vf", "gblur=8", "-c:v", "ffv1"};
+    "-i", "testsrc:size=640x360:rate=30:duration=30", "--vf", "cv.gblur=8", "-c:v", "ffv1"};
 
 // "vpipe:decode    cpus 0" lines of --dry-run -> stage -> cpu list text.
 std::map<std::string, std::string> planned_cpus(const std::string& dry_run) {
@@ -225,7 +225,7 @@ TEST_F(ProcessesTest, AStopThatCannotDrainIsAbortedAtTheDrainTimeout) {
 TEST_F(ProcessesTest, SecondInterruptAbortsQuicklyAndLeavesNothing) {
   // Big frames, so that draining after the first signal takes longer than the gap.
   const pid_t parent = start_slow(
-      {"-i", "testsrc:size=1920x1080:rate=30:duration=30", "--vf", "gblur=12", "-c:v", "ffv1"});
+      {"-i", "testsrc:size=1920x1080:rate=30:duration=30", "--vf", "cv.gblur=12", "-c:v", "ffv1"});
   const RunGuard guard{parent};
   const auto stages = wait_for_stages(parent, 3);
   ASSERT_EQ(stages.size(), 3u);
@@ -259,8 +259,9 @@ TEST_F(ProcessesTest, KillingTheSchedulerTakesEveryStageAndSegmentWithIt) {
 
 // Kills the stage named `stage` of a slow run writing `out`; returns the run's exit code.
 int kill_stage_mid_run(ProcessesTest& t, const std::string& stage, const std::string& out) {
-  std::vector<std::string> args{
-      "run", "-q", "-o", out, "-i", "testsrc:size=640x360:rate=30:duration=30", "--vf", "gblur=8"};
+  std::vector<std::string> args{"run",  "-q",        "-o",
+                                out,    "-i",        "testsrc:size=640x360:rate=30:duration=30",
+                                "--vf", "cv.gblur=8"};
   const pid_t parent = start_vpipe(args, out);
   const ProcessesTest::RunGuard guard{parent};
   const auto stages = t.wait_for_stages(parent, 3);

@@ -98,7 +98,7 @@ TEST_F(RunTest, TestsrcPixelsMatchFfmpegsOwnRendering) {
 
 TEST_F(RunTest, FilterChainGivesThePlannedGeometryAndKeepsTiming) {
   vpipe_ok({"run", "-q", "-i", kSample, "-o", path("out.mp4"), "--vf",
-            "resize=320x180,gblur=1,crop=300:160", "-c:v", "mpeg4", "--crf", "5"});
+            "resize=320x180,cv.gblur=1,cv.crop=300:160", "-c:v", "mpeg4", "--crf", "5"});
   const DecodedVideo in = decode_video(kSample);
   const DecodedVideo out = decode_video(path("out.mp4"));
   EXPECT_EQ(out.codec, "mpeg4");
@@ -111,7 +111,7 @@ TEST_F(RunTest, FilterChainGivesThePlannedGeometryAndKeepsTiming) {
 TEST_F(RunTest, OutputIsTheSameWhateverTheNumberOfWorkers) {
   // stress with vary: each frame costs a different amount, so workers finish out of order.
   const std::string input = "testsrc2:size=320x240:rate=30:duration=2";
-  const std::string vf = "stress=5:vary=60,hflip,resize=160x120";
+  const std::string vf = "stress=5:vary=60,cv.hflip,resize=160x120";
   vpipe_ok({"run", "-q", "-i", input, "-o", path("w1.mkv"), "-c:v", "ffv1", "--vf", vf, "--workers",
             "1"});
   const DecodedVideo one = decode_video(path("w1.mkv"));

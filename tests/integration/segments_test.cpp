@@ -185,7 +185,7 @@ TEST_F(SegmentsTest, StatefulFiltersGetPreRollAndFrameNumbersAreAbsolute) {
   // Noise for tdenoise to average away, then the frame number drawn on each frame.
   const std::vector<std::string> opts{
       "-i",   in,     "-c:v",
-      "ffv1", "--vf", "tdenoise=12,drawtext=text=frame %{n} at %{pts}s:x=8:y=8:size=24"};
+      "ffv1", "--vf", "tdenoise=12,cv.drawtext=text=frame %{n} at %{pts}s:x=8:y=8:size=24"};
   single_run(opts, path("single.mkv"));
   std::vector<std::string> plan_args = opts;
   plan_args.insert(plan_args.end(),

@@ -61,7 +61,7 @@ TEST_F(ConfigFileTest, AppliesEveryKnownKey) {
                                  "input: /media/in.mp4\n"
                                  "output: out.mkv\n"
                                  "format: matroska\n"
-                                 "vf: \"resize=1280x720,gblur=1\"\n"
+                                 "vf: \"resize=1280x720,cv.gblur=1\"\n"
                                  "codec: libx265\n"
                                  "preset: slow\n"
                                  "crf: 20\n"
@@ -103,7 +103,7 @@ TEST_F(ConfigFileTest, AppliesEveryKnownKey) {
   EXPECT_EQ(sut.input, "/media/in.mp4");
   EXPECT_EQ(sut.output, "out.mkv");
   EXPECT_EQ(sut.format, "matroska");
-  EXPECT_EQ(sut.vf, "resize=1280x720,gblur=1");
+  EXPECT_EQ(sut.vf, "resize=1280x720,cv.gblur=1");
   EXPECT_EQ(sut.codec, "libx265");
   EXPECT_EQ(sut.preset, "slow");
   EXPECT_EQ(sut.crf, 20);

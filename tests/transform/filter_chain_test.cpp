@@ -74,22 +74,22 @@ TEST_P(FilterChainValidSpecTest, ParseBuildsTheChainTheSpecNames) {
 
 INSTANTIATE_TEST_SUITE_P(
     Specs, FilterChainValidSpecTest,
-    ::testing::Values(ValidSpec{"resize=1280x720,gblur=2",
-                                "resize=1280x720:interp=linear,gblur=sigma=2"},
+    ::testing::Values(ValidSpec{"resize=1280x720,cv.gblur=2",
+                                "resize=1280x720:interp=linear,cv.gblur=sigma=2"},
                       ValidSpec{"resize=w=640:h=-1:interp=area", "resize=640x-1:interp=area"},
                       ValidSpec{"resize=-1x720:interp=lanczos", "resize=-1x720:interp=lanczos"},
                       ValidSpec{"resize=320x240:interp=nearest", "resize=320x240:interp=nearest"},
                       ValidSpec{"resize=320x240:interp=cubic", "resize=320x240:interp=cubic"},
-                      ValidSpec{"crop=100:50:10:20", "crop=100:50:10:20"},
-                      ValidSpec{"crop=w=100:h=50", "crop=100:50:center:center"},
-                      ValidSpec{"crop=100:50:y=4", "crop=100:50:center:4"},
+                      ValidSpec{"cv.crop=100:50:10:20", "cv.crop=100:50:10:20"},
+                      ValidSpec{"cv.crop=w=100:h=50", "cv.crop=100:50:center:center"},
+                      ValidSpec{"cv.crop=100:50:y=4", "cv.crop=100:50:center:4"},
                       ValidSpec{"flip=hv", "flip=hv"}, ValidSpec{"flip=vh", "flip=hv"},
                       ValidSpec{"flip=dir=h", "flip=h"}, ValidSpec{"flip", "flip=v"},
-                      ValidSpec{"hflip", "flip=h"}, ValidSpec{"vflip", "flip=v"},
-                      ValidSpec{"gray", "gray"}, ValidSpec{"gblur", "gblur=sigma=0.5"},
-                      ValidSpec{"gblur=sigma=1.5", "gblur=sigma=1.5"},
-                      ValidSpec{"  resize = 320x240 ,\tgray , gblur = sigma = 3 ",
-                                "resize=320x240:interp=linear,gray,gblur=sigma=3"},
+                      ValidSpec{"cv.hflip", "flip=h"}, ValidSpec{"cv.vflip", "flip=v"},
+                      ValidSpec{"gray", "gray"}, ValidSpec{"cv.gblur", "cv.gblur=sigma=0.5"},
+                      ValidSpec{"cv.gblur=sigma=1.5", "cv.gblur=sigma=1.5"},
+                      ValidSpec{"  resize = 320x240 ,\tgray , cv.gblur = sigma = 3 ",
+                                "resize=320x240:interp=linear,gray,cv.gblur=sigma=3"},
                       ValidSpec{"", "(none)"}, ValidSpec{" \t ", "(none)"}));
 
 TEST(FilterChainTest, EmptySpecGivesAnEmptyChain) {
@@ -153,22 +153,23 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidSpec{"resize=64x64:interp=area:1", "filter 'resize'", "positional argument '1'"},
         InvalidSpec{"resize=64x64:", "filter 'resize'", "empty argument"},
         InvalidSpec{"resize=64x64:=area", "filter 'resize'", "has no name"},
-        InvalidSpec{"crop=w=10:20", "filter 'crop'", "positional argument '20' after a named"},
-        InvalidSpec{"crop=10", "filter 'crop'", "needs a size"},
-        InvalidSpec{"crop=0:10", "filter 'crop'", "width 0 is out of range"},
-        InvalidSpec{"crop=10:20000", "filter 'crop'", "height 20000 is out of range"},
-        InvalidSpec{"crop=10:10:-2:0", "filter 'crop'", "must not be negative"},
-        InvalidSpec{"crop=1:2:3:4:5", "filter 'crop'", "too many arguments"},
-        InvalidSpec{"gblur=-1", "filter 'gblur'", "sigma -1 is out of range"},
-        InvalidSpec{"gblur=0", "filter 'gblur'", "sigma 0 is out of range"},
-        InvalidSpec{"gblur=2000", "filter 'gblur'", "sigma 2000 is out of range"},
-        InvalidSpec{"gblur=abc", "filter 'gblur'", "must be a number, got 'abc'"},
-        InvalidSpec{"gblur=nan", "filter 'gblur'", "must be a number"},
-        InvalidSpec{"gblur=radius=2", "filter 'gblur'", "unknown argument 'radius'"},
+        InvalidSpec{"cv.crop=w=10:20", "filter 'cv.crop'",
+                    "positional argument '20' after a named"},
+        InvalidSpec{"cv.crop=10", "filter 'cv.crop'", "needs a size"},
+        InvalidSpec{"cv.crop=0:10", "filter 'cv.crop'", "width 0 is out of range"},
+        InvalidSpec{"cv.crop=10:20000", "filter 'cv.crop'", "height 20000 is out of range"},
+        InvalidSpec{"cv.crop=10:10:-2:0", "filter 'cv.crop'", "must not be negative"},
+        InvalidSpec{"cv.crop=1:2:3:4:5", "filter 'cv.crop'", "too many arguments"},
+        InvalidSpec{"cv.gblur=-1", "filter 'cv.gblur'", "sigma -1 is out of range"},
+        InvalidSpec{"cv.gblur=0", "filter 'cv.gblur'", "sigma 0 is out of range"},
+        InvalidSpec{"cv.gblur=2000", "filter 'cv.gblur'", "sigma 2000 is out of range"},
+        InvalidSpec{"cv.gblur=abc", "filter 'cv.gblur'", "must be a number, got 'abc'"},
+        InvalidSpec{"cv.gblur=nan", "filter 'cv.gblur'", "must be a number"},
+        InvalidSpec{"cv.gblur=radius=2", "filter 'cv.gblur'", "unknown argument 'radius'"},
         InvalidSpec{"gray=1", "filter 'gray'", "too many arguments"},
         InvalidSpec{"gray=strength=1", "filter 'gray'", "unknown argument 'strength'"},
         InvalidSpec{"flip=x", "filter 'flip'", "dir 'x'"},
-        InvalidSpec{"hflip=v", "filter 'hflip'", "too many arguments"},
+        InvalidSpec{"cv.hflip=v", "filter 'cv.hflip'", "too many arguments"},
         InvalidSpec{",,", "filter chain ',,'", "empty entry"},
         InvalidSpec{"gray,", "filter chain 'gray,'", "empty entry"},
         InvalidSpec{"gray, ,flip", "filter chain 'gray, ,flip'", "empty entry"},
@@ -177,7 +178,8 @@ INSTANTIATE_TEST_SUITE_P(
 // ---- plan -----------------------------------------------------------------------------------
 
 TEST(FilterChainTest, PlanListsTheGeometryAfterEachStep) {
-  const FilterChain sut = FilterChain::parse("resize=1280x720,gblur=2,crop=100:50:10:20,gray,flip");
+  const FilterChain sut =
+      FilterChain::parse("resize=1280x720,cv.gblur=2,cv.crop=100:50:10:20,gray,flip");
 
   const std::vector<Geometry> steps = sut.plan({640, 360});
 
@@ -224,26 +226,26 @@ INSTANTIATE_TEST_SUITE_P(
                       AspectCase{"resize=-8x100", {1920, 1080}, {176, 100}}));
 
 TEST(FilterChainTest, PlanThrowsNamingCropWhenTheWindowDoesNotFitTheInput) {
-  const FilterChain sut = FilterChain::parse("crop=100:50:600:20");
+  const FilterChain sut = FilterChain::parse("cv.crop=100:50:600:20");
 
   const std::string message = usage_error_of([&] { (void)sut.plan({640, 360}); });
 
-  EXPECT_THAT(message, HasSubstr("filter 'crop'"));
+  EXPECT_THAT(message, HasSubstr("filter 'cv.crop'"));
   EXPECT_THAT(message, HasSubstr("does not fit in the 640x360 input"));
 }
 
 TEST(FilterChainTest, PlanThrowsWhenALaterStepNoLongerFits) {
-  const FilterChain sut = FilterChain::parse("resize=64x64,crop=100:50");
+  const FilterChain sut = FilterChain::parse("resize=64x64,cv.crop=100:50");
 
   const std::string message = usage_error_of([&] { (void)sut.plan({640, 360}); });
 
-  EXPECT_THAT(message, HasSubstr("filter 'crop'"));
+  EXPECT_THAT(message, HasSubstr("filter 'cv.crop'"));
   EXPECT_THAT(message, HasSubstr("64x64 input"));
 }
 
 TEST(FilterChainTest, PlanRoundsTheCropOriginDownToEven) {
-  const FilterChain fits = FilterChain::parse("crop=638:358:3:3");       // origin 2,2
-  const FilterChain overflows = FilterChain::parse("crop=638:358:4:0");  // origin 4,0
+  const FilterChain fits = FilterChain::parse("cv.crop=638:358:3:3");       // origin 2,2
+  const FilterChain overflows = FilterChain::parse("cv.crop=638:358:4:0");  // origin 4,0
 
   EXPECT_EQ(to_text(fits.plan({640, 360})), "640x360,638x358");
   usage_error_of([&] { (void)overflows.plan({640, 360}); });
@@ -269,7 +271,7 @@ TEST(FilterChainTest, MaxPictureBytesIsTheLargestStep) {
 }
 
 TEST(FilterChainTest, MaxPictureBytesCountsTheInputWhenTheChainShrinksIt) {
-  const FilterChain sut = FilterChain::parse("crop=100:50,resize=32x32");
+  const FilterChain sut = FilterChain::parse("cv.crop=100:50,resize=32x32");
 
   EXPECT_EQ(sut.max_picture_bytes({640, 360}), picture_bytes({640, 360}));
   EXPECT_EQ(FilterChain::parse("").max_picture_bytes({640, 360}), picture_bytes({640, 360}));
@@ -284,15 +286,15 @@ TEST(FilterChainTest, MaxPictureBytesIncludesLinePaddingForOddSizes) {
 
 TEST(FilterChainTest, ResizeNeedsASpareSlot) {
   EXPECT_TRUE(FilterChain::parse("resize=64x64").needs_spare());
-  EXPECT_TRUE(FilterChain::parse("gray,crop=10:10,resize=64x64,flip").needs_spare());
+  EXPECT_TRUE(FilterChain::parse("gray,cv.crop=10:10,resize=64x64,flip").needs_spare());
 }
 
 // The input is never written, so every filter that writes pixels, in place or not, needs the
 // spare slot for its result.
 TEST(FilterChainTest, EveryPixelWritingFilterNeedsASpareSlot) {
   for (const char* spec :
-       {"gblur=2", "gray", "flip=hv", "hflip", "vflip", "crop=10:10,gray",
-        "crop=10:10,crop=4:4,flip", "gblur,crop=10:10,gray,flip=h,hflip,vflip"}) {
+       {"cv.gblur=2", "gray", "flip=hv", "cv.hflip", "cv.vflip", "cv.crop=10:10,gray",
+        "cv.crop=10:10,cv.crop=4:4,flip", "cv.gblur,cv.crop=10:10,gray,flip=h,cv.hflip,cv.vflip"}) {
     SCOPED_TRACE(spec);
 
     const FilterChain sut = FilterChain::parse(spec);
@@ -303,7 +305,7 @@ TEST(FilterChainTest, EveryPixelWritingFilterNeedsASpareSlot) {
 
 // Crop only moves plane pointers: a chain of views returns a view of the input.
 TEST(FilterChainTest, ViewOnlyChainsNeedNoSpareSlot) {
-  for (const char* spec : {"crop=10:10", "crop=100:50,crop=10:10:2:2", ""}) {
+  for (const char* spec : {"cv.crop=10:10", "cv.crop=100:50,cv.crop=10:10:2:2", ""}) {
     SCOPED_TRACE(spec);
 
     const FilterChain sut = FilterChain::parse(spec);
@@ -337,22 +339,23 @@ TEST_P(FilterChainScratchTest, NeedsScratchWhenAnOutOfPlaceStepFollowsTheFirstWr
 
 INSTANTIATE_TEST_SUITE_P(
     Chains, FilterChainScratchTest,
-    ::testing::Values(ScratchCase{"resize=64x64", false}, ScratchCase{"gblur=2", false},
+    ::testing::Values(ScratchCase{"resize=64x64", false}, ScratchCase{"cv.gblur=2", false},
                       ScratchCase{"gray", false}, ScratchCase{"flip=hv", false},
-                      ScratchCase{"gray,hflip", false},
-                      ScratchCase{"crop=32:32,resize=16x16,gblur=1", false},
-                      ScratchCase{"crop=10:10,resize=64x64,crop=8:8", false},
-                      ScratchCase{"resize=64x64,gblur,flip,gray", false},
-                      ScratchCase{"gblur,crop=10:10,gray,flip=h,hflip,vflip", false},
-                      ScratchCase{"gblur=1,resize=20x20,flip,resize=16x16", true},
+                      ScratchCase{"gray,cv.hflip", false},
+                      ScratchCase{"cv.crop=32:32,resize=16x16,cv.gblur=1", false},
+                      ScratchCase{"cv.crop=10:10,resize=64x64,cv.crop=8:8", false},
+                      ScratchCase{"resize=64x64,cv.gblur,flip,gray", false},
+                      ScratchCase{"cv.gblur,cv.crop=10:10,gray,flip=h,cv.hflip,cv.vflip", false},
+                      ScratchCase{"cv.gblur=1,resize=20x20,flip,resize=16x16", true},
                       ScratchCase{"gray,resize=64x64", true},
                       ScratchCase{"resize=64x64,resize=32x32", true},
-                      ScratchCase{"resize=64x64,crop=10:10,resize=8x8", true},
+                      ScratchCase{"resize=64x64,cv.crop=10:10,resize=8x8", true},
                       ScratchCase{"resize=32x24,flip=h,resize=20x20:interp=area,gray", true},
                       ScratchCase{"resize=80x60,resize=70x50,resize=30x20", true}));
 
 TEST(FilterChainTest, BuiltInStatelessFiltersDoNotMakeTheChainSequential) {
-  const FilterChain sut = FilterChain::parse("resize=64x64,gblur,crop=10:10,gray,flip,hflip,vflip");
+  const FilterChain sut =
+      FilterChain::parse("resize=64x64,cv.gblur,cv.crop=10:10,gray,flip,cv.hflip,cv.vflip");
 
   EXPECT_FALSE(sut.sequential());
 }
@@ -372,8 +375,8 @@ int between(std::mt19937& rng, int low, int high) {
 // good share parses and reaches plan(); otherwise characters that specs are made of.
 std::string random_spec(std::mt19937& rng) {
   static const std::string kChars = "resizecropgblurflipgrayhvwnx=:,-0123456789 .";
-  static const std::vector<std::string> kNames = {"resize", "crop",  "gblur", "flip",
-                                                  "gray",   "hflip", "vflip"};
+  static const std::vector<std::string> kNames = {"resize", "cv.crop",  "cv.gblur", "flip",
+                                                  "gray",   "cv.hflip", "cv.vflip"};
   static const std::vector<std::string> kKeys = {
       "", "", "", "w=", "h=", "x=", "y=", "sigma=", "interp=", "dir="};
   static const std::vector<std::string> kValues = {
@@ -388,12 +391,12 @@ std::string random_spec(std::mt19937& rng) {
   }
   static const std::map<std::string, std::vector<std::string>> kValidArgs = {
       {"resize", {"=640x360", "=w=320:h=-1", "=-1x100:interp=area", "=33x17:interp=cubic"}},
-      {"crop", {"=100:50", "=64:48:2:2", "=w=10:h=10:x=1", "=640:360", "=600:300:50:50"}},
-      {"gblur", {"", "=2", "=sigma=0.7"}},
+      {"cv.crop", {"=100:50", "=64:48:2:2", "=w=10:h=10:x=1", "=640:360", "=600:300:50:50"}},
+      {"cv.gblur", {"", "=2", "=sigma=0.7"}},
       {"flip", {"", "=h", "=hv", "=dir=vh"}},
       {"gray", {""}},
-      {"hflip", {""}},
-      {"vflip", {""}}};
+      {"cv.hflip", {""}},
+      {"cv.vflip", {""}}};
   const int nb_filters = between(rng, 1, 3);
   for (int f = 0; f < nb_filters; ++f) {
     if (f > 0) spec += ",";

@@ -181,7 +181,7 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 
-  // Writes a BGRA, BGR or grey image as a PNG, with libav's encoder (the one overlay's reader
+  // Writes a BGRA, BGR or grey image as a PNG, with libav's encoder (the one cv.overlay's reader
   // pairs with; OpenCV's image codecs would add a quarter second to every test's start).
   [[nodiscard]] std::string write_png(const std::string& name, const cv::Mat& image) const {
     const std::string file = (path_ / name).string();
@@ -224,9 +224,11 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// "cv.crop" (vpipe's crop, where ffmpeg has one too) or "gray".
 const FilterInfo* find_info(const std::string& name) {
+  const std::string own = name.rfind("cv.", 0) == 0 ? name.substr(3) : name;
   for (const FilterInfo& info : filter_registry()) {
-    if (info.name == name) return &info;
+    if (info.name == own) return &info;
   }
   return nullptr;
 }
@@ -235,9 +237,9 @@ constexpr Geometry kOdd{65, 47};  // odd both ways: chroma is 33 x 24
 
 // ---- registry -------------------------------------------------------------------------------
 
-const std::vector<std::string> kNewFilters = {"pad",   "rotate",   "boxblur", "unsharp", "sharpen",
-                                              "edges", "eq",       "hue",     "denoise", "tdenoise",
-                                              "sepia", "drawtext", "overlay", "stress"};
+const std::vector<std::string> kNewFilters = {
+    "cv.pad", "cv.rotate", "cv.boxblur", "cv.unsharp", "sharpen",     "edges",      "cv.eq",
+    "cv.hue", "denoise",   "tdenoise",   "sepia",      "cv.drawtext", "cv.overlay", "stress"};
 
 TEST(FilterLibraryRegistryTest, EveryNewFilterIsListedWithASummaryAndAnExample) {
   for (const std::string& name : kNewFilters) {
@@ -258,7 +260,7 @@ TEST(FilterLibraryRegistryTest, ExamplesParseRunAndDeclareTheListedSequentialFla
     SCOPED_TRACE(info.example);
 
     const FilterChain sut = FilterChain::parse(info.example);
-    const OwnedPicture in = test_frame({641, 361});  // large enough for crop's example
+    const OwnedPicture in = test_frame({641, 361});  // large enough for cv.crop's example
 
     const ChainOutput out = run_chain(sut, in);
 
@@ -301,19 +303,19 @@ TEST_P(FilterLibraryGeometryTest, PlanGivesTheOutputGeometryAndTheResultLandsInT
 INSTANTIATE_TEST_SUITE_P(
     Filters, FilterLibraryGeometryTest,
     ::testing::Values(
-        GeometryCase{"pad=100:80", kOdd, {100, 80}}, GeometryCase{"pad=65:47", kOdd, kOdd},
-        GeometryCase{"pad=67:48:2:0:color=white", kOdd, {67, 48}},
-        GeometryCase{"rotate=90", kOdd, {47, 65}}, GeometryCase{"rotate=270", kOdd, {47, 65}},
-        GeometryCase{"rotate=180", kOdd, kOdd}, GeometryCase{"rotate=angle=30", kOdd, kOdd},
-        GeometryCase{"rotate=90", {640, 360}, {360, 640}}, GeometryCase{"boxblur=3", kOdd, kOdd},
-        GeometryCase{"unsharp=7:3:1.5", kOdd, kOdd}, GeometryCase{"sharpen", kOdd, kOdd},
-        GeometryCase{"edges", kOdd, kOdd}, GeometryCase{"eq=gamma=2", kOdd, kOdd},
-        GeometryCase{"hue=h=45", kOdd, kOdd}, GeometryCase{"sepia", kOdd, kOdd},
-        GeometryCase{"denoise", kOdd, kOdd}, GeometryCase{"tdenoise", kOdd, kOdd},
-        GeometryCase{"drawtext=text=hi", kOdd, kOdd}, GeometryCase{"stress=3", kOdd, kOdd},
-        GeometryCase{"rotate=90,rotate=90", kOdd, kOdd},
-        GeometryCase{"crop=40:30,rotate=90", kOdd, {30, 40}},
-        GeometryCase{"pad=80:60,rotate=270,sepia", kOdd, {60, 80}}));
+        GeometryCase{"cv.pad=100:80", kOdd, {100, 80}}, GeometryCase{"cv.pad=65:47", kOdd, kOdd},
+        GeometryCase{"cv.pad=67:48:2:0:color=white", kOdd, {67, 48}},
+        GeometryCase{"cv.rotate=90", kOdd, {47, 65}}, GeometryCase{"cv.rotate=270", kOdd, {47, 65}},
+        GeometryCase{"cv.rotate=180", kOdd, kOdd}, GeometryCase{"cv.rotate=angle=30", kOdd, kOdd},
+        GeometryCase{"cv.rotate=90", {640, 360}, {360, 640}},
+        GeometryCase{"cv.boxblur=3", kOdd, kOdd}, GeometryCase{"cv.unsharp=7:3:1.5", kOdd, kOdd},
+        GeometryCase{"sharpen", kOdd, kOdd}, GeometryCase{"edges", kOdd, kOdd},
+        GeometryCase{"cv.eq=gamma=2", kOdd, kOdd}, GeometryCase{"cv.hue=h=45", kOdd, kOdd},
+        GeometryCase{"sepia", kOdd, kOdd}, GeometryCase{"denoise", kOdd, kOdd},
+        GeometryCase{"tdenoise", kOdd, kOdd}, GeometryCase{"cv.drawtext=text=hi", kOdd, kOdd},
+        GeometryCase{"stress=3", kOdd, kOdd}, GeometryCase{"cv.rotate=90,cv.rotate=90", kOdd, kOdd},
+        GeometryCase{"cv.crop=40:30,cv.rotate=90", kOdd, {30, 40}},
+        GeometryCase{"cv.pad=80:60,cv.rotate=270,sepia", kOdd, {60, 80}}));
 
 // ---- declarations ---------------------------------------------------------------------------
 
@@ -344,21 +346,22 @@ TEST_P(FilterLibraryDeclarationTest, FilterDeclaresHowItWritesAndThatItIsStatele
 INSTANTIATE_TEST_SUITE_P(
     Filters, FilterLibraryDeclarationTest,
     ::testing::Values(
-        DeclarationCase{"pad", {"100", "80"}, false, true},
-        DeclarationCase{"rotate", {"90"}, false, true},
-        DeclarationCase{"rotate", {"270"}, false, true},
-        DeclarationCase{"rotate", {"180"}, true, true}, DeclarationCase{"boxblur", {}, true, true},
-        DeclarationCase{"unsharp", {}, true, true}, DeclarationCase{"sharpen", {}, true, true},
-        DeclarationCase{"edges", {}, true, true}, DeclarationCase{"eq", {}, true, true},
-        DeclarationCase{"hue", {}, true, true}, DeclarationCase{"sepia", {}, true, true},
+        DeclarationCase{"cv.pad", {"100", "80"}, false, true},
+        DeclarationCase{"cv.rotate", {"90"}, false, true},
+        DeclarationCase{"cv.rotate", {"270"}, false, true},
+        DeclarationCase{"cv.rotate", {"180"}, true, true},
+        DeclarationCase{"cv.boxblur", {}, true, true},
+        DeclarationCase{"cv.unsharp", {}, true, true}, DeclarationCase{"sharpen", {}, true, true},
+        DeclarationCase{"edges", {}, true, true}, DeclarationCase{"cv.eq", {}, true, true},
+        DeclarationCase{"cv.hue", {}, true, true}, DeclarationCase{"sepia", {}, true, true},
         DeclarationCase{"denoise", {}, true, true}, DeclarationCase{"tdenoise", {}, true, true},
         DeclarationCase{"stress", {"1"}, true, true},
         // They draw over what is there, so the chain copies the picture first.
-        DeclarationCase{"drawtext", {"x"}, true, false}));
+        DeclarationCase{"cv.drawtext", {"x"}, true, false}));
 
 TEST(RotateTest, ArbitraryAngleIsOutOfPlace) {
   const std::unique_ptr<Filter> sut =
-      find_info("rotate")->make(FilterArgs{"rotate", {}, {{"angle", "10"}}});
+      find_info("cv.rotate")->make(FilterArgs{"cv.rotate", {}, {{"angle", "10"}}});
 
   EXPECT_FALSE(sut->in_place());
 }
@@ -372,44 +375,46 @@ TEST_P(FilterLibraryPositionTest, SameOutputFirstInTheChainOrAfterAnotherWriter)
   const OwnedPicture in = test_frame(kOdd);
 
   const OwnedPicture first = run(spec, in, {5, 5, 0.2});
-  const OwnedPicture after = run("hflip,hflip," + spec, in, {5, 5, 0.2});
+  const OwnedPicture after = run("cv.hflip,cv.hflip," + spec, in, {5, 5, 0.2});
 
   expect_same_picture(after, first);
 }
 
 INSTANTIATE_TEST_SUITE_P(Filters, FilterLibraryPositionTest,
-                         ::testing::Values("pad=100:80", "rotate=90", "rotate=180",
-                                           "rotate=angle=30", "boxblur=2", "unsharp", "sharpen=2",
-                                           "edges", "eq=contrast=2:saturation=2", "eq=gamma=2",
-                                           "hue=h=30:s=2", "sepia", "denoise=0.5", "tdenoise",
-                                           "drawtext=text=%{n}", "stress=7"));
+                         ::testing::Values("cv.pad=100:80", "cv.rotate=90", "cv.rotate=180",
+                                           "cv.rotate=angle=30", "cv.boxblur=2", "cv.unsharp",
+                                           "sharpen=2", "edges", "cv.eq=contrast=2:saturation=2",
+                                           "cv.eq=gamma=2", "cv.hue=h=30:s=2", "sepia",
+                                           "denoise=0.5", "tdenoise", "cv.drawtext=text=%{n}",
+                                           "stress=7"));
 
 TEST(FilterLibraryPlanTest, PadThrowsNamingPadWhenTheInputDoesNotFit) {
-  const FilterChain too_small = FilterChain::parse("pad=64:47");
-  const FilterChain pushed_out = FilterChain::parse("pad=70:50:6:0");
+  const FilterChain too_small = FilterChain::parse("cv.pad=64:47");
+  const FilterChain pushed_out = FilterChain::parse("cv.pad=70:50:6:0");
 
   const std::string message = usage_error_of([&] { (void)too_small.plan(kOdd); });
   const std::string pushed = usage_error_of([&] { (void)pushed_out.plan(kOdd); });
 
-  EXPECT_THAT(message, HasSubstr("filter 'pad'"));
+  EXPECT_THAT(message, HasSubstr("filter 'cv.pad'"));
   EXPECT_THAT(message, HasSubstr("65x47 input does not fit in 64x47"));
   EXPECT_THAT(pushed, HasSubstr("at 6,0"));
 }
 
 TEST(FilterLibraryPlanTest, RotateBy90ThrowsNamingTheNextFilterThatNoLongerFits) {
-  const FilterChain sut = FilterChain::parse("rotate=90,crop=60:40");
+  const FilterChain sut = FilterChain::parse("cv.rotate=90,cv.crop=60:40");
 
   const std::string message = usage_error_of([&] { (void)sut.plan(kOdd); });
 
-  EXPECT_THAT(message, HasSubstr("filter 'crop'"));
+  EXPECT_THAT(message, HasSubstr("filter 'cv.crop'"));
   EXPECT_THAT(message, HasSubstr("47x65 input"));
 }
 
 TEST(FilterLibraryPlanTest, OnlyTdenoiseMakesAChainSequential) {
   EXPECT_TRUE(FilterChain::parse("tdenoise").sequential());
   EXPECT_TRUE(FilterChain::parse("resize=64x64,tdenoise=3,sepia").sequential());
-  EXPECT_FALSE(FilterChain::parse("pad=100:100,rotate=90,rotate=angle=5,boxblur,unsharp,sharpen,"
-                                  "edges,eq,hue,sepia,denoise,drawtext=text=x,stress=1")
+  EXPECT_FALSE(FilterChain::parse(
+                   "cv.pad=100:100,cv.rotate=90,cv.rotate=angle=5,cv.boxblur,cv.unsharp,sharpen,"
+                   "edges,cv.eq,cv.hue,sepia,denoise,cv.drawtext=text=x,stress=1")
                    .sequential());
 }
 
@@ -429,7 +434,7 @@ OwnedPicture padded(const OwnedPicture& in, Geometry g, int x, int y, std::uint8
 TEST(PadTest, CentresTheInputOnEvenCoordinatesInBlack) {
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("pad=100:80", in);
+  const OwnedPicture out = run("cv.pad=100:80", in);
 
   // (100 - 65) / 2 = 17 -> 16; (80 - 47) / 2 = 16.
   expect_same_picture(out, padded(in, {100, 80}, 16, 16, kBlack));
@@ -438,8 +443,8 @@ TEST(PadTest, CentresTheInputOnEvenCoordinatesInBlack) {
 TEST(PadTest, PlacesTheInputAtXYRoundedDownToEvenInTheGivenColour) {
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture white = run("pad=80:60:5:3:color=white", in);
-  const OwnedPicture gray = run("pad=w=81:h=61:x=0:y=14:color=gray", in);
+  const OwnedPicture white = run("cv.pad=80:60:5:3:color=white", in);
+  const OwnedPicture gray = run("cv.pad=w=81:h=61:x=0:y=14:color=gray", in);
 
   expect_same_picture(white, padded(in, {80, 60}, 4, 2, kWhite));
   expect_same_picture(gray, padded(in, {81, 61}, 0, 14, 126));
@@ -450,7 +455,7 @@ TEST(PadTest, PlacesTheInputAtXYRoundedDownToEvenInTheGivenColour) {
 TEST(RotateTest, NinetyTurnsClockwiseAndSwapsTheSides) {
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("rotate=90", in);
+  const OwnedPicture out = run("cv.rotate=90", in);
 
   for (int i = 0; i < 3; ++i) {
     const cv::Mat src = in.plane(i);
@@ -468,7 +473,7 @@ TEST(RotateTest, NinetyTurnsClockwiseAndSwapsTheSides) {
 TEST(RotateTest, TwoSeventyTurnsCounterClockwise) {
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("rotate=270", in);
+  const OwnedPicture out = run("cv.rotate=270", in);
 
   for (int i = 0; i < 3; ++i) {
     const cv::Mat src = in.plane(i);
@@ -486,7 +491,7 @@ TEST(RotateTest, TwoSeventyTurnsCounterClockwise) {
 TEST(RotateTest, OneEightyTurnsInPlace) {
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("rotate=180", in);
+  const OwnedPicture out = run("cv.rotate=180", in);
 
   for (int i = 0; i < 3; ++i) {
     cv::Mat expected;
@@ -498,8 +503,8 @@ TEST(RotateTest, OneEightyTurnsInPlace) {
 TEST(RotateTest, FourQuarterTurnsGiveTheInputBack) {
   const OwnedPicture in = test_frame(kOdd);
 
-  expect_same_picture(run("rotate=90,rotate=90,rotate=90,rotate=90", in), in);
-  expect_same_picture(run("rotate=90,rotate=270", in), in);
+  expect_same_picture(run("cv.rotate=90,cv.rotate=90,cv.rotate=90,cv.rotate=90", in), in);
+  expect_same_picture(run("cv.rotate=90,cv.rotate=270", in), in);
 }
 
 TEST(RotateTest, AngleNinetyOnASquareMatchesTheQuarterTurn) {
@@ -507,26 +512,26 @@ TEST(RotateTest, AngleNinetyOnASquareMatchesTheQuarterTurn) {
   // could make these differ.
   const OwnedPicture in = test_frame({64, 64});
 
-  const OwnedPicture by_angle = run("rotate=angle=90", in);
-  const OwnedPicture by_turn = run("rotate=90", in);
-  const OwnedPicture back = run("rotate=angle=-90", in);
+  const OwnedPicture by_angle = run("cv.rotate=angle=90", in);
+  const OwnedPicture by_turn = run("cv.rotate=90", in);
+  const OwnedPicture back = run("cv.rotate=angle=-90", in);
 
   for (int i = 0; i < 3; ++i) EXPECT_LE(max_diff(by_angle.plane(i), by_turn.plane(i)), 1) << i;
   for (int i = 0; i < 3; ++i) {
-    EXPECT_LE(max_diff(back.plane(i), run("rotate=270", in).plane(i)), 1) << i;
+    EXPECT_LE(max_diff(back.plane(i), run("cv.rotate=270", in).plane(i)), 1) << i;
   }
 }
 
 TEST(RotateTest, AngleZeroLeavesThePictureAsItIs) {
   const OwnedPicture in = test_frame(kOdd);
 
-  expect_same_picture(run("rotate=angle=0", in), in);
+  expect_same_picture(run("cv.rotate=angle=0", in), in);
 }
 
 TEST(RotateTest, AngleMatchesWarpAffineAboutThePlaneCentresWithBlackCorners) {
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("rotate=angle=30", in);
+  const OwnedPicture out = run("cv.rotate=angle=30", in);
 
   const cv::Point2d luma_centre(32, 23);
   for (int i = 0; i < 3; ++i) {
@@ -542,12 +547,13 @@ TEST(RotateTest, AngleMatchesWarpAffineAboutThePlaneCentresWithBlackCorners) {
   EXPECT_EQ(out.plane(2).at<std::uint8_t>(23, 32), kNeutral);
 }
 
-// ---- boxblur, unsharp, sharpen, edges, denoise -----------------------------------------------
+// ---- cv.boxblur, cv.unsharp, sharpen, edges, denoise
+// -----------------------------------------------
 
 TEST(BoxBlurTest, MatchesOpenCvBlurOfEveryPlaneWithReplicatedBorders) {
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("boxblur=2", in);
+  const OwnedPicture out = run("cv.boxblur=2", in);
 
   for (int i = 0; i < 3; ++i) {
     cv::Mat expected;
@@ -559,7 +565,7 @@ TEST(BoxBlurTest, MatchesOpenCvBlurOfEveryPlaneWithReplicatedBorders) {
 TEST(BoxBlurTest, DefaultRadiusIsOne) {
   const OwnedPicture in = test_frame(kOdd);
 
-  expect_same_picture(run("boxblur", in), run("boxblur=r=1", in));
+  expect_same_picture(run("cv.boxblur", in), run("cv.boxblur=r=1", in));
 }
 
 // y + amount * (y - gaussian(y)), in doubles.
@@ -580,7 +586,7 @@ cv::Mat unsharp_reference(const cv::Mat& y, cv::Size kernel, double amount) {
 TEST(UnsharpTest, AddsTheDifferenceFromAGaussianBlurToLumaOnly) {
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("unsharp=7:3:1.5", in);
+  const OwnedPicture out = run("cv.unsharp=7:3:1.5", in);
 
   EXPECT_LE(max_diff(out.plane(0), unsharp_reference(in.plane(0), {7, 3}, 1.5)), 1);
   EXPECT_GT(cv::PSNR(out.plane(0), unsharp_reference(in.plane(0), {7, 3}, 1.5)), 50);
@@ -591,7 +597,7 @@ TEST(UnsharpTest, AddsTheDifferenceFromAGaussianBlurToLumaOnly) {
 TEST(UnsharpTest, NegativeAmountSoftens) {
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("unsharp=la=-1", in);
+  const OwnedPicture out = run("cv.unsharp=la=-1", in);
 
   EXPECT_LE(max_diff(out.plane(0), unsharp_reference(in.plane(0), {5, 5}, -1)), 1);
 }
@@ -599,8 +605,8 @@ TEST(UnsharpTest, NegativeAmountSoftens) {
 TEST(UnsharpTest, SharpenIsUnsharpFiveByFive) {
   const OwnedPicture in = test_frame(kOdd);
 
-  expect_same_picture(run("sharpen=0.8", in), run("unsharp=5:5:0.8", in));
-  expect_same_picture(run("sharpen", in), run("unsharp", in));
+  expect_same_picture(run("sharpen=0.8", in), run("cv.unsharp=5:5:0.8", in));
+  expect_same_picture(run("sharpen", in), run("cv.unsharp", in));
 }
 
 TEST(EdgesTest, DrawsCannyEdgesOfLumaWhiteOnBlackWithoutColour) {
@@ -662,12 +668,13 @@ TEST(DenoiseTest, RemovesSaltAndPepperNoise) {
   EXPECT_GT(cv::PSNR(out.plane(0), clean.plane(0)), cv::PSNR(noisy.plane(0), clean.plane(0)) + 5);
 }
 
-// ---- eq, hue, sepia -------------------------------------------------------------------------
+// ---- cv.eq, cv.hue, sepia
+// -------------------------------------------------------------------------
 
 TEST(EqTest, MapsLumaThroughFfmpegsContrastBrightnessGammaCurve) {
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("eq=brightness=0.1:contrast=1.3:gamma=1.8", in);
+  const OwnedPicture out = run("cv.eq=brightness=0.1:contrast=1.3:gamma=1.8", in);
 
   cv::Mat expected(in.plane(0).size(), CV_8U);
   for (int r = 0; r < expected.rows; ++r) {
@@ -685,7 +692,7 @@ TEST(EqTest, MapsLumaThroughFfmpegsContrastBrightnessGammaCurve) {
 TEST(EqTest, SaturationScalesChromaAroundNeutral) {
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("eq=saturation=1.7", in);
+  const OwnedPicture out = run("cv.eq=saturation=1.7", in);
 
   for (int i = 1; i < 3; ++i) {
     cv::Mat expected(in.plane(i).size(), CV_8U);
@@ -703,14 +710,14 @@ TEST(EqTest, SaturationScalesChromaAroundNeutral) {
 TEST(EqTest, DefaultsLeaveThePictureAsItIs) {
   const OwnedPicture in = test_frame(kOdd);
 
-  expect_same_picture(run("eq", in), in);
-  expect_same_picture(run("eq=1:0:1:1", in), in);
+  expect_same_picture(run("cv.eq", in), in);
+  expect_same_picture(run("cv.eq=1:0:1:1", in), in);
 }
 
 TEST(HueTest, TurnsTheChromaVectorAndScalesIt) {
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("hue=h=70:s=1.4", in);
+  const OwnedPicture out = run("cv.hue=h=70:s=1.4", in);
 
   const double angle = 70 * CV_PI / 180;
   for (int r = 0; r < in.plane(1).rows; ++r) {
@@ -731,14 +738,14 @@ TEST(HueTest, TurnsTheChromaVectorAndScalesIt) {
 TEST(HueTest, NoTurnAndUnitSaturationLeaveThePictureAsItIs) {
   const OwnedPicture in = test_frame(kOdd);
 
-  expect_same_picture(run("hue", in), in);
-  expect_same_picture(run("hue=h=360", in), in);
+  expect_same_picture(run("cv.hue", in), in);
+  expect_same_picture(run("cv.hue=h=360", in), in);
 }
 
 TEST(HueTest, ZeroSaturationDropsColour) {
   const OwnedPicture in = test_frame(kOdd);
 
-  expect_same_picture(run("hue=s=0", in), run("gray", in));
+  expect_same_picture(run("cv.hue=s=0", in), run("gray", in));
 }
 
 TEST(SepiaTest, KeepsLumaAndSetsTheSepiaTint) {
@@ -868,7 +875,7 @@ cv::Mat drawn_text(const cv::Mat& luma, const std::string& text, int x, int y, i
 TEST(DrawTextTest, DrawsWhiteOutlinedTextWithItsTopAtXYOnLumaOnly) {
   const OwnedPicture in = test_frame({160, 64});
 
-  const OwnedPicture out = run("drawtext=text=Hello:x=5:y=8:size=20", in);
+  const OwnedPicture out = run("cv.drawtext=text=Hello:x=5:y=8:size=20", in);
 
   expect_same_plane(out.plane(0), drawn_text(in.plane(0), "Hello", 5, 8, 20), "Y");
   expect_same_plane(out.plane(1), in.plane(1), "U");
@@ -878,7 +885,7 @@ TEST(DrawTextTest, DrawsWhiteOutlinedTextWithItsTopAtXYOnLumaOnly) {
 TEST(DrawTextTest, TouchesOnlyPixelsAroundTheText) {
   const OwnedPicture in = test_frame({200, 100});
 
-  const OwnedPicture out = run("drawtext=text=vpipe:x=40:y=30:size=24", in);
+  const OwnedPicture out = run("cv.drawtext=text=vpipe:x=40:y=30:size=24", in);
 
   int baseline = 0;
   const int outline = 3;  // thickness 1 + 2
@@ -897,22 +904,22 @@ TEST(DrawTextTest, TouchesOnlyPixelsAroundTheText) {
 TEST(DrawTextTest, ExpandsTheFrameNumber) {
   const OwnedPicture in = test_frame({160, 64});
 
-  const OwnedPicture expanded = run("drawtext=text=n %{n}!", in, {1234, 0, 0});
+  const OwnedPicture expanded = run("cv.drawtext=text=n %{n}!", in, {1234, 0, 0});
 
-  expect_same_picture(expanded, run("drawtext=text=n 1234!", in));
+  expect_same_picture(expanded, run("cv.drawtext=text=n 1234!", in));
 }
 
 TEST(DrawTextTest, ExpandsThePtsInSecondsWithThreeDecimals) {
   const OwnedPicture in = test_frame({160, 64});
 
-  const OwnedPicture expanded = run("drawtext=text=%{pts}s:size=16", in, {3, 1111, 12.3456});
+  const OwnedPicture expanded = run("cv.drawtext=text=%{pts}s:size=16", in, {3, 1111, 12.3456});
 
-  expect_same_picture(expanded, run("drawtext=text=12.346s:size=16", in));
+  expect_same_picture(expanded, run("cv.drawtext=text=12.346s:size=16", in));
 }
 
 TEST(DrawTextTest, ExpandsTheWallClockAsHoursMinutesSeconds) {
   const OwnedPicture in = test_frame({200, 64});
-  const FilterChain sut = FilterChain::parse("drawtext=text=at %{localtime}");
+  const FilterChain sut = FilterChain::parse("cv.drawtext=text=at %{localtime}");
 
   // Retried when the clock ticks into another second between drawing and the reference.
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -934,7 +941,7 @@ TEST(DrawTextTest, ExpandsTheWallClockAsHoursMinutesSeconds) {
 TEST(DrawTextTest, TextPartlyOutsideTheFrameIsClipped) {
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("drawtext=text=clipped text:x=-20:y=30:size=40", in);
+  const OwnedPicture out = run("cv.drawtext=text=clipped text:x=-20:y=30:size=40", in);
 
   EXPECT_GT(cv::countNonZero(out.plane(0) != in.plane(0)), 0);
 }
@@ -1010,7 +1017,7 @@ TEST(OverlayTest, AnOpaqueImageReplacesThePixelsItCovers) {
   const std::string png = dir.write_png("opaque.png", bgra_image({10, 6}, colour, opaque));
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("overlay=file=" + png + ":x=20:y=12", in);
+  const OwnedPicture out = run("cv.overlay=file=" + png + ":x=20:y=12", in);
 
   const cv::Vec3i yuv = yuv_of(colour);
   EXPECT_EQ(cv::countNonZero(out.plane(0)(cv::Rect(20, 12, 10, 6)) != yuv[0]), 0);
@@ -1026,7 +1033,7 @@ TEST(OverlayTest, BlendsByThePngAlphaOnOddSizesAndEvenedPosition) {
   const std::string png = dir.write_png("ramp.png", bgra_image({7, 5}, colour, alpha));
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("overlay=file=" + png + ":x=13:y=9", in);
+  const OwnedPicture out = run("cv.overlay=file=" + png + ":x=13:y=9", in);
 
   const OwnedPicture expected = blended_reference(in, colour, alpha, 12, 8, 1);
   for (int i = 0; i < 3; ++i) EXPECT_LE(max_diff(out.plane(i), expected.plane(i)), 1) << i;
@@ -1039,7 +1046,7 @@ TEST(OverlayTest, AlphaArgumentScalesTheOpacity) {
   const std::string png = dir.write_png("ramp.png", bgra_image({12, 8}, colour, alpha));
   const OwnedPicture in = test_frame(kOdd);
 
-  const OwnedPicture out = run("overlay=file=" + png + ":x=4:y=4:alpha=0.5", in);
+  const OwnedPicture out = run("cv.overlay=file=" + png + ":x=4:y=4:alpha=0.5", in);
 
   const OwnedPicture expected = blended_reference(in, colour, alpha, 4, 4, 0.5);
   for (int i = 0; i < 3; ++i) EXPECT_LE(max_diff(out.plane(i), expected.plane(i)), 1) << i;
@@ -1055,12 +1062,12 @@ TEST(OverlayTest, ImagesPartlyOutsideAreClippedAndFullyOutsideChangeNothing) {
   for (const auto& [x, y] : std::vector<std::pair<int, int>>{{-6, -4}, {56, 40}, {-10, 38}}) {
     SCOPED_TRACE(std::to_string(x) + "," + std::to_string(y));
     const OwnedPicture out =
-        run("overlay=file=" + png + ":x=" + std::to_string(x) + ":y=" + std::to_string(y), in);
+        run("cv.overlay=file=" + png + ":x=" + std::to_string(x) + ":y=" + std::to_string(y), in);
     const OwnedPicture expected = blended_reference(in, colour, alpha, x, y, 1);
     for (int i = 0; i < 3; ++i) EXPECT_LE(max_diff(out.plane(i), expected.plane(i)), 1) << i;
   }
-  expect_same_picture(run("overlay=file=" + png + ":x=66:y=0", in), in);
-  expect_same_picture(run("overlay=file=" + png + ":x=-22:y=-16", in), in);
+  expect_same_picture(run("cv.overlay=file=" + png + ":x=66:y=0", in), in);
+  expect_same_picture(run("cv.overlay=file=" + png + ":x=-22:y=-16", in), in);
 }
 
 TEST(OverlayTest, TransparentImageChangesNothing) {
@@ -1069,7 +1076,7 @@ TEST(OverlayTest, TransparentImageChangesNothing) {
       "clear.png", bgra_image({8, 8}, cv::Scalar(0, 255, 0), cv::Mat(8, 8, CV_8U, cv::Scalar(0))));
   const OwnedPicture in = test_frame(kOdd);
 
-  expect_same_picture(run("overlay=file=" + png + ":x=10:y=10", in), in);
+  expect_same_picture(run("cv.overlay=file=" + png + ":x=10:y=10", in), in);
 }
 
 TEST(OverlayTest, ImagesWithoutAlphaAreOpaque) {
@@ -1080,9 +1087,9 @@ TEST(OverlayTest, ImagesWithoutAlphaAreOpaque) {
   const cv::Mat opaque(4, 6, CV_8U, cv::Scalar(255));
   const OwnedPicture in = test_frame(kOdd);
 
-  expect_same_picture(run("overlay=file=" + bgr + ":x=2:y=2", in),
+  expect_same_picture(run("cv.overlay=file=" + bgr + ":x=2:y=2", in),
                       blended_reference(in, colour, opaque, 2, 2, 1));
-  expect_same_picture(run("overlay=file=" + gray + ":x=2:y=2", in),
+  expect_same_picture(run("cv.overlay=file=" + gray + ":x=2:y=2", in),
                       blended_reference(in, cv::Scalar(180, 180, 180), opaque, 2, 2, 1));
 }
 
@@ -1091,7 +1098,7 @@ TEST(OverlayTest, IsInPlaceAndStateless) {
   const std::string png = dir.write_png("logo.png", cv::Mat(4, 4, CV_8UC3, cv::Scalar(1, 2, 3)));
 
   const std::unique_ptr<Filter> sut =
-      find_info("overlay")->make(FilterArgs{"overlay", {}, {{"file", png}}});
+      find_info("cv.overlay")->make(FilterArgs{"cv.overlay", {}, {{"file", png}}});
 
   EXPECT_TRUE(sut->in_place());
   EXPECT_FALSE(sut->can_write_elsewhere());  // it blends over what is there
@@ -1111,8 +1118,8 @@ TEST(OverlayTest, UnreadableFilesFailAtParseNamingThePath) {
        {std::string("/nonexistent/logo.png"), text_file, dir.path().string()}) {
     SCOPED_TRACE(path);
     const std::string message =
-        usage_error_of([&] { (void)FilterChain::parse("overlay=file=" + path); });
-    EXPECT_EQ(message, "filter 'overlay': cannot read image '" + path + "'");
+        usage_error_of([&] { (void)FilterChain::parse("cv.overlay=file=" + path); });
+    EXPECT_EQ(message, "filter 'cv.overlay': cannot read image '" + path + "'");
   }
 }
 
@@ -1204,55 +1211,56 @@ TEST_P(FilterLibraryInvalidSpecTest, ParseThrowsAUsageErrorNamingTheFilterAndArg
 INSTANTIATE_TEST_SUITE_P(
     Specs, FilterLibraryInvalidSpecTest,
     ::testing::Values(
-        InvalidSpec{"pad", "pad", "needs a size"}, InvalidSpec{"pad=100", "pad", "needs a size"},
-        InvalidSpec{"pad=0:10", "pad", "width 0 is out of range"},
-        InvalidSpec{"pad=10:20000", "pad", "height 20000 is out of range"},
-        InvalidSpec{"pad=100:100:-2:0", "pad", "must not be negative"},
-        InvalidSpec{"pad=100:100:color=red", "pad", "color 'red'"},
-        InvalidSpec{"pad=1:2:3:4:5:6", "pad", "too many arguments"},
-        InvalidSpec{"pad=100:100:z=3", "pad", "unknown argument 'z'"},
-        InvalidSpec{"rotate", "rotate", "needs 90, 180, 270 or angle=DEG"},
-        InvalidSpec{"rotate=45", "rotate", "turn 45 is not 90, 180 or 270"},
-        InvalidSpec{"rotate=ninety", "rotate", "must be an integer, got 'ninety'"},
-        InvalidSpec{"rotate=90:angle=10", "rotate", "not both"},
-        InvalidSpec{"rotate=angle=abc", "rotate", "angle' must be a number, got 'abc'"},
-        InvalidSpec{"rotate=angle=400", "rotate", "angle 400 is out of range -360..360"},
-        InvalidSpec{"boxblur=0", "boxblur", "r 0 is out of range 1..256"},
-        InvalidSpec{"boxblur=1.5", "boxblur", "must be an integer, got '1.5'"},
-        InvalidSpec{"boxblur=300", "boxblur", "r 300 is out of range"},
-        InvalidSpec{"unsharp=4:5:1", "unsharp", "kernel 4x5 must be odd"},
-        InvalidSpec{"unsharp=5:5:9", "unsharp", "la 9 is out of range -2..5"},
-        InvalidSpec{"unsharp=25", "unsharp", "lx 25 is out of range 3..23"},
-        InvalidSpec{"unsharp=5:5:1:2", "unsharp", "too many arguments"},
+        InvalidSpec{"cv.pad", "cv.pad", "needs a size"},
+        InvalidSpec{"cv.pad=100", "cv.pad", "needs a size"},
+        InvalidSpec{"cv.pad=0:10", "cv.pad", "width 0 is out of range"},
+        InvalidSpec{"cv.pad=10:20000", "cv.pad", "height 20000 is out of range"},
+        InvalidSpec{"cv.pad=100:100:-2:0", "cv.pad", "must not be negative"},
+        InvalidSpec{"cv.pad=100:100:color=red", "cv.pad", "color 'red'"},
+        InvalidSpec{"cv.pad=1:2:3:4:5:6", "cv.pad", "too many arguments"},
+        InvalidSpec{"cv.pad=100:100:z=3", "cv.pad", "unknown argument 'z'"},
+        InvalidSpec{"cv.rotate", "cv.rotate", "needs 90, 180, 270 or angle=DEG"},
+        InvalidSpec{"cv.rotate=45", "cv.rotate", "turn 45 is not 90, 180 or 270"},
+        InvalidSpec{"cv.rotate=ninety", "cv.rotate", "must be an integer, got 'ninety'"},
+        InvalidSpec{"cv.rotate=90:angle=10", "cv.rotate", "not both"},
+        InvalidSpec{"cv.rotate=angle=abc", "cv.rotate", "angle' must be a number, got 'abc'"},
+        InvalidSpec{"cv.rotate=angle=400", "cv.rotate", "angle 400 is out of range -360..360"},
+        InvalidSpec{"cv.boxblur=0", "cv.boxblur", "r 0 is out of range 1..256"},
+        InvalidSpec{"cv.boxblur=1.5", "cv.boxblur", "must be an integer, got '1.5'"},
+        InvalidSpec{"cv.boxblur=300", "cv.boxblur", "r 300 is out of range"},
+        InvalidSpec{"cv.unsharp=4:5:1", "cv.unsharp", "kernel 4x5 must be odd"},
+        InvalidSpec{"cv.unsharp=5:5:9", "cv.unsharp", "la 9 is out of range -2..5"},
+        InvalidSpec{"cv.unsharp=25", "cv.unsharp", "lx 25 is out of range 3..23"},
+        InvalidSpec{"cv.unsharp=5:5:1:2", "cv.unsharp", "too many arguments"},
         InvalidSpec{"sharpen=10", "sharpen", "amount 10 is out of range"},
         InvalidSpec{"sharpen=size=3", "sharpen", "unknown argument 'size'"},
         InvalidSpec{"edges=100:50", "edges", "low 100 is above high 50"},
         InvalidSpec{"edges=-1", "edges", "low -1 is out of range"},
         InvalidSpec{"edges=1:2:3", "edges", "too many arguments"},
-        InvalidSpec{"eq=gamma=0", "eq", "gamma 0 is out of range 0.1..10"},
-        InvalidSpec{"eq=contrast=5", "eq", "contrast 5 is out of range 0..4"},
-        InvalidSpec{"eq=brightness=2", "eq", "brightness 2 is out of range -1..1"},
-        InvalidSpec{"eq=saturation=-1", "eq", "saturation -1 is out of range 0..3"},
-        InvalidSpec{"eq=brightness=bright", "eq", "must be a number, got 'bright'"},
-        InvalidSpec{"eq=hue=3", "eq", "unknown argument 'hue'"},
-        InvalidSpec{"hue=s=20", "hue", "s 20 is out of range -10..10"},
-        InvalidSpec{"hue=h=abc", "hue", "must be a number, got 'abc'"},
-        InvalidSpec{"hue=b=1", "hue", "unknown argument 'b'"},
+        InvalidSpec{"cv.eq=gamma=0", "cv.eq", "gamma 0 is out of range 0.1..10"},
+        InvalidSpec{"cv.eq=contrast=5", "cv.eq", "contrast 5 is out of range 0..4"},
+        InvalidSpec{"cv.eq=brightness=2", "cv.eq", "brightness 2 is out of range -1..1"},
+        InvalidSpec{"cv.eq=saturation=-1", "cv.eq", "saturation -1 is out of range 0..3"},
+        InvalidSpec{"cv.eq=brightness=bright", "cv.eq", "must be a number, got 'bright'"},
+        InvalidSpec{"cv.eq=cv.hue=3", "cv.eq", "unknown argument 'cv.hue'"},
+        InvalidSpec{"cv.hue=s=20", "cv.hue", "s 20 is out of range -10..10"},
+        InvalidSpec{"cv.hue=h=abc", "cv.hue", "must be a number, got 'abc'"},
+        InvalidSpec{"cv.hue=b=1", "cv.hue", "unknown argument 'b'"},
         InvalidSpec{"sepia=1", "sepia", "too many arguments"},
         InvalidSpec{"denoise=2", "denoise", "strength 2 is out of range 0..1"},
         InvalidSpec{"denoise=-0.5", "denoise", "strength -0.5 is out of range"},
         InvalidSpec{"tdenoise=0", "tdenoise", "strength 0 is out of range 1..64"},
         InvalidSpec{"tdenoise=100", "tdenoise", "strength 100 is out of range"},
         InvalidSpec{"tdenoise=x", "tdenoise", "must be an integer, got 'x'"},
-        InvalidSpec{"drawtext", "drawtext", "needs text=T"},
-        InvalidSpec{"drawtext=text=%{foo}", "drawtext", "unknown expansion '%{foo}'"},
-        InvalidSpec{"drawtext=text=frame %{n", "drawtext", "without a closing"},
-        InvalidSpec{"drawtext=text=a:size=2", "drawtext", "size 2 is out of range"},
-        InvalidSpec{"drawtext=text=a:x=1e3", "drawtext", "must be an integer"},
-        InvalidSpec{"overlay", "overlay", "needs file=PATH"},
-        InvalidSpec{"overlay=file=/nonexistent/x.png", "overlay",
+        InvalidSpec{"cv.drawtext", "cv.drawtext", "needs text=T"},
+        InvalidSpec{"cv.drawtext=text=%{foo}", "cv.drawtext", "unknown expansion '%{foo}'"},
+        InvalidSpec{"cv.drawtext=text=frame %{n", "cv.drawtext", "without a closing"},
+        InvalidSpec{"cv.drawtext=text=a:size=2", "cv.drawtext", "size 2 is out of range"},
+        InvalidSpec{"cv.drawtext=text=a:x=1e3", "cv.drawtext", "must be an integer"},
+        InvalidSpec{"cv.overlay", "cv.overlay", "needs file=PATH"},
+        InvalidSpec{"cv.overlay=file=/nonexistent/x.png", "cv.overlay",
                     "cannot read image '/nonexistent/x.png'"},
-        InvalidSpec{"overlay=file=x.png:alpha=2", "overlay", "alpha 2 is out of range 0..1"},
+        InvalidSpec{"cv.overlay=file=x.png:alpha=2", "cv.overlay", "alpha 2 is out of range 0..1"},
         InvalidSpec{"stress", "stress", "needs a round count"},
         InvalidSpec{"stress=-1", "stress", "n -1 is out of range 0..10000"},
         InvalidSpec{"stress=10001", "stress", "n 10001 is out of range"},
@@ -1263,11 +1271,13 @@ INSTANTIATE_TEST_SUITE_P(
 
 std::string random_spec(std::mt19937& rng) {
   static const std::vector<std::string> kWords = {
-      "pad",     "rotate",   "boxblur",  "unsharp", "sharpen", "edges", "eq",    "hue",   "sepia",
-      "denoise", "tdenoise", "drawtext", "overlay", "stress",  "=",     ":",     ",",     "90",
-      "180",     "270",      "angle=",   "color=",  "white",   "text=", "%{n}",  "%{",    "}",
-      "x=",      "y=",       "size=",    "gamma=",  "h=",      "s=",    "vary=", "file=", "-1",
-      "0",       "2",        "3",        "5",       "0.5",     "80",    "100",   "1e9",   " "};
+      "cv.pad", "cv.rotate", "cv.boxblur", "cv.unsharp", "sharpen",     "edges",      "cv.eq",
+      "cv.hue", "sepia",     "denoise",    "tdenoise",   "cv.drawtext", "cv.overlay", "stress",
+      "=",      ":",         ",",          "90",         "180",         "270",        "angle=",
+      "color=", "white",     "text=",      "%{n}",       "%{",          "}",          "x=",
+      "y=",     "size=",     "gamma=",     "h=",         "s=",          "vary=",      "file=",
+      "-1",     "0",         "2",          "3",          "5",           "0.5",        "80",
+      "100",    "1e9",       " "};
   static const std::string kChars = "padrotehusbxy=:,-0123456789 .%{}";
   std::uniform_int_distribution<int> length(0, 16);
   std::uniform_int_distribution<int> coin(0, 3);

@@ -269,7 +269,7 @@ TEST_P(FilterGeometryTest, ResizeMatchesOpenCvOnEveryPlaneForEveryInterpolation)
 TEST_P(FilterGeometryTest, GblurMatchesOpenCvGaussianBlurWithReplicatedBorders) {
   for (const auto& [text, sigma] : std::vector<std::pair<std::string, double>>{
            {"", 0.5}, {"=1", 1.0}, {"=sigma=2", 2.0}, {"=3.7", 3.7}}) {
-    const std::string spec = "gblur" + text;
+    const std::string spec = "cv.gblur" + text;
     SCOPED_TRACE(spec);
     const FilterChain sut = FilterChain::parse(spec);
     ASSERT_TRUE(sut.needs_spare());
@@ -296,7 +296,7 @@ TEST_P(FilterGeometryTest, GblurMatchesOpenCvGaussianBlurWithReplicatedBorders) 
 // exact Gaussian (computed in floating point), and as smooth (the same spread left).
 TEST_P(FilterGeometryTest, GblurFromSigma4IsWithinAFractionOfALevelOfTheExactGaussian) {
   for (const double sigma : {4.0, 6.5, 12.0}) {
-    const std::string spec = "gblur=" + cv::format("%g", sigma);
+    const std::string spec = "cv.gblur=" + cv::format("%g", sigma);
     SCOPED_TRACE(spec);
     const FilterChain::Result result = run(FilterChain::parse(spec), frame());
     for (int i = 0; i < 3; ++i) {
@@ -318,7 +318,7 @@ TEST_P(FilterGeometryTest, GblurFromSigma4IsWithinAFractionOfALevelOfTheExactGau
 
 TEST_P(FilterGeometryTest, GblurInPlaceAfterAnotherWriterMatchesOpenCv) {
   for (const double sigma : {0.5, 1.0, 2.0, 3.7}) {
-    const std::string spec = "hflip,gblur=" + cv::format("%g", sigma);
+    const std::string spec = "cv.hflip,cv.gblur=" + cv::format("%g", sigma);
     SCOPED_TRACE(spec);
     const FilterChain sut = FilterChain::parse(spec);
     ASSERT_FALSE(sut.needs_scratch());
@@ -335,7 +335,7 @@ TEST_P(FilterGeometryTest, GblurInPlaceAfterAnotherWriterMatchesOpenCv) {
 }
 
 TEST_P(FilterGeometryTest, GblurChangesThePicture) {
-  const FilterChain sut = FilterChain::parse("gblur=2");
+  const FilterChain sut = FilterChain::parse("cv.gblur=2");
 
   const FilterChain::Result result = run(sut, frame());
 
@@ -346,8 +346,8 @@ TEST_P(FilterGeometryTest, GblurChangesThePicture) {
 // ---- flip -----------------------------------------------------------------------------------
 
 const std::vector<std::pair<std::string, int>> kFlips = {
-    {"flip=h", 1}, {"hflip", 1},    {"flip=v", 0},      {"flip", 0},
-    {"vflip", 0},  {"flip=hv", -1}, {"flip=dir=vh", -1}};
+    {"flip=h", 1},   {"cv.hflip", 1}, {"flip=v", 0},      {"flip", 0},
+    {"cv.vflip", 0}, {"flip=hv", -1}, {"flip=dir=vh", -1}};
 
 TEST_P(FilterGeometryTest, FlipIntoTheSpareMatchesOpenCvFlipOfACopy) {
   for (const auto& [spec, code] : kFlips) {
@@ -374,7 +374,7 @@ TEST_P(FilterGeometryTest, FlipIntoTheSpareMatchesOpenCvFlipOfACopy) {
 
 TEST_P(FilterGeometryTest, FlipInPlaceAfterAnotherWriterMatchesOpenCvFlipOfACopy) {
   for (const auto& [flip, code] : kFlips) {
-    const std::string spec = "gblur=1," + flip;
+    const std::string spec = "cv.gblur=1," + flip;
     SCOPED_TRACE(spec);
     const FilterChain sut = FilterChain::parse(spec);
     ASSERT_FALSE(sut.needs_scratch());
@@ -390,7 +390,7 @@ TEST_P(FilterGeometryTest, FlipInPlaceAfterAnotherWriterMatchesOpenCvFlipOfACopy
 }
 
 TEST_P(FilterGeometryTest, FlippingTwiceRestoresThePicture) {
-  const FilterChain sut = FilterChain::parse("flip=hv,hflip,vflip");
+  const FilterChain sut = FilterChain::parse("flip=hv,cv.hflip,cv.vflip");
 
   const FilterChain::Result result = run(sut, frame());
 
@@ -421,7 +421,7 @@ TEST_P(FilterGeometryTest, GraySetsChromaToNeutralAndKeepsLuma) {
 }
 
 TEST_P(FilterGeometryTest, GrayInPlaceAfterAnotherWriterMatchesOpenCv) {
-  const FilterChain sut = FilterChain::parse("gblur=1,gray");
+  const FilterChain sut = FilterChain::parse("cv.gblur=1,gray");
 
   const FilterChain::Result result = run(sut, frame());
 
@@ -477,17 +477,18 @@ TEST_P(CropTest, CropReturnsAViewOfTheWindowWithChromaAtHalfTheOrigin) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Windows, CropTest,
-                         ::testing::Values(CropCase{{64, 48}, "crop=32:16:8:4", 8, 4, 32, 16},
-                                           CropCase{{64, 48}, "crop=31:17:7:5", 6, 4, 31, 17},
-                                           CropCase{{64, 48}, "crop=20:10", 22, 18, 20, 10},
-                                           CropCase{{64, 48}, "crop=64:48", 0, 0, 64, 48},
-                                           CropCase{{65, 47}, "crop=21:11", 22, 18, 21, 11},
-                                           CropCase{{65, 47}, "crop=65:47:1:1", 0, 0, 65, 47},
-                                           CropCase{{65, 47}, "crop=33:15:31:31", 30, 30, 33, 15},
-                                           CropCase{{65, 47}, "crop=1:1:64:46", 64, 46, 1, 1}));
+                         ::testing::Values(CropCase{{64, 48}, "cv.crop=32:16:8:4", 8, 4, 32, 16},
+                                           CropCase{{64, 48}, "cv.crop=31:17:7:5", 6, 4, 31, 17},
+                                           CropCase{{64, 48}, "cv.crop=20:10", 22, 18, 20, 10},
+                                           CropCase{{64, 48}, "cv.crop=64:48", 0, 0, 64, 48},
+                                           CropCase{{65, 47}, "cv.crop=21:11", 22, 18, 21, 11},
+                                           CropCase{{65, 47}, "cv.crop=65:47:1:1", 0, 0, 65, 47},
+                                           CropCase{
+                                               {65, 47}, "cv.crop=33:15:31:31", 30, 30, 33, 15},
+                                           CropCase{{65, 47}, "cv.crop=1:1:64:46", 64, 46, 1, 1}));
 
 TEST_F(FilterTest, FilterAfterCropWritesOnlyTheWindowIntoTheSpare) {
-  const FilterChain sut = FilterChain::parse("crop=32:16:8:8,gblur=2");
+  const FilterChain sut = FilterChain::parse("cv.crop=32:16:8:8,cv.gblur=2");
   ASSERT_TRUE(sut.needs_spare());
   ASSERT_FALSE(sut.needs_scratch());
 
@@ -514,7 +515,7 @@ TEST_F(FilterTest, FilterAfterCropWritesOnlyTheWindowIntoTheSpare) {
 
 struct MixedChainCase {
   Geometry input;
-  int crop_x, crop_y;  // where crop=32:32 centres its window
+  int crop_x, crop_y;  // where cv.crop=32:32 centres its window
 };
 
 void PrintTo(const MixedChainCase& c, std::ostream* os) {
@@ -525,7 +526,7 @@ class MixedChainTest : public FilterTest, public ::testing::WithParamInterface<M
 
 TEST_P(MixedChainTest, MixedChainMatchesTheSameOpenCvSequenceAndEndsInTheSpare) {
   const MixedChainCase& c = GetParam();
-  const FilterChain sut = FilterChain::parse("crop=32:32,resize=16x16,gblur=1");
+  const FilterChain sut = FilterChain::parse("cv.crop=32:32,resize=16x16,cv.gblur=1");
   ASSERT_TRUE(sut.needs_spare());
   // The crop is a view and the blur works in place after the resize: one buffer is enough.
   ASSERT_FALSE(sut.needs_scratch());
@@ -552,7 +553,7 @@ TEST_P(MixedChainTest, MixedChainMatchesTheSameOpenCvSequenceAndEndsInTheSpare) 
 
 TEST_P(MixedChainTest, TwoResizesAroundAFlipGoThroughTheScratchAndEndInTheSpare) {
   const MixedChainCase& c = GetParam();
-  const FilterChain sut = FilterChain::parse("gblur=1,resize=20x20,flip,resize=16x16");
+  const FilterChain sut = FilterChain::parse("cv.gblur=1,resize=20x20,flip,resize=16x16");
   ASSERT_TRUE(sut.needs_spare());
   ASSERT_TRUE(sut.needs_scratch());
 
@@ -572,7 +573,7 @@ TEST_P(MixedChainTest, TwoResizesAroundAFlipGoThroughTheScratchAndEndInTheSpare)
 
 TEST_P(MixedChainTest, GrayThenHflipEndsInTheSpareWithoutAScratch) {
   const MixedChainCase& c = GetParam();
-  const FilterChain sut = FilterChain::parse("gray,hflip");
+  const FilterChain sut = FilterChain::parse("gray,cv.hflip");
   ASSERT_TRUE(sut.needs_spare());
   ASSERT_FALSE(sut.needs_scratch());
 
@@ -633,7 +634,7 @@ TEST_F(FilterTest, InPlaceStepsAfterAResizeStayInTheSpare) {
 }
 
 TEST_F(FilterTest, InPlaceChainNeedsASpareButNoScratch) {
-  const FilterChain sut = FilterChain::parse("gblur=2,flip=hv,gray");
+  const FilterChain sut = FilterChain::parse("cv.gblur=2,flip=hv,gray");
   ASSERT_TRUE(sut.needs_spare());
   ASSERT_FALSE(sut.needs_scratch());  // run() then gets no scratch buffer
 
@@ -755,21 +756,22 @@ TEST_P(ChainContractTest, BuffersTheChainDoesNotNeedMayBeNull) {
 
 INSTANTIATE_TEST_SUITE_P(
     Chains, ChainContractTest,
-    ::testing::Values(ContractCase{"", false, false}, ContractCase{"crop=20:10", false, false},
-                      ContractCase{"crop=40:30,crop=21:11:3:3", false, false},
+    ::testing::Values(ContractCase{"", false, false}, ContractCase{"cv.crop=20:10", false, false},
+                      ContractCase{"cv.crop=40:30,cv.crop=21:11:3:3", false, false},
                       ContractCase{"resize=33x17", true, false},
                       ContractCase{"resize=100x70:interp=lanczos", true, false},
-                      ContractCase{"gblur=2", true, false}, ContractCase{"flip=hv", true, false},
-                      ContractCase{"hflip", true, false}, ContractCase{"vflip", true, false},
-                      ContractCase{"gray", true, false}, ContractCase{"gray,hflip", true, false},
-                      ContractCase{"crop=32:32,gray", true, false},
-                      ContractCase{"crop=32:32,resize=16x16,gblur=1", true, false},
-                      ContractCase{"gblur=1,resize=20x20,flip,resize=16x16", true, true},
+                      ContractCase{"cv.gblur=2", true, false}, ContractCase{"flip=hv", true, false},
+                      ContractCase{"cv.hflip", true, false}, ContractCase{"cv.vflip", true, false},
+                      ContractCase{"gray", true, false}, ContractCase{"gray,cv.hflip", true, false},
+                      ContractCase{"cv.crop=32:32,gray", true, false},
+                      ContractCase{"cv.crop=32:32,resize=16x16,cv.gblur=1", true, false},
+                      ContractCase{"cv.gblur=1,resize=20x20,flip,resize=16x16", true, true},
                       ContractCase{"gray,resize=40x30,flip=v", true, true},
                       ContractCase{"resize=32x24,flip=h,resize=20x20:interp=area,gray", true, true},
                       ContractCase{"resize=80x60,resize=70x50,resize=30x20", true, true},
-                      ContractCase{"resize=80x60,crop=40:30,resize=16x16,crop=8:8", true, true},
-                      ContractCase{"gblur=2,flip=hv,gray", true, false}));
+                      ContractCase{"resize=80x60,cv.crop=40:30,resize=16x16,cv.crop=8:8", true,
+                                   true},
+                      ContractCase{"cv.gblur=2,flip=hv,gray", true, false}));
 
 // ---- random chains --------------------------------------------------------------------------
 
@@ -777,7 +779,7 @@ int between(std::mt19937& rng, int low, int high) {
   return std::uniform_int_distribution<int>(low, high)(rng);
 }
 
-// A random chain of resize, crop, gblur, flip and gray that fits `input`, and the planes the
+// A random chain of resize, cv.crop, cv.gblur, flip and gray that fits `input`, and the planes the
 // same steps give when OpenCV runs them on deep copies of `original`.
 std::pair<std::string, Planes> random_chain(std::mt19937& rng, Geometry input,
                                             const Planes& original) {
@@ -786,7 +788,7 @@ std::pair<std::string, Planes> random_chain(std::mt19937& rng, Geometry input,
   static const std::vector<std::pair<std::string, double>> kSigmas = {
       {"0.5", 0.5}, {"1", 1.0}, {"2.5", 2.5}};
   static const std::vector<std::pair<std::string, int>> kFlipCodes = {
-      {"hflip", 1}, {"vflip", 0}, {"flip=hv", -1}, {"rotate=180", -1}};
+      {"cv.hflip", 1}, {"cv.vflip", 0}, {"flip=hv", -1}, {"cv.rotate=180", -1}};
   std::string spec;
   Planes expected = original;
   Geometry g = input;
@@ -796,7 +798,7 @@ std::pair<std::string, Planes> random_chain(std::mt19937& rng, Geometry input,
     switch (between(rng, 0, 4)) {
       case 0: {
         const Geometry window{between(rng, 1, g.width), between(rng, 1, g.height)};
-        spec += "crop=" + std::to_string(window.width) + ":" + std::to_string(window.height);
+        spec += "cv.crop=" + std::to_string(window.width) + ":" + std::to_string(window.height);
         int x = (g.width - window.width) / 2;
         int y = (g.height - window.height) / 2;
         if (between(rng, 0, 1) == 0) {
@@ -819,7 +821,7 @@ std::pair<std::string, Planes> random_chain(std::mt19937& rng, Geometry input,
       }
       case 2: {
         const auto& [text, sigma] = kSigmas[between(rng, 0, 2)];
-        spec += "gblur=" + text;
+        spec += "cv.gblur=" + text;
         expected = reference_gblur(expected, sigma);
         break;
       }

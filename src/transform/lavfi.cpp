@@ -1,0 +1,422 @@
+#include "transform/lavfi.hpp"
+
+extern "C" {
+#include <libavfilter/avfilter.h>
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+}
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+#include "common/av.hpp"
+#include "common/error.hpp"
+
+namespace vpipe::transform {
+namespace {
+
+int g_threads = 1;
+
+// Filters that compute each output frame from that input frame alone (its pixels, size and
+// timestamp), so that workers seeing every Nth frame give what one graph seeing all would. A
+// filter missing here is not wrong: it runs in one worker, in order.
+const std::set<std::string, std::less<>> kPerFrame = {"avgblur",
+                                                      "bilateral",
+                                                      "boxblur",
+                                                      "cas",
+                                                      "chromakey",
+                                                      "chromashift",
+                                                      "colorbalance",
+                                                      "colorchannelmixer",
+                                                      "colorcontrast",
+                                                      "colorcorrect",
+                                                      "colorhold",
+                                                      "colorize",
+                                                      "colorkey",
+                                                      "colorlevels",
+                                                      "colorspace",
+                                                      "colortemperature",
+                                                      "convolution",
+                                                      "copy",
+                                                      "crop",
+                                                      "curves",
+                                                      "dctdnoiz",
+                                                      "deband",
+                                                      "deflate",
+                                                      "delogo",
+                                                      "despill",
+                                                      "dilation",
+                                                      "drawbox",
+                                                      "drawgrid",
+                                                      "drawtext",
+                                                      "edgedetect",
+                                                      "eq",
+                                                      "erosion",
+                                                      "exposure",
+                                                      "fade",
+                                                      "fillborders",
+                                                      "format",
+                                                      "gblur",
+                                                      "geq",
+                                                      "hflip",
+                                                      "histeq",
+                                                      "hqx",
+                                                      "hsvkey",
+                                                      "hue",
+                                                      "inflate",
+                                                      "kirsch",
+                                                      "lenscorrection",
+                                                      "limiter",
+                                                      "lumakey",
+                                                      "lut",
+                                                      "lut1d",
+                                                      "lut3d",
+                                                      "lutrgb",
+                                                      "lutyuv",
+                                                      "median",
+                                                      "monochrome",
+                                                      "negate",
+                                                      "nlmeans",
+                                                      "null",
+                                                      "owdenoise",
+                                                      "pad",
+                                                      "perspective",
+                                                      "prewitt",
+                                                      "pseudocolor",
+                                                      "removegrain",
+                                                      "rgbashift",
+                                                      "roberts",
+                                                      "rotate",
+                                                      "sab",
+                                                      "scale",
+                                                      "scharr",
+                                                      "selectivecolor",
+                                                      "setdar",
+                                                      "setparams",
+                                                      "setsar",
+                                                      "shear",
+                                                      "shuffleplanes",
+                                                      "smartblur",
+                                                      "sobel",
+                                                      "super2xbr",
+                                                      "swaprect",
+                                                      "swapuv",
+                                                      "tonemap",
+                                                      "transpose",
+                                                      "unsharp",
+                                                      "vaguedenoiser",
+                                                      "vflip",
+                                                      "vibrance",
+                                                      "vignette",
+                                                      "xbr",
+                                                      "zscale"};
+
+// Filters known to keep state from frame to frame (named in the reason given).
+const std::set<std::string, std::less<>> kTemporal = {
+    "atadenoise",       "deflicker", "dejudder", "fftdnoiz", "hqdn3d",     "noise", "normalize",
+    "photosensitivity", "pp",        "tmedian",  "tmix",     "vmafmotion", "weave", "zoompan"};
+
+// Filters that change the number or the timing of frames: vpipe keeps each frame's timing, so
+// these are refused with what to use instead.
+const std::map<std::string, std::string, std::less<>> kRetiming = {
+    {"fps", "use -r RATE for the output frame rate"},
+    {"framerate", "use -r RATE for the output frame rate"},
+    {"minterpolate", "use -r RATE for the output frame rate"},
+    {"framestep", "use -r RATE for the output frame rate"},
+    {"select", "use -ss and -t to choose a time range"},
+    {"trim", "use -ss and -t to choose a time range"},
+    {"setpts", "vpipe keeps each frame's timestamp"},
+    {"settb", "vpipe keeps each frame's timestamp"},
+    {"tpad", "vpipe keeps the input's frames"},
+    {"loop", "vpipe keeps the input's frames"},
+    {"reverse", "vpipe keeps the input's frames"},
+    {"decimate", "vpipe keeps the input's frames"},
+    {"mpdecimate", "vpipe keeps the input's frames"},
+    {"yadif", "deinterlacers hold a frame back; not supported yet"},
+    {"bwdif", "deinterlacers hold a frame back; not supported yet"},
+    {"w3fdif", "deinterlacers hold a frame back; not supported yet"},
+    {"palettegen",
+     "it gives its frame only at the end of the input; vpipe's GIF output makes "
+     "its own palette"},
+    {"paletteuse", "vpipe's GIF output makes its own palette"},
+    {"split", "several outputs are not supported yet"},
+    {"interlace", "vpipe keeps the input's frames"},
+    {"tinterlace", "vpipe keeps the input's frames"},
+    {"telecine", "vpipe keeps the input's frames"},
+    {"separatefields", "vpipe keeps the input's frames"}};
+
+std::string filter_name(std::string_view item) {
+  std::string_view name = item.substr(0, item.find('='));
+  // Labels ("[a]scale") and instance names ("scale@big").
+  while (!name.empty() && name.front() == '[') {
+    const auto close = name.find(']');
+    if (close == std::string_view::npos) break;
+    name.remove_prefix(close + 1);
+  }
+  name = name.substr(0, name.find('@'));
+  const auto b = name.find_first_not_of(" \t\n");
+  const auto e = name.find_last_not_of(" \t\n");
+  return b == std::string_view::npos ? std::string() : std::string(name.substr(b, e - b + 1));
+}
+
+// fade=in:0:30 and fade=s=..:n=.. count frames; fade=t=in:st=0:d=1 reads only the timestamp.
+// Each worker sees its frames in order, and a fade by time depends only on whether a frame's
+// time has passed its start, so a fade by time is per-frame.
+bool fade_counts_frames(std::string_view args) {
+  int positional = 0;
+  std::size_t start = 0;
+  while (start <= args.size()) {
+    const auto end = std::min(args.find(':', start), args.size());
+    const std::string_view part = args.substr(start, end - start);
+    const auto eq = part.find('=');
+    if (eq == std::string_view::npos) {
+      if (!part.empty() && ++positional > 1) return true;
+    } else {
+      const std::string_view key = part.substr(0, eq);
+      if (key == "s" || key == "start_frame" || key == "n" || key == "nb_frames") return true;
+    }
+    start = end + 1;
+  }
+  return false;
+}
+
+void throw_av(const std::string& spec, const std::string& what, int err) {
+  std::string detail = av::last_error_message();
+  if (detail.empty()) detail = av::error_text(err);
+  fail(ExitCode::kUsage, "filter '" + spec + "': " + what + ": " + detail);
+}
+
+struct GraphDeleter {
+  void operator()(AVFilterGraph* g) const { avfilter_graph_free(&g); }
+};
+struct InOutDeleter {
+  void operator()(AVFilterInOut* io) const { avfilter_inout_free(&io); }
+};
+
+}  // namespace
+
+bool lavfi_has_filter(const std::string& name) {
+  const AVFilter* f = avfilter_get_by_name(name.c_str());
+  return f != nullptr && avfilter_filter_pad_count(f, 1) > 0 &&
+         avfilter_pad_get_type(f->outputs, 0) == AVMEDIA_TYPE_VIDEO;
+}
+
+void set_lavfi_threads(int threads) {
+  g_threads = std::max(1, threads);
+}
+
+std::string lavfi_sequential_reason(std::string_view item) {
+  const std::string name = filter_name(item);
+  const auto eq = item.find('=');
+  const std::string_view args = eq == std::string_view::npos ? "" : item.substr(eq + 1);
+  if (const auto it = kRetiming.find(name); it != kRetiming.end()) {
+    fail(ExitCode::kUsage, "filter '" + name +
+                               "' changes the number or timing of frames, which --vf does not "
+                               "do: " +
+                               it->second);
+  }
+  if (kTemporal.count(name) != 0) return "'" + name + "' keeps state from frame to frame";
+  if (kPerFrame.count(name) == 0) {
+    return "'" + name + "' is not known to compute each frame alone";
+  }
+  if (name == "fade" && fade_counts_frames(args)) return "'fade' counts frames";
+  // The frame number differs in a worker that sees every Nth frame; random() draws from a
+  // state that advances with every frame.
+  static const std::regex kFrameNumber(R"((^|[^A-Za-z0-9_.])(n|N|frame_num)([^A-Za-z0-9_(]|$))");
+  if (std::regex_search(args.begin(), args.end(), kFrameNumber)) {
+    return "'" + name + "' reads the frame number";
+  }
+  if (args.find("random(") != std::string_view::npos) {
+    return "'" + name + "' draws random numbers";
+  }
+  return {};
+}
+
+std::vector<LavfiFilterInfo> lavfi_filters() {
+  std::vector<LavfiFilterInfo> list;
+  void* opaque = nullptr;
+  while (const AVFilter* f = av_filter_iterate(&opaque)) {
+    if ((f->flags & (AVFILTER_FLAG_DYNAMIC_INPUTS | AVFILTER_FLAG_DYNAMIC_OUTPUTS)) != 0 ||
+        avfilter_filter_pad_count(f, 0) != 1 || avfilter_filter_pad_count(f, 1) != 1 ||
+        avfilter_pad_get_type(f->inputs, 0) != AVMEDIA_TYPE_VIDEO ||
+        avfilter_pad_get_type(f->outputs, 0) != AVMEDIA_TYPE_VIDEO) {
+      continue;
+    }
+    LavfiFilterInfo info{f->name, f->description ? f->description : "", "per frame"};
+    try {
+      if (const std::string why = lavfi_sequential_reason(f->name); !why.empty()) {
+        info.order = "in order: " + why;
+      }
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      info.order = "refused: " + what.substr(what.find(": ") + 2);
+    }
+    list.push_back(std::move(info));
+  }
+  std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return list;
+}
+
+// One configured graph: buffer -> the user's filters -> buffersink (YUV 4:2:0).
+struct LavfiGraph::Graph {
+  std::unique_ptr<AVFilterGraph, GraphDeleter> graph;
+  AVFilterContext* src = nullptr;
+  AVFilterContext* sink = nullptr;
+  Geometry in;
+  AVRational time_base{1, 1};
+
+  Graph(const std::string& spec, Geometry g, AVRational tb) : in(g), time_base(tb) {
+    av::QuietLogs quiet;
+    graph.reset(avfilter_graph_alloc());
+    if (!graph) fail(ExitCode::kRunFailed, "out of memory for a filter graph");
+    graph->nb_threads = g_threads;
+    // As the ffmpeg CLI: its scalers (the user's and any format conversion) are bicubic.
+    graph->scale_sws_opts = av_strdup("flags=bicubic");
+    const std::string args =
+        "video_size=" + std::to_string(g.width) + "x" + std::to_string(g.height) +
+        ":pix_fmt=" + std::to_string(AV_PIX_FMT_YUV420P) + ":time_base=" + std::to_string(tb.num) +
+        "/" + std::to_string(tb.den) + ":pixel_aspect=1/1";
+    int err = avfilter_graph_create_filter(&src, avfilter_get_by_name("buffer"), "in", args.c_str(),
+                                           nullptr, graph.get());
+    if (err < 0) throw_av(spec, "cannot feed it", err);
+    sink = avfilter_graph_alloc_filter(graph.get(), avfilter_get_by_name("buffersink"), "out");
+    const AVPixelFormat formats[] = {AV_PIX_FMT_YUV420P, AV_PIX_FMT_NONE};
+    err = sink == nullptr ? AVERROR(ENOMEM)
+                          : av_opt_set_int_list(sink, "pix_fmts", formats, AV_PIX_FMT_NONE,
+                                                AV_OPT_SEARCH_CHILDREN);
+    if (err >= 0) err = avfilter_init_str(sink, nullptr);
+    if (err < 0) throw_av(spec, "cannot read from it", err);
+
+    std::unique_ptr<AVFilterInOut, InOutDeleter> outputs(avfilter_inout_alloc());
+    std::unique_ptr<AVFilterInOut, InOutDeleter> inputs(avfilter_inout_alloc());
+    outputs->name = av_strdup("in");
+    outputs->filter_ctx = src;
+    inputs->name = av_strdup("out");
+    inputs->filter_ctx = sink;
+    AVFilterInOut* in_list = inputs.release();
+    AVFilterInOut* out_list = outputs.release();
+    err = avfilter_graph_parse_ptr(graph.get(), spec.c_str(), &in_list, &out_list, nullptr);
+    avfilter_inout_free(&in_list);
+    avfilter_inout_free(&out_list);
+    if (err < 0) throw_av(spec, "does not parse", err);
+    err = avfilter_graph_config(graph.get(), nullptr);
+    if (err < 0) {
+      throw_av(
+          spec,
+          "cannot run on " + std::to_string(g.width) + "x" + std::to_string(g.height) + " video",
+          err);
+    }
+  }
+
+  [[nodiscard]] Geometry out() const {
+    return {av_buffersink_get_w(sink), av_buffersink_get_h(sink)};
+  }
+};
+
+LavfiGraph::LavfiGraph(std::string spec, std::string why_sequential)
+    : spec_(std::move(spec)), why_sequential_(std::move(why_sequential)) {
+  // Names and options are checked now; sizes and expressions when the input's size is known.
+  av::QuietLogs quiet;
+  std::unique_ptr<AVFilterGraph, GraphDeleter> graph(avfilter_graph_alloc());
+  AVFilterInOut* inputs = nullptr;
+  AVFilterInOut* outputs = nullptr;
+  const int err = avfilter_graph_parse2(graph.get(), spec_.c_str(), &inputs, &outputs);
+  const bool one_in_one_out = inputs != nullptr && inputs->next == nullptr && outputs != nullptr &&
+                              outputs->next == nullptr;
+  avfilter_inout_free(&inputs);
+  avfilter_inout_free(&outputs);
+  if (err < 0) throw_av(spec_, "does not parse", err);
+  if (!one_in_one_out) {
+    fail(ExitCode::kUsage,
+         "filter '" + spec_ + "': --vf takes a graph with one video input and one output");
+  }
+}
+
+LavfiGraph::~LavfiGraph() = default;
+
+Geometry LavfiGraph::output_geometry(Geometry in) const {
+  const auto key = std::make_pair(in.width, in.height);
+  if (const auto it = geometry_.find(key); it != geometry_.end()) return it->second;
+  const Geometry out = Graph(spec_, in, {1, 90000}).out();
+  if (out.width < 1 || out.height < 1 || out.width > kMaxDimension || out.height > kMaxDimension) {
+    fail(ExitCode::kUsage, "filter '" + spec_ + "': gives " + std::to_string(out.width) + "x" +
+                               std::to_string(out.height) + " pictures");
+  }
+  geometry_.emplace(key, out);
+  return out;
+}
+
+void LavfiGraph::apply(const Picture& in, Picture& out, const FrameContext& frame) const {
+  const AVRational tb{frame.tb_num, frame.tb_den};
+  if (!graph_ || graph_->in != in.geometry() || av_cmp_q(graph_->time_base, tb) != 0) {
+    graph_ = std::make_unique<Graph>(spec_, in.geometry(), tb);
+  }
+  av::FramePtr f(av_frame_alloc());
+  if (!f) fail(ExitCode::kRunFailed, "out of memory for a frame");
+  f->format = AV_PIX_FMT_YUV420P;
+  f->width = in.width;
+  f->height = in.height;
+  f->pts = frame.pts;
+  f->sample_aspect_ratio = {1, 1};
+  if (sequential()) {
+    // A sequential filter may keep earlier frames: those must be its own copies, as the
+    // slots they came in are reused.
+    if (av_frame_get_buffer(f.get(), 0) < 0)
+      fail(ExitCode::kRunFailed, "out of memory for a frame");
+    const std::uint8_t* planes[4] = {in.data[0], in.data[1], in.data[2], nullptr};
+    const int lines[4] = {in.linesize[0], in.linesize[1], in.linesize[2], 0};
+    av_image_copy(f->data, f->linesize, planes, lines, AV_PIX_FMT_YUV420P, in.width, in.height);
+    ++copied_;
+  } else {
+    // Read-only: a filter that would write in place copies first, so the slot stays as decode
+    // wrote it.
+    for (int p = 0; p < 3; ++p) {
+      f->data[p] = in.data[p];
+      f->linesize[p] = in.linesize[p];
+    }
+    f->buf[0] = av_buffer_create(
+        in.data[0], 1, [](void* held, std::uint8_t*) { --*static_cast<int*>(held); }, &held_,
+        AV_BUFFER_FLAG_READONLY);
+    if (f->buf[0] == nullptr) fail(ExitCode::kRunFailed, "out of memory for a frame");
+    ++held_;
+  }
+  int err = av_buffersrc_add_frame_flags(graph_->src, f.get(), 0);
+  if (err < 0) throw_av(spec_, "refused a frame", err);
+  av::FramePtr result(av_frame_alloc());
+  err = av_buffersink_get_frame(graph_->sink, result.get());
+  if (err == AVERROR(EAGAIN)) {
+    fail(ExitCode::kRunFailed,
+         "filter '" + spec_ +
+             "' held a frame back: --vf takes filters that give one frame for "
+             "each frame");
+  }
+  if (err < 0) throw_av(spec_, "failed on a frame", err);
+  const std::int64_t pts = av_rescale_q(result->pts, av_buffersink_get_time_base(graph_->sink), tb);
+  if (pts != frame.pts) {
+    fail(ExitCode::kRunFailed,
+         "filter '" + spec_ + "' changed a frame's timestamp: vpipe keeps each frame's timing");
+  }
+  if (result->width != out.width || result->height != out.height) {
+    fail(ExitCode::kRunFailed, "filter '" + spec_ + "' changed the picture's size mid-run");
+  }
+  std::uint8_t* to[4] = {out.data[0], out.data[1], out.data[2], nullptr};
+  int to_lines[4] = {out.linesize[0], out.linesize[1], out.linesize[2], 0};
+  av_image_copy(to, to_lines, const_cast<const std::uint8_t**>(result->data), result->linesize,
+                AV_PIX_FMT_YUV420P, out.width, out.height);
+  ++copied_;
+  if (held_ != 0) {
+    // A filter listed as per-frame kept the input: the slot will be reused under it.
+    fail(ExitCode::kRunFailed, "filter '" + spec_ + "' kept a frame it should not have");
+  }
+  av::FramePtr extra(av_frame_alloc());
+  if (av_buffersink_get_frame(graph_->sink, extra.get()) >= 0) {
+    fail(ExitCode::kRunFailed, "filter '" + spec_ +
+                                   "' gave two frames for one: --vf takes filters that give one "
+                                   "frame for each frame");
+  }
+}
+
+}  // namespace vpipe::transform
