@@ -139,8 +139,13 @@ int main(int argc, char** argv) {
   vpipe::cli::SegmentsCommand segments;
   segments.add_to(app, run);
 
-  std::vector<std::string> args =
-      vpipe::plan::translate_ffmpeg_spellings(std::vector<std::string>(argv + 1, argv + argc));
+  std::vector<std::string> args;
+  try {
+    args = vpipe::plan::translate_ffmpeg_spellings(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const vpipe::Error& e) {
+    std::fprintf(stderr, "vpipe: error: %s\n", e.what());
+    return static_cast<int>(e.code());
+  }
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
     app.parse(reversed);

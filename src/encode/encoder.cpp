@@ -121,11 +121,16 @@ AVDictionary* muxer_options(const EncoderSettings& s, const AVOutputFormat* fmt)
         s.faststart ? "+faststart" : "+frag_keyframe+empty_moov+delay_moov+default_base_moof", 0);
     if (!s.faststart) av_dict_set(&opts, "frag_duration", "1000000", 0);
   }
+  if (std::string(fmt->name) == "image2" && s.output.find('%') == std::string::npos) {
+    av_dict_set(&opts, "update", "1", 0);  // one file, not a numbered sequence
+  }
   if (std::string(fmt->name) == "matroska" || std::string(fmt->name) == "webm") {
     // A cluster at least every second, so that a killed encode leaves what it wrote playable
     // (the muxer keeps the open cluster in memory: by default up to 5 s, or a whole short run).
     av_dict_set(&opts, "cluster_time_limit", "1000", 0);
   }
+  for (const auto& [key, value] : s.muxer_options)
+    av_dict_set(&opts, key.c_str(), value.c_str(), 0);
   return opts;
 }
 
@@ -165,8 +170,20 @@ bool header_takes(const EncoderSettings& s, const AVOutputFormat* fmt,
 
 }  // namespace
 
+bool is_single_image(const EncoderSettings& s) {
+  const AVOutputFormat* fmt = find_muxer(s);
+  return fmt != nullptr && std::string(fmt->name) == "image2" &&
+         s.output.find('%') == std::string::npos;
+}
+
 std::string default_video_encoder(const EncoderSettings& s) {
   const AVOutputFormat* fmt = find_muxer(s);
+  if (fmt != nullptr && std::string(fmt->name) == "image2") {
+    // x.png: PNG, x.jpg: MJPEG, by the name, as ffmpeg.
+    const AVCodec* image = avcodec_find_encoder(
+        av_guess_codec(fmt, nullptr, s.output.c_str(), nullptr, AVMEDIA_TYPE_VIDEO));
+    if (image != nullptr) return image->name;
+  }
   const AVCodec* x264 = avcodec_find_encoder_by_name("libx264");
   if (x264 != nullptr && muxer_holds(fmt, AV_CODEC_ID_H264)) return x264->name;
   const AVCodec* own =
@@ -213,7 +230,9 @@ void validate(const EncoderSettings& s) {
                                codec->name +
                                " video: choose another codec (-c:v) or container (-o NAME.mkv)");
   }
-  if ((fmt->flags & AVFMT_NOFILE) != 0 || is_url(s.output)) return;
+  // Muxers that open their own files (HLS, image sequences) are checked too: the folder must be
+  // there, as libav would otherwise log a warning per segment and write nothing.
+  if (is_url(s.output)) return;
   namespace fs = std::filesystem;
   const fs::path path(s.output);
   std::error_code ec;
@@ -373,6 +392,8 @@ void Encoder::start_muxing(const StreamParams& params, const AVCodecParameters* 
   for (const auto& [key, value] : params.metadata) {
     if (key != "encoder") av_dict_set(&mux_->metadata, key.c_str(), value.c_str(), 0);
   }
+  for (const auto& [key, value] : s.tags)
+    av_dict_set(&mux_->metadata, key.c_str(), value.c_str(), 0);
   if (audio_) audio_->add_output_stream(mux_);
   if (!(fmt->flags & AVFMT_NOFILE)) {
     ret = avio_open(&mux_->pb, s.output.c_str(), AVIO_FLAG_WRITE);
@@ -386,7 +407,15 @@ void Encoder::start_muxing(const StreamParams& params, const AVCodecParameters* 
     const av::QuietLogs quiet;
     ret = avformat_write_header(mux_, &mux_opts);
   }
+  std::string unknown;
+  for (const auto& [key, value] : s.muxer_options) {
+    if (av_dict_get(mux_opts, key.c_str(), nullptr, 0) != nullptr)
+      unknown += (unknown.empty() ? "" : ", ") + key;
+  }
   av_dict_free(&mux_opts);
+  if (ret >= 0 && !unknown.empty()) {
+    fail(ExitCode::kUsage, "the " + std::string(fmt->name) + " muxer has no option " + unknown);
+  }
   if (ret < 0) {
     // The scheduler removes the file this failed run leaves without a frame.
     const std::string why = av::last_error_message();

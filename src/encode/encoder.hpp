@@ -21,6 +21,8 @@ struct EncoderSettings {
   std::optional<std::int64_t> bitrate;  // bits per second
   std::optional<int> gop;
   std::map<std::string, std::string> codec_options;
+  std::map<std::string, std::string> muxer_options;  // the user's, over vpipe's own
+  std::map<std::string, std::string> tags;           // -metadata: over the input's tags
   bool overwrite = false;
   bool faststart = false;  // classic MP4 with the index first, not fragmented
   int threads = 0;         // 0: the codec decides
@@ -54,6 +56,8 @@ std::string default_audio_encoder(const EncoderSettings& settings);
 // The video encoder when none is named: libx264 where the container holds H.264 (as the ffmpeg
 // CLI), else the container's own (.gif: gif, .webm: libvpx-vp9, .ogv: libtheora).
 std::string default_video_encoder(const EncoderSettings& settings);
+// True when the output is one picture file (x.png, x.jpg: the image muxer without a %d pattern).
+bool is_single_image(const EncoderSettings& settings);
 bool audio_encoder_exists(const std::string& name);
 // Whether the output's container stores a rotation (display matrix) for players (MP4, MOV; not
 // FFmpeg 5.1's Matroska).

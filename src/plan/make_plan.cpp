@@ -144,8 +144,14 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
   plan.input_options = options.input_options;
   plan.input_timeout_s = options.input_timeout_s;
   // The chain is checked before the input is opened: a typo fails fast even on a slow URL.
-  const transform::FilterChain chain = transform::FilterChain::parse(options.vf);
+  // -s WxH: a scale after the chain, as ffmpeg's.
   plan.vf = options.vf;
+  if (!options.size.empty()) {
+    const auto [w, h] = parse_size(options.size);
+    plan.vf +=
+        (plan.vf.empty() ? "" : ",") + ("scale=" + std::to_string(w) + ":" + std::to_string(h));
+  }
+  const transform::FilterChain chain = transform::FilterChain::parse(plan.vf);
   plan.nb_workers =
       options.workers > 0 ? options.workers : affinity::default_workers(topology, !chain.empty());
   if (chain.sequential() && plan.nb_workers > 1) {
@@ -219,9 +225,23 @@ void plan_output(RunPlan& plan, const RunOptions& options) {
   plan.encoder.bitrate = options.bitrate;
   plan.encoder.gop = options.gop;
   plan.encoder.codec_options = options.codec_options;
+  plan.encoder.muxer_options = options.muxer_options;
+  plan.encoder.tags = options.metadata;
   plan.encoder.overwrite = options.overwrite;
   plan.encoder.faststart = options.faststart;
   plan.encoder.pix_fmt = options.pix_fmt;
+  const bool hls = plan.encoder.format == "hls" ||
+                   (plan.encoder.format.empty() && options.output.ends_with(".m3u8"));
+  if (!plan.encoder.gop && hls) {
+    // A keyframe at every segment boundary (-hls_time, 2 s by default): segments as long as
+    // asked, not as long as the encoder's own keyframe interval.
+    const auto it = options.muxer_options.find("hls_time");
+    const double seconds = it == options.muxer_options.end() ? 2.0 : std::atof(it->second.c_str());
+    const double fps =
+        av_q2d(plan.output_rate.num > 0 ? plan.output_rate : plan.input_info.frame_rate);
+    if (seconds > 0 && fps > 0)
+      plan.encoder.gop = std::max(1, static_cast<int>(std::lround(seconds * fps)));
+  }
   if (!plan.encoder.crf && !plan.encoder.bitrate) {
     // Constant quality where the codec's own default is a low fixed bitrate (MJPEG: 200 kb/s)
     // or a guess it warns about (VP9, AV1: CRF 32).
@@ -245,7 +265,15 @@ void plan_output(RunPlan& plan, const RunOptions& options) {
     fail(ExitCode::kUsage,
          "output '" + plan.encoder.output + "' is the input file: write to another file");
   }
-  if (!plan.null_output) encode::validate(plan.encoder);
+  if (plan.stream_copy()) {
+    if (!plan.vf.empty() || options.rate) {
+      fail(ExitCode::kUsage,
+           "-c:v copy passes the video's packets on unchanged: it cannot take --vf, -s or -r "
+           "(re-encode instead, e.g. -c:v libx264)");
+    }
+  } else if (!plan.null_output) {
+    encode::validate(plan.encoder);
+  }
   plan_audio(plan, options);
   if (plan.input_info.subtitle_streams > 0 && !plan.null_output) {
     plan.subtitle_note = std::to_string(plan.input_info.subtitle_streams) +
@@ -319,10 +347,11 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   // show it (Matroska, TS, WebM, -map_metadata -1), and before any filter, so that sizes follow
   // the picture as it is seen (resize=640x-1 is 640 wide on screen), as the ffmpeg CLI's
   // autorotate.
-  plan.autorotate_degrees = autorotation(input, options);
+  // A stream copy keeps the packets, and with them the rotation side data.
+  plan.autorotate_degrees = options.codec == "copy" ? 0 : autorotation(input, options);
   if (plan.autorotate_degrees != 0) {
     plan.vf = "cv.rotate=" + std::to_string(plan.autorotate_degrees) +
-              (options.vf.empty() ? "" : "," + options.vf);
+              (plan.vf.empty() ? "" : "," + plan.vf);
   }
   const transform::FilterChain chain = transform::FilterChain::parse(plan.vf);
   plan.input_info = input;
@@ -334,7 +363,7 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   plan.latency_budget_ms = options.latency_budget_ms;
   plan.start_s = options.start_s.value_or(0);
   if (options.rate) plan.output_rate = *options.rate;
-  plan.duration_s = options.duration_s.value_or(0);
+  plan.duration_s = options.end_s ? *options.end_s - plan.start_s : options.duration_s.value_or(0);
   plan.pts_range = options.pts_range;
   if (plan.start_s > 0 && plan.live)
     fail(ExitCode::kUsage, "-ss cannot seek a live input; use -t to limit it instead");
@@ -345,6 +374,9 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   plan.drop_oldest = options.drop == "oldest";
 
   plan_output(plan, options);
+  // One picture file takes the first frame, as ffmpeg's -frames:v 1.
+  plan.max_frames =
+      options.frames.value_or(!plan.null_output && encode::is_single_image(plan.encoder) ? 1 : 0);
   plan.encoder.threads = static_cast<int>(plan.cpus_of("encode").size());
   const PoolSize pool = size_pool(
       {plan.nb_workers, plan.live, plan.latency_budget_ms, av_q2d(plan.input_info.frame_rate),

@@ -107,6 +107,14 @@ void apply_config_file(const std::string& path, RunOptions& o) {
        }},
       {"gop", value(&RunOptions::gop)},
       {"codec_options", string_map(&RunOptions::codec_options)},
+      {"muxer_options", string_map(&RunOptions::muxer_options)},
+      {"metadata", string_map(&RunOptions::metadata)},
+      {"size", value(&RunOptions::size)},
+      {"frames", value(&RunOptions::frames)},
+      {"to",
+       [&](const YAML::Node& v, const std::string& key) {
+         o.end_s = parse_time(scalar<std::string>(v, key, path), "to");
+       }},
       {"input_options", string_map(&RunOptions::input_options)},
       {"workers", value(&RunOptions::workers)},
       {"affinity", value(&RunOptions::affinity)},
@@ -269,6 +277,13 @@ void validate(const RunOptions& o) {
   if (!(o.input_timeout_s >= 0 && o.input_timeout_s <= 86400))
     fail(ExitCode::kUsage, "--input-timeout must be 0 (wait forever) to 86400 seconds");
   if (o.duration_s && *o.duration_s <= 0) fail(ExitCode::kUsage, "-t must be a duration above 0");
+  if (o.end_s && o.duration_s) fail(ExitCode::kUsage, "-to and -t conflict: give one of them");
+  if (o.end_s && *o.end_s <= o.start_s.value_or(0)) {
+    fail(ExitCode::kUsage, "-to must come after -ss (it is a point in the input, not a length)");
+  }
+  if (o.frames && *o.frames < 1) fail(ExitCode::kUsage, "-frames:v must be at least 1");
+  if (o.overwrite && o.no_overwrite) fail(ExitCode::kUsage, "-y and -n conflict");
+  if (!o.size.empty()) (void)parse_size(o.size);
   if (o.start_s && o.live == "on")
     fail(ExitCode::kUsage, "-ss cannot seek a live input (--live on)");
   if (o.progress != "auto" && o.progress != "json" && o.progress != "none") {
@@ -279,6 +294,23 @@ void validate(const RunOptions& o) {
   if (!kLevels.count(o.log_level))
     fail(ExitCode::kUsage,
          "--log-level '" + o.log_level + "' must be one of trace, debug, info, warn, error, off");
+}
+
+std::pair<int, int> parse_size(const std::string& text) {
+  static const std::map<std::string, std::pair<int, int>> kNames = {
+      {"qvga", {320, 240}},  {"vga", {640, 480}},    {"svga", {800, 600}},
+      {"hd480", {852, 480}}, {"hd720", {1280, 720}}, {"hd1080", {1920, 1080}},
+      {"2k", {2048, 1080}},  {"4k", {4096, 2160}},   {"uhd2160", {3840, 2160}}};
+  if (const auto it = kNames.find(text); it != kNames.end()) return it->second;
+  int w = 0;
+  int h = 0;
+  char x = 0;
+  char extra = 0;
+  if (std::sscanf(text.c_str(), "%d%c%d%c", &w, &x, &h, &extra) != 3 || x != 'x' || w < 1 ||
+      h < 1 || w > 16384 || h > 16384) {
+    fail(ExitCode::kUsage, "-s '" + text + "' must be WIDTHxHEIGHT (e.g. 1280x720) or hd720");
+  }
+  return {w, h};
 }
 
 std::string default_config_path() {

@@ -41,9 +41,11 @@ struct RunOptions {
   double latency_budget_ms = 500;
   std::string drop = "oldest";    // live, pipeline full: drop the oldest queued frame or the newest
   std::optional<double> start_s;  // -ss: start this far into the input (output starts at 0)
-  std::optional<double> duration_s;   // -t: stop after this much of the input
-  std::optional<AVRational> rate;     // -r: the output's frame rate
-  std::optional<PtsRange> pts_range;  // a segment job's frames (replaces -ss/-t)
+  std::optional<double> duration_s;    // -t: stop after this much of the input
+  std::optional<double> end_s;         // -to: stop at this point of the input (-t is end - start)
+  std::optional<std::int64_t> frames;  // -frames:v: stop after this many frames
+  std::optional<AVRational> rate;      // -r: the output's frame rate
+  std::optional<PtsRange> pts_range;   // a segment job's frames (replaces -ss/-t)
   std::string output;
   std::string tee;     // a second output beside -o: "preview" (a window)
   std::string format;  // output container, empty to guess from the output name
@@ -54,7 +56,10 @@ struct RunOptions {
   std::optional<std::int64_t> bitrate;
   std::optional<int> gop;
   std::map<std::string, std::string> codec_options;
-  int workers = 0;  // 0: from the CPU plan
+  std::map<std::string, std::string> muxer_options;  // -movflags, -hls_time, ... for the muxer
+  std::map<std::string, std::string> metadata;       // -metadata: the output's container tags
+  std::string size;  // -s WxH: the output's size (a scale after the chain)
+  int workers = 0;   // 0: from the CPU plan
   std::string affinity = "auto";
   int window = 0;        // frames in flight; 0: derived from the number of workers
   int batch = 0;         // frames a worker claims per wake-up; 0: adaptive
@@ -75,7 +80,8 @@ struct RunOptions {
   std::optional<bool> autorotate;
   std::string pix_fmt;  // -pix_fmt: the encoder's pixel format
   bool overwrite = false;
-  bool faststart = false;  // classic MP4 (index first) instead of crash-tolerant fragmented MP4
+  bool no_overwrite = false;  // -n: refuse an existing output (the default; conflicts with -y)
+  bool faststart = false;     // classic MP4 (index first) instead of crash-tolerant fragmented MP4
   bool dry_run = false;
   bool quiet = false;
   std::string progress =
@@ -101,6 +107,9 @@ AVRational parse_rate(const std::string& text);
 
 // "2M", "500k", "800000" -> bits per second. Throws vpipe::Error (kUsage).
 std::int64_t parse_bitrate(const std::string& text);
+
+// "1280x720" or ffmpeg's size names (hd720, vga, ...). Throws vpipe::Error (kUsage).
+std::pair<int, int> parse_size(const std::string& text);
 
 // Range and consistency checks shared by the config and the command line.
 void validate(const RunOptions& options);

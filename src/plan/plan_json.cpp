@@ -141,6 +141,8 @@ std::string to_json(const RunPlan& p) {
               {"codec", e.codec},
               {"preset", e.preset},
               {"codec_options", e.codec_options},
+              {"muxer_options", e.muxer_options},
+              {"tags", e.tags},
               {"overwrite", e.overwrite},
               {"threads", e.threads},
               {"faststart", e.faststart},
@@ -166,6 +168,7 @@ std::string to_json(const RunPlan& p) {
       {"start_s", p.start_s},
       {"output_rate", rational(p.output_rate)},
       {"duration_s", p.duration_s},
+      {"max_frames", p.max_frames},
       {"pts_range", p.pts_range ? json{p.pts_range->seek, p.pts_range->preroll, p.pts_range->begin,
                                        p.pts_range->end, p.pts_range->origin, p.pts_range->seq_base}
                                 : json()},
@@ -218,6 +221,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.start_s = j.at("start_s");
   p.output_rate = rational(j.at("output_rate"));
   p.duration_s = j.at("duration_s");
+  p.max_frames = j.at("max_frames");
   if (const json& r = j.at("pts_range"); !r.is_null())
     p.pts_range = PtsRange{r.at(0), r.at(1), r.at(2), r.at(3), r.at(4), r.at(5)};
   p.audio_note = j.at("audio_note");
@@ -227,6 +231,8 @@ RunPlan plan_from_json(std::string_view text) {
   p.encoder.codec = e.at("codec");
   p.encoder.preset = e.at("preset");
   p.encoder.codec_options = e.at("codec_options").get<std::map<std::string, std::string>>();
+  p.encoder.muxer_options = e.at("muxer_options").get<std::map<std::string, std::string>>();
+  p.encoder.tags = e.at("tags").get<std::map<std::string, std::string>>();
   p.encoder.overwrite = e.at("overwrite");
   p.encoder.faststart = e.at("faststart");
   p.encoder.pix_fmt = e.at("pix_fmt");

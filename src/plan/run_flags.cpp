@@ -1,6 +1,15 @@
 #include "plan/run_flags.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <map>
+#include <set>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/opt.h>
+}
 
 #include "common/error.hpp"
 
@@ -52,6 +61,12 @@ void RunFlags::add_to(CLI::App* app) {
       "Output frame rate (30, 30000/1001, ntsc): frames are dropped or repeated by timestamp");
   opt_t = app->add_option("-t,--duration", duration_text,
                           "Stop after this much of the input (seconds or HH:MM:SS.ms)");
+  opt_to = app->add_option("--to", to_text,
+                           "Stop at this point of the input (-to; seconds or HH:MM:SS.ms): with "
+                           "--ss 60 --to 70, 10 s from minute 1");
+  opt_frames = app->add_option("--frames", cli.frames,
+                               "Stop after this many frames (-frames:v, -vframes); an image "
+                               "output (.png, .jpg) takes 1 unless told");
   opt_output = app->add_option(
       "-o,--output", cli.output,
       "Output file or URL (udp://HOST:PORT sends MPEG-TS); 'null' discards the frames;\n"
@@ -71,7 +86,17 @@ void RunFlags::add_to(CLI::App* app) {
       "--crf", cli.crf, "Constant quality (x264: 0-51); a fixed quantiser for codecs without CRF");
   opt_bitrate = app->add_option("--bitrate", bitrate, "Target bitrate (-b:v), e.g. 2M or 800k");
   opt_gop = app->add_option("-g,--gop", cli.gop, "Keyframe interval in frames");
-  app->add_option("--codec-opt", codec_opts, "Encoder private option key=value (repeatable)");
+  app->add_option("--codec-opt", codec_opts,
+                  "Encoder option key=value (repeatable): tune=film, profile=high, "
+                  "x264-params=..., threads=4 (ffmpeg's -tune, -profile:v, ... map here)");
+  app->add_option("--muxer-opt", muxer_opts,
+                  "Muxer option key=value (repeatable): movflags=+faststart, hls_time=4, "
+                  "segment_time=10 (ffmpeg's -movflags, -hls_time, ... map here)");
+  app->add_option("--metadata", metadata,
+                  "Container tag key=value for the output (repeatable), e.g. title=Holiday");
+  opt_size = app->add_option("--size", cli.size,
+                             "Output size WxH or a name (hd720), like ffmpeg's -s: a scale after "
+                             "the chain");
   opt_pix_fmt = app->add_option(
       "--pix-fmt", cli.pix_fmt,
       "Encoder pixel format (-pix_fmt), e.g. yuv444p; default: yuv420p or the codec's nearest");
@@ -131,6 +156,8 @@ void RunFlags::add_to(CLI::App* app) {
       "After Ctrl-C/SIGTERM, seconds the run may take to finish what is in flight before it is "
       "aborted (a stopped or wedged stage; default 30; 0: no limit)");
   opt_y = app->add_flag("-y,--overwrite", cli.overwrite, "Overwrite the output file if it exists");
+  opt_no_overwrite = app->add_flag("--no-overwrite", cli.no_overwrite,
+                                   "Never overwrite an existing output (-n; the default)");
   opt_faststart = app->add_flag("--faststart", cli.faststart,
                                 "Classic MP4/MOV with the index first (default: fragmented, "
                                 "which stays playable if vpipe is killed)");
@@ -187,10 +214,16 @@ plan::RunOptions RunFlags::options(bool default_config) const {
   if (opt_ss->count()) options.start_s = plan::parse_time(start_text, "-ss");
   if (opt_r->count()) options.rate = plan::parse_rate(rate_text);
   if (opt_t->count()) options.duration_s = plan::parse_time(duration_text, "-t");
+  if (opt_to->count()) options.end_s = plan::parse_time(to_text, "-to");
+  if (opt_frames->count()) options.frames = cli.frames;
+  if (opt_size->count()) options.size = cli.size;
+  if (opt_no_overwrite->count()) options.no_overwrite = true;
   if (opt_map_metadata->count()) options.no_metadata = map_metadata == -1;
   if (opt_no_autorotate->count()) options.autorotate = false;
   add_key_values(input_opts, "--input-opt", options.input_options);
   add_key_values(codec_opts, "--codec-opt", options.codec_options);
+  add_key_values(muxer_opts, "--muxer-opt", options.muxer_options);
+  add_key_values(metadata, "--metadata", options.metadata);
   if (opt_workers->count()) {
     options.workers = cli.workers;
     if (cli.workers < 1)
@@ -233,33 +266,213 @@ plan::RunOptions parse_run_args(const std::vector<std::string>& args) {
   return flags.options(/*default_config=*/false);
 }
 
+namespace {
+
+// An ffmpeg flag and what it becomes: a vpipe flag (with the value, or with `prefix` + value as
+// one key=value argument), nothing (a no-op here), or a refusal that says what to use instead.
+struct FfmpegFlag {
+  const char* ffmpeg;
+  const char* vpipe;   // nullptr: refused (see `why`) or dropped (why == nullptr)
+  bool value;          // takes a value
+  const char* prefix;  // the value becomes "prefix" + value
+  const char* why;     // the refusal's reason
+};
+
+constexpr FfmpegFlag kFfmpegFlags[] = {
+    {"-c:v", "--codec", true, "", nullptr},
+    {"-codec:v", "--codec", true, "", nullptr},
+    {"-vcodec", "--codec", true, "", nullptr},
+    {"-b:v", "--bitrate", true, "", nullptr},
+    {"-vf", "--vf", true, "", nullptr},
+    {"-filter:v", "--vf", true, "", nullptr},
+    {"-an", "--an", false, "", nullptr},
+    {"-re", "--realtime", false, "", nullptr},
+    {"-pix_fmt", "--pix-fmt", true, "", nullptr},
+    {"-ss", "--ss", true, "", nullptr},
+    {"-to", "--to", true, "", nullptr},
+    {"-map_metadata", "--map-metadata", true, "", nullptr},
+    {"-noautorotate", "--no-autorotate", false, "", nullptr},
+    {"-c:a", "--audio-codec", true, "", nullptr},
+    {"-codec:a", "--audio-codec", true, "", nullptr},
+    {"-acodec", "--audio-codec", true, "", nullptr},
+    {"-b:a", "--audio-bitrate", true, "", nullptr},
+    {"-map", "--map", true, "", nullptr},
+    {"-crf", "--crf", true, "", nullptr},
+    {"-q:v", "--crf", true, "", nullptr},
+    {"-qscale:v", "--crf", true, "", nullptr},
+    {"-preset", "--preset", true, "", nullptr},
+    {"-frames:v", "--frames", true, "", nullptr},
+    {"-vframes", "--frames", true, "", nullptr},
+    {"-n", "--no-overwrite", false, "", nullptr},
+    {"-s", "--size", true, "", nullptr},
+    {"-s:v", "--size", true, "", nullptr},
+    {"-metadata", "--metadata", true, "", nullptr},
+    {"-loglevel", "--log-level", true, "", nullptr},
+    {"-v", "--log-level", true, "", nullptr},
+    {"-nostats", "--progress", false, "none", nullptr},
+    {"-threads", "--codec-opt", true, "threads=", nullptr},
+    {"-r:v", "-r", true, "", nullptr},
+    {"-g:v", "-g", true, "", nullptr},
+    {"-t:v", "-t", true, "", nullptr},
+    // No-ops: vpipe prints no banner, never reads commands from stdin, shows progress by default,
+    // and writes no subtitle or data streams.
+    {"-hide_banner", nullptr, false, "", nullptr},
+    {"-nostdin", nullptr, false, "", nullptr},
+    {"-stats", nullptr, false, "", nullptr},
+    {"-sn", nullptr, false, "", nullptr},
+    {"-dn", nullptr, false, "", nullptr},
+    // Refused, with what to use instead.
+    {"-filter_complex", nullptr, true, "", "use --vf: it takes a filtergraph with one input"},
+    {"-lavfi", nullptr, true, "", "use --vf: it takes a filtergraph with one input"},
+    {"-vn", nullptr, false, "", "vpipe writes video; for the audio alone, use ffmpeg"},
+    {"-af", nullptr, true, "", "vpipe copies or re-encodes the audio as it is, unfiltered"},
+    {"-filter:a", nullptr, true, "", "vpipe copies or re-encodes the audio as it is, unfiltered"},
+    {"-ac", nullptr, true, "", "vpipe keeps the audio's channels (--audio-codec re-encodes)"},
+    {"-ar", nullptr, true, "", "vpipe keeps the audio's sample rate (--audio-codec re-encodes)"},
+    {"-vsync", nullptr, true, "",
+     "vpipe keeps each frame's timestamp; -r RATE for a constant rate"},
+    {"-fps_mode", nullptr, true, "",
+     "vpipe keeps each frame's timestamp; -r RATE for a constant rate"},
+    {"-stream_loop", nullptr, true, "", "vpipe reads its input once"},
+    {"-shortest", nullptr, false, "", "vpipe writes one video stream and its audio as they are"},
+};
+
+// vpipe's own flags that take no value (any other flag takes one).
+const std::set<std::string> kVpipeSwitches = {
+    "-y",         "--overwrite",     "-q",          "--quiet",   "--an",
+    "--realtime", "--no-autorotate", "--faststart", "--dry-run", "-h",
+    "--help",     "--no-overwrite",  "--version"};
+
+// ffmpeg's log levels as vpipe's.
+std::string log_level_of(const std::string& ffmpeg_level) {
+  static const std::map<std::string, std::string> kLevels = {
+      {"quiet", "off"},     {"panic", "error"},  {"fatal", "error"},
+      {"error", "error"},   {"warning", "warn"}, {"info", "info"},
+      {"verbose", "debug"}, {"debug", "debug"},  {"trace", "trace"}};
+  const std::string level = ffmpeg_level.substr(
+      ffmpeg_level.rfind('+') == std::string::npos ? 0 : ffmpeg_level.rfind('+') + 1);
+  const auto it = kLevels.find(level);
+  return it == kLevels.end() ? ffmpeg_level : it->second;
+}
+
+// Whether some video encoder, or every codec, has the option `name` (ffmpeg's -tune, -profile,
+// -x264-params, -maxrate, ...).
+bool is_codec_option(const std::string& name) {
+  const AVClass* generic = avcodec_get_class();
+  if (av_opt_find(&generic, name.c_str(), nullptr, 0, AV_OPT_SEARCH_FAKE_OBJ) != nullptr) {
+    return true;
+  }
+  void* it = nullptr;
+  while (const AVCodec* c = av_codec_iterate(&it)) {
+    if (av_codec_is_encoder(c) && c->type == AVMEDIA_TYPE_VIDEO && c->priv_class != nullptr &&
+        av_opt_find(const_cast<const AVClass**>(&c->priv_class), name.c_str(), nullptr, 0,
+                    AV_OPT_SEARCH_FAKE_OBJ) != nullptr) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Whether some muxer has the option `name` (-movflags, -hls_time, -segment_time, ...).
+bool is_muxer_option(const std::string& name) {
+  const AVClass* generic = avformat_get_class();
+  if (av_opt_find(&generic, name.c_str(), nullptr, 0, AV_OPT_SEARCH_FAKE_OBJ) != nullptr) {
+    return true;
+  }
+  void* it = nullptr;
+  while (const AVOutputFormat* f = av_muxer_iterate(&it)) {
+    if (f->priv_class != nullptr &&
+        av_opt_find(const_cast<const AVClass**>(&f->priv_class), name.c_str(), nullptr, 0,
+                    AV_OPT_SEARCH_FAKE_OBJ) != nullptr) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// "-threads", "-profile:v": a single dash and a word, as ffmpeg's flags are spelled.
+bool is_ffmpeg_style(const std::string& arg) {
+  return arg.size() > 1 && arg[0] == '-' && std::isalpha(static_cast<unsigned char>(arg[1])) != 0;
+}
+
+}  // namespace
+
 std::vector<std::string> translate_ffmpeg_spellings(const std::vector<std::string>& given) {
-  static const std::pair<const char*, const char*> kAliases[] = {
-      {"-c:v", "--codec"},
-      {"-vcodec", "--codec"},
-      {"-b:v", "--bitrate"},
-      {"-vf", "--vf"},
-      {"-filter:v", "--vf"},
-      {"-an", "--an"},
-      {"-re", "--realtime"},
-      {"-pix_fmt", "--pix-fmt"},
-      {"-ss", "--ss"},
-      {"-map_metadata", "--map-metadata"},
-      {"-noautorotate", "--no-autorotate"},
-      {"-c:a", "--audio-codec"},
-      {"-acodec", "--audio-codec"},
-      {"-b:a", "--audio-bitrate"},
-      {"-map", "--map"}};
   std::vector<std::string> args;
   bool input_seen = false;
-  for (std::string a : given) {
-    for (const auto& [from, to] : kAliases) {
-      if (a == from) a = to;
-    }
+  bool output_given = false;
+  const bool run = !given.empty() && given.front() == "run";
+  std::size_t i = 0;
+  const auto value_of = [&](const std::string& flag) -> std::string {
+    if (i + 1 >= given.size()) fail(ExitCode::kUsage, flag + " needs a value");
+    return given[++i];
+  };
+  for (; i < given.size(); ++i) {
+    const std::string& a = given[i];
     // As in ffmpeg, -f before -i names the input's format, after it the output's.
     if (a == "-i" || a == "--input") input_seen = true;
-    if ((a == "-f" || a == "--format") && !input_seen) a = "--input-format";
+    if (a == "-o" || a == "--output") output_given = true;
+    if ((a == "-f" || a == "--format") && !input_seen) {
+      args.push_back("--input-format");
+      continue;
+    }
+    if (a == "-c" || a == "-codec") {
+      // ffmpeg's -c sets every stream's codec: -c copy copies the audio too.
+      const std::string codec = value_of(a);
+      args.insert(args.end(), {"--codec", codec});
+      if (codec == "copy") args.insert(args.end(), {"--audio-codec", "copy"});
+      continue;
+    }
+    const auto* flag = std::find_if(std::begin(kFfmpegFlags), std::end(kFfmpegFlags),
+                                    [&](const FfmpegFlag& f) { return a == f.ffmpeg; });
+    if (flag != std::end(kFfmpegFlags)) {
+      if (flag->why != nullptr) fail(ExitCode::kUsage, a + " is not supported: " + flag->why);
+      if (flag->vpipe == nullptr) continue;  // a no-op here
+      args.push_back(flag->vpipe);
+      if (flag->value) {
+        std::string value = value_of(a);
+        if (std::string(flag->vpipe) == "--log-level") value = log_level_of(value);
+        args.push_back(flag->prefix + value);
+      } else if (*flag->prefix != '\0') {
+        args.push_back(flag->prefix);
+      }
+      continue;
+    }
+    if (is_ffmpeg_style(a) && a.size() > 2 && a.rfind("--", 0) != 0) {
+      // Any other ffmpeg flag: an encoder's or a muxer's option, passed on as ffmpeg does;
+      // otherwise refused, never read as a cluster of one-letter flags (-threads is not -t).
+      std::string name = a.substr(1);
+      const auto colon = name.find(':');
+      const std::string stream = colon == std::string::npos ? "" : name.substr(colon + 1);
+      name = name.substr(0, colon);
+      if (stream.empty() || stream[0] == 'v') {
+        if (is_codec_option(name)) {
+          args.insert(args.end(), {"--codec-opt", name + "=" + value_of(a)});
+          continue;
+        }
+        if (stream.empty() && is_muxer_option(name)) {
+          args.insert(args.end(), {"--muxer-opt", name + "=" + value_of(a)});
+          continue;
+        }
+      }
+      fail(ExitCode::kUsage, "unknown option " + a +
+                                 " (vpipe's own flags: vpipe run --help; ffmpeg's encoder and "
+                                 "muxer options pass through as --codec-opt and --muxer-opt)");
+    }
     args.push_back(a);
+    // A flag's value is copied as it is, never read as a flag.
+    if (a.size() > 1 && a[0] == '-' && !std::isdigit(static_cast<unsigned char>(a[1])) &&
+        kVpipeSwitches.count(a) == 0 && a.find('=') == std::string::npos && i + 1 < given.size() &&
+        i > 0) {
+      args.push_back(given[++i]);
+      continue;
+    }
+    // ffmpeg's output is its last argument, without -o.
+    if (run && i + 1 == given.size() && i > 0 && !output_given && a.rfind("-", 0) != 0 &&
+        input_seen) {
+      args.back() = "-o";
+      args.push_back(a);
+    }
   }
   return args;
 }

@@ -27,6 +27,9 @@ class RunFlags {
   std::string config;
   std::string bitrate;
   std::vector<std::string> codec_opts;
+  std::vector<std::string> muxer_opts;
+  std::vector<std::string> metadata;
+  std::string to_text;
   std::vector<std::string> input_opts;
   std::string start_text, duration_text;
   std::string rate_text;
@@ -41,6 +44,10 @@ class RunFlags {
   CLI::Option* opt_ss = nullptr;
   CLI::Option* opt_r = nullptr;
   CLI::Option* opt_t = nullptr;
+  CLI::Option* opt_to = nullptr;
+  CLI::Option* opt_frames = nullptr;
+  CLI::Option* opt_size = nullptr;
+  CLI::Option* opt_no_overwrite = nullptr;
   CLI::Option* opt_output = nullptr;
   CLI::Option* opt_tee = nullptr;
   CLI::Option* opt_format = nullptr;

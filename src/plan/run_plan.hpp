@@ -50,6 +50,7 @@ struct RunPlan {
   AVRational output_rate{0, 1};       // -r; 0/1: the input's rate, timestamps as they are
   double start_s = 0;                 // -ss, 0: from the start
   double duration_s = 0;              // -t, 0: to the end
+  std::int64_t max_frames = 0;        // -frames:v, 0: every frame
   std::optional<PtsRange> pts_range;  // a segment job: exactly these frames (see PtsRange)
   // What happens to the input's audio and subtitles, for the plan and the log.
   std::string audio_note;
@@ -83,6 +84,8 @@ struct RunPlan {
   // else the first timestamp of any stream, as the ffmpeg CLI does (an MPEG-TS recording that
   // starts at 95001 s gives an output that starts at 0). Timelines that start below 0 (audio
   // priming) are left as they are: the muxer handles those.
+  // -c:v copy: the video's packets are remuxed, not decoded (see supervisor/stream_copy.hpp).
+  [[nodiscard]] bool stream_copy() const { return encoder.codec == "copy"; }
   [[nodiscard]] double origin_s() const {
     if (pts_range) return static_cast<double>(pts_range->origin) * av_q2d(input_info.time_base);
     // -ss counts from the file's start, the earliest of its streams (as the ffmpeg CLI's).

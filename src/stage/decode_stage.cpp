@@ -344,6 +344,7 @@ class DecodeStage {
       const InputRange::Verdict verdict = range.judge(stream_pts);
       if (verdict == InputRange::Verdict::kSkip) continue;
       if (verdict == InputRange::Verdict::kEnd) break;
+      if (plan_.max_frames > 0 && decoded_ >= plan_.max_frames) break;  // -frames:v
       ++decoded_;
       ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
       if (!hand_on(frame, range.output_pts(stream_pts))) return 0;

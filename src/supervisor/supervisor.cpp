@@ -31,6 +31,7 @@
 #include "supervisor/policy.hpp"
 #include "supervisor/process.hpp"
 #include "supervisor/start.hpp"
+#include "supervisor/stream_copy.hpp"
 
 namespace vpipe::supervisor {
 namespace {
@@ -449,6 +450,7 @@ int run(const plan::RunOptions& options) {
     std::fputs(plan::describe(plan).c_str(), stdout);
     return 0;
   }
+  if (options.codec == "copy") return run_stream_copy(plan::make_plan(options, topology));
   const plan::RunPlan stages = plan::plan_stages(options, topology);
   int segment_fd = shm::RunSegment::create_fd();
   struct FdCloser {

@@ -156,7 +156,7 @@ std::string filter_name(std::string_view item) {
     if (close == std::string_view::npos) break;
     name.remove_prefix(close + 1);
   }
-  name = name.substr(0, name.find('@'));
+  name = name.substr(0, std::min(name.find('@'), name.find('[')));
   const auto b = name.find_first_not_of(" \t\n");
   const auto e = name.find_last_not_of(" \t\n");
   return b == std::string_view::npos ? std::string() : std::string(name.substr(b, e - b + 1));
@@ -407,6 +407,8 @@ void LavfiGraph::apply(const Picture& in, Picture& out, const FrameContext& fram
   av_image_copy(to, to_lines, const_cast<const std::uint8_t**>(result->data), result->linesize,
                 AV_PIX_FMT_YUV420P, out.width, out.height);
   ++copied_;
+  // A view filter (crop) hands the input itself on: released with the result.
+  result.reset();
   if (held_ != 0) {
     // A filter listed as per-frame kept the input: the slot will be reused under it.
     fail(ExitCode::kRunFailed, "filter '" + spec_ + "' kept a frame it should not have");

@@ -36,6 +36,11 @@ const std::vector<std::pair<std::string, Example>> kExamples = {
     {"--ss", {{"--ss", "00:01:30.5"}, "start: \"00:01:30.5\""}},
     {"--rate", {{"-r", "30000/1001"}, "rate: 30000/1001"}},
     {"--duration", {{"-t", "12.5"}, "duration: 12.5"}},
+    {"--to", {{"--to", "01:10"}, "to: \"01:10\""}},
+    {"--frames", {{"--frames", "12"}, "frames: 12"}},
+    {"--size", {{"--size", "hd720"}, "size: hd720"}},
+    {"--muxer-opt", {{"--muxer-opt", "hls_time=4"}, "muxer_options: {hls_time: \"4\"}"}},
+    {"--metadata", {{"--metadata", "title=Holiday"}, "metadata: {title: Holiday}"}},
     {"--output", {{"-o", "out.mkv"}, "output: out.mkv"}},
     {"--tee", {{"--tee", "preview"}, "tee: preview"}},
     {"--format", {{"-f", "matroska"}, "format: matroska"}},
@@ -74,7 +79,8 @@ const std::vector<std::pair<std::string, Example>> kExamples = {
 };
 
 // Flags that are about this one command line, not a run's settings.
-const std::set<std::string> kCommandLineOnly = {"--help", "--config", "--dry-run"};
+const std::set<std::string> kCommandLineOnly = {"--help", "--config", "--dry-run",
+                                                "--no-overwrite"};
 
 // Every field of RunOptions, as text: two options are the same when their texts are.
 std::string text_of(const RunOptions& o) {
@@ -94,6 +100,11 @@ std::string text_of(const RunOptions& o) {
     << '|' << o.drop << '|';
   opt(o.start_s);
   opt(o.duration_s);
+  opt(o.end_s);
+  opt(o.frames);
+  s << o.size << '|';
+  for (const auto& [k, v] : o.muxer_options) s << k << '=' << v << ',';
+  for (const auto& [k, v] : o.metadata) s << k << '=' << v << ',';
   if (o.rate) {
     s << o.rate->num << '/' << o.rate->den << '|';
   } else {
