@@ -116,10 +116,13 @@ AVDictionary* muxer_options(const EncoderSettings& s, const AVOutputFormat* fmt)
     // header waits for the first fragment (delay_moov), so it has the edit lists that start the
     // video and the audio together: without them, a B-frame encoder's delay starts the video
     // late (two frame intervals; seconds on a slow or variable frame rate).
-    av_dict_set(
-        &opts, "movflags",
-        s.faststart ? "+faststart" : "+frag_keyframe+empty_moov+delay_moov+default_base_moof", 0);
-    if (!s.faststart) av_dict_set(&opts, "frag_duration", "1000000", 0);
+    // The user's -movflags replace these (see plan_output: +faststart there is --faststart).
+    if (s.muxer_options.count("movflags") == 0) {
+      av_dict_set(
+          &opts, "movflags",
+          s.faststart ? "+faststart" : "+frag_keyframe+empty_moov+delay_moov+default_base_moof", 0);
+      if (!s.faststart) av_dict_set(&opts, "frag_duration", "1000000", 0);
+    }
   }
   if (std::string(fmt->name) == "image2" && s.output.find('%') == std::string::npos) {
     av_dict_set(&opts, "update", "1", 0);  // one file, not a numbered sequence

@@ -229,6 +229,10 @@ void plan_output(RunPlan& plan, const RunOptions& options) {
   plan.encoder.tags = options.metadata;
   plan.encoder.overwrite = options.overwrite;
   plan.encoder.faststart = options.faststart;
+  if (const auto flags = options.muxer_options.find("movflags");
+      flags != options.muxer_options.end() && flags->second.find("faststart") != std::string::npos) {
+    plan.encoder.faststart = true;  // -movflags +faststart: a classic MP4, as --faststart
+  }
   plan.encoder.pix_fmt = options.pix_fmt;
   const bool hls = plan.encoder.format == "hls" ||
                    (plan.encoder.format.empty() && options.output.ends_with(".m3u8"));

@@ -224,7 +224,7 @@ std::int64_t parse_bitrate(const std::string& text) {
     used = 0;
   }
   if (used == 0 || std::isspace(static_cast<unsigned char>(text.front())) ||
-      !std::isfinite(value) || !(value * scale >= 1) || value * scale > 1e11) {
+      !std::isfinite(value) || !(value * scale >= 1 || value == 0) || value * scale > 1e11) {
     fail(ExitCode::kUsage, "bitrate '" + text + "' is not a rate like 800k or 2M");
   }
   return static_cast<std::int64_t>(value * scale);
@@ -259,7 +259,8 @@ void validate(const RunOptions& o) {
     fail(ExitCode::kUsage, "--crf " + std::to_string(*o.crf) + " is out of range 0..63");
   if (o.gop && (*o.gop < 1 || *o.gop > 10000))
     fail(ExitCode::kUsage, "-g " + std::to_string(*o.gop) + " is out of range 1..10000");
-  if (o.crf && o.bitrate)
+  // -b:v 0 with -crf: constant quality with no bitrate target (VP9's, as ffmpeg's).
+  if (o.crf && o.bitrate && *o.bitrate > 0)
     fail(ExitCode::kUsage, "--crf and -b:v conflict: choose constant quality or a bitrate");
   if (o.affinity != "auto" && o.affinity != "none" && o.affinity.find('=') == std::string::npos) {
     fail(ExitCode::kUsage, "--affinity '" + o.affinity +

@@ -182,6 +182,7 @@ class EncodeStage {
   void send_at(Timed& t, std::int64_t index) {
     av::FramePtr copy(av_frame_clone(t.frame.get()));  // a new reference to the slot, no pixels
     copy->pts = index;
+    copy->pkt_duration = 1;  // one frame of the output rate (the time base here), not the input's
     send(copy.get(), t.capture_ns);
   }
 
