@@ -4,10 +4,12 @@
 #   decode -> null;  scale 1280x720 -> libx264 veryfast crf 23;  gblur sigma 3 -> libx264
 #   veryfast;  scale -> mpeg4 q5;  and x264 alone (the gblur job without the blur): no tool can
 #   run gblur->x264 faster than that, which bounds the gblur ratio on a machine this job fills.
-#   With HEAVY=1 (the default on 8 cores or more) also the issue's HEAVY chain: gblur sigma 8,
-#   unsharp 7x7 amount 1.5 and a denoise (ffmpeg: hqdn3d; vpipe: its fast 3x3 median denoise)
-#   -> libx264 veryfast, where data-parallel workers should pull ahead of ffmpeg's filtergraph.
-#   bench/compare-ffmpeg.sh [runs]      (default 5 runs of each; CSV=FILE also writes the rows)
+#   Both tools run ffmpeg's own filters (vpipe's --vf gblur is libavfilter's gblur, in its
+#   workers). With HEAVY=1 (the default on 8 cores or more) also the HEAVY filtergraph, the same
+#   for both: gblur sigma 8, unsharp 7x7 amount 1.5, hqdn3d -> libx264 veryfast; vpipe runs the
+#   per-frame part (gblur, unsharp) on its workers and hqdn3d, which keeps state, in order.
+#   bench/compare-ffmpeg.sh [runs]      (default 5 runs of each; CSV=FILE also writes the rows;
+#   ONLY=REGEX runs only the jobs whose names match)
 # Measures, asserts nothing: compare ratios from one run of this script, not absolute fps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,12 +24,12 @@ trap 'rm -rf "$tmp"' EXIT
 jobs=(
   "decode->null|-o null|-f null -"
   "scale->x264|--vf resize=1280x720 -c:v libx264 --preset veryfast --crf 23 -an -o $tmp/v.mp4|-vf scale=1280:720:flags=bilinear -c:v libx264 -preset veryfast -crf 23 -an $tmp/f.mp4"
-  "gblur->x264|--vf gblur=3 -c:v libx264 --preset veryfast --crf 23 -an -o $tmp/v.mp4|-vf gblur=sigma=3 -c:v libx264 -preset veryfast -crf 23 -an $tmp/f.mp4"
+  "gblur->x264|--vf gblur=sigma=3 -c:v libx264 --preset veryfast --crf 23 -an -o $tmp/v.mp4|-vf gblur=sigma=3 -c:v libx264 -preset veryfast -crf 23 -an $tmp/f.mp4"
   "scale->mpeg4|--vf resize=1280x720 -c:v mpeg4 --crf 5 -an -o $tmp/v.mp4|-vf scale=1280:720:flags=bilinear -c:v mpeg4 -q:v 5 -an $tmp/f.mp4"
   "x264-alone|-c:v libx264 --preset veryfast --crf 23 -an -o $tmp/v.mp4|-c:v libx264 -preset veryfast -crf 23 -an $tmp/f.mp4"
 )
 if [ "${HEAVY:-$([ "$(nproc)" -ge 8 ] && echo 1 || echo 0)}" = 1 ]; then
-  jobs+=("heavy->x264|--vf gblur=8,unsharp=7:7:1.5,denoise -c:v libx264 --preset veryfast --crf 23 -an -o $tmp/v.mp4|-vf gblur=sigma=8,unsharp=7:7:1.5,hqdn3d -c:v libx264 -preset veryfast -crf 23 -an $tmp/f.mp4")
+  jobs+=("heavy->x264|--vf gblur=sigma=8,unsharp=7:7:1.5,hqdn3d -c:v libx264 --preset veryfast --crf 23 -an -o $tmp/v.mp4|-vf gblur=sigma=8,unsharp=7:7:1.5,hqdn3d -c:v libx264 -preset veryfast -crf 23 -an $tmp/f.mp4")
 fi
 
 # One row per job: median fps and median CPU milliseconds per frame (user + system, all processes)
@@ -38,6 +40,7 @@ printf "%-14s %10s %10s %8s %12s %12s %9s   (%s frames of %s, %s runs each, %s C
   job vpipe_fps ffmpeg_fps ratio vpipe_cpu_ms ffmpeg_cpu_ms cpu_ratio "$frames" "$input" "$runs" "$(nproc)"
 for job in "${jobs[@]}"; do
   IFS='|' read -r name vargs fargs <<<"$job"
+  [[ -n "${ONLY:-}" && ! "$name" =~ ${ONLY} ]] && continue
   : >"$tmp/v.txt"; : >"$tmp/f.txt"
   for _ in $(seq "$runs"); do
     # shellcheck disable=SC2086

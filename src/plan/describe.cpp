@@ -45,11 +45,17 @@ std::string describe(const RunPlan& p) {
   s << "filters:  " << chain.describe() << "\n";
   if (!chain.empty()) {
     const std::string why = chain.why_sequential();
-    s << "          "
-      << (why.empty() ? "each frame alone: the " + std::to_string(p.nb_workers) +
-                            " worker(s) each take any frame"
-                      : "in order, on 1 worker: " + why)
-      << "\n";
+    if (!p.vf_in_order.empty()) {
+      s << "          each frame alone on the " << p.nb_workers << " workers: " << p.vf_workers
+        << "\n          then in order, in the encode stage: " << p.vf_in_order << " (" << why
+        << ")\n";
+    } else {
+      s << "          "
+        << (why.empty() ? "each frame alone: the " + std::to_string(p.nb_workers) +
+                              " worker(s) each take any frame"
+                        : "in order, on 1 worker: " + why)
+        << "\n";
+    }
   }
   if (p.autorotate_degrees != 0) {
     s << "          (cv.rotate=" << p.autorotate_degrees

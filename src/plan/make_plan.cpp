@@ -154,7 +154,10 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
   const transform::FilterChain chain = transform::FilterChain::parse(plan.vf);
   plan.nb_workers =
       options.workers > 0 ? options.workers : affinity::default_workers(topology, !chain.empty());
-  if (chain.sequential() && plan.nb_workers > 1) {
+  // A per-frame head runs on every worker, the rest in order in the encode stage; a chain that
+  // must see frames in order from its first filter runs on one worker.
+  if (chain.sequential() && plan.nb_workers > 1 &&
+      transform::FilterChain::split_at_order(plan.vf).per_frame.empty()) {
     if (options.workers > 1) {
       spdlog::warn("the chain must see frames in order ({}): using 1 worker, not {}",
                    chain.why_sequential(), options.workers);
@@ -230,7 +233,8 @@ void plan_output(RunPlan& plan, const RunOptions& options) {
   plan.encoder.overwrite = options.overwrite;
   plan.encoder.faststart = options.faststart;
   if (const auto flags = options.muxer_options.find("movflags");
-      flags != options.muxer_options.end() && flags->second.find("faststart") != std::string::npos) {
+      flags != options.muxer_options.end() &&
+      flags->second.find("faststart") != std::string::npos) {
     plan.encoder.faststart = true;  // -movflags +faststart: a classic MP4, as --faststart
   }
   plan.encoder.pix_fmt = options.pix_fmt;
@@ -358,6 +362,15 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
               (plan.vf.empty() ? "" : "," + plan.vf);
   }
   const transform::FilterChain chain = transform::FilterChain::parse(plan.vf);
+  plan.vf_workers = plan.vf;
+  plan.vf_in_order.clear();
+  if (plan.nb_workers > 1 && chain.sequential()) {
+    transform::FilterChain::Split split = transform::FilterChain::split_at_order(plan.vf);
+    if (!split.per_frame.empty()) {
+      plan.vf_workers = std::move(split.per_frame);
+      plan.vf_in_order = std::move(split.in_order);
+    }
+  }
   plan.input_info = input;
   plan.steps = chain.plan({plan.input_info.width, plan.input_info.height});
   plan.needs_spare = chain.needs_spare();

@@ -105,7 +105,8 @@ double parse_time(const std::string& text, const std::string& flag);
 // "30", "30000/1001", "ntsc" -> a frame rate. Throws vpipe::Error (kUsage).
 AVRational parse_rate(const std::string& text);
 
-// "2M", "500k", "800000" -> bits per second; "0": no target (with -crf: constant quality). Throws vpipe::Error (kUsage).
+// "2M", "500k", "800000" -> bits per second; "0": no target (with -crf: constant quality). Throws
+// vpipe::Error (kUsage).
 std::int64_t parse_bitrate(const std::string& text);
 
 // "1280x720" or ffmpeg's size names (hd720, vga, ...). Throws vpipe::Error (kUsage).

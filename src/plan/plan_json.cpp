@@ -168,6 +168,8 @@ std::string to_json(const RunPlan& p) {
       {"start_s", p.start_s},
       {"output_rate", rational(p.output_rate)},
       {"duration_s", p.duration_s},
+      {"vf_workers", p.vf_workers},
+      {"vf_in_order", p.vf_in_order},
       {"max_frames", p.max_frames},
       {"pts_range", p.pts_range ? json{p.pts_range->seek, p.pts_range->preroll, p.pts_range->begin,
                                        p.pts_range->end, p.pts_range->origin, p.pts_range->seq_base}
@@ -221,6 +223,8 @@ RunPlan plan_from_json(std::string_view text) {
   p.start_s = j.at("start_s");
   p.output_rate = rational(j.at("output_rate"));
   p.duration_s = j.at("duration_s");
+  p.vf_workers = j.at("vf_workers");
+  p.vf_in_order = j.at("vf_in_order");
   p.max_frames = j.at("max_frames");
   if (const json& r = j.at("pts_range"); !r.is_null())
     p.pts_range = PtsRange{r.at(0), r.at(1), r.at(2), r.at(3), r.at(4), r.at(5)};

@@ -47,9 +47,15 @@ struct RunPlan {
   // upright, where the output could not say how to show it (see autorotation()); the rotation
   // side data is then not carried.
   int autorotate_degrees = 0;
-  AVRational output_rate{0, 1};       // -r; 0/1: the input's rate, timestamps as they are
-  double start_s = 0;                 // -ss, 0: from the start
-  double duration_s = 0;              // -t, 0: to the end
+  AVRational output_rate{0, 1};  // -r; 0/1: the input's rate, timestamps as they are
+  double start_s = 0;            // -ss, 0: from the start
+  double duration_s = 0;         // -t, 0: to the end
+  // The chain `vf` cut for the stages: the transform workers run `vf_workers`; the encode stage
+  // runs `vf_in_order` (from the first filter that must see frames in order) on every frame, in
+  // order, before encoding it. With no per-frame part, the workers run the whole chain on one
+  // worker instead (see plan_stages).
+  std::string vf_workers;
+  std::string vf_in_order;
   std::int64_t max_frames = 0;        // -frames:v, 0: every frame
   std::optional<PtsRange> pts_range;  // a segment job: exactly these frames (see PtsRange)
   // What happens to the input's audio and subtitles, for the plan and the log.

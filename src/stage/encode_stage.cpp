@@ -3,6 +3,10 @@
 // encoder lets go of its slot.
 #include <spdlog/spdlog.h>
 
+extern "C" {
+#include <libavutil/imgutils.h>
+}
+
 #include <deque>
 #include <limits>
 #include <vector>
@@ -16,7 +20,10 @@
 #include "shm/end_of_stream.hpp"
 #include "stage/live_policy.hpp"
 #include "stage/reorder_window.hpp"
+#include "stage/slot_picture.hpp"
 #include "stage/stage_context.hpp"
+#include "transform/filter_chain.hpp"
+#include "transform/lavfi.hpp"
 
 namespace vpipe::stage {
 namespace {
@@ -87,6 +94,12 @@ class EncodeStage {
     }
     if (plan_.preview) preview_ = encode::PreviewSink::open("vpipe: " + plan_.input);
     if (plan_.output_rate.num > 0) rate_.emplace(plan_.output_rate);
+    if (!plan_.vf_in_order.empty()) {
+      in_order_.emplace(transform::FilterChain::parse(plan_.vf_in_order));
+      const auto bytes = ctx.segment.control().slot_bytes + transform::kPlaneAlign;
+      spare_.resize(bytes);
+      scratch_.resize(bytes);
+    }
   }
 
   int run() {
@@ -148,14 +161,19 @@ class EncodeStage {
       let_go(slot, control_);
       return;
     }
-    show(slot);
+    av::FramePtr frame;
+    if (in_order_) {
+      frame = filter_in_order(std::move(slot));
+    } else {
+      show(slot);
+      if (encoder_) frame = wrap_slot(std::move(slot), control_);
+      if (!encoder_) let_go(slot, control_);
+    }
     if (!encoder_) {
       record_latency(capture);
-      let_go(slot, control_);
       ctx_.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    av::FramePtr frame = wrap_slot(std::move(slot), control_);
     if (rate_) {
       const AVRational input_tb = plan_.input_info.time_base;
       const double pts_s = static_cast<double>(frame->pts) * av_q2d(input_tb);
@@ -169,6 +187,41 @@ class EncodeStage {
     }
     cost_.add(static_cast<std::int64_t>(monotonic_ns()) - now);
     ctx_.stats.cost_ns.store(cost_.value_ns(), std::memory_order_relaxed);
+  }
+
+  // -vf's in-order part (RunPlan::vf_in_order), here where frames arrive in order: into a frame
+  // of its own (counted as a copy), and the slot goes back at once.
+  av::FramePtr filter_in_order(shm::Slot slot) {
+    const shm::FrameDesc& d = slot.desc();
+    const AVRational tb = plan_.input_info.time_base;
+    const transform::FrameContext context{d.seq, d.pts, static_cast<double>(d.pts) * av_q2d(tb),
+                                          tb.num, tb.den};
+    const auto result = in_order_->run(transform::current_picture(slot), aligned(spare_),
+                                       aligned(scratch_), context);
+    av::FramePtr frame(av_frame_alloc());
+    frame->format = AV_PIX_FMT_YUV420P;
+    frame->width = result.picture.width;
+    frame->height = result.picture.height;
+    frame->pts = d.pts;
+    frame->pkt_duration = d.duration;
+    if (av_frame_get_buffer(frame.get(), 0) < 0) fail(ExitCode::kRunFailed, "out of memory");
+    const std::uint8_t* planes[4] = {result.picture.data[0], result.picture.data[1],
+                                     result.picture.data[2], nullptr};
+    const int lines[4] = {result.picture.linesize[0], result.picture.linesize[1],
+                          result.picture.linesize[2], 0};
+    av_image_copy(frame->data, frame->linesize, planes, lines, AV_PIX_FMT_YUV420P, frame->width,
+                  frame->height);
+    const std::uint64_t copied = in_order_->frames_copied() + 1;
+    ctx_.stats.frames_copied.fetch_add(copied - copied_, std::memory_order_relaxed);
+    copied_ = copied;
+    let_go(slot, control_);
+    return frame;
+  }
+
+  static std::uint8_t* aligned(std::vector<std::uint8_t>& buffer) {
+    const auto at = reinterpret_cast<std::uintptr_t>(buffer.data());
+    return buffer.data() +
+           (transform::kPlaneAlign - at % transform::kPlaneAlign) % transform::kPlaneAlign;
   }
 
   void send(AVFrame* frame, std::int64_t capture) {
@@ -263,7 +316,10 @@ class EncodeStage {
   // Capture times of frames sent to the encoder whose packets have not come out yet.
   std::deque<std::int64_t> unpacketed_;
   std::optional<encode::RateConverter<Timed>> rate_;
-  double end_s_ = 0;  // where the last frame ends
+  std::optional<transform::FilterChain> in_order_;  // -vf's part that must see frames in order
+  std::vector<std::uint8_t> spare_, scratch_;       // its buffers
+  std::uint64_t copied_ = 0;                        // frames_copied already counted
+  double end_s_ = 0;                                // where the last frame ends
 };
 
 }  // namespace

@@ -20,7 +20,7 @@ class Worker {
  public:
   explicit Worker(StageContext& ctx)
       : ctx_(ctx),
-        chain_(transform::FilterChain::parse(ctx.plan.vf)),
+        chain_(transform::FilterChain::parse(ctx.plan.vf_workers)),
         in_(ctx.segment.decoded_ring(&ctx.stats, /*number_on_claim=*/ctx.plan.live)),
         out_(ctx.segment.filtered_ring()),
         deadline_{ctx.plan.latency_budget_ns()} {

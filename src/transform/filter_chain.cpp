@@ -166,6 +166,27 @@ FilterChain FilterChain::parse(std::string_view spec) {
   return chain;
 }
 
+FilterChain::Split FilterChain::split_at_order(std::string_view spec) {
+  const std::string text = trim(spec);
+  bool graph = false;
+  const std::vector<std::string> entries =
+      text.empty() ? std::vector<std::string>{} : split_entries(text, graph);
+  if (graph) return {{}, text};
+  Split split;
+  for (const std::string& item : entries) {
+    std::string name = entry_name(item);
+    const bool cv = name.rfind("cv.", 0) == 0;
+    if (cv) name = name.substr(3);
+    const FilterInfo* own = find_filter(name);
+    const bool ordered = !split.in_order.empty() || (!cv && lavfi_has_filter(base_name(name))
+                                                         ? !lavfi_sequential_reason(item).empty()
+                                                         : own != nullptr && own->sequential);
+    std::string& part = ordered ? split.in_order : split.per_frame;
+    part += (part.empty() ? "" : ",") + item;
+  }
+  return split;
+}
+
 void FilterChain::plan_buffers() {
   first_writer_ = filters_.size();
   for (std::size_t i = 0; i < filters_.size(); ++i) {

@@ -26,6 +26,15 @@ class FilterChain {
   // Throws vpipe::Error (kUsage) with a one-line message naming the filter and the argument.
   static FilterChain parse(std::string_view spec);
 
+  // `spec` cut before its first filter that must see frames in order: the part any number of
+  // workers may run, and the rest, for one stage that sees every frame in order. Either may be
+  // empty; a filtergraph with labels is not cut. Throws as parse().
+  struct Split {
+    std::string per_frame;
+    std::string in_order;
+  };
+  static Split split_at_order(std::string_view spec);
+
   // Geometry after each filter (front() is the input). Throws when a step is impossible.
   [[nodiscard]] std::vector<Geometry> plan(Geometry input) const;
   // Largest picture any step of the chain holds, to size the pool's slots.

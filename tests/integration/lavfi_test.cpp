@@ -109,10 +109,30 @@ INSTANTIATE_TEST_SUITE_P(
         LavfiCase{"[in]negate[x];[x]hflip[out]", "negate,hflip", true},
         // vpipe's own filter and ffmpeg's in one chain.
         LavfiCase{"cv.hflip,scale=160:120", "hflip,scale=160:120", true},
+        // The per-frame head on every worker, the rest in order in the encode stage.
+        LavfiCase{"gblur=sigma=2,unsharp=5:5:1.5,hqdn3d", nullptr, true},
         // In order, on one worker.
         LavfiCase{"hqdn3d", nullptr, false},
         LavfiCase{"drawtext=text='frame %{n}':fontcolor=white:fontsize=24", nullptr, false},
         LavfiCase{"fade=in:5:10", nullptr, false}));
+
+TEST_F(LavfiTest, AnInOrderTailGivesWhatOneWorkerRunningTheWholeChainGives) {
+  // vpipe's own temporal filter between two per-frame ones: on 3 workers the head is split
+  // from the rest, which the encode stage runs in order; on 1 worker the whole chain runs there.
+  const std::string in = make_input();
+  const std::string vf = "scale=160:120,cv.tdenoise=8,negate";
+  for (const char* workers : {"1", "3"}) {
+    const RunResult r = run_vpipe({"run", "-q", "-y", "-i", in, "--vf", vf, "-c:v", "ffv1", "-o",
+                                   path(std::string("w") + workers + ".mkv"), "--workers", workers,
+                                   "--batch", "1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  const DecodedVideo one = decode_video(path("w1.mkv"));
+  const DecodedVideo three = decode_video(path("w3.mkv"));
+  ASSERT_EQ(one.nb_frames(), 30u);
+  EXPECT_EQ(three.checksums, one.checksums);
+  EXPECT_EQ(three.pts, one.pts);
+}
 
 TEST_F(LavfiTest, DryRunSaysWhichWorkersRunTheChainAndWhy) {
   const RunResult parallel =
@@ -122,10 +142,16 @@ TEST_F(LavfiTest, DryRunSaysWhichWorkersRunTheChainAndWhy) {
   EXPECT_THAT(parallel.out, HasSubstr("each frame alone: the 3 worker(s)"));
 
   const RunResult ordered = run_vpipe({"run", "--dry-run", "-i", "testsrc", "--vf",
-                                       "gblur=sigma=2,hqdn3d", "-o", "null", "--workers", "3"});
+                                       "hqdn3d,gblur=sigma=2", "-o", "null", "--workers", "3"});
   ASSERT_EQ(ordered.exit_code, 0) << ordered.err;
   EXPECT_THAT(ordered.out, HasSubstr("in order, on 1 worker: 'hqdn3d' keeps state"));
   EXPECT_THAT(ordered.err, HasSubstr("using 1 worker, not 3"));
+
+  const RunResult split = run_vpipe({"run", "--dry-run", "-i", "testsrc", "--vf",
+                                     "gblur=sigma=2,hqdn3d", "-o", "null", "--workers", "3"});
+  ASSERT_EQ(split.exit_code, 0) << split.err;
+  EXPECT_THAT(split.out, HasSubstr("each frame alone on the 3 workers: gblur=sigma=2"));
+  EXPECT_THAT(split.out, HasSubstr("then in order, in the encode stage: hqdn3d"));
 }
 
 struct BadChain {

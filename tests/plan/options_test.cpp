@@ -288,8 +288,20 @@ TEST(ParseBitrateTest, ReadsPlainAndSuffixedRates) {
   EXPECT_EQ(parse_bitrate("1G"), 1000000000);
 }
 
+TEST(ParseBitrateTest, ZeroIsNoTargetAsFfmpegsBv0) {
+  EXPECT_EQ(parse_bitrate("0"), 0);
+  RunOptions o;
+  o.input = "in.mp4";
+  o.output = "out.webm";
+  o.crf = 33;
+  o.bitrate = 0;
+  EXPECT_NO_THROW(validate(o));  // -b:v 0 -crf 33: constant quality
+  o.bitrate = 1000000;
+  EXPECT_THAT(usage_error_of([&] { validate(o); }), HasSubstr("conflict"));
+}
+
 TEST(ParseBitrateTest, RejectsWhatIsNotARate) {
-  for (const std::string text : {"", "abc", "2X", "-5", "0", "0.5", "k", "2MM", "2 M", "1e12"}) {
+  for (const std::string text : {"", "abc", "2X", "-5", "0.5", "k", "2MM", "2 M", "1e12"}) {
     SCOPED_TRACE("'" + text + "'");
 
     const std::string message = usage_error_of([&] { (void)parse_bitrate(text); });
