@@ -16,7 +16,7 @@ cmake -S . -B build-asan "${flags[@]}" -DVPIPE_SANITIZE=address >/dev/null
 cmake --build build-asan -j "$jobs" --target vpipe shm_ring_test shm_ring_multiprocess_test plan_test stage_test report_test \
   segments_unit_test
 cmake --build build -j "$jobs" --target integration_test fidelity_test live_test fault_test segments_test \
-  lavfi_test
+  lavfi_test everyday_test
 export VPIPE_TEST_BINARY=$PWD/build-asan/vpipe
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp:print_suppressions=0
@@ -29,8 +29,12 @@ done
 # check log wording; they run in the main suite.
 build/tests/integration_test --gtest_brief=1 --gtest_filter='-HardeningTest.SilentServerTimesOutWithInputError:HardeningTest.RepeatedLibavWarningsAreSummarised:ObservabilityTest.PlainProgressLinesWhenNotATerminal'
 build/tests/fidelity_test --gtest_brief=1
-# ffmpeg's filters: a view (crop), an in-place draw, a sequential graph, and the refusals.
-build/tests/lavfi_test --gtest_brief=1 --gtest_filter='*Timestamps/1:*Timestamps/11:*Timestamps/22:LavfiBadChain*'
+# ffmpeg's filters
+# (a view: crop; an in-place draw; a per-frame head with an in-order tail run by encode; one
+# worker in order), the refusals, and a stream copy (-c copy).
+build/tests/lavfi_test --gtest_brief=1 \
+  --gtest_filter='*Timestamps/1:*Timestamps/11:*Timestamps/22:*Timestamps/23:*LavfiBadChain*'
+build/tests/everyday_test --gtest_brief=1 --gtest_filter='*Cut*'
 # Segment mode: planning, segment jobs, the local engine (forks and execs), the join.
 build-asan/tests/segments_unit_test --gtest_brief=1
 build/tests/segments_test --gtest_brief=1

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -257,33 +258,25 @@ int free_udp_port() {
   return ntohs(addr.sin_port);
 }
 
-TEST_F(EverydayTest, UdpSendToFfmpegAndReceiveFromIt) {
+TEST_F(EverydayTest, UdpSendToTheFfmpegCli) {
+  // vpipe sends, the ffmpeg CLI receives (vpipe receiving: LiveTest.LoopbackUdpFeed*).
   const std::string url = "udp://127.0.0.1:" + std::to_string(free_udp_port());
-  // vpipe sends, the ffmpeg CLI receives.
   const pid_t rx = fork();
   if (rx == 0) {
     execlp("sh", "sh", "-c",
-           ("exec ffmpeg -v error -nostdin -y -timeout 3000000 -i '" + url +
-            "?timeout=3000000' -c copy " + path("from-vpipe.ts"))
+           ("exec ffmpeg -v error -nostdin -y -i '" + url + "?timeout=1000000' -c copy " +
+            path("from-vpipe.ts"))
                .c_str(),
            nullptr);
     _exit(127);
   }
-  std::this_thread::sleep_for(1s);
+  std::this_thread::sleep_for(500ms);
   vpipe({"-re", "-i", "testsrc:size=320x240:rate=30:duration=2", "-g", "15", "-f", "mpegts", url});
   int status = 0;
   waitpid(rx, &status, 0);
-  EXPECT_GE(probe(path("from-vpipe.ts")).video()->frames, 55);
-
-  // The ffmpeg CLI sends, vpipe receives.
-  const std::string url2 = "udp://127.0.0.1:" + std::to_string(free_udp_port());
-  const pid_t receiver = start_vpipe(
-      {"run", "-q", "-i", url2, "--input-timeout", "2", "-o", path("from-ffmpeg.ts")}, path("rx"));
-  std::this_thread::sleep_for(1s);
-  ffmpeg("-re -f lavfi -i testsrc2=size=320x240:rate=30:duration=2 -c:v libx264 -g 15 -f mpegts " +
-         url2);
-  ASSERT_EQ(wait_vpipe(receiver, 30), 0) << read_file(path("rx.err"));
-  EXPECT_GE(probe(path("from-ffmpeg.ts")).video()->frames, 55);
+  EXPECT_TRUE(WIFEXITED(status));
+  // A 2 s stream, from the first keyframe the receiver saw; it ends 1 s after the last packet.
+  EXPECT_GE(probe(path("from-vpipe.ts")).video()->frames, 50);
 }
 
 TEST_F(EverydayTest, FrameRateChangeGrayscaleAndDenoise) {

@@ -64,7 +64,7 @@ TEST_F(FaultTest, WorkersKilledAtRandomTimesCostNoFrame) {
   std::mt19937 rng(20261123);
   int kills = 0;
   int restarts = 0;
-  for (int trial = 0; trial < 20; ++trial) {
+  for (int trial = 0; trial < 12; ++trial) {
     SCOPED_TRACE("trial " + std::to_string(trial));
     const std::string out = path("t" + std::to_string(trial) + ".mkv");
     const pid_t parent = start(out);
@@ -83,7 +83,7 @@ TEST_F(FaultTest, WorkersKilledAtRandomTimesCostNoFrame) {
     restarts += stats.at("restarts").get<int>();
     std::filesystem::remove(out);
   }
-  EXPECT_GE(kills, 10) << "most trials must really kill a worker mid-run";
+  EXPECT_GE(kills, 6) << "most trials must really kill a worker mid-run";
   EXPECT_GE(restarts, kills / 2) << "killed workers were restarted, not just finished";
 }
 
