@@ -18,6 +18,7 @@
 #include "stage/stage_main.hpp"
 #include "supervisor/supervisor.hpp"
 #include "transform/filter.hpp"
+#include "transform/filter_chain.hpp"
 #include "transform/lavfi.hpp"
 
 extern "C" {
@@ -41,7 +42,7 @@ int list_filters() {
       "below mix with them in one chain (cv.NAME where ffmpeg has the same name).\n\n"
       "vpipe's own filters (OpenCV, on the YUV 4:2:0 planes, no copy in or out):\n\n");
   for (const auto& f : vpipe::transform::filter_registry()) {
-    const std::string name = (vpipe::transform::lavfi_has_filter(f.name) ? "cv." : "") + f.name;
+    const std::string name = (vpipe::transform::is_ffmpeg_name(f.name) ? "cv." : "") + f.name;
     std::printf("  %-12s %s%s\n               args: %s\n               e.g.  %s\n", name.c_str(),
                 f.summary.c_str(),
                 f.sequential ? " [in order: keeps state across frames, runs on one worker]" : "",

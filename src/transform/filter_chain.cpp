@@ -1,6 +1,7 @@
 #include "transform/filter_chain.hpp"
 
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include "common/error.hpp"
@@ -106,6 +107,15 @@ std::string base_name(const std::string& name) {
 
 }  // namespace
 
+bool is_ffmpeg_name(const std::string& name) {
+  // vpipe's filters whose names ffmpeg has too (filter_chain_test checks this list).
+  static const std::set<std::string, std::less<>> kShared = {
+      "boxblur", "crop",    "drawtext", "eq",     "gblur",   "hflip",
+      "hue",     "overlay", "pad",      "rotate", "unsharp", "vflip"};
+  if (find_filter(name) != nullptr) return kShared.count(name) != 0;
+  return lavfi_has_filter(name);
+}
+
 FilterChain FilterChain::parse(std::string_view spec) {
   FilterChain chain;
   const std::string text = trim(spec);
@@ -140,7 +150,7 @@ FilterChain FilterChain::parse(std::string_view spec) {
     const bool cv = name.rfind("cv.", 0) == 0;
     if (cv) name = name.substr(3);
     const FilterInfo* own = find_filter(name);
-    if (!cv && lavfi_has_filter(base_name(name))) {
+    if (!cv && is_ffmpeg_name(base_name(name))) {
       if (std::string reason = lavfi_sequential_reason(item); lavfi_why.empty()) {
         lavfi_why = reason;
       }
@@ -178,7 +188,7 @@ FilterChain::Split FilterChain::split_at_order(std::string_view spec) {
     const bool cv = name.rfind("cv.", 0) == 0;
     if (cv) name = name.substr(3);
     const FilterInfo* own = find_filter(name);
-    const bool ordered = !split.in_order.empty() || (!cv && lavfi_has_filter(base_name(name))
+    const bool ordered = !split.in_order.empty() || (!cv && is_ffmpeg_name(base_name(name))
                                                          ? !lavfi_sequential_reason(item).empty()
                                                          : own != nullptr && own->sequential);
     std::string& part = ordered ? split.in_order : split.per_frame;
@@ -240,7 +250,7 @@ std::string FilterChain::describe() const {
     if (!text.empty()) text += ",";
     std::string step = f->describe();
     // vpipe's own filter under a name ffmpeg also has is written cv.NAME.
-    if (dynamic_cast<const LavfiGraph*>(f.get()) == nullptr && lavfi_has_filter(entry_name(step))) {
+    if (dynamic_cast<const LavfiGraph*>(f.get()) == nullptr && is_ffmpeg_name(entry_name(step))) {
       step = "cv." + step;
     }
     text += step;

@@ -18,6 +18,10 @@
 
 namespace vpipe::transform {
 
+// Whether ffmpeg has a filter called `name`, so that the name means ffmpeg's. vpipe's own names
+// are known without loading libavfilter (a chain of vpipe's filters alone never loads it).
+bool is_ffmpeg_name(const std::string& name);
+
 class FilterChain {
  public:
   // `spec` is ffmpeg's filter syntax. A name libavfilter has runs ffmpeg's filter (consecutive

@@ -2,8 +2,6 @@
 
 extern "C" {
 #include <libavfilter/avfilter.h>
-#include <libavfilter/buffersink.h>
-#include <libavfilter/buffersrc.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
 }
@@ -14,6 +12,7 @@ extern "C" {
 
 #include "common/av.hpp"
 #include "common/error.hpp"
+#include "common/filter_graph.hpp"
 
 namespace vpipe::transform {
 namespace {
@@ -190,18 +189,15 @@ void throw_av(const std::string& spec, const std::string& what, int err) {
 }
 
 struct GraphDeleter {
-  void operator()(AVFilterGraph* g) const { avfilter_graph_free(&g); }
-};
-struct InOutDeleter {
-  void operator()(AVFilterInOut* io) const { avfilter_inout_free(&io); }
+  void operator()(AVFilterGraph* g) const { av::avfilter_api().avfilter_graph_free(&g); }
 };
 
 }  // namespace
 
 bool lavfi_has_filter(const std::string& name) {
-  const AVFilter* f = avfilter_get_by_name(name.c_str());
-  return f != nullptr && avfilter_filter_pad_count(f, 1) > 0 &&
-         avfilter_pad_get_type(f->outputs, 0) == AVMEDIA_TYPE_VIDEO;
+  const AVFilter* f = av::avfilter_api().avfilter_get_by_name(name.c_str());
+  return f != nullptr && av::avfilter_api().avfilter_filter_pad_count(f, 1) > 0 &&
+         av::avfilter_api().avfilter_pad_get_type(f->outputs, 0) == AVMEDIA_TYPE_VIDEO;
 }
 
 void set_lavfi_threads(int threads) {
@@ -238,11 +234,12 @@ std::string lavfi_sequential_reason(std::string_view item) {
 std::vector<LavfiFilterInfo> lavfi_filters() {
   std::vector<LavfiFilterInfo> list;
   void* opaque = nullptr;
-  while (const AVFilter* f = av_filter_iterate(&opaque)) {
+  while (const AVFilter* f = av::avfilter_api().av_filter_iterate(&opaque)) {
     if ((f->flags & (AVFILTER_FLAG_DYNAMIC_INPUTS | AVFILTER_FLAG_DYNAMIC_OUTPUTS)) != 0 ||
-        avfilter_filter_pad_count(f, 0) != 1 || avfilter_filter_pad_count(f, 1) != 1 ||
-        avfilter_pad_get_type(f->inputs, 0) != AVMEDIA_TYPE_VIDEO ||
-        avfilter_pad_get_type(f->outputs, 0) != AVMEDIA_TYPE_VIDEO) {
+        av::avfilter_api().avfilter_filter_pad_count(f, 0) != 1 ||
+        av::avfilter_api().avfilter_filter_pad_count(f, 1) != 1 ||
+        av::avfilter_api().avfilter_pad_get_type(f->inputs, 0) != AVMEDIA_TYPE_VIDEO ||
+        av::avfilter_api().avfilter_pad_get_type(f->outputs, 0) != AVMEDIA_TYPE_VIDEO) {
       continue;
     }
     LavfiFilterInfo info{f->name, f->description ? f->description : "", "per frame"};
@@ -262,72 +259,30 @@ std::vector<LavfiFilterInfo> lavfi_filters() {
 
 // One configured graph: buffer -> the user's filters -> buffersink (YUV 4:2:0).
 struct LavfiGraph::Graph {
-  std::unique_ptr<AVFilterGraph, GraphDeleter> graph;
-  AVFilterContext* src = nullptr;
-  AVFilterContext* sink = nullptr;
+  Graph(const std::string& spec, Geometry g, AVRational tb)
+      : graph(spec, g.width, g.height, AV_PIX_FMT_YUV420P, tb, {AV_PIX_FMT_YUV420P}, g_threads),
+        in(g),
+        time_base(tb) {}
+  [[nodiscard]] Geometry out() const { return {graph.out_width(), graph.out_height()}; }
+
+  av::FilterGraph graph;
   Geometry in;
-  AVRational time_base{1, 1};
-
-  Graph(const std::string& spec, Geometry g, AVRational tb) : in(g), time_base(tb) {
-    av::QuietLogs quiet;
-    graph.reset(avfilter_graph_alloc());
-    if (!graph) fail(ExitCode::kRunFailed, "out of memory for a filter graph");
-    graph->nb_threads = g_threads;
-    // As the ffmpeg CLI: its scalers (the user's and any format conversion) are bicubic.
-    graph->scale_sws_opts = av_strdup("flags=bicubic");
-    const std::string args =
-        "video_size=" + std::to_string(g.width) + "x" + std::to_string(g.height) +
-        ":pix_fmt=" + std::to_string(AV_PIX_FMT_YUV420P) + ":time_base=" + std::to_string(tb.num) +
-        "/" + std::to_string(tb.den) + ":pixel_aspect=1/1";
-    int err = avfilter_graph_create_filter(&src, avfilter_get_by_name("buffer"), "in", args.c_str(),
-                                           nullptr, graph.get());
-    if (err < 0) throw_av(spec, "cannot feed it", err);
-    sink = avfilter_graph_alloc_filter(graph.get(), avfilter_get_by_name("buffersink"), "out");
-    const AVPixelFormat formats[] = {AV_PIX_FMT_YUV420P, AV_PIX_FMT_NONE};
-    err = sink == nullptr ? AVERROR(ENOMEM)
-                          : av_opt_set_int_list(sink, "pix_fmts", formats, AV_PIX_FMT_NONE,
-                                                AV_OPT_SEARCH_CHILDREN);
-    if (err >= 0) err = avfilter_init_str(sink, nullptr);
-    if (err < 0) throw_av(spec, "cannot read from it", err);
-
-    std::unique_ptr<AVFilterInOut, InOutDeleter> outputs(avfilter_inout_alloc());
-    std::unique_ptr<AVFilterInOut, InOutDeleter> inputs(avfilter_inout_alloc());
-    outputs->name = av_strdup("in");
-    outputs->filter_ctx = src;
-    inputs->name = av_strdup("out");
-    inputs->filter_ctx = sink;
-    AVFilterInOut* in_list = inputs.release();
-    AVFilterInOut* out_list = outputs.release();
-    err = avfilter_graph_parse_ptr(graph.get(), spec.c_str(), &in_list, &out_list, nullptr);
-    avfilter_inout_free(&in_list);
-    avfilter_inout_free(&out_list);
-    if (err < 0) throw_av(spec, "does not parse", err);
-    err = avfilter_graph_config(graph.get(), nullptr);
-    if (err < 0) {
-      throw_av(
-          spec,
-          "cannot run on " + std::to_string(g.width) + "x" + std::to_string(g.height) + " video",
-          err);
-    }
-  }
-
-  [[nodiscard]] Geometry out() const {
-    return {av_buffersink_get_w(sink), av_buffersink_get_h(sink)};
-  }
+  AVRational time_base;
 };
 
 LavfiGraph::LavfiGraph(std::string spec, std::string why_sequential)
     : spec_(std::move(spec)), why_sequential_(std::move(why_sequential)) {
   // Names and options are checked now; sizes and expressions when the input's size is known.
   av::QuietLogs quiet;
-  std::unique_ptr<AVFilterGraph, GraphDeleter> graph(avfilter_graph_alloc());
+  std::unique_ptr<AVFilterGraph, GraphDeleter> graph(av::avfilter_api().avfilter_graph_alloc());
   AVFilterInOut* inputs = nullptr;
   AVFilterInOut* outputs = nullptr;
-  const int err = avfilter_graph_parse2(graph.get(), spec_.c_str(), &inputs, &outputs);
+  const int err =
+      av::avfilter_api().avfilter_graph_parse2(graph.get(), spec_.c_str(), &inputs, &outputs);
   const bool one_in_one_out = inputs != nullptr && inputs->next == nullptr && outputs != nullptr &&
                               outputs->next == nullptr;
-  avfilter_inout_free(&inputs);
-  avfilter_inout_free(&outputs);
+  av::avfilter_api().avfilter_inout_free(&inputs);
+  av::avfilter_api().avfilter_inout_free(&outputs);
   if (err < 0) throw_av(spec_, "does not parse", err);
   if (!one_in_one_out) {
     fail(ExitCode::kUsage,
@@ -383,10 +338,10 @@ void LavfiGraph::apply(const Picture& in, Picture& out, const FrameContext& fram
     if (f->buf[0] == nullptr) fail(ExitCode::kRunFailed, "out of memory for a frame");
     ++held_;
   }
-  int err = av_buffersrc_add_frame_flags(graph_->src, f.get(), 0);
+  int err = graph_->graph.push(f.get());
   if (err < 0) throw_av(spec_, "refused a frame", err);
   av::FramePtr result(av_frame_alloc());
-  err = av_buffersink_get_frame(graph_->sink, result.get());
+  err = graph_->graph.pull(result.get());
   if (err == AVERROR(EAGAIN)) {
     fail(ExitCode::kRunFailed,
          "filter '" + spec_ +
@@ -394,7 +349,7 @@ void LavfiGraph::apply(const Picture& in, Picture& out, const FrameContext& fram
              "each frame");
   }
   if (err < 0) throw_av(spec_, "failed on a frame", err);
-  const std::int64_t pts = av_rescale_q(result->pts, av_buffersink_get_time_base(graph_->sink), tb);
+  const std::int64_t pts = av_rescale_q(result->pts, graph_->graph.out_time_base(), tb);
   if (pts != frame.pts) {
     fail(ExitCode::kRunFailed,
          "filter '" + spec_ + "' changed a frame's timestamp: vpipe keeps each frame's timing");
@@ -414,7 +369,7 @@ void LavfiGraph::apply(const Picture& in, Picture& out, const FrameContext& fram
     fail(ExitCode::kRunFailed, "filter '" + spec_ + "' kept a frame it should not have");
   }
   av::FramePtr extra(av_frame_alloc());
-  if (av_buffersink_get_frame(graph_->sink, extra.get()) >= 0) {
+  if (graph_->graph.pull(extra.get()) >= 0) {
     fail(ExitCode::kRunFailed, "filter '" + spec_ +
                                    "' gave two frames for one: --vf takes filters that give one "
                                    "frame for each frame");

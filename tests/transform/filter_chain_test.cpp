@@ -1,4 +1,5 @@
 #include "transform/filter_chain.hpp"
+#include "transform/lavfi.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -466,6 +467,22 @@ TEST(FilterChainFuzzTest, RandomSpecsEitherParseOrThrowAUsageError) {
   EXPECT_GT(nb_planned, 1000);
   EXPECT_GT(nb_parsed - nb_planned, 20);
   EXPECT_LT(nb_parsed, 15000);
+}
+
+}  // namespace
+}  // namespace vpipe::transform
+
+namespace vpipe::transform {
+namespace {
+
+// vpipe knows which of its names ffmpeg also has without loading libavfilter; the list must be
+// what libavfilter says.
+TEST(FilterChainNamesTest, VpipesNamesThatFfmpegAlsoHasAreExactlyTheListedOnes) {
+  for (const FilterInfo& f : filter_registry()) {
+    EXPECT_EQ(is_ffmpeg_name(f.name), lavfi_has_filter(f.name)) << f.name;
+  }
+  EXPECT_TRUE(is_ffmpeg_name("scale"));
+  EXPECT_FALSE(is_ffmpeg_name("resize"));
 }
 
 }  // namespace

@@ -1,0 +1,50 @@
+// FilterGraph: a configured libavfilter graph with one video input and one output, for the
+// transform workers' ffmpeg filters and the encoder's GIF palettes.
+//
+// buffer (the input's size, pixel format and time base) -> `spec` -> buffersink (one of the
+// given pixel formats; libavfilter converts where needed, bicubic, as the ffmpeg CLI does).
+#pragma once
+
+#include <cstdint>
+
+#include "common/avfilter_api.hpp"
+
+extern "C" {
+#include <libavutil/frame.h>
+}
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vpipe::av {
+
+class FilterGraph {
+ public:
+  // Throws vpipe::Error (kUsage) naming `spec` with libav's reason when the graph does not
+  // parse or cannot run on this input. `threads`: for the filters' slices.
+  FilterGraph(const std::string& spec, int width, int height, AVPixelFormat format,
+              AVRational time_base, const std::vector<AVPixelFormat>& out_formats, int threads = 1);
+  ~FilterGraph();
+  FilterGraph(const FilterGraph&) = delete;
+  FilterGraph& operator=(const FilterGraph&) = delete;
+
+  // Hands a frame to the graph (its reference is taken); negative AVERROR on failure.
+  int push(AVFrame* frame);
+  // The next output frame: 0, AVERROR(EAGAIN) when the graph needs more input, or an error.
+  int pull(AVFrame* frame);
+
+  [[nodiscard]] int out_width() const;
+  [[nodiscard]] int out_height() const;
+  [[nodiscard]] AVRational out_time_base() const;
+
+ private:
+  struct GraphDeleter {
+    void operator()(AVFilterGraph* g) const { av::avfilter_api().avfilter_graph_free(&g); }
+  };
+  std::unique_ptr<AVFilterGraph, GraphDeleter> graph_;
+  AVFilterContext* src_ = nullptr;
+  AVFilterContext* sink_ = nullptr;
+};
+
+}  // namespace vpipe::av
