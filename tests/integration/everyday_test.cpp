@@ -46,11 +46,14 @@ struct Stream {
 struct Probe {
   std::vector<Stream> streams;
   double duration_s = 0;
-  [[nodiscard]] const Stream* video() const {
+  // The video stream; an empty one (and a failure) when there is none.
+  [[nodiscard]] const Stream& video() const {
     for (const auto& s : streams) {
-      if (s.type == "video") return &s;
+      if (s.type == "video") return s;
     }
-    return nullptr;
+    ADD_FAILURE() << "no video stream";
+    static const Stream none;
+    return none;
   }
   [[nodiscard]] std::vector<std::string> types() const {
     std::vector<std::string> t;
@@ -124,11 +127,9 @@ class EverydayTest : public RunDirTest {
   }
   void expect_same_streams(const Probe& got, const Probe& want, double duration_tolerance_s) {
     EXPECT_EQ(got.types(), want.types());
-    ASSERT_NE(got.video(), nullptr);
-    ASSERT_NE(want.video(), nullptr);
-    EXPECT_EQ(got.video()->width, want.video()->width);
-    EXPECT_EQ(got.video()->height, want.video()->height);
-    EXPECT_EQ(got.video()->frames, want.video()->frames);
+    EXPECT_EQ(got.video().width, want.video().width);
+    EXPECT_EQ(got.video().height, want.video().height);
+    EXPECT_EQ(got.video().frames, want.video().frames);
     EXPECT_NEAR(got.duration_s, want.duration_s, duration_tolerance_s);
   }
 };
@@ -149,7 +150,7 @@ TEST_F(EverydayTest, Web720pWithFaststart) {
   vpipe({"-i", in, "-vf", "scale=-2:720", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
          "-c:a", "copy", "-movflags", "+faststart", path("vpipe.mp4")});
   expect_same_streams(probe(path("vpipe.mp4")), probe(path("ffmpeg.mp4")), 0.05);
-  EXPECT_EQ(probe(path("vpipe.mp4")).video()->height, 720);
+  EXPECT_EQ(probe(path("vpipe.mp4")).video().height, 720);
   EXPECT_TRUE(index_first(path("vpipe.mp4")));
   EXPECT_GE(psnr_of(path("vpipe.mp4"), path("ffmpeg.mp4")), 40);
 }
@@ -164,7 +165,7 @@ TEST_F(EverydayTest, CutTenSecondsFromMinuteOneReencodedAndCopied) {
          path("vpipe.mkv")});
   const Probe got = probe(path("vpipe.mkv"));
   expect_same_streams(got, probe(path("ffmpeg.mkv")), 0.1);
-  EXPECT_EQ(got.video()->frames, 300);
+  EXPECT_EQ(got.video().frames, 300);
   EXPECT_GE(psnr_of(path("vpipe.mkv"), path("ffmpeg.mkv")), 35);
 
   // -c copy: whole GOPs from the keyframe at 60 s (a keyframe a second in this clip).
@@ -172,8 +173,8 @@ TEST_F(EverydayTest, CutTenSecondsFromMinuteOneReencodedAndCopied) {
   vpipe({"-ss", "60", "-i", in, "-t", "10", "-c", "copy", path("vpipe-copy.mkv")});
   const Probe copied = probe(path("vpipe-copy.mkv"));
   expect_same_streams(copied, probe(path("ffmpeg-copy.mkv")), 0.15);
-  EXPECT_EQ(copied.video()->frames, 300);
-  EXPECT_EQ(copied.video()->codec, "h264");
+  EXPECT_EQ(copied.video().frames, 300);
+  EXPECT_EQ(copied.video().codec, "h264");
 }
 
 TEST_F(EverydayTest, WebmVp9ConstantQuality) {
@@ -184,7 +185,7 @@ TEST_F(EverydayTest, WebmVp9ConstantQuality) {
          "-cpu-used", "8", path("vpipe.webm")});
   const Probe got = probe(path("vpipe.webm"));
   expect_same_streams(got, probe(path("ffmpeg.webm")), 0.1);
-  EXPECT_EQ(got.video()->codec, "vp9");
+  EXPECT_EQ(got.video().codec, "vp9");
   EXPECT_GE(psnr_of(path("vpipe.webm"), path("ffmpeg.webm")), 35);
 }
 
@@ -207,7 +208,7 @@ TEST_F(EverydayTest, RotatedPhoneClipIsUprightInMp4AndMkvAfterATranspose) {
     const Probe got = probe(path("vpipe." + ext));
     expect_same_streams(got, probe(path("ffmpeg." + ext)), 0.05);
     // Turned upright (240x320), then transposed once more: 320x240, not turned twice.
-    EXPECT_EQ(got.video()->width, 320) << ext;
+    EXPECT_EQ(got.video().width, 320) << ext;
     EXPECT_GE(psnr_of(path("vpipe." + ext), path("ffmpeg." + ext)), 35) << ext;
   }
 }
@@ -276,7 +277,7 @@ TEST_F(EverydayTest, UdpSendToTheFfmpegCli) {
   waitpid(rx, &status, 0);
   EXPECT_TRUE(WIFEXITED(status));
   // A 2 s stream, from the first keyframe the receiver saw; it ends 1 s after the last packet.
-  EXPECT_GE(probe(path("from-vpipe.ts")).video()->frames, 50);
+  EXPECT_GE(probe(path("from-vpipe.ts")).video().frames, 50);
 }
 
 TEST_F(EverydayTest, FrameRateChangeGrayscaleAndDenoise) {
@@ -285,7 +286,7 @@ TEST_F(EverydayTest, FrameRateChangeGrayscaleAndDenoise) {
   // frame to cover the input's last frame's end, making the video 2.07 s long.)
   vpipe({"-i", in, "-r", "15", "-c:v", "ffv1", "-an", path("vpipe-15.mkv")});
   const Probe slower = probe(path("vpipe-15.mkv"));
-  EXPECT_EQ(slower.video()->frames, 30);
+  EXPECT_EQ(slower.video().frames, 30);
   EXPECT_NEAR(slower.duration_s, 2.0, 0.01);
 
   for (const std::string vf : {"format=gray,format=yuv420p", "hqdn3d"}) {
@@ -302,11 +303,11 @@ TEST_F(EverydayTest, ThumbnailPng) {
   vpipe({"-ss", "1", "-i", in, "-frames:v", "1", path("vpipe.png")});
   const Probe got = probe(path("vpipe.png"));
   expect_same_streams(got, probe(path("ffmpeg.png")), 1);
-  EXPECT_EQ(got.video()->codec, "png");
+  EXPECT_EQ(got.video().codec, "png");
   EXPECT_GE(psnr_of(path("vpipe.png"), path("ffmpeg.png")), 35);
   // Without -frames:v, a single image still takes the first frame.
   vpipe({"-i", in, path("first.png")});
-  EXPECT_EQ(probe(path("first.png")).video()->frames, 1);
+  EXPECT_EQ(probe(path("first.png")).video().frames, 1);
 }
 
 }  // namespace
