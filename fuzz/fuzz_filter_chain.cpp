@@ -1,4 +1,6 @@
-// Fuzzes the `--vf` chain: parse, plan, and (when small enough) run on a picture.
+// Fuzzes the `--vf` chain: parse, plan, and (when small enough) run on a picture. vpipe's own
+// code only: ffmpeg's filters are refused (libavfilter is fuzzed upstream, and its font and
+// graph caches would read as leaks here); vpipe's filters that share a name are cv.NAME.
 //
 // Input: the first line is the chain text; each further line `WxH` is an input size to plan for
 // (at most three; without any, 64x36 and the odd 17x9). Only vpipe::Error may come out of
@@ -71,7 +73,8 @@ double run_cost(const FilterChain& chain, const std::vector<Geometry>& steps) {
   std::size_t start = 0;
   for (std::size_t i = 0; i + 1 < steps.size(); ++i) {
     const auto end = text.find(',', start);
-    const std::string item = text.substr(start, end == std::string::npos ? end : end - start);
+    std::string item = text.substr(start, end == std::string::npos ? end : end - start);
+    if (item.rfind("cv.", 0) == 0) item = item.substr(3);
     start = end == std::string::npos ? text.size() : end + 1;
     double per_pixel = 30;
     if (item.rfind("stress=", 0) == 0) {
@@ -153,7 +156,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (sizes.empty()) sizes = {{64, 36}, {17, 9}};
 
   try {
-    const FilterChain chain = FilterChain::parse(lines.front());
+    const FilterChain chain = FilterChain::parse(lines.front(), /*ffmpeg_filters=*/false);
     (void)chain.describe();
     (void)chain.sequential();
     for (const Geometry g : sizes) {

@@ -10,6 +10,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev
   libavfilter-dev
+  fonts-dejavu-core  # the font ffmpeg's drawtext finds through fontconfig (--vf drawtext=...)
   libopencv-core-dev libopencv-imgproc-dev libhwloc-dev libspdlog-dev libcpp-httplib-dev
   libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   libbenchmark-dev  # bench/ring_bench

@@ -116,7 +116,7 @@ bool is_ffmpeg_name(const std::string& name) {
   return lavfi_has_filter(name);
 }
 
-FilterChain FilterChain::parse(std::string_view spec) {
+FilterChain FilterChain::parse(std::string_view spec, bool ffmpeg_filters) {
   FilterChain chain;
   const std::string text = trim(spec);
   if (text.empty()) return chain;
@@ -126,6 +126,7 @@ FilterChain FilterChain::parse(std::string_view spec) {
     if (item.empty()) fail(ExitCode::kUsage, "filter chain '" + text + "' has an empty entry");
   }
   // A filtergraph with labels or several chains is ffmpeg's alone: one graph for all of it.
+  if (graph && !ffmpeg_filters) fail(ExitCode::kUsage, "a filtergraph is ffmpeg's: not taken here");
   if (graph) {
     std::string why;
     for (const std::string& item : entries) {
@@ -150,6 +151,9 @@ FilterChain FilterChain::parse(std::string_view spec) {
     const bool cv = name.rfind("cv.", 0) == 0;
     if (cv) name = name.substr(3);
     const FilterInfo* own = find_filter(name);
+    if (!cv && !ffmpeg_filters && (own == nullptr || is_ffmpeg_name(name))) {
+      fail(ExitCode::kUsage, "filter '" + name + "' would be ffmpeg's: not taken here");
+    }
     if (!cv && is_ffmpeg_name(base_name(name))) {
       if (std::string reason = lavfi_sequential_reason(item); lavfi_why.empty()) {
         lavfi_why = reason;

@@ -28,7 +28,9 @@ class FilterChain {
   // ones share one graph); vpipe's own filters are reached by their names, or cv.NAME where
   // ffmpeg has the same name. A filtergraph with labels or ';' is ffmpeg's alone.
   // Throws vpipe::Error (kUsage) with a one-line message naming the filter and the argument.
-  static FilterChain parse(std::string_view spec);
+  // With `ffmpeg_filters` false, a name that would be ffmpeg's is a usage error and libavfilter
+  // is never called (the chain fuzzer, which covers vpipe's own code).
+  static FilterChain parse(std::string_view spec, bool ffmpeg_filters = true);
 
   // `spec` cut before its first filter that must see frames in order: the part any number of
   // workers may run, and the rest, for one stage that sees every frame in order. Either may be

@@ -247,18 +247,6 @@ TEST_F(EverydayTest, WatermarkInTheBottomRightCorner) {
   EXPECT_GE(psnr_of(path("vpipe.mkv"), path("ffmpeg.mkv")), 50);
 }
 
-int free_udp_port() {
-  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 TEST_F(EverydayTest, UdpSendToTheFfmpegCli) {
   // vpipe sends, the ffmpeg CLI receives (vpipe receiving: LiveTest.LoopbackUdpFeed*).
   const std::string url = "udp://127.0.0.1:" + std::to_string(free_udp_port());

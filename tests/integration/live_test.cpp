@@ -29,19 +29,6 @@ using Clock = std::chrono::steady_clock;
 
 const std::string kSample = std::string(VPIPE_SOURCE_DIR) + "/samples/sample.mp4";
 
-// A UDP port nobody uses right now.
-int free_udp_port() {
-  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 class LiveTest : public RunDirTest {};
 
 TEST_F(LiveTest, RealtimeTestSourceKeepsItsPaceAndDropsNothingWhenThereIsTime) {

@@ -48,4 +48,7 @@ int count_lines(const std::string& text);
 // Runs a shell command (for ffmpeg-made inputs); returns its exit status.
 int shell(const std::string& command);
 
+// A UDP port on 127.0.0.1 that nobody uses right now.
+int free_udp_port();
+
 }  // namespace vpipe::test

@@ -1,5 +1,4 @@
 #include "transform/filter_chain.hpp"
-#include "transform/lavfi.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "transform/lavfi.hpp"
 #include "transform/picture.hpp"
 
 namespace vpipe::transform {
@@ -483,6 +483,16 @@ TEST(FilterChainNamesTest, VpipesNamesThatFfmpegAlsoHasAreExactlyTheListedOnes) 
   }
   EXPECT_TRUE(is_ffmpeg_name("scale"));
   EXPECT_FALSE(is_ffmpeg_name("resize"));
+}
+
+TEST(FilterChainNamesTest, WithoutFfmpegsFiltersTheirNamesAreUsageErrorsAndVpipesStillParse) {
+  EXPECT_EQ(FilterChain::parse("resize=8x8,cv.gblur=2", /*ffmpeg_filters=*/false).describe(),
+            "resize=8x8:interp=linear,cv.gblur=sigma=2");
+  for (const char* spec : {"gblur=2", "scale=8:8", "nosuch", "[in]null[out]"}) {
+    EXPECT_THAT(usage_error_of([&] { (void)FilterChain::parse(spec, false); }),
+                HasSubstr("not taken here"))
+        << spec;
+  }
 }
 
 }  // namespace
