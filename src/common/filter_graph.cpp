@@ -12,17 +12,17 @@ extern "C" {
 namespace vpipe::av {
 namespace {
 
-[[noreturn]] void graph_error(const std::string& spec, const std::string& what, int err) {
-  std::string detail = last_error_message();
-  if (detail.empty()) detail = error_text(err);
-  fail(ExitCode::kUsage, "filter '" + spec + "': " + what + ": " + detail);
-}
-
 struct InOutDeleter {
   void operator()(AVFilterInOut* io) const { av::avfilter_api().avfilter_inout_free(&io); }
 };
 
 }  // namespace
+
+void filter_error(const std::string& spec, const std::string& what, int err) {
+  std::string detail = last_error_message();
+  if (detail.empty()) detail = error_text(err);
+  fail(ExitCode::kUsage, "filter '" + spec + "': " + what + ": " + detail);
+}
 
 FilterGraph::FilterGraph(const std::string& spec, int width, int height, AVPixelFormat format,
                          AVRational time_base, const std::vector<AVPixelFormat>& out_formats,
@@ -40,7 +40,7 @@ FilterGraph::FilterGraph(const std::string& spec, int width, int height, AVPixel
   int err = av::avfilter_api().avfilter_graph_create_filter(
       &src_, av::avfilter_api().avfilter_get_by_name("buffer"), "in", args.c_str(), nullptr,
       graph_.get());
-  if (err < 0) graph_error(spec, "cannot feed it", err);
+  if (err < 0) filter_error(spec, "cannot feed it", err);
   sink_ = av::avfilter_api().avfilter_graph_alloc_filter(
       graph_.get(), av::avfilter_api().avfilter_get_by_name("buffersink"), "out");
   std::vector<AVPixelFormat> formats = out_formats;
@@ -49,7 +49,7 @@ FilterGraph::FilterGraph(const std::string& spec, int width, int height, AVPixel
                          : av_opt_set_int_list(sink_, "pix_fmts", formats.data(), AV_PIX_FMT_NONE,
                                                AV_OPT_SEARCH_CHILDREN);
   if (err >= 0) err = av::avfilter_api().avfilter_init_str(sink_, nullptr);
-  if (err < 0) graph_error(spec, "cannot read from it", err);
+  if (err < 0) filter_error(spec, "cannot read from it", err);
 
   std::unique_ptr<AVFilterInOut, InOutDeleter> outputs(av::avfilter_api().avfilter_inout_alloc());
   std::unique_ptr<AVFilterInOut, InOutDeleter> inputs(av::avfilter_api().avfilter_inout_alloc());
@@ -63,12 +63,12 @@ FilterGraph::FilterGraph(const std::string& spec, int width, int height, AVPixel
                                                     nullptr);
   av::avfilter_api().avfilter_inout_free(&in_list);
   av::avfilter_api().avfilter_inout_free(&out_list);
-  if (err < 0) graph_error(spec, "does not parse", err);
+  if (err < 0) filter_error(spec, "does not parse", err);
   err = av::avfilter_api().avfilter_graph_config(graph_.get(), nullptr);
   if (err < 0) {
-    graph_error(spec,
-                "cannot run on " + std::to_string(width) + "x" + std::to_string(height) + " video",
-                err);
+    filter_error(spec,
+                 "cannot run on " + std::to_string(width) + "x" + std::to_string(height) + " video",
+                 err);
   }
 }
 

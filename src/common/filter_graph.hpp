@@ -19,6 +19,9 @@ extern "C" {
 
 namespace vpipe::av {
 
+// Throws vpipe::Error (kUsage): "filter 'SPEC': WHAT: libav's last error (or `err`'s text)".
+[[noreturn]] void filter_error(const std::string& spec, const std::string& what, int err);
+
 class FilterGraph {
  public:
   // Throws vpipe::Error (kUsage) naming `spec` with libav's reason when the graph does not

@@ -193,11 +193,9 @@ class EncodeStage {
   // of its own (counted as a copy), and the slot goes back at once.
   av::FramePtr filter_in_order(shm::Slot slot) {
     const shm::FrameDesc& d = slot.desc();
-    const AVRational tb = plan_.input_info.time_base;
-    const transform::FrameContext context{d.seq, d.pts, static_cast<double>(d.pts) * av_q2d(tb),
-                                          tb.num, tb.den};
-    const auto result = in_order_->run(transform::current_picture(slot), aligned(spare_),
-                                       aligned(scratch_), context);
+    const auto result =
+        in_order_->run(transform::current_picture(slot), transform::aligned_start(spare_),
+                       transform::aligned_start(scratch_), transform::frame_context(d, plan_));
     av::FramePtr frame(av_frame_alloc());
     frame->format = AV_PIX_FMT_YUV420P;
     frame->width = result.picture.width;
@@ -216,12 +214,6 @@ class EncodeStage {
     copied_ = copied;
     let_go(slot, control_);
     return frame;
-  }
-
-  static std::uint8_t* aligned(std::vector<std::uint8_t>& buffer) {
-    const auto at = reinterpret_cast<std::uintptr_t>(buffer.data());
-    return buffer.data() +
-           (transform::kPlaneAlign - at % transform::kPlaneAlign) % transform::kPlaneAlign;
   }
 
   void send(AVFrame* frame, std::int64_t capture) {

@@ -21,6 +21,12 @@ Picture picture_of(const shm::Slot& slot, const shm::PlaneLayout& l) {
 }
 }  // namespace
 
+FrameContext frame_context(const shm::FrameDesc& desc, const plan::RunPlan& plan) {
+  const AVRational tb = plan.input_info.time_base;
+  return {desc.seq + (plan.pts_range ? plan.pts_range->seq_base : 0), desc.pts,
+          static_cast<double>(desc.pts) * av_q2d(tb), tb.num, tb.den};
+}
+
 Picture source_picture(const shm::Slot& slot) {
   return picture_of(slot, slot.desc().source);
 }

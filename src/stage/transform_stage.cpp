@@ -113,13 +113,10 @@ class Worker {
     {
       ScopedTimer busy(ctx_.stats.busy_ns);
       const shm::FrameDesc& in = slot.desc();
-      const AVRational tb = ctx_.plan.input_info.time_base;
-      const transform::FrameContext frame{
-          in.seq + (ctx_.plan.pts_range ? ctx_.plan.pts_range->seq_base : 0), in.pts,
-          static_cast<double>(in.pts) * av_q2d(tb), tb.num, tb.den};
+      const transform::FrameContext frame = transform::frame_context(in, ctx_.plan);
       const auto result =
           chain_.run(transform::source_picture(slot), spare ? spare->data() : nullptr,
-                     scratch_.empty() ? nullptr : aligned_scratch(), frame);
+                     scratch_.empty() ? nullptr : transform::aligned_start(scratch_), frame);
       if (result.in_spare) {
         shm::FrameDesc& d = spare->desc();
         d.seq = in.seq;
@@ -143,12 +140,6 @@ class Worker {
     ctx_.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
     return true;
     // The slot not handed on (input or spare) returns to the pool as it goes out of scope.
-  }
-
-  std::uint8_t* aligned_scratch() {
-    const auto at = reinterpret_cast<std::uintptr_t>(scratch_.data());
-    return scratch_.data() +
-           (transform::kPlaneAlign - at % transform::kPlaneAlign) % transform::kPlaneAlign;
   }
 
   StageContext& ctx_;

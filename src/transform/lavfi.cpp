@@ -182,12 +182,6 @@ bool fade_counts_frames(std::string_view args) {
   return false;
 }
 
-void throw_av(const std::string& spec, const std::string& what, int err) {
-  std::string detail = av::last_error_message();
-  if (detail.empty()) detail = av::error_text(err);
-  fail(ExitCode::kUsage, "filter '" + spec + "': " + what + ": " + detail);
-}
-
 struct GraphDeleter {
   void operator()(AVFilterGraph* g) const { av::avfilter_api().avfilter_graph_free(&g); }
 };
@@ -283,7 +277,7 @@ LavfiGraph::LavfiGraph(std::string spec, std::string why_sequential)
                               outputs->next == nullptr;
   av::avfilter_api().avfilter_inout_free(&inputs);
   av::avfilter_api().avfilter_inout_free(&outputs);
-  if (err < 0) throw_av(spec_, "does not parse", err);
+  if (err < 0) av::filter_error(spec_, "does not parse", err);
   if (!one_in_one_out) {
     fail(ExitCode::kUsage,
          "filter '" + spec_ + "': --vf takes a graph with one video input and one output");
@@ -339,7 +333,7 @@ void LavfiGraph::apply(const Picture& in, Picture& out, const FrameContext& fram
     ++held_;
   }
   int err = graph_->graph.push(f.get());
-  if (err < 0) throw_av(spec_, "refused a frame", err);
+  if (err < 0) av::filter_error(spec_, "refused a frame", err);
   av::FramePtr result(av_frame_alloc());
   err = graph_->graph.pull(result.get());
   if (err == AVERROR(EAGAIN)) {
@@ -348,7 +342,7 @@ void LavfiGraph::apply(const Picture& in, Picture& out, const FrameContext& fram
              "' held a frame back: --vf takes filters that give one frame for "
              "each frame");
   }
-  if (err < 0) throw_av(spec_, "failed on a frame", err);
+  if (err < 0) av::filter_error(spec_, "failed on a frame", err);
   const std::int64_t pts = av_rescale_q(result->pts, graph_->graph.out_time_base(), tb);
   if (pts != frame.pts) {
     fail(ExitCode::kRunFailed,

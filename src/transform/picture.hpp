@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <opencv2/core.hpp>
+#include <vector>
 
 namespace vpipe::transform {
 
@@ -41,6 +42,11 @@ struct Picture {
 
 // Bytes a picture of `g` needs when laid out by layout_picture().
 std::uint64_t picture_bytes(Geometry g);
+// The first kPlaneAlign-aligned byte of `buffer`, which holds kPlaneAlign bytes of slack.
+inline std::uint8_t* aligned_start(std::vector<std::uint8_t>& buffer) {
+  const auto at = reinterpret_cast<std::uintptr_t>(buffer.data());
+  return buffer.data() + (kPlaneAlign - at % kPlaneAlign) % kPlaneAlign;
+}
 // Lays out a picture of `g` at `base` (aligned planes, one after the other).
 Picture layout_picture(std::uint8_t* base, Geometry g);
 
