@@ -19,7 +19,8 @@ jobs=${JOBS:-$(nproc)}
 
 # -O1 with line tables: fast enough to fuzz, quick to build, and symbolized stack traces.
 CC=${CC:-clang-14} CXX=${CXX:-clang++-14} cmake -S . -B "$build_dir" -G Ninja -DVPIPE_FUZZ=ON \
-  -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -gline-tables-only" -DBUILD_TESTING=OFF -DVPIPE_WERROR=ON >/dev/null
+  -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -gline-tables-only" -DBUILD_TESTING=OFF -DVPIPE_WERROR=ON \
+  -DCMAKE_UNITY_BUILD=ON >/dev/null
 cmake --build "$build_dir" -j "$jobs" --target "${targets[@]}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1}

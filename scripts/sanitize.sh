@@ -9,7 +9,11 @@ cd "$(dirname "$0")/.."
 jobs=${JOBS:-$(nproc)}
 
 # -O1 without debug info: about half the build time of -O2 -g, and still fast enough to run.
-flags=(-G Ninja -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -g0" -DVPIPE_WERROR=ON)
+# A unity build (each library's sources compiled as one): these folders are built once per CI
+# run, never incrementally, and sharing the headers' parsing and instantiations takes the ASan
+# build from about 10 minutes to about 6 on 2 cores.
+flags=(-G Ninja -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -g0" -DVPIPE_WERROR=ON
+  -DCMAKE_UNITY_BUILD=ON)
 cmake -S . -B build-asan "${flags[@]}" -DVPIPE_SANITIZE=address >/dev/null
 # The end-to-end tests are the main build's (build/, from scripts/setup.sh), pointed at the
 # instrumented vpipe: only vpipe and the in-process unit tests are built again.

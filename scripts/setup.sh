@@ -13,6 +13,8 @@ packages=(
   fonts-dejavu-core  # the font ffmpeg's drawtext finds through fontconfig (--vf drawtext=...)
   libopencv-core-dev libopencv-imgproc-dev libhwloc-dev libspdlog-dev libcpp-httplib-dev
   libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
+  prometheus-cpp-dev  # the metrics' model and text format (--metrics, -textfile, -push)
+  prometheus prometheus-pushgateway  # their tests scrape and push to real servers; promtool
   libbenchmark-dev  # bench/ring_bench
   gnuplot-nox  # vpipe bench --plot
   libopencv-highgui-dev xvfb x11-apps  # the preview window (-o preview) and its test

@@ -137,6 +137,9 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       {"log_file", value(&RunOptions::log_file)},
       {"stats_json", value(&RunOptions::stats_json)},
       {"metrics", value(&RunOptions::metrics)},
+      {"metrics_linger", value(&RunOptions::metrics_linger_s)},
+      {"metrics_textfile", value(&RunOptions::metrics_textfile)},
+      {"metrics_push", value(&RunOptions::metrics_push)},
       {"input_format", value(&RunOptions::input_format)},
       {"live", value(&RunOptions::live)},
       {"drop", value(&RunOptions::drop)},
@@ -252,6 +255,12 @@ void validate(const RunOptions& o) {
   }
   if (!(o.drain_timeout_s >= 0 && o.drain_timeout_s <= 86400)) {
     fail(ExitCode::kUsage, "--drain-timeout must be 0 (no limit) to 86400 seconds");
+  }
+  if (!(o.metrics_linger_s >= 0 && o.metrics_linger_s <= 86400)) {
+    fail(ExitCode::kUsage, "--metrics-linger must be 0 to 86400 seconds");
+  }
+  if (o.metrics_linger_s > 0 && o.metrics.empty()) {
+    fail(ExitCode::kUsage, "--metrics-linger keeps the --metrics endpoint up: give --metrics too");
   }
   if (o.batch < 0 || o.batch > 256)
     fail(ExitCode::kUsage, "--batch " + std::to_string(o.batch) + " is out of range 1..256");

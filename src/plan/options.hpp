@@ -89,7 +89,10 @@ struct RunOptions {
   std::string log_level = "info";
   std::string log_file;
   std::string stats_json;
-  std::string metrics;  // [HOST:]PORT for the Prometheus endpoint; empty: none
+  std::string metrics;           // [HOST:]PORT for the Prometheus endpoint; empty: none
+  double metrics_linger_s = 0;   // the endpoint stays up this long after the run
+  std::string metrics_textfile;  // node_exporter textfile written at the end; empty: none
+  std::string metrics_push;      // Pushgateway URL pushed to at the end; empty: none
 };
 
 // Applies a YAML config file onto `options`. A relative input path is taken relative to the

@@ -176,6 +176,18 @@ void RunFlags::add_to(CLI::App* app) {
       app->add_option("--metrics", cli.metrics,
                       "Serve Prometheus metrics at http://[HOST:]PORT/metrics while running (HOST "
                       "defaults to 127.0.0.1; PORT 0 picks one)");
+  opt_metrics_linger = app->add_option(
+      "--metrics-linger", cli.metrics_linger_s,
+      "Keep the --metrics endpoint up this many seconds after the run, so that a scrape sees the "
+      "final values and the result (a stop signal ends it early)");
+  opt_metrics_textfile = app->add_option(
+      "--metrics-textfile", cli.metrics_textfile,
+      "At the end, write the final metrics here in node_exporter's textfile format (written "
+      "beside it, then renamed over it)");
+  opt_metrics_push = app->add_option(
+      "--metrics-push", cli.metrics_push,
+      "At the end, push the final metrics to a Prometheus Pushgateway: "
+      "http://HOST:PORT[/metrics/job/NAME[/LABEL/VALUE]...] (job 'vpipe' by default)");
 }
 
 bool RunFlags::given(const std::string& name) const {
@@ -249,6 +261,9 @@ plan::RunOptions RunFlags::options(bool default_config) const {
   if (opt_log_file->count()) options.log_file = cli.log_file;
   if (opt_stats->count()) options.stats_json = cli.stats_json;
   if (opt_metrics->count()) options.metrics = cli.metrics;
+  if (opt_metrics_linger->count()) options.metrics_linger_s = cli.metrics_linger_s;
+  if (opt_metrics_textfile->count()) options.metrics_textfile = cli.metrics_textfile;
+  if (opt_metrics_push->count()) options.metrics_push = cli.metrics_push;
 
   return options;
 }

@@ -82,6 +82,9 @@ class RunFlags {
   CLI::Option* opt_log_file = nullptr;
   CLI::Option* opt_stats = nullptr;
   CLI::Option* opt_metrics = nullptr;
+  CLI::Option* opt_metrics_linger = nullptr;
+  CLI::Option* opt_metrics_textfile = nullptr;
+  CLI::Option* opt_metrics_push = nullptr;
 };
 
 }  // namespace vpipe::plan

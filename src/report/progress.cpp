@@ -40,6 +40,20 @@ double ProgressSample::eta_s() const {
   return std::max(0.0, left / fps());
 }
 
+void RecentRate::add(double elapsed_s, std::uint64_t frames) {
+  points_.emplace_back(elapsed_s, frames);
+  // Keep one point at or before the span's start, so the rate covers the whole span.
+  while (points_.size() > 2 && points_[1].first <= elapsed_s - span_s_)
+    points_.erase(points_.begin());
+}
+
+double RecentRate::per_second() const {
+  if (points_.size() < 2) return 0;
+  const auto& [t0, f0] = points_.front();
+  const auto& [t1, f1] = points_.back();
+  return t1 > t0 ? static_cast<double>(f1 - f0) / (t1 - t0) : 0;
+}
+
 std::string progress_line(const ProgressSample& s) {
   std::ostringstream o;
   char buf[160];
@@ -85,55 +99,6 @@ std::string progress_json(const ProgressSample& s) {
   }
   if (s.eta_s() >= 0) j["eta_s"] = s.eta_s();
   return j.dump();
-}
-
-std::string prometheus_text(const ProgressSample& s) {
-  std::ostringstream o;
-  auto gauge = [&](const char* name, const char* help, const char* type, double value) {
-    o << "# HELP vpipe_" << name << " " << help << "\n# TYPE vpipe_" << name << " " << type << "\n"
-      << "vpipe_" << name << " " << value << "\n";
-  };
-  gauge("frames_total", "Frames that have left the pipeline.", "counter",
-        static_cast<double>(s.frames_done));
-  gauge("fps", "Frames per second since the run started.", "gauge", s.fps());
-  gauge("speed", "Processing speed relative to the source's frame rate.", "gauge", s.speed());
-  gauge("drops_total", "Frames dropped.", "counter", static_cast<double>(s.drops));
-  gauge("worker_restarts_total", "Transform workers restarted after a crash.", "counter",
-        static_cast<double>(s.restarts));
-  if (!s.latency_buckets.empty()) {
-    o << "# HELP vpipe_latency_seconds Time from decode to the encoder, per frame.\n"
-      << "# TYPE vpipe_latency_seconds summary\n";
-    for (double q : {0.5, 0.95, 0.99}) {
-      o << "vpipe_latency_seconds{quantile=\"" << q << "\"} " << s.latency_ms(q) / 1e3 << "\n";
-    }
-  }
-  gauge("frames_in_flight", "Frames between decode and the end of encode.", "gauge", s.in_flight);
-  o << "# HELP vpipe_ring_depth Frames queued in a ring.\n# TYPE vpipe_ring_depth gauge\n"
-    << "vpipe_ring_depth{ring=\"decoded\"} " << s.decoded_queue << "\n"
-    << "vpipe_ring_depth{ring=\"filtered\"} " << s.filtered_queue << "\n";
-  o << "# HELP vpipe_ring_high_water Most frames ever queued in a ring.\n# TYPE "
-       "vpipe_ring_high_water gauge\n"
-    << "vpipe_ring_high_water{ring=\"decoded\"} " << s.decoded_high_water << "\n"
-    << "vpipe_ring_high_water{ring=\"filtered\"} " << s.filtered_high_water << "\n";
-  auto per_stage = [&](const char* name, const char* help, const char* type, auto value) {
-    o << "# HELP vpipe_stage_" << name << " " << help << "\n# TYPE vpipe_stage_" << name << " "
-      << type << "\n";
-    for (const auto& st : s.stages)
-      o << "vpipe_stage_" << name << "{stage=\"" << st.name << "\"} " << value(st) << "\n";
-  };
-  per_stage("frames_in_total", "Frames a stage has taken in.", "counter",
-            [](const StageSample& st) { return st.frames_in; });
-  per_stage("frames_out_total", "Frames a stage has handed on.", "counter",
-            [](const StageSample& st) { return st.frames_out; });
-  per_stage("busy_seconds_total", "Time a stage spent working.", "counter",
-            [](const StageSample& st) { return st.busy_s; });
-  per_stage("wait_seconds_total", "Time a stage spent waiting on a ring or the pool.", "counter",
-            [](const StageSample& st) { return st.wait_s; });
-  per_stage("bytes_copied_total", "Pixel bytes copied at stage boundaries (0 by design).",
-            "counter", [](const StageSample& st) { return st.bytes_copied; });
-  per_stage("errors_total", "Damaged input packets or frames a stage skipped.", "counter",
-            [](const StageSample& st) { return st.errors; });
-  return o.str();
 }
 
 }  // namespace vpipe::report

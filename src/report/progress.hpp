@@ -1,11 +1,12 @@
 // Progress and run statistics: a snapshot of the shared stats block, and the ways it is shown
 // (a redrawn line on a terminal, plain periodic lines otherwise, JSON objects for programs, the
-// final --stats-json report and the Prometheus text of --metrics). Pure functions of the
+// final --stats-json report; the metrics are in report/metrics.hpp). Pure functions of the
 // snapshot, so the formats are unit-tested without a run.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vpipe::report {
@@ -25,6 +26,8 @@ struct StageSample {
   std::uint64_t drops_late = 0;  // live: frames this stage dropped past their deadline
   std::uint64_t drops_full = 0;  // live: frames dropped because the pipeline was full
   long peak_rss_kib = 0;         // 0 while running; from the exit status's resource usage after
+  double cpu_s = 0;              // user + system CPU time, every process of this stage together
+  long rss_kib = 0;              // resident memory now; 0 once it has ended
 };
 
 struct ProgressSample {
@@ -42,7 +45,15 @@ struct ProgressSample {
   std::uint64_t restarts = 0;
   std::vector<std::uint64_t> latency_buckets;  // capture -> packet, see shm::LatencyHistogram
   double latency_max_us = 0;                   // exact; 0 when unknown
+  double latency_sum_s = 0;                    // every frame's latency, added up
+  double fps_now = 0;                          // over the last few seconds (RecentRate)
+  std::int64_t output_bytes = -1;              // the output file's size; -1: none or unknown
   std::vector<StageSample> stages;
+  // What the run is, for the metrics' labels.
+  std::string input, output, mode;  // mode: "batch" or "live"
+  // Set once the run has ended: "complete", "interrupted" or "failed", and the exit code.
+  std::string result;
+  int exit_code = 0;
 
   [[nodiscard]] double fps() const {
     return elapsed_s > 0 ? static_cast<double>(frames_done) / elapsed_s : 0;
@@ -55,11 +66,22 @@ struct ProgressSample {
   [[nodiscard]] double eta_s() const;
 };
 
+// Frames per second over a sliding span of time (the last `span_s` seconds): what "now" means
+// for a gauge, where an average since the start would hide a stall for minutes.
+class RecentRate {
+ public:
+  explicit RecentRate(double span_s = 5) : span_s_(span_s) {}
+  void add(double elapsed_s, std::uint64_t frames);
+  [[nodiscard]] double per_second() const;
+
+ private:
+  double span_s_;
+  std::vector<std::pair<double, std::uint64_t>> points_;  // oldest first, within the span
+};
+
 // "frame 120/300  fps 61.2  speed 2.04x  eta 0:03  drops 0  queues 3/1  busy d 40% x 95% e 60%"
 std::string progress_line(const ProgressSample& s);
 // One JSON object on one line, with the same fields.
 std::string progress_json(const ProgressSample& s);
-// Prometheus text exposition format (version 0.0.4).
-std::string prometheus_text(const ProgressSample& s);
 
 }  // namespace vpipe::report

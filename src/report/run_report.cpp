@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <opencv2/core/version.hpp>
 #include <optional>
 
@@ -49,6 +50,15 @@ ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
   for (const auto& b : control.latency_buckets)
     p.latency_buckets.push_back(b.load(std::memory_order_relaxed));
   p.latency_max_us = static_cast<double>(control.latency_max_us.load());
+  p.latency_sum_s = static_cast<double>(control.latency_sum_us.load()) / 1e6;
+  p.input = plan.input;
+  p.output = plan.encoder.output;
+  p.mode = plan.live ? "live" : "batch";
+  if (!plan.null_output) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(plan.encoder.output, ec);
+    if (!ec) p.output_bytes = static_cast<std::int64_t>(bytes);
+  }
   // Pipeline order (decode, workers, encode), whatever the start order was.
   std::vector<const StageProcess*> ordered;
   for (const auto& c : processes) ordered.push_back(&c);
@@ -74,6 +84,8 @@ ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
     s.drops_full = st.drops_full.load();
     p.drops += s.drops_late + s.drops_full;
     s.peak_rss_kib = c.peak_rss_kib;
+    s.cpu_s = c.cpu_s;
+    s.rss_kib = c.rss_kib;
     p.stages.push_back(s);
   }
   return p;

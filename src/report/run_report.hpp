@@ -25,6 +25,8 @@ struct StageProcess {
   bool running = false;
   int status = 0;         // waitpid's, once it has ended
   long peak_rss_kib = 0;  // the largest of its processes (a restarted worker has several)
+  double cpu_s = 0;       // CPU time of every process of the stage so far
+  long rss_kib = 0;       // resident memory now (0 once it has ended, or when not read)
 };
 
 // The run's counters now, stages in pipeline order (decode, workers, encode).

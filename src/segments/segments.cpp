@@ -446,6 +446,9 @@ int run_segment(const std::string& workdir, const std::string& index_text, bool 
                      seg.end_pts,  m.origin_pts,    seg.first_frame - seg.preroll_frames};
   options.stats_json.clear();
   options.metrics.clear();
+  options.metrics_linger_s = 0;
+  options.metrics_textfile.clear();
+  options.metrics_push.clear();
   options.dry_run = false;
   options.quiet = quiet || options.quiet;
   if (quiet) options.progress = "none";

@@ -69,6 +69,7 @@ struct ControlBlock {
   // doubling of microseconds), written by encode.
   std::atomic<std::uint64_t> latency_buckets[kLatencyBuckets];
   std::atomic<std::uint64_t> latency_max_us;  // the exact largest, which caps the percentiles
+  std::atomic<std::uint64_t> latency_sum_us;  // every frame's, for the histogram's _sum
   // The first stage to fail records its one-line reason here for the scheduler to print.
   std::atomic<std::uint32_t> error_claimed;
   std::int32_t error_code;

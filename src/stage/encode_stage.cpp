@@ -245,6 +245,7 @@ class EncodeStage {
     control_.latency_buckets[shm::LatencyHistogram::bucket_of(us)].fetch_add(
         1, std::memory_order_relaxed);
     const auto whole_us = static_cast<std::uint64_t>(std::max(0.0, us));
+    control_.latency_sum_us.fetch_add(whole_us, std::memory_order_relaxed);
     std::uint64_t max = control_.latency_max_us.load(std::memory_order_relaxed);
     while (whole_us > max && !control_.latency_max_us.compare_exchange_weak(max, whole_us)) {
     }

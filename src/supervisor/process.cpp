@@ -52,21 +52,24 @@ void close_on_exec_descriptors() {
 
 }  // namespace
 
-std::uint64_t cpu_ticks_of(pid_t pid) {
+ProcessUsage usage_of(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string text;
   std::getline(stat, text);
   // The command name may hold spaces: the fields after it start past its closing parenthesis.
   const std::size_t end = text.rfind(')');
-  if (end == std::string::npos) return 0;
+  if (end == std::string::npos) return {};
   std::istringstream fields(text.substr(end + 2));
   std::string field;
   std::uint64_t utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
+  long rss_pages = 0;
+  for (int i = 3; i <= 24 && fields >> field; ++i) {
     if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
     if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 24) rss_pages = std::strtol(field.c_str(), nullptr, 10);
   }
-  return utime + stime;
+  static const long page_kib = sysconf(_SC_PAGESIZE) / 1024;
+  return {utime + stime, rss_pages * page_kib};
 }
 
 pid_t spawn(StageId id, int segment_fd, const sigset_t& original_mask, std::pair<int, int> pipe_fds,

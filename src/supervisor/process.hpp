@@ -24,7 +24,11 @@ namespace vpipe::supervisor {
 pid_t spawn(StageId id, int segment_fd, const sigset_t& original_mask,
             std::pair<int, int> pipe_fds = {-1, -1}, int start_fd = -1);
 
-// User and system CPU time of `pid`, in clock ticks (0 if it cannot be read).
-std::uint64_t cpu_ticks_of(pid_t pid);
+// What `pid` uses now, from /proc (zeros if it cannot be read).
+struct ProcessUsage {
+  std::uint64_t cpu_ticks = 0;  // user + system CPU time, in clock ticks (sysconf(_SC_CLK_TCK))
+  long rss_kib = 0;             // resident memory
+};
+ProcessUsage usage_of(pid_t pid);
 
 }  // namespace vpipe::supervisor

@@ -23,6 +23,7 @@
 #include "common/files.hpp"
 #include "common/signals.hpp"
 #include "plan/run_plan.hpp"
+#include "report/metrics.hpp"
 #include "report/metrics_server.hpp"
 #include "report/progress.hpp"
 #include "report/run_report.hpp"
@@ -43,6 +44,10 @@ constexpr std::chrono::seconds kAbortGrace{2};
 // Stop signals closer than this to the first are the same request (see on_signal).
 constexpr std::chrono::milliseconds kSameStopRequest{50};
 
+double seconds_of(const timeval& t) {
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+}
+
 struct Child {
   StageId id;
   std::string name;  // id.name()
@@ -55,6 +60,11 @@ struct Child {
   // silence counts as stuck only while their CPU time stands still too.
   std::uint64_t cpu_ticks = 0;
   std::uint64_t cpu_moved_ns = 0;  // when cpu_ticks last changed
+  // For the metrics: CPU time of this stage's ended processes (from their exit's resource
+  // usage), and of the running one and its resident memory, as last read.
+  double cpu_s_ended = 0;
+  double cpu_s_now = 0;
+  long rss_kib = 0;
 };
 
 class Supervisor {
@@ -87,6 +97,9 @@ class Supervisor {
     return report::stats_json(segment_, plan_, processes(), wall_s_, restarts_);
   }
 
+  // The run's last counters, for the metrics that outlive it.
+  [[nodiscard]] report::ProgressSample final_sample() const { return sample(); }
+
  private:
   void adopt_child(StageId id, pid_t pid) {
     Child c;
@@ -114,6 +127,9 @@ class Supervisor {
       c.running = false;
       c.status = status;
       c.peak_rss_kib = std::max(c.peak_rss_kib, usage.ru_maxrss);
+      c.cpu_s_ended += seconds_of(usage.ru_utime) + seconds_of(usage.ru_stime);
+      c.cpu_s_now = 0;
+      c.rss_kib = 0;
       const OnExit action = on_stage_exit(c.id.role, status, aborting_);
       if (action == OnExit::kNothing) continue;
       if (action == OnExit::kRestart && restart_worker(c)) continue;
@@ -196,7 +212,7 @@ class Supervisor {
           std::max(c.started_ns, segment_.control().stage(c.id).heartbeat_ns.load());
       if (now < beat + limit) continue;
       if (c.id.role != StageRole::kWorker) {
-        const std::uint64_t cpu = cpu_ticks_of(c.pid);
+        const std::uint64_t cpu = usage_of(c.pid).cpu_ticks;
         if (cpu != c.cpu_ticks || c.cpu_moved_ns == 0) {
           c.cpu_ticks = cpu;
           c.cpu_moved_ns = now;
@@ -248,8 +264,24 @@ class Supervisor {
       kill_hung_stages();
       end_a_stuck_drain();
       if (aborting_ && Clock::now() - abort_started_ > kAbortGrace) kill_all();
+      recent_.add(std::chrono::duration<double>(Clock::now() - start_).count(),
+                  segment_.control().stage(StageId::encode()).frames_out.load());
       print_progress(false);
-      if (metrics_ != nullptr) metrics_->publish(prometheus_text(sample()));
+      if (metrics_ != nullptr) {
+        read_usage();
+        metrics_->publish(report::prometheus_text(sample()));
+      }
+    }
+  }
+
+  // Each running stage's CPU time and memory, for the metrics.
+  void read_usage() {
+    static const double ticks_per_s = static_cast<double>(sysconf(_SC_CLK_TCK));
+    for (auto& c : children_) {
+      if (!c.running) continue;
+      const ProcessUsage usage = usage_of(c.pid);
+      c.cpu_s_now = static_cast<double>(usage.cpu_ticks) / ticks_per_s;
+      c.rss_kib = usage.rss_kib;
     }
   }
 
@@ -363,15 +395,18 @@ class Supervisor {
   }
 
   [[nodiscard]] report::ProgressSample sample() const {
-    return report::sample_run(segment_, plan_, processes(),
-                              std::chrono::duration<double>(Clock::now() - start_).count(),
-                              restarts_);
+    report::ProgressSample p =
+        report::sample_run(segment_, plan_, processes(),
+                           std::chrono::duration<double>(Clock::now() - start_).count(), restarts_);
+    p.fps_now = recent_.per_second();
+    return p;
   }
 
   [[nodiscard]] std::vector<report::StageProcess> processes() const {
     std::vector<report::StageProcess> table;
     for (const auto& c : children_)
-      table.push_back({c.id, c.pid, c.running, c.status, c.peak_rss_kib});
+      table.push_back({c.id, c.pid, c.running, c.status, c.peak_rss_kib,
+                       c.cpu_s_ended + c.cpu_s_now, c.rss_kib});
     return table;
   }
 
@@ -397,6 +432,7 @@ class Supervisor {
   Clock::time_point first_signal_;
   int restarts_ = 0;
   double wall_s_ = 0;
+  report::RecentRate recent_;
 };
 
 }  // namespace
@@ -426,6 +462,61 @@ void check_writable(const std::string& flag, const std::string& path) {
     fail(ExitCode::kUsage, flag + " '" + path + "' cannot be written: " + why);
 }
 
+// "complete", "interrupted" (a drained stop: ends early, playable) or "failed".
+const char* result_of(int code) {
+  return code == 0                                      ? "complete"
+         : code == static_cast<int>(ExitCode::kStopped) ? "interrupted"
+                                                        : "failed";
+}
+
+// --metrics-linger: the endpoint stays up for a last scrape of the final values; a stop signal
+// ends the wait early.
+void linger_for_scrapes(double seconds, int port) {
+  spdlog::info("metrics stay at port {} for {:g} s (--metrics-linger; Ctrl-C to leave now)", port,
+               seconds);
+  sigset_t stop;
+  sigemptyset(&stop);
+  for (const int sig : kStopSignals) sigaddset(&stop, sig);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (true) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return;
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    const timespec wait{static_cast<time_t>(ns / 1'000'000'000),
+                        static_cast<long>(ns % 1'000'000'000)};
+    const int sig = sigtimedwait(&stop, nullptr, &wait);
+    if (sig > 0) return;
+    if (sig < 0 && errno != EINTR) return;
+  }
+}
+
+// The metrics that outlive the run: the endpoint's last text, the textfile and the push. A
+// textfile that cannot be written fails a run that would otherwise succeed (something expects
+// it); a Pushgateway that cannot be reached is a warning (the output is whole).
+int publish_final_metrics(const plan::RunOptions& options, report::ProgressSample last, int code,
+                          report::MetricsServer* server) {
+  last.result = result_of(code);
+  last.exit_code = code;
+  const std::string text = report::prometheus_text(last);
+  if (server != nullptr) server->publish(text);
+  if (!options.metrics_push.empty()) {
+    const std::string why =
+        report::push_metrics(report::parse_push_url(options.metrics_push), text);
+    if (!why.empty()) spdlog::warn("{}", why);
+  }
+  if (!options.metrics_textfile.empty()) {
+    try {
+      report::write_textfile(options.metrics_textfile, text);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "vpipe: error: %s\n", e.what());
+      if (code == 0) code = static_cast<int>(ExitCode::kOutput);
+    }
+  }
+  if (server != nullptr && options.metrics_linger_s > 0)
+    linger_for_scrapes(options.metrics_linger_s, server->port());
+  return code;
+}
+
 std::string utc_text(std::chrono::system_clock::time_point t) {
   const std::time_t secs = std::chrono::system_clock::to_time_t(t);
   char text[32];
@@ -443,6 +534,9 @@ int run(const plan::RunOptions& options) {
   // default action.
   const SignalBlock signals;
   if (!options.stats_json.empty()) check_writable("--stats-json", options.stats_json);
+  if (!options.metrics_textfile.empty())
+    check_writable("--metrics-textfile", options.metrics_textfile);
+  if (!options.metrics_push.empty()) (void)report::parse_push_url(options.metrics_push);
   av::route_logs_to_spdlog(/*quiet=*/true);
   const affinity::Topology topology = affinity::read_topology();
   if (options.dry_run) {
@@ -488,9 +582,7 @@ int run(const plan::RunOptions& options) {
   if (!options.stats_json.empty()) {
     nlohmann::json stats = supervisor.stats_json();
     // What the run came to, for whoever reads the report instead of the exit status.
-    stats["result"] = code == 0                                      ? "complete"
-                      : code == static_cast<int>(ExitCode::kStopped) ? "interrupted"
-                                                                     : "failed";
+    stats["result"] = result_of(code);
     stats["exit_code"] = code;
     stats["started"] = utc_text(run_began_utc);
     stats["ended"] = utc_text(std::chrono::system_clock::now());
@@ -508,7 +600,7 @@ int run(const plan::RunOptions& options) {
     out << stats.dump(2) << "\n";
     if (!out) fail(ExitCode::kOutput, "cannot write stats to '" + options.stats_json + "'");
   }
-  return code;
+  return publish_final_metrics(options, supervisor.final_sample(), code, metrics.get());
 }
 
 }  // namespace vpipe::supervisor

@@ -120,6 +120,57 @@ TEST_F(ObservabilityTest, MetricsEndpointServesPrometheusTextWhileRunning) {
       << "the endpoint closes with the run";
 }
 
+TEST_F(ObservabilityTest, MetricsTextfileHoldsTheFinalCountsAndTheResult) {
+  const RunResult r = run_vpipe({"run", "-i", "testsrc:size=320x240:duration=2", "-o",
+                                 path("out.mkv"), "--metrics-textfile", path("vpipe.prom"),
+                                 "--stats-json", path("stats.json"), "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string text = read_file(path("vpipe.prom"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("\nvpipe_frames_total " +
+                std::to_string(
+                    nlohmann::json::parse(read_file(path("stats.json")))["frames"].get<int>()) +
+                "\n"));
+  EXPECT_THAT(text, HasSubstr("vpipe_run_result{result=\"complete\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("vpipe_exit_code 0\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE vpipe_latency_seconds histogram"));
+  int files = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir_)) ++files;
+  EXPECT_EQ(files, 3) << "out.mkv, stats.json, vpipe.prom: no temporary file left";
+
+  // A stopped run says so: interrupted, exit code 255.
+  const pid_t pid =
+      start_vpipe({"run", "-i", "testsrc:size=320x240:duration=600", "--vf", "cv.gblur=6", "-o",
+                   path("long.mkv"), "--metrics-textfile", path("long.prom"), "-q"},
+                  path("long"));
+  std::this_thread::sleep_for(1500ms);
+  kill(pid, SIGTERM);
+  EXPECT_EQ(wait_vpipe(pid, 30), 255);
+  const std::string stopped = read_file(path("long.prom"));
+  EXPECT_THAT(stopped, HasSubstr("vpipe_run_result{result=\"interrupted\"} 1\n"));
+  EXPECT_THAT(stopped, HasSubstr("vpipe_exit_code 255\n"));
+}
+
+TEST_F(ObservabilityTest, MetricsOptionsAreCheckedBeforeTheRun) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--metrics-linger", "5"},
+      {"--metrics", "0", "--metrics-linger", "-1"},
+      {"--metrics-push", "ftp://127.0.0.1:9091"},
+      {"--metrics-push", "https://127.0.0.1:9091"},
+      {"--metrics-textfile", path("missing/vpipe.prom")},
+  };
+  for (const auto& flags : bad) {
+    std::vector<std::string> args = {"run", "-i", "testsrc:duration=1", "-o", path("out.mkv")};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const RunResult r = run_vpipe(args);
+    EXPECT_EQ(r.exit_code, 2) << flags[0] << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(flags[flags.size() - 2])) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(path("out.mkv"))) << flags[0];
+  }
+}
+
 TEST_F(ObservabilityTest, MetricsAddressMustBeValid) {
   const RunResult r =
       run_vpipe({"run", "-i", "testsrc:duration=1", "-o", "null", "--metrics", "notaport"});

@@ -4,9 +4,7 @@
 // local engine's.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -24,19 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
-
-// A TCP port nobody listens on now.
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // A shell command's standard output.
 std::string output_of(const std::string& command) {
@@ -57,8 +42,8 @@ class SlurmTest : public RunDirTest {
     // munged wants every folder above its socket searchable by all.
     fs::permissions(dir_, fs::perms::others_exec | fs::perms::group_exec, fs::perm_options::add);
     const std::string script = std::string(VPIPE_SOURCE_DIR) + "/scripts/slurm-cluster.sh";
-    ASSERT_EQ(shell(script + " start " + cluster_ + " " + std::to_string(free_port()) + " " +
-                    std::to_string(free_port()) + " >/dev/null"),
+    ASSERT_EQ(shell(script + " start " + cluster_ + " " + std::to_string(free_tcp_port()) + " " +
+                    std::to_string(free_tcp_port()) + " >/dev/null"),
               0)
         << read_file(cluster_ + "/log/slurmctld.log") << read_file(cluster_ + "/log/slurmd.log");
     setenv("SLURM_CONF", (cluster_ + "/slurm.conf").c_str(), 1);

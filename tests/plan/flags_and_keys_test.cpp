@@ -76,6 +76,12 @@ const std::vector<std::pair<std::string, Example>> kExamples = {
     {"--log-file", {{"--log-file", "/abs/vpipe.log"}, "log_file: /abs/vpipe.log"}},
     {"--stats-json", {{"--stats-json", "/abs/stats.json"}, "stats_json: /abs/stats.json"}},
     {"--metrics", {{"--metrics", "127.0.0.1:9100"}, "metrics: \"127.0.0.1:9100\""}},
+    {"--metrics-linger", {{"--metrics-linger", "15"}, "metrics_linger: 15"}},
+    {"--metrics-textfile",
+     {{"--metrics-textfile", "/abs/vpipe.prom"}, "metrics_textfile: /abs/vpipe.prom"}},
+    {"--metrics-push",
+     {{"--metrics-push", "http://gw:9091/metrics/job/x"},
+      "metrics_push: \"http://gw:9091/metrics/job/x\""}},
 };
 
 // Flags that are about this one command line, not a run's settings.
@@ -123,7 +129,8 @@ std::string text_of(const RunOptions& o) {
   s << o.no_metadata << '|';
   opt(o.autorotate);
   s << o.pix_fmt << '|' << o.overwrite << '|' << o.faststart << '|' << o.quiet << '|' << o.progress
-    << '|' << o.log_level << '|' << o.log_file << '|' << o.stats_json << '|' << o.metrics;
+    << '|' << o.log_level << '|' << o.log_file << '|' << o.stats_json << '|' << o.metrics << '|'
+    << o.metrics_linger_s << '|' << o.metrics_textfile << '|' << o.metrics_push;
   return s.str();
 }
 

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "shm/latency_histogram.hpp"
 
@@ -85,26 +84,16 @@ TEST(ProgressJsonTest, IsOneParsableObjectWithTheSameFields) {
             sut.at("latency_ms").at("p50").get<double>());
 }
 
-TEST(PrometheusTextTest, EveryMetricHasHelpTypeAndAValue) {
-  const std::string sut = prometheus_text(sample());
-  std::istringstream lines(sut);
-  std::string line;
-  int samples = 0;
-  while (std::getline(lines, line)) {
-    if (line.rfind("#", 0) == 0) {
-      EXPECT_TRUE(line.rfind("# HELP vpipe_", 0) == 0 || line.rfind("# TYPE vpipe_", 0) == 0)
-          << line;
-      continue;
-    }
-    ++samples;
-    EXPECT_TRUE(line.rfind("vpipe_", 0) == 0) << line;
-    EXPECT_NE(line.rfind(' '), std::string::npos) << line;
-  }
-  EXPECT_GT(samples, 20);
-  EXPECT_THAT(sut, HasSubstr("vpipe_frames_total 120\n"));
-  EXPECT_THAT(sut, HasSubstr("vpipe_ring_depth{ring=\"decoded\"} 3\n"));
-  EXPECT_THAT(sut, HasSubstr("vpipe_stage_frames_out_total{stage=\"xform-0\"} 120\n"));
-  EXPECT_THAT(sut, HasSubstr("vpipe_latency_seconds{quantile=\"0.99\"}"));
+TEST(RecentRateTest, IsTheRateOverTheLastSpanNotSinceTheStart) {
+  RecentRate sut(5);
+  EXPECT_EQ(sut.per_second(), 0) << "no rate from one point";
+  // 100 fps for 10 s, then a stall for 6 s: the average since the start is still 62.5 fps.
+  for (int t = 0; t <= 10; ++t) sut.add(t, static_cast<std::uint64_t>(t) * 100);
+  EXPECT_DOUBLE_EQ(sut.per_second(), 100);
+  for (int t = 11; t <= 16; ++t) sut.add(t, 1000);
+  EXPECT_DOUBLE_EQ(sut.per_second(), 0);
+  sut.add(17, 1030);
+  EXPECT_NEAR(sut.per_second(), 30.0 / 5, 1e-9) << "from the point 5 s back (t = 12) to t = 17";
 }
 
 }  // namespace

@@ -21,9 +21,11 @@
 namespace vpipe::test {
 namespace {
 
-pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
+// `program` (a path, or a name looked up in PATH) with `args`.
+pid_t spawn(const std::string& program, const std::vector<std::string>& args, int out_fd,
+            int err_fd) {
   std::vector<char*> argv;
-  std::string bin = vpipe_binary();
+  std::string bin = program;
   argv.push_back(bin.data());
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -32,10 +34,34 @@ pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
     setpgid(0, 0);  // its own group, like a shell job, so tests can signal it alone
     dup2(out_fd, STDOUT_FILENO);
     dup2(err_fd, STDERR_FILENO);
-    execv(argv[0], argv.data());
+    execvp(argv[0], argv.data());
     _exit(127);
   }
   return pid;
+}
+
+pid_t start_logged(const std::string& program, const std::vector<std::string>& args,
+                   const std::string& log_prefix) {
+  const int out =
+      open((log_prefix + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int err =
+      open((log_prefix + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const pid_t pid = spawn(program, args, out, err);
+  close(out);
+  close(err);
+  return pid;
+}
+
+int bound_port(int type) {
+  const int fd = socket(AF_INET, type, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
 }
 
 int decode_status(int status) {
@@ -70,14 +96,17 @@ int count_lines(const std::string& text) {
 }
 
 pid_t start_vpipe(const std::vector<std::string>& args, const std::string& log_prefix) {
-  const int out =
-      open((log_prefix + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  const int err =
-      open((log_prefix + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  const pid_t pid = spawn(args, out, err);
-  close(out);
-  close(err);
-  return pid;
+  return start_logged(vpipe_binary(), args, log_prefix);
+}
+
+pid_t start_program(const std::string& program, const std::vector<std::string>& args,
+                    const std::string& log_prefix) {
+  return start_logged(program, args, log_prefix);
+}
+
+int stop_program(pid_t pid) {
+  kill(pid, SIGTERM);
+  return wait_vpipe(pid, 20);
 }
 
 int wait_vpipe(pid_t pid, int timeout_s) {
@@ -195,15 +224,11 @@ int shell(const std::string& command) {
 }
 
 int free_udp_port() {
-  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
+  return bound_port(SOCK_DGRAM);
+}
+
+int free_tcp_port() {
+  return bound_port(SOCK_STREAM);
 }
 
 }  // namespace vpipe::test

@@ -48,7 +48,15 @@ int count_lines(const std::string& text);
 // Runs a shell command (for ffmpeg-made inputs); returns its exit status.
 int shell(const std::string& command);
 
-// A UDP port on 127.0.0.1 that nobody uses right now.
+// A UDP or TCP port on 127.0.0.1 that nobody uses right now.
 int free_udp_port();
+int free_tcp_port();
+
+// Another program (a server a test needs: Prometheus, a Pushgateway), started as start_vpipe
+// starts vpipe (its own process group; LOG_PREFIX.out and .err), and stopped by its PID: SIGTERM,
+// then SIGKILL after 20 s; returns its exit code as wait_vpipe does.
+pid_t start_program(const std::string& program, const std::vector<std::string>& args,
+                    const std::string& log_prefix);
+int stop_program(pid_t pid);
 
 }  // namespace vpipe::test

@@ -1,0 +1,233 @@
+#include "report/metrics.hpp"
+
+#include <httplib.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <opencv2/core/version.hpp>
+#include <regex>
+
+extern "C" {
+#include <libavcodec/version.h>
+#include <libavformat/version.h>
+}
+
+#include "common/error.hpp"
+#include "shm/latency_histogram.hpp"
+
+namespace vpipe::report {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+// The latency histogram's buckets: every second one of the log-scale buckets vpipe keeps (two
+// per doubling, each about 41% wide), from 128 us to about 24 s. The counts at these bounds are
+// exact sums of vpipe's own buckets, not re-estimated.
+constexpr int kFirstBucket = 28;  // upper bound 2^7 us
+constexpr int kLastBucket = 98;   // about 2^24.5 us
+constexpr int kBucketStep = 2;
+
+class Families {
+ public:
+  MetricFamily& add(const std::string& name, const std::string& help, MetricType type) {
+    families_.push_back({"vpipe_" + name, help, type, {}});
+    return families_.back();
+  }
+  void one(const std::string& name, const std::string& help, MetricType type, double value,
+           Labels labels = {}) {
+    MetricFamily& f = add(name, help, type);
+    f.metric.push_back(metric(type, value, std::move(labels)));
+  }
+  static ClientMetric metric(MetricType type, double value, Labels labels) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    if (type == MetricType::Counter) m.counter.value = value;
+    if (type == MetricType::Gauge) m.gauge.value = value;
+    return m;
+  }
+  std::vector<MetricFamily> take() { return std::move(families_); }
+
+ private:
+  std::vector<MetricFamily> families_;
+};
+
+ClientMetric latency_histogram(const ProgressSample& s) {
+  ClientMetric m;
+  std::uint64_t cumulative = 0, count = 0;
+  for (auto b : s.latency_buckets) count += b;
+  for (int i = 0; i < static_cast<int>(s.latency_buckets.size()) && i <= kLastBucket; ++i) {
+    cumulative += s.latency_buckets[static_cast<std::size_t>(i)];
+    if (i >= kFirstBucket && (i - kFirstBucket) % kBucketStep == 0) {
+      m.histogram.bucket.push_back({cumulative, shm::LatencyHistogram::upper_bound_us(i) / 1e6});
+    }
+  }
+  m.histogram.bucket.push_back({count, std::numeric_limits<double>::infinity()});
+  m.histogram.sample_count = count;
+  m.histogram.sample_sum = s.latency_sum_s;
+  return m;
+}
+
+}  // namespace
+
+std::vector<MetricFamily> metric_families(const ProgressSample& s) {
+  Families f;
+  const auto G = MetricType::Gauge;
+  const auto C = MetricType::Counter;
+  f.one("build_info", "vpipe's version and the libraries it runs on (always 1).", G, 1,
+        {{"version", VPIPE_VERSION},
+         {"libavcodec", LIBAVCODEC_IDENT},
+         {"libavformat", LIBAVFORMAT_IDENT},
+         {"opencv", CV_VERSION}});
+  f.one("run_info", "What this run reads and writes (always 1).", G, 1,
+        {{"input", s.input}, {"output", s.output}, {"mode", s.mode}});
+  if (!s.result.empty()) {
+    // Only once the run has ended: what a lingering endpoint, a textfile or a push reports last.
+    MetricFamily& r =
+        f.add("run_result", "How the run ended: 1 for its result, 0 for the others.", G);
+    for (const char* result : {"complete", "interrupted", "failed"})
+      r.metric.push_back(Families::metric(G, s.result == result ? 1 : 0, {{"result", result}}));
+    f.one("exit_code", "The run's exit status.", G, s.exit_code);
+  }
+  f.one("elapsed_seconds", "Seconds since the run started.", G, s.elapsed_s);
+  f.one("frames_total", "Frames that have left the pipeline.", C,
+        static_cast<double>(s.frames_done));
+  if (s.frames_total > 0) {
+    f.one("frames_expected", "Frames the input is expected to give (an estimate).", G,
+          static_cast<double>(s.frames_total));
+  }
+  f.one("fps", "Frames per second over the last few seconds.", G, s.fps_now);
+  f.one("speed", "Speed over the last few seconds, relative to the source's frame rate.", G,
+        s.input_fps > 0 ? s.fps_now / s.input_fps : 0);
+  if (s.output_bytes >= 0) {
+    f.one("output_bytes", "Bytes written to the output file so far.", G,
+          static_cast<double>(s.output_bytes));
+  }
+  MetricFamily& drops = f.add("drops_total", "Frames dropped, by stage and reason (live mode).", C);
+  for (const auto& st : s.stages) {
+    drops.metric.push_back(Families::metric(C, static_cast<double>(st.drops_late),
+                                            {{"stage", st.name}, {"reason", "late"}}));
+    drops.metric.push_back(Families::metric(C, static_cast<double>(st.drops_full),
+                                            {{"stage", st.name}, {"reason", "ring_full"}}));
+  }
+  f.one("worker_restarts_total", "Transform workers restarted after a crash.", C,
+        static_cast<double>(s.restarts));
+  if (!s.latency_buckets.empty()) {
+    MetricFamily& h =
+        f.add("latency_seconds", "Time from capture (decode) to the encoder's packet, per frame.",
+              MetricType::Histogram);
+    h.metric.push_back(latency_histogram(s));
+    f.one("latency_max_seconds", "The largest capture-to-packet time so far.", G,
+          s.latency_max_us / 1e6);
+  }
+  f.one("frames_in_flight", "Frames between decode and the end of encode.", G, s.in_flight);
+  f.one("window_frames", "The most frames that may be in flight (the window).", G, s.window);
+  MetricFamily& depth = f.add("ring_depth", "Frames queued in a ring.", G);
+  depth.metric.push_back(Families::metric(G, s.decoded_queue, {{"ring", "decoded"}}));
+  depth.metric.push_back(Families::metric(G, s.filtered_queue, {{"ring", "filtered"}}));
+  MetricFamily& high = f.add("ring_high_water", "Most frames ever queued in a ring.", G);
+  high.metric.push_back(Families::metric(G, s.decoded_high_water, {{"ring", "decoded"}}));
+  high.metric.push_back(Families::metric(G, s.filtered_high_water, {{"ring", "filtered"}}));
+  const auto per_stage = [&](const std::string& name, const std::string& help, MetricType type,
+                             auto value) {
+    MetricFamily& family = f.add("stage_" + name, help, type);
+    for (const auto& st : s.stages)
+      family.metric.push_back(
+          Families::metric(type, static_cast<double>(value(st)), {{"stage", st.name}}));
+  };
+  per_stage("frames_in_total", "Frames a stage has taken in.", C,
+            [](const StageSample& st) { return st.frames_in; });
+  per_stage("frames_out_total", "Frames a stage has handed on.", C,
+            [](const StageSample& st) { return st.frames_out; });
+  per_stage("busy_seconds_total", "Time a stage spent working.", C,
+            [](const StageSample& st) { return st.busy_s; });
+  per_stage("wait_seconds_total", "Time a stage spent waiting on a ring or the pool.", C,
+            [](const StageSample& st) { return st.wait_s; });
+  per_stage("frames_copied_total",
+            "Pictures a stage copied into a slot instead of writing them there.", C,
+            [](const StageSample& st) { return st.frames_copied; });
+  per_stage("errors_total", "Damaged input packets or frames a stage skipped.", C,
+            [](const StageSample& st) { return st.errors; });
+  per_stage("restarts_total", "Times a stage's process was restarted after it died.", C,
+            [](const StageSample& st) { return st.restarts; });
+  per_stage("cpu_seconds_total", "User and system CPU time of a stage's processes.", C,
+            [](const StageSample& st) { return st.cpu_s; });
+  per_stage("resident_bytes", "Resident memory of a stage's process now (0 once it has ended).", G,
+            [](const StageSample& st) { return st.rss_kib * 1024.0; });
+  return f.take();
+}
+
+std::string prometheus_text(const ProgressSample& s) {
+  return prometheus::TextSerializer().Serialize(metric_families(s));
+}
+
+void write_textfile(const std::string& path, const std::string& text) {
+  // node_exporter reads every *.prom file in its folder: the temporary name must not end so.
+  const std::string temporary = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) {
+      std::remove(temporary.c_str());
+      fail(ExitCode::kOutput, "--metrics-textfile: cannot write '" + temporary + "'");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, path, ec);
+  if (ec) {
+    std::remove(temporary.c_str());
+    fail(ExitCode::kOutput,
+         "--metrics-textfile: cannot rename onto '" + path + "': " + ec.message());
+  }
+}
+
+PushTarget parse_push_url(const std::string& url) {
+  // Pushgateway's grouping key is a path of /LABEL/VALUE pairs after /metrics/job/NAME.
+  static const std::regex form(
+      R"(http://([^/:]+):(\d{1,5})((/metrics/job/[^/]+)(/[^/]+/[^/]+)*)?/?)");
+  std::smatch m;
+  if (!std::regex_match(url, m, form)) {
+    fail(ExitCode::kUsage, "--metrics-push '" + url +
+                               "' must be http://HOST:PORT[/metrics/job/NAME[/LABEL/VALUE]...]"
+                               " (a Pushgateway; https is not supported)");
+  }
+  PushTarget t;
+  t.host = m[1];
+  t.port = std::stoi(m[2]);
+  if (t.port < 1 || t.port > 65535)
+    fail(ExitCode::kUsage, "--metrics-push '" + url + "': bad port");
+  t.path = m[3].matched ? m[3].str() : "/metrics/job/vpipe";
+  return t;
+}
+
+std::string push_metrics(const PushTarget& target, const std::string& text) {
+  httplib::Client client(target.host, target.port);
+  client.set_connection_timeout(5);
+  client.set_read_timeout(10);
+  client.set_write_timeout(10);
+  const auto res = client.Put(target.path, text, "text/plain; version=0.0.4");
+  const std::string where =
+      "http://" + target.host + ":" + std::to_string(target.port) + target.path;
+  if (!res) {
+    return "cannot push the metrics to " + where + ": " +
+           (res.error() == httplib::Error::Connection ? std::string("cannot connect")
+                                                      : httplib::to_string(res.error()));
+  }
+  if (res->status / 100 != 2) {
+    std::string body = res->body.substr(0, 200);
+    while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
+    return "the Pushgateway at " + where + " refused the metrics (HTTP " +
+           std::to_string(res->status) + (body.empty() ? "" : ": " + body) + ")";
+  }
+  return "";
+}
+
+}  // namespace vpipe::report
