@@ -13,6 +13,9 @@ namespace vpipe::encode {
 std::string PreviewSink::library_path() {
   std::error_code ec;
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  // Beside the binary in a build folder; in lib/vpipe/ once installed (cmake --install).
+  const auto installed = exe.parent_path() / "../lib/vpipe/libvpipe_preview.so";
+  if (std::filesystem::exists(installed, ec)) return installed.lexically_normal().string();
   return (exe.parent_path() / "libvpipe_preview.so").string();
 }
 

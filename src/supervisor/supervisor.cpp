@@ -31,6 +31,7 @@
 #include "shm/run_segment.hpp"
 #include "supervisor/policy.hpp"
 #include "supervisor/process.hpp"
+#include "supervisor/service.hpp"
 #include "supervisor/start.hpp"
 #include "supervisor/stream_copy.hpp"
 
@@ -86,6 +87,9 @@ class Supervisor {
     for (const StartedStage& s : started_) {
       adopt_child(s.id, s.pid);
     }
+    // Under systemd (Type=notify): ready once the input is open and every stage runs.
+    watchdog_ = service::watchdog_interval();
+    service::notify("READY=1\nSTATUS=running: " + plan_.input + " -> " + plan_.encoder.output);
     supervise();
     // A last update, so a program reading --progress json sees the final counts.
     if (plan_.progress == "json") print_progress(true);
@@ -267,10 +271,26 @@ class Supervisor {
       recent_.add(std::chrono::duration<double>(Clock::now() - start_).count(),
                   segment_.control().stage(StageId::encode()).frames_out.load());
       print_progress(false);
+      tell_systemd();
       if (metrics_ != nullptr) {
         read_usage();
         metrics_->publish(report::prometheus_text(sample()));
       }
+    }
+  }
+
+  // Watchdog pings at half the service's WatchdogSec (the scheduler's own loop is alive; stages
+  // have --hang-timeout), and the progress line as the service's status every 2 s.
+  void tell_systemd() {
+    if (!service::notifying()) return;
+    const auto now = Clock::now();
+    if (watchdog_.count() > 0 && now - last_watchdog_ >= watchdog_ / 2) {
+      service::notify("WATCHDOG=1");
+      last_watchdog_ = now;
+    }
+    if (now - last_status_ >= std::chrono::seconds(2)) {
+      service::notify("STATUS=" + progress_line(sample()));
+      last_status_ = now;
     }
   }
 
@@ -309,6 +329,7 @@ class Supervisor {
     if (signals_ > 0 && now - first_signal_ < kSameStopRequest) return;
     if (++signals_ == 1) {
       first_signal_ = now;
+      service::notify("STOPPING=1\nSTATUS=finishing the frames in flight");
       finish_progress_line();
       spdlog::info(
           "{}: finishing: no more input is read, frames in flight are encoded (again to abort)",
@@ -433,6 +454,9 @@ class Supervisor {
   int restarts_ = 0;
   double wall_s_ = 0;
   report::RecentRate recent_;
+  std::chrono::microseconds watchdog_{0};
+  Clock::time_point last_watchdog_;
+  Clock::time_point last_status_;
 };
 
 }  // namespace

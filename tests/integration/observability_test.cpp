@@ -3,7 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <chrono>
 #include <filesystem>
@@ -169,6 +172,59 @@ TEST_F(ObservabilityTest, MetricsOptionsAreCheckedBeforeTheRun) {
     EXPECT_THAT(r.err, HasSubstr(flags[flags.size() - 2])) << r.err;
     EXPECT_FALSE(std::filesystem::exists(path("out.mkv"))) << flags[0];
   }
+}
+
+// What systemd hears from a Type=notify service: the test is systemd's side of sd_notify(3), a
+// datagram socket named by $NOTIFY_SOCKET, with a 400 ms WatchdogSec.
+TEST_F(ObservabilityTest, SystemdHearsReadyWatchdogPingsStatusAndStopping) {
+  const std::string socket_path = path("notify");
+  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  setenv("NOTIFY_SOCKET", socket_path.c_str(), 1);
+  setenv("WATCHDOG_USEC", "400000", 1);
+  const pid_t pid = start_vpipe({"run", "-i", "testsrc:size=320x240:rate=30:duration=60",
+                                 "--realtime", "-o", path("out.mkv"), "-q"},
+                                path("vpipe"));
+  unsetenv("NOTIFY_SOCKET");
+  unsetenv("WATCHDOG_USEC");
+  std::vector<std::string> messages;
+  const auto receive_for = [&](std::chrono::milliseconds span) {
+    const auto end = std::chrono::steady_clock::now() + span;
+    while (std::chrono::steady_clock::now() < end) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      char buffer[4096];
+      const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+      if (n > 0) messages.emplace_back(buffer, static_cast<std::size_t>(n));
+    }
+  };
+  receive_for(3000ms);
+  kill(pid, SIGTERM);
+  receive_for(1000ms);
+  EXPECT_EQ(wait_vpipe(pid, 30), 255);
+  receive_for(100ms);
+  close(fd);
+  const auto first_with = [&](const std::string& text) {
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      if (messages[i].find(text) != std::string::npos) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  const auto count_with = [&](const std::string& text) {
+    return std::count_if(messages.begin(), messages.end(),
+                         [&](const std::string& m) { return m.find(text) != std::string::npos; });
+  };
+  ASSERT_GE(first_with("READY=1"), 0) << read_file(path("vpipe.err"));
+  EXPECT_GT(first_with("WATCHDOG=1"), first_with("READY=1")) << "ready first";
+  // Every 200 ms (half the interval) for about 3 s.
+  EXPECT_GE(count_with("WATCHDOG=1"), 8);
+  EXPECT_GE(first_with("STATUS=frame "), 0) << "the progress line as the status";
+  EXPECT_GT(first_with("STOPPING=1"), first_with("READY=1"));
+  EXPECT_EQ(count_with("STOPPING=1"), 1);
 }
 
 TEST_F(ObservabilityTest, MetricsAddressMustBeValid) {
