@@ -22,10 +22,28 @@
 #include "transform/lavfi.hpp"
 
 extern "C" {
+#include <hwloc.h>
+#include <libavcodec/avcodec.h>
 #include <libavfilter/version.h>
+#include <libavformat/avformat.h>
+#include <libavutil/avutil.h>
 }
+#include <opencv2/core/version.hpp>
 
 namespace {
+
+// `vpipe --version`: the release and the commit it was built from, and the versions of the
+// libraries it runs with (FFmpeg's as loaded now, which may differ from the headers').
+std::string version_text() {
+  const auto av = [](unsigned v) {
+    return std::to_string(AV_VERSION_MAJOR(v)) + "." + std::to_string(AV_VERSION_MINOR(v)) + "." +
+           std::to_string(AV_VERSION_MICRO(v));
+  };
+  return std::string("vpipe ") + VPIPE_VERSION + " (commit " + VPIPE_COMMIT + ")\n" + "FFmpeg " +
+         av_version_info() + ": libavcodec " + av(avcodec_version()) + ", libavformat " +
+         av(avformat_version()) + ", libavutil " + av(avutil_version()) + "\nOpenCV " + CV_VERSION +
+         "\nhwloc " + HWLOC_VERSION;
+}
 
 using vpipe::ExitCode;
 using vpipe::plan::RunOptions;
@@ -123,7 +141,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "vpipe: a multi-process video pipeline (decode -> transform workers -> encode over shared "
       "memory)"};
-  app.set_version_flag("--version", std::string("vpipe ") + VPIPE_VERSION);
+  app.name("vpipe");
+  app.set_version_flag("--version", version_text());
   app.require_subcommand(1);
   app.footer(kExitCodes);
 

@@ -137,6 +137,7 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
   plan.hang_timeout_s = options.hang_timeout_s;
   plan.drain_timeout_s = options.drain_timeout_s;
   plan.progress = options.progress;
+  plan.progress_file = options.progress_file;
   plan.log_level = options.log_level;
   plan.log_file = options.log_file;
   plan.input_format = options.input_format;

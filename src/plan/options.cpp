@@ -133,6 +133,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       {"no_metadata", value(&RunOptions::no_metadata)},
       {"autorotate", value(&RunOptions::autorotate)},
       {"progress", value(&RunOptions::progress)},
+      {"progress_file", value(&RunOptions::progress_file)},
       {"log_level", value(&RunOptions::log_level)},
       {"log_file", value(&RunOptions::log_file)},
       {"stats_json", value(&RunOptions::stats_json)},

@@ -86,6 +86,7 @@ struct RunOptions {
   bool quiet = false;
   std::string progress =
       "auto";  // auto (a line on a terminal, periodic lines otherwise), json, none
+  std::string progress_file;  // where progress goes: a file, or fd:N; empty: stderr
   std::string log_level = "info";
   std::string log_file;
   std::string stats_json;

@@ -183,6 +183,7 @@ std::string to_json(const RunPlan& p) {
       {"hang_timeout_s", p.hang_timeout_s},
       {"drain_timeout_s", p.drain_timeout_s},
       {"progress", p.progress},
+      {"progress_file", p.progress_file},
       {"nb_slots", p.nb_slots},
       {"slot_bytes", p.slot_bytes},
       {"segment_bytes", p.segment_bytes},
@@ -251,6 +252,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.hang_timeout_s = j.at("hang_timeout_s");
   p.drain_timeout_s = j.at("drain_timeout_s");
   p.progress = j.at("progress");
+  p.progress_file = j.at("progress_file");
   p.nb_slots = j.at("nb_slots");
   p.slot_bytes = j.at("slot_bytes");
   p.segment_bytes = j.at("segment_bytes");

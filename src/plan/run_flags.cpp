@@ -166,6 +166,10 @@ void RunFlags::add_to(CLI::App* app) {
   opt_progress = app->add_option("--progress", cli.progress,
                                  "auto: a redrawn line on a terminal, a line every 5 s "
                                  "otherwise; json: one object per second; none");
+  opt_progress_file = app->add_option(
+      "--progress-file", cli.progress_file,
+      "Write the progress here instead of stderr: a file (replaced), or fd:N for an open file "
+      "descriptor (with --progress json: one object per line, ending with an \"end\" record)");
   opt_level = app->add_option("--log-level", cli.log_level,
                               "trace, debug, info (default), warn, error, off");
   opt_log_file =
@@ -257,6 +261,7 @@ plan::RunOptions RunFlags::options(bool default_config) const {
   options.dry_run = cli.dry_run;
   if (opt_quiet->count()) options.quiet = true;
   if (opt_progress->count()) options.progress = cli.progress;
+  if (opt_progress_file->count()) options.progress_file = cli.progress_file;
   if (opt_level->count()) options.log_level = cli.log_level;
   if (opt_log_file->count()) options.log_file = cli.log_file;
   if (opt_stats->count()) options.stats_json = cli.stats_json;

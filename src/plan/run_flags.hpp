@@ -78,6 +78,7 @@ class RunFlags {
   CLI::Option* opt_faststart = nullptr;
   CLI::Option* opt_quiet = nullptr;
   CLI::Option* opt_progress = nullptr;
+  CLI::Option* opt_progress_file = nullptr;
   CLI::Option* opt_level = nullptr;
   CLI::Option* opt_log_file = nullptr;
   CLI::Option* opt_stats = nullptr;

@@ -1,5 +1,7 @@
 #include "plan/run_plan.hpp"
 
+#include <cmath>
+
 #include "encode/audio_copy.hpp"
 
 namespace vpipe::plan {
@@ -58,6 +60,23 @@ encode::StreamParams RunPlan::stream_params() const {
 decode::OpenSettings RunPlan::open_settings() const {
   return {static_cast<int>(cpus_of("decode").size()), input_format, input_timeout_s, maps,
           input_options};
+}
+
+std::int64_t RunPlan::expected_frames() const {
+  std::int64_t frames = input_info.nb_frames;
+  const bool cut = start_s > 0 || duration_s > 0 || output_rate.num > 0;
+  if (pts_range) {
+    frames = 0;  // a segment job: its own range, counted by its caller
+  } else if (cut) {
+    const AVRational rate = output_rate.num > 0 ? output_rate : input_info.frame_rate;
+    double seconds = input_info.duration_s > 0 ? std::max(0.0, input_info.duration_s - start_s) : 0;
+    if (duration_s > 0) seconds = seconds > 0 ? std::min(seconds, duration_s) : duration_s;
+    frames = seconds > 0 && rate.num > 0 ? std::llround(seconds * av_q2d(rate)) : 0;
+    // Without a duration, -t alone cannot bound a live source's frames: unknown.
+    if (input_info.duration_s <= 0 && (live || duration_s <= 0)) frames = 0;
+  }
+  if (max_frames > 0) frames = frames > 0 ? std::min(frames, max_frames) : max_frames;
+  return frames;
 }
 
 shm::SegmentSpec RunPlan::segment_spec() const {

@@ -71,6 +71,7 @@ struct RunPlan {
   double hang_timeout_s = 20;
   double drain_timeout_s = 30;
   std::string progress = "auto";
+  std::string progress_file;  // empty: stderr
   std::uint32_t nb_slots = 0;
   // Of those, the slots the decoder may keep as its references when it decodes straight into
   // slots (0: it decodes into its own memory and decode copies each picture into a slot).
@@ -102,6 +103,10 @@ struct RunPlan {
   [[nodiscard]] encode::StreamParams stream_params() const;
   // The run segment's shape.
   [[nodiscard]] shm::SegmentSpec segment_spec() const;
+  // Frames the output should get (for progress, ETA and the metrics): the input's, less what
+  // -ss skips and -t/-to leave out, at the -r rate, at most -frames; 0 when unknown (a live
+  // source, an input without a duration).
+  [[nodiscard]] std::int64_t expected_frames() const;
   [[nodiscard]] std::int64_t latency_budget_ns() const {
     return static_cast<std::int64_t>(latency_budget_ms * 1e6);
   }

@@ -105,7 +105,8 @@ std::vector<MetricFamily> metric_families(const ProgressSample& s) {
   }
   f.one("fps", "Frames per second over the last few seconds.", G, s.fps_now);
   f.one("speed", "Speed over the last few seconds, relative to the source's frame rate.", G,
-        s.input_fps > 0 ? s.fps_now / s.input_fps : 0);
+        s.output_fps > 0 ? s.fps_now / s.output_fps
+                         : (s.input_fps > 0 ? s.fps_now / s.input_fps : 0));
   if (s.output_bytes >= 0) {
     f.one("output_bytes", "Bytes written to the output file so far.", G,
           static_cast<double>(s.output_bytes));

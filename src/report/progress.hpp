@@ -34,7 +34,8 @@ struct ProgressSample {
   double elapsed_s = 0;
   std::uint64_t frames_done = 0;  // left encode
   std::int64_t frames_total = 0;  // estimate; 0 when unknown (live, streams)
-  double input_fps = 0;           // the source's frame rate, for speed
+  double input_fps = 0;           // the source's frame rate
+  double output_fps = 0;          // the output's (-r, else the source's): frames to media time
   std::uint32_t in_flight = 0;
   std::uint32_t window = 0;
   std::uint32_t decoded_queue = 0;   // frames waiting in decode -> transform
@@ -61,7 +62,13 @@ struct ProgressSample {
   // The latency below which `fraction` of frames lie, in ms: the histogram's estimate, never
   // above the exact maximum.
   [[nodiscard]] double latency_ms(double fraction) const;
-  [[nodiscard]] double speed() const { return input_fps > 0 ? fps() / input_fps : 0; }
+  // Seconds of output media done (frames at the output's rate).
+  [[nodiscard]] double media_time_s() const {
+    const double rate = output_fps > 0 ? output_fps : input_fps;
+    return rate > 0 ? static_cast<double>(frames_done) / rate : 0;
+  }
+  // Media time per wall-clock second, as ffmpeg's speed.
+  [[nodiscard]] double speed() const { return elapsed_s > 0 ? media_time_s() / elapsed_s : 0; }
   // Seconds to go, or a negative number when the total is unknown.
   [[nodiscard]] double eta_s() const;
 };
@@ -79,9 +86,15 @@ class RecentRate {
   std::vector<std::pair<double, std::uint64_t>> points_;  // oldest first, within the span
 };
 
-// "frame 120/300  fps 61.2  speed 2.04x  eta 0:03  drops 0  queues 3/1  busy d 40% x 95% e 60%"
-std::string progress_line(const ProgressSample& s);
-// One JSON object on one line, with the same fields.
+// "frame 120/300  fps 61.2  speed 2.04x  eta 0:03  time 00:00:04.00  elapsed 0:02  size 256KiB
+//  bitrate 524.3kbit/s  drops 0  queues 3/1  busy d 40% x0 95% e 60%", shortened to fewer than
+// `width` characters (0: no limit) by leaving out the least useful parts first.
+std::string progress_line(const ProgressSample& s, int width = 0);
+// One JSON object on one line, with the same fields ("event": "progress"); the version of the
+// format is in every record.
+inline constexpr int kProgressJsonVersion = 1;
 std::string progress_json(const ProgressSample& s);
+// The last record: "event": "end", the result and exit code, the final counts.
+std::string progress_end_json(const ProgressSample& s);
 
 }  // namespace vpipe::report

@@ -35,8 +35,9 @@ ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
   ProgressSample p;
   p.elapsed_s = elapsed_s;
   p.frames_done = control.stage(StageId::encode()).frames_out.load();
-  p.frames_total = plan.input_info.nb_frames;
+  p.frames_total = plan.expected_frames();
   p.input_fps = av_q2d(plan.input_info.frame_rate);
+  p.output_fps = plan.output_rate.num > 0 ? av_q2d(plan.output_rate) : p.input_fps;
   p.window = plan.window;
   p.in_flight = plan.window - static_cast<std::uint32_t>(std::clamp(shm::credits_free(control), 0,
                                                                     static_cast<int>(plan.window)));

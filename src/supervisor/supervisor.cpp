@@ -1,11 +1,15 @@
 #include "supervisor/supervisor.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -72,12 +76,13 @@ class Supervisor {
  public:
   // Everything it decides by is in the plan.
   Supervisor(const plan::RunPlan& plan, shm::RunSegment& segment, const sigset_t& original_mask,
-             report::MetricsServer* metrics, std::vector<StartedStage> started)
+             report::MetricsServer* metrics, std::vector<StartedStage> started, FILE* progress)
       : started_(std::move(started)),
         plan_(plan),
         segment_(segment),
         metrics_(metrics),
-        original_mask_(original_mask) {}
+        original_mask_(original_mask),
+        progress_(progress) {}
 
   int run() {
     start_ = Clock::now();
@@ -345,9 +350,10 @@ class Supervisor {
   // A redrawn line on a terminal; a plain line every few seconds otherwise; JSON objects, one
   // per second, with --progress json.
   void print_progress(bool force) {
-    if (plan_.quiet || plan_.progress == "none") return;
+    if (plan_.progress == "none" || (plan_.quiet && plan_.progress_file.empty())) return;
     const bool json = plan_.progress == "json";
-    const bool tty = !json && isatty(STDERR_FILENO);
+    const int fd = fileno(progress_);
+    const bool tty = !json && isatty(fd);
     const auto interval = json  ? std::chrono::milliseconds(1000)
                           : tty ? std::chrono::milliseconds(500)
                                 : std::chrono::milliseconds(5000);
@@ -356,20 +362,33 @@ class Supervisor {
     last_progress_ = now;
     const report::ProgressSample snapshot = sample();
     if (json) {
-      std::fprintf(stderr, "%s\n", progress_json(snapshot).c_str());
+      std::fprintf(progress_, "%s\n", progress_json(snapshot).c_str());
     } else if (tty) {
-      std::fprintf(stderr, "\r%s\033[K", progress_line(snapshot).c_str());
+      // Narrower than the terminal, so that it never wraps into lines a redraw cannot reach.
+      winsize size{};
+      const int width = ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col > 0 ? size.ws_col : 80;
+      std::fprintf(progress_, "\r%s\033[K", progress_line(snapshot, width).c_str());
       progress_shown_ = true;
     } else {
-      std::fprintf(stderr, "vpipe: %s\n", progress_line(snapshot).c_str());
+      std::fprintf(progress_, "vpipe: %s\n", progress_line(snapshot).c_str());
     }
+    std::fflush(progress_);
   }
 
   void finish_progress_line() {
-    if (progress_shown_) std::fputc('\n', stderr);
+    if (progress_shown_) std::fputc('\n', progress_);
     progress_shown_ = false;
   }
 
+ public:
+  // --progress json: the last record, once the run's result is known.
+  void end_progress(report::ProgressSample last) {
+    if (plan_.progress != "json" || (plan_.quiet && plan_.progress_file.empty())) return;
+    std::fprintf(progress_, "%s\n", report::progress_end_json(last).c_str());
+    std::fflush(progress_);
+  }
+
+ private:
   int report() {
     const auto& control = segment_.control();
     const double secs = std::chrono::duration<double>(Clock::now() - start_).count();
@@ -442,6 +461,7 @@ class Supervisor {
   shm::RunSegment& segment_;
   report::MetricsServer* metrics_;
   const sigset_t& original_mask_;
+  FILE* progress_;
   std::vector<Child> children_;
   Clock::time_point start_;
   Clock::time_point last_progress_;
@@ -486,6 +506,42 @@ void check_writable(const std::string& flag, const std::string& path) {
     fail(ExitCode::kUsage, flag + " '" + path + "' cannot be written: " + why);
 }
 
+// Where progress goes: stderr, or --progress-file (a file, replaced; or fd:N, an open file
+// descriptor such as a pipe a program reads), checked before the run.
+class ProgressStream {
+ public:
+  explicit ProgressStream(const std::string& where) {
+    if (where.empty()) return;
+    if (where.rfind("fd:", 0) == 0) {
+      int fd = -1;
+      const char* digits = where.c_str() + 3;
+      const auto [end, ec] = std::from_chars(digits, where.c_str() + where.size(), fd);
+      if (ec != std::errc() || *end != '\0' || fd < 0 || fcntl(fd, F_GETFD) < 0) {
+        fail(ExitCode::kUsage,
+             "--progress-file '" + where + "': no such open file descriptor in vpipe");
+      }
+      const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+      file_ = copy >= 0 ? fdopen(copy, "w") : nullptr;
+    } else {
+      if (const std::string why = cannot_write(where); !why.empty())
+        fail(ExitCode::kUsage, "--progress-file '" + where + "' cannot be written: " + why);
+      file_ = std::fopen(where.c_str(), "we");
+    }
+    if (file_ == nullptr) {
+      fail(ExitCode::kUsage, "--progress-file '" + where + "': " + std::strerror(errno));
+    }
+  }
+  ~ProgressStream() {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+  ProgressStream(const ProgressStream&) = delete;
+  ProgressStream& operator=(const ProgressStream&) = delete;
+  [[nodiscard]] FILE* get() const { return file_ != nullptr ? file_ : stderr; }
+
+ private:
+  FILE* file_ = nullptr;
+};
+
 // "complete", "interrupted" (a drained stop: ends early, playable) or "failed".
 const char* result_of(int code) {
   return code == 0                                      ? "complete"
@@ -517,10 +573,8 @@ void linger_for_scrapes(double seconds, int port) {
 // The metrics that outlive the run: the endpoint's last text, the textfile and the push. A
 // textfile that cannot be written fails a run that would otherwise succeed (something expects
 // it); a Pushgateway that cannot be reached is a warning (the output is whole).
-int publish_final_metrics(const plan::RunOptions& options, report::ProgressSample last, int code,
-                          report::MetricsServer* server) {
-  last.result = result_of(code);
-  last.exit_code = code;
+int publish_final_metrics(const plan::RunOptions& options, const report::ProgressSample& last,
+                          int code, report::MetricsServer* server) {
   const std::string text = report::prometheus_text(last);
   if (server != nullptr) server->publish(text);
   if (!options.metrics_push.empty()) {
@@ -569,6 +623,7 @@ int run(const plan::RunOptions& options) {
     return 0;
   }
   if (options.codec == "copy") return run_stream_copy(plan::make_plan(options, topology));
+  const ProgressStream progress(options.progress_file);
   const plan::RunPlan stages = plan::plan_stages(options, topology);
   int segment_fd = shm::RunSegment::create_fd();
   struct FdCloser {
@@ -596,7 +651,8 @@ int run(const plan::RunOptions& options) {
   }
   std::vector<StartedStage> started = others.go();
   started.insert(started.begin(), StartedStage{StageId::decode(), decode.go()});
-  Supervisor supervisor(plan, segment, signals.original(), metrics.get(), std::move(started));
+  Supervisor supervisor(plan, segment, signals.original(), metrics.get(), std::move(started),
+                        progress.get());
   segment.populate_slots();
   const int code = supervisor.run();
   if (code != 0) {
@@ -624,7 +680,11 @@ int run(const plan::RunOptions& options) {
     out << stats.dump(2) << "\n";
     if (!out) fail(ExitCode::kOutput, "cannot write stats to '" + options.stats_json + "'");
   }
-  return publish_final_metrics(options, supervisor.final_sample(), code, metrics.get());
+  report::ProgressSample last = supervisor.final_sample();
+  last.result = result_of(code);
+  last.exit_code = code;
+  supervisor.end_progress(last);
+  return publish_final_metrics(options, last, code, metrics.get());
 }
 
 }  // namespace vpipe::supervisor

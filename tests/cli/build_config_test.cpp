@@ -34,5 +34,23 @@ TEST_F(BuildConfigTest, WarningsAreErrorsInDeveloperBuildsOnly) {
   EXPECT_EQ(werror_for("MinSizeRel"), "OFF");
 }
 
+// `vpipe --version` says what a bug report needs: the release, the commit, and the libraries it
+// runs with; the man page is built from the real help, every command's options included.
+TEST_F(BuildConfigTest, VersionNamesTheCommitAndTheLibrariesAndTheManPageHasEveryOption) {
+  const RunResult r = run_vpipe({"--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* part : {"vpipe 0.", "(commit ", "FFmpeg ", "libavcodec 59.", "libavformat 59.",
+                           "OpenCV 4.", "hwloc 2."}) {
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << " in:\n" << r.out;
+  }
+  const std::string binary = VPIPE_BINARY;
+  const std::string man = read_file(binary.substr(0, binary.rfind('/')) + "/vpipe.1");
+  EXPECT_NE(man.find(".TH VPIPE \"1\""), std::string::npos) << man.substr(0, 300);
+  for (const char* option :
+       {"metrics\\-linger", "progress\\-file", "drain\\-timeout", "latency\\-budget"}) {
+    EXPECT_NE(man.find(option), std::string::npos) << option;
+  }
+}
+
 }  // namespace
 }  // namespace vpipe::test

@@ -65,8 +65,15 @@ TEST_F(ObservabilityTest, ProgressJsonIsOneObjectPerLine) {
   std::string line;
   int objects = 0;
   std::uint64_t last_frames = 0;
+  std::string last_event;
   while (std::getline(lines, line)) {
     const auto j = nlohmann::json::parse(line);  // throws (fails the test) on anything else
+    last_event = j.at("event");
+    if (last_event == "end") {
+      EXPECT_EQ(j.at("result"), "complete");
+      EXPECT_EQ(j.at("frames"), 600);
+      continue;
+    }
     EXPECT_GE(j.at("frames").get<std::uint64_t>(), last_frames) << "frames only grow";
     last_frames = j.at("frames");
     EXPECT_EQ(j.at("frames_total"), 600);
@@ -74,6 +81,55 @@ TEST_F(ObservabilityTest, ProgressJsonIsOneObjectPerLine) {
     ++objects;
   }
   EXPECT_GE(objects, 1) << "a 600-frame blur takes over a second here";
+  EXPECT_EQ(last_event, "end") << "the last record says how the run ended";
+}
+
+// --progress-file: a file or an open descriptor; the total counts what -ss, -t and -r leave.
+TEST_F(ObservabilityTest, ProgressGoesToAFileOrADescriptorAndCountsTheCut) {
+  const std::vector<std::string> run = {"run",
+                                        "-i",
+                                        "testsrc:size=320x240:rate=30:duration=10",
+                                        "-ss",
+                                        "2",
+                                        "-t",
+                                        "3",
+                                        "-r",
+                                        "10",
+                                        "-o",
+                                        path("out.mkv"),
+                                        "-y",
+                                        "--progress",
+                                        "json"};
+  std::vector<std::string> to_file = run;
+  to_file.insert(to_file.end(), {"--progress-file", path("progress.jsonl")});
+  const RunResult r = run_vpipe(to_file);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("{\""), std::string::npos) << "nothing of it on stderr: " << r.err;
+  std::string text = read_file(path("progress.jsonl"));
+  std::istringstream lines(text);
+  std::vector<nlohmann::json> records;
+  for (std::string line; std::getline(lines, line);) records.push_back(nlohmann::json::parse(line));
+  ASSERT_GE(records.size(), 2u) << text;
+  for (const auto& j : records) EXPECT_EQ(j.at("version"), 1);
+  EXPECT_EQ(records[records.size() - 2].at("frames_total"), 30) << "3 s at 10 fps";
+  EXPECT_EQ(records.back().at("event"), "end");
+  EXPECT_EQ(records.back().at("frames"), 30);
+  EXPECT_GT(records.back().at("size_bytes").get<int>(), 0);
+
+  // fd:3, as a program that reads a pipe would give it.
+  std::string command = vpipe_binary();
+  for (const auto& a : run) command += " '" + a + "'";
+  command += " --progress-file fd:3 3>" + path("fd.jsonl") + " 2>/dev/null";
+  ASSERT_EQ(shell(command), 0);
+  text = read_file(path("fd.jsonl"));
+  EXPECT_THAT(text, HasSubstr("\"event\":\"end\"")) << text;
+
+  const RunResult bad = run_vpipe(
+      {"run", "-i", "testsrc:duration=1", "-o", path("bad.mkv"), "--progress-file", "fd:77"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+  EXPECT_THAT(bad.err, HasSubstr("--progress-file 'fd:77'"));
+  EXPECT_FALSE(std::filesystem::exists(path("bad.mkv")));
 }
 
 TEST_F(ObservabilityTest, PlainProgressLinesWhenNotATerminal) {

@@ -72,6 +72,7 @@ const std::vector<std::pair<std::string, Example>> kExamples = {
     {"--faststart", {{"--faststart"}, "faststart: true"}},
     {"--quiet", {{"-q"}, "quiet: true"}},
     {"--progress", {{"--progress", "json"}, "progress: json"}},
+    {"--progress-file", {{"--progress-file", "fd:3"}, "progress_file: \"fd:3\""}},
     {"--log-level", {{"--log-level", "debug"}, "log_level: debug"}},
     {"--log-file", {{"--log-file", "/abs/vpipe.log"}, "log_file: /abs/vpipe.log"}},
     {"--stats-json", {{"--stats-json", "/abs/stats.json"}, "stats_json: /abs/stats.json"}},
@@ -129,8 +130,9 @@ std::string text_of(const RunOptions& o) {
   s << o.no_metadata << '|';
   opt(o.autorotate);
   s << o.pix_fmt << '|' << o.overwrite << '|' << o.faststart << '|' << o.quiet << '|' << o.progress
-    << '|' << o.log_level << '|' << o.log_file << '|' << o.stats_json << '|' << o.metrics << '|'
-    << o.metrics_linger_s << '|' << o.metrics_textfile << '|' << o.metrics_push;
+    << '|' << o.progress_file << '|' << o.log_level << '|' << o.log_file << '|' << o.stats_json
+    << '|' << o.metrics << '|' << o.metrics_linger_s << '|' << o.metrics_textfile << '|'
+    << o.metrics_push;
   return s.str();
 }
 

@@ -74,3 +74,43 @@ TEST(PoolSizeTest, ABatchLargerThanTheWindowIsAUsageError) {
 
 }  // namespace
 }  // namespace vpipe::plan
+
+namespace vpipe::plan {
+namespace {
+
+// What progress, the ETA and the metrics count to: the output's frames, after -ss, -t and -r.
+TEST(ExpectedFramesTest, FollowCutsRateAndFrameLimit) {
+  const auto sut = [](double ss, double t, int rate, std::int64_t frames) {
+    RunPlan p;
+    p.input_info.duration_s = 10;
+    p.input_info.frame_rate = {30, 1};
+    p.input_info.nb_frames = 300;
+    p.start_s = ss;
+    p.duration_s = t;
+    p.output_rate = {rate, 1};
+    if (rate == 0) p.output_rate = {0, 1};
+    p.max_frames = frames;
+    return p.expected_frames();
+  };
+  EXPECT_EQ(sut(0, 0, 0, 0), 300) << "the input's own count";
+  EXPECT_EQ(sut(2, 0, 0, 0), 240);
+  EXPECT_EQ(sut(0, 3, 0, 0), 90);
+  EXPECT_EQ(sut(0, 0, 10, 0), 100);
+  EXPECT_EQ(sut(2, 3, 10, 0), 30);
+  EXPECT_EQ(sut(8, 5, 0, 0), 60) << "-t past the end: what is left";
+  EXPECT_EQ(sut(0, 0, 0, 50), 50);
+  EXPECT_EQ(sut(2, 3, 0, 500), 90);
+}
+
+TEST(ExpectedFramesTest, UnknownForALiveSourceWithoutADuration) {
+  RunPlan p;
+  p.live = true;
+  p.input_info.frame_rate = {30, 1};
+  p.duration_s = 5;
+  EXPECT_EQ(p.expected_frames(), 0);
+  p.max_frames = 40;
+  EXPECT_EQ(p.expected_frames(), 40);
+}
+
+}  // namespace
+}  // namespace vpipe::plan

@@ -22,7 +22,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-ProgressSample sample() {
+ProgressSample run_sample() {
   ProgressSample s;
   s.elapsed_s = 2;
   s.frames_done = 120;
@@ -67,7 +67,7 @@ std::map<std::string, double> samples(const std::string& text) {
 }
 
 TEST(PrometheusTextTest, EveryFamilyHasHelpTypeAndSamples) {
-  const std::string sut = prometheus_text(sample());
+  const std::string sut = prometheus_text(run_sample());
   std::istringstream lines(sut);
   std::string line;
   int helps = 0, types = 0;
@@ -95,14 +95,14 @@ TEST(PrometheusTextTest, EveryFamilyHasHelpTypeAndSamples) {
 }
 
 TEST(PrometheusTextTest, DropsCarryTheStageAndTheReason) {
-  const auto v = samples(prometheus_text(sample()));
+  const auto v = samples(prometheus_text(run_sample()));
   EXPECT_EQ(v.at("vpipe_drops_total{stage=\"xform-0\",reason=\"late\"}"), 7);
   EXPECT_EQ(v.at("vpipe_drops_total{stage=\"decode\",reason=\"ring_full\"}"), 4);
   EXPECT_EQ(v.at("vpipe_drops_total{stage=\"encode\",reason=\"late\"}"), 0);
 }
 
 TEST(PrometheusTextTest, LatencyIsAHistogramWithCumulativeBucketsSumAndCount) {
-  const std::string sut = prometheus_text(sample());
+  const std::string sut = prometheus_text(run_sample());
   EXPECT_THAT(sut, HasSubstr("# TYPE vpipe_latency_seconds histogram"));
   const auto v = samples(sut);
   EXPECT_EQ(v.at("vpipe_latency_seconds_count"), 100);
@@ -131,7 +131,7 @@ TEST(PrometheusTextTest, LatencyIsAHistogramWithCumulativeBucketsSumAndCount) {
 }
 
 TEST(PrometheusTextTest, AnEndedRunSaysItsResult) {
-  ProgressSample s = sample();
+  ProgressSample s = run_sample();
   s.result = "interrupted";
   s.exit_code = 255;
   const auto v = samples(prometheus_text(s));
@@ -146,11 +146,11 @@ TEST(MetricsTextfileTest, IsReplacedWholeAndLeavesNoTemporaryFile) {
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "vpipe.prom").string();
   write_textfile(path, "old\n");
-  write_textfile(path, prometheus_text(sample()));
+  write_textfile(path, prometheus_text(run_sample()));
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
-  EXPECT_EQ(text.str(), prometheus_text(sample()));
+  EXPECT_EQ(text.str(), prometheus_text(run_sample()));
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 1);
   EXPECT_THROW(write_textfile((dir / "missing" / "x.prom").string(), "x"), Error);
   std::filesystem::remove_all(dir);
