@@ -17,6 +17,7 @@
 // pins each named stage to the CPUs given (xform applies to every worker, xform-N to one).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,9 @@ struct Core {
 
 struct Topology {
   std::vector<Core> cores;
+  // The cgroup's memory limit (memory.max, the tightest up the hierarchy; v1's
+  // memory.limit_in_bytes), 0 when there is none: the run's pool and processes must fit in it.
+  std::uint64_t memory_limit_bytes = 0;
   [[nodiscard]] int nb_pus() const;
 };
 
@@ -55,6 +59,10 @@ Topology read_topology();
 std::optional<double> parse_cpu_max(const std::string& text);
 // This process's CPU quota in CPUs (the tightest of its cgroup and its parents), if any.
 std::optional<double> cgroup_cpu_quota();
+// cgroup "memory.max" text ("536870912" -> bytes; "max" -> none).
+std::optional<std::uint64_t> parse_memory_max(const std::string& text);
+// This process's memory limit in bytes (the tightest of its cgroup and its parents), if any.
+std::optional<std::uint64_t> cgroup_memory_limit();
 // `topo` keeping at most ceil(quota) cores (at least one); all of it without a quota.
 Topology limit_to_quota(Topology topo, std::optional<double> quota_cpus);
 

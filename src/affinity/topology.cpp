@@ -72,6 +72,38 @@ std::optional<double> cgroup_cpu_quota() {
   return lowest;
 }
 
+std::optional<std::uint64_t> parse_memory_max(const std::string& text) {
+  std::istringstream in(text);
+  std::string value;
+  if (!(in >> value) || value == "max") return std::nullopt;
+  try {
+    std::size_t used = 0;
+    const unsigned long long bytes = std::stoull(value, &used);
+    // cgroup v1 says "no limit" with a huge number (LONG_MAX rounded to pages).
+    if (used != value.size() || bytes == 0 || bytes >= (1ULL << 62)) return std::nullopt;
+    return bytes;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<std::uint64_t> cgroup_memory_limit() {
+  std::optional<std::uint64_t> lowest;
+  const auto take = [&](std::optional<std::uint64_t> m) {
+    if (m && (!lowest || *lowest > *m)) lowest = m;
+  };
+  std::string path = own_cgroup_v2();
+  if (!path.empty()) {
+    for (;;) {
+      take(parse_memory_max(read_file("/sys/fs/cgroup" + path + "/memory.max")));
+      if (path.empty() || path == "/") break;
+      path = path.substr(0, path.find_last_of('/'));
+    }
+  }
+  take(parse_memory_max(read_file("/sys/fs/cgroup/memory/memory.limit_in_bytes")));
+  return lowest;
+}
+
 Topology limit_to_quota(Topology topo, std::optional<double> quota_cpus) {
   if (!quota_cpus) return topo;
   // Whole cores, rounded up (a 1.5-CPU quota plans on 2): the quota bounds CPU time, not which
@@ -102,6 +134,7 @@ Topology read_topology() {
     hwloc_bitmap_foreach_end();
     if (!c.pus.empty()) topo.cores.push_back(std::move(c));
   }
+  topo.memory_limit_bytes = cgroup_memory_limit().value_or(0);
   return limit_to_quota(std::move(topo), cgroup_cpu_quota());
 }
 

@@ -108,6 +108,7 @@ std::string describe(const RunPlan& p) {
             ? ", + " + std::to_string(p.decoder_slots) + " kept by the decoder as references"
             : "")
     << "), segment " << mib(p.segment_bytes) << " (memfd)\n";
+  if (!p.memory_note.empty()) s << "memory:   " << p.memory_note << "\n";
   s << "rings:    decode -> transform x" << p.nb_workers << " (batches of up to " << p.batch
     << ") -> encode, slot indices only\n";
   return s.str();

@@ -25,6 +25,10 @@ namespace {
 // The pool's total size is capped so that a huge geometry fails at planning with a clear
 // message instead of at mmap time (or by exhausting memory).
 constexpr std::uint64_t kMaxSegmentBytes = 8ULL << 30;
+// A stage process's own memory besides the pool, and the frames an encoder keeps (x264's
+// lookahead and references), for fitting a run into a cgroup's memory limit.
+constexpr std::uint64_t kProcessBytes = 64ULL << 20;
+constexpr std::uint64_t kEncoderFrames = 24;
 // Slots the decoder may keep as references and for reordering, beyond one per decoder thread
 // (see make_plan).
 constexpr std::uint32_t kDecoderReferenceSlots = 8;
@@ -165,6 +169,7 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
     }
     plan.nb_workers = 1;
   }
+  plan.memory_limit_bytes = topology.memory_limit_bytes;
   if (options.affinity == "auto" || options.affinity == "none") {
     plan.cpus = affinity::plan_cpus(
         topology, plan.nb_workers,
@@ -350,6 +355,38 @@ PoolSize size_pool(const PoolInputs& in) {
   return out;
 }
 
+MemoryFit fit_pool_to_memory(PoolInputs in, std::uint64_t limit, std::uint64_t process_bytes,
+                             const std::function<std::uint64_t(const PoolSize&)>& segment_bytes) {
+  MemoryFit fit;
+  fit.pool = size_pool(in);
+  fit.needed = segment_bytes(fit.pool) + process_bytes;
+  if (limit == 0) return fit;
+  const std::uint32_t wanted = fit.pool.window;
+  const auto floor = static_cast<std::uint32_t>(in.nb_workers) + 2;
+  while (fit.needed > limit && in.window == 0 && fit.pool.window > floor &&
+         (in.batch == 0 || fit.pool.window > static_cast<std::uint32_t>(in.batch))) {
+    PoolInputs smaller = in;
+    smaller.window = static_cast<int>(fit.pool.window) - 1;
+    fit.pool = size_pool(smaller);
+    fit.needed = segment_bytes(fit.pool) + process_bytes;
+  }
+  const std::uint64_t pool_bytes = fit.needed - process_bytes;
+  if (fit.needed > limit) {
+    fail(ExitCode::kUsage,
+         "the run needs about " + mib(fit.needed) + " (a frame pool of " + mib(pool_bytes) +
+             " for " + std::to_string(fit.pool.nb_slots) + " slots, and about " +
+             mib(process_bytes) + " for its " + std::to_string(in.nb_workers + 2) +
+             " processes), more than the " + mib(limit) +
+             " its cgroup allows (memory.max): raise the limit, or lower --workers, --window or "
+             "the picture size");
+  }
+  fit.note = "about " + mib(fit.needed) + " of the cgroup's " + mib(limit) + " (memory.max)" +
+             (fit.pool.window < wanted ? "; window lowered from " + std::to_string(wanted) +
+                                             " to " + std::to_string(fit.pool.window) + " to fit"
+                                       : "");
+  return fit;
+}
+
 RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::InputInfo& input) {
   RunPlan plan = std::move(stages);
   // A rotated input (a phone clip) is turned upright first where the output cannot say how to
@@ -396,19 +433,39 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   plan.max_frames =
       options.frames.value_or(!plan.null_output && encode::is_single_image(plan.encoder) ? 1 : 0);
   plan.encoder.threads = static_cast<int>(plan.cpus_of("encode").size());
-  const PoolSize pool = size_pool(
-      {plan.nb_workers, plan.live, plan.latency_budget_ms, av_q2d(plan.input_info.frame_rate),
-       options.window, options.batch, plan.needs_spare,
-       plan.input_info.pix_fmt == "yuv420p"
-           ? decode::decoded_picture_bytes(plan.input_info.codec, plan.input_info.width,
-                                           plan.input_info.height)
-           : 0,
-       static_cast<int>(plan.cpus_of("decode").size())});
-  plan.window = pool.window;
-  plan.batch = pool.batch;
-  plan.nb_slots = pool.nb_slots;
-  plan.decoder_slots = pool.decoder_slots;
-  plan.slot_bytes = std::max(chain.max_picture_bytes(plan.steps.front()), pool.decoded_bytes);
+  const PoolInputs pool_inputs{
+      plan.nb_workers,
+      plan.live,
+      plan.latency_budget_ms,
+      av_q2d(plan.input_info.frame_rate),
+      options.window,
+      options.batch,
+      plan.needs_spare,
+      plan.input_info.pix_fmt == "yuv420p"
+          ? decode::decoded_picture_bytes(plan.input_info.codec, plan.input_info.width,
+                                          plan.input_info.height)
+          : 0,
+      static_cast<int>(plan.cpus_of("decode").size())};
+  const auto use_pool = [&](const PoolSize& pool) {
+    plan.window = pool.window;
+    plan.batch = pool.batch;
+    plan.nb_slots = pool.nb_slots;
+    plan.decoder_slots = pool.decoder_slots;
+    plan.slot_bytes = std::max(chain.max_picture_bytes(plan.steps.front()), pool.decoded_bytes);
+    return shm::RunSegment::bytes_for(plan.segment_spec());
+  };
+  // Each process's own memory besides the pool (libraries, codec state: 40-70 MiB measured at
+  // 1080p), and the encoder's frames (lookahead, references) at the output's size.
+  const transform::Geometry out = plan.output_geometry();
+  const std::uint64_t process_bytes =
+      kProcessBytes * static_cast<std::uint64_t>(plan.nb_workers + 2) +
+      (plan.null_output ? 0
+                        : kEncoderFrames * static_cast<std::uint64_t>(out.width) *
+                              static_cast<std::uint64_t>(out.height) * 3 / 2);
+  const MemoryFit fit =
+      fit_pool_to_memory(pool_inputs, plan.memory_limit_bytes, process_bytes, use_pool);
+  use_pool(fit.pool);
+  plan.memory_note = fit.note;
   size_segment(plan);
   return plan;
 }

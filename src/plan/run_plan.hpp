@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -71,7 +72,9 @@ struct RunPlan {
   double hang_timeout_s = 20;
   double drain_timeout_s = 30;
   std::string progress = "auto";
-  std::string progress_file;  // empty: stderr
+  std::string progress_file;             // empty: stderr
+  std::uint64_t memory_limit_bytes = 0;  // the cgroup's (affinity::Topology), 0: none
+  std::string memory_note;               // how the run fits in it, for --dry-run
   std::uint32_t nb_slots = 0;
   // Of those, the slots the decoder may keep as its references when it decodes straight into
   // slots (0: it decodes into its own memory and decode copies each picture into a slot).
@@ -158,6 +161,18 @@ struct PoolSize {
 };
 // Throws vpipe::Error (kUsage) for a --batch larger than the window.
 PoolSize size_pool(const PoolInputs& in);
+
+// The pool under a memory limit (a cgroup's memory.max; 0: none): the window is lowered, when the
+// user did not give it, until the segment (`segment_bytes` of a pool) and the processes' own
+// memory (`process_bytes`) fit, down to one frame per worker and two more. Throws vpipe::Error
+// (kUsage) with what the run needs when even that does not fit.
+struct MemoryFit {
+  PoolSize pool;
+  std::uint64_t needed = 0;  // segment + processes
+  std::string note;          // for --dry-run; empty without a limit
+};
+MemoryFit fit_pool_to_memory(PoolInputs in, std::uint64_t limit, std::uint64_t process_bytes,
+                             const std::function<std::uint64_t(const PoolSize&)>& segment_bytes);
 
 // The output's audio as the plan says (copied or re-encoded, from `ring` or from the input
 // file), or null for none.

@@ -376,3 +376,17 @@ TEST(CgroupQuota, KeepsWholeCoresForTheQuota) {
 
 }  // namespace
 }  // namespace vpipe::affinity
+
+namespace vpipe::affinity {
+namespace {
+
+TEST(MemoryLimitTest, ReadsCgroupTextAndIgnoresNoLimit) {
+  EXPECT_EQ(parse_memory_max("536870912\n"), 536870912u);
+  EXPECT_FALSE(parse_memory_max("max\n"));
+  EXPECT_FALSE(parse_memory_max("9223372036854771712\n")) << "cgroup v1's 'no limit'";
+  EXPECT_FALSE(parse_memory_max(""));
+  EXPECT_FALSE(parse_memory_max("12abc"));
+}
+
+}  // namespace
+}  // namespace vpipe::affinity

@@ -1,3 +1,4 @@
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
@@ -110,6 +111,57 @@ TEST(ExpectedFramesTest, UnknownForALiveSourceWithoutADuration) {
   EXPECT_EQ(p.expected_frames(), 0);
   p.max_frames = 40;
   EXPECT_EQ(p.expected_frames(), 40);
+}
+
+}  // namespace
+}  // namespace vpipe::plan
+
+namespace vpipe::plan {
+namespace {
+
+// A pool of 1080p slots (3 MiB each) and processes of 64 MiB each, under a cgroup limit.
+struct FitCase {
+  std::uint64_t limit_mib;
+  int window;  // --window; 0: the plan's
+};
+MemoryFit fit(const FitCase& c) {
+  PoolInputs in;
+  in.nb_workers = 8;
+  in.window = c.window;
+  return fit_pool_to_memory(in, c.limit_mib << 20, 10 * (64ULL << 20),
+                            [](const PoolSize& p) { return p.nb_slots * (3ULL << 20); });
+}
+
+TEST(MemoryFitTest, AGenerousLimitKeepsThePlansWindow) {
+  const MemoryFit sut = fit({4096, 0});
+  EXPECT_EQ(sut.pool.window, 26u);
+  EXPECT_THAT(sut.note, ::testing::HasSubstr("of the cgroup's 4096.0 MiB"));
+  EXPECT_THAT(sut.note, ::testing::Not(::testing::HasSubstr("lowered")));
+}
+
+TEST(MemoryFitTest, ATightLimitLowersTheWindowUntilTheRunFits) {
+  const MemoryFit sut = fit({700, 0});  // 640 MiB for the processes: 20 slots at most
+  EXPECT_LE(sut.needed, 700ULL << 20);
+  EXPECT_EQ(sut.pool.window, 20u);
+  EXPECT_THAT(sut.note, ::testing::HasSubstr("window lowered from 26 to 20"));
+}
+
+TEST(MemoryFitTest, ALimitTheRunCannotFitIsRefusedSayingWhatItNeeds) {
+  try {
+    fit({650, 0});  // even 10 slots (8 workers + 2) need 670 MiB
+    FAIL() << "expected a refusal";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("the run needs about 670.0 MiB"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("the 650.0 MiB its cgroup allows (memory.max)"));
+  }
+  EXPECT_THROW(fit({700, 26}), Error) << "a --window the user gave is not lowered";
+}
+
+TEST(MemoryFitTest, NoLimitNoNote) {
+  const MemoryFit sut = fit({0, 0});
+  EXPECT_EQ(sut.pool.window, 26u);
+  EXPECT_EQ(sut.note, "");
 }
 
 }  // namespace
