@@ -52,7 +52,7 @@ const AVOutputFormat* find_muxer(const EncoderSettings& s) {
 }
 
 bool is_url(const std::string& s) {
-  return s.find("://") != std::string::npos;
+  return s.find("://") != std::string::npos || s.rfind("pipe:", 0) == 0;
 }
 
 // -pix_fmt if given (checked against the encoder's list), else yuv420p or the encoder's

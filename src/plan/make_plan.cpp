@@ -225,6 +225,17 @@ void plan_output(RunPlan& plan, const RunOptions& options) {
       fail(ExitCode::kUsage, "preview: " + why);
   }
   plan.encoder.output = options.output;
+  if (options.output == "-") {
+    // Standard output, as ffmpeg's `-`: the container cannot be guessed from a name.
+    if (options.format.empty()) {
+      fail(ExitCode::kUsage,
+           "-o - writes to standard output: name its container with -f (matroska, mpegts, nut, "
+           "or mp4, which is fragmented there)");
+    }
+    if (options.faststart)
+      fail(ExitCode::kUsage, "--faststart needs a file it can seek in, not standard output");
+    plan.encoder.output = "pipe:1";
+  }
   plan.encoder.format = options.format.empty() ? stream_format_for(options.output) : options.format;
   plan.encoder.codec = !options.codec.empty() ? options.codec
                        : plan.null_output     ? "libx264"

@@ -433,3 +433,31 @@ INSTANTIATE_TEST_SUITE_P(
 
 }  // namespace
 }  // namespace vpipe::test
+
+namespace vpipe::test {
+namespace {
+
+// -o - is standard output, as ffmpeg's `-`, with its container named by -f; never a file named
+// "-".
+TEST(StdoutOutputTest, WritesTheStreamToStandardOutputWithTheContainerNamed) {
+  const std::string dir = make_temp_dir();
+  const std::string run =
+      "cd " + dir + " && " + vpipe_binary() + " run -i testsrc:size=320x240:duration=1 -o - -q";
+  ASSERT_EQ(shell(run + " -f matroska > out.mkv 2> err.txt"), 0) << read_file(dir + "/err.txt");
+  const DecodedVideo out = decode_video(dir + "/out.mkv");
+  EXPECT_EQ(out.nb_frames(), 30u);
+  EXPECT_EQ(out.width, 320);
+  ASSERT_EQ(shell(run + " -f mpegts | cat > out.ts 2> err.txt"), 0) << "a pipe, not a file";
+  EXPECT_EQ(decode_video(dir + "/out.ts").nb_frames(), 30u);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/-"));
+
+  EXPECT_EQ(shell(run + " > none.out 2> err.txt"), 2) << "no container named";
+  const std::string err = read_file(dir + "/err.txt");
+  EXPECT_EQ(count_lines(err), 1) << err;
+  EXPECT_NE(err.find("name its container with -f"), std::string::npos) << err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/-"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace vpipe::test
