@@ -449,6 +449,7 @@ int run_segment(const std::string& workdir, const std::string& index_text, bool 
   options.metrics_linger_s = 0;
   options.metrics_textfile.clear();
   options.metrics_push.clear();
+  options.progress_file.clear();  // the segment command reports its own progress
   options.dry_run = false;
   options.quiet = quiet || options.quiet;
   if (quiet) options.progress = "none";
