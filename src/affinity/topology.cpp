@@ -33,6 +33,27 @@ std::string own_cgroup_v2() {
   return "";
 }
 
+template <class T>
+void keep_lowest(std::optional<T>& lowest, std::optional<T> value) {
+  if (value && (!lowest || *lowest > *value)) lowest = value;
+}
+
+// A cgroup v2 limit: the tightest of `file` (as `parse` reads it) in this process's cgroup and
+// each of its parents up to the root.
+template <class T>
+std::optional<T> tightest_in_cgroup_v2(const std::string& file,
+                                       std::optional<T> (*parse)(const std::string&)) {
+  std::optional<T> lowest;
+  std::string path = own_cgroup_v2();
+  if (path.empty()) return lowest;
+  for (;;) {
+    keep_lowest(lowest, parse(read_file("/sys/fs/cgroup" + path + "/" + file)));
+    if (path.empty() || path == "/") break;
+    path = path.substr(0, path.find_last_of('/'));
+  }
+  return lowest;
+}
+
 }  // namespace
 
 std::optional<double> parse_cpu_max(const std::string& text) {
@@ -50,25 +71,13 @@ std::optional<double> parse_cpu_max(const std::string& text) {
 }
 
 std::optional<double> cgroup_cpu_quota() {
-  std::optional<double> lowest;
-  const auto take = [&](std::optional<double> q) {
-    if (q && (!lowest || *lowest > *q)) lowest = q;
-  };
-  // cgroup v2: the tightest cpu.max from this process's cgroup up to the root.
-  std::string path = own_cgroup_v2();
-  if (!path.empty()) {
-    for (;;) {
-      take(parse_cpu_max(read_file("/sys/fs/cgroup" + path + "/cpu.max")));
-      if (path.empty() || path == "/") break;
-      path = path.substr(0, path.find_last_of('/'));
-    }
-  }
+  std::optional<double> lowest = tightest_in_cgroup_v2("cpu.max", parse_cpu_max);
   // cgroup v1: cpu.cfs_quota_us / cpu.cfs_period_us of the cpu controller.
   const std::string v1 = "/sys/fs/cgroup/cpu/";
   const std::string quota = read_file(v1 + "cpu.cfs_quota_us");
   const std::string period = read_file(v1 + "cpu.cfs_period_us");
   if (!quota.empty() && !period.empty() && quota.rfind("-1", 0) != 0)
-    take(parse_cpu_max(quota + " " + period));
+    keep_lowest(lowest, parse_cpu_max(quota + " " + period));
   return lowest;
 }
 
@@ -88,19 +97,8 @@ std::optional<std::uint64_t> parse_memory_max(const std::string& text) {
 }
 
 std::optional<std::uint64_t> cgroup_memory_limit() {
-  std::optional<std::uint64_t> lowest;
-  const auto take = [&](std::optional<std::uint64_t> m) {
-    if (m && (!lowest || *lowest > *m)) lowest = m;
-  };
-  std::string path = own_cgroup_v2();
-  if (!path.empty()) {
-    for (;;) {
-      take(parse_memory_max(read_file("/sys/fs/cgroup" + path + "/memory.max")));
-      if (path.empty() || path == "/") break;
-      path = path.substr(0, path.find_last_of('/'));
-    }
-  }
-  take(parse_memory_max(read_file("/sys/fs/cgroup/memory/memory.limit_in_bytes")));
+  std::optional<std::uint64_t> lowest = tightest_in_cgroup_v2("memory.max", parse_memory_max);
+  keep_lowest(lowest, parse_memory_max(read_file("/sys/fs/cgroup/memory/memory.limit_in_bytes")));
   return lowest;
 }
 

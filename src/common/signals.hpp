@@ -10,4 +10,12 @@ namespace vpipe {
 // second aborts it.
 inline constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
 
+// kStopSignals as a set, for sigprocmask and sigtimedwait.
+inline sigset_t stop_signal_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (const int sig : kStopSignals) sigaddset(&set, sig);
+  return set;
+}
+
 }  // namespace vpipe

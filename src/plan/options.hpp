@@ -85,7 +85,7 @@ struct RunOptions {
   bool dry_run = false;
   bool quiet = false;
   std::string progress =
-      "auto";  // auto (a line on a terminal, periodic lines otherwise), json, none
+      "auto";                 // auto (a line on a terminal, periodic lines otherwise), json, none
   std::string progress_file;  // where progress goes: a file, or fd:N; empty: stderr
   std::string log_level = "info";
   std::string log_file;

@@ -18,10 +18,8 @@
 namespace vpipe::supervisor {
 
 SignalBlock::SignalBlock() {
-  sigset_t blocked;
-  sigemptyset(&blocked);
+  sigset_t blocked = stop_signal_set();
   sigaddset(&blocked, SIGCHLD);
-  for (const int stop : kStopSignals) sigaddset(&blocked, stop);
   sigprocmask(SIG_BLOCK, &blocked, &original_);
 }
 
@@ -56,9 +54,7 @@ DecodeLauncher::~DecodeLauncher() {
 }
 
 decode::InputInfo DecodeLauncher::wait_for_input() {
-  sigset_t stop;
-  sigemptyset(&stop);
-  for (const int sig : kStopSignals) sigaddset(&stop, sig);
+  const sigset_t stop = stop_signal_set();
   const timespec now{0, 0};
   while (!readable(reply_fd_, 200)) {
     const int sig = sigtimedwait(&stop, nullptr, &now);

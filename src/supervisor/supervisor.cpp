@@ -261,10 +261,8 @@ class Supervisor {
   }
 
   void supervise() {
-    sigset_t wait_set;
-    sigemptyset(&wait_set);
+    sigset_t wait_set = stop_signal_set();
     sigaddset(&wait_set, SIGCHLD);
-    for (const int stop : kStopSignals) sigaddset(&wait_set, stop);
     while (any_running()) {
       const timespec tick{0, 200'000'000};
       const int sig = sigtimedwait(&wait_set, nullptr, &tick);
@@ -554,9 +552,7 @@ const char* result_of(int code) {
 void linger_for_scrapes(double seconds, int port) {
   spdlog::info("metrics stay at port {} for {:g} s (--metrics-linger; Ctrl-C to leave now)", port,
                seconds);
-  sigset_t stop;
-  sigemptyset(&stop);
-  for (const int sig : kStopSignals) sigaddset(&stop, sig);
+  const sigset_t stop = stop_signal_set();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (true) {
     const auto left = deadline - std::chrono::steady_clock::now();
