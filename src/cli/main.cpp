@@ -12,6 +12,7 @@
 #include "common/error.hpp"
 #include "common/log.hpp"
 #include "common/process_title.hpp"
+#include "common/signals.hpp"
 #include "plan/options.hpp"
 #include "plan/run_flags.hpp"
 #include "stage/launch.hpp"
@@ -129,12 +130,22 @@ void add_bench_command(CLI::App& app, vpipe::cli::BenchOptions& bench_options) {
                     "Write a PNG of fps and efficiency vs workers (needs gnuplot)");
 }
 
+// The first code of vpipe's to run: before the shared libraries' initialisers, and so tens of
+// milliseconds before main (common/signals.hpp).
+void block_stop_signals_first(int /*argc*/, char** /*argv*/, char** envp) {
+  vpipe::block_stop_signals_from_the_start(envp);
+}
+[[gnu::section(".preinit_array"),
+  gnu::used]] void (*const kPreinit)(int, char**, char**) = &block_stop_signals_first;
+
 }  // namespace
 
 int main(int argc, char** argv) {
   // A file-size limit (ulimit -f) must fail a write with EFBIG, reported as an output error,
   // not kill the process by SIGXFSZ's default action. Stages inherit the disposition.
   signal(SIGXFSZ, SIG_IGN);
+  // The launcher's word is for this process only (stages and jobs start from a known mask).
+  unsetenv("VPIPE_STARTUP_BLOCKED");
   vpipe::remember_args(argc, argv);
   if (vpipe::stage::is_stage_launch(argc, argv)) return vpipe::stage::stage_main(argc, argv);
 
@@ -180,6 +191,9 @@ int main(int argc, char** argv) {
     return static_cast<int>(ExitCode::kUsage);
   }
 
+  // Only `vpipe run` takes stop signals blocked (the supervisor answers them); the other
+  // commands handle them, or die by them, as usual.
+  if (!app.got_subcommand("run") || segments.one_shot()) vpipe::restore_startup_signal_mask();
   if (app.got_subcommand("filters")) return list_filters();
   if (app.got_subcommand("bench")) return vpipe::cli::run_bench(bench_options);
 

@@ -119,6 +119,7 @@ int stage_main(int argc, char** argv) {
   // Ctrl-C, a closed terminal, `timeout`, `kill -- -PGID` and systemd reach the whole process
   // group: only the supervisor decides how the run stops (it drains, then ends the stages).
   for (const int sig : kStopSignals) signal(sig, SIG_IGN);
+  restore_startup_signal_mask();
   const std::string name = args->id.name();
   prctl(PR_SET_NAME, ("vpipe:" + name).c_str());
   if (args->id.role == StageRole::kDecode) {

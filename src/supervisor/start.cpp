@@ -20,7 +20,9 @@ namespace vpipe::supervisor {
 SignalBlock::SignalBlock() {
   sigset_t blocked = stop_signal_set();
   sigaddset(&blocked, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &blocked, &original_);
+  sigprocmask(SIG_BLOCK, &blocked, nullptr);
+  // Not the mask at this point: the stop signals have been blocked since vpipe started.
+  original_ = startup_signal_mask();
 }
 
 SignalBlock::~SignalBlock() {

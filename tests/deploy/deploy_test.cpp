@@ -157,9 +157,11 @@ TEST(DeployTest, DockerfileRunsAsAUserUnderAnInitAndShipsEveryLibraryVpipeLoads)
                      runtime.find("rm -rf") - runtime.find("--no-install-recommends"));
   for (std::sregex_iterator it(install.begin(), install.end(), word), end; it != end; ++it)
     packages.insert(it->str());
-  // Every library the built binary links (its NEEDED entries, found where the loader finds them)
-  // and the two it loads at run time, as Debian packages; the C and C++ runtimes are in the base.
-  const std::string binary = vpipe_binary();
+  // Every library the built program links (its NEEDED entries, found where the loader finds
+  // them) and the two it loads at run time, as Debian packages; the C and C++ runtimes are in the
+  // base. The program is vpipe-core, beside the static `vpipe` launcher.
+  const std::string binary =
+      (std::filesystem::path(vpipe_binary()).parent_path() / "vpipe-core").string();
   std::vector<std::string> paths;
   std::istringstream ldd(output_of("ldd " + binary));
   const std::string needed = output_of("readelf -d " + binary);

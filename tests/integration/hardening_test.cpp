@@ -411,6 +411,32 @@ TEST_F(HardeningTest, AStopSignalWhileStartingStopsTheRunWithItsOwnExitCode) {
   }
 }
 
+// The same at fixed times after the exec, while the libraries' initialisers and main's parsing
+// run (tens of milliseconds): the stop signals are blocked before the first of them, so the
+// signal still waits for the supervisor. Only the loader's mapping of the libraries (a few ms
+// here) comes before that.
+TEST_F(HardeningTest, AStopSignalDuringTheLibrariesStartStopsTheRunWithItsOwnExitCode) {
+  for (const int delay_ms : {20, 35, 50, 70, 100}) {
+    SCOPED_TRACE(std::to_string(delay_ms) + " ms after the exec");
+    const pid_t pid =
+        start_vpipe({"run", "-y", "-i", "testsrc:size=320x240:duration=20", "-o", path("out.mkv")},
+                    path("early"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    kill(pid, SIGTERM);
+    const int code = wait_vpipe(pid, 30);
+    const std::string err = read_file(path("early.err"));
+    EXPECT_EQ(code, 255) << err;
+    EXPECT_THAT(err, HasSubstr("stopped by a signal")) << err;
+    std::filesystem::remove(path("out.mkv"));
+  }
+  // Other commands handle stop signals themselves: `vpipe bench` is interrupted, not left to
+  // finish with the signal pending.
+  const pid_t listing = start_vpipe({"bench", "--quick", "--frames", "30"}, path("bench"));
+  std::this_thread::sleep_for(300ms);
+  kill(listing, SIGTERM);
+  EXPECT_NE(wait_vpipe(listing, 30), 0) << read_file(path("bench.err"));
+}
+
 // 6. Ten runs at once share nothing: every one finishes with the same pictures.
 
 TEST_F(HardeningTest, TenConcurrentRunsAllSucceedWithIdenticalOutput) {
