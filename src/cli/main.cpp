@@ -11,6 +11,7 @@
 #include "cli/segments_cli.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
+#include "common/memory.hpp"
 #include "common/process_title.hpp"
 #include "common/signals.hpp"
 #include "plan/options.hpp"
@@ -205,11 +206,15 @@ int main(int argc, char** argv) {
     if (segments.one_shot()) return segments.run_one_shot(options, args);
     return vpipe::supervisor::run(options);
   } catch (const vpipe::Error& e) {
+    if (e.what()[0] == '\0') return static_cast<int>(e.code());  // a stage said it already
     // A stop request is not an error: its line says what happened.
     std::fprintf(stderr,
                  e.code() == vpipe::ExitCode::kStopped ? "vpipe: %s\n" : "vpipe: error: %s\n",
                  e.what());
     return static_cast<int>(e.code());
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "vpipe: error: %s\n", vpipe::out_of_memory_text("vpipe").c_str());
+    return static_cast<int>(ExitCode::kRunFailed);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "vpipe: error: %s\n", e.what());
     return static_cast<int>(ExitCode::kRunFailed);

@@ -8,6 +8,10 @@
 
 namespace vpipe {
 
+// The exit code of a stage that printed its own error line, having no run segment to record it
+// in (it could not map it): the supervisor adds no second line, and the run exits 1.
+inline constexpr int kStageSaidItself = 99;
+
 // "killed by signal KILL" or "exited with code 3".
 inline std::string describe_status(int status) {
   if (WIFSIGNALED(status)) return std::string("killed by signal ") + sigabbrev_np(WTERMSIG(status));

@@ -19,6 +19,7 @@ extern "C" {
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/memory.hpp"
 
 namespace vpipe::decode {
 namespace {
@@ -396,6 +397,8 @@ bool Decoder::feed_packet() {
     ret = avcodec_send_packet(codec_.get(), pkt);
     av_packet_unref(pkt);
     if (ret < 0 && ret != AVERROR(EAGAIN)) {
+      if (out_of_memory(ret))
+        fail_out_of_memory(std::string("the ") + codec_->codec->name + " decoder");
       ++errors_;
       spdlog::debug("decoder rejected a packet: {}", av::error_text(ret));
     }
@@ -429,6 +432,8 @@ AVFrame* Decoder::next_frame() {
     }
     if (ret == AVERROR_EOF) return nullptr;
     if (ret != AVERROR(EAGAIN)) {
+      if (out_of_memory(ret))
+        fail_out_of_memory(std::string("the ") + codec_->codec->name + " decoder");
       ++errors_;
       spdlog::debug("decoder error: {}", av::error_text(ret));
     }

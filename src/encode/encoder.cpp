@@ -18,6 +18,7 @@ extern "C" {
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/memory.hpp"
 #include "encode/audio_copy.hpp"
 
 namespace vpipe::encode {
@@ -328,6 +329,7 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   }
   av_dict_free(&opts);
   if (ret < 0) {
+    if (out_of_memory(ret)) fail_out_of_memory("the " + std::string(codec->name) + " encoder");
     fail(ExitCode::kUsage, "cannot open encoder " + std::string(codec->name) + " for " +
                                std::to_string(params.width) + "x" + std::to_string(params.height) +
                                ": " + av::error_text(ret));
@@ -343,7 +345,7 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
     e->converted_->width = c->width;
     e->converted_->height = c->height;
     if (av_frame_get_buffer(e->converted_.get(), 0) < 0)
-      fail(ExitCode::kRunFailed, "out of memory");
+      fail_out_of_memory("the pixel format conversion");
     e->sws_.reset(sws_getContext(c->width, c->height, AV_PIX_FMT_YUV420P, c->width, c->height,
                                  c->pix_fmt, SWS_BILINEAR, nullptr, nullptr, nullptr));
   }
@@ -439,7 +441,8 @@ void Encoder::send(AVFrame* frame) {
   AVCodecContext* c = codec_.get();
   AVFrame* to_send = frame;
   if (converted_) {
-    if (av_frame_make_writable(converted_.get()) < 0) fail(ExitCode::kRunFailed, "out of memory");
+    if (av_frame_make_writable(converted_.get()) < 0)
+      fail_out_of_memory("the pixel format conversion");
     sws_scale(sws_.get(), frame->data, frame->linesize, 0, frame->height, converted_->data,
               converted_->linesize);
     converted_->pts = frame->pts;
@@ -463,8 +466,13 @@ void Encoder::send(AVFrame* frame) {
   video_end_s_ = static_cast<double>(to_send->pts + duration) * av_q2d(c->time_base);
   to_send->pict_type = AV_PICTURE_TYPE_NONE;
   const int ret = avcodec_send_frame(c, to_send);
-  if (ret < 0) fail(ExitCode::kRunFailed, "encoder " + codec_name_ + ": " + av::error_text(ret));
+  if (ret < 0) encoder_failed(ret);
   drain();
+}
+
+void Encoder::encoder_failed(int averror) const {
+  if (out_of_memory(averror)) fail_out_of_memory("the " + codec_name_ + " encoder");
+  fail(ExitCode::kRunFailed, "encoder " + codec_name_ + ": " + av::error_text(averror));
 }
 
 void Encoder::drain() {
@@ -472,7 +480,7 @@ void Encoder::drain() {
   for (;;) {
     int ret = avcodec_receive_packet(c, packet_.get());
     if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return;
-    if (ret < 0) fail(ExitCode::kRunFailed, "encoder " + codec_name_ + ": " + av::error_text(ret));
+    if (ret < 0) encoder_failed(ret);
     const auto shown = durations_.find(packet_->pts);
     if (shown != durations_.end()) {
       packet_->duration = shown->second;

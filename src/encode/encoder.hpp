@@ -94,6 +94,8 @@ class Encoder {
  private:
   Encoder() = default;
   void drain();
+  // A failed send or receive: out of memory, or the encoder's own error. Throws.
+  [[noreturn]] void encoder_failed(int averror) const;
   // Adds the video stream (and the audio), opens the file and writes the header.
   void start_muxing(const StreamParams& params, const AVCodecParameters* video,
                     AVRational time_base);

@@ -83,6 +83,6 @@ static_assert(std::is_standard_layout_v<ControlBlock>,
               "every process reads it at offset 0 of the segment: one plain layout for all");
 
 // Records the run's first failure (exit code and one line); later ones are ignored. Any process.
-void record_first_error(ControlBlock& control, int exit_code, const std::string& text);
+void record_first_error(ControlBlock& control, int exit_code, std::string_view text) noexcept;
 
 }  // namespace vpipe::shm

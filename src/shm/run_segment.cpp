@@ -13,6 +13,7 @@
 #include <new>
 
 #include "common/error.hpp"
+#include "common/memory.hpp"
 
 namespace vpipe::shm {
 namespace {
@@ -93,11 +94,12 @@ pid_t current_pid() {
 
 }  // namespace
 
-void record_first_error(ControlBlock& control, int exit_code, const std::string& text) {
+void record_first_error(ControlBlock& control, int exit_code, std::string_view text) noexcept {
   std::uint32_t expected = 0;
   if (!control.error_claimed.compare_exchange_strong(expected, 1)) return;
   control.error_code = exit_code;
-  std::snprintf(control.error_text, sizeof(control.error_text), "%s", text.c_str());
+  std::snprintf(control.error_text, sizeof(control.error_text), "%.*s",
+                static_cast<int>(text.size()), text.data());
 }
 
 Slot& Slot::operator=(Slot&& other) noexcept {
@@ -322,6 +324,8 @@ RunSegment RunSegment::create(const SegmentSpec& spec, int fd) {
   if (base == nullptr) {
     const int err = errno;
     close(fd);
+    if (err == ENOMEM)
+      fail_out_of_memory("mapping the run's frames (" + std::to_string(l.total >> 20) + " MiB)");
     fail(ExitCode::kRunFailed, "cannot map " + std::to_string(l.total >> 20) +
                                    " MiB of shared memory: " + std::strerror(err));
   }
@@ -367,6 +371,8 @@ RunSegment RunSegment::attach(int fd) {
     fail(ExitCode::kRunFailed, "fd " + std::to_string(fd) + " is not a vpipe run segment");
   }
   void* base = map_segment(fd, header[1]);
+  if (base == nullptr && errno == ENOMEM)
+    fail_out_of_memory("mapping the run's frames (" + std::to_string(header[1] >> 20) + " MiB)");
   if (base == nullptr)
     fail(ExitCode::kRunFailed, std::string("cannot map the run segment: ") + std::strerror(errno));
   return RunSegment(fd, base, header[1]);

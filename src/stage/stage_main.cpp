@@ -10,12 +10,16 @@
 
 #include <cstdio>
 #include <cstring>
+#include <new>
+#include <optional>
 #include <string>
 
 #include "common/av.hpp"
 #include "common/error.hpp"
+#include "common/exit_status.hpp"
 #include "common/line_pipe.hpp"
 #include "common/log.hpp"
+#include "common/memory.hpp"
 #include "common/signals.hpp"
 #include "decode/decoder.hpp"
 #include "stage/launch.hpp"
@@ -38,12 +42,41 @@ void pin(const std::vector<int>& cpus) {
     spdlog::warn("cannot pin to CPUs: {}", std::strerror(errno));
 }
 
+// Where an allocation that fails for good (operator new's handler) is reported: the run's first
+// error when the segment is mapped, else this stage's own line. Set once per stage process.
+shm::ControlBlock* g_control = nullptr;
+char g_stage_name[32] = "stage";
+
+// No allocation here: the text is built in a fixed buffer.
+[[noreturn]] void on_out_of_memory() {
+  char text[256];
+  const std::size_t n = out_of_memory_text(g_stage_name, text, sizeof text);
+  if (g_control != nullptr) {
+    shm::record_first_error(*g_control, static_cast<int>(ExitCode::kRunFailed), {text, n});
+    _exit(static_cast<int>(ExitCode::kRunFailed));
+  }
+  char line[300];
+  const int len =
+      std::snprintf(line, sizeof line, "vpipe: error: %.*s\n", static_cast<int>(n), text);
+  if (len > 0) (void)!write(STDERR_FILENO, line, static_cast<std::size_t>(len));
+  _exit(kStageSaidItself);
+}
+
 // Attaches the run segment and runs `body(segment, plan)`; a failure becomes the run's first error
-// (the line the scheduler prints) and this process's exit code.
+// (the line the supervisor prints) and this process's exit code. A segment that cannot be mapped
+// is this stage's own one line (there is nowhere to record it), and kStageSaidItself.
 template <typename Body>
 int run_on_segment(int fd, const std::string& name, Body&& body) {
-  shm::RunSegment segment = shm::RunSegment::attach(fd);
+  std::optional<shm::RunSegment> attached;
+  try {
+    attached.emplace(shm::RunSegment::attach(fd));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vpipe: error: %s: %s\n", name.c_str(), e.what());
+    return kStageSaidItself;
+  }
+  shm::RunSegment& segment = *attached;
   shm::ControlBlock& control = segment.control();
+  g_control = &control;
   // Whatever way the stage ends, the counts of repeated libav warnings are logged.
   struct FlushRepeats {
     ~FlushRepeats() { av::flush_repeated_logs(); }
@@ -122,12 +155,14 @@ int stage_main(int argc, char** argv) {
   restore_startup_signal_mask();
   const std::string name = args->id.name();
   prctl(PR_SET_NAME, ("vpipe:" + name).c_str());
+  std::snprintf(g_stage_name, sizeof g_stage_name, "%s", name.c_str());
+  std::set_new_handler(on_out_of_memory);
   if (args->id.role == StageRole::kDecode) {
     try {
       return decode_stage_main(*args);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "vpipe: error: decode: %s\n", e.what());
-      return static_cast<int>(ExitCode::kRunFailed);
+      return kStageSaidItself;
     }
   }
   if (args->start_fd >= 0 && !wait_for_go(args->start_fd)) return 0;

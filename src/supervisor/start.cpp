@@ -71,6 +71,9 @@ decode::InputInfo DecodeLauncher::wait_for_input() {
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = -1;
+    // Its own line is out already (an empty text: nothing more is printed).
+    if (WIFEXITED(status) && WEXITSTATUS(status) == kStageSaidItself)
+      fail(ExitCode::kRunFailed, "");
     fail(ExitCode::kRunFailed, "decode " + describe_status(status) + " while opening the input");
   }
   return stage::parse_open_reply(*line);

@@ -394,6 +394,11 @@ class Supervisor {
       std::fprintf(stderr, "vpipe: error: aborted by a second signal; the output is incomplete\n");
       return static_cast<int>(ExitCode::kInterrupted);
     }
+    for (const auto& c : children_) {
+      // It printed its line itself: the first error, before anything it caused.
+      if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == kStageSaidItself)
+        return static_cast<int>(ExitCode::kRunFailed);
+    }
     if (control.error_claimed.load() != 0) {
       std::fprintf(stderr, "vpipe: error: %s\n", control.error_text);
       return control.error_code;

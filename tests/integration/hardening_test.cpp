@@ -376,6 +376,52 @@ TEST_F(HardeningTest, AFileSizeLimitIsAnErrorLineNotAKillingSignal) {
   EXPECT_THAT(small_err, HasSubstr("the file-size limit (ulimit -f) is 64 KiB"));
 }
 
+// An address-space limit (ulimit -v) that runs out while decoding, encoding or mapping the
+// frames is "out of memory": one line naming where, exit 1. Never a success with frames missing,
+// never blamed on the input (exit 3) or on the flags (exit 2), never a crash. Only the dynamic
+// loader's own failure, below what vpipe needs to start at all, comes before (exit 127).
+TEST_F(HardeningTest, AnAddressSpaceLimitIsOutOfMemoryNeverSuccessOrBlame) {
+  ASSERT_EQ(
+      shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30:duration=2 "
+            "-c:v libx264 -preset veryfast -bf 3 -g 60 -pix_fmt yuv420p '" +
+            path("in.mp4") + "'"),
+      0);
+  int out_of_memory = 0, done = 0;
+  for (int kib = 250000; kib <= 520000; kib += 18000) {
+    for (const std::string& out : {std::string("null"), path("out.mkv")}) {
+      SCOPED_TRACE("ulimit -v " + std::to_string(kib) + " -o " + out);
+      const std::string err = path("err.txt");
+      const int code =
+          shell("bash -c 'ulimit -v " + std::to_string(kib) + "; exec " + vpipe_binary() +
+                " run -q -y -i " + path("in.mp4") + " -o " + out + "' 2>" + err);
+      const std::string text = read_file(err);
+      if (code == 127) {
+        EXPECT_THAT(text, HasSubstr("error while loading shared libraries"));
+        continue;
+      }
+      if (code == 0) {
+        ++done;
+        if (out != "null") {
+          EXPECT_EQ(decode_video(out).nb_frames(), 60u) << text;
+        }
+        continue;
+      }
+      ++out_of_memory;
+      EXPECT_EQ(code, 1) << text;
+      int error_lines = 0;
+      std::istringstream lines(text);
+      for (std::string line; std::getline(lines, line);)
+        error_lines += line.starts_with("vpipe: error:");
+      EXPECT_EQ(error_lines, 1) << text;
+      EXPECT_THAT(text, HasSubstr("out of memory in ")) << text;
+      EXPECT_THAT(text, HasSubstr("ulimit -v, is")) << text;
+    }
+  }
+  // The sweep crosses from failing to finishing.
+  EXPECT_GT(out_of_memory, 0);
+  EXPECT_GT(done, 0);
+}
+
 // A stop signal at any moment from when vpipe can take one (its first step blocks them; the
 // dynamic loader's few tens of milliseconds before are the kernel's) is a request to stop:
 // never the signal's default action (exit 143 with no word), never an input error.
