@@ -208,6 +208,12 @@ void AudioCopy::BsfDeleter::operator()(AVBSFContext* bsf) const {
   av_bsf_free(&bsf);
 }
 
+void AudioTrack::write_failed(int averror) const {
+  av::route_logs_to_spdlog(/*quiet=*/true);  // as the video's write error (encoder.cpp)
+  fail(ExitCode::kOutput, "output '" + std::string(mux_->url != nullptr ? mux_->url : "") +
+                              "': writing audio failed: " + av::error_text(averror));
+}
+
 void AudioCopy::write(AVPacket* packet) {
   packet->stream_index = out_stream_->index;
   packet->pos = -1;
@@ -218,7 +224,7 @@ void AudioCopy::write(AVPacket* packet) {
   }
   if (packet->dts != AV_NOPTS_VALUE) last_dts_ = packet->dts;
   const int ret = av_interleaved_write_frame(mux_, packet);
-  if (ret < 0) fail(ExitCode::kOutput, "output: writing audio failed: " + av::error_text(ret));
+  if (ret < 0) write_failed(ret);
   ++packets_;
 }
 
@@ -340,7 +346,7 @@ void AudioTranscode::write_packets() {
     av_packet_rescale_ts(packet_.get(), e->time_base, out_stream_->time_base);
     packet_->stream_index = out_stream_->index;
     const int wret = av_interleaved_write_frame(mux_, packet_.get());
-    if (wret < 0) fail(ExitCode::kOutput, "output: writing audio failed: " + av::error_text(wret));
+    if (wret < 0) write_failed(wret);
     ++packets_;
   }
 }

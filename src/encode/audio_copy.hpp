@@ -70,6 +70,8 @@ class AudioTrack {
   std::int64_t origin_ts_ = 0;              // origin_s_ in the input stream's time base
   std::int64_t next_dts_ = AV_NOPTS_VALUE;  // where the last packet read ends
   AVFormatContext* mux_ = nullptr;
+  // A failed write, as an output error naming the file. Throws.
+  [[noreturn]] void write_failed(int averror) const;
   AVStream* out_stream_ = nullptr;
   std::uint64_t packets_ = 0;
 };

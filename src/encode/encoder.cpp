@@ -25,6 +25,9 @@ namespace vpipe::encode {
 namespace {
 
 [[noreturn]] void output_error(const std::string& output, const std::string& cause) {
+  // The run has failed: what libav says while the encoders and the file are closed is not news
+  // (libopus: "frames left in the queue"); --log-level debug still shows it.
+  av::route_logs_to_spdlog(/*quiet=*/true);
   fail(ExitCode::kOutput, "output '" + output + "': " + cause);
 }
 

@@ -350,6 +350,25 @@ TEST_F(HardeningTest, FullDiskIsAnOutputErrorAndDoesNotHang) {
       expect_error({"run", "-i", "testsrc:size=640x360:duration=5", "-c:v", "ffv1", "-o", out}, 4,
                    "'" + out + "'", 30);
   EXPECT_THAT(err, HasSubstr("No space left on device"));
+  // With audio, into each container: the one line names the file (whichever stream's write
+  // failed first), and what fitted is kept and plays: never an empty file.
+  ASSERT_EQ(
+      shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=640x360:rate=30:duration=6 "
+            "-f lavfi -i sine=frequency=660:sample_rate=48000:duration=6 -c:v libx264 "
+            "-preset veryfast -b:v 4M -c:a aac -shortest '" +
+            path("av.mp4") + "'"),
+      0);
+  for (const std::string ext : {"mkv", "webm", "ts", "mp4"}) {
+    SCOPED_TRACE(ext);
+    for (const auto& f : std::filesystem::directory_iterator(mnt)) std::filesystem::remove(f);
+    const std::string full = mnt + "/out." + ext;
+    std::vector<std::string> args = {"run", "-q", "-i", path("av.mp4"), "-o", full};
+    if (ext == "webm") args.insert(args.end(), {"-c:v", "libvpx", "-b:v", "4M"});
+    const std::string text = expect_error(args, 4, "'" + full + "'", 60);
+    EXPECT_THAT(text, HasSubstr("No space left on device"));
+    EXPECT_EQ(count_lines(text), 1) << text;
+    EXPECT_GT(decode_video(full).nb_frames(), 0u);
+  }
 }
 
 // A file-size limit (ulimit -f) fails the write that crosses it: an output error naming the
