@@ -358,6 +358,7 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
   describe_video(input, raw, stream, info);
   d.packet_.reset(av_packet_alloc());
   d.frame_.reset(av_frame_alloc());
+  d.repair_ = TimestampRepair(d.format_.get());
   d.live_network_ = is_live_source(info) && info.url.find("://") != std::string::npos;
   d.timeout_s_ = settings.timeout_s;
   return d;
@@ -390,10 +391,14 @@ bool Decoder::feed_packet() {
       return true;
     }
     if (pkt->stream_index != info_.stream_index) {
-      if (pkt->stream_index == info_.audio_stream_index && audio_sink_) audio_sink_(*pkt);
+      if (pkt->stream_index == info_.audio_stream_index && audio_sink_) {
+        repair_.fix(pkt, format_->streams[pkt->stream_index]);
+        audio_sink_(*pkt);
+      }
       av_packet_unref(pkt);
       continue;
     }
+    repair_.fix(pkt, format_->streams[pkt->stream_index]);
     ret = avcodec_send_packet(codec_.get(), pkt);
     av_packet_unref(pkt);
     if (ret < 0 && ret != AVERROR(EAGAIN)) {
@@ -418,6 +423,7 @@ bool Decoder::seek_to(int stream_index, std::int64_t ts) {
   if (!info_.seekable) return false;
   if (avformat_seek_file(format_.get(), stream_index, INT64_MIN, ts, ts, 0) < 0) return false;
   avcodec_flush_buffers(codec_.get());
+  repair_.reset();
   return true;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/av.hpp"
+#include "common/timestamp_repair.hpp"
 
 namespace vpipe::decode {
 
@@ -117,6 +118,8 @@ class Decoder {
   [[nodiscard]] const InputInfo& info() const { return info_; }
   // Packets or frames the decoder rejected (damaged input); the run goes on.
   [[nodiscard]] std::uint64_t errors() const { return errors_; }
+  // Packets whose timestamps jumped and were put back on a continuous timeline.
+  [[nodiscard]] std::uint64_t timestamp_repairs() const { return repair_.repairs(); }
 
  private:
   // Keyframe at or before `ts` (of `stream_index`; -1: AV_TIME_BASE units), decoder flushed.
@@ -143,6 +146,7 @@ class Decoder {
   double timeout_s_ = 0;
   bool flushed_ = false;
   std::uint64_t errors_ = 0;
+  TimestampRepair repair_;
 };
 
 }  // namespace vpipe::decode

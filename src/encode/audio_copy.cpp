@@ -36,6 +36,7 @@ void AudioTrack::open_input(const std::string& url, int stream_index, double ori
         static_cast<int>(i) == stream_index ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
   }
   stream_index_ = stream_index;
+  repair_ = TimestampRepair(raw, /*say=*/false);
   in_par_ = raw->streams[stream_index]->codecpar;
   in_time_base_ = raw->streams[stream_index]->time_base;
   set_origin(origin_s);
@@ -90,6 +91,7 @@ bool AudioTrack::read_packet(AVPacket* packet) {
       return false;
     }
     if (packet->stream_index == stream_index_) {
+      repair_.fix(packet, input_->streams[stream_index_]);
       fill_timestamps(packet);
       return true;
     }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/av.hpp"
+#include "common/timestamp_repair.hpp"
 #include "shm/packet_ring.hpp"
 
 struct SwrContext;
@@ -59,6 +60,7 @@ class AudioTrack {
   [[nodiscard]] double output_seconds(std::int64_t ts) const;
 
   av::InputContextPtr input_;
+  TimestampRepair repair_;  // the input's jumps, as decode repairs them
   std::optional<shm::PacketRing> ring_;
   std::vector<std::uint8_t> ring_data_;
   av::CodecParametersPtr ring_par_;

@@ -447,6 +447,8 @@ class DecodeStage {
     if (decoder_.errors() > 0)
       spdlog::warn("{} damaged packets or frames in the input were skipped or concealed",
                    decoder_.errors());
+    if (decoder_.timestamp_repairs() > 1)
+      spdlog::warn("{} input timestamps that jumped were repaired", decoder_.timestamp_repairs());
     // Stopped before the first frame (a signal while the input opened) is not an input error.
     if (decoded_ == 0 && control_.stop_input.load() == 0) {
       if (plan_.start_s > 0 && range.read() > 0)

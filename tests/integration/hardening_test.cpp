@@ -395,6 +395,49 @@ TEST_F(HardeningTest, AFileSizeLimitIsAnErrorLineNotAKillingSignal) {
   EXPECT_THAT(small_err, HasSubstr("the file-size limit (ulimit -f) is 64 KiB"));
 }
 
+// Input timestamps that jump: transport streams spliced with a leap forward or back of hours (a
+// restarted encoder), and a Matroska file whose timestamps go wild from its 75th packet. The
+// ffmpeg CLI finishes each into MP4 with the input's length; so must vpipe, saying so once,
+// not fail at the muxer ("Application provided duration ... is invalid") or keep the hours.
+TEST_F(HardeningTest, InputTimestampsThatJumpAreRepairedBeforeTheMuxer) {
+  ASSERT_EQ(
+      shell("cd " + dir_ +
+            " && ffmpeg -nostdin -v error -y -f lavfi "
+            "-i testsrc2=size=320x240:rate=30:duration=4 -f lavfi "
+            "-i sine=frequency=660:sample_rate=48000:duration=4 -c:v libx264 -preset veryfast "
+            "-bf 3 -pix_fmt yuv420p -c:a aac -shortest in.mp4 && "
+            "ffmpeg -nostdin -v error -y -i in.mp4 -c copy a.ts && "
+            "ffmpeg -nostdin -v error -y -i in.mp4 -c copy -output_ts_offset 20000 b.ts && "
+            "cat a.ts b.ts > forward.ts && cat b.ts a.ts > back.ts && "
+            "ffmpeg -nostdin -v error -y -i in.mp4 -c copy -bsf:v \"setts="
+            "pts=if(gte(N\\,75)\\,PTS+100000000000\\,PTS):"
+            "dts=if(gte(N\\,75)\\,DTS+100000000000\\,DTS)\" wild.mkv"),
+      0);
+  const struct {
+    std::string input;
+    std::size_t frames;
+    double seconds;
+  } cases[] = {{"forward.ts", 240, 8}, {"back.ts", 240, 8}, {"wild.mkv", 120, 4}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.input);
+    const std::string out = path(c.input + ".mp4");
+    const RunResult r = run_vpipe({"run", "-q", "-y", "-i", path(c.input), "-o", out}, 60);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    int said = 0;
+    std::istringstream lines(r.err);
+    for (std::string line; std::getline(lines, line);)
+      said += line.find("s off at") != std::string::npos ||
+              line.find("input timestamps jump by") != std::string::npos;
+    EXPECT_EQ(said, 1) << r.err;
+    EXPECT_NEAR(static_cast<double>(decode_video(out).nb_frames()), static_cast<double>(c.frames),
+                3);
+    for (const StreamInfo& st : probe_streams(out)) {
+      SCOPED_TRACE(st.type);
+      EXPECT_NEAR(st.duration_s, c.seconds, 0.25);
+    }
+  }
+}
+
 // An address-space limit (ulimit -v) that runs out while decoding, encoding or mapping the
 // frames is "out of memory": one line naming where, exit 1. Never a success with frames missing,
 // never blamed on the input (exit 3) or on the flags (exit 2), never a crash. Only the dynamic
