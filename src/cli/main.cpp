@@ -1,4 +1,6 @@
 // vpipe command line: `vpipe run`, `vpipe filters`, and the hidden stage entry point.
+#include <sys/prctl.h>
+
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
@@ -149,6 +151,8 @@ int main(int argc, char** argv) {
   unsetenv("VPIPE_STARTUP_BLOCKED");
   vpipe::remember_args(argc, argv);
   if (vpipe::stage::is_stage_launch(argc, argv)) return vpipe::stage::stage_main(argc, argv);
+  // What ps, top and `pgrep -x vpipe` show, started through the launcher or not.
+  prctl(PR_SET_NAME, "vpipe");
 
   CLI::App app{
       "vpipe: a multi-process video pipeline (decode -> transform workers -> encode over shared "

@@ -175,6 +175,14 @@ bool header_takes(const EncoderSettings& s, const AVOutputFormat* fmt,
   return ret >= 0;
 }
 
+// Whether the encoder's time base must be 1/fps (see Encoder::open).
+bool needs_frame_rate_time_base(const AVCodec* codec, const AVOutputFormat* fmt) {
+  static const std::set<std::string_view> kContainers = {"mxf", "mxf_d10", "mxf_opatom", "gxf",
+                                                         "dv"};
+  return codec->id == AV_CODEC_ID_MPEG1VIDEO || codec->id == AV_CODEC_ID_MPEG2VIDEO ||
+         kContainers.count(fmt->name) != 0;
+}
+
 }  // namespace
 
 bool is_single_image(const EncoderSettings& s) {
@@ -290,10 +298,18 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   // Keep the input's time base so timestamps pass through exactly; MPEG-4 part 2 limits the
   // denominator to 16 bits, so fall back to 1/fps there. Theora counts frames (its Ogg granule
   // is a frame number), so it gets 1/fps always.
+  // MPEG-1/2 video, and the broadcast containers (MXF, GXF, DV), take only a frame rate as
+  // their time base, from the codec's list where it has one (the nearest, as the ffmpeg CLI
+  // picks it: 15 fps becomes 24000/1001 for MPEG-2); VFR timing is put on that grid.
   c->time_base = params.time_base;
   if ((codec->id == AV_CODEC_ID_MPEG4 && c->time_base.den > 65535) ||
-      codec->id == AV_CODEC_ID_THEORA)
-    c->time_base = av_inv_q(params.frame_rate);
+      codec->id == AV_CODEC_ID_THEORA || needs_frame_rate_time_base(codec, fmt)) {
+    if (codec->supported_framerates != nullptr) {
+      c->framerate = codec->supported_framerates[av_find_nearest_q_idx(
+          c->framerate, codec->supported_framerates)];
+    }
+    c->time_base = av_inv_q(c->framerate);
+  }
   c->thread_count = s.threads;
   if (s.gop) c->gop_size = *s.gop;
   if (s.bitrate) c->bit_rate = *s.bitrate;
@@ -427,6 +443,19 @@ void Encoder::start_muxing(const StreamParams& params, const AVCodecParameters* 
   if (ret < 0) {
     // The scheduler removes the file this failed run leaves without a frame.
     const std::string why = av::last_error_message();
+    // A container that refuses the stream (MXF: only broadcast frame rates and its own codecs,
+    // which it cannot be asked about up front) is a usage error, as the codecs the up-front
+    // check knows it cannot hold are; a failed write is the output's.
+    const bool io = ret == AVERROR(EIO) || ret == AVERROR(ENOSPC) || ret == AVERROR(EFBIG) ||
+                    ret == AVERROR(EPIPE) || ret == AVERROR(EACCES) || ret == AVERROR(EROFS) ||
+                    ret == AVERROR(EDQUOT) || ret == AVERROR(ENOENT);
+    if (!io) {
+      av::route_logs_to_spdlog(/*quiet=*/true);
+      fail(ExitCode::kUsage,
+           "the " + std::string(mux_->oformat->name) +
+               " container refuses this stream: " + (why.empty() ? av::error_text(ret) : why) +
+               " (choose another container, e.g. -o NAME.mkv, or codec)");
+    }
     output_error(s.output, "cannot write the header: " + (why.empty() ? av::error_text(ret) : why));
   }
   header_written_ = true;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 
+#include "support/media.hpp"
 #include "support/vpipe_process.hpp"
 
 namespace vpipe::test {
@@ -56,11 +57,26 @@ TEST_F(BadInputTest, OutputThatIsTheInputIsRefusedAndTheInputKept) {
 }
 
 // A container that refuses the stream only when its header is written (MXF has no list of the
-// codecs it holds): libav's reason in the one error line, and no empty file left behind.
+// codecs it holds): a usage error as the up-front check's are, with libav's reason in the one
+// line, and no empty file left behind.
 TEST_F(BadInputTest, HeaderTheContainerRefusesLeavesNoFile) {
-  expect_error({"run", "-i", kSample, "-an", "-c:v", "mpeg4", "-o", path("out.mxf")}, 4,
-               "cannot write the header");
+  expect_error({"run", "-i", kSample, "-an", "-c:v", "mpeg4", "-o", path("out.mxf")}, 2,
+               "the mxf container refuses this stream: track 0: could not find essence container");
   EXPECT_FALSE(std::filesystem::exists(path("out.mxf")));
+}
+
+// MPEG-2 video and MXF take only a frame rate as their time base; an MP4's is 1/15360. Both
+// used to fail ("MPEG-1/2 does not support 15360/1 fps", MXF's "Unsupported frame rate").
+TEST_F(BadInputTest, Mpeg2VideoAndMxfGetAFrameRateTimeBase) {
+  const std::size_t frames = decode_video(kSample).nb_frames();
+  for (const auto& [codec, out] : std::vector<std::pair<std::string, std::string>>{
+           {"mpeg2video", "out.mpg"}, {"mpeg2video", "out.mxf"}, {"mpeg2video", "out.ts"}}) {
+    SCOPED_TRACE(out);
+    const RunResult r =
+        run_vpipe({"run", "-q", "-i", kSample, "-an", "-c:v", codec, "-o", path(out)}, 60);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(decode_video(path(out)).nb_frames(), frames);
+  }
 }
 
 // A failed run that wrote no frame leaves no header-only file behind; a file it never wrote
