@@ -23,7 +23,8 @@ small=0
 
 if [ "$mode" = pack ]; then
   build/vpipe --version >/dev/null || { echo "build vpipe first (scripts/setup.sh)" >&2; exit 1; }
-  ../shared/device/pack.sh build/vpipe "$(command -v ffmpeg)" "$(command -v ffprobe)" || exit 1
+  # vpipe is the static launcher; vpipe-core, beside it, is the program with the libraries.
+  ../shared/device/pack.sh build/vpipe build/vpipe-core "$(command -v ffmpeg)" "$(command -v ffprobe)" || exit 1
   strip .devcarry/bin/*
   rm -rf .devcarry-2; mkdir -p .devcarry-2
   for p in .devcarry/libs-*.tar.xz; do [ "$p" = .devcarry/libs-0.tar.xz ] || mv "$p" .devcarry-2/; done

@@ -15,6 +15,9 @@ inline constexpr int kStageSaidItself = 99;
 // "killed by signal KILL" or "exited with code 3".
 inline std::string describe_status(int status) {
   if (WIFSIGNALED(status)) return std::string("killed by signal ") + sigabbrev_np(WTERMSIG(status));
+  // 127: the exec or the dynamic loader failed (its own line says why, above).
+  if (WEXITSTATUS(status) == 127)
+    return "could not be started (exit 127: the program did not load)";
   return "exited with code " + std::to_string(WEXITSTATUS(status));
 }
 

@@ -10,6 +10,7 @@ extern "C" {
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "common/error.hpp"
 
@@ -46,6 +47,17 @@ std::size_t out_of_memory_text(std::string_view what, char* buffer, std::size_t 
 std::string out_of_memory_text(std::string_view what) {
   char text[256];
   return {text, out_of_memory_text(what, text, sizeof text)};
+}
+
+std::string errno_text(int err) {
+  std::string text = std::strerror(err);
+  rlimit limit{};
+  const int resource = err == EMFILE ? RLIMIT_NOFILE : err == EAGAIN ? RLIMIT_NPROC : -1;
+  if (resource >= 0 && getrlimit(resource, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    text += std::string(" (ulimit ") + (err == EMFILE ? "-n" : "-u") + " is " +
+            std::to_string(limit.rlim_cur) + ")";
+  }
+  return text;
 }
 
 void fail_out_of_memory(std::string_view what) {

@@ -19,6 +19,10 @@ namespace vpipe {
 std::size_t out_of_memory_text(std::string_view what, char* buffer, std::size_t size) noexcept;
 [[nodiscard]] std::string out_of_memory_text(std::string_view what);
 
+// strerror(err), with the limit that ran out when it is one a user sets: "Too many open files
+// (ulimit -n is 64)", "Resource temporarily unavailable (ulimit -u is 100)" for a fork.
+[[nodiscard]] std::string errno_text(int err);
+
 // Throws vpipe::Error (ExitCode::kRunFailed) with out_of_memory_text(what).
 [[noreturn]] void fail_out_of_memory(std::string_view what);
 

@@ -106,7 +106,18 @@ bool muxer_holds(const AVOutputFormat* fmt, AVCodecID id) {
       "hash",   "streamhash", "hls", "dash", "segment",  "stream_segment", "tee",
       "null"};
   const int says = avformat_query_codec(fmt, id, FF_COMPLIANCE_NORMAL);
-  if (says >= 0) return says > 0;
+  if (says > 0) return true;
+  // Matroska holds any audio with a WAVE tag (A_MS/ACM: AMR-NB from a phone's 3GP) and any video
+  // with an AVI one (V_MS/VFW), as the ffmpeg CLI muxes them; it only says so below "normal"
+  // compliance.
+  if (says == 0 && std::string_view(fmt->name) == "matroska") {
+    const AVCodecTag* const audio[] = {avformat_get_riff_audio_tags(), nullptr};
+    const AVCodecTag* const video[] = {avformat_get_riff_video_tags(), nullptr};
+    const AVMediaType type = avcodec_get_type(id);
+    return (type == AVMEDIA_TYPE_AUDIO && av_codec_get_tag(audio, id) != 0) ||
+           (type == AVMEDIA_TYPE_VIDEO && av_codec_get_tag(video, id) != 0);
+  }
+  if (says >= 0) return false;
   return kHoldAnyCodec.count(fmt->name) > 0 || id == fmt->video_codec || id == fmt->audio_codec;
 }
 

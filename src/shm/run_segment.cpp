@@ -296,8 +296,7 @@ std::uint64_t RunSegment::bytes_for(const SegmentSpec& spec) {
 int RunSegment::create_fd() {
   // Not MFD_CLOEXEC: the stages inherit it across exec.
   const int fd = memfd_create("vpipe-run", MFD_ALLOW_SEALING);
-  if (fd < 0)
-    fail(ExitCode::kRunFailed, std::string("cannot create shared memory: ") + std::strerror(errno));
+  if (fd < 0) fail(ExitCode::kRunFailed, "cannot create shared memory: " + errno_text(errno));
   return fd;
 }
 

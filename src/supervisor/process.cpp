@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/memory.hpp"
 #include "common/process_title.hpp"
 #include "stage/launch.hpp"
 #include "stage/stage_main.hpp"
@@ -101,9 +102,7 @@ pid_t spawn(StageId id, int segment_fd, const sigset_t& original_mask, std::pair
     execv("/proc/self/exe", const_cast<char* const*>(argv.data()));
     _exit(127);
   }
-  if (pid < 0)
-    fail(ExitCode::kRunFailed,
-         std::string("cannot start a stage process: ") + std::strerror(errno));
+  if (pid < 0) fail(ExitCode::kRunFailed, "cannot start a stage process: " + errno_text(errno));
   return pid;
 }
 

@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "common/exit_status.hpp"
 #include "common/line_pipe.hpp"
+#include "common/memory.hpp"
 #include "common/signals.hpp"
 #include "stage/launch.hpp"
 #include "supervisor/process.hpp"
@@ -33,7 +34,7 @@ DecodeLauncher::DecodeLauncher(const plan::RunPlan& stages, int segment_fd,
                                const sigset_t& original_mask) {
   int request[2], reply[2];
   if (pipe2(request, O_CLOEXEC) != 0 || pipe2(reply, O_CLOEXEC) != 0)
-    fail(ExitCode::kRunFailed, std::string("cannot create a pipe: ") + std::strerror(errno));
+    fail(ExitCode::kRunFailed, "cannot create a pipe: " + errno_text(errno));
   pid_ = spawn(StageId::decode(), segment_fd, original_mask, {request[0], reply[1]});
   close(request[0]);
   close(reply[1]);
@@ -89,7 +90,7 @@ pid_t DecodeLauncher::go() {
 Prestarted::Prestarted(const plan::RunPlan& stages, int segment_fd, const sigset_t& original_mask) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0)
-    fail(ExitCode::kRunFailed, std::string("cannot create a pipe: ") + std::strerror(errno));
+    fail(ExitCode::kRunFailed, "cannot create a pipe: " + errno_text(errno));
   write_fd_ = fds[1];
   started_.push_back(
       {StageId::encode(), spawn(StageId::encode(), segment_fd, original_mask, {-1, -1}, fds[0])});
@@ -108,7 +109,7 @@ Prestarted::~Prestarted() {
 std::vector<StartedStage> Prestarted::go() {
   const std::string bytes(started_.size(), 'g');
   if (::write(write_fd_, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size()))
-    fail(ExitCode::kRunFailed, "cannot start the stages: " + std::string(std::strerror(errno)));
+    fail(ExitCode::kRunFailed, "cannot start the stages: " + errno_text(errno));
   close(write_fd_);
   write_fd_ = -1;
   return std::exchange(started_, {});

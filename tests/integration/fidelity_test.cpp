@@ -14,6 +14,7 @@ extern "C" {
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "support/media.hpp"
@@ -375,6 +376,36 @@ TEST_F(FidelityTest, CodecAudioAacReencodesAndCopyIntoAContainerThatCannotHoldIt
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
   EXPECT_THAT(bad.err, HasSubstr("cannot hold aac"));
+}
+
+// A phone's 3GP with AMR-NB audio: -c:a copy into Matroska carries it through the ACM tag, as
+// the ffmpeg CLI does, and it decodes back (it was refused, exit 2). This Debian's FFmpeg has no
+// AMR encoder: the stream is written here, 5 s of 12.2 kbit/s frames (any payload bits decode).
+TEST_F(FidelityTest, AmrNbFromAPhoneClipIsCopiedIntoMatroska) {
+  {
+    std::ofstream amr(path("in.amr"), std::ios::binary);
+    amr << "#!AMR\n";
+    std::uint32_t state = 1;
+    for (int frame = 0; frame < 250; ++frame) {
+      amr.put(static_cast<char>(7 << 3 | 1 << 2));  // mode 7 (12.2 kbit/s), quality ok
+      for (int i = 0; i < 31; ++i) {
+        state = state * 1664525u + 1013904223u;
+        amr.put(static_cast<char>(state >> 24));
+      }
+    }
+  }
+  ffmpeg("-f lavfi -i testsrc2=size=176x144:rate=15:duration=5 -i " + path("in.amr") +
+         " -c:v libx264 -c:a copy -shortest " + path("phone.3gp"));
+  const auto in = probe_streams(path("phone.3gp"));
+  ASSERT_EQ(in.size(), 2u);
+  ASSERT_EQ(in[1].codec, "amr_nb");
+  vpipe_ok({"-i", path("phone.3gp"), "-c:a", "copy", "-o", path("out.mkv")});
+  const auto out = probe_streams(path("out.mkv"));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].codec, "amr_nb");
+  EXPECT_EQ(out[1].packets, in[1].packets);
+  EXPECT_NEAR(out[1].duration_s, in[1].duration_s, 0.05);
+  EXPECT_EQ(shell("ffmpeg -v error -i " + path("out.mkv") + " -map 0:a -f null -"), 0);
 }
 
 // Re-encoded audio follows the input's timestamps (as ffmpeg's aresample=async=1): a 2 s hole
