@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -102,7 +103,16 @@ RepeatSummary& repeats() {
   return summary;
 }
 
+std::atomic<std::uint64_t> g_decoder_errors{0};
+
 void log_callback(void* avcl, int level, const char* fmt, va_list args) {
+  if (level <= AV_LOG_ERROR && avcl != nullptr) {
+    const AVClass* cls = *static_cast<const AVClass**>(avcl);
+    if (cls != nullptr &&
+        (cls->get_category != nullptr ? cls->get_category(avcl) : cls->category) ==
+            AV_CLASS_CATEGORY_DECODER)
+      g_decoder_errors.fetch_add(1, std::memory_order_relaxed);
+  }
   if (level > AV_LOG_ERROR && level > av_log_get_level()) return;
   char line[1024];
   int print_prefix = 1;
@@ -138,6 +148,10 @@ QuietLogs::QuietLogs() {
 
 QuietLogs::~QuietLogs() {
   --t_quiet;
+}
+
+std::uint64_t decoder_error_lines() {
+  return g_decoder_errors.load(std::memory_order_relaxed);
 }
 
 std::string last_error_message() {

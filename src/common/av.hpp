@@ -51,6 +51,9 @@ std::string error_text(int averror);
 // line that includes last_error_message()).
 // Logs the counts of repeated libav warnings not yet logged (see av.cpp's RepeatSummary).
 void flush_repeated_logs();
+// Error lines the decoders of this process have logged (any thread; counted even when not
+// shown). Deterministic where a decoder's own per-frame error flags are not (frame threads).
+std::uint64_t decoder_error_lines();
 void route_logs_to_spdlog(bool quiet = false);
 
 // While one lives, libav's lines from this thread go to debug only: for trials whose failure is

@@ -358,6 +358,7 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
   describe_video(input, raw, stream, info);
   d.packet_.reset(av_packet_alloc());
   d.frame_.reset(av_frame_alloc());
+  d.error_lines_at_open_ = av::decoder_error_lines();
   d.repair_ = TimestampRepair(d.format_.get());
   d.live_network_ = is_live_source(info) && info.url.find("://") != std::string::npos;
   d.timeout_s_ = settings.timeout_s;
@@ -431,11 +432,7 @@ AVFrame* Decoder::next_frame() {
   for (;;) {
     av_frame_unref(frame_.get());
     const int ret = avcodec_receive_frame(codec_.get(), frame_.get());
-    if (ret == 0) {
-      if (frame_->decode_error_flags != 0 || (frame_->flags & AV_FRAME_FLAG_CORRUPT) != 0)
-        ++errors_;
-      return frame_.get();
-    }
+    if (ret == 0) return frame_.get();
     if (ret == AVERROR_EOF) return nullptr;
     if (ret != AVERROR(EAGAIN)) {
       if (out_of_memory(ret))

@@ -3,6 +3,7 @@
 // stage to produce frames.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -117,7 +118,11 @@ class Decoder {
 
   [[nodiscard]] const InputInfo& info() const { return info_; }
   // Packets or frames the decoder rejected (damaged input); the run goes on.
-  [[nodiscard]] std::uint64_t errors() const { return errors_; }
+  // Damaged packets or frames: the decoder's refusals and error lines (not its per-frame error
+  // flags, which frame threads set late or not at all: the count varied between runs).
+  [[nodiscard]] std::uint64_t errors() const {
+    return std::max(errors_, av::decoder_error_lines() - error_lines_at_open_);
+  }
   // Packets whose timestamps jumped and were put back on a continuous timeline.
   [[nodiscard]] std::uint64_t timestamp_repairs() const { return repair_.repairs(); }
 
@@ -146,6 +151,7 @@ class Decoder {
   double timeout_s_ = 0;
   bool flushed_ = false;
   std::uint64_t errors_ = 0;
+  std::uint64_t error_lines_at_open_ = 0;
   TimestampRepair repair_;
 };
 
