@@ -178,6 +178,18 @@ class HardeningTest : public ::testing::Test {
   }
 
   // Overwrites three 4 KiB stretches (at 1/3, 1/2 and 2/3 of the file) with seeded noise.
+  // 10 s of 320x240 H.264 in MPEG-TS with three 4 KiB runs of random bytes.
+  std::string damaged_h264_ts() {
+    const std::string input = path("damaged.ts");
+    EXPECT_EQ(
+        shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=duration=10:size=320x240:rate=30 "
+              "-c:v libx264 -preset veryfast -g 30 '" +
+              input + "'"),
+        0);
+    corrupt_middle(input, 1);
+    return input;
+  }
+
   void corrupt_middle(const std::string& file, unsigned seed) const {
     std::string data = read_file(file);
     ASSERT_GT(data.size(), 64u * 1024);
@@ -220,13 +232,7 @@ class HardeningTest : public ::testing::Test {
 // 1. Corrupted packets mid-way: the run goes on and says so.
 
 TEST_F(HardeningTest, CorruptedH264TransportStreamIsDecodedAroundTheDamage) {
-  const std::string input = path("damaged.ts");
-  ASSERT_EQ(
-      shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=duration=10:size=320x240:rate=30 "
-            "-c:v libx264 -preset veryfast -g 30 '" +
-            input + "'"),
-      0);
-  corrupt_middle(input, 1);
+  const std::string input = damaged_h264_ts();
   expect_damaged_stream_survives(input);
 }
 
@@ -234,13 +240,7 @@ TEST_F(HardeningTest, CorruptedH264TransportStreamIsDecodedAroundTheDamage) {
 // the decoder's per-frame error flags, which its frame threads set late or not at all (0, 1 or 2
 // for this input on 2 cores).
 TEST_F(HardeningTest, TheDamageCountIsTheSameOnEveryRun) {
-  const std::string input = path("damaged.ts");
-  ASSERT_EQ(
-      shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=duration=10:size=320x240:rate=30 "
-            "-c:v libx264 -preset veryfast -g 30 '" +
-            input + "'"),
-      0);
-  corrupt_middle(input, 1);
+  const std::string input = damaged_h264_ts();
   std::set<std::string> counts;
   for (int run = 0; run < 6; ++run) {
     const RunResult r = run_vpipe({"run", "-y", "-i", input, "-o", "null"}, 60);
