@@ -16,15 +16,13 @@
 
 int main(int argc, char** argv) {
   (void)argc;
+  const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};  // vpipe::kStopSignals, without C++
   sigset_t stop, before;
   sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGHUP);
+  for (const int sig : stop_signals) sigaddset(&stop, sig);
   sigprocmask(SIG_BLOCK, &stop, &before);
 
   char blocked[64] = "";
-  const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};  // vpipe::kStopSignals, without C++
   for (const int sig : stop_signals) {
     if (sigismember(&before, sig) == 1) {
       char one[16];
