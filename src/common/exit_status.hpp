@@ -12,6 +12,11 @@ namespace vpipe {
 // in (it could not map it): the supervisor adds no second line, and the run exits 1.
 inline constexpr int kStageSaidItself = 99;
 
+// Whether a stage's waitpid status is kStageSaidItself.
+constexpr bool said_itself(int status) {
+  return WIFEXITED(status) && WEXITSTATUS(status) == kStageSaidItself;
+}
+
 // "killed by signal KILL" or "exited with code 3".
 inline std::string describe_status(int status) {
   if (WIFSIGNALED(status)) return std::string("killed by signal ") + sigabbrev_np(WTERMSIG(status));

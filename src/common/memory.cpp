@@ -64,4 +64,8 @@ void fail_out_of_memory(std::string_view what) {
   fail(ExitCode::kRunFailed, out_of_memory_text(what));
 }
 
+void fail_if_out_of_memory(int averror, std::string_view what) {
+  if (out_of_memory(averror)) fail_out_of_memory(what);
+}
+
 }  // namespace vpipe

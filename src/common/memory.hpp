@@ -1,6 +1,7 @@
-// Out of memory, told apart from damaged input and bad usage. libav and x264 report a failed
-// allocation as ENOMEM, as a generic "external library" error, or even as damaged data; an
-// address-space limit (ulimit -v) makes any of them fail. Each is then its own one-line error.
+// Resource limits in errors. Out of memory, told apart from damaged input and bad usage. libav and
+// x264 report a failed allocation as ENOMEM, as a generic "external library" error, or even as
+// damaged data; an address-space limit (ulimit -v) makes any of them fail. Each is then its own
+// one-line error.
 #pragma once
 
 #include <string>
@@ -25,5 +26,8 @@ std::size_t out_of_memory_text(std::string_view what, char* buffer, std::size_t 
 
 // Throws vpipe::Error (ExitCode::kRunFailed) with out_of_memory_text(what).
 [[noreturn]] void fail_out_of_memory(std::string_view what);
+
+// For a failed libav call in `what`: throws as above when it is out of memory, else returns.
+void fail_if_out_of_memory(int averror, std::string_view what);
 
 }  // namespace vpipe

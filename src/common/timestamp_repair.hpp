@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 
 extern "C" {
 #include <libavformat/avformat.h>
@@ -38,6 +39,8 @@ class TimestampRepair {
     std::int64_t last_dts = AV_NOPTS_VALUE;
     std::int64_t offset = 0;  // microseconds added to the input's timestamps
   };
+  // Counts a repair; the first one is logged: "WHAT at T s (stream N): THEN".
+  void count(const std::string& what, std::int64_t at_us, int stream, const char* then);
   bool may_jump_ = false;
   bool say_ = true;
   std::map<int, Stream> streams_;

@@ -402,12 +402,7 @@ bool Decoder::feed_packet() {
     repair_.fix(pkt, format_->streams[pkt->stream_index]);
     ret = avcodec_send_packet(codec_.get(), pkt);
     av_packet_unref(pkt);
-    if (ret < 0 && ret != AVERROR(EAGAIN)) {
-      if (out_of_memory(ret))
-        fail_out_of_memory(std::string("the ") + codec_->codec->name + " decoder");
-      ++errors_;
-      spdlog::debug("decoder rejected a packet: {}", av::error_text(ret));
-    }
+    if (ret < 0 && ret != AVERROR(EAGAIN)) count_error(ret, "decoder rejected a packet");
     return true;
   }
 }
@@ -428,18 +423,19 @@ bool Decoder::seek_to(int stream_index, std::int64_t ts) {
   return true;
 }
 
+void Decoder::count_error(int averror, const char* what) {
+  fail_if_out_of_memory(averror, std::string("the ") + codec_->codec->name + " decoder");
+  ++errors_;
+  spdlog::debug("{}: {}", what, av::error_text(averror));
+}
+
 AVFrame* Decoder::next_frame() {
   for (;;) {
     av_frame_unref(frame_.get());
     const int ret = avcodec_receive_frame(codec_.get(), frame_.get());
     if (ret == 0) return frame_.get();
     if (ret == AVERROR_EOF) return nullptr;
-    if (ret != AVERROR(EAGAIN)) {
-      if (out_of_memory(ret))
-        fail_out_of_memory(std::string("the ") + codec_->codec->name + " decoder");
-      ++errors_;
-      spdlog::debug("decoder error: {}", av::error_text(ret));
-    }
+    if (ret != AVERROR(EAGAIN)) count_error(ret, "decoder error");
     if (!feed_packet()) return nullptr;
   }
 }

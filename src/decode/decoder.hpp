@@ -131,6 +131,8 @@ class Decoder {
   bool seek_to(int stream_index, std::int64_t ts);
   Decoder() = default;
   bool feed_packet();
+  // A failed send or receive: out of memory (throws), or damage, counted.
+  void count_error(int averror, const char* what);
   static int get_buffer(AVCodecContext* codec, AVFrame* frame, int flags);
 
   // Where get_buffer finds the allocator: on the heap, because frame threads keep the codec's

@@ -359,7 +359,7 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   }
   av_dict_free(&opts);
   if (ret < 0) {
-    if (out_of_memory(ret)) fail_out_of_memory("the " + std::string(codec->name) + " encoder");
+    fail_if_out_of_memory(ret, "the " + std::string(codec->name) + " encoder");
     fail(ExitCode::kUsage, "cannot open encoder " + std::string(codec->name) + " for " +
                                std::to_string(params.width) + "x" + std::to_string(params.height) +
                                ": " + av::error_text(ret));
@@ -514,7 +514,7 @@ void Encoder::send(AVFrame* frame) {
 }
 
 void Encoder::encoder_failed(int averror) const {
-  if (out_of_memory(averror)) fail_out_of_memory("the " + codec_name_ + " encoder");
+  fail_if_out_of_memory(averror, "the " + codec_name_ + " encoder");
   fail(ExitCode::kRunFailed, "encoder " + codec_name_ + ": " + av::error_text(averror));
 }
 

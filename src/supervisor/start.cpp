@@ -73,8 +73,7 @@ decode::InputInfo DecodeLauncher::wait_for_input() {
     waitpid(pid_, &status, 0);
     pid_ = -1;
     // Its own line is out already (an empty text: nothing more is printed).
-    if (WIFEXITED(status) && WEXITSTATUS(status) == kStageSaidItself)
-      fail(ExitCode::kRunFailed, "");
+    if (said_itself(status)) fail(ExitCode::kRunFailed, "");
     fail(ExitCode::kRunFailed, "decode " + describe_status(status) + " while opening the input");
   }
   return stage::parse_open_reply(*line);

@@ -396,8 +396,7 @@ class Supervisor {
     }
     for (const auto& c : children_) {
       // It printed its line itself: the first error, before anything it caused.
-      if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == kStageSaidItself)
-        return static_cast<int>(ExitCode::kRunFailed);
+      if (said_itself(c.status)) return static_cast<int>(ExitCode::kRunFailed);
     }
     if (control.error_claimed.load() != 0) {
       std::fprintf(stderr, "vpipe: error: %s\n", control.error_text);

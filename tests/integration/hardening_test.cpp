@@ -23,6 +23,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <regex>
 #include <set>
@@ -178,6 +179,25 @@ class HardeningTest : public ::testing::Test {
   }
 
   // Overwrites three 4 KiB stretches (at 1/3, 1/2 and 2/3 of the file) with seeded noise.
+  // Starts a 20 s run, waits with `until_signal(pid)`, sends SIGTERM: the run stops (exit 255,
+  // "stopped by a signal"), and a file it left holds frames. Returns its stderr.
+  std::string stop_while_starting(const std::function<void(pid_t)>& until_signal) {
+    const pid_t pid =
+        start_vpipe({"run", "-y", "-i", "testsrc:size=320x240:duration=20", "-o", path("out.mkv")},
+                    path("early"));
+    until_signal(pid);
+    kill(pid, SIGTERM);
+    const int code = wait_vpipe(pid, 30);
+    const std::string err = read_file(path("early.err"));
+    EXPECT_EQ(code, 255) << err;
+    EXPECT_THAT(err, HasSubstr("stopped by a signal")) << err;
+    if (std::filesystem::exists(path("out.mkv"))) {
+      EXPECT_GT(decode_video(path("out.mkv")).nb_frames(), 0u) << "a file left holds frames";
+    }
+    std::filesystem::remove(path("out.mkv"));
+    return err;
+  }
+
   // 10 s of 320x240 H.264 in MPEG-TS with three 4 KiB runs of random bytes.
   std::string damaged_h264_ts() {
     const std::string input = path("damaged.ts");
@@ -521,24 +541,14 @@ TEST_F(HardeningTest, AStopSignalWhileStartingStopsTheRunWithItsOwnExitCode) {
   };
   for (const int delay_ms : {0, 10, 40, 80, 150}) {
     SCOPED_TRACE(std::to_string(delay_ms) + " ms after the signals are blocked");
-    const pid_t pid =
-        start_vpipe({"run", "-y", "-i", "testsrc:size=320x240:duration=20", "-o", path("out.mkv")},
-                    path("early"));
-    const auto give_up = Clock::now() + 10s;
-    while (!blocks_term(pid) && is_alive(pid) && Clock::now() < give_up)
-      std::this_thread::sleep_for(200us);
-    ASSERT_TRUE(blocks_term(pid)) << "vpipe never blocked SIGTERM";
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-    kill(pid, SIGTERM);
-    const int code = wait_vpipe(pid, 30);
-    const std::string err = read_file(path("early.err"));
-    EXPECT_EQ(code, 255) << err;
-    EXPECT_THAT(err, HasSubstr("stopped by a signal")) << err;
+    const std::string err = stop_while_starting([&](pid_t pid) {
+      const auto give_up = Clock::now() + 10s;
+      while (!blocks_term(pid) && is_alive(pid) && Clock::now() < give_up)
+        std::this_thread::sleep_for(200us);
+      EXPECT_TRUE(blocks_term(pid)) << "vpipe never blocked SIGTERM";
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    });
     EXPECT_THAT(err, Not(HasSubstr("error"))) << err;
-    if (std::filesystem::exists(path("out.mkv"))) {
-      EXPECT_GT(decode_video(path("out.mkv")).nb_frames(), 0u) << "a file left holds frames";
-    }
-    std::filesystem::remove(path("out.mkv"));
   }
 }
 
@@ -549,16 +559,8 @@ TEST_F(HardeningTest, AStopSignalWhileStartingStopsTheRunWithItsOwnExitCode) {
 TEST_F(HardeningTest, AStopSignalDuringTheLibrariesStartStopsTheRunWithItsOwnExitCode) {
   for (const int delay_ms : {20, 35, 50, 70, 100}) {
     SCOPED_TRACE(std::to_string(delay_ms) + " ms after the exec");
-    const pid_t pid =
-        start_vpipe({"run", "-y", "-i", "testsrc:size=320x240:duration=20", "-o", path("out.mkv")},
-                    path("early"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-    kill(pid, SIGTERM);
-    const int code = wait_vpipe(pid, 30);
-    const std::string err = read_file(path("early.err"));
-    EXPECT_EQ(code, 255) << err;
-    EXPECT_THAT(err, HasSubstr("stopped by a signal")) << err;
-    std::filesystem::remove(path("out.mkv"));
+    stop_while_starting(
+        [&](pid_t) { std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms)); });
   }
   // Other commands handle stop signals themselves: `vpipe bench` is interrupted, not left to
   // finish with the signal pending.
