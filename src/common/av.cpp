@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 namespace vpipe::av {
@@ -104,6 +105,29 @@ RepeatSummary& repeats() {
 }
 
 std::atomic<std::uint64_t> g_decoder_errors{0};
+thread_local HeldLogs* t_held = nullptr;
+
+void log_line(int level, const std::string& text) {
+  if (g_quiet || t_quiet > 0) {
+    spdlog::debug("libav: {}", text);
+    return;
+  }
+  // Errors are logged as warnings: the stage that sees the failing call decides if it is fatal.
+  if (level <= AV_LOG_WARNING) {
+    if (spdlog::get_level() > spdlog::level::debug && !repeats().admit(text)) return;
+    spdlog::warn("libav: {}", text);
+  } else if (level <= AV_LOG_INFO) {
+    spdlog::debug("libav: {}", text);
+  } else {
+    spdlog::trace("libav: {}", text);
+  }
+}
+
+// libav's "[libx264 @ 0x55d0...] " context prefix, taken off: the user knows which it is.
+std::string without_context(const std::string& text) {
+  const auto bracket = text.find("] ");
+  return text[0] == '[' && bracket != std::string::npos ? text.substr(bracket + 2) : text;
+}
 
 void log_callback(void* avcl, int level, const char* fmt, va_list args) {
   if (level <= AV_LOG_ERROR && avcl != nullptr) {
@@ -121,23 +145,10 @@ void log_callback(void* avcl, int level, const char* fmt, va_list args) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   if (text.empty()) return;
   if (level <= AV_LOG_ERROR) {
-    // Drop libav's "[mov,mp4 @ 0x...] " context prefix: the user knows which input it is.
-    const auto bracket = text.find("] ");
-    t_last_error = text[0] == '[' && bracket != std::string::npos ? text.substr(bracket + 2) : text;
+    t_last_error = without_context(text);
   }
-  if (g_quiet || t_quiet > 0) {
-    spdlog::debug("libav: {}", text);
-    return;
-  }
-  // Errors are logged as warnings: the stage that sees the failing call decides if it is fatal.
-  if (level <= AV_LOG_WARNING) {
-    if (spdlog::get_level() > spdlog::level::debug && !repeats().admit(text)) return;
-    spdlog::warn("libav: {}", text);
-  } else if (level <= AV_LOG_INFO) {
-    spdlog::debug("libav: {}", text);
-  } else {
-    spdlog::trace("libav: {}", text);
-  }
+  if (HeldLogs::held(level, text)) return;
+  log_line(level, text);
 }
 }  // namespace
 
@@ -148,6 +159,33 @@ QuietLogs::QuietLogs() {
 
 QuietLogs::~QuietLogs() {
   --t_quiet;
+}
+
+HeldLogs::HeldLogs() : outer_(std::exchange(t_held, this)) {}
+
+HeldLogs::~HeldLogs() {
+  t_held = outer_;
+  for (const Line& line : lines_) spdlog::debug("libav: {}", line.text);
+}
+
+void HeldLogs::release() {
+  for (const Line& line : std::exchange(lines_, {})) log_line(line.level, line.text);
+}
+
+std::string HeldLogs::last_error() const {
+  for (auto line = lines_.rbegin(); line != lines_.rend(); ++line) {
+    if (line->level > AV_LOG_ERROR) continue;
+    std::string text = without_context(line->text);
+    if (text.ends_with('.')) text.pop_back();  // it ends a clause of vpipe's line
+    return text;
+  }
+  return {};
+}
+
+bool HeldLogs::held(int level, const std::string& text) {
+  if (t_held == nullptr || level > AV_LOG_WARNING) return false;
+  t_held->lines_.push_back({level, text});
+  return true;
 }
 
 std::uint64_t decoder_error_lines() {

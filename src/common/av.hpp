@@ -11,6 +11,7 @@ extern "C" {
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace vpipe::av {
 
@@ -65,6 +66,31 @@ class QuietLogs {
   ~QuietLogs();
   QuietLogs(const QuietLogs&) = delete;
   QuietLogs& operator=(const QuietLogs&) = delete;
+};
+
+// While one lives, libav's warnings and errors from this thread are held, not logged: for a call
+// whose failure becomes one error line with the call's own reason (an encoder's open). release()
+// logs them as they would have been; otherwise they go to debug.
+class HeldLogs {
+ public:
+  HeldLogs();
+  ~HeldLogs();
+  HeldLogs(const HeldLogs&) = delete;
+  HeldLogs& operator=(const HeldLogs&) = delete;
+  void release();
+  // The last error held ("Error setting preset/tune bogus/(null)."), without libav's context
+  // prefix; empty if none.
+  [[nodiscard]] std::string last_error() const;
+  // For the log callback: whether this thread holds its lines, and if so, holds this one.
+  static bool held(int level, const std::string& text);
+
+ private:
+  struct Line {
+    int level;
+    std::string text;
+  };
+  std::vector<Line> lines_;
+  HeldLogs* outer_;
 };
 
 // The last error libav logged in this thread ("moov atom not found"), empty if none.

@@ -3,6 +3,9 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "common/error.hpp"
 
 namespace vpipe {
@@ -10,7 +13,12 @@ namespace vpipe {
 void init_logging(const std::string& stage, const std::string& level, const std::string& file) {
   std::shared_ptr<spdlog::logger> logger;
   if (file.empty()) {
-    logger = spdlog::stderr_color_st(stage);
+    // Colours as on the terminal the supervisor writes to, though a stage's stderr may be a pipe
+    // the supervisor relays (supervisor/stderr_relay.hpp).
+    const char* colour = std::getenv("VPIPE_LOG_COLOR");
+    logger = spdlog::stderr_color_st(stage, colour != nullptr && std::string(colour) == "always"
+                                                ? spdlog::color_mode::always
+                                                : spdlog::color_mode::automatic);
   } else {
     try {
       logger = spdlog::basic_logger_st(stage, file);

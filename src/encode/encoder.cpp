@@ -351,7 +351,14 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   if (std::string(codec->name) == "libx265" && !s.codec_options.count("x265-params"))
     av_dict_set(&opts, "x265-params", "log-level=error", 0);
   if (std::string(codec->name) == "libsvtav1") setenv("SVT_LOG", "1", /*overwrite=*/0);
-  ret = avcodec_open2(c, codec, &opts);
+  std::string open_refusal;
+  {
+    // A refusal is one error line with the encoder's own reason, not a warning before it.
+    av::HeldLogs held;
+    ret = avcodec_open2(c, codec, &opts);
+    if (ret >= 0) held.release();
+    open_refusal = held.last_error();
+  }
   std::string unused;
   AVDictionaryEntry* entry = nullptr;
   while ((entry = av_dict_get(opts, "", entry, AV_DICT_IGNORE_SUFFIX)) != nullptr) {
@@ -362,7 +369,7 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
     fail_if_out_of_memory(ret, "the " + std::string(codec->name) + " encoder");
     fail(ExitCode::kUsage, "cannot open encoder " + std::string(codec->name) + " for " +
                                std::to_string(params.width) + "x" + std::to_string(params.height) +
-                               ": " + av::error_text(ret));
+                               ": " + (open_refusal.empty() ? av::error_text(ret) : open_refusal));
   }
   if (!unused.empty())
     fail(ExitCode::kUsage, "encoder " + std::string(codec->name) + " has no option(s): " + unused);

@@ -74,7 +74,7 @@ ProcessUsage usage_of(pid_t pid) {
 }
 
 pid_t spawn(StageId id, int segment_fd, const sigset_t& original_mask, std::pair<int, int> pipe_fds,
-            int start_fd) {
+            int start_fd, int stderr_fd) {
   const stage::LaunchArgs launch{id,       segment_fd,     getpid(),
                                  start_fd, pipe_fds.first, pipe_fds.second};
   const std::vector<std::string> args = launch.to_argv();
@@ -94,6 +94,7 @@ pid_t spawn(StageId id, int segment_fd, const sigset_t& original_mask, std::pair
       fcntl(pipe_fds.second, F_SETFD, 0);
     }
     if (start_fd >= 0) fcntl(start_fd, F_SETFD, 0);
+    if (stderr_fd >= 0) dup2(stderr_fd, STDERR_FILENO);  // the copy is not close-on-exec
     if (copy) {
       close_on_exec_descriptors();
       set_process_title(argv0);  // not the scheduler's command line

@@ -31,11 +31,12 @@ SignalBlock::~SignalBlock() {
 }
 
 DecodeLauncher::DecodeLauncher(const plan::RunPlan& stages, int segment_fd,
-                               const sigset_t& original_mask) {
+                               const sigset_t& original_mask, int stage_stderr) {
   int request[2], reply[2];
   if (pipe2(request, O_CLOEXEC) != 0 || pipe2(reply, O_CLOEXEC) != 0)
     fail(ExitCode::kRunFailed, "cannot create a pipe: " + errno_text(errno));
-  pid_ = spawn(StageId::decode(), segment_fd, original_mask, {request[0], reply[1]});
+  pid_ =
+      spawn(StageId::decode(), segment_fd, original_mask, {request[0], reply[1]}, -1, stage_stderr);
   close(request[0]);
   close(reply[1]);
   request_fd_ = request[1];
@@ -86,16 +87,18 @@ pid_t DecodeLauncher::go() {
   return std::exchange(pid_, -1);
 }
 
-Prestarted::Prestarted(const plan::RunPlan& stages, int segment_fd, const sigset_t& original_mask) {
+Prestarted::Prestarted(const plan::RunPlan& stages, int segment_fd, const sigset_t& original_mask,
+                       int stage_stderr) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0)
     fail(ExitCode::kRunFailed, "cannot create a pipe: " + errno_text(errno));
   write_fd_ = fds[1];
-  started_.push_back(
-      {StageId::encode(), spawn(StageId::encode(), segment_fd, original_mask, {-1, -1}, fds[0])});
+  started_.push_back({StageId::encode(), spawn(StageId::encode(), segment_fd, original_mask,
+                                               {-1, -1}, fds[0], stage_stderr)});
   for (int i = 0; i < stages.nb_workers; ++i) {
     const StageId worker = StageId::transform_worker(i);
-    started_.push_back({worker, spawn(worker, segment_fd, original_mask, {-1, -1}, fds[0])});
+    started_.push_back(
+        {worker, spawn(worker, segment_fd, original_mask, {-1, -1}, fds[0], stage_stderr)});
   }
   close(fds[0]);
 }

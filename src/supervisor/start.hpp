@@ -39,7 +39,9 @@ class SignalBlock {
 // before go(), it ends decode (planning failed).
 class DecodeLauncher {
  public:
-  DecodeLauncher(const plan::RunPlan& stages, int segment_fd, const sigset_t& original_mask);
+  // Decode's stderr is `stage_stderr` (a StderrRelay's child end).
+  DecodeLauncher(const plan::RunPlan& stages, int segment_fd, const sigset_t& original_mask,
+                 int stage_stderr);
   ~DecodeLauncher();
   DecodeLauncher(const DecodeLauncher&) = delete;
   DecodeLauncher& operator=(const DecodeLauncher&) = delete;
@@ -62,7 +64,9 @@ class DecodeLauncher {
 // unsent (planning failed, or a signal) makes them exit quietly.
 class Prestarted {
  public:
-  Prestarted(const plan::RunPlan& stages, int segment_fd, const sigset_t& original_mask);
+  // Their stderr is `stage_stderr` (a StderrRelay's child end).
+  Prestarted(const plan::RunPlan& stages, int segment_fd, const sigset_t& original_mask,
+             int stage_stderr);
   ~Prestarted();
   Prestarted(const Prestarted&) = delete;
   Prestarted& operator=(const Prestarted&) = delete;

@@ -37,6 +37,7 @@
 #include "supervisor/process.hpp"
 #include "supervisor/service.hpp"
 #include "supervisor/start.hpp"
+#include "supervisor/stderr_relay.hpp"
 #include "supervisor/stream_copy.hpp"
 
 namespace vpipe::supervisor {
@@ -76,13 +77,15 @@ class Supervisor {
  public:
   // Everything it decides by is in the plan.
   Supervisor(const plan::RunPlan& plan, shm::RunSegment& segment, const sigset_t& original_mask,
-             report::MetricsServer* metrics, std::vector<StartedStage> started, FILE* progress)
+             report::MetricsServer* metrics, std::vector<StartedStage> started, FILE* progress,
+             StderrRelay* stage_stderr)
       : started_(std::move(started)),
         plan_(plan),
         segment_(segment),
         metrics_(metrics),
         original_mask_(original_mask),
-        progress_(progress) {}
+        progress_(progress),
+        stage_stderr_(stage_stderr) {}
 
   int run() {
     start_ = Clock::now();
@@ -179,7 +182,7 @@ class Supervisor {
     spdlog::warn("{} {}: restarted, {} frame(s) requeued{}", c.name, describe_status(c.status),
                  reclaimed.requeued,
                  reclaimed.end_of_stream_restored ? " (and its end-of-stream marker)" : "");
-    c.pid = spawn(c.id, segment_.fd(), original_mask_);
+    c.pid = spawn(c.id, segment_.fd(), original_mask_, {-1, -1}, -1, stage_stderr_->child_end());
     c.started_ns = monotonic_ns();
     c.running = true;
     c.status = 0;
@@ -390,8 +393,23 @@ class Supervisor {
   int report() {
     const auto& control = segment_.control();
     const double secs = std::chrono::duration<double>(Clock::now() - start_).count();
+    // What a library said past libav (x264's own error lines) belongs to the run's one error
+    // line, or, if there is none, to the log.
+    std::vector<std::string> library_errors =
+        stage_stderr_ != nullptr ? stage_stderr_->finish() : std::vector<std::string>{};
+    const auto error_line = [&](const std::string& text) {
+      std::string line = "vpipe: error: " + text;
+      for (const std::string& said : std::exchange(library_errors, {})) line += "; " + said;
+      std::fprintf(stderr, "%s\n", line.c_str());
+    };
+    struct LogTheRest {
+      std::vector<std::string>& lines;
+      ~LogTheRest() {
+        for (const std::string& line : lines) spdlog::warn("{}", line);
+      }
+    } log_the_rest{library_errors};
     if (interrupted_) {
-      std::fprintf(stderr, "vpipe: error: aborted by a second signal; the output is incomplete\n");
+      error_line("aborted by a second signal; the output is incomplete");
       return static_cast<int>(ExitCode::kInterrupted);
     }
     for (const auto& c : children_) {
@@ -399,13 +417,12 @@ class Supervisor {
       if (said_itself(c.status)) return static_cast<int>(ExitCode::kRunFailed);
     }
     if (control.error_claimed.load() != 0) {
-      std::fprintf(stderr, "vpipe: error: %s\n", control.error_text);
+      error_line(control.error_text);
       return control.error_code;
     }
     for (const auto& c : children_) {
       if (failed(c.status)) {
-        std::fprintf(stderr, "vpipe: error: stage %s %s\n", c.name.c_str(),
-                     describe_status(c.status).c_str());
+        error_line("stage " + c.name + " " + describe_status(c.status));
         return static_cast<int>(ExitCode::kRunFailed);
       }
     }
@@ -464,6 +481,7 @@ class Supervisor {
   report::MetricsServer* metrics_;
   const sigset_t& original_mask_;
   FILE* progress_;
+  StderrRelay* stage_stderr_;
   std::vector<Child> children_;
   Clock::time_point start_;
   Clock::time_point last_progress_;
@@ -632,8 +650,13 @@ int run(const plan::RunOptions& options) {
       if (fd >= 0) close(fd);
     }
   } close_unless_used{segment_fd};
-  DecodeLauncher decode(stages, segment_fd, signals.original());
-  Prestarted others(stages, segment_fd, signals.original());
+  // Every stage writes to stderr through the supervisor (supervisor/stderr_relay.hpp), in colour
+  // if it is a terminal.
+  if (isatty(STDERR_FILENO) != 0) setenv("VPIPE_LOG_COLOR", "always", /*overwrite=*/0);
+  StderrRelay stage_stderr;
+  DecodeLauncher decode(stages, segment_fd, signals.original(), stage_stderr.child_end());
+  Prestarted others(stages, segment_fd, signals.original(), stage_stderr.child_end());
+  stage_stderr.start();
   const plan::RunPlan plan = plan::make_plan(options, stages, decode.wait_for_input());
   spdlog::debug("plan:\n{}", plan::describe(plan));
   if (plan.cpus.shared) spdlog::debug("{}", plan.cpus.note);
@@ -652,7 +675,7 @@ int run(const plan::RunOptions& options) {
   std::vector<StartedStage> started = others.go();
   started.insert(started.begin(), StartedStage{StageId::decode(), decode.go()});
   Supervisor supervisor(plan, segment, signals.original(), metrics.get(), std::move(started),
-                        progress.get());
+                        progress.get(), &stage_stderr);
   segment.populate_slots();
   const int code = supervisor.run();
   if (code != 0) {

@@ -65,6 +65,17 @@ TEST_F(BadInputTest, HeaderTheContainerRefusesLeavesNoFile) {
   EXPECT_FALSE(std::filesystem::exists(path("out.mxf")));
 }
 
+// An encoder library that prints its own error past libav (libx264's "x264 [error]: invalid
+// preset", or a failed malloc) and libav's reason for the refusal: both in the one error line.
+TEST_F(BadInputTest, AnEncoderLibrarysOwnErrorIsPartOfTheOneErrorLine) {
+  expect_error(
+      {"run", "-i", kSample, "-an", "-c:v", "libx264", "-preset", "bogus", "-o", path("out.mp4")},
+      2, "Error setting preset/tune bogus/(null); libx264: invalid preset 'bogus'");
+  expect_error({"run", "-i", kSample, "-an", "-c:v", "libx264", "-profile:v", "bogus", "-o",
+                path("out.mkv")},
+               2, "libx264: invalid profile: bogus");
+}
+
 // MPEG-2 video and MXF take only a frame rate as their time base; an MP4's is 1/15360. Both
 // used to fail ("MPEG-1/2 does not support 15360/1 fps", MXF's "Unsupported frame rate").
 TEST_F(BadInputTest, Mpeg2VideoAndMxfGetAFrameRateTimeBase) {
