@@ -181,6 +181,13 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
 }
 
 RunPlan make_plan(const RunOptions& options, const affinity::Topology& topology) {
+  // A stream copy opens its input twice (this probe, then the copy): a pipe read once would
+  // reach the copy without its start.
+  if (options.codec == "copy" && (options.input == "-" || options.input.rfind("pipe:", 0) == 0)) {
+    fail(ExitCode::kUsage,
+         "-c copy cannot read a pipe (stdin): give it a file or a URL, or re-encode (-c:v "
+         "libx264)");
+  }
   const RunPlan stages = plan_stages(options, topology);
   decode::OpenSettings probe = stages.open_settings();
   probe.threads = 1;

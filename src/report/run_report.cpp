@@ -28,16 +28,30 @@ std::string exit_text(const std::vector<StageProcess>& processes, const std::str
 
 }  // namespace
 
+ProgressSample sample_output(const plan::RunPlan& plan, std::uint64_t frames, double elapsed_s) {
+  ProgressSample p;
+  p.elapsed_s = elapsed_s;
+  p.frames_done = frames;
+  p.frames_total = plan.expected_frames();
+  p.input_fps = av_q2d(plan.input_info.frame_rate);
+  p.output_fps = plan.output_rate.num > 0 ? av_q2d(plan.output_rate) : p.input_fps;
+  p.input = plan.input;
+  p.output = plan.encoder.output;
+  p.mode = plan.live ? "live" : "batch";
+  if (!plan.null_output) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(plan.encoder.output, ec);
+    if (!ec) p.output_bytes = static_cast<std::int64_t>(bytes);
+  }
+  return p;
+}
+
 ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
                           const std::vector<StageProcess>& processes, double elapsed_s,
                           int restarts) {
   shm::ControlBlock& control = segment.control();
-  ProgressSample p;
-  p.elapsed_s = elapsed_s;
-  p.frames_done = control.stage(StageId::encode()).frames_out.load();
-  p.frames_total = plan.expected_frames();
-  p.input_fps = av_q2d(plan.input_info.frame_rate);
-  p.output_fps = plan.output_rate.num > 0 ? av_q2d(plan.output_rate) : p.input_fps;
+  ProgressSample p =
+      sample_output(plan, control.stage(StageId::encode()).frames_out.load(), elapsed_s);
   p.window = plan.window;
   p.in_flight = plan.window - static_cast<std::uint32_t>(std::clamp(shm::credits_free(control), 0,
                                                                     static_cast<int>(plan.window)));
@@ -52,14 +66,6 @@ ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
     p.latency_buckets.push_back(b.load(std::memory_order_relaxed));
   p.latency_max_us = static_cast<double>(control.latency_max_us.load());
   p.latency_sum_s = static_cast<double>(control.latency_sum_us.load()) / 1e6;
-  p.input = plan.input;
-  p.output = plan.encoder.output;
-  p.mode = plan.live ? "live" : "batch";
-  if (!plan.null_output) {
-    std::error_code ec;
-    const auto bytes = std::filesystem::file_size(plan.encoder.output, ec);
-    if (!ec) p.output_bytes = static_cast<std::int64_t>(bytes);
-  }
   // Pipeline order (decode, workers, encode), whatever the start order was.
   std::vector<const StageProcess*> ordered;
   for (const auto& c : processes) ordered.push_back(&c);
@@ -92,6 +98,25 @@ ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
   return p;
 }
 
+namespace {
+nlohmann::json versions() {
+  return {{"vpipe", VPIPE_VERSION},
+          {"libavformat", LIBAVFORMAT_IDENT},
+          {"libavcodec", LIBAVCODEC_IDENT},
+          {"opencv", CV_VERSION}};
+}
+}  // namespace
+
+nlohmann::json copy_stats_json(const plan::RunPlan& plan, std::uint64_t frames, double wall_s) {
+  return {{"versions", versions()},
+          {"stream_copy", true},
+          {"frames", frames},
+          {"wall_s", wall_s},
+          {"fps", wall_s > 0 ? static_cast<double>(frames) / wall_s : 0},
+          {"live", plan.live},
+          {"plan", nlohmann::json::parse(plan::to_json(plan))}};
+}
+
 nlohmann::json stats_json(shm::RunSegment& segment, const plan::RunPlan& plan,
                           const std::vector<StageProcess>& processes, double wall_s, int restarts) {
   const ProgressSample p = sample_run(segment, plan, processes, wall_s, restarts);
@@ -122,11 +147,7 @@ nlohmann::json stats_json(shm::RunSegment& segment, const plan::RunPlan& plan,
     full += s.drops_full;
   }
   return {
-      {"versions",
-       {{"vpipe", VPIPE_VERSION},
-        {"libavformat", LIBAVFORMAT_IDENT},
-        {"libavcodec", LIBAVCODEC_IDENT},
-        {"opencv", CV_VERSION}}},
+      {"versions", versions()},
       {"frames", p.frames_done},
       {"wall_s", wall_s},
       {"fps", wall_s > 0 ? static_cast<double>(p.frames_done) / wall_s : 0},

@@ -29,6 +29,10 @@ struct StageProcess {
   long rss_kib = 0;       // resident memory now (0 once it has ended, or when not read)
 };
 
+// What any run, a stream copy too, knows of its output: `frames` written so far, the total
+// expected, the rates, the output file's size.
+ProgressSample sample_output(const plan::RunPlan& plan, std::uint64_t frames, double elapsed_s);
+
 // The run's counters now, stages in pipeline order (decode, workers, encode).
 ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
                           const std::vector<StageProcess>& processes, double elapsed_s,
@@ -38,6 +42,9 @@ ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
 // start and end times, output size).
 nlohmann::json stats_json(shm::RunSegment& segment, const plan::RunPlan& plan,
                           const std::vector<StageProcess>& processes, double wall_s, int restarts);
+
+// The --stats-json report of a stream copy (-c copy): no stages, no latency; "stream_copy": true.
+nlohmann::json copy_stats_json(const plan::RunPlan& plan, std::uint64_t frames, double wall_s);
 
 // Live: latency percentiles and what each stage dropped, and why, as log lines.
 void log_live_summary(const ProgressSample& p, std::uint64_t frames_decoded,

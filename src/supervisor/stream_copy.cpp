@@ -7,14 +7,30 @@
 
 #include "common/av.hpp"
 #include "common/error.hpp"
+#include "common/memory.hpp"
+#include "common/signals.hpp"
 #include "encode/audio_copy.hpp"
 #include "encode/encoder.hpp"
 
 namespace vpipe::supervisor {
 namespace {
 
+// libav's blocking I/O (a network input that has gone quiet) asks this between waits: a stop
+// signal waiting to be taken ends the wait, and the copy.
+int stop_signal_pending(void*) {
+  sigset_t pending;
+  if (sigpending(&pending) != 0) return 0;
+  const sigset_t stop = stop_signal_set();
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sigismember(&stop, sig) == 1 && sigismember(&pending, sig) == 1) return 1;
+  }
+  return 0;
+}
+
 av::InputContextPtr open_input(const plan::RunPlan& plan) {
-  AVFormatContext* raw = nullptr;
+  AVFormatContext* raw = avformat_alloc_context();
+  if (raw == nullptr) fail_out_of_memory("opening the input");
+  raw->interrupt_callback = {stop_signal_pending, nullptr};
   const AVInputFormat* format =
       plan.input_format.empty() ? nullptr : av_find_input_format(plan.input_format.c_str());
   AVDictionary* options = nullptr;
@@ -22,6 +38,9 @@ av::InputContextPtr open_input(const plan::RunPlan& plan) {
     av_dict_set(&options, key.c_str(), value.c_str(), 0);
   const int err = avformat_open_input(&raw, plan.input.c_str(), format, &options);
   av_dict_free(&options);
+  if (err == AVERROR_EXIT) {
+    fail(ExitCode::kStopped, "stopped by a signal while the input was opening: nothing written");
+  }
   if (err < 0) {
     fail(ExitCode::kInput, "input '" + plan.input + "': " + av::error_text(err));
   }
@@ -33,7 +52,8 @@ av::InputContextPtr open_input(const plan::RunPlan& plan) {
 
 }  // namespace
 
-int run_stream_copy(plan::RunPlan plan) {
+CopyResult run_stream_copy(plan::RunPlan plan,
+                           const std::function<bool(std::uint64_t frames)>& keep_going) {
   const av::InputContextPtr input = open_input(plan);
   const int index = plan.input_info.stream_index;
   if (index < 0 || index >= static_cast<int>(input->nb_streams))
@@ -59,11 +79,15 @@ int run_stream_copy(plan::RunPlan plan) {
   // The first keyframe at or before the start: the copy begins there, the audio with it.
   std::int64_t origin = AV_NOPTS_VALUE;
   std::unique_ptr<encode::Encoder> out;
-  std::int64_t frames = 0;
+  CopyResult result;
   bool stopped_early = false;
   for (;;) {
     const int err = av_read_frame(input.get(), packet.get());
     if (err == AVERROR_EOF) break;
+    if (err == AVERROR_EXIT) {  // a stop signal, while the input kept vpipe waiting
+      result.stopped = stopped_early = true;
+      break;
+    }
     if (err < 0) {
       spdlog::warn("input: {}; the copy ends here", av::error_text(err));
       break;
@@ -97,7 +121,7 @@ int run_stream_copy(plan::RunPlan plan) {
         break;
       continue;
     }
-    if (plan.max_frames > 0 && frames >= plan.max_frames) {
+    if (plan.max_frames > 0 && static_cast<std::int64_t>(result.frames) >= plan.max_frames) {
       stopped_early = true;
       break;
     }
@@ -106,15 +130,19 @@ int run_stream_copy(plan::RunPlan plan) {
     packet->stream_index = 0;
     packet->pos = -1;
     out->write_packet(packet.get(), tb);
-    ++frames;
+    ++result.frames;
     av_packet_unref(packet.get());
+    if (!keep_going(result.frames)) {
+      result.stopped = stopped_early = true;
+      break;
+    }
   }
   if (!out) fail(ExitCode::kInput, "input '" + plan.input + "': no video keyframe to copy from");
   out->finish(stopped_early);
   if (!plan.quiet) {
-    spdlog::info("{} video packets copied -> {}", frames, plan.encoder.output);
+    spdlog::info("{} video packets copied -> {}", result.frames, plan.encoder.output);
   }
-  return 0;
+  return result;
 }
 
 }  // namespace vpipe::supervisor

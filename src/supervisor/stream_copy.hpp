@@ -7,12 +7,22 @@
 // past the end, as the ffmpeg CLI's does.
 #pragma once
 
+#include <cstdint>
+#include <functional>
+
 #include "plan/run_plan.hpp"
 
 namespace vpipe::supervisor {
 
-// Runs `plan` (plan.stream_copy()). Returns the exit code; throws vpipe::Error for bad input
-// or output.
-int run_stream_copy(plan::RunPlan plan);
+struct CopyResult {
+  std::uint64_t frames = 0;  // video packets written
+  bool stopped = false;      // `keep_going` said stop: the file ends early, finished and playable
+};
+
+// Runs `plan` (plan.stream_copy()). `keep_going(frames)` is asked after every packet written
+// (with the count so far): false ends the copy there. Throws vpipe::Error for bad input or
+// output.
+CopyResult run_stream_copy(plan::RunPlan plan,
+                           const std::function<bool(std::uint64_t frames)>& keep_going);
 
 }  // namespace vpipe::supervisor

@@ -35,6 +35,7 @@
 #include "shm/run_segment.hpp"
 #include "supervisor/policy.hpp"
 #include "supervisor/process.hpp"
+#include "supervisor/progress_output.hpp"
 #include "supervisor/service.hpp"
 #include "supervisor/start.hpp"
 #include "supervisor/stderr_relay.hpp"
@@ -73,12 +74,26 @@ struct Child {
   long rss_kib = 0;
 };
 
+// A drained stop (a signal): finished and playable, but not all of the input. A script, a batch
+// system or a Kubernetes Job must not take it for a complete run. Returns the exit code.
+int say_stopped(const plan::RunPlan& plan, std::uint64_t frames) {
+  if (frames == 0) {
+    std::fprintf(stderr, "vpipe: stopped by a signal before the first frame (exit %d)\n",
+                 static_cast<int>(ExitCode::kStopped));
+  } else {
+    std::fprintf(stderr, "vpipe: stopped by a signal: %s holds the first %llu frames (exit %d)\n",
+                 plan.null_output ? "the run" : plan.encoder.output.c_str(),
+                 static_cast<unsigned long long>(frames), static_cast<int>(ExitCode::kStopped));
+  }
+  return static_cast<int>(ExitCode::kStopped);
+}
+
 class Supervisor {
  public:
   // Everything it decides by is in the plan.
   Supervisor(const plan::RunPlan& plan, shm::RunSegment& segment, const sigset_t& original_mask,
-             report::MetricsServer* metrics, std::vector<StartedStage> started, FILE* progress,
-             StderrRelay* stage_stderr)
+             report::MetricsServer* metrics, std::vector<StartedStage> started,
+             ProgressOutput& progress, StderrRelay* stage_stderr)
       : started_(std::move(started)),
         plan_(plan),
         segment_(segment),
@@ -89,7 +104,6 @@ class Supervisor {
 
   int run() {
     start_ = Clock::now();
-    last_progress_ = start_;
     // Every stage already runs: decode opened the input to plan the run; encode and the workers
     // loaded meanwhile. All were told "go" once the segment was laid out.
     for (const StartedStage& s : started_) {
@@ -100,8 +114,8 @@ class Supervisor {
     service::notify("READY=1\nSTATUS=running: " + plan_.input + " -> " + plan_.encoder.output);
     supervise();
     // A last update, so a program reading --progress json sees the final counts.
-    if (plan_.progress == "json") print_progress(true);
-    finish_progress_line();
+    if (plan_.progress == "json" && progress_.due(/*force=*/true)) progress_.show(sample());
+    progress_.finish_line();
     return report();
   }
 
@@ -178,7 +192,7 @@ class Supervisor {
       c.status = 0;
       return true;
     }
-    finish_progress_line();
+    progress_.finish_line();
     spdlog::warn("{} {}: restarted, {} frame(s) requeued{}", c.name, describe_status(c.status),
                  reclaimed.requeued,
                  reclaimed.end_of_stream_restored ? " (and its end-of-stream marker)" : "");
@@ -239,7 +253,7 @@ class Supervisor {
                         "(--hang-timeout)",
                         role_name(c.id.role), static_cast<double>(now - beat) / 1e9));
       } else {
-        finish_progress_line();
+        progress_.finish_line();
         spdlog::warn("{} silent for {:.1f} s: killing it", c.name,
                      static_cast<double>(now - beat) / 1e9);
       }
@@ -276,7 +290,7 @@ class Supervisor {
       if (aborting_ && Clock::now() - abort_started_ > kAbortGrace) kill_all();
       recent_.add(std::chrono::duration<double>(Clock::now() - start_).count(),
                   segment_.control().stage(StageId::encode()).frames_out.load());
-      print_progress(false);
+      if (progress_.due()) progress_.show(sample());
       tell_systemd();
       if (metrics_ != nullptr) {
         read_usage();
@@ -336,7 +350,7 @@ class Supervisor {
     if (++signals_ == 1) {
       first_signal_ = now;
       service::notify("STOPPING=1\nSTATUS=finishing the frames in flight");
-      finish_progress_line();
+      progress_.finish_line();
       spdlog::info(
           "{}: finishing: no more input is read, frames in flight are encoded (again to abort)",
           sigabbrev_np(sig));
@@ -346,47 +360,6 @@ class Supervisor {
     interrupted_ = true;
     begin_abort();
     kill_all();
-  }
-
-  // A redrawn line on a terminal; a plain line every few seconds otherwise; JSON objects, one
-  // per second, with --progress json.
-  void print_progress(bool force) {
-    if (plan_.progress == "none" || (plan_.quiet && plan_.progress_file.empty())) return;
-    const bool json = plan_.progress == "json";
-    const int fd = fileno(progress_);
-    const bool tty = !json && isatty(fd);
-    const auto interval = json  ? std::chrono::milliseconds(1000)
-                          : tty ? std::chrono::milliseconds(500)
-                                : std::chrono::milliseconds(5000);
-    const auto now = Clock::now();
-    if (!force && now - last_progress_ < interval) return;
-    last_progress_ = now;
-    const report::ProgressSample snapshot = sample();
-    if (json) {
-      std::fprintf(progress_, "%s\n", progress_json(snapshot).c_str());
-    } else if (tty) {
-      // Narrower than the terminal, so that it never wraps into lines a redraw cannot reach.
-      winsize size{};
-      const int width = ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col > 0 ? size.ws_col : 80;
-      std::fprintf(progress_, "\r%s\033[K", progress_line(snapshot, width).c_str());
-      progress_shown_ = true;
-    } else {
-      std::fprintf(progress_, "vpipe: %s\n", progress_line(snapshot).c_str());
-    }
-    std::fflush(progress_);
-  }
-
-  void finish_progress_line() {
-    if (progress_shown_) std::fputc('\n', progress_);
-    progress_shown_ = false;
-  }
-
- public:
-  // --progress json: the last record, once the run's result is known.
-  void end_progress(report::ProgressSample last) {
-    if (plan_.progress != "json" || (plan_.quiet && plan_.progress_file.empty())) return;
-    std::fprintf(progress_, "%s\n", report::progress_end_json(last).c_str());
-    std::fflush(progress_);
   }
 
  private:
@@ -436,20 +409,7 @@ class Supervisor {
                  plan_.null_output ? "null" : plan_.encoder.output);
     wall_s_ = secs;
     if (plan_.live) report_live();
-    if (signals_ > 0) {
-      // Finished and playable, but not all of the input: a script, a batch system or a
-      // Kubernetes Job must not take it for a complete run.
-      if (frames == 0) {
-        std::fprintf(stderr, "vpipe: stopped by a signal before the first frame (exit %d)\n",
-                     static_cast<int>(ExitCode::kStopped));
-      } else {
-        std::fprintf(stderr,
-                     "vpipe: stopped by a signal: %s holds the first %llu frames (exit %d)\n",
-                     plan_.null_output ? "the run" : plan_.encoder.output.c_str(),
-                     static_cast<unsigned long long>(frames), static_cast<int>(ExitCode::kStopped));
-      }
-      return static_cast<int>(ExitCode::kStopped);
-    }
+    if (signals_ > 0) return say_stopped(plan_, frames);
     return 0;
   }
 
@@ -480,15 +440,13 @@ class Supervisor {
   shm::RunSegment& segment_;
   report::MetricsServer* metrics_;
   const sigset_t& original_mask_;
-  FILE* progress_;
+  ProgressOutput& progress_;
   StderrRelay* stage_stderr_;
   std::vector<Child> children_;
   Clock::time_point start_;
-  Clock::time_point last_progress_;
   Clock::time_point abort_started_;
   bool aborting_ = false;
   bool interrupted_ = false;
-  bool progress_shown_ = false;
   int signals_ = 0;
   Clock::time_point first_signal_;
   int restarts_ = 0;
@@ -525,42 +483,6 @@ void check_writable(const std::string& flag, const std::string& path) {
   if (const std::string why = cannot_write(path); !why.empty())
     fail(ExitCode::kUsage, flag + " '" + path + "' cannot be written: " + why);
 }
-
-// Where progress goes: stderr, or --progress-file (a file, replaced; or fd:N, an open file
-// descriptor such as a pipe a program reads), checked before the run.
-class ProgressStream {
- public:
-  explicit ProgressStream(const std::string& where) {
-    if (where.empty()) return;
-    if (where.rfind("fd:", 0) == 0) {
-      int fd = -1;
-      const char* digits = where.c_str() + 3;
-      const auto [end, ec] = std::from_chars(digits, where.c_str() + where.size(), fd);
-      if (ec != std::errc() || *end != '\0' || fd < 0 || fcntl(fd, F_GETFD) < 0) {
-        fail(ExitCode::kUsage,
-             "--progress-file '" + where + "': no such open file descriptor in vpipe");
-      }
-      const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-      file_ = copy >= 0 ? fdopen(copy, "w") : nullptr;
-    } else {
-      if (const std::string why = cannot_write(where); !why.empty())
-        fail(ExitCode::kUsage, "--progress-file '" + where + "' cannot be written: " + why);
-      file_ = std::fopen(where.c_str(), "we");
-    }
-    if (file_ == nullptr) {
-      fail(ExitCode::kUsage, "--progress-file '" + where + "': " + std::strerror(errno));
-    }
-  }
-  ~ProgressStream() {
-    if (file_ != nullptr) std::fclose(file_);
-  }
-  ProgressStream(const ProgressStream&) = delete;
-  ProgressStream& operator=(const ProgressStream&) = delete;
-  [[nodiscard]] FILE* get() const { return file_ != nullptr ? file_ : stderr; }
-
- private:
-  FILE* file_ = nullptr;
-};
 
 // "complete", "interrupted" (a drained stop: ends early, playable) or "failed".
 const char* result_of(int code) {
@@ -620,6 +542,112 @@ std::string utc_text(std::chrono::system_clock::time_point t) {
   return text;
 }
 
+std::unique_ptr<report::MetricsServer> serve_metrics(const plan::RunOptions& options) {
+  if (options.metrics.empty()) return nullptr;
+  auto server = std::make_unique<report::MetricsServer>(options.metrics);
+  spdlog::info("serving metrics on http://{}:{}/metrics",
+               options.metrics.rfind(':') == std::string::npos
+                   ? "127.0.0.1"
+                   : options.metrics.substr(0, options.metrics.rfind(':')),
+               server->port());
+  return server;
+}
+
+// What every run does once its result is known: the stats JSON (`stats`, null without
+// --stats-json, gets what only the end knows), the last progress record, the metrics that
+// outlive the run. Returns the exit code.
+int end_run(const plan::RunOptions& options, const plan::RunPlan& plan, int code,
+            nlohmann::json stats, report::ProgressSample last, ProgressOutput& progress,
+            report::MetricsServer* metrics, std::chrono::system_clock::time_point began_utc) {
+  if (!options.stats_json.empty()) {
+    // What the run came to, for whoever reads the report instead of the exit status.
+    stats["result"] = result_of(code);
+    stats["exit_code"] = code;
+    stats["started"] = utc_text(began_utc);
+    stats["ended"] = utc_text(std::chrono::system_clock::now());
+    std::error_code ec;
+    const auto bytes = plan.null_output ? 0 : std::filesystem::file_size(plan.encoder.output, ec);
+    stats["output_bytes"] = ec ? nlohmann::json() : nlohmann::json(bytes);
+    const AVRational rate =
+        plan.output_rate.num > 0 ? plan.output_rate : plan.input_info.frame_rate;
+    const double seconds = rate.num > 0 ? stats.value("frames", 0.0) / av_q2d(rate) : 0.0;
+    stats["output_duration_s"] = seconds;
+    stats["bitrate_bps"] = !ec && !plan.null_output && seconds > 0
+                               ? nlohmann::json(8.0 * static_cast<double>(bytes) / seconds)
+                               : nlohmann::json();
+    std::ofstream out(options.stats_json);
+    out << stats.dump(2) << "\n";
+    if (!out) fail(ExitCode::kOutput, "cannot write stats to '" + options.stats_json + "'");
+  }
+  last.result = result_of(code);
+  last.exit_code = code;
+  progress.end(last);
+  return publish_final_metrics(options, last, code, metrics);
+}
+
+// -c copy: the packets are remuxed here, with no stage process, and the run reports as any
+// other: progress, a stop signal (the file ends there, playable), the stats JSON, the metrics.
+int run_copy(const plan::RunOptions& options, const plan::RunPlan& plan,
+             std::filesystem::file_time_type began,
+             std::chrono::system_clock::time_point began_utc) {
+  ProgressOutput progress(options.progress, options.quiet, options.progress_file);
+  const std::unique_ptr<report::MetricsServer> metrics = serve_metrics(options);
+  const auto start = Clock::now();
+  const auto sample = [&](std::uint64_t frames) {
+    return report::sample_output(plan, frames,
+                                 std::chrono::duration<double>(Clock::now() - start).count());
+  };
+  report::RecentRate recent;
+  const sigset_t stop = stop_signal_set();
+  auto next_look = start;
+  const auto keep_going = [&](std::uint64_t frames) {
+    const auto now = Clock::now();
+    if (now < next_look) return true;
+    next_look = now + std::chrono::milliseconds(100);
+    const timespec now_only{0, 0};
+    if (const int sig = sigtimedwait(&stop, nullptr, &now_only); sig > 0) {
+      progress.finish_line();
+      spdlog::info("{}: finishing: the copy ends here", sigabbrev_np(sig));
+      return false;
+    }
+    recent.add(std::chrono::duration<double>(now - start).count(), frames);
+    const bool show = progress.due();
+    if (show || metrics != nullptr) {
+      report::ProgressSample p = sample(frames);
+      p.fps_now = recent.per_second();
+      if (show) progress.show(p);
+      if (metrics != nullptr) metrics->publish(report::prometheus_text(p));
+    }
+    return true;
+  };
+  CopyResult copied;
+  int code = 0;
+  try {
+    copied = run_stream_copy(plan, keep_going);
+  } catch (const Error& e) {
+    progress.finish_line();
+    if (*e.what() != '\0') std::fprintf(stderr, "vpipe: error: %s\n", e.what());
+    code = static_cast<int>(e.code());
+    remove_empty_output(plan, copied.frames, began);
+  }
+  // A signal that ended a wait for the input is still pending: taken here, it is the request
+  // it was, not a default action once the mask is restored.
+  const timespec now_only{0, 0};
+  while (sigtimedwait(&stop, nullptr, &now_only) > 0) {
+  }
+  const double wall_s = std::chrono::duration<double>(Clock::now() - start).count();
+  report::ProgressSample last = sample(copied.frames);
+  // "Now" is the whole copy when it took less than the rate's span.
+  last.fps_now = recent.per_second() > 0 ? recent.per_second() : last.fps();
+  if (options.progress == "json" && progress.due(/*force=*/true)) progress.show(last);
+  progress.finish_line();
+  if (code == 0 && copied.stopped) code = say_stopped(plan, copied.frames);
+  return end_run(options, plan, code,
+                 options.stats_json.empty() ? nlohmann::json()
+                                            : report::copy_stats_json(plan, copied.frames, wall_s),
+                 last, progress, metrics.get(), began_utc);
+}
+
 }  // namespace
 
 int run(const plan::RunOptions& options) {
@@ -640,8 +668,9 @@ int run(const plan::RunOptions& options) {
     std::fputs(plan::describe(plan).c_str(), stdout);
     return 0;
   }
-  if (options.codec == "copy") return run_stream_copy(plan::make_plan(options, topology));
-  const ProgressStream progress(options.progress_file);
+  if (options.codec == "copy")
+    return run_copy(options, plan::make_plan(options, topology), run_began, run_began_utc);
+  ProgressOutput progress(options.progress, options.quiet, options.progress_file);
   const plan::RunPlan stages = plan::plan_stages(options, topology);
   int segment_fd = shm::RunSegment::create_fd();
   struct FdCloser {
@@ -663,51 +692,21 @@ int run(const plan::RunOptions& options) {
 
   shm::RunSegment segment =
       shm::RunSegment::create(plan.segment_spec(), std::exchange(segment_fd, -1));
-  std::unique_ptr<report::MetricsServer> metrics;
-  if (!options.metrics.empty()) {
-    metrics = std::make_unique<report::MetricsServer>(options.metrics);
-    spdlog::info("serving metrics on http://{}:{}/metrics",
-                 options.metrics.rfind(':') == std::string::npos
-                     ? "127.0.0.1"
-                     : options.metrics.substr(0, options.metrics.rfind(':')),
-                 metrics->port());
-  }
+  const std::unique_ptr<report::MetricsServer> metrics = serve_metrics(options);
   std::vector<StartedStage> started = others.go();
   started.insert(started.begin(), StartedStage{StageId::decode(), decode.go()});
   Supervisor supervisor(plan, segment, signals.original(), metrics.get(), std::move(started),
-                        progress.get(), &stage_stderr);
+                        progress, &stage_stderr);
   segment.populate_slots();
   const int code = supervisor.run();
   if (code != 0) {
     remove_empty_output(plan, segment.control().stage(StageId::encode()).frames_out.load(),
                         run_began);
   }
-  if (!options.stats_json.empty()) {
-    nlohmann::json stats = supervisor.stats_json();
-    // What the run came to, for whoever reads the report instead of the exit status.
-    stats["result"] = result_of(code);
-    stats["exit_code"] = code;
-    stats["started"] = utc_text(run_began_utc);
-    stats["ended"] = utc_text(std::chrono::system_clock::now());
-    std::error_code ec;
-    const auto bytes = plan.null_output ? 0 : std::filesystem::file_size(plan.encoder.output, ec);
-    stats["output_bytes"] = ec ? nlohmann::json() : nlohmann::json(bytes);
-    const AVRational rate =
-        plan.output_rate.num > 0 ? plan.output_rate : plan.input_info.frame_rate;
-    const double seconds = rate.num > 0 ? stats.value("frames", 0.0) / av_q2d(rate) : 0.0;
-    stats["output_duration_s"] = seconds;
-    stats["bitrate_bps"] = !ec && !plan.null_output && seconds > 0
-                               ? nlohmann::json(8.0 * static_cast<double>(bytes) / seconds)
-                               : nlohmann::json();
-    std::ofstream out(options.stats_json);
-    out << stats.dump(2) << "\n";
-    if (!out) fail(ExitCode::kOutput, "cannot write stats to '" + options.stats_json + "'");
-  }
   report::ProgressSample last = supervisor.final_sample();
-  last.result = result_of(code);
-  last.exit_code = code;
-  supervisor.end_progress(last);
-  return publish_final_metrics(options, last, code, metrics.get());
+  return end_run(options, plan, code,
+                 options.stats_json.empty() ? nlohmann::json() : supervisor.stats_json(), last,
+                 progress, metrics.get(), run_began_utc);
 }
 
 }  // namespace vpipe::supervisor

@@ -76,6 +76,14 @@ TEST_F(BadInputTest, AnEncoderLibrarysOwnErrorIsPartOfTheOneErrorLine) {
                2, "libx264: invalid profile: bogus");
 }
 
+// A stream copy opens its input twice (a probe, then the copy): stdin is refused up front, before
+// the probe reads the start of it.
+TEST_F(BadInputTest, AStreamCopyFromStdinIsRefusedBeforeReadingIt) {
+  expect_error({"run", "-i", "-", "-c", "copy", "-o", path("out.mkv")}, 2,
+               "-c copy cannot read a pipe (stdin)");
+  EXPECT_FALSE(std::filesystem::exists(path("out.mkv")));
+}
+
 // MPEG-2 video and MXF take only a frame rate as their time base; an MP4's is 1/15360. Both
 // used to fail ("MPEG-1/2 does not support 15360/1 fps", MXF's "Unsupported frame rate").
 TEST_F(BadInputTest, Mpeg2VideoAndMxfGetAFrameRateTimeBase) {

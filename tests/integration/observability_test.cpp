@@ -211,6 +211,68 @@ TEST_F(ObservabilityTest, MetricsTextfileHoldsTheFinalCountsAndTheResult) {
   EXPECT_THAT(stopped, HasSubstr("vpipe_exit_code 255\n"));
 }
 
+// A stream copy (-c copy, no stage process) reports as any run: the stats JSON, the progress
+// records with their end, the metrics textfile; and a stop signal while it waits on a live
+// input ends it playable, "interrupted", exit 255.
+TEST_F(ObservabilityTest, AStreamCopyReportsAndStopsAsAnyRun) {
+  ASSERT_EQ(shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=320x240:rate=25:"
+                  "duration=20 -c:v libx264 -g 25 -f mpegts '" +
+                  path("in.ts") + "'"),
+            0);
+  const RunResult r =
+      run_vpipe({"run", "-q", "-i", path("in.ts"), "-c", "copy", "-o", path("out.mkv"),
+                 "--stats-json", path("stats.json"), "--progress", "json", "--progress-file",
+                 path("progress.json"), "--metrics-textfile", path("copy.prom")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
+  EXPECT_EQ(stats.at("result"), "complete");
+  EXPECT_EQ(stats.at("stream_copy"), true);
+  EXPECT_EQ(stats.at("frames"), 500);
+  EXPECT_EQ(stats.at("output_bytes"), std::filesystem::file_size(path("out.mkv")));
+  EXPECT_NEAR(stats.at("output_duration_s").get<double>(), 20.0, 0.05);
+  std::istringstream records(read_file(path("progress.json")));
+  nlohmann::json end;
+  for (std::string line; std::getline(records, line);) end = nlohmann::json::parse(line);
+  EXPECT_EQ(end.at("event"), "end");
+  EXPECT_EQ(end.at("frames"), 500);
+  EXPECT_EQ(end.at("result"), "complete");
+  const std::string metrics = read_file(path("copy.prom"));
+  EXPECT_THAT(metrics, HasSubstr("\nvpipe_frames_total 500\n"));
+  EXPECT_THAT(metrics, HasSubstr("vpipe_run_result{result=\"complete\"} 1\n"));
+
+  // A live feed, copied until a stop signal.
+  const int port = free_udp_port();
+  const std::string url = "udp://127.0.0.1:" + std::to_string(port);
+  const pid_t sender = start_program("ffmpeg",
+                                     {"-nostdin", "-v", "error", "-re", "-i", path("in.ts"), "-c",
+                                      "copy", "-f", "mpegts", url + "?pkt_size=1316"},
+                                     path("sender"));
+  const pid_t pid = start_vpipe(
+      {"run", "-i", url, "-c", "copy", "-o", path("live.ts"), "--stats-json", path("live.json")},
+      path("live"));
+  std::this_thread::sleep_for(4s);
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_vpipe(pid, 20), 255) << read_file(path("live.err"));
+  stop_program(sender);
+  const auto live = nlohmann::json::parse(read_file(path("live.json")));
+  EXPECT_EQ(live.at("result"), "interrupted");
+  const int frames = live.at("frames").get<int>();
+  EXPECT_GT(frames, 0);
+  EXPECT_LT(frames, 500);
+  EXPECT_THAT(read_file(path("live.err")),
+              HasSubstr("holds the first " + std::to_string(frames) + " frames (exit 255)"));
+  std::string counted;
+  FILE* probe = popen(("ffprobe -v quiet -count_packets -select_streams v -show_entries "
+                       "stream=nb_read_packets -of csv=p=0 '" +
+                       path("live.ts") + "'")
+                          .c_str(),
+                      "r");
+  char buffer[64] = {};
+  if (probe != nullptr && std::fgets(buffer, sizeof buffer, probe) != nullptr) counted = buffer;
+  if (probe != nullptr) pclose(probe);
+  EXPECT_EQ(std::atoi(counted.c_str()), frames) << counted;
+}
+
 TEST_F(ObservabilityTest, MetricsOptionsAreCheckedBeforeTheRun) {
   const std::vector<std::vector<std::string>> bad = {
       {"--metrics-linger", "5"},
