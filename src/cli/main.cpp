@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/bench.hpp"
+#include "cli/completion.hpp"
 #include "cli/segments_cli.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
@@ -175,6 +176,13 @@ int main(int argc, char** argv) {
   vpipe::cli::SegmentsCommand segments;
   segments.add_to(app, run);
 
+  std::string shell = "bash";
+  CLI::App* completion = app.add_subcommand(
+      "completion",
+      "Print a shell completion script: source <(vpipe completion bash), or install it as\n"
+      "/usr/share/bash-completion/completions/vpipe (cmake --install does)");
+  completion->add_option("shell", shell, "The shell (bash)")->check(CLI::IsMember({"bash"}));
+
   std::vector<std::string> args;
   try {
     args = vpipe::plan::translate_ffmpeg_spellings(std::vector<std::string>(argv + 1, argv + argc));
@@ -200,6 +208,13 @@ int main(int argc, char** argv) {
   // commands handle them, or die by them, as usual.
   if (!app.got_subcommand("run") || segments.one_shot()) vpipe::restore_startup_signal_mask();
   if (app.got_subcommand("filters")) return list_filters();
+  if (app.got_subcommand(completion)) {
+    vpipe::cli::ExtraFlags run_extra{"run", vpipe::plan::ffmpeg_spellings(), {}};
+    for (const auto& c : vpipe::plan::flag_choices())
+      run_extra.choices.emplace_back(c.flag, c.words);
+    std::fputs(vpipe::cli::bash_completion(app, {run_extra}).c_str(), stdout);
+    return 0;
+  }
   if (app.got_subcommand("bench")) return vpipe::cli::run_bench(bench_options);
 
   try {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <filesystem>
@@ -234,6 +235,30 @@ std::int64_t parse_bitrate(const std::string& text) {
   return static_cast<std::int64_t>(value * scale);
 }
 
+const std::vector<FlagChoices>& flag_choices() {
+  static const std::vector<FlagChoices> choices = {
+      {"--live", {"auto", "on", "off"}},
+      {"--drop", {"oldest", "newest"}},
+      {"--progress", {"auto", "json", "none"}},
+      {"--log-level", {"trace", "debug", "info", "warning", "warn", "error", "critical", "off"}},
+  };
+  return choices;
+}
+
+namespace {
+// Usage error unless `value` is one of `flag`'s words: "--live 'x' must be auto, on or off".
+void check_choice(const char* flag, const std::string& value) {
+  for (const FlagChoices& c : flag_choices()) {
+    if (std::string(c.flag) != flag) continue;
+    if (std::find(c.words.begin(), c.words.end(), value) != c.words.end()) return;
+    std::string words;
+    for (std::size_t i = 0; i < c.words.size(); ++i)
+      words += (i == 0 ? "" : i + 1 == c.words.size() ? " or " : ", ") + c.words[i];
+    fail(ExitCode::kUsage, std::string(flag) + " '" + value + "' must be " + words);
+  }
+}
+}  // namespace
+
 void validate(const RunOptions& o) {
   if (o.input.empty())
     fail(ExitCode::kUsage, "no input: give -i FILE|URL|testsrc (see vpipe run --help)");
@@ -276,15 +301,13 @@ void validate(const RunOptions& o) {
     fail(ExitCode::kUsage, "--affinity '" + o.affinity +
                                "' must be auto, none, or a plan like decode=0;xform=1-3;encode=4");
   }
-  if (o.live != "auto" && o.live != "on" && o.live != "off")
-    fail(ExitCode::kUsage, "--live '" + o.live + "' must be auto, on or off");
+  check_choice("--live", o.live);
   if (o.realtime && o.live == "off")
     fail(ExitCode::kUsage,
          "--realtime paces the input as a live source: it conflicts with --live off");
   if (!(o.latency_budget_ms >= 1 && o.latency_budget_ms <= 600000))
     fail(ExitCode::kUsage, "--latency-budget must be 1 to 600000 milliseconds");
-  if (o.drop != "oldest" && o.drop != "newest")
-    fail(ExitCode::kUsage, "--drop '" + o.drop + "' must be oldest or newest");
+  check_choice("--drop", o.drop);
   if (!(o.input_timeout_s >= 0 && o.input_timeout_s <= 86400))
     fail(ExitCode::kUsage, "--input-timeout must be 0 (wait forever) to 86400 seconds");
   if (o.duration_s && *o.duration_s <= 0) fail(ExitCode::kUsage, "-t must be a duration above 0");
@@ -297,14 +320,8 @@ void validate(const RunOptions& o) {
   if (!o.size.empty()) (void)parse_size(o.size);
   if (o.start_s && o.live == "on")
     fail(ExitCode::kUsage, "-ss cannot seek a live input (--live on)");
-  if (o.progress != "auto" && o.progress != "json" && o.progress != "none") {
-    fail(ExitCode::kUsage, "--progress '" + o.progress + "' must be auto, json or none");
-  }
-  static const std::set<std::string> kLevels = {"trace", "debug", "info",     "warning",
-                                                "warn",  "error", "critical", "off"};
-  if (!kLevels.count(o.log_level))
-    fail(ExitCode::kUsage,
-         "--log-level '" + o.log_level + "' must be one of trace, debug, info, warn, error, off");
+  check_choice("--progress", o.progress);
+  check_choice("--log-level", o.log_level);
 }
 
 std::pair<int, int> parse_size(const std::string& text) {

@@ -119,6 +119,14 @@ std::pair<int, int> parse_size(const std::string& text);
 // Range and consistency checks shared by the config and the command line.
 void validate(const RunOptions& options);
 
+// The flags of `vpipe run` that take one of a few words, and the words (validate() checks them;
+// shell completion offers them).
+struct FlagChoices {
+  const char* flag;
+  std::vector<std::string> words;
+};
+const std::vector<FlagChoices>& flag_choices();
+
 // configs/default.yaml next to the installed binary or in the source tree.
 std::string default_config_path();
 

@@ -417,6 +417,14 @@ bool is_ffmpeg_style(const std::string& arg) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, bool>> ffmpeg_spellings() {
+  std::vector<std::pair<std::string, bool>> spellings;
+  for (const FfmpegFlag& flag : kFfmpegFlags) {
+    if (flag.why == nullptr) spellings.emplace_back(flag.ffmpeg, flag.value);
+  }
+  return spellings;
+}
+
 std::vector<std::string> translate_ffmpeg_spellings(const std::vector<std::string>& given) {
   std::vector<std::string> args;
   bool input_seen = false;

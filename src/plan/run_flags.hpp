@@ -99,5 +99,7 @@ plan::RunOptions parse_run_args(const std::vector<std::string>& args);
 // ffmpeg-style spellings that CLI11 cannot take as option names (-c:v, -vf, -an, ...), mapped to
 // ours; -f before -i names the input's format, as in ffmpeg.
 std::vector<std::string> translate_ffmpeg_spellings(const std::vector<std::string>& args);
+// Those spellings (the ones taken, not the refused), each with whether it takes a value.
+std::vector<std::pair<std::string, bool>> ffmpeg_spellings();
 
 }  // namespace vpipe::plan
