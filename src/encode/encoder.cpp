@@ -426,6 +426,10 @@ void Encoder::start_muxing(const StreamParams& params, const AVCodecParameters* 
   stream_->time_base = time_base;
   stream_->avg_frame_rate = params.frame_rate;
   stream_->sample_aspect_ratio = video->sample_aspect_ratio;
+  if (params.aspect_given) {
+    stream_->codecpar->sample_aspect_ratio = params.sample_aspect_ratio;
+    stream_->sample_aspect_ratio = params.sample_aspect_ratio;
+  }
   if (params.display_matrix.size() == 9) {
     std::uint8_t* side =
         av_stream_new_side_data(stream_, AV_PKT_DATA_DISPLAYMATRIX, 9 * sizeof(std::int32_t));

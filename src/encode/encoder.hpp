@@ -36,6 +36,7 @@ struct StreamParams {
   AVRational frame_rate{25, 1};
   // Carried from the input (see RunPlan::stream_params).
   AVRational sample_aspect_ratio{1, 1};
+  bool aspect_given = false;  // -aspect chose it: a stream copy takes it too
   int color_range = 0, color_primaries = 2, color_trc = 2, colorspace = 2;  // 0/2: unspecified
   std::vector<std::int32_t> display_matrix;     // rotation side data, empty for none
   std::map<std::string, std::string> metadata;  // container tags

@@ -81,6 +81,8 @@ std::string describe(const RunPlan& p) {
     s << ", " << p.encoder.threads << " threads";
     if (p.output_rate.num > 0)
       s << ", -r " << av_q2d(p.output_rate) << " fps: frames dropped or repeated by timestamp";
+    if (p.display_aspect.num > 0)
+      s << ", -aspect " << p.display_aspect.num << ":" << p.display_aspect.den;
     s << ")\n";
   }
   s << "audio:    " << p.audio_note << "\n";

@@ -436,6 +436,7 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   plan.latency_budget_ms = options.latency_budget_ms;
   plan.start_s = options.start_s.value_or(0);
   if (options.rate) plan.output_rate = *options.rate;
+  if (!options.aspect.empty()) plan.display_aspect = parse_aspect(options.aspect);
   plan.duration_s = options.end_s ? *options.end_s - plan.start_s : options.duration_s.value_or(0);
   plan.pts_range = options.pts_range;
   if (plan.start_s > 0 && plan.live)

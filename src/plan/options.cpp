@@ -111,6 +111,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       {"muxer_options", string_map(&RunOptions::muxer_options)},
       {"metadata", string_map(&RunOptions::metadata)},
       {"size", value(&RunOptions::size)},
+      {"aspect", value(&RunOptions::aspect)},
       {"frames", value(&RunOptions::frames)},
       {"to",
        [&](const YAML::Node& v, const std::string& key) {
@@ -200,6 +201,15 @@ double parse_time(const std::string& text, const std::string& flag) {
          flag + " '" + text + "' is not a time like 90, 1.5 or 00:01:30.5 (seconds, or HH:MM:SS)");
   }
   return static_cast<double>(us) / 1e6;
+}
+
+AVRational parse_aspect(const std::string& text) {
+  AVRational q{0, 1};
+  if (text.empty() || av_parse_ratio(&q, text.c_str(), 255, 0, nullptr) < 0 || q.num <= 0 ||
+      q.den <= 0) {
+    fail(ExitCode::kUsage, "-aspect '" + text + "' is not an aspect ratio like 16:9 or 1.7778");
+  }
+  return q;
 }
 
 std::int64_t parse_bitrate(const std::string& text) {
@@ -318,6 +328,7 @@ void validate(const RunOptions& o) {
   if (o.frames && *o.frames < 1) fail(ExitCode::kUsage, "-frames:v must be at least 1");
   if (o.overwrite && o.no_overwrite) fail(ExitCode::kUsage, "-y and -n conflict");
   if (!o.size.empty()) (void)parse_size(o.size);
+  if (!o.aspect.empty()) (void)parse_aspect(o.aspect);
   if (o.start_s && o.live == "on")
     fail(ExitCode::kUsage, "-ss cannot seek a live input (--live on)");
   check_choice("--progress", o.progress);

@@ -58,8 +58,9 @@ struct RunOptions {
   std::map<std::string, std::string> codec_options;
   std::map<std::string, std::string> muxer_options;  // -movflags, -hls_time, ... for the muxer
   std::map<std::string, std::string> metadata;       // -metadata: the output's container tags
-  std::string size;  // -s WxH: the output's size (a scale after the chain)
-  int workers = 0;   // 0: from the CPU plan
+  std::string size;    // -s WxH: the output's size (a scale after the chain)
+  std::string aspect;  // -aspect 16:9 or 1.7778: the output's display aspect ratio
+  int workers = 0;     // 0: from the CPU plan
   std::string affinity = "auto";
   int window = 0;        // frames in flight; 0: derived from the number of workers
   int batch = 0;         // frames a worker claims per wake-up; 0: adaptive
@@ -115,6 +116,9 @@ std::int64_t parse_bitrate(const std::string& text);
 
 // "1280x720" or ffmpeg's size names (hd720, vga, ...). Throws vpipe::Error (kUsage).
 std::pair<int, int> parse_size(const std::string& text);
+// "16:9", "4/3" or "1.7778" (ffmpeg's -aspect: numerator and denominator at most 255). Throws
+// vpipe::Error (kUsage).
+AVRational parse_aspect(const std::string& text);
 
 // Range and consistency checks shared by the config and the command line.
 void validate(const RunOptions& options);

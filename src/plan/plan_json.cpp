@@ -167,6 +167,7 @@ std::string to_json(const RunPlan& p) {
       {"autorotate_degrees", p.autorotate_degrees},
       {"start_s", p.start_s},
       {"output_rate", rational(p.output_rate)},
+      {"display_aspect", rational(p.display_aspect)},
       {"duration_s", p.duration_s},
       {"vf_workers", p.vf_workers},
       {"vf_in_order", p.vf_in_order},
@@ -223,6 +224,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.autorotate_degrees = j.at("autorotate_degrees");
   p.start_s = j.at("start_s");
   p.output_rate = rational(j.at("output_rate"));
+  p.display_aspect = rational(j.at("display_aspect"));
   p.duration_s = j.at("duration_s");
   p.vf_workers = j.at("vf_workers");
   p.vf_in_order = j.at("vf_in_order");

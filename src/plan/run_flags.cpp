@@ -97,6 +97,9 @@ void RunFlags::add_to(CLI::App* app) {
   opt_size = app->add_option("--size", cli.size,
                              "Output size WxH or a name (hd720), like ffmpeg's -s: a scale after "
                              "the chain");
+  opt_aspect = app->add_option("--aspect", cli.aspect,
+                               "Display aspect ratio of the output, 16:9 or 1.7778, like ffmpeg's "
+                               "-aspect: the pixels' shape is set to give it");
   opt_pix_fmt = app->add_option(
       "--pix-fmt", cli.pix_fmt,
       "Encoder pixel format (-pix_fmt), e.g. yuv444p; default: yuv420p or the codec's nearest");
@@ -233,6 +236,7 @@ plan::RunOptions RunFlags::options(bool default_config) const {
   if (opt_to->count()) options.end_s = plan::parse_time(to_text, "-to");
   if (opt_frames->count()) options.frames = cli.frames;
   if (opt_size->count()) options.size = cli.size;
+  if (opt_aspect->count()) options.aspect = cli.aspect;
   if (opt_no_overwrite->count()) options.no_overwrite = true;
   if (opt_map_metadata->count()) options.no_metadata = map_metadata == -1;
   if (opt_no_autorotate->count()) options.autorotate = false;
@@ -326,6 +330,8 @@ constexpr FfmpegFlag kFfmpegFlags[] = {
     {"-n", "--no-overwrite", false, "", nullptr},
     {"-s", "--size", true, "", nullptr},
     {"-s:v", "--size", true, "", nullptr},
+    {"-aspect", "--aspect", true, "", nullptr},
+    {"-aspect:v", "--aspect", true, "", nullptr},
     {"-metadata", "--metadata", true, "", nullptr},
     {"-loglevel", "--log-level", true, "", nullptr},
     {"-v", "--log-level", true, "", nullptr},

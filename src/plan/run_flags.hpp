@@ -47,6 +47,7 @@ class RunFlags {
   CLI::Option* opt_to = nullptr;
   CLI::Option* opt_frames = nullptr;
   CLI::Option* opt_size = nullptr;
+  CLI::Option* opt_aspect = nullptr;
   CLI::Option* opt_no_overwrite = nullptr;
   CLI::Option* opt_output = nullptr;
   CLI::Option* opt_tee = nullptr;

@@ -42,6 +42,13 @@ encode::StreamParams RunPlan::stream_params() const {
     av_reduce(&p.sample_aspect_ratio.num, &p.sample_aspect_ratio.den, p.sample_aspect_ratio.num,
               p.sample_aspect_ratio.den, 1 << 30);
   }
+  if (display_aspect.num > 0) {
+    // -aspect: the pixels take the shape that shows the output's size at that ratio.
+    av_reduce(&p.sample_aspect_ratio.num, &p.sample_aspect_ratio.den,
+              static_cast<std::int64_t>(display_aspect.num) * last.height,
+              static_cast<std::int64_t>(display_aspect.den) * last.width, 1 << 30);
+    p.aspect_given = true;
+  }
   if (!in.rgb) {
     // Decode converts a full-range yuvj format into limited-range yuv420p; RGB inputs have no
     // YUV tags worth keeping (the conversion uses swscale's default matrix, BT.601).

@@ -48,9 +48,10 @@ struct RunPlan {
   // upright, where the output could not say how to show it (see autorotation()); the rotation
   // side data is then not carried.
   int autorotate_degrees = 0;
-  AVRational output_rate{0, 1};  // -r; 0/1: the input's rate, timestamps as they are
-  double start_s = 0;            // -ss, 0: from the start
-  double duration_s = 0;         // -t, 0: to the end
+  AVRational output_rate{0, 1};     // -r; 0/1: the input's rate, timestamps as they are
+  AVRational display_aspect{0, 1};  // -aspect; 0/1: the input's, through the chain
+  double start_s = 0;               // -ss, 0: from the start
+  double duration_s = 0;            // -t, 0: to the end
   // The chain `vf` cut for the stages: the transform workers run `vf_workers`; the encode stage
   // runs `vf_in_order` (from the first filter that must see frames in order) on every frame, in
   // order, before encoding it. With no per-frame part, the workers run the whole chain on one

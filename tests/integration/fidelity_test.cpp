@@ -124,6 +124,40 @@ TEST_F(FidelityTest, MapMetadataMinusOneDropsTagsAndRotationButKeepsColour) {
   EXPECT_EQ(out.colorspace, "bt709") << "colour describes the pixels: it stays";
 }
 
+// -aspect sets the display shape as the ffmpeg CLI's does: after the chain, re-encoded or copied.
+TEST_F(FidelityTest, AspectSetsTheDisplayShapeAsTheFfmpegCliDoes) {
+  ffmpeg("-f lavfi -i testsrc=size=320x240:rate=25:duration=1 -c:v libx264 " + path("in.mp4"));
+  struct Case {
+    std::vector<std::string> vpipe;
+    std::string ffmpeg;
+    std::string out;
+  };
+  const std::vector<Case> cases = {
+      {{"-aspect", "16:9"}, "-aspect 16:9", "wide.mp4"},
+      {{"-aspect", "1.7778", "--vf", "scale=160:240"},
+       "-aspect 1.7778 -vf scale=160:240",
+       "narrow.mkv"},
+      {{"-aspect", "16:9", "-c", "copy"}, "-aspect 16:9 -c copy", "copy.mkv"},
+      {{"-aspect", "21:9", "-c", "copy"}, "-aspect 21:9 -c copy", "copy.mp4"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.ffmpeg);
+    std::vector<std::string> args = {"-i", path("in.mp4"), "-o", path(c.out)};
+    args.insert(args.end(), c.vpipe.begin(), c.vpipe.end());
+    vpipe_ok(args);
+    ffmpeg("-i " + path("in.mp4") + " " + c.ffmpeg + " " + path("ff-" + c.out));
+    const AVRational ours = read_stream(path(c.out)).sar,
+                     theirs = read_stream(path("ff-" + c.out)).sar;
+    EXPECT_EQ(av_cmp_q(ours, theirs), 0)
+        << ours.num << ":" << ours.den << " vs " << theirs.num << ":" << theirs.den;
+    EXPECT_NE(av_cmp_q(ours, AVRational{1, 1}), 0);
+  }
+  const RunResult bad =
+      run_vpipe({"run", "-i", path("in.mp4"), "-aspect", "0", "-o", path("x.mp4")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("-aspect '0' is not an aspect ratio"));
+}
+
 TEST_F(FidelityTest, AResizeKeepsTheDisplayShapeThroughTheSampleAspectRatio) {
   const std::string in = tagged_input();  // 320x240 with 4:3 pixels: 16:9 on screen
   ffmpeg("-i " + in + " -c copy -metadata:s:v:0 rotate=0 " + path("upright.mp4"));

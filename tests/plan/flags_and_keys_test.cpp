@@ -39,6 +39,7 @@ const std::vector<std::pair<std::string, Example>> kExamples = {
     {"--to", {{"--to", "01:10"}, "to: \"01:10\""}},
     {"--frames", {{"--frames", "12"}, "frames: 12"}},
     {"--size", {{"--size", "hd720"}, "size: hd720"}},
+    {"--aspect", {{"--aspect", "16:9"}, "aspect: \"16:9\""}},
     {"--muxer-opt", {{"--muxer-opt", "hls_time=4"}, "muxer_options: {hls_time: \"4\"}"}},
     {"--metadata", {{"--metadata", "title=Holiday"}, "metadata: {title: Holiday}"}},
     {"--output", {{"-o", "out.mkv"}, "output: out.mkv"}},
@@ -109,7 +110,7 @@ std::string text_of(const RunOptions& o) {
   opt(o.duration_s);
   opt(o.end_s);
   opt(o.frames);
-  s << o.size << '|';
+  s << o.size << '|' << o.aspect << '|';
   for (const auto& [k, v] : o.muxer_options) s << k << '=' << v << ',';
   for (const auto& [k, v] : o.metadata) s << k << '=' << v << ',';
   if (o.rate) {
