@@ -59,19 +59,21 @@ class Families {
   std::vector<MetricFamily> families_;
 };
 
-ClientMetric latency_histogram(const ProgressSample& s) {
+ClientMetric histogram(const std::vector<std::uint64_t>& buckets, double sum_s,
+                       Labels labels = {}) {
   ClientMetric m;
+  m.label = std::move(labels);
   std::uint64_t cumulative = 0, count = 0;
-  for (auto b : s.latency_buckets) count += b;
-  for (int i = 0; i < static_cast<int>(s.latency_buckets.size()) && i <= kLastBucket; ++i) {
-    cumulative += s.latency_buckets[static_cast<std::size_t>(i)];
+  for (auto b : buckets) count += b;
+  for (int i = 0; i < static_cast<int>(buckets.size()) && i <= kLastBucket; ++i) {
+    cumulative += buckets[static_cast<std::size_t>(i)];
     if (i >= kFirstBucket && (i - kFirstBucket) % kBucketStep == 0) {
       m.histogram.bucket.push_back({cumulative, shm::LatencyHistogram::upper_bound_us(i) / 1e6});
     }
   }
   m.histogram.bucket.push_back({count, std::numeric_limits<double>::infinity()});
   m.histogram.sample_count = count;
-  m.histogram.sample_sum = s.latency_sum_s;
+  m.histogram.sample_sum = sum_s;
   return m;
 }
 
@@ -124,9 +126,17 @@ std::vector<MetricFamily> metric_families(const ProgressSample& s) {
     MetricFamily& h =
         f.add("latency_seconds", "Time from capture (decode) to the encoder's packet, per frame.",
               MetricType::Histogram);
-    h.metric.push_back(latency_histogram(s));
+    h.metric.push_back(histogram(s.latency_buckets, s.latency_sum_s));
     f.one("latency_max_seconds", "The largest capture-to-packet time so far.", G,
           s.latency_max_us / 1e6);
+  }
+  if (!s.frame_times.empty()) {
+    MetricFamily& h = f.add("stage_frame_seconds",
+                            "Time a stage worked on each frame it handed on, by stage (the "
+                            "transform workers together).",
+                            MetricType::Histogram);
+    for (const StageFrameTimes& t : s.frame_times)
+      h.metric.push_back(histogram(t.buckets, t.sum_s, {{"stage", t.stage}}));
   }
   f.one("frames_in_flight", "Frames between decode and the end of encode.", G, s.in_flight);
   f.one("window_frames", "The most frames that may be in flight (the window).", G, s.window);

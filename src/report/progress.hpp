@@ -30,6 +30,13 @@ struct StageSample {
   long rss_kib = 0;              // resident memory now; 0 once it has ended
 };
 
+// The time one stage role worked on each frame it handed on (see shm::StageFrameTimes).
+struct StageFrameTimes {
+  std::string stage;                   // "decode", "transform", "encode"
+  std::vector<std::uint64_t> buckets;  // see shm::LatencyHistogram
+  double sum_s = 0;
+};
+
 struct ProgressSample {
   double elapsed_s = 0;
   std::uint64_t frames_done = 0;  // left encode
@@ -47,6 +54,7 @@ struct ProgressSample {
   std::vector<std::uint64_t> latency_buckets;  // capture -> packet, see shm::LatencyHistogram
   double latency_max_us = 0;                   // exact; 0 when unknown
   double latency_sum_s = 0;                    // every frame's latency, added up
+  std::vector<StageFrameTimes> frame_times;    // decode, transform, encode
   double fps_now = 0;                          // over the last few seconds (RecentRate)
   std::int64_t output_bytes = -1;              // the output file's size; -1: none or unknown
   std::vector<StageSample> stages;

@@ -66,6 +66,14 @@ ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
     p.latency_buckets.push_back(b.load(std::memory_order_relaxed));
   p.latency_max_us = static_cast<double>(control.latency_max_us.load());
   p.latency_sum_s = static_cast<double>(control.latency_sum_us.load()) / 1e6;
+  for (const StageRole role : {StageRole::kDecode, StageRole::kWorker, StageRole::kEncode}) {
+    const shm::StageFrameTimes& times = control.frame_times[static_cast<int>(role)];
+    StageFrameTimes t;
+    t.stage = role == StageRole::kWorker ? "transform" : std::string(role_name(role));
+    for (const auto& b : times.buckets) t.buckets.push_back(b.load(std::memory_order_relaxed));
+    t.sum_s = static_cast<double>(times.sum_us.load(std::memory_order_relaxed)) / 1e6;
+    p.frame_times.push_back(std::move(t));
+  }
   // Pipeline order (decode, workers, encode), whatever the start order was.
   std::vector<const StageProcess*> ordered;
   for (const auto& c : processes) ordered.push_back(&c);
@@ -140,6 +148,13 @@ nlohmann::json stats_json(shm::RunSegment& segment, const plan::RunPlan& plan,
                       {"peak_rss_kib", s.peak_rss_kib}});
   }
   const auto pct = [&](double q) { return p.latency_ms(q); };
+  nlohmann::json frame_ms = nlohmann::json::object();
+  for (const StageFrameTimes& t : p.frame_times) {
+    const auto ms = [&](double q) {
+      return shm::LatencyHistogram::percentile_us(t.buckets, q) / 1e3;
+    };
+    frame_ms[t.stage] = {{"p50", ms(0.5)}, {"p99", ms(0.99)}};
+  }
   const std::optional<shm::PacketRing> audio = segment.audio_ring();
   std::uint64_t late = 0, full = 0;
   for (const auto& s : p.stages) {
@@ -162,6 +177,8 @@ nlohmann::json stats_json(shm::RunSegment& segment, const plan::RunPlan& plan,
       {"restarts", restarts},
       {"latency_ms",
        {{"p50", pct(0.5)}, {"p95", pct(0.95)}, {"p99", pct(0.99)}, {"max", pct(1.0)}}},
+      // The time each stage worked on a frame (see vpipe_stage_frame_seconds).
+      {"stage_frame_ms", frame_ms},
       {"rings",
        {{"decoded", {{"high_water", p.decoded_high_water}}},
         {"filtered", {{"high_water", p.filtered_high_water}}}}},

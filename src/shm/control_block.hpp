@@ -44,6 +44,14 @@ struct alignas(kCacheLine) StageStats {
   std::atomic<std::uint64_t> heartbeat_ns;  // CLOCK_MONOTONIC of the stage's last sign of life
 };
 
+// The time a stage worked on each frame it handed on (its busy time since the one before), as a
+// log-scale histogram like the latency's. One per role: the workers add to one.
+struct StageFrameTimes {
+  std::atomic<std::uint64_t> buckets[kLatencyBuckets];
+  std::atomic<std::uint64_t> sum_us;
+};
+inline constexpr int kStageRoles = 3;  // decode, transform, encode (StageRole)
+
 // A worker's progress with its end-of-stream marker, so one lost in a crash is put back.
 enum class EosState : std::uint32_t { kNone = 0, kTaken = 1, kForwarded = 2 };
 static_assert(sizeof(StageStats) % kCacheLine == 0, "stages must not share cache lines");
@@ -70,6 +78,7 @@ struct ControlBlock {
   std::atomic<std::uint64_t> latency_buckets[kLatencyBuckets];
   std::atomic<std::uint64_t> latency_max_us;  // the exact largest, which caps the percentiles
   std::atomic<std::uint64_t> latency_sum_us;  // every frame's, for the histogram's _sum
+  StageFrameTimes frame_times[kStageRoles];   // indexed by StageRole
   // The first stage to fail records its one-line reason here for the scheduler to print.
   std::atomic<std::uint32_t> error_claimed;
   std::int32_t error_code;

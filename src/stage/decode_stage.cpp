@@ -397,7 +397,7 @@ class DecodeStage {
       ScopedTimer waiting(ctx_.stats.wait_ns);
       if (!ctx_.wait_unless_aborted([&](auto t) { return out_.push_for(*slot, t); })) return false;
     }
-    ctx_.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+    ctx_.frame_out();
     ctx_.stats.errors.store(decoder_.errors(), std::memory_order_relaxed);
     return true;
   }

@@ -128,9 +128,12 @@ class EncodeStage {
         case ReorderWindow<shm::Slot>::Put::kQueued:
           break;
       }
-      ScopedTimer busy(ctx_.stats.busy_ns);
       while (std::optional<shm::Slot> slot = order_.take_next()) {
-        next_in_order(std::move(*slot));
+        {
+          // Per frame, so that the frame-time histogram sees each frame's own time.
+          ScopedTimer busy(ctx_.stats.busy_ns);
+          next_in_order(std::move(*slot));
+        }
         control_.next_seq_out.store(order_.next_seq(), std::memory_order_release);
       }
     }
@@ -171,7 +174,7 @@ class EncodeStage {
     }
     if (!encoder_) {
       record_latency(capture);
-      ctx_.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+      ctx_.frame_out();
       return;
     }
     if (rate_) {
@@ -221,7 +224,7 @@ class EncodeStage {
     const std::uint64_t before = encoder_->packets();
     encoder_->send(frame);
     packets_written(before);
-    ctx_.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+    ctx_.frame_out();
   }
 
   void send_at(Timed& t, std::int64_t index) {

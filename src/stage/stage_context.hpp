@@ -9,6 +9,7 @@
 
 #include "common/clock.hpp"
 #include "plan/run_plan.hpp"
+#include "shm/latency_histogram.hpp"
 #include "shm/run_segment.hpp"
 
 namespace vpipe::stage {
@@ -21,9 +22,23 @@ struct StageContext {
   const plan::RunPlan& plan;
   shm::StageStats& stats;
   int worker_index = 0;  // transform workers only
+  StageRole role = StageRole::kDecode;
+  std::uint64_t busy_at_last_frame = stats.busy_ns.load(std::memory_order_relaxed);
 
   // A sign of life for the scheduler's hang detection.
   void beat() const { stats.heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed); }
+
+  // One frame handed on: counted, and the busy time since the last one goes into the role's
+  // frame-time histogram (control block). Called by the process that owns `stats`.
+  void frame_out() {
+    stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+    const std::uint64_t busy = stats.busy_ns.load(std::memory_order_relaxed);
+    const double us = static_cast<double>(busy - busy_at_last_frame) / 1e3;
+    busy_at_last_frame = busy;
+    shm::StageFrameTimes& times = segment.control().frame_times[static_cast<int>(role)];
+    times.buckets[shm::LatencyHistogram::bucket_of(us)].fetch_add(1, std::memory_order_relaxed);
+    times.sum_us.fetch_add(static_cast<std::uint64_t>(us), std::memory_order_relaxed);
+  }
 
   [[nodiscard]] bool aborted() const {
     return segment.control().abort.load(std::memory_order_relaxed) != 0;

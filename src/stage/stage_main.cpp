@@ -173,7 +173,7 @@ int stage_main(int argc, char** argv) {
                           pin(plan.cpus_of(name));
                           shm::StageStats& stats = segment.control().stage(args->id);
                           stats.pid.store(getpid());
-                          StageContext ctx{segment, plan, stats, args->id.worker};
+                          StageContext ctx{segment, plan, stats, args->id.worker, args->id.role};
                           if (args->id.role == StageRole::kWorker) return run_transform_stage(ctx);
                           return run_encode_stage(ctx);
                         });

@@ -137,7 +137,7 @@ class Worker {
       if (!ctx_.wait_unless_aborted([&](auto t) { return out_.push_for(*result_slot, t); }))
         return false;
     }
-    ctx_.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+    ctx_.frame_out();
     return true;
     // The slot not handed on (input or spare) returns to the pool as it goes out of scope.
   }

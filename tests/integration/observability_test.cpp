@@ -273,6 +273,41 @@ TEST_F(ObservabilityTest, AStreamCopyReportsAndStopsAsAnyRun) {
   EXPECT_EQ(std::atoi(counted.c_str()), frames) << counted;
 }
 
+// Per-stage frame times: a histogram per stage (the workers together) with one count per frame
+// each stage handed on, whose sum is the stage's busy time spent on frames.
+TEST_F(ObservabilityTest, StageFrameTimesCountEveryFrameAndAddUpToTheWorkersBusyTime) {
+  const RunResult r =
+      run_vpipe({"run", "-q", "-i", "testsrc:size=640x360:duration=2", "--vf", "gblur=3",
+                 "--workers", "2", "-o", path("out.mkv"), "--metrics-textfile", path("run.prom"),
+                 "--stats-json", path("stats.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string text = read_file(path("run.prom"));
+  const auto value = [&](const std::string& series) {
+    const std::size_t at = text.find("\n" + series + " ");
+    EXPECT_NE(at, std::string::npos) << series << " is not in\n" << text;
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + series.size() + 2));
+  };
+  for (const char* stage : {"decode", "transform", "encode"}) {
+    const std::string labels = std::string("{stage=\"") + stage + "\"}";
+    EXPECT_EQ(value("vpipe_stage_frame_seconds_count" + labels), 60) << stage;
+    EXPECT_GT(value("vpipe_stage_frame_seconds_sum" + labels), 0) << stage;
+    EXPECT_EQ(
+        value("vpipe_stage_frame_seconds_bucket{stage=\"" + std::string(stage) + "\",le=\"+Inf\"}"),
+        60);
+  }
+  const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
+  double workers_busy = 0;
+  for (const auto& st : stats.at("stages"))
+    if (st.at("stage").get<std::string>().rfind("xform", 0) == 0)
+      workers_busy += st.at("busy_s").get<double>();
+  // Every worker's busy time is time on a frame: the sum is it, to the microsecond per frame.
+  EXPECT_NEAR(value("vpipe_stage_frame_seconds_sum{stage=\"transform\"}"), workers_busy,
+              60 * 2e-6 + 1e-6);
+  const auto& transform = stats.at("stage_frame_ms").at("transform");
+  EXPECT_GT(transform.at("p50").get<double>(), 0);
+  EXPECT_GE(transform.at("p99").get<double>(), transform.at("p50").get<double>());
+}
+
 TEST_F(ObservabilityTest, MetricsOptionsAreCheckedBeforeTheRun) {
   const std::vector<std::vector<std::string>> bad = {
       {"--metrics-linger", "5"},
