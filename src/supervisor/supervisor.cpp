@@ -600,7 +600,9 @@ int run_copy(const plan::RunOptions& options, const plan::RunPlan& plan,
   report::RecentRate recent;
   const sigset_t stop = stop_signal_set();
   auto next_look = start;
+  std::uint64_t written = 0;  // known even when the copy fails
   const auto keep_going = [&](std::uint64_t frames) {
+    written = frames;
     const auto now = Clock::now();
     if (now < next_look) return true;
     next_look = now + std::chrono::milliseconds(100);
@@ -628,6 +630,8 @@ int run_copy(const plan::RunOptions& options, const plan::RunPlan& plan,
     progress.finish_line();
     if (*e.what() != '\0') std::fprintf(stderr, "vpipe: error: %s\n", e.what());
     code = static_cast<int>(e.code());
+    // What was written before the failure (a full disk) is kept: it plays.
+    copied.frames = written;
     remove_empty_output(plan, copied.frames, began);
   }
   // A signal that ended a wait for the input is still pending: taken here, it is the request
