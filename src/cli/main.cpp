@@ -79,8 +79,9 @@ int list_filters() {
   std::printf(
       "\nper frame: any number of transform workers run the chain in parallel, each on its own\n"
       "frames. in order: the chain runs on one worker that sees every frame in order (vpipe run\n"
-      "--dry-run says which filter and why). refused: the filter changes the number or timing\n"
-      "of frames, which vpipe keeps; the reason says what to use instead.\n");
+      "--dry-run says which filter and why). in the encode stage's graph: the filter gives\n"
+      "frames of its own (holds them back, drops, adds or re-times them); it runs with all after\n"
+      "it as one graph that the encode stage feeds every frame in order.\n");
   return 0;
 }
 

@@ -29,10 +29,13 @@ namespace vpipe::av {
   X(avfilter_graph_parse_ptr)       \
   X(avfilter_graph_config)          \
   X(av_buffersrc_add_frame_flags)   \
+  X(av_buffersrc_close)             \
   X(av_buffersink_get_frame)        \
   X(av_buffersink_get_w)            \
   X(av_buffersink_get_h)            \
-  X(av_buffersink_get_time_base)
+  X(av_buffersink_get_time_base)    \
+  X(av_buffersink_get_format)       \
+  X(av_buffersink_get_frame_rate)
 
 struct AvfilterApi {
 #define VPIPE_AVFILTER_MEMBER(name) decltype(&::name) name = nullptr;

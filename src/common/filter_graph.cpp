@@ -26,17 +26,20 @@ void filter_error(const std::string& spec, const std::string& what, int err) {
 
 FilterGraph::FilterGraph(const std::string& spec, int width, int height, AVPixelFormat format,
                          AVRational time_base, const std::vector<AVPixelFormat>& out_formats,
-                         int threads) {
+                         int threads, AVRational frame_rate) {
   const QuietLogs quiet;
   graph_.reset(av::avfilter_api().avfilter_graph_alloc());
   if (!graph_) fail(ExitCode::kRunFailed, "out of memory for a filter graph");
   graph_->nb_threads = threads;
   // As the ffmpeg CLI: its scalers (the user's and any format conversion) are bicubic.
   graph_->scale_sws_opts = av_strdup("flags=bicubic");
-  const std::string args = "video_size=" + std::to_string(width) + "x" + std::to_string(height) +
-                           ":pix_fmt=" + std::to_string(format) +
-                           ":time_base=" + std::to_string(time_base.num) + "/" +
-                           std::to_string(time_base.den) + ":pixel_aspect=1/1";
+  const std::string args =
+      "video_size=" + std::to_string(width) + "x" + std::to_string(height) +
+      ":pix_fmt=" + std::to_string(format) + ":time_base=" + std::to_string(time_base.num) + "/" +
+      std::to_string(time_base.den) + ":pixel_aspect=1/1" +
+      (frame_rate.num > 0 && frame_rate.den > 0
+           ? ":frame_rate=" + std::to_string(frame_rate.num) + "/" + std::to_string(frame_rate.den)
+           : "");
   int err = av::avfilter_api().avfilter_graph_create_filter(
       &src_, av::avfilter_api().avfilter_get_by_name("buffer"), "in", args.c_str(), nullptr,
       graph_.get());
@@ -78,6 +81,10 @@ int FilterGraph::push(AVFrame* frame) {
   return av::avfilter_api().av_buffersrc_add_frame_flags(src_, frame, 0);
 }
 
+int FilterGraph::end(std::int64_t pts) {
+  return av::avfilter_api().av_buffersrc_close(src_, pts, AV_BUFFERSRC_FLAG_PUSH);
+}
+
 int FilterGraph::pull(AVFrame* frame) {
   return av::avfilter_api().av_buffersink_get_frame(sink_, frame);
 }
@@ -92,6 +99,14 @@ int FilterGraph::out_height() const {
 
 AVRational FilterGraph::out_time_base() const {
   return av::avfilter_api().av_buffersink_get_time_base(sink_);
+}
+
+AVPixelFormat FilterGraph::out_format() const {
+  return static_cast<AVPixelFormat>(av::avfilter_api().av_buffersink_get_format(sink_));
+}
+
+AVRational FilterGraph::out_frame_rate() const {
+  return av::avfilter_api().av_buffersink_get_frame_rate(sink_);
 }
 
 }  // namespace vpipe::av

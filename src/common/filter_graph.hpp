@@ -1,5 +1,6 @@
 // FilterGraph: a configured libavfilter graph with one video input and one output, for the
-// transform workers' ffmpeg filters and the encoder's GIF palettes.
+// transform workers' ffmpeg filters, and for the encode stage's filters that give frames of their
+// own (RunPlan::vf_graph).
 //
 // buffer (the input's size, pixel format and time base) -> `spec` -> buffersink (one of the
 // given pixel formats; libavfilter converts where needed, bicubic, as the ffmpeg CLI does).
@@ -25,21 +26,30 @@ namespace vpipe::av {
 class FilterGraph {
  public:
   // Throws vpipe::Error (kUsage) naming `spec` with libav's reason when the graph does not
-  // parse or cannot run on this input. `threads`: for the filters' slices.
+  // parse or cannot run on this input. `threads`: for the filters' slices. `frame_rate`: the
+  // input's, for filters that make their own (yadif=1 doubles it); 0/1 where unknown.
   FilterGraph(const std::string& spec, int width, int height, AVPixelFormat format,
-              AVRational time_base, const std::vector<AVPixelFormat>& out_formats, int threads = 1);
+              AVRational time_base, const std::vector<AVPixelFormat>& out_formats, int threads = 1,
+              AVRational frame_rate = {0, 1});
   ~FilterGraph();
   FilterGraph(const FilterGraph&) = delete;
   FilterGraph& operator=(const FilterGraph&) = delete;
 
   // Hands a frame to the graph (its reference is taken); negative AVERROR on failure.
   int push(AVFrame* frame);
-  // The next output frame: 0, AVERROR(EAGAIN) when the graph needs more input, or an error.
+  // The input ends at `pts` (where its last frame ends, in the input's time base: fps and tpad
+  // fill up to it); pull() then gives what the filters held.
+  int end(std::int64_t pts);
+  // The next output frame: 0, AVERROR(EAGAIN) when the graph needs more input, AVERROR_EOF after
+  // the end, or an error.
   int pull(AVFrame* frame);
 
   [[nodiscard]] int out_width() const;
   [[nodiscard]] int out_height() const;
+  [[nodiscard]] AVPixelFormat out_format() const;
   [[nodiscard]] AVRational out_time_base() const;
+  // 0/1 where the graph does not know it (a variable rate: select, setpts).
+  [[nodiscard]] AVRational out_frame_rate() const;
 
  private:
   struct GraphDeleter {

@@ -59,6 +59,13 @@ bool is_url(const std::string& s) {
   return s.find("://") != std::string::npos || s.rfind("pipe:", 0) == 0;
 }
 
+bool takes_pix_fmt(const AVCodec* codec, AVPixelFormat fmt) {
+  for (const AVPixelFormat* p = codec->pix_fmts; p != nullptr && *p != AV_PIX_FMT_NONE; ++p) {
+    if (*p == fmt) return true;
+  }
+  return false;
+}
+
 // -pix_fmt if given (checked against the encoder's list), else yuv420p or the encoder's
 // nearest. x264 and x265 take 4:2:0 at even sizes only: an odd `width` x `height` (641x359)
 // gets 4:4:4 instead, as the ffmpeg CLI gives them an RGB input.
@@ -68,10 +75,7 @@ AVPixelFormat choose_pix_fmt(const AVCodec* codec, const std::string& wanted, in
     const AVPixelFormat fmt = av_get_pix_fmt(wanted.c_str());
     if (fmt == AV_PIX_FMT_NONE)
       fail(ExitCode::kUsage, "-pix_fmt '" + wanted + "' is not a pixel format");
-    bool supported = codec->pix_fmts == nullptr;
-    for (const AVPixelFormat* p = codec->pix_fmts; p != nullptr && *p != AV_PIX_FMT_NONE; ++p)
-      supported = supported || *p == fmt;
-    if (!supported) {
+    if (codec->pix_fmts != nullptr && !takes_pix_fmt(codec, fmt)) {
       std::string list;
       for (const AVPixelFormat* p = codec->pix_fmts; *p != AV_PIX_FMT_NONE; ++p)
         list += std::string(list.empty() ? "" : " ") + av_get_pix_fmt_name(*p);
@@ -282,6 +286,14 @@ bool keeps_rotation(const EncoderSettings& s) {
   return fmt != nullptr && kKeepsRotation.count(fmt->name) > 0;
 }
 
+std::vector<AVPixelFormat> frame_formats(const EncoderSettings& s, int width, int height) {
+  const AVCodec* codec = find_encoder(s.codec);
+  std::vector<AVPixelFormat> formats{choose_pix_fmt(codec, s.pix_fmt, width, height)};
+  if (s.pix_fmt.empty() && formats[0] != AV_PIX_FMT_PAL8 && takes_pix_fmt(codec, AV_PIX_FMT_PAL8))
+    formats.push_back(AV_PIX_FMT_PAL8);
+  return formats;
+}
+
 std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamParams& params,
                                        std::unique_ptr<AudioTrack> audio) {
   std::unique_ptr<Encoder> e(new Encoder());
@@ -298,7 +310,11 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   AVCodecContext* c = e->codec_.get();
   c->width = params.width;
   c->height = params.height;
-  c->pix_fmt = choose_pix_fmt(codec, s.pix_fmt, params.width, params.height);
+  const auto given = static_cast<AVPixelFormat>(params.pix_fmt);
+  // A graph's frames come in a format frame_formats() allowed: taken as they are.
+  c->pix_fmt = given != AV_PIX_FMT_YUV420P && takes_pix_fmt(codec, given)
+                   ? given
+                   : choose_pix_fmt(codec, s.pix_fmt, params.width, params.height);
   c->framerate = params.frame_rate;
   c->sample_aspect_ratio =
       params.sample_aspect_ratio.num > 0 ? params.sample_aspect_ratio : AVRational{1, 1};
@@ -374,17 +390,17 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   if (!unused.empty())
     fail(ExitCode::kUsage, "encoder " + std::string(codec->name) + " has no option(s): " + unused);
 
-  if (c->pix_fmt != AV_PIX_FMT_YUV420P) {
-    spdlog::info("encoder {} takes {}: converting from yuv420p", codec->name,
-                 av_get_pix_fmt_name(c->pix_fmt));
+  if (c->pix_fmt != given) {
+    spdlog::info("encoder {} takes {}: converting from {}", codec->name,
+                 av_get_pix_fmt_name(c->pix_fmt), av_get_pix_fmt_name(given));
     e->converted_.reset(av_frame_alloc());
     e->converted_->format = c->pix_fmt;
     e->converted_->width = c->width;
     e->converted_->height = c->height;
     if (av_frame_get_buffer(e->converted_.get(), 0) < 0)
       fail_out_of_memory("the pixel format conversion");
-    e->sws_.reset(sws_getContext(c->width, c->height, AV_PIX_FMT_YUV420P, c->width, c->height,
-                                 c->pix_fmt, SWS_BILINEAR, nullptr, nullptr, nullptr));
+    e->sws_.reset(sws_getContext(c->width, c->height, given, c->width, c->height, c->pix_fmt,
+                                 SWS_BILINEAR, nullptr, nullptr, nullptr));
   }
 
   const av::CodecParametersPtr par(avcodec_parameters_alloc());

@@ -34,6 +34,8 @@ struct StreamParams {
   int height = 0;
   AVRational time_base{1, 25};  // of the pts on incoming frames
   AVRational frame_rate{25, 1};
+  // Of the incoming frames: yuv420p, or one of frame_formats() from the chain's graph.
+  int pix_fmt = AV_PIX_FMT_YUV420P;
   // Carried from the input (see RunPlan::stream_params).
   AVRational sample_aspect_ratio{1, 1};
   bool aspect_given = false;  // -aspect chose it: a stream copy takes it too
@@ -60,6 +62,10 @@ std::string default_video_encoder(const EncoderSettings& settings);
 // True when the output is one picture file (x.png, x.jpg: the image muxer without a %d pattern).
 bool is_single_image(const EncoderSettings& settings);
 bool audio_encoder_exists(const std::string& name);
+// The pixel formats the encoder takes as they are, for a filter graph's output: the one it
+// would convert yuv420p frames to, and pal8 where it takes that (a GIF with paletteuse's
+// palettes). Throws as validate() for an unknown codec.
+std::vector<AVPixelFormat> frame_formats(const EncoderSettings& settings, int width, int height);
 // Whether the output's container stores a rotation (display matrix) for players (MP4, MOV; not
 // FFmpeg 5.1's Matroska).
 bool keeps_rotation(const EncoderSettings& settings);

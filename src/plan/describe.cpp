@@ -43,19 +43,22 @@ std::string describe(const RunPlan& p) {
   }
   const transform::FilterChain chain = transform::FilterChain::parse(p.vf);
   s << "filters:  " << chain.describe() << "\n";
-  if (!chain.empty()) {
-    const std::string why = chain.why_sequential();
-    if (!p.vf_in_order.empty()) {
-      s << "          each frame alone on the " << p.nb_workers << " workers: " << p.vf_workers
-        << "\n          then in order, in the encode stage: " << p.vf_in_order << " (" << why
-        << ")\n";
-    } else {
-      s << "          "
-        << (why.empty() ? "each frame alone: the " + std::to_string(p.nb_workers) +
-                              " worker(s) each take any frame"
-                        : "in order, on 1 worker: " + why)
-        << "\n";
-    }
+  if (!p.vf_in_order.empty()) {
+    s << "          each frame alone on the " << p.nb_workers << " workers: " << p.vf_workers
+      << "\n          then in order, in the encode stage: " << p.vf_in_order << " ("
+      << transform::FilterChain::parse(p.vf_in_order).why_sequential() << ")\n";
+  } else if (!p.vf_workers.empty()) {
+    const std::string why = transform::FilterChain::parse(p.vf_workers).why_sequential();
+    s << "          "
+      << (why.empty() ? "each frame alone: the " + std::to_string(p.nb_workers) +
+                            " worker(s) each take any frame"
+                      : "in order, on 1 worker: " + why)
+      << (p.vf_graph.empty() ? "" : ": " + p.vf_workers) << "\n";
+  }
+  if (!p.vf_graph.empty()) {
+    s << "          " << (p.vf_workers.empty() ? "" : "then ")
+      << "in the encode stage, as one graph fed every frame in order: " << p.vf_graph << " ("
+      << transform::FilterChain::parse(p.vf_graph).why_sequential() << ")\n";
   }
   if (p.autorotate_degrees != 0) {
     s << "          (cv.rotate=" << p.autorotate_degrees

@@ -13,6 +13,7 @@ extern "C" {
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/filter_graph.hpp"
 #include "encode/preview_sink.hpp"
 #include "plan/plan_text.hpp"
 #include "plan/run_plan.hpp"
@@ -418,21 +419,37 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
               (plan.vf.empty() ? "" : "," + plan.vf);
   }
   const transform::FilterChain chain = transform::FilterChain::parse(plan.vf);
-  plan.vf_workers = plan.vf;
+  transform::FilterChain::Split split = transform::FilterChain::split_at_order(plan.vf);
+  const std::string before_graph = split.per_frame +
+                                   (split.per_frame.empty() || split.in_order.empty() ? "" : ",") +
+                                   split.in_order;
+  plan.vf_workers = before_graph;
   plan.vf_in_order.clear();
-  if (plan.nb_workers > 1 && chain.sequential()) {
-    transform::FilterChain::Split split = transform::FilterChain::split_at_order(plan.vf);
-    if (!split.per_frame.empty()) {
-      plan.vf_workers = std::move(split.per_frame);
-      plan.vf_in_order = std::move(split.in_order);
-    }
+  if (plan.nb_workers > 1 && !split.per_frame.empty() && !split.in_order.empty()) {
+    plan.vf_workers = std::move(split.per_frame);
+    plan.vf_in_order = std::move(split.in_order);
   }
+  plan.vf_graph = std::move(split.own_frames);
   plan.input_info = input;
   plan.steps = chain.plan({plan.input_info.width, plan.input_info.height});
   plan.needs_spare = chain.needs_spare();
   plan.realtime = options.realtime;
   plan.live = options.live == "on" || options.realtime ||
               (options.live == "auto" && decode::is_live_source(plan.input_info));
+  if (!plan.vf_graph.empty()) {
+    if (plan.live && !split.waits_for_end.empty()) {
+      fail(ExitCode::kUsage, "filter " + split.waits_for_end +
+                                 ", and a live input has no end: record it first, then filter "
+                                 "the recording");
+    }
+    plan.vf_graph_input = transform::FilterChain::parse(before_graph)
+                              .plan({plan.input_info.width, plan.input_info.height})
+                              .back();
+    const av::FilterGraph probe(
+        plan.vf_graph, plan.vf_graph_input.width, plan.vf_graph_input.height, AV_PIX_FMT_YUV420P,
+        plan.input_info.time_base, {AV_PIX_FMT_YUV420P}, 1, plan.input_info.frame_rate);
+    plan.vf_graph_rate = probe.out_frame_rate();
+  }
   plan.latency_budget_ms = options.latency_budget_ms;
   plan.start_s = options.start_s.value_or(0);
   if (options.rate) plan.output_rate = *options.rate;

@@ -171,6 +171,9 @@ std::string to_json(const RunPlan& p) {
       {"duration_s", p.duration_s},
       {"vf_workers", p.vf_workers},
       {"vf_in_order", p.vf_in_order},
+      {"vf_graph", p.vf_graph},
+      {"vf_graph_input", {p.vf_graph_input.width, p.vf_graph_input.height}},
+      {"vf_graph_rate", rational(p.vf_graph_rate)},
       {"max_frames", p.max_frames},
       {"pts_range", p.pts_range ? json{p.pts_range->seek, p.pts_range->preroll, p.pts_range->begin,
                                        p.pts_range->end, p.pts_range->origin, p.pts_range->seq_base}
@@ -228,6 +231,9 @@ RunPlan plan_from_json(std::string_view text) {
   p.duration_s = j.at("duration_s");
   p.vf_workers = j.at("vf_workers");
   p.vf_in_order = j.at("vf_in_order");
+  p.vf_graph = j.at("vf_graph");
+  p.vf_graph_input = {j.at("vf_graph_input").at(0), j.at("vf_graph_input").at(1)};
+  p.vf_graph_rate = rational(j.at("vf_graph_rate"));
   p.max_frames = j.at("max_frames");
   if (const json& r = j.at("pts_range"); !r.is_null())
     p.pts_range = PtsRange{r.at(0), r.at(1), r.at(2), r.at(3), r.at(4), r.at(5)};

@@ -71,11 +71,14 @@ decode::OpenSettings RunPlan::open_settings() const {
 
 std::int64_t RunPlan::expected_frames() const {
   std::int64_t frames = input_info.nb_frames;
-  const bool cut = start_s > 0 || duration_s > 0 || output_rate.num > 0;
+  // Filters that give frames of their own give them at their own rate (0/1: unknown, as select).
+  const bool cut = start_s > 0 || duration_s > 0 || output_rate.num > 0 || !vf_graph.empty();
   if (pts_range) {
     frames = 0;  // a segment job: its own range, counted by its caller
   } else if (cut) {
-    const AVRational rate = output_rate.num > 0 ? output_rate : input_info.frame_rate;
+    const AVRational rate = output_rate.num > 0 ? output_rate
+                            : !vf_graph.empty() ? vf_graph_rate
+                                                : input_info.frame_rate;
     double seconds = input_info.duration_s > 0 ? std::max(0.0, input_info.duration_s - start_s) : 0;
     if (duration_s > 0) seconds = seconds > 0 ? std::min(seconds, duration_s) : duration_s;
     frames = seconds > 0 && rate.num > 0 ? std::llround(seconds * av_q2d(rate)) : 0;

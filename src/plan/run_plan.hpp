@@ -58,6 +58,13 @@ struct RunPlan {
   // worker instead (see plan_stages).
   std::string vf_workers;
   std::string vf_in_order;
+  // The chain's end from its first filter that gives frames of its own (yadif, fps, select,
+  // setpts, palettegen: see transform::lavfi_own_frames_reason): one libavfilter graph in the
+  // encode stage, after `vf_in_order`, fed every frame in order and drained when the input
+  // ends. Its input's size, and the frame rate it gives (0/1: variable, as select's).
+  std::string vf_graph;
+  transform::Geometry vf_graph_input;
+  AVRational vf_graph_rate{0, 1};
   std::int64_t max_frames = 0;        // -frames:v, 0: every frame
   std::optional<PtsRange> pts_range;  // a segment job: exactly these frames (see PtsRange)
   // What happens to the input's audio and subtitles, for the plan and the log.

@@ -40,6 +40,8 @@ struct FrameDesc {
   // Non-zero (a DropReason) when a stage dropped the frame: it travels on as a tombstone
   // so that encode keeps the order and returns its credit, but is never encoded.
   std::int32_t dropped;
+  // How the picture was scanned, as decoded (for deinterlacers: yadif's parity=auto).
+  std::int32_t fields;  // FieldOrder
   // The picture as decoded. Written once by decode and never changed, so a frame requeued
   // after a worker crash is processed from exactly what decode produced.
   PlaneLayout source;
@@ -50,6 +52,12 @@ struct FrameDesc {
   // SlotHold bits: who still needs the slot's pixels. It returns to the free ring when the last
   // one lets go.
   std::atomic<std::uint32_t> holds;
+};
+
+enum FieldOrder : std::int32_t {
+  kProgressive = 0,
+  kTopFieldFirst = 1,
+  kBottomFieldFirst = 2,
 };
 
 // A slot the decoder decoded into is also one of its reference pictures: it stays the

@@ -344,7 +344,8 @@ class DecodeStage {
       const InputRange::Verdict verdict = range.judge(stream_pts);
       if (verdict == InputRange::Verdict::kSkip) continue;
       if (verdict == InputRange::Verdict::kEnd) break;
-      if (plan_.max_frames > 0 && decoded_ >= plan_.max_frames) break;  // -frames:v
+      // -frames:v (counted by encode where filters give frames of their own)
+      if (plan_.max_frames > 0 && plan_.vf_graph.empty() && decoded_ >= plan_.max_frames) break;
       ++decoded_;
       ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
       if (!hand_on(frame, range.output_pts(stream_pts))) return 0;
@@ -427,6 +428,9 @@ class DecodeStage {
     d.duration = frame->pkt_duration > 0 ? frame->pkt_duration : frame_ticks_;
     d.capture_ns = capture;
     d.dropped = 0;
+    d.fields = frame->interlaced_frame == 0  ? shm::kProgressive
+               : frame->top_field_first != 0 ? shm::kTopFieldFirst
+                                             : shm::kBottomFieldFirst;
   }
 
   // The input has ended (or was stopped): the end of stream, and what the run should know.

@@ -8,10 +8,13 @@ extern "C" {
 }
 
 #include <deque>
+#include <iterator>
 #include <limits>
+#include <map>
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/filter_graph.hpp"
 #include "encode/audio_copy.hpp"
 #include "encode/encoder.hpp"
 #include "encode/preview_sink.hpp"
@@ -86,9 +89,12 @@ class EncodeStage {
         // not part of the segment.
         keep_from_(ctx.plan.pts_range ? ctx.plan.pts_range->begin - ctx.plan.pts_range->origin
                                       : std::numeric_limits<std::int64_t>::min()) {
+    encode::StreamParams params = plan_.stream_params();
+    frames_tb_ = plan_.input_info.time_base;
+    if (!plan_.vf_graph.empty()) open_graph(params);
     if (!plan_.null_output) {
       encoder_ = encode::Encoder::open(
-          plan_.encoder, plan_.stream_params(),
+          plan_.encoder, params,
           plan::open_audio_track(
               plan_, plan_.audio_from_decode ? ctx.segment.audio_ring() : std::nullopt));
     }
@@ -100,6 +106,25 @@ class EncodeStage {
       spare_.resize(bytes);
       scratch_.resize(bytes);
     }
+  }
+
+  // The graph of -vf's filters that give frames of their own (RunPlan::vf_graph). Its frames
+  // come in its own time base and rate, and in a format the encoder takes as it is (a GIF's
+  // palettes).
+  void open_graph(encode::StreamParams& params) {
+    const transform::Geometry in = plan_.vf_graph_input, out = plan_.output_geometry();
+    graph_.emplace(plan_.vf_graph, in.width, in.height, AV_PIX_FMT_YUV420P,
+                   plan_.input_info.time_base,
+                   plan_.null_output ? std::vector<AVPixelFormat>{AV_PIX_FMT_YUV420P}
+                                     : encode::frame_formats(plan_.encoder, out.width, out.height),
+                   std::max<int>(1, static_cast<int>(plan_.cpus_of("encode").size())),
+                   plan_.input_info.frame_rate);
+    frames_tb_ = graph_->out_time_base();
+    graph_rate_ = graph_->out_frame_rate();
+    params.pix_fmt = graph_->out_format();
+    if (plan_.output_rate.num > 0) return;  // -r numbers the frames itself
+    params.time_base = frames_tb_;
+    if (graph_rate_.num > 0 && graph_rate_.den > 0) params.frame_rate = graph_rate_;
   }
 
   int run() {
@@ -164,59 +189,118 @@ class EncodeStage {
       let_go(slot, control_);
       return;
     }
-    av::FramePtr frame;
-    if (in_order_) {
-      frame = filter_in_order(std::move(slot));
+    if (in_order_ || graph_) {
+      av::FramePtr frame = take_out(std::move(slot));
+      if (graph_) {
+        to_graph(frame.get(), capture);
+      } else {
+        hand_on(std::move(frame), capture);
+      }
     } else {
       show(slot);
-      if (encoder_) frame = wrap_slot(std::move(slot), control_);
-      if (!encoder_) let_go(slot, control_);
-    }
-    if (!encoder_) {
-      record_latency(capture);
-      ctx_.frame_out();
-      return;
-    }
-    if (rate_) {
-      const AVRational input_tb = plan_.input_info.time_base;
-      const double pts_s = static_cast<double>(frame->pts) * av_q2d(input_tb);
-      end_s_ = std::max(
-          end_s_, static_cast<double>(frame->pts + std::max<std::int64_t>(frame->pkt_duration, 0)) *
-                      av_q2d(input_tb));
-      rate_->push(Timed{std::move(frame), capture}, pts_s,
-                  [&](Timed& t, std::int64_t index) { send_at(t, index); });
-    } else {
-      send(frame.get(), capture);
+      if (!encoder_) {
+        let_go(slot, control_);
+        record_latency(capture);
+        ctx_.frame_out();
+        return;
+      }
+      hand_on(wrap_slot(std::move(slot), control_), capture);
     }
     cost_.add(static_cast<std::int64_t>(monotonic_ns()) - now);
     ctx_.stats.cost_ns.store(cost_.value_ns(), std::memory_order_relaxed);
   }
 
-  // -vf's in-order part (RunPlan::vf_in_order), here where frames arrive in order: into a frame
-  // of its own (counted as a copy), and the slot goes back at once.
-  av::FramePtr filter_in_order(shm::Slot slot) {
+  // A frame out of the chain, in output order: re-timed (-r) and encoded, or counted (null).
+  void hand_on(av::FramePtr frame, std::int64_t capture) {
+    if (!encoder_) {
+      record_latency(capture);
+      ctx_.frame_out();
+    } else if (rate_) {
+      const double pts_s = static_cast<double>(frame->pts) * av_q2d(frames_tb_);
+      end_s_ = std::max(
+          end_s_, static_cast<double>(frame->pts + std::max<std::int64_t>(frame->pkt_duration, 0)) *
+                      av_q2d(frames_tb_));
+      rate_->push(Timed{std::move(frame), capture}, pts_s,
+                  [&](Timed& t, std::int64_t index) { send_at(t, index); });
+    } else {
+      send(frame.get(), capture);
+    }
+  }
+
+  // The slot's picture as a frame of its own, through -vf's in-order part (RunPlan::vf_in_order)
+  // where there is one, for what must see frames in order here; the copy is counted, and the
+  // slot goes back at once.
+  av::FramePtr take_out(shm::Slot slot) {
     const shm::FrameDesc& d = slot.desc();
-    const auto result =
-        in_order_->run(transform::current_picture(slot), transform::aligned_start(spare_),
-                       transform::aligned_start(scratch_), transform::frame_context(d, plan_));
+    transform::Picture picture = transform::current_picture(slot);
+    if (in_order_) {
+      picture = in_order_
+                    ->run(picture, transform::aligned_start(spare_),
+                          transform::aligned_start(scratch_), transform::frame_context(d, plan_))
+                    .picture;
+    }
     av::FramePtr frame(av_frame_alloc());
+    if (!frame) fail(ExitCode::kRunFailed, "out of memory");
     frame->format = AV_PIX_FMT_YUV420P;
-    frame->width = result.picture.width;
-    frame->height = result.picture.height;
+    frame->width = picture.width;
+    frame->height = picture.height;
     frame->pts = d.pts;
     frame->pkt_duration = d.duration;
+    frame->interlaced_frame = d.fields != shm::kProgressive ? 1 : 0;
+    frame->top_field_first = d.fields == shm::kTopFieldFirst ? 1 : 0;
     if (av_frame_get_buffer(frame.get(), 0) < 0) fail(ExitCode::kRunFailed, "out of memory");
-    const std::uint8_t* planes[4] = {result.picture.data[0], result.picture.data[1],
-                                     result.picture.data[2], nullptr};
-    const int lines[4] = {result.picture.linesize[0], result.picture.linesize[1],
-                          result.picture.linesize[2], 0};
+    const std::uint8_t* planes[4] = {picture.data[0], picture.data[1], picture.data[2], nullptr};
+    const int lines[4] = {picture.linesize[0], picture.linesize[1], picture.linesize[2], 0};
     av_image_copy(frame->data, frame->linesize, planes, lines, AV_PIX_FMT_YUV420P, frame->width,
                   frame->height);
-    const std::uint64_t copied = in_order_->frames_copied() + 1;
+    ++taken_out_;
+    const std::uint64_t copied = (in_order_ ? in_order_->frames_copied() : 0) + taken_out_;
     ctx_.stats.frames_copied.fetch_add(copied - copied_, std::memory_order_relaxed);
     copied_ = copied;
     let_go(slot, control_);
     return frame;
+  }
+
+  // Into the graph (null: the input's end, where its last frame ends), and on with every frame
+  // it gives now. A frame's capture time is that of the latest frame in at or before its
+  // timestamp. -frames:v counts the graph's frames: at the count, the input stops and the rest
+  // are dropped.
+  void to_graph(AVFrame* frame, std::int64_t capture) {
+    int err = 0;
+    if (frame != nullptr) {
+      captures_[frame->pts] = capture;
+      graph_end_ =
+          std::max(graph_end_, frame->pts + std::max<std::int64_t>(frame->pkt_duration, 0));
+      err = graph_->push(frame);
+    } else {
+      err = graph_->end(graph_end_);
+    }
+    if (err < 0) av::filter_error(plan_.vf_graph, "refused a frame", err);
+    const AVRational input_tb = plan_.input_info.time_base;
+    for (;;) {
+      av::FramePtr out(av_frame_alloc());
+      if (!out) fail(ExitCode::kRunFailed, "out of memory");
+      err = graph_->pull(out.get());
+      if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return;
+      if (err < 0) av::filter_error(plan_.vf_graph, "failed on a frame", err);
+      if (plan_.max_frames > 0 && graph_frames_ >= plan_.max_frames) {
+        control_.stop_input.store(1);
+        continue;
+      }
+      ++graph_frames_;
+      // Durations from the graph's own rate (the encoder derives a variable rate's from the
+      // next timestamp).
+      out->pkt_duration = graph_rate_.num > 0 && graph_rate_.den > 0
+                              ? av_rescale_q(1, av_inv_q(graph_rate_), frames_tb_)
+                              : 0;
+      std::int64_t from = capture;
+      auto at = captures_.upper_bound(av_rescale_q(out->pts, frames_tb_, input_tb));
+      if (at != captures_.begin()) {
+        from = std::prev(at)->second;
+        captures_.erase(captures_.begin(), std::prev(at));
+      }
+      hand_on(std::move(out), from);
+    }
   }
 
   void send(AVFrame* frame, std::int64_t capture) {
@@ -281,6 +365,10 @@ class EncodeStage {
 
   // Every frame decode counted must have come through; then the encoder is flushed.
   void finish() {
+    if (graph_) {
+      ScopedTimer busy(ctx_.stats.busy_ns);
+      to_graph(nullptr, static_cast<std::int64_t>(monotonic_ns()));
+    }
     if (rate_) rate_->finish(end_s_, [&](Timed& t, std::int64_t index) { send_at(t, index); });
     const std::int64_t total = control_.total_frames.load(std::memory_order_acquire);
     if (total >= 0 && order_.next_seq() != total) {
@@ -314,8 +402,15 @@ class EncodeStage {
   std::optional<encode::RateConverter<Timed>> rate_;
   std::optional<transform::FilterChain> in_order_;  // -vf's part that must see frames in order
   std::vector<std::uint8_t> spare_, scratch_;       // its buffers
-  std::uint64_t copied_ = 0;                        // frames_copied already counted
-  double end_s_ = 0;                                // where the last frame ends
+  std::optional<av::FilterGraph> graph_;            // -vf's part that gives frames of its own
+  AVRational frames_tb_{1, 1};   // of the frames handed on: the input's, or the graph's
+  AVRational graph_rate_{0, 1};  // the graph's frame rate, 0/1: variable
+  std::map<std::int64_t, std::int64_t> captures_;  // frames in the graph: pts -> capture time
+  std::int64_t graph_frames_ = 0;                  // frames the graph gave, handed on
+  std::int64_t graph_end_ = 0;                     // where the last frame in ends
+  std::uint64_t taken_out_ = 0;                    // slots copied out to frames of their own
+  std::uint64_t copied_ = 0;                       // frames_copied already counted
+  double end_s_ = 0;                               // where the last frame ends
 };
 
 }  // namespace

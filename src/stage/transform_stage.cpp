@@ -124,6 +124,7 @@ class Worker {
         d.duration = in.duration;
         d.capture_ns = in.capture_ns;
         d.dropped = 0;
+        d.fields = in.fields;
         result_slot = &*spare;
       }
       transform::set_picture(*result_slot, result.picture);

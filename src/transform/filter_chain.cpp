@@ -185,17 +185,36 @@ FilterChain::Split FilterChain::split_at_order(std::string_view spec) {
   bool graph = false;
   const std::vector<std::string> entries =
       text.empty() ? std::vector<std::string>{} : split_entries(text, graph);
-  if (graph) return {{}, text};
   Split split;
+  for (const std::string& item : entries) {
+    if (split.waits_for_end.empty() && lavfi_holds_to_end(item))
+      split.waits_for_end = lavfi_own_frames_reason(item);
+  }
+  if (graph) {
+    const bool own = std::any_of(entries.begin(), entries.end(), [](const std::string& item) {
+      return !lavfi_own_frames_reason(item).empty();
+    });
+    (own ? split.own_frames : split.in_order) = text;
+    return split;
+  }
+  std::string first_own;  // the filter the encode stage's graph starts with
   for (const std::string& item : entries) {
     std::string name = entry_name(item);
     const bool cv = name.rfind("cv.", 0) == 0;
     if (cv) name = name.substr(3);
+    const bool ffmpeg = !cv && is_ffmpeg_name(base_name(name));
+    if (first_own.empty() && ffmpeg && !lavfi_own_frames_reason(item).empty()) first_own = name;
+    if (!first_own.empty() && !ffmpeg) {
+      fail(ExitCode::kUsage, "filter '" + entry_name(item) + "' cannot come after '" + first_own +
+                                 "', which gives frames of its own: put it before, or use "
+                                 "ffmpeg's filter of that kind");
+    }
     const FilterInfo* own = find_filter(name);
-    const bool ordered = !split.in_order.empty() || (!cv && is_ffmpeg_name(base_name(name))
-                                                         ? !lavfi_sequential_reason(item).empty()
-                                                         : own != nullptr && own->sequential);
-    std::string& part = ordered ? split.in_order : split.per_frame;
+    const bool ordered = !split.in_order.empty() || (ffmpeg ? !lavfi_sequential_reason(item).empty()
+                                                            : own != nullptr && own->sequential);
+    std::string& part = !first_own.empty() ? split.own_frames
+                        : ordered          ? split.in_order
+                                           : split.per_frame;
     part += (part.empty() ? "" : ",") + item;
   }
   return split;

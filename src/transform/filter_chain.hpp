@@ -33,11 +33,17 @@ class FilterChain {
   static FilterChain parse(std::string_view spec, bool ffmpeg_filters = true);
 
   // `spec` cut before its first filter that must see frames in order: the part any number of
-  // workers may run, and the rest, for one stage that sees every frame in order. Either may be
-  // empty; a filtergraph with labels is not cut. Throws as parse().
+  // workers may run, and the rest, for one stage that sees every frame in order; that rest cut
+  // again before its first filter that gives frames of its own (yadif, fps, palettegen: see
+  // lavfi_own_frames_reason), which runs with all after it as one libavfilter graph. Any part
+  // may be empty; a filtergraph with labels is not cut. Throws as parse(), and when one of
+  // vpipe's own filters comes after a filter that gives frames of its own.
   struct Split {
     std::string per_frame;
     std::string in_order;
+    std::string own_frames;
+    // Why `own_frames` gives nothing before the input ends (palettegen's reason), or empty.
+    std::string waits_for_end;
   };
   static Split split_at_order(std::string_view spec);
 

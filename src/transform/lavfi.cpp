@@ -115,37 +115,44 @@ const std::set<std::string, std::less<>> kPerFrame = {"avgblur",
 
 // Filters known to keep state from frame to frame (named in the reason given).
 const std::set<std::string, std::less<>> kTemporal = {
-    "atadenoise",       "deflicker", "dejudder", "fftdnoiz", "hqdn3d",     "noise", "normalize",
-    "photosensitivity", "pp",        "tmedian",  "tmix",     "vmafmotion", "weave", "zoompan"};
+    "atadenoise", "deflicker", "dejudder",         "fftdnoiz", "hqdn3d", "noise",
+    "normalize",  "pp",        "photosensitivity", "tmedian",  "tmix",   "vmafmotion"};
 
-// Filters that change the number or the timing of frames: vpipe keeps each frame's timing, so
-// these are refused with what to use instead.
-const std::map<std::string, std::string, std::less<>> kRetiming = {
-    {"fps", "use -r RATE for the output frame rate"},
-    {"framerate", "use -r RATE for the output frame rate"},
-    {"minterpolate", "use -r RATE for the output frame rate"},
-    {"framestep", "use -r RATE for the output frame rate"},
-    {"select", "use -ss and -t to choose a time range"},
-    {"trim", "use -ss and -t to choose a time range"},
-    {"setpts", "vpipe keeps each frame's timestamp"},
-    {"settb", "vpipe keeps each frame's timestamp"},
-    {"tpad", "vpipe keeps the input's frames"},
-    {"loop", "vpipe keeps the input's frames"},
-    {"reverse", "vpipe keeps the input's frames"},
-    {"decimate", "vpipe keeps the input's frames"},
-    {"mpdecimate", "vpipe keeps the input's frames"},
-    {"yadif", "deinterlacers hold a frame back; not supported yet"},
-    {"bwdif", "deinterlacers hold a frame back; not supported yet"},
-    {"w3fdif", "deinterlacers hold a frame back; not supported yet"},
-    {"palettegen",
-     "it gives its frame only at the end of the input; vpipe's GIF output makes "
-     "its own palette"},
-    {"paletteuse", "vpipe's GIF output makes its own palette"},
-    {"split", "several outputs are not supported yet"},
-    {"interlace", "vpipe keeps the input's frames"},
-    {"tinterlace", "vpipe keeps the input's frames"},
-    {"telecine", "vpipe keeps the input's frames"},
-    {"separatefields", "vpipe keeps the input's frames"}};
+// Filters that give frames of their own: they hold frames back, drop, add or re-time them. They
+// run, with everything after them, as one libavfilter graph in the encode stage, which feeds it
+// every frame in order and takes what it gives (see RunPlan::vf_graph).
+struct OwnFrames {
+  const char* why;
+  bool holds_to_end;  // gives nothing until the input ends: refused on a live input
+};
+const std::map<std::string, OwnFrames, std::less<>> kOwnFrames = {
+    {"bwdif", {"deinterlaces with the next frame", false}},
+    {"decimate", {"drops frames", false}},
+    {"estdif", {"deinterlaces with the next frame", false}},
+    {"fieldmatch", {"matches fields across frames", false}},
+    {"fps", {"sets its own frame rate", false}},
+    {"framerate", {"sets its own frame rate", false}},
+    {"framestep", {"drops frames", false}},
+    {"interlace", {"makes frames from fields", false}},
+    {"loop", {"repeats frames", false}},
+    {"minterpolate", {"sets its own frame rate", false}},
+    {"mpdecimate", {"drops frames", false}},
+    {"palettegen", {"gives its palette when the input ends", true}},
+    {"paletteuse", {"takes a palette as its second input", false}},
+    {"reverse", {"gives every frame when the input ends", true}},
+    {"select", {"chooses frames", false}},
+    {"separatefields", {"makes frames from fields", false}},
+    {"setpts", {"sets timestamps", false}},
+    {"settb", {"sets the time base", false}},
+    {"split", {"gives several outputs", false}},
+    {"telecine", {"makes frames from fields", false}},
+    {"tinterlace", {"makes frames from fields", false}},
+    {"tpad", {"adds frames", false}},
+    {"trim", {"chooses frames", false}},
+    {"w3fdif", {"deinterlaces with the next frame", false}},
+    {"weave", {"makes frames from fields", false}},
+    {"yadif", {"deinterlaces with the next frame", false}},
+    {"zoompan", {"gives several frames for each", false}}};
 
 std::string filter_name(std::string_view item) {
   std::string_view name = item.substr(0, item.find('='));
@@ -198,16 +205,22 @@ void set_lavfi_threads(int threads) {
   g_threads = std::max(1, threads);
 }
 
+std::string lavfi_own_frames_reason(std::string_view item) {
+  const std::string name = filter_name(item);
+  const auto it = kOwnFrames.find(name);
+  return it == kOwnFrames.end() ? std::string() : "'" + name + "' " + it->second.why;
+}
+
+bool lavfi_holds_to_end(std::string_view item) {
+  const auto it = kOwnFrames.find(filter_name(item));
+  return it != kOwnFrames.end() && it->second.holds_to_end;
+}
+
 std::string lavfi_sequential_reason(std::string_view item) {
   const std::string name = filter_name(item);
   const auto eq = item.find('=');
   const std::string_view args = eq == std::string_view::npos ? "" : item.substr(eq + 1);
-  if (const auto it = kRetiming.find(name); it != kRetiming.end()) {
-    fail(ExitCode::kUsage, "filter '" + name +
-                               "' changes the number or timing of frames, which --vf does not "
-                               "do: " +
-                               it->second);
-  }
+  if (std::string own = lavfi_own_frames_reason(item); !own.empty()) return own;
   if (kTemporal.count(name) != 0) return "'" + name + "' keeps state from frame to frame";
   if (kPerFrame.count(name) == 0) {
     return "'" + name + "' is not known to compute each frame alone";
@@ -237,13 +250,10 @@ std::vector<LavfiFilterInfo> lavfi_filters() {
       continue;
     }
     LavfiFilterInfo info{f->name, f->description ? f->description : "", "per frame"};
-    try {
-      if (const std::string why = lavfi_sequential_reason(f->name); !why.empty()) {
-        info.order = "in order: " + why;
-      }
-    } catch (const Error& e) {
-      const std::string what = e.what();
-      info.order = "refused: " + what.substr(what.find(": ") + 2);
+    if (const std::string own = lavfi_own_frames_reason(f->name); !own.empty()) {
+      info.order = "in the encode stage's graph: " + own;
+    } else if (const std::string why = lavfi_sequential_reason(f->name); !why.empty()) {
+      info.order = "in order: " + why;
     }
     list.push_back(std::move(info));
   }

@@ -11,7 +11,8 @@
 // run in any number of workers, each seeing every Nth frame. Any other filter, or an expression
 // that reads the frame number or draws random numbers, makes the graph sequential: one worker,
 // every frame in order. A graph that does not give exactly one frame, with the same timestamp,
-// for each frame it is given is refused with one line: vpipe keeps each frame's timing.
+// for each frame it is given is refused with one line. Filters that give frames of their own
+// (lavfi_own_frames_reason) never run here: the encode stage runs them as one graph.
 #pragma once
 
 #include <cstdint>
@@ -31,15 +32,21 @@ bool lavfi_has_filter(const std::string& name);
 // Threads each graph may use for a filter's slices (a worker sets its CPU count). Default 1.
 void set_lavfi_threads(int threads);
 
-// Why a run of ffmpeg filters must see every frame in order; empty when it need not.
-// `items` are the chain's entries as written (name=args).
+// Why an ffmpeg filter must see every frame in order; empty when it need not. `item` is the
+// chain's entry as written (name=args).
 std::string lavfi_sequential_reason(std::string_view item);
+// Why an ffmpeg filter gives frames of its own (holds frames back, drops, adds or re-times them:
+// yadif, fps, select, setpts, palettegen, ...); empty when it gives one frame for each, with its
+// timestamp. Such a filter, and all after it, runs as one graph in the encode stage.
+std::string lavfi_own_frames_reason(std::string_view item);
+// Whether it gives nothing until the input ends (palettegen, reverse).
+bool lavfi_holds_to_end(std::string_view item);
 
 // One of libavfilter's video filters with one video input and one output, for `vpipe filters`.
 struct LavfiFilterInfo {
   std::string name;
   std::string description;
-  std::string order;  // "per frame", "in order: <why>" or "refused: <why>"
+  std::string order;  // "per frame", "in order: <why>" or "in the encode stage's graph: <why>"
 };
 std::vector<LavfiFilterInfo> lavfi_filters();
 

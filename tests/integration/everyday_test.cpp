@@ -285,6 +285,38 @@ TEST_F(EverydayTest, FrameRateChangeGrayscaleAndDenoise) {
   }
 }
 
+// ffmpeg's two-pass-in-one GIF recipe: the palette is made from every frame, then used. vpipe
+// runs the graph whole in its encode stage (palettegen gives the palette only at the input's
+// end) and writes the ffmpeg CLI's file, byte for byte.
+TEST_F(EverydayTest, GifWithPalettegenAndPaletteuse) {
+  const std::string in = clip("in.mp4", 2);
+  const std::string vf =
+      "fps=10,scale=160:-1:flags=lanczos,split[s0][s1];[s0]palettegen[p];[s1][p]paletteuse";
+  ffmpeg("-i " + in + " -vf \"" + vf + "\" " + path("ffmpeg.gif"));
+  vpipe({"-i", in, "-vf", vf, path("vpipe.gif")});
+  const Probe got = probe(path("vpipe.gif"));
+  expect_same_streams(got, probe(path("ffmpeg.gif")), 0.01);
+  EXPECT_EQ(got.video().frames, 20);  // 2 s at 10 fps
+  const DecodedVideo mine = decode_video(path("vpipe.gif"));
+  const DecodedVideo theirs = decode_video(path("ffmpeg.gif"));
+  EXPECT_EQ(mine.checksums, theirs.checksums);
+  EXPECT_EQ(mine.pts, theirs.pts);
+}
+
+// An interlaced broadcast recording (MPEG-TS, H.264 coded as fields): deinterlaced at the frame
+// rate (yadif) and at the field rate (bwdif's default), as the ffmpeg CLI does it.
+TEST_F(EverydayTest, DeinterlaceAtFrameAndFieldRate) {
+  const std::string in = clip("in.ts", 2, "-flags +ildct+ilme -x264opts tff=1");
+  for (const std::string vf : {"yadif", "bwdif"}) {
+    ffmpeg("-i " + in + " -vf " + vf + " -c:v ffv1 -an " + path("ffmpeg.mkv"));
+    vpipe({"-i", in, "-vf", vf, "-c:v", "ffv1", "-an", path("vpipe.mkv")});
+    const Probe got = probe(path("vpipe.mkv"));
+    expect_same_streams(got, probe(path("ffmpeg.mkv")), 0.05);
+    EXPECT_EQ(got.video().frames, vf == "yadif" ? 60 : 120) << vf;
+    EXPECT_EQ(psnr_of(path("vpipe.mkv"), path("ffmpeg.mkv")), 1000) << vf << ": bit-exact";
+  }
+}
+
 TEST_F(EverydayTest, ThumbnailPng) {
   const std::string in = clip("in.mp4", 3);
   ffmpeg("-ss 1 -i " + in + " -frames:v 1 " + path("ffmpeg.png"));

@@ -152,6 +152,91 @@ TEST_F(LavfiTest, DryRunSaysWhichWorkersRunTheChainAndWhy) {
   ASSERT_EQ(split.exit_code, 0) << split.err;
   EXPECT_THAT(split.out, HasSubstr("each frame alone on the 3 workers: gblur=sigma=2"));
   EXPECT_THAT(split.out, HasSubstr("then in order, in the encode stage: hqdn3d"));
+
+  const RunResult graph =
+      run_vpipe({"run", "--dry-run", "-i", "testsrc", "--vf", "gblur=sigma=2,hqdn3d,yadif=1", "-o",
+                 "null", "--workers", "3"});
+  ASSERT_EQ(graph.exit_code, 0) << graph.err;
+  EXPECT_THAT(graph.out, HasSubstr("then in order, in the encode stage: hqdn3d"));
+  EXPECT_THAT(graph.out, HasSubstr("then in the encode stage, as one graph fed every frame in "
+                                   "order: yadif=1 ('yadif' deinterlaces with the next frame)"));
+}
+
+// Filters that give frames of their own (deinterlacers, frame-rate and timestamp changes,
+// frames dropped, added or reversed) run as one graph in the encode stage, fed every frame in
+// order: the ffmpeg CLI's frames and timestamps, however many there are.
+struct OwnFramesCase {
+  const char* vf;
+  std::size_t frames;  // what the ffmpeg CLI gives from the 30 frames in
+  friend void PrintTo(const OwnFramesCase& c, std::ostream* os) { *os << c.vf; }
+};
+
+class LavfiOwnFramesTest : public LavfiTest, public ::testing::WithParamInterface<OwnFramesCase> {};
+
+TEST_P(LavfiOwnFramesTest, TheEncodeStagesGraphGivesFfmpegsFramesAndTimestamps) {
+  const OwnFramesCase& c = GetParam();
+  const std::string in = make_input();
+  ASSERT_EQ(shell("ffmpeg -v error -y -i " + in + " -vf \"" + c.vf +
+                  ",format=yuv420p\" -c:v ffv1 " + path("ffmpeg.mkv")),
+            0);
+  const RunResult r =
+      run_vpipe({"run", "-q", "-y", "-i", in, "--vf", c.vf, "-c:v", "ffv1", "-o", path("vpipe.mkv"),
+                 "--workers", "3", "--batch", "1", "--stats-json", path("stats.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  const DecodedVideo want = decode_video(path("ffmpeg.mkv"));
+  const DecodedVideo got = decode_video(path("vpipe.mkv"));
+  ASSERT_EQ(want.nb_frames(), c.frames);
+  ASSERT_EQ(got.nb_frames(), c.frames);
+  EXPECT_EQ(got.width, want.width);
+  EXPECT_EQ(got.height, want.height);
+  EXPECT_EQ(got.checksums, want.checksums);
+  // The filters' own timestamps, kept exactly (the encoder takes the graph's time base): the
+  // ffmpeg CLI puts them on a grid of 1/rate, so a new one (yadif=1's second field, halfway
+  // to the next frame; 2*PTS) may differ by the rounding, a millisecond here.
+  ASSERT_EQ(got.pts.size(), want.pts.size());
+  for (std::size_t i = 0; i < got.pts.size(); ++i)
+    EXPECT_NEAR(got.pts[i], want.pts[i], 1) << "frame " << i;
+  // Every frame in was copied once out of its slot into the graph, and counted.
+  for (const auto& stage : stats().at("stages")) {
+    if (stage.at("stage") == "encode") {
+      EXPECT_EQ(stage.at("frames_in").get<std::size_t>(), 30u);
+      EXPECT_EQ(stage.at("frames_out").get<std::size_t>(), c.frames);
+      EXPECT_GE(stage.at("frames_copied").get<std::size_t>(), 30u);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Chains, LavfiOwnFramesTest,
+                         ::testing::Values(OwnFramesCase{"yadif", 30}, OwnFramesCase{"yadif=1", 60},
+                                           OwnFramesCase{"bwdif", 60}, OwnFramesCase{"w3fdif", 60},
+                                           OwnFramesCase{"fps=10", 10},
+                                           OwnFramesCase{"framestep=3", 10},
+                                           OwnFramesCase{"setpts=2*PTS", 30},
+                                           OwnFramesCase{"reverse", 30},
+                                           OwnFramesCase{"tpad=stop=5", 35},
+                                           // A per-frame head on the workers, then the graph.
+                                           OwnFramesCase{"scale=160:120,fps=15", 15},
+                                           // An in-order part, then the graph.
+                                           OwnFramesCase{"gblur=sigma=2,hqdn3d,yadif", 30}));
+
+TEST_F(LavfiTest, FramesVCountsTheFramesTheGraphGives) {
+  // 30 fps in, 10 out: -frames:v 4 is 4 frames out (the input stops after about 12), as the
+  // ffmpeg CLI counts them.
+  const std::string in = make_input();
+  const RunResult r = run_vpipe({"run", "-q", "-y", "-i", in, "--vf", "fps=10", "-frames:v", "4",
+                                 "-c:v", "ffv1", "-o", path("out.mkv")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const DecodedVideo got = decode_video(path("out.mkv"));
+  EXPECT_EQ(got.nb_frames(), 4u);
+}
+
+TEST_F(LavfiTest, AFilterThatWaitsForTheEndIsRefusedOnALiveInput) {
+  const RunResult r =
+      run_vpipe({"run", "-i", "testsrc", "--live", "on", "--vf", "palettegen", "-o", "null"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("'palettegen' gives its palette when the input ends"));
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
 }
 
 struct BadChain {
@@ -175,8 +260,8 @@ INSTANTIATE_TEST_SUITE_P(Chains, LavfiBadChainTest,
                                            BadChain{"gblur=sigma=-3", "filter 'gblur=sigma=-3'"},
                                            BadChain{"nosuch=1", "unknown filter 'nosuch'"},
                                            BadChain{"cv.nosuch", "vpipe has no filter 'nosuch'"},
-                                           BadChain{"fps=10", "use -r RATE"},
-                                           BadChain{"setpts=2*PTS", "keeps each frame's timestamp"},
+                                           BadChain{"yadif,cv.gray",
+                                                    "'cv.gray' cannot come after 'yadif'"},
                                            BadChain{"drawtext=text='open", "unclosed quote"},
                                            BadChain{"crop=2000:300", "cannot run on 1280x720"},
                                            BadChain{"overlay", "one video input"}));

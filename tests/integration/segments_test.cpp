@@ -286,6 +286,9 @@ TEST_F(SegmentsTest, InputsThatCannotBeSplitAreAUsageError) {
        path("o.mp4")},
       {"segments", "plan", "--workdir", path("c"), "--segments", "2", "-i", in, "-r", "25", "-o",
        path("o.mp4")},
+      // Filters that give frames of their own (yadif: each frame waits for the next).
+      {"segments", "plan", "--workdir", path("e"), "--segments", "2", "-i", in, "--vf", "yadif",
+       "-o", path("o.mp4")},
       {"run", "-i", "testsrc:duration=1", "-o", path("o.mp4"), "--segments", "2"},
       {"segments", "plan", "--workdir", path("d"), "--segments", "2", "-i", path("in.avi"), "-o",
        path("o.mp4")},
