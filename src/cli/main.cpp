@@ -191,6 +191,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vpipe: error: %s\n", e.what());
     return static_cast<int>(e.code());
   }
+  // -o given more than once: each later output's options are parsed on their own.
+  const vpipe::plan::OutputArgs outputs = vpipe::plan::split_outputs(args);
+  args = outputs.run;
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
     app.parse(reversed);
@@ -219,9 +222,16 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("bench")) return vpipe::cli::run_bench(bench_options);
 
   try {
-    if (segments.selected()) return segments.run(args);
+    if (segments.selected()) {
+      if (!outputs.more.empty())
+        vpipe::fail(ExitCode::kUsage, "segment mode: several outputs are not supported yet");
+      return segments.run(args);
+    }
     RunOptions options = run_flags.options();
+    for (const auto& more : outputs.more)
+      options.more_outputs.push_back(vpipe::plan::output_options(options, more));
     vpipe::plan::validate(options);
+    for (const RunOptions& more : options.more_outputs) vpipe::plan::validate(more);
     vpipe::init_logging("vpipe", options.log_level, options.log_file);
     if (segments.one_shot()) return segments.run_one_shot(options, args);
     return vpipe::supervisor::run(options);

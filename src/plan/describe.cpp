@@ -8,6 +8,27 @@
 
 namespace vpipe::plan {
 
+namespace {
+
+// "out.mp4 (libx264 preset veryfast crf 23, 2 threads, ...)".
+std::string encoder_text(const RunPlan& p) {
+  std::ostringstream s;
+  s << p.encoder.output << " (" << p.encoder.codec;
+  if (!p.encoder.preset.empty()) s << " preset " << p.encoder.preset;
+  if (p.encoder.crf) s << " crf " << *p.encoder.crf;
+  if (p.encoder.bitrate) s << " " << *p.encoder.bitrate / 1000 << " kb/s";
+  if (p.encoder.gop) s << " gop " << *p.encoder.gop;
+  s << ", " << p.encoder.threads << " threads";
+  if (p.output_rate.num > 0)
+    s << ", -r " << av_q2d(p.output_rate) << " fps: frames dropped or repeated by timestamp";
+  if (p.display_aspect.num > 0)
+    s << ", -aspect " << p.display_aspect.num << ":" << p.display_aspect.den;
+  s << ")";
+  return s.str();
+}
+
+}  // namespace
+
 // The --dry-run text, one block per line of output in the order printed: long because the plan
 // has that many parts, and clearer whole than split.
 std::string describe(const RunPlan& p) {
@@ -43,7 +64,12 @@ std::string describe(const RunPlan& p) {
   }
   const transform::FilterChain chain = transform::FilterChain::parse(p.vf);
   s << "filters:  " << chain.describe() << "\n";
-  if (!p.vf_in_order.empty()) {
+  if (!p.more_outputs.empty()) {
+    s << "          on the " << p.nb_workers
+      << " worker(s), for every output: " << (p.vf_workers.empty() ? "none" : p.vf_workers) << "\n";
+    if (!p.vf_in_order.empty())
+      s << "          then this output's own, in the encode stage: " << p.vf_in_order << "\n";
+  } else if (!p.vf_in_order.empty()) {
     s << "          each frame alone on the " << p.nb_workers << " workers: " << p.vf_workers
       << "\n          then in order, in the encode stage: " << p.vf_in_order << " ("
       << transform::FilterChain::parse(p.vf_in_order).why_sequential() << ")\n";
@@ -76,17 +102,23 @@ std::string describe(const RunPlan& p) {
     s << "output:   " << (p.preview ? "the preview only" : "null")
       << " (frames are decoded and filtered, then discarded)\n";
   } else {
-    s << "output:   " << p.encoder.output << " (" << p.encoder.codec;
-    if (!p.encoder.preset.empty()) s << " preset " << p.encoder.preset;
-    if (p.encoder.crf) s << " crf " << *p.encoder.crf;
-    if (p.encoder.bitrate) s << " " << *p.encoder.bitrate / 1000 << " kb/s";
-    if (p.encoder.gop) s << " gop " << *p.encoder.gop;
-    s << ", " << p.encoder.threads << " threads";
-    if (p.output_rate.num > 0)
-      s << ", -r " << av_q2d(p.output_rate) << " fps: frames dropped or repeated by timestamp";
-    if (p.display_aspect.num > 0)
-      s << ", -aspect " << p.display_aspect.num << ":" << p.display_aspect.den;
-    s << ")\n";
+    s << "output:   " << encoder_text(p) << "\n";
+  }
+  for (std::size_t i = 0; i < p.more_outputs.size(); ++i) {
+    const RunPlan& o = p.more_outputs[i];
+    s << "output " << i + 2 << ": " << encoder_text(o) << "\n"
+      << "          " << geometry_text(o.output_geometry()) << "; audio: " << o.audio_note << "\n";
+    if (!o.vf_in_order.empty())
+      s << "          its own filters, in the encode stage: " << o.vf_in_order << "\n";
+    if (!o.vf_graph.empty())
+      s << "          its own graph, in the encode stage: " << o.vf_graph << "\n";
+  }
+  if (!p.more_outputs.empty()) {
+    s << "          one decode for all " << p.more_outputs.size() + 1
+      << " outputs; the workers run "
+      << (p.vf_workers.empty() ? std::string("no filter (no part of the chains is shared)")
+                               : "the part all share: " + p.vf_workers)
+      << "; outputs that take the frames as they are share each slot, without a copy\n";
   }
   s << "audio:    " << p.audio_note << "\n";
   if (!p.subtitle_note.empty()) s << "subs:     " << p.subtitle_note << "\n";

@@ -10,9 +10,11 @@ extern "C" {
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <set>
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/filter_graph.hpp"
 #include "encode/preview_sink.hpp"
 #include "plan/plan_text.hpp"
@@ -133,6 +135,20 @@ std::string apply_live_encoder_defaults(encode::EncoderSettings& e) {
 
 }  // namespace
 
+namespace {
+
+// --vf, and -s WxH: a scale after the chain, as ffmpeg's.
+std::string chain_text(const RunOptions& options) {
+  std::string vf = options.vf;
+  if (!options.size.empty()) {
+    const auto [w, h] = parse_size(options.size);
+    vf += (vf.empty() ? "" : ",") + ("scale=" + std::to_string(w) + ":" + std::to_string(h));
+  }
+  return vf;
+}
+
+}  // namespace
+
 RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topology) {
   validate(options);
   RunPlan plan;
@@ -150,13 +166,7 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
   plan.input_options = options.input_options;
   plan.input_timeout_s = options.input_timeout_s;
   // The chain is checked before the input is opened: a typo fails fast even on a slow URL.
-  // -s WxH: a scale after the chain, as ffmpeg's.
-  plan.vf = options.vf;
-  if (!options.size.empty()) {
-    const auto [w, h] = parse_size(options.size);
-    plan.vf +=
-        (plan.vf.empty() ? "" : ",") + ("scale=" + std::to_string(w) + ":" + std::to_string(h));
-  }
+  plan.vf = chain_text(options);
   const transform::FilterChain chain = transform::FilterChain::parse(plan.vf);
   plan.nb_workers =
       options.workers > 0 ? options.workers : affinity::default_workers(topology, !chain.empty());
@@ -270,8 +280,7 @@ void plan_output(RunPlan& plan, const RunOptions& options) {
     // asked, not as long as the encoder's own keyframe interval.
     const auto it = options.muxer_options.find("hls_time");
     const double seconds = it == options.muxer_options.end() ? 2.0 : std::atof(it->second.c_str());
-    const double fps =
-        av_q2d(plan.output_rate.num > 0 ? plan.output_rate : plan.input_info.frame_rate);
+    const double fps = av_q2d(plan.output_frame_rate());
     if (seconds > 0 && fps > 0)
       plan.encoder.gop = std::max(1, static_cast<int>(std::lround(seconds * fps)));
   }
@@ -313,6 +322,97 @@ void plan_output(RunPlan& plan, const RunOptions& options) {
                          " subtitle stream(s) in the input are not carried to the output";
     spdlog::warn("subtitles: {}", plan.subtitle_note);
   }
+}
+
+std::string join_chains(const std::string& a, const std::string& b) {
+  return a + (a.empty() || b.empty() ? "" : ",") + b;
+}
+
+// Cuts the chain `plan.vf` for the stages: the workers run `workers_part` (its first filters);
+// the encode stage the rest, in order (`vf_in_order`), and from the first filter that gives
+// frames of its own, one graph (`vf_graph`), probed for its input's size and its frame rate.
+void cut_chain(RunPlan& plan, const std::string& workers_part) {
+  const transform::FilterChain::Split rest = transform::FilterChain::split_at_order(
+      transform::FilterChain::after_prefix(plan.vf, workers_part));
+  plan.vf_workers = workers_part;
+  plan.vf_in_order = join_chains(rest.per_frame, rest.in_order);
+  plan.vf_graph = rest.own_frames;
+  if (plan.vf_graph.empty()) return;
+  plan.vf_graph_input = transform::FilterChain::parse(join_chains(workers_part, plan.vf_in_order))
+                            .plan({plan.input_info.width, plan.input_info.height})
+                            .back();
+  const av::FilterGraph probe(plan.vf_graph, plan.vf_graph_input.width, plan.vf_graph_input.height,
+                              AV_PIX_FMT_YUV420P, plan.input_info.time_base, {AV_PIX_FMT_YUV420P},
+                              1, plan.input_info.frame_rate);
+  plan.vf_graph_rate = probe.out_frame_rate();
+}
+
+// -o given more than once: each later output planned from its own options, then every chain cut
+// again after the part all share, which the workers run once for all (RunPlan::more_outputs).
+void plan_more_outputs(RunPlan& plan, const RunOptions& options, const RunPlan& stages,
+                       const decode::InputInfo& input) {
+  const auto refuse = [](const std::string& why) {
+    fail(ExitCode::kUsage, "several outputs: " + why);
+  };
+  if (options.more_outputs.size() + 1 > static_cast<std::size_t>(shm::kMaxOutputs))
+    refuse("at most " + std::to_string(shm::kMaxOutputs) + " in one run");
+  std::vector<std::string> chains{plan.vf};
+  std::set<std::string> names{plan.encoder.output};
+  for (const RunOptions& more : options.more_outputs) {
+    RunPlan own = stages;
+    own.vf = chain_text(more);
+    RunPlan output = make_plan(more, own, input);
+    chains.push_back(output.vf);
+    if (!names.insert(output.encoder.output).second)
+      refuse("'" + output.encoder.output + "' is given twice");
+    plan.more_outputs.push_back(std::move(output));
+  }
+  const auto check = [&](const RunPlan& p, bool first) {
+    if (p.null_output || p.encoder.output == "pipe:1")
+      refuse("each must be a file or a URL (not null, preview or standard output)");
+    if (p.stream_copy()) refuse("-c copy takes one output (run it once per output)");
+    if (!first && p.copy_audio && p.audio_from_decode)
+      refuse("from a stream input only the first output takes the audio: give the others -an");
+  };
+  check(plan, true);
+  for (const RunPlan& output : plan.more_outputs) check(output, false);
+  const std::string shared = transform::FilterChain::shared_prefix(chains);
+  cut_chain(plan, shared);
+  for (RunPlan& output : plan.more_outputs) cut_chain(output, shared);
+}
+
+bool is_hls(const RunPlan& p) {
+  return p.encoder.format == "hls" ||
+         (p.encoder.format.empty() && p.encoder.output.ends_with(".m3u8"));
+}
+
+// --master-playlist, or ffmpeg's -master_pl_name given to one of several outputs (beside its
+// playlist, as ffmpeg puts it): every output must be an HLS playlist.
+void plan_master_playlist(RunPlan& plan, const RunOptions& options) {
+  std::string master = options.master_playlist;
+  std::vector<RunPlan*> outputs{&plan};
+  for (RunPlan& more : plan.more_outputs) outputs.push_back(&more);
+  if (outputs.size() > 1) {
+    for (RunPlan* p : outputs) {
+      auto& muxer = p->encoder.muxer_options;
+      const auto named = muxer.find("master_pl_name");
+      if (named == muxer.end()) continue;
+      if (master.empty()) {
+        master = (std::filesystem::path(p->encoder.output).parent_path() / named->second).string();
+      }
+      muxer.erase(named);  // one master for all, not one per output
+    }
+  }
+  if (master.empty()) return;
+  for (const RunPlan* p : outputs) {
+    if (!is_hls(*p)) {
+      fail(ExitCode::kUsage, "--master-playlist lists HLS playlists: output '" + p->encoder.output +
+                                 "' is not one (name it .m3u8)");
+    }
+  }
+  if (const std::string why = cannot_write(master); !why.empty())
+    fail(ExitCode::kUsage, "master playlist '" + master + "' cannot be written: " + why);
+  plan.master_playlist = master;
 }
 
 // The segment's size; it must fit in memory: a huge geometry fails here, with a clear message,
@@ -407,6 +507,7 @@ MemoryFit fit_pool_to_memory(PoolInputs in, std::uint64_t limit, std::uint64_t p
 }
 
 RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::InputInfo& input) {
+  const RunPlan stages_for_outputs = options.more_outputs.empty() ? RunPlan() : stages;
   RunPlan plan = std::move(stages);
   // A rotated input (a phone clip) is turned upright first where the output cannot say how to
   // show it (Matroska, TS, WebM, -map_metadata -1), and before any filter, so that sizes follow
@@ -419,37 +520,23 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
               (plan.vf.empty() ? "" : "," + plan.vf);
   }
   const transform::FilterChain chain = transform::FilterChain::parse(plan.vf);
-  transform::FilterChain::Split split = transform::FilterChain::split_at_order(plan.vf);
-  const std::string before_graph = split.per_frame +
-                                   (split.per_frame.empty() || split.in_order.empty() ? "" : ",") +
-                                   split.in_order;
-  plan.vf_workers = before_graph;
-  plan.vf_in_order.clear();
-  if (plan.nb_workers > 1 && !split.per_frame.empty() && !split.in_order.empty()) {
-    plan.vf_workers = std::move(split.per_frame);
-    plan.vf_in_order = std::move(split.in_order);
-  }
-  plan.vf_graph = std::move(split.own_frames);
+  const transform::FilterChain::Split split = transform::FilterChain::split_at_order(plan.vf);
   plan.input_info = input;
   plan.steps = chain.plan({plan.input_info.width, plan.input_info.height});
   plan.needs_spare = chain.needs_spare();
   plan.realtime = options.realtime;
   plan.live = options.live == "on" || options.realtime ||
               (options.live == "auto" && decode::is_live_source(plan.input_info));
-  if (!plan.vf_graph.empty()) {
-    if (plan.live && !split.waits_for_end.empty()) {
-      fail(ExitCode::kUsage, "filter " + split.waits_for_end +
-                                 ", and a live input has no end: record it first, then filter "
-                                 "the recording");
-    }
-    plan.vf_graph_input = transform::FilterChain::parse(before_graph)
-                              .plan({plan.input_info.width, plan.input_info.height})
-                              .back();
-    const av::FilterGraph probe(
-        plan.vf_graph, plan.vf_graph_input.width, plan.vf_graph_input.height, AV_PIX_FMT_YUV420P,
-        plan.input_info.time_base, {AV_PIX_FMT_YUV420P}, 1, plan.input_info.frame_rate);
-    plan.vf_graph_rate = probe.out_frame_rate();
+  if (plan.live && !split.waits_for_end.empty()) {
+    fail(ExitCode::kUsage, "filter " + split.waits_for_end +
+                               ", and a live input has no end: record it first, then filter "
+                               "the recording");
   }
+  // Several workers run the per-frame head and the encode stage the rest; one worker runs all
+  // but the filters that give frames of their own.
+  cut_chain(plan, plan.nb_workers > 1 && !split.per_frame.empty() && !split.in_order.empty()
+                      ? split.per_frame
+                      : join_chains(split.per_frame, split.in_order));
   plan.latency_budget_ms = options.latency_budget_ms;
   plan.start_s = options.start_s.value_or(0);
   if (options.rate) plan.output_rate = *options.rate;
@@ -503,6 +590,8 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   use_pool(fit.pool);
   plan.memory_note = fit.note;
   size_segment(plan);
+  if (!options.more_outputs.empty()) plan_more_outputs(plan, options, stages_for_outputs, input);
+  plan_master_playlist(plan, options);
   return plan;
 }
 

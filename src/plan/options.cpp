@@ -60,23 +60,22 @@ struct ValueOf<std::optional<T>> {
 
 }  // namespace
 
-// Mostly the table of config keys (one entry per key, beside the parser of its value): long
-// because there are forty keys, and clearer whole than split.
-void apply_config_file(const std::string& path, RunOptions& o) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    fail(ExitCode::kUsage, "config '" + path + "': cannot be read");
-  } catch (const YAML::Exception& e) {
-    fail(ExitCode::kUsage, "config '" + path + "': malformed YAML at line " +
-                               std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
-  if (root.IsNull()) return;
-  if (!root.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': must be a map of settings");
-  const fs::path base = fs::absolute(path).parent_path();
-  // One handler per key: the set of keys a config may hold is exactly what is handled here.
-  using Handler = std::function<void(const YAML::Node&, const std::string&)>;
+namespace {
+
+using Handler = std::function<void(const YAML::Node&, const std::string&)>;
+
+// The keys of one output (an item of `outputs:`); the others are the run's.
+const std::set<std::string, std::less<>> kOutputKeys = {
+    "output",   "format",  "vf",          "codec",         "preset",
+    "crf",      "bitrate", "gop",         "codec_options", "muxer_options",
+    "metadata", "size",    "aspect",      "frames",        "faststart",
+    "no_audio", "pix_fmt", "audio_codec", "audio_bitrate"};
+
+// The table of config keys, each writing into `o` (one entry per key, beside the parser of its
+// value): long because there are forty keys, and clearer whole than split. The set of keys a
+// config may hold is exactly what is handled here.
+std::map<std::string, Handler> config_keys(RunOptions& o, const std::string& path,
+                                           const fs::path& base) {
   // A plain value: the field's own type (or the type inside its optional).
   const auto value = [&]<typename Field>(Field RunOptions::*field) -> Handler {
     return [&o, field, &path](const YAML::Node& v, const std::string& key) {
@@ -90,7 +89,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
         (o.*field)[key_text(opt.first, path)] = scalar<std::string>(opt.second, key, path);
     };
   };
-  const std::map<std::string, Handler> handlers = {
+  std::map<std::string, Handler> handlers = {
       {"input",
        [&](const YAML::Node& v, const std::string& key) {
          o.input = resolve_path(scalar<std::string>(v, key, path), base);
@@ -143,6 +142,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       {"metrics_linger", value(&RunOptions::metrics_linger_s)},
       {"metrics_textfile", value(&RunOptions::metrics_textfile)},
       {"metrics_push", value(&RunOptions::metrics_push)},
+      {"master_playlist", value(&RunOptions::master_playlist)},
       {"input_format", value(&RunOptions::input_format)},
       {"live", value(&RunOptions::live)},
       {"drop", value(&RunOptions::drop)},
@@ -173,16 +173,97 @@ void apply_config_file(const std::string& path, RunOptions& o) {
          o.duration_s = parse_time(scalar<std::string>(v, key, path), "duration");
        }},
   };
+  return handlers;
+}
+
+// Applies a map of keys with `handlers`; `allowed`, when given, limits them (an output's).
+void apply_keys(const YAML::Node& map, const std::map<std::string, Handler>& handlers,
+                const std::string& path, const std::set<std::string, std::less<>>* allowed) {
   std::set<std::string> seen;
-  for (const auto& kv : root) {
+  for (const auto& kv : map) {
     const std::string key = key_text(kv.first, path);
     const auto handler = handlers.find(key);
     if (handler == handlers.end())
       fail(ExitCode::kUsage, "config '" + path + "': unknown key '" + key + "'");
+    if (allowed != nullptr && allowed->count(key) == 0) {
+      fail(ExitCode::kUsage, "config '" + path + "': key '" + key +
+                                 "' applies to the whole run, not to one of its outputs");
+    }
     if (!seen.insert(key).second)
       fail(ExitCode::kUsage, "config '" + path + "': key '" + key + "' is given twice");
     handler->second(kv.second, key);
   }
+}
+
+}  // namespace
+
+void apply_config_file(const std::string& path, RunOptions& o) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    fail(ExitCode::kUsage, "config '" + path + "': cannot be read");
+  } catch (const YAML::Exception& e) {
+    fail(ExitCode::kUsage, "config '" + path + "': malformed YAML at line " +
+                               std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  if (root.IsNull()) return;
+  if (!root.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': must be a map of settings");
+  const fs::path base = fs::absolute(path).parent_path();
+  std::map<std::string, Handler> handlers = config_keys(o, path, base);
+  // outputs: a list of outputs, each a map of its own keys (output: and its options), from one
+  // decode; the first is the run's output.
+  handlers["outputs"] = [&](const YAML::Node& v, const std::string& key) {
+    if (!v.IsSequence() || v.size() == 0)
+      fail(ExitCode::kUsage, "config '" + path + "': " + key + " must be a list of outputs");
+    if (root["output"])
+      fail(ExitCode::kUsage, "config '" + path + "': give output or outputs, not both");
+    o.more_outputs.clear();
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (!v[i].IsMap() || !v[i]["output"]) {
+        fail(ExitCode::kUsage,
+             "config '" + path + "': each of " + key + " is a map with an output: key");
+      }
+      RunOptions output;
+      apply_keys(v[i], config_keys(output, path, base), path, &kOutputKeys);
+      if (i == 0) {
+        copy_output_options(o, output);
+      } else {
+        o.more_outputs.push_back(output);
+      }
+    }
+  };
+  apply_keys(root, handlers, path, nullptr);
+}
+
+RunOptions for_output(const RunOptions& run, const RunOptions& output) {
+  RunOptions o = run;
+  o.more_outputs.clear();
+  o.tee.clear();
+  copy_output_options(o, output);
+  return o;
+}
+
+void copy_output_options(RunOptions& o, const RunOptions& output) {
+  o.output = output.output;
+  o.format = output.format;
+  o.vf = output.vf;
+  o.codec = output.codec;
+  o.preset = output.preset;
+  o.crf = output.crf;
+  o.bitrate = output.bitrate;
+  o.gop = output.gop;
+  o.codec_options = output.codec_options;
+  o.muxer_options = output.muxer_options;
+  o.metadata = output.metadata;
+  o.size = output.size;
+  o.aspect = output.aspect;
+  o.pix_fmt = output.pix_fmt;
+  o.frames = output.frames;
+  o.faststart = output.faststart;
+  o.audio_codec = output.audio_codec;
+  o.audio_bitrate = output.audio_bitrate;
+  o.no_audio = output.no_audio;
 }
 
 AVRational parse_rate(const std::string& text) {

@@ -95,6 +95,11 @@ struct RunOptions {
   double metrics_linger_s = 0;   // the endpoint stays up this long after the run
   std::string metrics_textfile;  // node_exporter textfile written at the end; empty: none
   std::string metrics_push;      // Pushgateway URL pushed to at the end; empty: none
+  // -o given more than once: the outputs after the first, each with this run's options but its
+  // own output options (output_option_names()), from one decode.
+  std::vector<RunOptions> more_outputs;
+  // A master playlist listing every output, each an HLS playlist (an ABR ladder); empty: none.
+  std::string master_playlist;
 };
 
 // Applies a YAML config file onto `options`. A relative input path is taken relative to the
@@ -102,6 +107,12 @@ struct RunOptions {
 // folder, like the command line's. Throws vpipe::Error (kUsage) for a missing or malformed file or
 // unknown keys.
 void apply_config_file(const std::string& path, RunOptions& options);
+
+// The run's options for one of its outputs: `run`'s, with the output options of `output` (its
+// file, container, chain, encoder and its settings, size, aspect, pixel format, -frames:v and
+// audio), and no other output. copy_output_options() copies just those.
+RunOptions for_output(const RunOptions& run, const RunOptions& output);
+void copy_output_options(RunOptions& to, const RunOptions& output);
 
 // "90", "1.5", "00:01:30.5" -> seconds (ffmpeg's duration syntax). Throws vpipe::Error (kUsage)
 // naming `flag`.

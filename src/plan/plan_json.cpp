@@ -150,6 +150,8 @@ std::string to_json(const RunPlan& p) {
   if (e.crf) enc["crf"] = *e.crf;
   if (e.bitrate) enc["bitrate"] = *e.bitrate;
   if (e.gop) enc["gop"] = *e.gop;
+  json more = json::array();
+  for (const RunPlan& output : p.more_outputs) more.push_back(json::parse(to_json(output)));
   return json{
       {"input", p.input},
       {"input_info", json::parse(input_info_to_json(p.input_info))},
@@ -174,6 +176,8 @@ std::string to_json(const RunPlan& p) {
       {"vf_graph", p.vf_graph},
       {"vf_graph_input", {p.vf_graph_input.width, p.vf_graph_input.height}},
       {"vf_graph_rate", rational(p.vf_graph_rate)},
+      {"more_outputs", more},
+      {"master_playlist", p.master_playlist},
       {"max_frames", p.max_frames},
       {"pts_range", p.pts_range ? json{p.pts_range->seek, p.pts_range->preroll, p.pts_range->begin,
                                        p.pts_range->end, p.pts_range->origin, p.pts_range->seq_base}
@@ -234,6 +238,9 @@ RunPlan plan_from_json(std::string_view text) {
   p.vf_graph = j.at("vf_graph");
   p.vf_graph_input = {j.at("vf_graph_input").at(0), j.at("vf_graph_input").at(1)};
   p.vf_graph_rate = rational(j.at("vf_graph_rate"));
+  p.master_playlist = j.at("master_playlist");
+  for (const json& output : j.at("more_outputs"))
+    p.more_outputs.push_back(plan_from_json(output.dump()));
   p.max_frames = j.at("max_frames");
   if (const json& r = j.at("pts_range"); !r.is_null())
     p.pts_range = PtsRange{r.at(0), r.at(1), r.at(2), r.at(3), r.at(4), r.at(5)};

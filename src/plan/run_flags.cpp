@@ -71,6 +71,11 @@ void RunFlags::add_to(CLI::App* app) {
       "-o,--output", cli.output,
       "Output file or URL (udp://HOST:PORT sends MPEG-TS); 'null' discards the frames;\n"
       "'preview' shows them in a window");
+  opt_master = app->add_option(
+      "--master-playlist", cli.master_playlist,
+      "With HLS outputs (an ABR ladder: -o given once per rendition), write this master "
+      "playlist listing them, with the bitrate their segments measure; ffmpeg's -master_pl_name "
+      "given to an output does the same");
   opt_tee = app->add_option(
       "--tee", cli.tee, "A second output beside -o: 'preview' shows the frames in a window too");
   opt_format = app->add_option("-f,--format", cli.format,
@@ -211,7 +216,10 @@ plan::RunOptions RunFlags::options(bool default_config) const {
   }
   // Flags given on the command line win over the config file.
   if (opt_input->count()) options.input = cli.input;
-  if (opt_output->count()) options.output = cli.output;
+  if (opt_output->count()) {
+    options.output = cli.output;
+    options.more_outputs.clear();  // the command line's outputs, not the config's
+  }
   if (opt_tee->count()) options.tee = cli.tee;
   if (opt_input_format->count()) options.input_format = cli.input_format;
   if (opt_map->count()) options.maps = cli.maps;
@@ -273,20 +281,85 @@ plan::RunOptions RunFlags::options(bool default_config) const {
   if (opt_metrics_linger->count()) options.metrics_linger_s = cli.metrics_linger_s;
   if (opt_metrics_textfile->count()) options.metrics_textfile = cli.metrics_textfile;
   if (opt_metrics_push->count()) options.metrics_push = cli.metrics_push;
-
+  if (opt_master->count()) options.master_playlist = cli.master_playlist;
+  // A config's later outputs take the run's options as the flags left them.
+  for (RunOptions& more : options.more_outputs) more = for_output(options, more);
   return options;
 }
 
-plan::RunOptions parse_run_args(const std::vector<std::string>& args) {
-  CLI::App app;
-  RunFlags flags;
+namespace {
+
+bool is_output_flag(const std::string& arg) {
+  return arg == "-o" || arg == "--output";
+}
+
+// The flags that belong to one output (ffmpeg's output options); the others are the run's.
+const std::vector<std::string> kOutputFlags = {
+    "--output",  "--format",  "--vf",        "--codec",     "--preset",      "--crf",
+    "--bitrate", "--gop",     "--codec-opt", "--muxer-opt", "--metadata",    "--size",
+    "--aspect",  "--pix-fmt", "--frames",    "--faststart", "--audio-codec", "--audio-bitrate",
+    "--an"};
+
+}  // namespace
+
+OutputArgs split_outputs(const std::vector<std::string>& args) {
+  OutputArgs split;
+  std::vector<std::size_t> ends;  // just past each -o VALUE
+  for (std::size_t i = 0; i + 1 < args.size() && args.front() == "run"; ++i) {
+    if (is_output_flag(args[i])) ends.push_back(i + 2), ++i;
+  }
+  if (ends.size() < 2) {
+    split.run = args;
+    return split;
+  }
+  split.run.assign(args.begin(), args.begin() + static_cast<std::ptrdiff_t>(ends.front()));
+  split.run.insert(split.run.end(), args.begin() + static_cast<std::ptrdiff_t>(ends.back()),
+                   args.end());
+  for (std::size_t k = 1; k < ends.size(); ++k) {
+    split.more.emplace_back(args.begin() + static_cast<std::ptrdiff_t>(ends[k - 1]),
+                            args.begin() + static_cast<std::ptrdiff_t>(ends[k]));
+  }
+  return split;
+}
+
+namespace {
+
+// `args` parsed by `flags`, added to `app`; `what` names them in the error.
+void parse_flags(CLI::App& app, RunFlags& flags, const std::vector<std::string>& args,
+                 const std::string& what) {
   flags.add_to(&app);
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
     app.parse(reversed);
   } catch (const CLI::ParseError& e) {
-    fail(ExitCode::kUsage, std::string("the run options do not parse: ") + e.what());
+    fail(ExitCode::kUsage, "the " + what + " do not parse: " + e.what());
   }
+}
+
+}  // namespace
+
+RunOptions output_options(const RunOptions& run, const std::vector<std::string>& args) {
+  CLI::App app;
+  RunFlags flags;
+  parse_flags(app, flags, args, "options of an output");
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->count() == 0) continue;
+    const bool own = std::any_of(kOutputFlags.begin(), kOutputFlags.end(),
+                                 [&](const std::string& name) { return option->check_name(name); });
+    if (!own) {
+      fail(ExitCode::kUsage, option->get_name() +
+                                 " applies to the whole run, not to one output: give it before "
+                                 "the first output");
+    }
+  }
+  // Nothing comes from another output, as in ffmpeg: what an output does not say is the default.
+  return for_output(run, flags.options(/*default_config=*/false));
+}
+
+plan::RunOptions parse_run_args(const std::vector<std::string>& args) {
+  CLI::App app;
+  RunFlags flags;
+  parse_flags(app, flags, args, "run options");
   return flags.options(/*default_config=*/false);
 }
 
@@ -434,7 +507,6 @@ std::vector<std::pair<std::string, bool>> ffmpeg_spellings() {
 std::vector<std::string> translate_ffmpeg_spellings(const std::vector<std::string>& given) {
   std::vector<std::string> args;
   bool input_seen = false;
-  bool output_given = false;
   const bool run = !given.empty() && given.front() == "run";
   std::size_t i = 0;
   const auto value_of = [&](const std::string& flag) -> std::string {
@@ -445,7 +517,6 @@ std::vector<std::string> translate_ffmpeg_spellings(const std::vector<std::strin
     const std::string& a = given[i];
     // As in ffmpeg, -f before -i names the input's format, after it the output's.
     if (a == "-i" || a == "--input") input_seen = true;
-    if (a == "-o" || a == "--output") output_given = true;
     if ((a == "-f" || a == "--format") && !input_seen) {
       args.push_back("--input-format");
       continue;
@@ -501,9 +572,8 @@ std::vector<std::string> translate_ffmpeg_spellings(const std::vector<std::strin
       args.push_back(given[++i]);
       continue;
     }
-    // ffmpeg's output is its last argument, without -o.
-    if (run && i + 1 == given.size() && i > 0 && !output_given && a.rfind("-", 0) != 0 &&
-        input_seen) {
+    // ffmpeg's outputs are arguments of their own, without -o.
+    if (run && i > 0 && a.rfind("-", 0) != 0 && input_seen) {
       args.back() = "-o";
       args.push_back(a);
     }

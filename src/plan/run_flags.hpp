@@ -87,6 +87,7 @@ class RunFlags {
   CLI::Option* opt_metrics_linger = nullptr;
   CLI::Option* opt_metrics_textfile = nullptr;
   CLI::Option* opt_metrics_push = nullptr;
+  CLI::Option* opt_master = nullptr;
 };
 
 }  // namespace vpipe::plan
@@ -96,6 +97,19 @@ namespace vpipe::plan {
 // `vpipe run` flags as a list (as a segment manifest stores them) into options, without the
 // default config. Throws vpipe::Error (kUsage) for flags that do not parse.
 plan::RunOptions parse_run_args(const std::vector<std::string>& args);
+
+// `vpipe run`'s arguments (translated) with -o given more than once, cut as ffmpeg reads them:
+// an output's options are those between the output before it and its -o; the first output's,
+// and what follows the last output, are the run's. With one output, `run` is all of them.
+struct OutputArgs {
+  std::vector<std::string> run;
+  std::vector<std::vector<std::string>> more;  // each ends with its -o VALUE
+};
+OutputArgs split_outputs(const std::vector<std::string>& args);
+// The options of a later output: the run's, with its own output options (format, chain, codec
+// and its settings, size, audio, -frames:v); none from another output, as in ffmpeg. Throws
+// vpipe::Error (kUsage) for a flag that applies to the whole run.
+RunOptions output_options(const RunOptions& run, const std::vector<std::string>& args);
 
 // ffmpeg-style spellings that CLI11 cannot take as option names (-c:v, -vf, -an, ...), mapped to
 // ours; -f before -i names the input's format, as in ffmpeg.

@@ -76,9 +76,7 @@ std::int64_t RunPlan::expected_frames() const {
   if (pts_range) {
     frames = 0;  // a segment job: its own range, counted by its caller
   } else if (cut) {
-    const AVRational rate = output_rate.num > 0 ? output_rate
-                            : !vf_graph.empty() ? vf_graph_rate
-                                                : input_info.frame_rate;
+    const AVRational rate = output_frame_rate();
     double seconds = input_info.duration_s > 0 ? std::max(0.0, input_info.duration_s - start_s) : 0;
     if (duration_s > 0) seconds = seconds > 0 ? std::min(seconds, duration_s) : duration_s;
     frames = seconds > 0 && rate.num > 0 ? std::llround(seconds * av_q2d(rate)) : 0;

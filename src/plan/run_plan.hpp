@@ -65,6 +65,14 @@ struct RunPlan {
   std::string vf_graph;
   transform::Geometry vf_graph_input;
   AVRational vf_graph_rate{0, 1};
+  // -o given more than once: the outputs after the first, each planned as a run of its own
+  // options (its encoder, container, audio and chain), sharing this run's decode and workers:
+  // the workers run the part of the chains all outputs share (`vf_workers`, the same in each),
+  // and the encode stage each output's own `vf_in_order` and `vf_graph`.
+  std::vector<RunPlan> more_outputs;
+  // Written at the end, listing every output's HLS playlist (--master-playlist, or ffmpeg's
+  // -master_pl_name given with several outputs); empty: none.
+  std::string master_playlist;
   std::int64_t max_frames = 0;        // -frames:v, 0: every frame
   std::optional<PtsRange> pts_range;  // a segment job: exactly these frames (see PtsRange)
   // What happens to the input's audio and subtitles, for the plan and the log.
@@ -95,6 +103,12 @@ struct RunPlan {
   std::string log_file;
 
   [[nodiscard]] transform::Geometry output_geometry() const { return steps.back(); }
+  // The output's nominal frame rate: -r's, else the chain's graph's where it sets one (fps=10),
+  // else the input's; 0/1 where the graph's is variable.
+  [[nodiscard]] AVRational output_frame_rate() const {
+    if (output_rate.num > 0) return output_rate;
+    return vf_graph.empty() ? input_info.frame_rate : vf_graph_rate;
+  }
   [[nodiscard]] const std::vector<int>& cpus_of(const std::string& stage) const;
   // How decode opens the input: threads from its CPU set, forced format, timeout.
   [[nodiscard]] decode::OpenSettings open_settings() const;

@@ -34,7 +34,8 @@ ProgressSample sample_output(const plan::RunPlan& plan, std::uint64_t frames, do
   p.frames_done = frames;
   p.frames_total = plan.expected_frames();
   p.input_fps = av_q2d(plan.input_info.frame_rate);
-  p.output_fps = plan.output_rate.num > 0 ? av_q2d(plan.output_rate) : p.input_fps;
+  const AVRational out_rate = plan.output_frame_rate();
+  p.output_fps = out_rate.num > 0 && out_rate.den > 0 ? av_q2d(out_rate) : p.input_fps;
   p.input = plan.input;
   p.output = plan.encoder.output;
   p.mode = plan.live ? "live" : "batch";
@@ -155,6 +156,16 @@ nlohmann::json stats_json(shm::RunSegment& segment, const plan::RunPlan& plan,
     };
     frame_ms[t.stage] = {{"p50", ms(0.5)}, {"p99", ms(0.99)}};
   }
+  // Every output, -o's first first: the frames its encoder took and the bytes of its file.
+  nlohmann::json outputs = nlohmann::json::array();
+  for (std::size_t i = 0; i <= plan.more_outputs.size(); ++i) {
+    const plan::RunPlan& out = i == 0 ? plan : plan.more_outputs[i - 1];
+    std::error_code ec;
+    const auto bytes = out.null_output ? 0 : std::filesystem::file_size(out.encoder.output, ec);
+    outputs.push_back({{"output", out.null_output ? "null" : out.encoder.output},
+                       {"frames", segment.control().output_frames[i].load()},
+                       {"bytes", ec ? nlohmann::json() : nlohmann::json(bytes)}});
+  }
   const std::optional<shm::PacketRing> audio = segment.audio_ring();
   std::uint64_t late = 0, full = 0;
   for (const auto& s : p.stages) {
@@ -183,6 +194,7 @@ nlohmann::json stats_json(shm::RunSegment& segment, const plan::RunPlan& plan,
        {{"decoded", {{"high_water", p.decoded_high_water}}},
         {"filtered", {{"high_water", p.filtered_high_water}}}}},
       {"stages", stages},
+      {"outputs", outputs},
       {"plan", nlohmann::json::parse(plan::to_json(plan))}};
 }
 

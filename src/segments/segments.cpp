@@ -221,6 +221,8 @@ void check_segmentable(const plan::RunOptions& options, const plan::RunPlan& pla
     refuse("the output must be a file (not null or preview)");
   if (options.rate)
     refuse("-r is not supported yet (frames would be dropped or repeated per segment)");
+  if (!plan.more_outputs.empty())
+    refuse("several outputs are not supported yet: give one -o, or run once per output");
   if (!plan.vf_graph.empty()) {
     refuse("filter " + transform::FilterChain::parse(plan.vf_graph).why_sequential() +
            ", across the whole input: run it as one pipeline (without --segments)");

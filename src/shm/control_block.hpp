@@ -51,6 +51,7 @@ struct StageFrameTimes {
   std::atomic<std::uint64_t> sum_us;
 };
 inline constexpr int kStageRoles = 3;  // decode, transform, encode (StageRole)
+inline constexpr int kMaxOutputs = 8;  // -o given several times: one decode, this many outputs
 
 // A worker's progress with its end-of-stream marker, so one lost in a crash is put back.
 enum class EosState : std::uint32_t { kNone = 0, kTaken = 1, kForwarded = 2 };
@@ -79,6 +80,8 @@ struct ControlBlock {
   std::atomic<std::uint64_t> latency_max_us;  // the exact largest, which caps the percentiles
   std::atomic<std::uint64_t> latency_sum_us;  // every frame's, for the histogram's _sum
   StageFrameTimes frame_times[kStageRoles];   // indexed by StageRole
+  // Frames each output took (its encoder's, or counted for a null output), by -o's order.
+  std::atomic<std::uint64_t> output_frames[kMaxOutputs];
   // The first stage to fail records its one-line reason here for the scheduler to print.
   std::atomic<std::uint32_t> error_claimed;
   std::int32_t error_code;

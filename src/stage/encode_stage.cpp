@@ -8,6 +8,7 @@ extern "C" {
 }
 
 #include <deque>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <map>
@@ -73,51 +74,98 @@ av::FramePtr wrap_slot(shm::Slot slot, shm::ControlBlock& control) {
   return frame;
 }
 
-// One run of the encode stage: takes frames from the filtered ring, restores decode order, and
-// hands each on to the encoder (or the null output), the preview and the latency histogram.
-class EncodeStage {
+// -r: frames are re-timed onto the output rate (see RateConverter), which holds one frame (a
+// reference to its slot) until the next shows which output slots it fills.
+struct Timed {
+  av::FramePtr frame;
+  std::int64_t capture_ns;
+};
+
+// What the encode stage does for one output, with frames in decode order: the output's own part
+// of the chain (its in-order filters, then its graph of filters that give frames of their own),
+// -r, the encoder and the muxer. The first output's branch also counts the stage's frames out
+// and the latency; every branch counts its frames in the control block's output_frames.
+class Branch {
  public:
-  explicit EncodeStage(StageContext& ctx)
-      : ctx_(ctx),
-        plan_(ctx.plan),
+  // Calls back into the stage for what all outputs share (latency, frame counts).
+  struct Counters {
+    std::function<void(std::int64_t)> latency;  // a frame's packet written (capture time)
+    std::function<void()> frame_out;            // a frame handed to the encoder
+  };
+
+  Branch(const plan::RunPlan& plan, const plan::RunPlan& run, StageContext& ctx, int index,
+         Counters counters)
+      : plan_(plan),
+        ctx_(ctx),
         control_(ctx.segment.control()),
-        in_(ctx.segment.filtered_ring()),
-        order_(ctx.plan.window),
-        ends_(static_cast<std::uint32_t>(ctx.plan.nb_workers)),
-        deadline_{ctx.plan.latency_budget_ns()},
-        // A segment job's pre-roll (output timestamps before this): filtered for its context,
-        // not part of the segment.
-        keep_from_(ctx.plan.pts_range ? ctx.plan.pts_range->begin - ctx.plan.pts_range->origin
-                                      : std::numeric_limits<std::int64_t>::min()) {
+        index_(index),
+        counters_(std::move(counters)) {
     encode::StreamParams params = plan_.stream_params();
     frames_tb_ = plan_.input_info.time_base;
-    if (!plan_.vf_graph.empty()) open_graph(params);
+    if (!plan_.vf_graph.empty()) open_graph(params, run);
     if (!plan_.null_output) {
-      encoder_ = encode::Encoder::open(
-          plan_.encoder, params,
-          plan::open_audio_track(
-              plan_, plan_.audio_from_decode ? ctx.segment.audio_ring() : std::nullopt));
+      // Audio: the first output's from decode's ring (a stream input); a file's, read here.
+      encoder_ =
+          encode::Encoder::open(plan_.encoder, params,
+                                plan::open_audio_track(plan_, plan_.audio_from_decode && index_ == 0
+                                                                  ? ctx.segment.audio_ring()
+                                                                  : std::nullopt));
     }
-    if (plan_.preview) preview_ = encode::PreviewSink::open("vpipe: " + plan_.input);
     if (plan_.output_rate.num > 0) rate_.emplace(plan_.output_rate);
     if (!plan_.vf_in_order.empty()) {
       in_order_.emplace(transform::FilterChain::parse(plan_.vf_in_order));
-      const auto bytes = ctx.segment.control().slot_bytes + transform::kPlaneAlign;
+      // From what the workers hand on (the shared part of the chain), as large as any step.
+      const transform::Geometry in = transform::FilterChain::parse(plan_.vf_workers)
+                                         .plan({plan_.input_info.width, plan_.input_info.height})
+                                         .back();
+      const auto bytes =
+          std::max<std::uint64_t>(control_.slot_bytes, in_order_->max_picture_bytes(in)) +
+          transform::kPlaneAlign;
       spare_.resize(bytes);
       scratch_.resize(bytes);
     }
   }
 
+  // Whether this output takes the frame as the slot holds it (no filter of its own).
+  [[nodiscard]] bool takes_slot() const { return !in_order_ && !graph_; }
+  [[nodiscard]] bool encodes() const { return encoder_ != nullptr; }
+
+  // The next frame in decode order, for an output that takes it as the slot holds it: a
+  // reference to the slot (null for a null output).
+  void put_frame(av::FramePtr frame, std::int64_t capture) { hand_on(std::move(frame), capture); }
+
+  // The next frame in decode order, for an output with filters of its own: read from the slot.
+  void put_slot(const shm::Slot& slot, std::int64_t capture) {
+    av::FramePtr frame = take_out(slot);
+    if (graph_) {
+      to_graph(frame.get(), capture);
+    } else {
+      hand_on(std::move(frame), capture);
+    }
+  }
+
+  // The input has ended (or was stopped): what the graph and -r held, then the encoder's tail.
+  void finish(bool stopped_early) {
+    if (graph_) to_graph(nullptr, static_cast<std::int64_t>(monotonic_ns()));
+    if (rate_) rate_->finish(end_s_, [&](Timed& t, std::int64_t index) { send_at(t, index); });
+    if (encoder_) {
+      const std::uint64_t before = encoder_->packets();
+      encoder_->finish(stopped_early);
+      packets_written(before);
+    }
+  }
+
+ private:
   // The graph of -vf's filters that give frames of their own (RunPlan::vf_graph). Its frames
   // come in its own time base and rate, and in a format the encoder takes as it is (a GIF's
   // palettes).
-  void open_graph(encode::StreamParams& params) {
+  void open_graph(encode::StreamParams& params, const plan::RunPlan& run) {
     const transform::Geometry in = plan_.vf_graph_input, out = plan_.output_geometry();
     graph_.emplace(plan_.vf_graph, in.width, in.height, AV_PIX_FMT_YUV420P,
                    plan_.input_info.time_base,
                    plan_.null_output ? std::vector<AVPixelFormat>{AV_PIX_FMT_YUV420P}
                                      : encode::frame_formats(plan_.encoder, out.width, out.height),
-                   std::max<int>(1, static_cast<int>(plan_.cpus_of("encode").size())),
+                   std::max<int>(1, static_cast<int>(run.cpus_of("encode").size())),
                    plan_.input_info.frame_rate);
     frames_tb_ = graph_->out_time_base();
     graph_rate_ = graph_->out_frame_rate();
@@ -127,94 +175,11 @@ class EncodeStage {
     if (graph_rate_.num > 0 && graph_rate_.den > 0) params.frame_rate = graph_rate_;
   }
 
-  int run() {
-    control_.stages_ready.fetch_add(1);
-    while (!ends_.complete()) {
-      std::optional<shm::RingItem> item;
-      {
-        ScopedTimer waiting(ctx_.stats.wait_ns);
-        item = ctx_.wait_unless_aborted([&](auto t) { return in_.pop_for(t); });
-      }
-      if (!item) return 0;
-      if (item->end_of_stream()) {
-        ends_.seen();
-        continue;
-      }
-      ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
-      const std::int64_t seq = item->slot.desc().seq;
-      switch (order_.put(seq, std::move(item->slot))) {
-        case ReorderWindow<shm::Slot>::Put::kOverflow:
-          std::abort();  // more in flight than the credits allow
-        case ReorderWindow<shm::Slot>::Put::kDuplicate:
-          // A frame finished twice (its worker died between handing it on and releasing its
-          // input, and the supervisor could not tell): the first copy counts.
-          spdlog::warn("frame {} arrived twice; the duplicate is dropped", seq);
-          continue;
-        case ReorderWindow<shm::Slot>::Put::kQueued:
-          break;
-      }
-      while (std::optional<shm::Slot> slot = order_.take_next()) {
-        {
-          // Per frame, so that the frame-time histogram sees each frame's own time.
-          ScopedTimer busy(ctx_.stats.busy_ns);
-          next_in_order(std::move(*slot));
-        }
-        control_.next_seq_out.store(order_.next_seq(), std::memory_order_release);
-      }
-    }
-    finish();
-    return 0;
-  }
-
- private:
-  // -r: frames are re-timed onto the output rate (see RateConverter), which holds one frame (a
-  // reference to its slot) until the next shows which output slots it fills.
-  struct Timed {
-    av::FramePtr frame;
-    std::int64_t capture_ns;
-  };
-
-  // The next frame in decode order: dropped (a tombstone, pre-roll, or live and too late),
-  // encoded, or (null output) counted.
-  void next_in_order(shm::Slot slot) {
-    const std::int64_t capture = slot.desc().capture_ns;
-    const auto now = static_cast<std::int64_t>(monotonic_ns());
-    bool drop = slot.desc().dropped != 0;  // a tombstone: dropped and counted upstream
-    if (slot.desc().pts < keep_from_) drop = true;
-    if (!drop && plan_.live && deadline_.late(capture, now, cost_.value_ns())) {
-      drop = true;
-      ctx_.stats.drops_late.fetch_add(1, std::memory_order_relaxed);
-    }
-    if (drop) {
-      let_go(slot, control_);
-      return;
-    }
-    if (in_order_ || graph_) {
-      av::FramePtr frame = take_out(std::move(slot));
-      if (graph_) {
-        to_graph(frame.get(), capture);
-      } else {
-        hand_on(std::move(frame), capture);
-      }
-    } else {
-      show(slot);
-      if (!encoder_) {
-        let_go(slot, control_);
-        record_latency(capture);
-        ctx_.frame_out();
-        return;
-      }
-      hand_on(wrap_slot(std::move(slot), control_), capture);
-    }
-    cost_.add(static_cast<std::int64_t>(monotonic_ns()) - now);
-    ctx_.stats.cost_ns.store(cost_.value_ns(), std::memory_order_relaxed);
-  }
-
   // A frame out of the chain, in output order: re-timed (-r) and encoded, or counted (null).
   void hand_on(av::FramePtr frame, std::int64_t capture) {
     if (!encoder_) {
-      record_latency(capture);
-      ctx_.frame_out();
+      counters_.latency(capture);
+      counted();
     } else if (rate_) {
       const double pts_s = static_cast<double>(frame->pts) * av_q2d(frames_tb_);
       end_s_ = std::max(
@@ -227,10 +192,14 @@ class EncodeStage {
     }
   }
 
+  void counted() {
+    control_.output_frames[index_].fetch_add(1, std::memory_order_relaxed);
+    if (index_ == 0) counters_.frame_out();
+  }
+
   // The slot's picture as a frame of its own, through -vf's in-order part (RunPlan::vf_in_order)
-  // where there is one, for what must see frames in order here; the copy is counted, and the
-  // slot goes back at once.
-  av::FramePtr take_out(shm::Slot slot) {
+  // where there is one, for what must see frames in order here; the copy is counted.
+  av::FramePtr take_out(const shm::Slot& slot) {
     const shm::FrameDesc& d = slot.desc();
     transform::Picture picture = transform::current_picture(slot);
     if (in_order_) {
@@ -257,7 +226,6 @@ class EncodeStage {
     const std::uint64_t copied = (in_order_ ? in_order_->frames_copied() : 0) + taken_out_;
     ctx_.stats.frames_copied.fetch_add(copied - copied_, std::memory_order_relaxed);
     copied_ = copied;
-    let_go(slot, control_);
     return frame;
   }
 
@@ -308,7 +276,7 @@ class EncodeStage {
     const std::uint64_t before = encoder_->packets();
     encoder_->send(frame);
     packets_written(before);
-    ctx_.frame_out();
+    counted();
   }
 
   void send_at(Timed& t, std::int64_t index) {
@@ -321,11 +289,142 @@ class EncodeStage {
   // Latency is measured from capture to the packet's write, in output order.
   void packets_written(std::uint64_t before) {
     for (std::uint64_t n = encoder_->packets() - before; n > 0 && !unpacketed_.empty(); --n) {
-      record_latency(unpacketed_.front());
+      if (index_ == 0) counters_.latency(unpacketed_.front());
       unpacketed_.pop_front();
     }
   }
 
+  const plan::RunPlan& plan_;
+  StageContext& ctx_;
+  shm::ControlBlock& control_;
+  const int index_;  // the output's place: 0 for -o's first
+  Counters counters_;
+  std::unique_ptr<encode::Encoder> encoder_;
+  // Capture times of frames sent to the encoder whose packets have not come out yet.
+  std::deque<std::int64_t> unpacketed_;
+  std::optional<encode::RateConverter<Timed>> rate_;
+  std::optional<transform::FilterChain> in_order_;  // -vf's part that must see frames in order
+  std::vector<std::uint8_t> spare_, scratch_;       // its buffers
+  std::optional<av::FilterGraph> graph_;            // -vf's part that gives frames of its own
+  AVRational frames_tb_{1, 1};   // of the frames handed on: the input's, or the graph's
+  AVRational graph_rate_{0, 1};  // the graph's frame rate, 0/1: variable
+  std::map<std::int64_t, std::int64_t> captures_;  // frames in the graph: pts -> capture time
+  std::int64_t graph_frames_ = 0;                  // frames the graph gave, handed on
+  std::int64_t graph_end_ = 0;                     // where the last frame in ends
+  std::uint64_t taken_out_ = 0;                    // slots copied out to frames of their own
+  std::uint64_t copied_ = 0;                       // frames_copied already counted
+  double end_s_ = 0;                               // where the last frame ends
+};
+
+// One run of the encode stage: takes frames from the filtered ring, restores decode order, and
+// hands each to every output's branch (the same slot, without a copy, to those that take it as
+// it is), the preview and the latency histogram.
+class EncodeStage {
+ public:
+  explicit EncodeStage(StageContext& ctx)
+      : ctx_(ctx),
+        plan_(ctx.plan),
+        control_(ctx.segment.control()),
+        in_(ctx.segment.filtered_ring()),
+        order_(ctx.plan.window),
+        ends_(static_cast<std::uint32_t>(ctx.plan.nb_workers)),
+        deadline_{ctx.plan.latency_budget_ns()},
+        // A segment job's pre-roll (output timestamps before this): filtered for its context,
+        // not part of the segment.
+        keep_from_(ctx.plan.pts_range ? ctx.plan.pts_range->begin - ctx.plan.pts_range->origin
+                                      : std::numeric_limits<std::int64_t>::min()) {
+    const Branch::Counters counters{[this](std::int64_t capture) { record_latency(capture); },
+                                    [this] { ctx_.frame_out(); }};
+    branches_.push_back(std::make_unique<Branch>(plan_, plan_, ctx, 0, counters));
+    for (std::size_t i = 0; i < plan_.more_outputs.size(); ++i) {
+      branches_.push_back(std::make_unique<Branch>(plan_.more_outputs[i], plan_, ctx,
+                                                   static_cast<int>(i + 1), counters));
+    }
+    if (plan_.preview) preview_ = encode::PreviewSink::open("vpipe: " + plan_.input);
+  }
+
+  int run() {
+    control_.stages_ready.fetch_add(1);
+    while (!ends_.complete()) {
+      std::optional<shm::RingItem> item;
+      {
+        ScopedTimer waiting(ctx_.stats.wait_ns);
+        item = ctx_.wait_unless_aborted([&](auto t) { return in_.pop_for(t); });
+      }
+      if (!item) return 0;
+      if (item->end_of_stream()) {
+        ends_.seen();
+        continue;
+      }
+      ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
+      const std::int64_t seq = item->slot.desc().seq;
+      switch (order_.put(seq, std::move(item->slot))) {
+        case ReorderWindow<shm::Slot>::Put::kOverflow:
+          std::abort();  // more in flight than the credits allow
+        case ReorderWindow<shm::Slot>::Put::kDuplicate:
+          // A frame finished twice (its worker died between handing it on and releasing its
+          // input, and the supervisor could not tell): the first copy counts.
+          spdlog::warn("frame {} arrived twice; the duplicate is dropped", seq);
+          continue;
+        case ReorderWindow<shm::Slot>::Put::kQueued:
+          break;
+      }
+      while (std::optional<shm::Slot> slot = order_.take_next()) {
+        {
+          // Per frame, so that the frame-time histogram sees each frame's own time.
+          ScopedTimer busy(ctx_.stats.busy_ns);
+          next_in_order(std::move(*slot));
+        }
+        control_.next_seq_out.store(order_.next_seq(), std::memory_order_release);
+      }
+    }
+    finish();
+    return 0;
+  }
+
+ private:
+  // The next frame in decode order: dropped (a tombstone, pre-roll, or live and too late), or
+  // handed to every output.
+  void next_in_order(shm::Slot slot) {
+    const std::int64_t capture = slot.desc().capture_ns;
+    const auto now = static_cast<std::int64_t>(monotonic_ns());
+    bool drop = slot.desc().dropped != 0;  // a tombstone: dropped and counted upstream
+    if (slot.desc().pts < keep_from_) drop = true;
+    if (!drop && plan_.live && deadline_.late(capture, now, cost_.value_ns())) {
+      drop = true;
+      ctx_.stats.drops_late.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (drop) {
+      let_go(slot, control_);
+      return;
+    }
+    if (branches_.front()->takes_slot()) show(slot);
+    // Outputs with filters of their own read the slot first; then those that take it as it is
+    // get a reference each: the slot and its credit go back when the last encoder lets go.
+    bool shared_use = false;
+    for (const auto& branch : branches_) {
+      if (!branch->takes_slot()) {
+        branch->put_slot(slot, capture);
+      } else if (!branch->encodes()) {
+        branch->put_frame(nullptr, capture);
+      } else {
+        shared_use = true;
+      }
+    }
+    if (shared_use) {
+      const av::FramePtr shared = wrap_slot(std::move(slot), control_);
+      for (const auto& branch : branches_) {
+        if (!branch->takes_slot() || !branch->encodes()) continue;
+        av::FramePtr mine(av_frame_clone(shared.get()));
+        if (!mine) fail(ExitCode::kRunFailed, "out of memory");
+        branch->put_frame(std::move(mine), capture);
+      }
+    } else {
+      let_go(slot, control_);
+    }
+    cost_.add(static_cast<std::int64_t>(monotonic_ns()) - now);
+    ctx_.stats.cost_ns.store(cost_.value_ns(), std::memory_order_relaxed);
+  }
   void record_latency(std::int64_t capture_ns) {
     const double us =
         static_cast<double>(static_cast<std::int64_t>(monotonic_ns()) - capture_ns) / 1e3;
@@ -363,25 +462,17 @@ class EncodeStage {
       spdlog::info("preview closed: finishing the run");
   }
 
-  // Every frame decode counted must have come through; then the encoder is flushed.
+  // Every frame decode counted must have come through; then every output is finished.
   void finish() {
-    if (graph_) {
-      ScopedTimer busy(ctx_.stats.busy_ns);
-      to_graph(nullptr, static_cast<std::int64_t>(monotonic_ns()));
-    }
-    if (rate_) rate_->finish(end_s_, [&](Timed& t, std::int64_t index) { send_at(t, index); });
     const std::int64_t total = control_.total_frames.load(std::memory_order_acquire);
     if (total >= 0 && order_.next_seq() != total) {
       fail(ExitCode::kRunFailed, "encode received " + std::to_string(order_.next_seq()) + " of " +
                                      std::to_string(total) + " frames");
     }
-    if (encoder_) {
-      ScopedTimer busy(ctx_.stats.busy_ns);
-      const std::uint64_t before = encoder_->packets();
-      // Stopped early (a signal, or -t): the audio ends with the video.
-      encoder_->finish(/*stopped_early=*/control_.stop_input.load() != 0 || plan_.duration_s > 0);
-      packets_written(before);
-    }
+    ScopedTimer busy(ctx_.stats.busy_ns);
+    // Stopped early (a signal, or -t): the audio ends with the video.
+    const bool stopped_early = control_.stop_input.load() != 0 || plan_.duration_s > 0;
+    for (const auto& branch : branches_) branch->finish(stopped_early);
   }
 
   StageContext& ctx_;
@@ -393,24 +484,10 @@ class EncodeStage {
   const live::Deadline deadline_;
   live::CostEstimate cost_;
   const std::int64_t keep_from_;
-  std::unique_ptr<encode::Encoder> encoder_;
+  std::vector<std::unique_ptr<Branch>> branches_;  // one per output, -o's first first
   std::unique_ptr<encode::PreviewSink> preview_;
   std::uint64_t first_shown_ns_ = 0;
   std::uint64_t shown_ = 0;
-  // Capture times of frames sent to the encoder whose packets have not come out yet.
-  std::deque<std::int64_t> unpacketed_;
-  std::optional<encode::RateConverter<Timed>> rate_;
-  std::optional<transform::FilterChain> in_order_;  // -vf's part that must see frames in order
-  std::vector<std::uint8_t> spare_, scratch_;       // its buffers
-  std::optional<av::FilterGraph> graph_;            // -vf's part that gives frames of its own
-  AVRational frames_tb_{1, 1};   // of the frames handed on: the input's, or the graph's
-  AVRational graph_rate_{0, 1};  // the graph's frame rate, 0/1: variable
-  std::map<std::int64_t, std::int64_t> captures_;  // frames in the graph: pts -> capture time
-  std::int64_t graph_frames_ = 0;                  // frames the graph gave, handed on
-  std::int64_t graph_end_ = 0;                     // where the last frame in ends
-  std::uint64_t taken_out_ = 0;                    // slots copied out to frames of their own
-  std::uint64_t copied_ = 0;                       // frames_copied already counted
-  double end_s_ = 0;                               // where the last frame ends
 };
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "common/exit_status.hpp"
 #include "common/files.hpp"
 #include "common/signals.hpp"
+#include "encode/hls_master.hpp"
 #include "plan/run_plan.hpp"
 #include "report/metrics.hpp"
 #include "report/metrics_server.hpp"
@@ -477,6 +478,25 @@ void remove_empty_output(const plan::RunPlan& plan, std::uint64_t frames_written
 
 namespace {
 
+// The ladder's master playlist, over the playlists the run wrote (a stopped run's too: they are
+// playable). Returns the run's exit code, or the output error's if it cannot be written.
+int write_master_playlist(const plan::RunPlan& plan, int code) {
+  std::vector<encode::HlsVariant> variants;
+  for (std::size_t i = 0; i <= plan.more_outputs.size(); ++i) {
+    const plan::RunPlan& out = i == 0 ? plan : plan.more_outputs[i - 1];
+    const AVRational rate = out.output_frame_rate();
+    variants.push_back({out.encoder.output, out.output_geometry().width,
+                        out.output_geometry().height, rate.num > 0 ? av_q2d(rate) : 0});
+  }
+  try {
+    encode::write_master_playlist(plan.master_playlist, variants);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "vpipe: error: %s\n", e.what());
+    return static_cast<int>(e.code());
+  }
+  return code;
+}
+
 // A report written at the end must be writable from the start: a run must not transcode for an
 // hour and then fail on the report (a usage error, as --log-file's).
 void check_writable(const std::string& flag, const std::string& path) {
@@ -568,8 +588,7 @@ int end_run(const plan::RunOptions& options, const plan::RunPlan& plan, int code
     std::error_code ec;
     const auto bytes = plan.null_output ? 0 : std::filesystem::file_size(plan.encoder.output, ec);
     stats["output_bytes"] = ec ? nlohmann::json() : nlohmann::json(bytes);
-    const AVRational rate =
-        plan.output_rate.num > 0 ? plan.output_rate : plan.input_info.frame_rate;
+    const AVRational rate = plan.output_frame_rate();
     const double seconds = rate.num > 0 ? stats.value("frames", 0.0) / av_q2d(rate) : 0.0;
     stats["output_duration_s"] = seconds;
     stats["bitrate_bps"] = !ec && !plan.null_output && seconds > 0
@@ -702,10 +721,16 @@ int run(const plan::RunOptions& options) {
   Supervisor supervisor(plan, segment, signals.original(), metrics.get(), std::move(started),
                         progress, &stage_stderr);
   segment.populate_slots();
-  const int code = supervisor.run();
+  int code = supervisor.run();
+  if (!plan.master_playlist.empty() &&
+      (code == 0 || code == static_cast<int>(ExitCode::kStopped))) {
+    code = write_master_playlist(plan, code);
+  }
   if (code != 0) {
-    remove_empty_output(plan, segment.control().stage(StageId::encode()).frames_out.load(),
-                        run_began);
+    remove_empty_output(plan, segment.control().output_frames[0].load(), run_began);
+    for (std::size_t i = 0; i < plan.more_outputs.size(); ++i)
+      remove_empty_output(plan.more_outputs[i], segment.control().output_frames[i + 1].load(),
+                          run_began);
   }
   report::ProgressSample last = supervisor.final_sample();
   return end_run(options, plan, code,

@@ -220,6 +220,48 @@ FilterChain::Split FilterChain::split_at_order(std::string_view spec) {
   return split;
 }
 
+namespace {
+
+std::string join_entries(const std::vector<std::string>& entries, std::size_t from,
+                         std::size_t to) {
+  std::string text;
+  for (std::size_t i = from; i < to; ++i) text += (text.empty() ? "" : ",") + entries[i];
+  return text;
+}
+
+}  // namespace
+
+std::string FilterChain::shared_prefix(const std::vector<std::string>& specs) {
+  std::vector<std::vector<std::string>> chains;
+  for (const std::string& spec : specs) {
+    const std::string text = trim(spec);
+    bool graph = false;
+    chains.push_back(text.empty() ? std::vector<std::string>{} : split_entries(text, graph));
+    if (graph) return {};
+  }
+  if (chains.empty()) return {};
+  std::size_t n = 0;
+  for (; n < chains[0].size(); ++n) {
+    const std::string& item = chains[0][n];
+    const bool everywhere = std::all_of(
+        chains.begin(), chains.end(), [&](const auto& c) { return c.size() > n && c[n] == item; });
+    if (!everywhere || split_at_order(item).per_frame.empty()) break;
+  }
+  return join_entries(chains[0], 0, n);
+}
+
+std::string FilterChain::after_prefix(std::string_view spec, std::string_view prefix) {
+  const std::string text = trim(spec);
+  const std::string head = trim(prefix);
+  if (head.empty()) return text;
+  bool graph = false;
+  const std::vector<std::string> entries = split_entries(text, graph);
+  const std::vector<std::string> skip = split_entries(head, graph);
+  if (skip.size() > entries.size() || !std::equal(skip.begin(), skip.end(), entries.begin()))
+    fail(ExitCode::kRunFailed, "filter chain '" + text + "' does not start with '" + head + "'");
+  return join_entries(entries, skip.size(), entries.size());
+}
+
 void FilterChain::plan_buffers() {
   first_writer_ = filters_.size();
   for (std::size_t i = 0; i < filters_.size(); ++i) {

@@ -47,6 +47,13 @@ class FilterChain {
   };
   static Split split_at_order(std::string_view spec);
 
+  // The leading filters every one of `specs` starts with, as long as each computes a frame
+  // alone: the part several outputs' chains share, which the workers run once for all. Empty
+  // where one is a filtergraph with labels.
+  static std::string shared_prefix(const std::vector<std::string>& specs);
+  // `spec` without its leading filters `prefix` (which it must start with, entry for entry).
+  static std::string after_prefix(std::string_view spec, std::string_view prefix);
+
   // Geometry after each filter (front() is the input). Throws when a step is impossible.
   [[nodiscard]] std::vector<Geometry> plan(Geometry input) const;
   // Largest picture any step of the chain holds, to size the pool's slots.

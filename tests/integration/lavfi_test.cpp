@@ -224,11 +224,14 @@ TEST_F(LavfiTest, FramesVCountsTheFramesTheGraphGives) {
   // 30 fps in, 10 out: -frames:v 4 is 4 frames out (the input stops after about 12), as the
   // ffmpeg CLI counts them.
   const std::string in = make_input();
-  const RunResult r = run_vpipe({"run", "-q", "-y", "-i", in, "--vf", "fps=10", "-frames:v", "4",
-                                 "-c:v", "ffv1", "-o", path("out.mkv")});
+  const RunResult r =
+      run_vpipe({"run", "-q", "-y", "-i", in, "--vf", "fps=10", "-frames:v", "4", "-c:v", "ffv1",
+                 "--stats-json", path("stats.json"), "-o", path("out.mkv")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const DecodedVideo got = decode_video(path("out.mkv"));
   EXPECT_EQ(got.nb_frames(), 4u);
+  // At the graph's rate, 10 fps: 0.4 s.
+  EXPECT_NEAR(stats().at("output_duration_s").get<double>(), 0.4, 1e-9);
 }
 
 TEST_F(LavfiTest, AFilterThatWaitsForTheEndIsRefusedOnALiveInput) {

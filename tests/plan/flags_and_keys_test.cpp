@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.hpp"
 #include "plan/options.hpp"
 #include "plan/run_flags.hpp"
 
@@ -84,6 +85,8 @@ const std::vector<std::pair<std::string, Example>> kExamples = {
     {"--metrics-push",
      {{"--metrics-push", "http://gw:9091/metrics/job/x"},
       "metrics_push: \"http://gw:9091/metrics/job/x\""}},
+    {"--master-playlist",
+     {{"--master-playlist", "/abs/master.m3u8"}, "master_playlist: /abs/master.m3u8"}},
 };
 
 // Flags that are about this one command line, not a run's settings.
@@ -133,11 +136,14 @@ std::string text_of(const RunOptions& o) {
   s << o.pix_fmt << '|' << o.overwrite << '|' << o.faststart << '|' << o.quiet << '|' << o.progress
     << '|' << o.progress_file << '|' << o.log_level << '|' << o.log_file << '|' << o.stats_json
     << '|' << o.metrics << '|' << o.metrics_linger_s << '|' << o.metrics_textfile << '|'
-    << o.metrics_push;
+    << o.metrics_push << '|' << o.master_playlist << '|';
+  for (const RunOptions& more : o.more_outputs) s << '[' << text_of(more) << ']';
   return s.str();
 }
 
-RunOptions from_yaml(const std::string& text) {
+// The options a config file of `text` gives: read alone, or (`as_run`) as `vpipe run --config`
+// reads it.
+RunOptions from_yaml(const std::string& text, bool as_run = false) {
   char pattern[] = "/tmp/vpipe-keys-XXXXXX.yaml";
   const int fd = mkstemps(pattern, 5);
   EXPECT_GE(fd, 0);
@@ -145,7 +151,11 @@ RunOptions from_yaml(const std::string& text) {
   std::ofstream(pattern) << text << "\n";
   RunOptions o;
   try {
-    apply_config_file(pattern, o);
+    if (as_run) {
+      o = parse_run_args({"--config", pattern});
+    } else {
+      apply_config_file(pattern, o);
+    }
   } catch (...) {
     fs::remove(pattern);
     throw;
@@ -188,6 +198,36 @@ TEST(FlagsAndKeysTest, EachFlagAndItsConfigKeyGiveTheSameOptions) {
     EXPECT_EQ(text_of(from_flags), text_of(from_key)) << flag << " vs '" << example.yaml << "'";
     EXPECT_NE(text_of(from_flags), defaults) << flag << ": the example changes nothing";
   }
+}
+
+// Several outputs: ffmpeg's order on the command line (each output's options before it), and a
+// config's `outputs:` list, give the same options; the run's own options reach every output.
+TEST(FlagsAndKeysTest, SeveralOutputsFromFlagsAndFromAnOutputsListAreTheSame) {
+  const std::vector<std::string> args = {"run", "-i",    "/abs/in.mkv", "-y",   "--vf",   "gray",
+                                         "-o",  "a.mkv", "--codec",     "ffv1", "--size", "hd720",
+                                         "-o",  "b.mkv", "-w",          "2"};
+  const OutputArgs split = split_outputs(args);
+  ASSERT_EQ(split.more.size(), 1u);
+  RunOptions from_flags =
+      parse_run_args(std::vector<std::string>(split.run.begin() + 1, split.run.end()));
+  for (const auto& more : split.more)
+    from_flags.more_outputs.push_back(output_options(from_flags, more));
+  const RunOptions from_key = from_yaml(
+      "input: /abs/in.mkv\noverwrite: true\nworkers: 2\noutputs:\n  - {output: a.mkv, vf: "
+      "gray}\n  - {output: b.mkv, codec: ffv1, size: hd720}",
+      /*as_run=*/true);
+  EXPECT_EQ(text_of(from_flags), text_of(from_key));
+  ASSERT_EQ(from_key.more_outputs.size(), 1u);
+  const RunOptions& b = from_key.more_outputs[0];
+  EXPECT_EQ(b.output, "b.mkv");
+  EXPECT_EQ(b.vf, "") << "nothing passes from one output to the next";
+  EXPECT_EQ(b.codec, "ffv1");
+  EXPECT_TRUE(b.overwrite) << "the run's own options reach every output";
+  EXPECT_EQ(b.workers, 2);
+
+  // A run-wide key in an output, and a run-wide flag between two outputs, are refused.
+  EXPECT_THROW(from_yaml("outputs:\n  - {output: a.mkv, workers: 2}"), Error);
+  EXPECT_THROW(output_options(from_flags, {"-w", "2", "-o", "c.mkv"}), Error);
 }
 
 }  // namespace

@@ -1,0 +1,162 @@
+// Several outputs from one decode (-o given more than once, each with its own options, in
+// ffmpeg's order): every output is what a run of that output alone gives, frame for frame, with
+// the part of the chains all share run once on the workers. Also the plan's account of it, and
+// the usage errors.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "support/media.hpp"
+#include "support/run_dir_test.hpp"
+#include "support/vpipe_process.hpp"
+
+namespace vpipe::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+class OutputsTest : public RunDirTest {
+ protected:
+  // 1 s of testsrc2 at 320x240, 30 fps, with a tone, lossless video.
+  std::string make_input() {
+    const std::string in = path("in.mkv");
+    EXPECT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=1 "
+                    "-f lavfi -i sine=duration=1 -pix_fmt yuv420p -c:v ffv1 -c:a aac " +
+                    in),
+              0);
+    return in;
+  }
+};
+
+struct Rendition {
+  std::vector<std::string> options;  // the output's own, before its name
+  std::string name;
+  std::size_t frames;
+  int width;
+};
+
+TEST_F(OutputsTest, EachOfThreeOutputsIsWhatARunOfItAloneGives) {
+  const std::string in = make_input();
+  const std::vector<Rendition> renditions = {
+      {{"-vf", "gblur=sigma=2", "-c:v", "ffv1"}, "full.mkv", 30, 320},
+      {{"-vf", "gblur=sigma=2,scale=160:120", "-c:v", "ffv1"}, "half.mkv", 30, 160},
+      // Its own graph: a frame rate of its own, fewer frames.
+      {{"-vf", "gblur=sigma=2,scale=80:60,fps=10", "-c:v", "ffv1", "-an"}, "small.mkv", 10, 80},
+  };
+  std::vector<std::string> args = {"run",     "-q", "-y",           "--workers",        "2",
+                                   "--batch", "1",  "--stats-json", path("stats.json"), "-i",
+                                   in};
+  for (const Rendition& r : renditions) {
+    args.insert(args.end(), r.options.begin(), r.options.end());
+    args.push_back(path(r.name));
+  }
+  const RunResult all = run_vpipe(args);
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+
+  const nlohmann::json report = stats();
+  ASSERT_EQ(report.at("outputs").size(), renditions.size());
+  for (std::size_t i = 0; i < renditions.size(); ++i) {
+    const Rendition& r = renditions[i];
+    std::vector<std::string> alone = {"run", "-q", "-y", "-i", in};
+    alone.insert(alone.end(), r.options.begin(), r.options.end());
+    alone.push_back(path("alone-" + r.name));
+    const RunResult one = run_vpipe(alone);
+    ASSERT_EQ(one.exit_code, 0) << one.err;
+
+    const DecodedVideo got = decode_video(path(r.name));
+    const DecodedVideo want = decode_video(path("alone-" + r.name));
+    ASSERT_EQ(got.nb_frames(), r.frames) << r.name;
+    EXPECT_EQ(got.width, r.width) << r.name;
+    EXPECT_EQ(got.checksums, want.checksums) << r.name;
+    EXPECT_EQ(got.pts, want.pts) << r.name;
+    EXPECT_EQ(probe_streams(path(r.name)).size(), probe_streams(path("alone-" + r.name)).size())
+        << r.name << ": the same streams (audio where not -an)";
+    EXPECT_EQ(report.at("outputs")[i].at("frames").get<std::size_t>(), r.frames) << r.name;
+    EXPECT_EQ(report.at("outputs")[i].at("output").get<std::string>(), path(r.name));
+  }
+  // One decode: each frame was decoded once, not once per output.
+  for (const auto& stage : report.at("stages")) {
+    if (stage.at("stage") == "decode") {
+      EXPECT_EQ(stage.at("frames_out").get<int>(), 30);
+    }
+  }
+}
+
+// The streaming user's first job: an HLS ladder (three renditions, each its own playlist with
+// 1 s segments) and the master playlist that lists them, in one run with one decode.
+TEST_F(OutputsTest, AnHlsLadderWithItsMasterPlaylistIsOneRun) {
+  const std::string in = make_input();
+  std::filesystem::create_directories(path("hls"));
+  std::vector<std::string> args = {"run", "-q", "-y", "-i", in};
+  const std::vector<std::pair<std::string, std::string>> ladder = {
+      {"320x240", "hls/240p.m3u8"}, {"160x120", "hls/120p.m3u8"}, {"80x60", "hls/60p.m3u8"}};
+  for (const auto& [size, playlist] : ladder) {
+    args.insert(
+        args.end(),
+        {"-s", size, "-c:v", "libx264", "-b:v", size == "320x240" ? "600k" : "150k", "-hls_time",
+         "1", "-hls_playlist_type", "vod", "-master_pl_name", "master.m3u8", path(playlist)});
+  }
+  const RunResult r = run_vpipe(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  std::ifstream master(path("hls/master.m3u8"));
+  ASSERT_TRUE(master) << "no master playlist";
+  const std::string text((std::istreambuf_iterator<char>(master)), {});
+  EXPECT_EQ(text.rfind("#EXTM3U\n", 0), 0u) << text;
+  // Highest bitrate first; each variant with its resolution, and its playlist's name.
+  const auto first = text.find("RESOLUTION=320x240");
+  const auto second = text.find("RESOLUTION=160x120");
+  const auto third = text.find("RESOLUTION=80x60");
+  ASSERT_NE(first, std::string::npos) << text;
+  ASSERT_NE(second, std::string::npos) << text;
+  ASSERT_NE(third, std::string::npos) << text;
+  EXPECT_LT(first, third) << text;
+  for (const auto& [size, playlist] : ladder) {
+    EXPECT_THAT(text, HasSubstr("\n" + playlist.substr(4) + "\n")) << text;
+    const DecodedVideo v = decode_video(path(playlist));
+    EXPECT_EQ(v.nb_frames(), 30u) << playlist;
+    EXPECT_EQ(std::to_string(v.width) + "x" + std::to_string(v.height), size);
+  }
+  // The muxers did not write one master each: the one master lists all three.
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2 + 2 * 3) << text;
+}
+
+TEST_F(OutputsTest, DryRunShowsTheSharedPartAndEachOutput) {
+  const std::string in = make_input();
+  const RunResult r = run_vpipe({"run", "--dry-run", "-y", "-i", in, "--workers", "2", "-vf",
+                                 "gblur=sigma=2", path("a.mkv"), "-vf",
+                                 "gblur=sigma=2,scale=160:120", "-c:v", "ffv1", path("b.mkv")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("on the 2 worker(s), for every output: gblur=sigma=2"));
+  EXPECT_THAT(r.out, HasSubstr("output 2: " + path("b.mkv") + " (ffv1"));
+  EXPECT_THAT(r.out, HasSubstr("its own filters, in the encode stage: scale=160:120"));
+  EXPECT_THAT(r.out, HasSubstr("one decode for all 2 outputs"));
+}
+
+TEST_F(OutputsTest, WhatSeveralOutputsCannotDoIsAOneLineUsageError) {
+  const std::string in = make_input();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"-o", path("a.mkv"), "-o", path("a.mkv")}, "is given twice"},
+      {{"-o", path("a.mkv"), "--workers", "2", "-o", path("b.mkv")},
+       "applies to the whole run, not to one output"},
+      {{"-o", path("a.mkv"), "-o", "null"}, "not null"},
+      {{"-c", "copy", "-o", path("a.mkv"), "-c", "copy", "-o", path("b.mkv")},
+       "-c copy takes one output"},
+      {{"--master-playlist", path("m.m3u8"), "-o", path("a.m3u8"), "-o", path("b.mkv")},
+       "output '" + path("b.mkv") + "' is not one"},
+  };
+  for (const auto& [outputs, says] : cases) {
+    std::vector<std::string> args = {"run", "-y", "-i", in};
+    args.insert(args.end(), outputs.begin(), outputs.end());
+    const RunResult r = run_vpipe(args);
+    EXPECT_EQ(r.exit_code, 2) << says << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr(says));
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace vpipe::test
