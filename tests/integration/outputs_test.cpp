@@ -158,5 +158,15 @@ TEST_F(OutputsTest, WhatSeveralOutputsCannotDoIsAOneLineUsageError) {
   }
 }
 
+TEST_F(OutputsTest, AnOutputThatCannotBeWrittenFailsTheRunBeforeAnyFrame) {
+  const std::string in = make_input();
+  const RunResult r = run_vpipe({"run", "-y", "-i", in, "-o", path("a.mkv"), "-o",
+                                 path("missing/b.mkv")});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("output '" + path("missing/b.mkv") + "'"));
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(path("a.mkv"))) << "nothing was written";
+}
+
 }  // namespace
 }  // namespace vpipe::test

@@ -144,6 +144,31 @@ TEST_F(ProcessesTest, InterruptDrainsAndFinishesAPlayableFile) {
   EXPECT_EQ(processes_holding_run_segments(), 0);
 }
 
+// Several outputs: a stop finishes every one of them playable, with the same frames.
+TEST_F(ProcessesTest, InterruptFinishesEveryOutputPlayable) {
+  std::vector<std::string> args{"run", "-q", "--stats-json", path("stats.json")};
+  args.insert(args.end(), kSlowRun.begin(), kSlowRun.end());
+  args.insert(args.end(), {"-o", path("out.mkv"), "--vf", "cv.gblur=8,scale=320:180", "-c:v",
+                           "ffv1", "-o", path("small.mkv")});
+  const pid_t parent = start_vpipe(args, path("vpipe"));
+  const RunGuard guard{parent};
+  ASSERT_EQ(wait_for_stages(parent, 3).size(), 3u);
+  kill(parent, SIGINT);
+  ASSERT_EQ(wait_vpipe(parent, 20), 255) << read_file(path("vpipe.err"));
+  const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
+  EXPECT_EQ(stats.at("result"), "interrupted");
+  const DecodedVideo out = decode_video(path("out.mkv"));
+  const DecodedVideo small = decode_video(path("small.mkv"));
+  EXPECT_GT(out.nb_frames(), 0u);
+  EXPECT_LT(out.nb_frames(), 900u) << "stopped early";
+  EXPECT_EQ(small.nb_frames(), out.nb_frames());
+  EXPECT_EQ(small.width, 320);
+  ASSERT_EQ(stats.at("outputs").size(), 2u);
+  EXPECT_EQ(stats.at("outputs")[0].at("frames").get<std::size_t>(), out.nb_frames());
+  EXPECT_EQ(stats.at("outputs")[1].at("frames").get<std::size_t>(), small.nb_frames());
+  EXPECT_EQ(processes_holding_run_segments(), 0);
+}
+
 // A drained stop on an input with B-frames: the file is a clean prefix of the whole run. The
 // decoder holds an anchor picture back until the B-frames shown before it are decoded; at a
 // stop those were never read, so the held pictures are dropped rather than leave a gap.
