@@ -589,9 +589,9 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
       fit_pool_to_memory(pool_inputs, plan.memory_limit_bytes, process_bytes, use_pool);
   use_pool(fit.pool);
   plan.memory_note = fit.note;
-  size_segment(plan);
   if (!options.more_outputs.empty()) plan_more_outputs(plan, options, stages_for_outputs, input);
   plan_master_playlist(plan, options);
+  size_segment(plan);  // after the outputs: their plans travel in the segment too
   return plan;
 }
 

@@ -103,6 +103,17 @@ struct RunPlan {
   std::string log_file;
 
   [[nodiscard]] transform::Geometry output_geometry() const { return steps.back(); }
+  // The frames decode reads at most, for -frames:v: the most any output takes; none (0) where
+  // an output takes every frame, or counts the frames its own graph gives (encode counts those).
+  [[nodiscard]] std::int64_t decode_frame_limit() const {
+    std::int64_t most = 0;
+    for (std::size_t i = 0; i <= more_outputs.size(); ++i) {
+      const RunPlan& p = i == 0 ? *this : more_outputs[i - 1];
+      if (p.max_frames == 0 || !p.vf_graph.empty()) return 0;
+      most = std::max(most, p.max_frames);
+    }
+    return most;
+  }
   // The output's nominal frame rate: -r's, else the chain's graph's where it sets one (fps=10),
   // else the input's; 0/1 where the graph's is variable.
   [[nodiscard]] AVRational output_frame_rate() const {

@@ -344,8 +344,7 @@ class DecodeStage {
       const InputRange::Verdict verdict = range.judge(stream_pts);
       if (verdict == InputRange::Verdict::kSkip) continue;
       if (verdict == InputRange::Verdict::kEnd) break;
-      // -frames:v (counted by encode where filters give frames of their own)
-      if (plan_.max_frames > 0 && plan_.vf_graph.empty() && decoded_ >= plan_.max_frames) break;
+      if (frame_limit_ > 0 && decoded_ >= frame_limit_) break;  // -frames:v
       ++decoded_;
       ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
       if (!hand_on(frame, range.output_pts(stream_pts))) return 0;
@@ -475,6 +474,7 @@ class DecodeStage {
   SlotSource slots_;
   std::optional<SlotAllocator> allocator_;
   std::int64_t decoded_ = 0;
+  const std::int64_t frame_limit_ = plan_.decode_frame_limit();  // -frames:v, 0: none
 };
 
 }  // namespace

@@ -91,6 +91,7 @@ class Branch {
   struct Counters {
     std::function<void(std::int64_t)> latency;  // a frame's packet written (capture time)
     std::function<void()> frame_out;            // a frame handed to the encoder
+    std::function<void()> full;                 // the output has its -frames:v
   };
 
   Branch(const plan::RunPlan& plan, const plan::RunPlan& run, StageContext& ctx, int index,
@@ -129,6 +130,8 @@ class Branch {
   // Whether this output takes the frame as the slot holds it (no filter of its own).
   [[nodiscard]] bool takes_slot() const { return !in_order_ && !graph_; }
   [[nodiscard]] bool encodes() const { return encoder_ != nullptr; }
+  // Whether the output has all the frames -frames:v asks for.
+  [[nodiscard]] bool full() const { return full_; }
 
   // The next frame in decode order, for an output that takes it as the slot holds it: a
   // reference to the slot (null for a null output).
@@ -176,7 +179,16 @@ class Branch {
   }
 
   // A frame out of the chain, in output order: re-timed (-r) and encoded, or counted (null).
+  // Past the output's -frames:v it is dropped (decode stops once every output has its count).
   void hand_on(av::FramePtr frame, std::int64_t capture) {
+    if (plan_.max_frames > 0 && handed_ >= plan_.max_frames) {
+      if (!full_) {
+        full_ = true;
+        counters_.full();
+      }
+      return;
+    }
+    ++handed_;
     if (!encoder_) {
       counters_.latency(capture);
       counted();
@@ -231,8 +243,7 @@ class Branch {
 
   // Into the graph (null: the input's end, where its last frame ends), and on with every frame
   // it gives now. A frame's capture time is that of the latest frame in at or before its
-  // timestamp. -frames:v counts the graph's frames: at the count, the input stops and the rest
-  // are dropped.
+  // timestamp.
   void to_graph(AVFrame* frame, std::int64_t capture) {
     int err = 0;
     if (frame != nullptr) {
@@ -251,11 +262,6 @@ class Branch {
       err = graph_->pull(out.get());
       if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return;
       if (err < 0) av::filter_error(plan_.vf_graph, "failed on a frame", err);
-      if (plan_.max_frames > 0 && graph_frames_ >= plan_.max_frames) {
-        control_.stop_input.store(1);
-        continue;
-      }
-      ++graph_frames_;
       // Durations from the graph's own rate (the encoder derives a variable rate's from the
       // next timestamp).
       out->pkt_duration = graph_rate_.num > 0 && graph_rate_.den > 0
@@ -309,8 +315,9 @@ class Branch {
   AVRational frames_tb_{1, 1};   // of the frames handed on: the input's, or the graph's
   AVRational graph_rate_{0, 1};  // the graph's frame rate, 0/1: variable
   std::map<std::int64_t, std::int64_t> captures_;  // frames in the graph: pts -> capture time
-  std::int64_t graph_frames_ = 0;                  // frames the graph gave, handed on
   std::int64_t graph_end_ = 0;                     // where the last frame in ends
+  std::int64_t handed_ = 0;                        // frames handed on (-frames:v counts them)
+  bool full_ = false;                              // -frames:v reached
   std::uint64_t taken_out_ = 0;                    // slots copied out to frames of their own
   std::uint64_t copied_ = 0;                       // frames_copied already counted
   double end_s_ = 0;                               // where the last frame ends
@@ -333,8 +340,14 @@ class EncodeStage {
         // not part of the segment.
         keep_from_(ctx.plan.pts_range ? ctx.plan.pts_range->begin - ctx.plan.pts_range->origin
                                       : std::numeric_limits<std::int64_t>::min()) {
-    const Branch::Counters counters{[this](std::int64_t capture) { record_latency(capture); },
-                                    [this] { ctx_.frame_out(); }};
+    const Branch::Counters counters{
+        [this](std::int64_t capture) { record_latency(capture); }, [this] { ctx_.frame_out(); },
+        [this] {
+          // Every output has its -frames:v: the input stops.
+          if (std::all_of(branches_.begin(), branches_.end(),
+                          [](const auto& b) { return b->full(); }))
+            control_.stop_input.store(1);
+        }};
     branches_.push_back(std::make_unique<Branch>(plan_, plan_, ctx, 0, counters));
     for (std::size_t i = 0; i < plan_.more_outputs.size(); ++i) {
       branches_.push_back(std::make_unique<Branch>(plan_.more_outputs[i], plan_, ctx,

@@ -124,6 +124,18 @@ TEST_F(OutputsTest, AnHlsLadderWithItsMasterPlaylistIsOneRun) {
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2 + 2 * 3) << text;
 }
 
+// -frames:v is each output's own, as in ffmpeg: before the first output it is the first's.
+TEST_F(OutputsTest, FramesVCountsEachOutputsOwnFrames) {
+  const std::string in = make_input();
+  const RunResult r = run_vpipe({"run", "-q", "-y", "-i", in, "-frames:v", "5", "-c:v", "ffv1",
+                                 path("five.mkv"), "-c:v", "ffv1", path("all.mkv"), "-vf",
+                                 "fps=10", "-frames:v", "4", "-c:v", "ffv1", path("four.mkv")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(decode_video(path("five.mkv")).nb_frames(), 5u);
+  EXPECT_EQ(decode_video(path("all.mkv")).nb_frames(), 30u);
+  EXPECT_EQ(decode_video(path("four.mkv")).nb_frames(), 4u);
+}
+
 TEST_F(OutputsTest, DryRunShowsTheSharedPartAndEachOutput) {
   const std::string in = make_input();
   const RunResult r = run_vpipe({"run", "--dry-run", "-y", "-i", in, "--workers", "2", "-vf",
