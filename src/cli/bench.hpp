@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace vpipe::cli {
 
@@ -20,9 +21,16 @@ struct BenchOptions {
   std::string csv_path;
   std::string json_path;
   std::string plot_path;
+  // `vpipe bench -i FILE [run options]`: the user's own job, timed `repeat` times instead of the
+  // suite (bench_job.cpp); with `vs_ffmpeg`, the ffmpeg CLI's same job alternately.
+  std::vector<std::string> job;
+  bool vs_ffmpeg = false;
 };
 
-// Runs the suite; prints any failure as one `vpipe: error:` line and returns vpipe's exit code.
+// Runs the suite, or the job; prints any failure as one `vpipe: error:` line and returns vpipe's
+// exit code.
 int run_bench(const BenchOptions& options);
+// The job (options.job): throws vpipe::Error.
+int bench_job(const BenchOptions& options);
 
 }  // namespace vpipe::cli

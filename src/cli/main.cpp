@@ -129,6 +129,11 @@ void add_bench_command(CLI::App& app, vpipe::cli::BenchOptions& bench_options) {
       ->add_option("--repeat", bench_options.repeat,
                    "Runs per case; every number is the median (default 1)")
       ->check(CLI::Range(1, 1000));
+  bench->add_flag("--vs-ffmpeg", bench_options.vs_ffmpeg,
+                  "With a job (-i FILE ...): run the ffmpeg CLI's same job too, alternately, and "
+                  "print its command");
+  // `vpipe bench -i FILE [run options]`: the user's own job instead of the suite.
+  bench->allow_extras();
   bench->add_option("--csv", bench_options.csv_path, "Write the results as CSV, one row per case");
   bench->add_option("--json", bench_options.json_path, "Write the results as JSON");
   bench->add_option("--plot", bench_options.plot_path,
@@ -219,7 +224,10 @@ int main(int argc, char** argv) {
     std::fputs(vpipe::cli::bash_completion(app, {run_extra}).c_str(), stdout);
     return 0;
   }
-  if (app.got_subcommand("bench")) return vpipe::cli::run_bench(bench_options);
+  if (app.got_subcommand("bench")) {
+    bench_options.job = app.get_subcommand("bench")->remaining();
+    return vpipe::cli::run_bench(bench_options);
+  }
 
   try {
     if (segments.selected()) {

@@ -231,6 +231,12 @@ std::string join_entries(const std::vector<std::string>& entries, std::size_t fr
 
 }  // namespace
 
+std::vector<std::string> FilterChain::entries(std::string_view spec) {
+  const std::string text = trim(spec);
+  bool graph = false;
+  return text.empty() ? std::vector<std::string>{} : split_entries(text, graph);
+}
+
 std::string FilterChain::shared_prefix(const std::vector<std::string>& specs) {
   std::vector<std::vector<std::string>> chains;
   for (const std::string& spec : specs) {

@@ -47,6 +47,9 @@ class FilterChain {
   };
   static Split split_at_order(std::string_view spec);
 
+  // The chain's filters as written ("name=args"), a filtergraph's too.
+  static std::vector<std::string> entries(std::string_view spec);
+
   // The leading filters every one of `specs` starts with, as long as each computes a frame
   // alone: the part several outputs' chains share, which the workers run once for all. Empty
   // where one is a filtergraph with labels.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -89,6 +90,48 @@ TEST_F(BenchTest, ZeroRepeatIsOneErrorLineAndExitTwo) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, StartsWith("vpipe: error: "));
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
+}
+
+// The user's own job: timed as often as asked, beside the ffmpeg CLI's same job (its command
+// given), with the frames and per-stage figures; the job's own output file is left alone.
+TEST_F(BenchTest, AJobOfTheUsersIsTimedBesideTheFfmpegClisSameJob) {
+  const std::string in = path("in.mkv");
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=1 "
+                  "-pix_fmt yuv420p -c:v ffv1 " +
+                  in),
+            0);
+  const RunResult r =
+      run_vpipe({"bench", "-i", in, "-vf", "scale=160:120", "-c:v", "ffv1", path("out.mkv"),
+                 "--repeat", "2", "--vs-ffmpeg", "--json", path("job.json")},
+                120);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("vpipe/ffmpeg"));
+  EXPECT_THAT(r.out, HasSubstr("ffmpeg's command: ffmpeg"));
+  EXPECT_FALSE(std::filesystem::exists(path("out.mkv"))) << "bench writes a temporary file";
+  std::ifstream in_json(path("job.json"));
+  const auto j = nlohmann::json::parse(in_json);
+  EXPECT_EQ(j.at("frames").get<int>(), 30);
+  EXPECT_EQ(j.at("vpipe").at("runs").size(), 2u);
+  EXPECT_EQ(j.at("ffmpeg").at("runs").size(), 2u);
+  EXPECT_GT(j.at("vpipe").at("fps").get<double>(), 0);
+  EXPECT_GT(j.at("ffmpeg").at("cpu_ms_per_frame").get<double>(), 0);
+  const auto command = j.at("ffmpeg").at("command").get<std::vector<std::string>>();
+  EXPECT_NE(std::find(command.begin(), command.end(), "scale=160:120"), command.end());
+  EXPECT_NE(std::find(command.begin(), command.end(), "ffv1"), command.end());
+  EXPECT_TRUE(j.at("stage_busy_percent").contains("decode"));
+}
+
+TEST_F(BenchTest, AJobFfmpegCannotRunOrThatFailsIsOneErrorLine) {
+  const RunResult own = run_vpipe(
+      {"bench", "-i", "testsrc:duration=0.2", "-vf", "cv.gray", "-o", "null", "--vs-ffmpeg"});
+  EXPECT_EQ(own.exit_code, 2);
+  EXPECT_THAT(own.err, HasSubstr("vpipe's own filter 'cv.gray'"));
+  EXPECT_EQ(count_lines(own.err), 1) << own.err;
+
+  const RunResult missing = run_vpipe({"bench", "-i", path("nosuch.mkv"), "-o", "null"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_THAT(missing.err, HasSubstr("nosuch.mkv"));
+  EXPECT_EQ(count_lines(missing.err), 1) << missing.err;
 }
 
 }  // namespace
