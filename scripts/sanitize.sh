@@ -20,7 +20,7 @@ cmake -S . -B build-asan "${flags[@]}" -DVPIPE_SANITIZE=address >/dev/null
 cmake --build build-asan -j "$jobs" --target vpipe shm_ring_test shm_ring_multiprocess_test plan_test stage_test report_test \
   segments_unit_test
 cmake --build build -j "$jobs" --target integration_test fidelity_test live_test fault_test segments_test \
-  lavfi_test everyday_test
+  lavfi_test everyday_test outputs_test
 export VPIPE_TEST_BINARY=$PWD/build-asan/vpipe
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp:print_suppressions=0
@@ -39,7 +39,11 @@ build/tests/fidelity_test --gtest_brief=1
 # worker in order), the refusals, and a stream copy (-c copy).
 build/tests/lavfi_test --gtest_brief=1 \
   --gtest_filter='*Timestamps/1:*Timestamps/11:*Timestamps/22:*Timestamps/23:*LavfiBadChain*'
-build/tests/everyday_test --gtest_brief=1 --gtest_filter='*Cut*'
+build/tests/everyday_test --gtest_brief=1 --gtest_filter='*Cut*:*Gif*'
+# Filters that give frames of their own (the encode stage's graph: frames held and flushed), and
+# several outputs (one slot referenced by several encoders, each output's own filters).
+build/tests/lavfi_test --gtest_brief=1 --gtest_filter='*OwnFrames*/1:*OwnFrames*/7:*OwnFrames*/10:*FramesV*'
+build/tests/outputs_test --gtest_brief=1
 # Segment mode: planning, segment jobs, the local engine (forks and execs), the join.
 build-asan/tests/segments_unit_test --gtest_brief=1
 build/tests/segments_test --gtest_brief=1

@@ -113,6 +113,18 @@ std::vector<MetricFamily> metric_families(const ProgressSample& s) {
     f.one("output_bytes", "Bytes written to the output file so far.", G,
           static_cast<double>(s.output_bytes));
   }
+  if (!s.outputs.empty()) {
+    MetricFamily& frames = f.add("output_frames_total", "Frames each output's encoder took.", C);
+    MetricFamily& bytes = f.add("output_file_bytes", "Bytes written to each output so far.", G);
+    for (const ProgressSample::Output& o : s.outputs) {
+      frames.metric.push_back(
+          Families::metric(C, static_cast<double>(o.frames), {{"output", o.name}}));
+      if (o.bytes >= 0) {
+        bytes.metric.push_back(
+            Families::metric(G, static_cast<double>(o.bytes), {{"output", o.name}}));
+      }
+    }
+  }
   MetricFamily& drops = f.add("drops_total", "Frames dropped, by stage and reason (live mode).", C);
   for (const auto& st : s.stages) {
     drops.metric.push_back(Families::metric(C, static_cast<double>(st.drops_late),

@@ -58,6 +58,13 @@ struct ProgressSample {
   double fps_now = 0;                          // over the last few seconds (RecentRate)
   std::int64_t output_bytes = -1;              // the output file's size; -1: none or unknown
   std::vector<StageSample> stages;
+  // Every output, -o's first first: the frames its encoder took and its file's bytes (-1: none).
+  struct Output {
+    std::string name;
+    std::uint64_t frames = 0;
+    std::int64_t bytes = -1;
+  };
+  std::vector<Output> outputs;
   // What the run is, for the metrics' labels.
   std::string input, output, mode;  // mode: "batch" or "live"
   // Set once the run has ended: "complete", "interrupted" or "failed", and the exit code.

@@ -63,6 +63,15 @@ ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
   p.decoded_high_water = decoded.high_water();
   p.filtered_high_water = filtered.high_water();
   p.restarts = static_cast<std::uint64_t>(restarts);
+  for (std::size_t i = 0; i <= plan.more_outputs.size(); ++i) {
+    const plan::RunPlan& out = i == 0 ? plan : plan.more_outputs[i - 1];
+    ProgressSample::Output o{out.null_output ? "null" : out.encoder.output,
+                             control.output_frames[i].load(std::memory_order_relaxed), -1};
+    std::error_code ec;
+    const auto bytes = out.null_output ? 0 : std::filesystem::file_size(out.encoder.output, ec);
+    if (!out.null_output && !ec) o.bytes = static_cast<std::int64_t>(bytes);
+    p.outputs.push_back(std::move(o));
+  }
   for (const auto& b : control.latency_buckets)
     p.latency_buckets.push_back(b.load(std::memory_order_relaxed));
   p.latency_max_us = static_cast<double>(control.latency_max_us.load());
@@ -158,13 +167,10 @@ nlohmann::json stats_json(shm::RunSegment& segment, const plan::RunPlan& plan,
   }
   // Every output, -o's first first: the frames its encoder took and the bytes of its file.
   nlohmann::json outputs = nlohmann::json::array();
-  for (std::size_t i = 0; i <= plan.more_outputs.size(); ++i) {
-    const plan::RunPlan& out = i == 0 ? plan : plan.more_outputs[i - 1];
-    std::error_code ec;
-    const auto bytes = out.null_output ? 0 : std::filesystem::file_size(out.encoder.output, ec);
-    outputs.push_back({{"output", out.null_output ? "null" : out.encoder.output},
-                       {"frames", segment.control().output_frames[i].load()},
-                       {"bytes", ec ? nlohmann::json() : nlohmann::json(bytes)}});
+  for (const ProgressSample::Output& o : p.outputs) {
+    outputs.push_back({{"output", o.name},
+                       {"frames", o.frames},
+                       {"bytes", o.bytes >= 0 ? nlohmann::json(o.bytes) : nlohmann::json()}});
   }
   const std::optional<shm::PacketRing> audio = segment.audio_ring();
   std::uint64_t late = 0, full = 0;

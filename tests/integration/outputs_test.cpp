@@ -46,8 +46,18 @@ TEST_F(OutputsTest, EachOfThreeOutputsIsWhatARunOfItAloneGives) {
       // Its own graph: a frame rate of its own, fewer frames.
       {{"-vf", "gblur=sigma=2,scale=80:60,fps=10", "-c:v", "ffv1", "-an"}, "small.mkv", 10, 80},
   };
-  std::vector<std::string> args = {"run",     "-q", "-y",           "--workers",        "2",
-                                   "--batch", "1",  "--stats-json", path("stats.json"), "-i",
+  std::vector<std::string> args = {"run",
+                                   "-q",
+                                   "-y",
+                                   "--workers",
+                                   "2",
+                                   "--batch",
+                                   "1",
+                                   "--stats-json",
+                                   path("stats.json"),
+                                   "--metrics-textfile",
+                                   path("vpipe.prom"),
+                                   "-i",
                                    in};
   for (const Rendition& r : renditions) {
     args.insert(args.end(), r.options.begin(), r.options.end());
@@ -76,6 +86,9 @@ TEST_F(OutputsTest, EachOfThreeOutputsIsWhatARunOfItAloneGives) {
         << r.name << ": the same streams (audio where not -an)";
     EXPECT_EQ(report.at("outputs")[i].at("frames").get<std::size_t>(), r.frames) << r.name;
     EXPECT_EQ(report.at("outputs")[i].at("output").get<std::string>(), path(r.name));
+    EXPECT_THAT(read_file(path("vpipe.prom")),
+                HasSubstr("\nvpipe_output_frames_total{output=\"" + path(r.name) + "\"} " +
+                          std::to_string(r.frames) + "\n"));
   }
   // One decode: each frame was decoded once, not once per output.
   for (const auto& stage : report.at("stages")) {
@@ -127,9 +140,26 @@ TEST_F(OutputsTest, AnHlsLadderWithItsMasterPlaylistIsOneRun) {
 // -frames:v is each output's own, as in ffmpeg: before the first output it is the first's.
 TEST_F(OutputsTest, FramesVCountsEachOutputsOwnFrames) {
   const std::string in = make_input();
-  const RunResult r = run_vpipe({"run", "-q", "-y", "-i", in, "-frames:v", "5", "-c:v", "ffv1",
-                                 path("five.mkv"), "-c:v", "ffv1", path("all.mkv"), "-vf",
-                                 "fps=10", "-frames:v", "4", "-c:v", "ffv1", path("four.mkv")});
+  const RunResult r = run_vpipe({"run",
+                                 "-q",
+                                 "-y",
+                                 "-i",
+                                 in,
+                                 "-frames:v",
+                                 "5",
+                                 "-c:v",
+                                 "ffv1",
+                                 path("five.mkv"),
+                                 "-c:v",
+                                 "ffv1",
+                                 path("all.mkv"),
+                                 "-vf",
+                                 "fps=10",
+                                 "-frames:v",
+                                 "4",
+                                 "-c:v",
+                                 "ffv1",
+                                 path("four.mkv")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(decode_video(path("five.mkv")).nb_frames(), 5u);
   EXPECT_EQ(decode_video(path("all.mkv")).nb_frames(), 30u);
@@ -172,8 +202,8 @@ TEST_F(OutputsTest, WhatSeveralOutputsCannotDoIsAOneLineUsageError) {
 
 TEST_F(OutputsTest, AnOutputThatCannotBeWrittenFailsTheRunBeforeAnyFrame) {
   const std::string in = make_input();
-  const RunResult r = run_vpipe({"run", "-y", "-i", in, "-o", path("a.mkv"), "-o",
-                                 path("missing/b.mkv")});
+  const RunResult r =
+      run_vpipe({"run", "-y", "-i", in, "-o", path("a.mkv"), "-o", path("missing/b.mkv")});
   EXPECT_EQ(r.exit_code, 4) << r.err;
   EXPECT_THAT(r.err, HasSubstr("output '" + path("missing/b.mkv") + "'"));
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
