@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -33,6 +34,22 @@ std::string own_cgroup_v2() {
   return "";
 }
 
+// This process's cgroup v1 path for `controller` ("4:memory:/PATH", "2:cpu,cpuacct:/PATH" in
+// /proc/self/cgroup), or "" where it has none.
+std::string own_cgroup_v1(const std::string& controller) {
+  std::istringstream lines(read_file("/proc/self/cgroup"));
+  for (std::string line; std::getline(lines, line);) {
+    const auto first = line.find(':');
+    const auto second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    std::istringstream names(line.substr(first + 1, second - first - 1));
+    for (std::string name; std::getline(names, name, ',');) {
+      if (name == controller) return line.substr(second + 1);
+    }
+  }
+  return "";
+}
+
 template <class T>
 void keep_lowest(std::optional<T>& lowest, std::optional<T> value) {
   if (value && (!lowest || *lowest > *value)) lowest = value;
@@ -48,6 +65,25 @@ std::optional<T> tightest_in_cgroup_v2(const std::string& file,
   if (path.empty()) return lowest;
   for (;;) {
     keep_lowest(lowest, parse(read_file("/sys/fs/cgroup" + path + "/" + file)));
+    if (path.empty() || path == "/") break;
+    path = path.substr(0, path.find_last_of('/'));
+  }
+  return lowest;
+}
+
+// A cgroup v1 limit: the tightest that `read_at` finds in this process's cgroup of `controller`
+// (mounted at /sys/fs/cgroup/CONTROLLER) and each of its parents up to the mount's root. A
+// container's mount is its own cgroup: the paths below it do not exist there, and the root's
+// file holds its limit.
+template <class T>
+std::optional<T> tightest_in_cgroup_v1(
+    const std::string& controller,
+    const std::function<std::optional<T>(const std::string&)>& read_at) {
+  std::optional<T> lowest;
+  const std::string mount = "/sys/fs/cgroup/" + controller;
+  std::string path = own_cgroup_v1(controller);
+  for (;;) {
+    keep_lowest(lowest, read_at(mount + (path == "/" ? "" : path)));
     if (path.empty() || path == "/") break;
     path = path.substr(0, path.find_last_of('/'));
   }
@@ -73,11 +109,13 @@ std::optional<double> parse_cpu_max(const std::string& text) {
 std::optional<double> cgroup_cpu_quota() {
   std::optional<double> lowest = tightest_in_cgroup_v2("cpu.max", parse_cpu_max);
   // cgroup v1: cpu.cfs_quota_us / cpu.cfs_period_us of the cpu controller.
-  const std::string v1 = "/sys/fs/cgroup/cpu/";
-  const std::string quota = read_file(v1 + "cpu.cfs_quota_us");
-  const std::string period = read_file(v1 + "cpu.cfs_period_us");
-  if (!quota.empty() && !period.empty() && quota.rfind("-1", 0) != 0)
-    keep_lowest(lowest, parse_cpu_max(quota + " " + period));
+  keep_lowest(lowest, tightest_in_cgroup_v1<double>("cpu", [](const std::string& dir) {
+                const std::string quota = read_file(dir + "/cpu.cfs_quota_us");
+                const std::string period = read_file(dir + "/cpu.cfs_period_us");
+                if (quota.empty() || period.empty() || quota.rfind("-1", 0) == 0)
+                  return std::optional<double>();
+                return parse_cpu_max(quota + " " + period);
+              }));
   return lowest;
 }
 
@@ -98,7 +136,9 @@ std::optional<std::uint64_t> parse_memory_max(const std::string& text) {
 
 std::optional<std::uint64_t> cgroup_memory_limit() {
   std::optional<std::uint64_t> lowest = tightest_in_cgroup_v2("memory.max", parse_memory_max);
-  keep_lowest(lowest, parse_memory_max(read_file("/sys/fs/cgroup/memory/memory.limit_in_bytes")));
+  keep_lowest(lowest, tightest_in_cgroup_v1<std::uint64_t>("memory", [](const std::string& dir) {
+                return parse_memory_max(read_file(dir + "/memory.limit_in_bytes"));
+              }));
   return lowest;
 }
 
