@@ -34,6 +34,9 @@ struct Topology {
   // The cgroup's memory limit (memory.max, the tightest up the hierarchy; v1's
   // memory.limit_in_bytes), 0 when there is none: the run's pool and processes must fit in it.
   std::uint64_t memory_limit_bytes = 0;
+  // Why there are fewer cores than the binding gives ("the cgroup's CPU quota of 0.5 CPUs allows
+  // 1 of 2 cores"), for the plan's note; empty when nothing was cut.
+  std::string limit_note;
   [[nodiscard]] int nb_pus() const;
 };
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -147,7 +148,13 @@ Topology limit_to_quota(Topology topo, std::optional<double> quota_cpus) {
   // Whole cores, rounded up (a 1.5-CPU quota plans on 2): the quota bounds CPU time, not which
   // CPUs, so the plan only needs as many processes' worth of cores as the time allows.
   const auto cores = static_cast<std::size_t>(std::max(1.0, std::ceil(*quota_cpus - 1e-9)));
-  if (topo.cores.size() > cores) topo.cores.resize(cores);
+  if (topo.cores.size() > cores) {
+    char quota[32];
+    std::snprintf(quota, sizeof quota, "%g", *quota_cpus);
+    topo.limit_note = "the cgroup's CPU quota of " + std::string(quota) + " CPUs allows " +
+                      std::to_string(cores) + " of " + std::to_string(topo.cores.size()) + " cores";
+    topo.cores.resize(cores);
+  }
   return topo;
 }
 

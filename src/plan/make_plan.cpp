@@ -188,6 +188,7 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
   } else {
     plan.cpus = affinity::plan_explicit(topology, plan.nb_workers, options.affinity);
   }
+  if (!topology.limit_note.empty()) plan.cpus.note += " (" + topology.limit_note + ")";
   return plan;
 }
 

@@ -370,6 +370,10 @@ TEST(CgroupQuota, KeepsWholeCoresForTheQuota) {
   EXPECT_EQ(limit_to_quota(topo, 0.2).cores.size(), 1U);
   EXPECT_EQ(limit_to_quota(topo, std::nullopt).cores.size(), 64U);
   EXPECT_EQ(limit_to_quota(topo, 100.0).cores.size(), 64U);
+  // The plan says why it has fewer cores.
+  EXPECT_EQ(limit_to_quota(topo, 1.5).limit_note,
+            "the cgroup's CPU quota of 1.5 CPUs allows 2 of 64 cores");
+  EXPECT_EQ(limit_to_quota(topo, 100.0).limit_note, "");
   // docker --cpus=2 on a 64-core host: 1 worker, not 62.
   EXPECT_EQ(default_workers(limit_to_quota(topo, 2.0)), 1);
 }

@@ -21,16 +21,17 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-// This process's cgroup folder where a memory limit can be set: cgroup v2's, or v1's memory
-// controller's; empty where neither is found.
-struct MemoryCgroup {
+// This process's cgroup folder where a limit of `controller` can be set: v1's controller's, or
+// cgroup v2's; empty where neither is found.
+struct OwnCgroup {
   fs::path folder;
-  std::string limit_file;  // memory.max or memory.limit_in_bytes
+  std::string limit_file;  // v1's or v2's
 };
 
-MemoryCgroup own_memory_cgroup() {
+OwnCgroup own_cgroup(const std::string& controller, const std::string& v1_file,
+                     const std::string& v2_file) {
   std::ifstream in("/proc/self/cgroup");
-  MemoryCgroup v2;
+  OwnCgroup v2;
   for (std::string line; std::getline(in, line);) {
     const auto first = line.find(':');
     const auto second = line.find(':', first + 1);
@@ -39,28 +40,35 @@ MemoryCgroup own_memory_cgroup() {
     const std::string path = line.substr(second + 1);
     std::istringstream names(controllers);
     for (std::string name; std::getline(names, name, ',');) {
-      if (name == "memory" && fs::exists("/sys/fs/cgroup/memory" + path))
-        return {"/sys/fs/cgroup/memory" + path, "memory.limit_in_bytes"};
+      const std::string folder = "/sys/fs/cgroup/" + controller + (path == "/" ? "" : path);
+      if (name == controller && fs::exists(folder + "/" + v1_file)) return {folder, v1_file};
     }
-    if (line.rfind("0::", 0) == 0 && fs::exists("/sys/fs/cgroup" + path + "/memory.max"))
-      v2 = {"/sys/fs/cgroup" + path, "memory.max"};
+    if (line.rfind("0::", 0) == 0 && fs::exists("/sys/fs/cgroup" + path + "/" + v2_file))
+      v2 = {"/sys/fs/cgroup" + path, v2_file};
   }
   return v2;
 }
 
 class CgroupTest : public RunDirTest {
  protected:
-  void SetUp() override {
-    RunDirTest::SetUp();
-    const MemoryCgroup own = own_memory_cgroup();
-    if (own.folder.empty()) GTEST_SKIP() << "no memory cgroup of this process's is visible";
+  // A child of this process's cgroup of `controller`, to run vpipe in; false (the test skips)
+  // where none can be made.
+  bool make_child(const std::string& controller, const std::string& v1_file,
+                  const std::string& v2_file) {
+    const OwnCgroup own = own_cgroup(controller, v1_file, v2_file);
+    if (own.folder.empty()) {
+      skip_ = "no " + controller + " cgroup of this process's is visible";
+      return false;
+    }
     cgroup_ = own.folder / ("vpipe-test-" + std::to_string(getpid()));
     std::error_code ec;
     if (!fs::create_directory(cgroup_, ec) || ec) {
       cgroup_.clear();
-      GTEST_SKIP() << "cannot make a child cgroup here (" << ec.message() << ")";
+      skip_ = "cannot make a child cgroup here (" + ec.message() + ")";
+      return false;
     }
     limit_file_ = (cgroup_ / own.limit_file).string();
+    return true;
   }
   void TearDown() override {
     if (!cgroup_.empty()) {
@@ -69,19 +77,21 @@ class CgroupTest : public RunDirTest {
     }
   }
 
-  // Runs vpipe inside the cgroup, limited to `bytes`; stdout and stderr into files.
-  int run_limited(std::uint64_t bytes, const std::string& args) {
-    std::ofstream(limit_file_) << bytes << "\n";
+  // Runs vpipe inside the cgroup, its limit set to `limit`; stdout and stderr into files.
+  int run_limited(const std::string& limit, const std::string& args) {
+    std::ofstream(limit_file_) << limit << "\n";
     return shell("sh -c 'echo $$ > " + (cgroup_ / "cgroup.procs").string() + " && exec " +
                  vpipe_binary() + " " + args + "' >" + path("out.txt") + " 2>" + path("err.txt"));
   }
 
   fs::path cgroup_;
   std::string limit_file_;
+  std::string skip_;
 };
 
 TEST_F(CgroupTest, ARunFitsItsCgroupsMemoryLimitOrIsRefusedUpFront) {
-  constexpr std::uint64_t kLimit = 300ULL << 20;
+  if (!make_child("memory", "memory.limit_in_bytes", "memory.max")) GTEST_SKIP() << skip_;
+  const std::string kLimit = std::to_string(300ULL << 20);
   // The plan sees the limit.
   ASSERT_EQ(run_limited(kLimit, "run --dry-run -y -i testsrc:size=640x360 -o " + path("a.mkv")), 0)
       << read_file(path("err.txt"));
@@ -103,6 +113,19 @@ TEST_F(CgroupTest, ARunFitsItsCgroupsMemoryLimitOrIsRefusedUpFront) {
   EXPECT_THAT(read_file(path("err.txt")), HasSubstr("its cgroup allows"));
   EXPECT_EQ(count_lines(read_file(path("err.txt"))), 1) << read_file(path("err.txt"));
   EXPECT_FALSE(fs::exists(path("b.mkv")));
+}
+
+// Half a CPU's quota: the default plan has one worker on one core, and says why.
+TEST_F(CgroupTest, ACpuQuotaSizesThePlanAndTheDryRunSaysWhy) {
+  if (!make_child("cpu", "cpu.cfs_quota_us", "cpu.max")) GTEST_SKIP() << skip_;
+  const std::string half = limit_file_.ends_with("cpu.max") ? "50000 100000" : "50000";
+  ASSERT_EQ(run_limited(half, "run --dry-run -i testsrc --vf gblur=sigma=2 -o null"), 0)
+      << read_file(path("err.txt"));
+  const std::string plan = read_file(path("out.txt"));
+  EXPECT_THAT(plan, HasSubstr("the 1 worker(s)"));
+  if (sysconf(_SC_NPROCESSORS_ONLN) > 1) {
+    EXPECT_THAT(plan, HasSubstr("the cgroup's CPU quota of 0.5 CPUs allows 1 of"));
+  }
 }
 
 }  // namespace
