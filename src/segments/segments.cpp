@@ -665,25 +665,24 @@ void on_stop(int) {
 
 }  // namespace
 
-int submit_local(const std::string& workdir, const LocalEngine& engine) {
-  const Manifest m = load_checked(workdir);
-  std::vector<SegmentState> states = segment_states(workdir, m);
+namespace {
+
+// The segments not done yet, longest first, so the last jobs to finish are short ones.
+std::vector<int> segments_to_do(const Manifest& m, const std::vector<SegmentState>& states) {
   std::vector<int> todo;
   for (const Segment& s : m.segments) {
     if (states[static_cast<std::size_t>(s.index)].state != State::kDone) todo.push_back(s.index);
   }
-  // Longest first, so the last jobs to finish are short ones.
   std::stable_sort(todo.begin(), todo.end(), [&](int a, int b) {
     return m.segments[static_cast<std::size_t>(a)].frames >
            m.segments[static_cast<std::size_t>(b)].frames;
   });
-  const affinity::Topology topo = affinity::read_topology();
+  return todo;
+}
+
+// Disjoint CPU sets of whole cores, one per concurrent job (shared when jobs > cores).
+std::vector<std::vector<int>> job_cpu_sets(const affinity::Topology& topo, int jobs) {
   const int cores = std::max<int>(1, static_cast<int>(topo.cores.size()));
-  const int jobs = std::max(
-      1, std::min(engine.jobs > 0 ? engine.jobs
-                                  : auto_jobs(cores, static_cast<int>(todo.size()), m.job_bytes),
-                  std::max<int>(1, static_cast<int>(todo.size()))));
-  // Disjoint CPU sets of whole cores, one per concurrent job (shared when jobs > cores).
   std::vector<std::vector<int>> sets(static_cast<std::size_t>(jobs));
   for (int c = 0; c < static_cast<int>(topo.cores.size()); ++c) {
     auto& set = sets[static_cast<std::size_t>(c * jobs / cores)];
@@ -691,11 +690,181 @@ int submit_local(const std::string& workdir, const LocalEngine& engine) {
     set.insert(set.end(), pus.begin(), pus.end());
   }
   for (int j = 0; j < jobs; ++j) {
-    if (sets[static_cast<std::size_t>(j)].empty()) {
-      const auto& pus = topo.cores[static_cast<std::size_t>(j % cores)].pus;
-      sets[static_cast<std::size_t>(j)] = pus;
+    if (sets[static_cast<std::size_t>(j)].empty() && !topo.cores.empty())
+      sets[static_cast<std::size_t>(j)] = topo.cores[static_cast<std::size_t>(j % cores)].pus;
+  }
+  return sets;
+}
+
+// Starts `vpipe segments run --index K` on `cpus`, its output into `log`. The job is born on its
+// CPUs: this process takes its set for the fork and gives it back after, so no moment of the
+// child runs on (or is seen on) another job's CPUs.
+pid_t start_segment_job(const std::string& workdir, int index, const std::vector<int>& cpus,
+                        const std::string& log) {
+  cpu_set_t own, set;
+  CPU_ZERO(&set);
+  for (int cpu : cpus) CPU_SET(cpu, &set);
+  const bool bound =
+      sched_getaffinity(0, sizeof own, &own) == 0 && sched_setaffinity(0, sizeof set, &set) == 0;
+  const pid_t pid = fork();
+  if (pid != 0 && bound) sched_setaffinity(0, sizeof own, &own);
+  if (pid == 0) {
+    if (!bound) sched_setaffinity(0, sizeof set, &set);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+    }
+    const std::string text = std::to_string(index);
+    execl("/proc/self/exe", "vpipe", "segments", "run", "--workdir", workdir.c_str(), "--index",
+          text.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  if (pid < 0) fail(ExitCode::kRunFailed, "cannot start a segment job");
+  return pid;
+}
+
+// The local engine's run of the jobs: `jobs` at a time, each on its CPU set; a failed job is
+// tried again up to the engine's limit (a usage error never is); a stop signal kills the
+// running ones. Progress goes to stderr.
+class LocalJobs {
+ public:
+  LocalJobs(const std::string& workdir, const LocalEngine& engine, const Manifest& m,
+            std::vector<int> todo, std::vector<std::vector<int>> sets, std::int64_t frames_done)
+      : workdir_(workdir),
+        engine_(engine),
+        m_(m),
+        sets_(std::move(sets)),
+        queue_(std::move(todo)),
+        busy_(sets_.size(), false),
+        frames_done_(frames_done),
+        frames_before_(frames_done),
+        tty_(isatty(STDERR_FILENO) != 0) {}
+
+  // Runs until every job has ended or a stop signal came (true: stopped). `failed()` lists the
+  // segments that failed every try.
+  bool run() {
+    struct sigaction action {};
+    action.sa_handler = on_stop;
+    struct sigaction old_int {
+    }, old_term{};
+    sigaction(SIGINT, &action, &old_int);
+    sigaction(SIGTERM, &action, &old_term);
+    g_stop = 0;
+    auto last_line = began_;
+    while ((!queue_.empty() || !running_.empty()) && g_stop == 0) {
+      start_free_jobs();
+      if (reap_one()) continue;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_line > std::chrono::seconds(tty_ ? 1 : 5)) {
+        last_line = now;
+        progress(false);
+      }
+    }
+    const bool stopped = g_stop != 0;
+    if (stopped) {
+      for (const auto& [pid, r] : running_) kill(pid, SIGKILL);
+      for (const auto& [pid, r] : running_) waitpid(pid, nullptr, 0);
+    }
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+    progress(true);
+    return stopped;
+  }
+
+  [[nodiscard]] std::vector<int> failed() const { return failed_; }
+
+ private:
+  struct Running {
+    int index;
+    int set;
+  };
+
+  void start_free_jobs() {
+    for (std::size_t j = 0; j < sets_.size() && !queue_.empty(); ++j) {
+      if (busy_[j]) continue;
+      const int k = queue_.front();
+      queue_.erase(queue_.begin());
+      ++tries_[k];
+      const pid_t pid =
+          start_segment_job(workdir_, k, sets_[j], workdir_ + "/logs/" + segment_name(k) + ".log");
+      running_[pid] = {k, static_cast<int>(j)};
+      busy_[j] = true;
     }
   }
+
+  // A job that ended: counted, tried again, or failed. False when none has.
+  bool reap_one() {
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0 || running_.count(pid) == 0) return false;
+    const Running r = running_[pid];
+    running_.erase(pid);
+    busy_[static_cast<std::size_t>(r.set)] = false;
+    const int code = shell_exit_code(status);
+    if (code == 0) {
+      frames_done_ += m_.segments[static_cast<std::size_t>(r.index)].frames;
+    } else if (tries_[r.index] < engine_.max_tries && code != static_cast<int>(ExitCode::kUsage)) {
+      if (!engine_.quiet)
+        std::fprintf(stderr,
+                     "%ssegment %d failed (exit %d), trying again (%d of %d); log: "
+                     "%s/logs/%s.log\n",
+                     tty_ ? "\n" : "", r.index, code, tries_[r.index] + 1, engine_.max_tries,
+                     workdir_.c_str(), segment_name(r.index).c_str());
+      queue_.push_back(r.index);
+    } else {
+      failed_.push_back(r.index);
+    }
+    return true;
+  }
+
+  void progress(bool final_line) const {
+    if (engine_.quiet) return;
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began_).count();
+    const double fps = s > 0 ? static_cast<double>(frames_done_ - frames_before_) / s : 0;
+    const double eta = fps > 0 ? static_cast<double>(m_.frames - frames_done_) / fps : 0;
+    const int done =
+        static_cast<int>(m_.segments.size() - queue_.size() - running_.size() - failed_.size());
+    std::fprintf(stderr,
+                 "%ssegments: %d/%zu done, %zu running, %zu failed; frames %lld/%lld; "
+                 "%.1f fps; ETA %.0f s%s",
+                 tty_ ? "\r" : "", done, m_.segments.size(), running_.size(), failed_.size(),
+                 static_cast<long long>(frames_done_), static_cast<long long>(m_.frames), fps, eta,
+                 tty_ && !final_line ? "   " : "\n");
+  }
+
+  const std::string& workdir_;
+  const LocalEngine& engine_;
+  const Manifest& m_;
+  const std::vector<std::vector<int>> sets_;
+  std::vector<int> queue_;
+  std::vector<bool> busy_;
+  std::map<pid_t, Running> running_;
+  std::map<int, int> tries_;
+  std::vector<int> failed_;
+  std::int64_t frames_done_;
+  const std::int64_t frames_before_;
+  const bool tty_;
+  const std::chrono::steady_clock::time_point began_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace
+
+int submit_local(const std::string& workdir, const LocalEngine& engine) {
+  const Manifest m = load_checked(workdir);
+  const std::vector<SegmentState> states = segment_states(workdir, m);
+  const std::vector<int> todo = segments_to_do(m, states);
+  const affinity::Topology topo = affinity::read_topology();
+  const int cores = std::max<int>(1, static_cast<int>(topo.cores.size()));
+  const int jobs = std::max(
+      1, std::min(engine.jobs > 0 ? engine.jobs
+                                  : auto_jobs(cores, static_cast<int>(todo.size()), m.job_bytes),
+                  std::max<int>(1, static_cast<int>(todo.size()))));
+  const std::vector<std::vector<int>> sets = job_cpu_sets(topo, jobs);
   if (!engine.quiet || engine.dry_run) {
     std::printf("local engine: %zu of %zu segments to encode, %d jobs at a time", todo.size(),
                 m.segments.size(), jobs);
@@ -709,120 +878,18 @@ int submit_local(const std::string& workdir, const LocalEngine& engine) {
 
   std::error_code ec;
   fs::create_directories(workdir + "/logs", ec);
-  struct Running {
-    int index;
-    int set;
-  };
-  std::map<pid_t, Running> running;
-  std::map<int, int> tries;
-  std::vector<int> queue = todo, failed;
-  std::vector<bool> set_busy(static_cast<std::size_t>(jobs), false);
   std::int64_t frames_done = 0;
   for (const Segment& s : m.segments) {
     if (states[static_cast<std::size_t>(s.index)].state == State::kDone) frames_done += s.frames;
   }
-  const std::int64_t frames_before = frames_done;
-  struct sigaction action {};
-  action.sa_handler = on_stop;
-  struct sigaction old_int {
-  }, old_term{};
-  sigaction(SIGINT, &action, &old_int);
-  sigaction(SIGTERM, &action, &old_term);
-  g_stop = 0;
-  const auto began = std::chrono::steady_clock::now();
-  auto last_line = began;
-  const bool tty = isatty(STDERR_FILENO) != 0;
-  auto progress = [&](bool final_line) {
-    if (engine.quiet) return;
-    const double s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-    const double fps = s > 0 ? static_cast<double>(frames_done - frames_before) / s : 0;
-    const double eta = fps > 0 ? static_cast<double>(m.frames - frames_done) / fps : 0;
-    const int done =
-        static_cast<int>(m.segments.size() - queue.size() - running.size() - failed.size());
-    std::fprintf(stderr,
-                 "%ssegments: %d/%zu done, %zu running, %zu failed; frames %lld/%lld; "
-                 "%.1f fps; ETA %.0f s%s",
-                 tty ? "\r" : "", done, m.segments.size(), running.size(), failed.size(),
-                 static_cast<long long>(frames_done), static_cast<long long>(m.frames), fps, eta,
-                 tty && !final_line ? "   " : "\n");
-  };
-  while ((!queue.empty() || !running.empty()) && g_stop == 0) {
-    for (int j = 0; j < jobs && !queue.empty(); ++j) {
-      if (set_busy[static_cast<std::size_t>(j)]) continue;
-      const int k = queue.front();
-      queue.erase(queue.begin());
-      ++tries[k];
-      const std::string log = workdir + "/logs/" + segment_name(k) + ".log";
-      // The job is born on its CPUs: this process takes its set for the fork and gives it back
-      // after, so no moment of the child runs on (or is seen on) another job's CPUs.
-      cpu_set_t own, set;
-      CPU_ZERO(&set);
-      for (int cpu : sets[static_cast<std::size_t>(j)]) CPU_SET(cpu, &set);
-      const bool bound = sched_getaffinity(0, sizeof own, &own) == 0 &&
-                         sched_setaffinity(0, sizeof set, &set) == 0;
-      const pid_t pid = fork();
-      if (pid != 0 && bound) sched_setaffinity(0, sizeof own, &own);
-      if (pid == 0) {
-        if (!bound) sched_setaffinity(0, sizeof set, &set);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-          dup2(fd, STDOUT_FILENO);
-          dup2(fd, STDERR_FILENO);
-        }
-        const std::string index = std::to_string(k);
-        execl("/proc/self/exe", "vpipe", "segments", "run", "--workdir", workdir.c_str(), "--index",
-              index.c_str(), static_cast<char*>(nullptr));
-        _exit(127);
-      }
-      if (pid < 0) fail(ExitCode::kRunFailed, "cannot start a segment job");
-      running[pid] = {k, j};
-      set_busy[static_cast<std::size_t>(j)] = true;
-    }
-    int status = 0;
-    const pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid > 0 && running.count(pid) > 0) {
-      const Running r = running[pid];
-      running.erase(pid);
-      set_busy[static_cast<std::size_t>(r.set)] = false;
-      const int code = shell_exit_code(status);
-      if (code == 0) {
-        frames_done += m.segments[static_cast<std::size_t>(r.index)].frames;
-      } else if (tries[r.index] < engine.max_tries && code != static_cast<int>(ExitCode::kUsage)) {
-        if (!engine.quiet)
-          std::fprintf(stderr,
-                       "%ssegment %d failed (exit %d), trying again (%d of %d); log: "
-                       "%s/logs/%s.log\n",
-                       tty ? "\n" : "", r.index, code, tries[r.index] + 1, engine.max_tries,
-                       workdir.c_str(), segment_name(r.index).c_str());
-        queue.push_back(r.index);
-      } else {
-        failed.push_back(r.index);
-      }
-      continue;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_line > std::chrono::seconds(tty ? 1 : 5)) {
-      last_line = now;
-      progress(false);
-    }
-  }
-  if (g_stop != 0) {
-    for (const auto& [pid, r] : running) kill(pid, SIGKILL);
-    for (const auto& [pid, r] : running) waitpid(pid, nullptr, 0);
-  }
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
-  progress(true);
-  if (g_stop != 0) {
+  LocalJobs local(workdir, engine, m, todo, sets, frames_done);
+  if (local.run()) {
     fail(ExitCode::kInterrupted,
          "stopped; the segments done are kept: resume with `vpipe "
          "segments submit --workdir " +
              workdir + " --resume`");
   }
+  std::vector<int> failed = local.failed();
   if (!failed.empty()) {
     std::sort(failed.begin(), failed.end());
     fail(ExitCode::kRunFailed, "segments " + format_indices(failed) + " failed after " +
