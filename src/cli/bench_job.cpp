@@ -168,12 +168,11 @@ std::string command_text(const std::vector<std::string>& args) {
   return text;
 }
 
-}  // namespace
-
-int bench_job(const BenchOptions& options) {
+// The job's options, as `vpipe run` reads them; one output, a file or null.
+plan::RunOptions job_options(const std::vector<std::string>& job) {
   const plan::OutputArgs outputs = plan::split_outputs([&] {
     std::vector<std::string> with_run{"run"};
-    with_run.insert(with_run.end(), options.job.begin(), options.job.end());
+    with_run.insert(with_run.end(), job.begin(), job.end());
     return plan::translate_ffmpeg_spellings(with_run);
   }());
   if (!outputs.more.empty()) fail(ExitCode::kUsage, "bench: give the job one output");
@@ -186,6 +185,40 @@ int bench_job(const BenchOptions& options) {
     fail(ExitCode::kUsage, "bench: the job's output must be a file or null, not '" + o.output +
                                "' (bench writes it to a temporary file of the same kind)");
   }
+  return o;
+}
+
+// vpipe's stages: the median of each one's busy share of the wall clock, printed and as JSON.
+json stage_busy(const std::vector<json>& reports) {
+  std::map<std::string, std::vector<double>> busy;
+  for (const json& r : reports) {
+    for (const auto& s : r.at("stages"))
+      busy[s.at("stage").get<std::string>()].push_back(s.at("busy_percent").get<double>());
+  }
+  std::string stages;
+  json stage_json = json::object();
+  for (const auto& [name, values] : busy) {
+    stages += (stages.empty() ? "" : ", ") + name + " " + number(std::round(median(values)));
+    stage_json[name] = median(values);
+  }
+  std::printf("vpipe's stages, busy %% of the wall clock: %s\n", stages.c_str());
+  return stage_json;
+}
+
+void warn_if_busy(int cpus) {
+  double load = 0;
+  if (getloadavg(&load, 1) == 1 && load > cpus) {
+    std::fprintf(stderr,
+                 "vpipe: warning: the host is busy (load %.1f on %d CPUs): these numbers will "
+                 "not be worth much\n",
+                 load, cpus);
+  }
+}
+
+}  // namespace
+
+int bench_job(const BenchOptions& options) {
+  const plan::RunOptions o = job_options(options.job);
   init_logging("vpipe", "error");  // planning probes the input: libav's notes are not news here
   const plan::RunPlan plan = plan::make_plan(o, affinity::read_topology());
   const int repeat = std::max(1, options.repeat);
@@ -206,13 +239,7 @@ int bench_job(const BenchOptions& options) {
   if (options.vs_ffmpeg && !on_path("ffmpeg"))
     fail(ExitCode::kUsage, "--vs-ffmpeg needs the ffmpeg CLI, which is not on PATH");
 
-  double load = 0;
-  if (getloadavg(&load, 1) == 1 && load > cpus) {
-    std::fprintf(stderr,
-                 "vpipe: warning: the host is busy (load %.1f on %d CPUs): these numbers will "
-                 "not be worth much\n",
-                 load, cpus);
-  }
+  warn_if_busy(cpus);
   Side mine, theirs;
   std::vector<json> reports;
   for (int i = 0; i < repeat; ++i) {
@@ -247,20 +274,7 @@ int bench_job(const BenchOptions& options) {
     result["fps_ratio"] = fps_ratio;
     result["cpu_ratio"] = cpu_ratio;
   }
-  // vpipe's stages: the median of each one's busy share of the wall clock.
-  std::map<std::string, std::vector<double>> busy;
-  for (const json& r : reports) {
-    for (const auto& s : r.at("stages"))
-      busy[s.at("stage").get<std::string>()].push_back(s.at("busy_percent").get<double>());
-  }
-  std::string stages;
-  json stage_json = json::object();
-  for (const auto& [name, values] : busy) {
-    stages += (stages.empty() ? "" : ", ") + name + " " + number(std::round(median(values)));
-    stage_json[name] = median(values);
-  }
-  std::printf("vpipe's stages, busy %% of the wall clock: %s\n", stages.c_str());
-  result["stage_busy_percent"] = stage_json;
+  result["stage_busy_percent"] = stage_busy(reports);
   const double spread = std::max(mine.spread(), ffmpeg.empty() ? 0.0 : theirs.spread());
   if (repeat > 1 && spread > 0.10) {
     std::fprintf(stderr,
