@@ -220,20 +220,11 @@ class Branch {
                           transform::aligned_start(scratch_), transform::frame_context(d, plan_))
                     .picture;
     }
-    av::FramePtr frame(av_frame_alloc());
-    if (!frame) fail(ExitCode::kRunFailed, "out of memory");
-    frame->format = AV_PIX_FMT_YUV420P;
-    frame->width = picture.width;
-    frame->height = picture.height;
+    av::FramePtr frame = transform::copy_to_frame(picture);
     frame->pts = d.pts;
     frame->pkt_duration = d.duration;
     frame->interlaced_frame = d.fields != shm::kProgressive ? 1 : 0;
     frame->top_field_first = d.fields == shm::kTopFieldFirst ? 1 : 0;
-    if (av_frame_get_buffer(frame.get(), 0) < 0) fail(ExitCode::kRunFailed, "out of memory");
-    const std::uint8_t* planes[4] = {picture.data[0], picture.data[1], picture.data[2], nullptr};
-    const int lines[4] = {picture.linesize[0], picture.linesize[1], picture.linesize[2], 0};
-    av_image_copy(frame->data, frame->linesize, planes, lines, AV_PIX_FMT_YUV420P, frame->width,
-                  frame->height);
     ++taken_out_;
     const std::uint64_t copied = (in_order_ ? in_order_->frames_copied() : 0) + taken_out_;
     ctx_.stats.frames_copied.fetch_add(copied - copied_, std::memory_order_relaxed);
@@ -340,14 +331,14 @@ class EncodeStage {
         // not part of the segment.
         keep_from_(ctx.plan.pts_range ? ctx.plan.pts_range->begin - ctx.plan.pts_range->origin
                                       : std::numeric_limits<std::int64_t>::min()) {
-    const Branch::Counters counters{
-        [this](std::int64_t capture) { record_latency(capture); }, [this] { ctx_.frame_out(); },
-        [this] {
-          // Every output has its -frames:v: the input stops.
-          if (std::all_of(branches_.begin(), branches_.end(),
-                          [](const auto& b) { return b->full(); }))
-            control_.stop_input.store(1);
-        }};
+    const Branch::Counters counters{[this](std::int64_t capture) { record_latency(capture); },
+                                    [this] { ctx_.frame_out(); },
+                                    [this] {
+                                      // Every output has its -frames:v: the input stops.
+                                      if (std::all_of(branches_.begin(), branches_.end(),
+                                                      [](const auto& b) { return b->full(); }))
+                                        control_.stop_input.store(1);
+                                    }};
     branches_.push_back(std::make_unique<Branch>(plan_, plan_, ctx, 0, counters));
     for (std::size_t i = 0; i < plan_.more_outputs.size(); ++i) {
       branches_.push_back(std::make_unique<Branch>(plan_.more_outputs[i], plan_, ctx,

@@ -308,28 +308,37 @@ Geometry LavfiGraph::output_geometry(Geometry in) const {
   return out;
 }
 
+av::FramePtr copy_to_frame(const Picture& picture) {
+  av::FramePtr f(av_frame_alloc());
+  if (!f) fail(ExitCode::kRunFailed, "out of memory for a frame");
+  f->format = AV_PIX_FMT_YUV420P;
+  f->width = picture.width;
+  f->height = picture.height;
+  if (av_frame_get_buffer(f.get(), 0) < 0) fail(ExitCode::kRunFailed, "out of memory for a frame");
+  const std::uint8_t* planes[4] = {picture.data[0], picture.data[1], picture.data[2], nullptr};
+  const int lines[4] = {picture.linesize[0], picture.linesize[1], picture.linesize[2], 0};
+  av_image_copy(f->data, f->linesize, planes, lines, AV_PIX_FMT_YUV420P, picture.width,
+                picture.height);
+  return f;
+}
+
 void LavfiGraph::apply(const Picture& in, Picture& out, const FrameContext& frame) const {
   const AVRational tb{frame.tb_num, frame.tb_den};
   if (!graph_ || graph_->in != in.geometry() || av_cmp_q(graph_->time_base, tb) != 0) {
     graph_ = std::make_unique<Graph>(spec_, in.geometry(), tb);
   }
-  av::FramePtr f(av_frame_alloc());
-  if (!f) fail(ExitCode::kRunFailed, "out of memory for a frame");
-  f->format = AV_PIX_FMT_YUV420P;
-  f->width = in.width;
-  f->height = in.height;
-  f->pts = frame.pts;
-  f->sample_aspect_ratio = {1, 1};
+  av::FramePtr f;
   if (sequential()) {
     // A sequential filter may keep earlier frames: those must be its own copies, as the
     // slots they came in are reused.
-    if (av_frame_get_buffer(f.get(), 0) < 0)
-      fail(ExitCode::kRunFailed, "out of memory for a frame");
-    const std::uint8_t* planes[4] = {in.data[0], in.data[1], in.data[2], nullptr};
-    const int lines[4] = {in.linesize[0], in.linesize[1], in.linesize[2], 0};
-    av_image_copy(f->data, f->linesize, planes, lines, AV_PIX_FMT_YUV420P, in.width, in.height);
+    f = copy_to_frame(in);
     ++copied_;
   } else {
+    f.reset(av_frame_alloc());
+    if (!f) fail(ExitCode::kRunFailed, "out of memory for a frame");
+    f->format = AV_PIX_FMT_YUV420P;
+    f->width = in.width;
+    f->height = in.height;
     // Read-only: a filter that would write in place copies first, so the slot stays as decode
     // wrote it.
     for (int p = 0; p < 3; ++p) {
@@ -342,6 +351,8 @@ void LavfiGraph::apply(const Picture& in, Picture& out, const FrameContext& fram
     if (f->buf[0] == nullptr) fail(ExitCode::kRunFailed, "out of memory for a frame");
     ++held_;
   }
+  f->pts = frame.pts;
+  f->sample_aspect_ratio = {1, 1};
   int err = graph_->graph.push(f.get());
   if (err < 0) av::filter_error(spec_, "refused a frame", err);
   av::FramePtr result(av_frame_alloc());

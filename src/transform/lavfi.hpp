@@ -22,12 +22,17 @@
 #include <string_view>
 #include <vector>
 
+#include "common/av.hpp"
 #include "transform/filter.hpp"
 
 namespace vpipe::transform {
 
 // Whether libavfilter has a video filter called `name` (for the chain's parser).
 bool lavfi_has_filter(const std::string& name);
+
+// A YUV 4:2:0 frame of its own holding a copy of `picture` (for a graph that may keep it past
+// its slot's reuse); its timing is the caller's to set. Throws vpipe::Error out of memory.
+av::FramePtr copy_to_frame(const Picture& picture);
 
 // Threads each graph may use for a filter's slices (a worker sets its CPU count). Default 1.
 void set_lavfi_threads(int threads);
