@@ -7,8 +7,10 @@
 
 #include <charconv>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <opencv2/core/version.hpp>
 #include <regex>
 
@@ -35,6 +37,8 @@ constexpr int kFirstBucket = 28;  // upper bound 2^7 us
 constexpr int kLastBucket = 98;   // about 2^24.5 us
 constexpr int kBucketStep = 2;
 
+// The families in the order added. A reference add() gives stays good while more are added
+// (a deque never moves its elements).
 class Families {
  public:
   MetricFamily& add(const std::string& name, const std::string& help, MetricType type) {
@@ -53,10 +57,12 @@ class Families {
     if (type == MetricType::Gauge) m.gauge.value = value;
     return m;
   }
-  std::vector<MetricFamily> take() { return std::move(families_); }
+  std::vector<MetricFamily> take() {
+    return {std::make_move_iterator(families_.begin()), std::make_move_iterator(families_.end())};
+  }
 
  private:
-  std::vector<MetricFamily> families_;
+  std::deque<MetricFamily> families_;
 };
 
 ClientMetric histogram(const std::vector<std::uint64_t>& buckets, double sum_s,
@@ -115,10 +121,12 @@ std::vector<MetricFamily> metric_families(const ProgressSample& s) {
   }
   if (!s.outputs.empty()) {
     MetricFamily& frames = f.add("output_frames_total", "Frames each output's encoder took.", C);
-    MetricFamily& bytes = f.add("output_file_bytes", "Bytes written to each output so far.", G);
     for (const ProgressSample::Output& o : s.outputs) {
       frames.metric.push_back(
           Families::metric(C, static_cast<double>(o.frames), {{"output", o.name}}));
+    }
+    MetricFamily& bytes = f.add("output_file_bytes", "Bytes written to each output so far.", G);
+    for (const ProgressSample::Output& o : s.outputs) {
       if (o.bytes >= 0) {
         bytes.metric.push_back(
             Families::metric(G, static_cast<double>(o.bytes), {{"output", o.name}}));

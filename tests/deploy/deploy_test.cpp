@@ -117,6 +117,21 @@ TEST(DeployTest, SystemdUnitIsANotifyServiceWhoseStopOutlastsTheDrain) {
   EXPECT_GT(std::stod(keys["TimeoutStopSec"]), o.drain_timeout_s);
 }
 
+// systemd's own linter on the unit, with ExecStart pointed at the built vpipe: an unknown
+// directive, a bad value or a misspelt section fails here.
+TEST(DeployTest, SystemdVerifiesTheUnit) {
+  if (std::system("command -v systemd-analyze >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "systemd-analyze is not installed here";
+  const std::string dir = make_temp_dir();
+  std::ifstream in(kDeploy + "systemd/vpipe@.service");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  text = std::regex_replace(text, std::regex("/usr/local/bin/vpipe"), vpipe_binary());
+  std::ofstream(dir + "/vpipe@.service") << text;
+  const std::string said = output_of("systemd-analyze verify '" + dir + "/vpipe@.service' 2>&1");
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(said, "") << "systemd-analyze verify: " << said;
+}
+
 TEST(DeployTest, ComposeRunsAValidCommandWithItsMonitoringFiles) {
   const YAML::Node compose = YAML::LoadFile(kDeploy + "docker/compose.yaml");
   const YAML::Node vpipe = compose["services"]["vpipe"];
