@@ -65,11 +65,14 @@ namespace {
 using Handler = std::function<void(const YAML::Node&, const std::string&)>;
 
 // The keys of one output (an item of `outputs:`); the others are the run's.
-const std::set<std::string, std::less<>> kOutputKeys = {
-    "output",   "format",  "vf",          "codec",         "preset",
-    "crf",      "bitrate", "gop",         "codec_options", "muxer_options",
-    "metadata", "size",    "aspect",      "frames",        "faststart",
-    "no_audio", "pix_fmt", "audio_codec", "audio_bitrate"};
+const std::set<std::string, std::less<>>& output_keys() {
+  static const std::set<std::string, std::less<>> keys = [] {
+    std::set<std::string, std::less<>> k;
+    for (const OutputOption& o : output_option_table()) k.insert(o.key);
+    return k;
+  }();
+  return keys;
+}
 
 // The table of config keys, each writing into `o` (one entry per key, beside the parser of its
 // value): long because there are forty keys, and clearer whole than split. The set of keys a
@@ -225,7 +228,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
              "config '" + path + "': each of " + key + " is a map with an output: key");
       }
       RunOptions output;
-      apply_keys(v[i], config_keys(output, path, base), path, &kOutputKeys);
+      apply_keys(v[i], config_keys(output, path, base), path, &output_keys());
       if (i == 0) {
         copy_output_options(o, output);
       } else {
@@ -245,25 +248,37 @@ RunOptions for_output(const RunOptions& run, const RunOptions& output) {
 }
 
 void copy_output_options(RunOptions& o, const RunOptions& output) {
-  o.output = output.output;
-  o.format = output.format;
-  o.vf = output.vf;
-  o.codec = output.codec;
-  o.preset = output.preset;
-  o.crf = output.crf;
-  o.bitrate = output.bitrate;
-  o.gop = output.gop;
-  o.codec_options = output.codec_options;
-  o.muxer_options = output.muxer_options;
-  o.metadata = output.metadata;
-  o.size = output.size;
-  o.aspect = output.aspect;
-  o.pix_fmt = output.pix_fmt;
-  o.frames = output.frames;
-  o.faststart = output.faststart;
-  o.audio_codec = output.audio_codec;
-  o.audio_bitrate = output.audio_bitrate;
-  o.no_audio = output.no_audio;
+  for (const OutputOption& option : output_option_table()) option.copy(o, output);
+}
+
+const std::vector<OutputOption>& output_option_table() {
+#define VPIPE_OUTPUT_OPTION(flag, key, field)                                        \
+  OutputOption {                                                                     \
+    flag, key, [](RunOptions& to, const RunOptions& from) { to.field = from.field; } \
+  }
+  static const std::vector<OutputOption> table = {
+      VPIPE_OUTPUT_OPTION("--output", "output", output),
+      VPIPE_OUTPUT_OPTION("--format", "format", format),
+      VPIPE_OUTPUT_OPTION("--vf", "vf", vf),
+      VPIPE_OUTPUT_OPTION("--codec", "codec", codec),
+      VPIPE_OUTPUT_OPTION("--preset", "preset", preset),
+      VPIPE_OUTPUT_OPTION("--crf", "crf", crf),
+      VPIPE_OUTPUT_OPTION("--bitrate", "bitrate", bitrate),
+      VPIPE_OUTPUT_OPTION("--gop", "gop", gop),
+      VPIPE_OUTPUT_OPTION("--codec-opt", "codec_options", codec_options),
+      VPIPE_OUTPUT_OPTION("--muxer-opt", "muxer_options", muxer_options),
+      VPIPE_OUTPUT_OPTION("--metadata", "metadata", metadata),
+      VPIPE_OUTPUT_OPTION("--size", "size", size),
+      VPIPE_OUTPUT_OPTION("--aspect", "aspect", aspect),
+      VPIPE_OUTPUT_OPTION("--pix-fmt", "pix_fmt", pix_fmt),
+      VPIPE_OUTPUT_OPTION("--frames", "frames", frames),
+      VPIPE_OUTPUT_OPTION("--faststart", "faststart", faststart),
+      VPIPE_OUTPUT_OPTION("--audio-codec", "audio_codec", audio_codec),
+      VPIPE_OUTPUT_OPTION("--audio-bitrate", "audio_bitrate", audio_bitrate),
+      VPIPE_OUTPUT_OPTION("--an", "no_audio", no_audio),
+  };
+#undef VPIPE_OUTPUT_OPTION
+  return table;
 }
 
 AVRational parse_rate(const std::string& text) {

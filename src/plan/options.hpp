@@ -108,9 +108,19 @@ struct RunOptions {
 // unknown keys.
 void apply_config_file(const std::string& path, RunOptions& options);
 
-// The run's options for one of its outputs: `run`'s, with the output options of `output` (its
-// file, container, chain, encoder and its settings, size, aspect, pixel format, -frames:v and
-// audio), and no other output. copy_output_options() copies just those.
+// The options that belong to one output (ffmpeg's output options: its file, container, chain,
+// encoder and its settings, size, aspect, pixel format, -frames:v, audio), each with its flag,
+// its config key and its field: one table for the command line's check of a later output's
+// flags, a config's `outputs:` items, and copy_output_options().
+struct OutputOption {
+  const char* flag;  // "--vf"
+  const char* key;   // "vf"
+  void (*copy)(RunOptions& to, const RunOptions& from);
+};
+const std::vector<OutputOption>& output_option_table();
+
+// The run's options for one of its outputs: `run`'s, with the output options of `output`, and no
+// other output. copy_output_options() copies just those.
 RunOptions for_output(const RunOptions& run, const RunOptions& output);
 void copy_output_options(RunOptions& to, const RunOptions& output);
 

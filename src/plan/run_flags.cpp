@@ -293,13 +293,6 @@ bool is_output_flag(const std::string& arg) {
   return arg == "-o" || arg == "--output";
 }
 
-// The flags that belong to one output (ffmpeg's output options); the others are the run's.
-const std::vector<std::string> kOutputFlags = {
-    "--output",  "--format",  "--vf",        "--codec",     "--preset",      "--crf",
-    "--bitrate", "--gop",     "--codec-opt", "--muxer-opt", "--metadata",    "--size",
-    "--aspect",  "--pix-fmt", "--frames",    "--faststart", "--audio-codec", "--audio-bitrate",
-    "--an"};
-
 }  // namespace
 
 OutputArgs split_outputs(const std::vector<std::string>& args) {
@@ -344,8 +337,9 @@ RunOptions output_options(const RunOptions& run, const std::vector<std::string>&
   parse_flags(app, flags, args, "options of an output");
   for (const CLI::Option* option : app.get_options()) {
     if (option->count() == 0) continue;
-    const bool own = std::any_of(kOutputFlags.begin(), kOutputFlags.end(),
-                                 [&](const std::string& name) { return option->check_name(name); });
+    const auto& table = output_option_table();
+    const bool own = std::any_of(table.begin(), table.end(),
+                                 [&](const OutputOption& o) { return option->check_name(o.flag); });
     if (!own) {
       fail(ExitCode::kUsage, option->get_name() +
                                  " applies to the whole run, not to one output: give it before "

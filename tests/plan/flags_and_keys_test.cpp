@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -197,6 +198,27 @@ TEST(FlagsAndKeysTest, EachFlagAndItsConfigKeyGiveTheSameOptions) {
     }
     EXPECT_EQ(text_of(from_flags), text_of(from_key)) << flag << " vs '" << example.yaml << "'";
     EXPECT_NE(text_of(from_flags), defaults) << flag << ": the example changes nothing";
+  }
+}
+
+// The table of an output's own options: each names a real flag and its config key, and copies
+// all its flag sets (a field left out of the table would be lost for every later output).
+TEST(FlagsAndKeysTest, TheOutputOptionTableNamesRealFlagsAndKeysAndCopiesWhatTheySet) {
+  CLI::App app;
+  RunFlags flags;
+  flags.add_to(&app);
+  ASSERT_GE(output_option_table().size(), 19u);
+  for (const OutputOption& option : output_option_table()) {
+    EXPECT_NE(app.get_option_no_throw(option.flag), nullptr) << option.flag;
+    const auto example = std::find_if(kExamples.begin(), kExamples.end(),
+                                      [&](const auto& e) { return e.first == option.flag; });
+    ASSERT_NE(example, kExamples.end()) << option.flag;
+    EXPECT_EQ(example->second.yaml.rfind(std::string(option.key) + ":", 0), 0u)
+        << option.flag << "'s key is " << option.key;
+    const RunOptions given = parse_run_args(example->second.flags);
+    RunOptions copied;
+    copy_output_options(copied, given);
+    EXPECT_EQ(text_of(copied), text_of(given)) << option.flag;
   }
 }
 
