@@ -231,6 +231,11 @@ bool autorotates(const RunOptions& options) {
 
 namespace {
 
+bool is_hls(const RunPlan& p) {
+  return p.encoder.format == "hls" ||
+         (p.encoder.format.empty() && p.encoder.output.ends_with(".m3u8"));
+}
+
 // The output side of the plan: where it goes, its container and encoder, audio and subtitles.
 void plan_output(RunPlan& plan, const RunOptions& options) {
   plan.null_output = options.output == "null" || options.output == "preview";
@@ -274,9 +279,7 @@ void plan_output(RunPlan& plan, const RunOptions& options) {
     plan.encoder.faststart = true;  // -movflags +faststart: a classic MP4, as --faststart
   }
   plan.encoder.pix_fmt = options.pix_fmt;
-  const bool hls = plan.encoder.format == "hls" ||
-                   (plan.encoder.format.empty() && options.output.ends_with(".m3u8"));
-  if (!plan.encoder.gop && hls) {
+  if (!plan.encoder.gop && is_hls(plan)) {
     // A keyframe at every segment boundary (-hls_time, 2 s by default): segments as long as
     // asked, not as long as the encoder's own keyframe interval.
     const auto it = options.muxer_options.find("hls_time");
@@ -380,11 +383,6 @@ void plan_more_outputs(RunPlan& plan, const RunOptions& options, const RunPlan& 
   const std::string shared = transform::FilterChain::shared_prefix(chains);
   cut_chain(plan, shared);
   for (RunPlan& output : plan.more_outputs) cut_chain(output, shared);
-}
-
-bool is_hls(const RunPlan& p) {
-  return p.encoder.format == "hls" ||
-         (p.encoder.format.empty() && p.encoder.output.ends_with(".m3u8"));
 }
 
 // --master-playlist, or ffmpeg's -master_pl_name given to one of several outputs (beside its

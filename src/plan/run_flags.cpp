@@ -298,7 +298,8 @@ bool is_output_flag(const std::string& arg) {
 OutputArgs split_outputs(const std::vector<std::string>& args) {
   OutputArgs split;
   std::vector<std::size_t> ends;  // just past each -o VALUE
-  for (std::size_t i = 0; i + 1 < args.size() && args.front() == "run"; ++i) {
+  const bool run = !args.empty() && args.front() == "run";
+  for (std::size_t i = 0; run && i + 1 < args.size(); ++i) {
     if (is_output_flag(args[i])) ends.push_back(i + 2), ++i;
   }
   if (ends.size() < 2) {

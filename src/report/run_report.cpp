@@ -66,10 +66,13 @@ ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
   for (std::size_t i = 0; i <= plan.more_outputs.size(); ++i) {
     const plan::RunPlan& out = i == 0 ? plan : plan.more_outputs[i - 1];
     ProgressSample::Output o{out.null_output ? "null" : out.encoder.output,
-                             control.output_frames[i].load(std::memory_order_relaxed), -1};
-    std::error_code ec;
-    const auto bytes = out.null_output ? 0 : std::filesystem::file_size(out.encoder.output, ec);
-    if (!out.null_output && !ec) o.bytes = static_cast<std::int64_t>(bytes);
+                             control.output_frames[i].load(std::memory_order_relaxed),
+                             p.output_bytes};  // the first output's, already read
+    if (i > 0) {
+      std::error_code ec;
+      const auto bytes = std::filesystem::file_size(out.encoder.output, ec);
+      o.bytes = ec ? -1 : static_cast<std::int64_t>(bytes);
+    }
     p.outputs.push_back(std::move(o));
   }
   for (const auto& b : control.latency_buckets)
