@@ -12,7 +12,7 @@
 #include <set>
 
 #include "common/error.hpp"
-#include "decode/decoder.hpp"
+#include "plan/option_table.hpp"
 
 extern "C" {
 #include <libavutil/parseutils.h>
@@ -25,176 +25,69 @@ namespace fs = std::filesystem;
 
 constexpr int kMaxWorkers = 64;
 
-template <typename T>
-T scalar(const YAML::Node& node, const std::string& key, const std::string& file) {
-  try {
-    return node.as<T>();
-  } catch (const YAML::Exception&) {
-    fail(ExitCode::kUsage,
-         "config '" + file + "': key '" + key + "' has a value of the wrong type");
-  }
-}
-
 std::string key_text(const YAML::Node& node, const std::string& file) {
   if (!node.IsScalar()) fail(ExitCode::kUsage, "config '" + file + "': a key is not a plain name");
   return node.Scalar();
 }
 
-std::string resolve_path(const std::string& value, const fs::path& base) {
-  if (value.empty() || value == "-" || value.find(':') != std::string::npos ||
-      decode::is_test_source(value)) {
-    return value;
+// `node` as one value of a `takes` option, as text; `from` names it in an error.
+std::vector<std::string> values_of(const YAML::Node& node, Takes takes, const OptionSource& from) {
+  const auto text = [&](const YAML::Node& n) {
+    if (!n.IsScalar()) from.wrong_value("", takes == Takes::kList ? "a list of values" : "a value");
+    return n.Scalar();
+  };
+  switch (takes) {
+    case Takes::kSwitch:
+      try {
+        return {node.as<bool>() ? "true" : "false"};
+      } catch (const YAML::Exception&) {
+        from.wrong_value("", "true or false");
+      }
+    case Takes::kValue:
+      return {text(node)};
+    case Takes::kList: {
+      if (!node.IsSequence()) return {text(node)};
+      std::vector<std::string> items;
+      for (const auto& item : node) items.push_back(text(item));
+      return items;
+    }
+    case Takes::kKeyValues: {
+      if (!node.IsMap())
+        fail(ExitCode::kUsage, "config '" + from.file + "': " + from.name + " must be a map");
+      std::vector<std::string> items;
+      for (const auto& kv : node)
+        items.push_back(key_text(kv.first, from.file) + "=" + text(kv.second));
+      return items;
+    }
   }
-  const fs::path p(value);
-  return p.is_absolute() ? value : (base / p).lexically_normal().string();
+  return {};
 }
 
-template <typename T>
-struct ValueOf {
-  using type = T;
-};
-template <typename T>
-struct ValueOf<std::optional<T>> {
-  using type = T;
-};
-
-}  // namespace
-
-namespace {
-
-using Handler = std::function<void(const YAML::Node&, const std::string&)>;
-
-// The keys of one output (an item of `outputs:`); the others are the run's.
-const std::set<std::string, std::less<>>& output_keys() {
-  static const std::set<std::string, std::less<>> keys = [] {
-    std::set<std::string, std::less<>> k;
-    for (const OutputOption& o : output_option_table()) k.insert(o.key);
-    return k;
-  }();
-  return keys;
-}
-
-// The table of config keys, each writing into `o` (one entry per key, beside the parser of its
-// value): long because there are forty keys, and clearer whole than split. The set of keys a
-// config may hold is exactly what is handled here.
-std::map<std::string, Handler> config_keys(RunOptions& o, const std::string& path,
-                                           const fs::path& base) {
-  // A plain value: the field's own type (or the type inside its optional).
-  const auto value = [&]<typename Field>(Field RunOptions::*field) -> Handler {
-    return [&o, field, &path](const YAML::Node& v, const std::string& key) {
-      o.*field = scalar<typename ValueOf<Field>::type>(v, key, path);
-    };
-  };
-  const auto string_map = [&](std::map<std::string, std::string> RunOptions::*field) -> Handler {
-    return [&o, field, &path](const YAML::Node& v, const std::string& key) {
-      if (!v.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': " + key + " must be a map");
-      for (const auto& opt : v)
-        (o.*field)[key_text(opt.first, path)] = scalar<std::string>(opt.second, key, path);
-    };
-  };
-  std::map<std::string, Handler> handlers = {
-      {"input",
-       [&](const YAML::Node& v, const std::string& key) {
-         o.input = resolve_path(scalar<std::string>(v, key, path), base);
-       }},
-      {"output", value(&RunOptions::output)},
-      {"tee", value(&RunOptions::tee)},
-      {"format", value(&RunOptions::format)},
-      {"vf", value(&RunOptions::vf)},
-      {"codec", value(&RunOptions::codec)},
-      {"preset", value(&RunOptions::preset)},
-      {"crf", value(&RunOptions::crf)},
-      {"bitrate",
-       [&](const YAML::Node& v, const std::string& key) {
-         o.bitrate = parse_bitrate(scalar<std::string>(v, key, path));
-       }},
-      {"gop", value(&RunOptions::gop)},
-      {"codec_options", string_map(&RunOptions::codec_options)},
-      {"muxer_options", string_map(&RunOptions::muxer_options)},
-      {"metadata", string_map(&RunOptions::metadata)},
-      {"size", value(&RunOptions::size)},
-      {"aspect", value(&RunOptions::aspect)},
-      {"frames", value(&RunOptions::frames)},
-      {"to",
-       [&](const YAML::Node& v, const std::string& key) {
-         o.end_s = parse_time(scalar<std::string>(v, key, path), "to");
-       }},
-      {"input_options", string_map(&RunOptions::input_options)},
-      {"workers", value(&RunOptions::workers)},
-      {"affinity", value(&RunOptions::affinity)},
-      {"window", value(&RunOptions::window)},
-      {"batch", value(&RunOptions::batch)},
-      {"max_restarts", value(&RunOptions::max_restarts)},
-      {"hang_timeout", value(&RunOptions::hang_timeout_s)},
-      {"drain_timeout", value(&RunOptions::drain_timeout_s)},
-      {"input_timeout", value(&RunOptions::input_timeout_s)},
-      {"latency_budget", value(&RunOptions::latency_budget_ms)},
-      {"overwrite", value(&RunOptions::overwrite)},
-      {"faststart", value(&RunOptions::faststart)},
-      {"no_audio", value(&RunOptions::no_audio)},
-      {"quiet", value(&RunOptions::quiet)},
-      {"realtime", value(&RunOptions::realtime)},
-      {"no_metadata", value(&RunOptions::no_metadata)},
-      {"autorotate", value(&RunOptions::autorotate)},
-      {"progress", value(&RunOptions::progress)},
-      {"progress_file", value(&RunOptions::progress_file)},
-      {"log_level", value(&RunOptions::log_level)},
-      {"log_file", value(&RunOptions::log_file)},
-      {"stats_json", value(&RunOptions::stats_json)},
-      {"metrics", value(&RunOptions::metrics)},
-      {"metrics_linger", value(&RunOptions::metrics_linger_s)},
-      {"metrics_textfile", value(&RunOptions::metrics_textfile)},
-      {"metrics_push", value(&RunOptions::metrics_push)},
-      {"master_playlist", value(&RunOptions::master_playlist)},
-      {"input_format", value(&RunOptions::input_format)},
-      {"live", value(&RunOptions::live)},
-      {"drop", value(&RunOptions::drop)},
-      {"pix_fmt", value(&RunOptions::pix_fmt)},
-      {"audio_codec", value(&RunOptions::audio_codec)},
-      {"audio_bitrate",
-       [&](const YAML::Node& v, const std::string& key) {
-         o.audio_bitrate = parse_bitrate(scalar<std::string>(v, key, path));
-       }},
-      {"map",
-       [&](const YAML::Node& v, const std::string& key) {
-         if (!v.IsSequence()) {
-           o.maps.push_back(scalar<std::string>(v, key, path));
-           return;
-         }
-         for (const auto& m : v) o.maps.push_back(scalar<std::string>(m, key, path));
-       }},
-      {"rate",
-       [&](const YAML::Node& v, const std::string& key) {
-         o.rate = parse_rate(scalar<std::string>(v, key, path));
-       }},
-      {"start",
-       [&](const YAML::Node& v, const std::string& key) {
-         o.start_s = parse_time(scalar<std::string>(v, key, path), "start");
-       }},
-      {"duration",
-       [&](const YAML::Node& v, const std::string& key) {
-         o.duration_s = parse_time(scalar<std::string>(v, key, path), "duration");
-       }},
-  };
-  return handlers;
-}
-
-// Applies a map of keys with `handlers`; `allowed`, when given, limits them (an output's).
-void apply_keys(const YAML::Node& map, const std::map<std::string, Handler>& handlers,
-                const std::string& path, const std::set<std::string, std::less<>>* allowed) {
+// Applies a map of config keys (run_option_table()'s) onto `o`; `one_output` limits them to an
+// output's own (an item of `outputs:`). `outputs` reads the outputs: key, where it may be given.
+void apply_keys(const YAML::Node& map, RunOptions& o, const std::string& path, bool one_output,
+                const std::function<void(const YAML::Node&)>& outputs) {
   std::set<std::string> seen;
   for (const auto& kv : map) {
     const std::string key = key_text(kv.first, path);
-    const auto handler = handlers.find(key);
-    if (handler == handlers.end())
+    if (!seen.insert(key).second)
+      fail(ExitCode::kUsage, "config '" + path + "': key '" + key + "' is given twice");
+    if (key == "outputs" && outputs) {
+      outputs(kv.second);
+      continue;
+    }
+    const auto& table = run_option_table();
+    const auto option = std::find_if(table.begin(), table.end(), [&](const RunOption& r) {
+      return r.key != nullptr && key == r.key;
+    });
+    if (option == table.end())
       fail(ExitCode::kUsage, "config '" + path + "': unknown key '" + key + "'");
-    if (allowed != nullptr && allowed->count(key) == 0) {
+    if (one_output && option->copy == nullptr) {
       fail(ExitCode::kUsage, "config '" + path + "': key '" + key +
                                  "' applies to the whole run, not to one of its outputs");
     }
-    if (!seen.insert(key).second)
-      fail(ExitCode::kUsage, "config '" + path + "': key '" + key + "' is given twice");
-    handler->second(kv.second, key);
+    const OptionSource from{key, path};
+    option->set(o, values_of(kv.second, option->takes, from), from);
   }
 }
 
@@ -212,23 +105,21 @@ void apply_config_file(const std::string& path, RunOptions& o) {
   }
   if (root.IsNull()) return;
   if (!root.IsMap()) fail(ExitCode::kUsage, "config '" + path + "': must be a map of settings");
-  const fs::path base = fs::absolute(path).parent_path();
-  std::map<std::string, Handler> handlers = config_keys(o, path, base);
   // outputs: a list of outputs, each a map of its own keys (output: and its options), from one
   // decode; the first is the run's output.
-  handlers["outputs"] = [&](const YAML::Node& v, const std::string& key) {
+  const auto outputs = [&](const YAML::Node& v) {
     if (!v.IsSequence() || v.size() == 0)
-      fail(ExitCode::kUsage, "config '" + path + "': " + key + " must be a list of outputs");
+      fail(ExitCode::kUsage, "config '" + path + "': outputs must be a list of outputs");
     if (root["output"])
       fail(ExitCode::kUsage, "config '" + path + "': give output or outputs, not both");
     o.more_outputs.clear();
     for (std::size_t i = 0; i < v.size(); ++i) {
       if (!v[i].IsMap() || !v[i]["output"]) {
         fail(ExitCode::kUsage,
-             "config '" + path + "': each of " + key + " is a map with an output: key");
+             "config '" + path + "': each of outputs is a map with an output: key");
       }
       RunOptions output;
-      apply_keys(v[i], config_keys(output, path, base), path, &output_keys());
+      apply_keys(v[i], output, path, /*one_output=*/true, nullptr);
       if (i == 0) {
         copy_output_options(o, output);
       } else {
@@ -236,7 +127,7 @@ void apply_config_file(const std::string& path, RunOptions& o) {
       }
     }
   };
-  apply_keys(root, handlers, path, nullptr);
+  apply_keys(root, o, path, /*one_output=*/false, outputs);
 }
 
 RunOptions for_output(const RunOptions& run, const RunOptions& output) {
@@ -248,37 +139,9 @@ RunOptions for_output(const RunOptions& run, const RunOptions& output) {
 }
 
 void copy_output_options(RunOptions& o, const RunOptions& output) {
-  for (const OutputOption& option : output_option_table()) option.copy(o, output);
-}
-
-const std::vector<OutputOption>& output_option_table() {
-#define VPIPE_OUTPUT_OPTION(flag, key, field)                                        \
-  OutputOption {                                                                     \
-    flag, key, [](RunOptions& to, const RunOptions& from) { to.field = from.field; } \
+  for (const RunOption& option : run_option_table()) {
+    if (option.copy != nullptr) option.copy(o, output);
   }
-  static const std::vector<OutputOption> table = {
-      VPIPE_OUTPUT_OPTION("--output", "output", output),
-      VPIPE_OUTPUT_OPTION("--format", "format", format),
-      VPIPE_OUTPUT_OPTION("--vf", "vf", vf),
-      VPIPE_OUTPUT_OPTION("--codec", "codec", codec),
-      VPIPE_OUTPUT_OPTION("--preset", "preset", preset),
-      VPIPE_OUTPUT_OPTION("--crf", "crf", crf),
-      VPIPE_OUTPUT_OPTION("--bitrate", "bitrate", bitrate),
-      VPIPE_OUTPUT_OPTION("--gop", "gop", gop),
-      VPIPE_OUTPUT_OPTION("--codec-opt", "codec_options", codec_options),
-      VPIPE_OUTPUT_OPTION("--muxer-opt", "muxer_options", muxer_options),
-      VPIPE_OUTPUT_OPTION("--metadata", "metadata", metadata),
-      VPIPE_OUTPUT_OPTION("--size", "size", size),
-      VPIPE_OUTPUT_OPTION("--aspect", "aspect", aspect),
-      VPIPE_OUTPUT_OPTION("--pix-fmt", "pix_fmt", pix_fmt),
-      VPIPE_OUTPUT_OPTION("--frames", "frames", frames),
-      VPIPE_OUTPUT_OPTION("--faststart", "faststart", faststart),
-      VPIPE_OUTPUT_OPTION("--audio-codec", "audio_codec", audio_codec),
-      VPIPE_OUTPUT_OPTION("--audio-bitrate", "audio_bitrate", audio_bitrate),
-      VPIPE_OUTPUT_OPTION("--an", "no_audio", no_audio),
-  };
-#undef VPIPE_OUTPUT_OPTION
-  return table;
 }
 
 AVRational parse_rate(const std::string& text) {

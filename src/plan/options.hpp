@@ -11,6 +11,11 @@ extern "C" {
 #include <libavutil/rational.h>
 }
 
+// Two rationals as written (30/1 is not 60/2), for the options' comparison below.
+inline bool operator==(const AVRational& a, const AVRational& b) {
+  return a.num == b.num && a.den == b.den;
+}
+
 namespace vpipe::plan {
 
 // One segment of a segment-parallel job (`vpipe segments run`), in the input video stream's time
@@ -26,6 +31,7 @@ struct PtsRange {
   std::int64_t end = 0;
   std::int64_t origin = 0;
   std::int64_t seq_base = 0;
+  bool operator==(const PtsRange&) const = default;
 };
 
 struct RunOptions {
@@ -96,10 +102,13 @@ struct RunOptions {
   std::string metrics_textfile;  // node_exporter textfile written at the end; empty: none
   std::string metrics_push;      // Pushgateway URL pushed to at the end; empty: none
   // -o given more than once: the outputs after the first, each with this run's options but its
-  // own output options (output_option_names()), from one decode.
+  // own output options (see for_output()), from one decode.
   std::vector<RunOptions> more_outputs;
   // A master playlist listing every output, each an HLS playlist (an ABR ladder); empty: none.
   std::string master_playlist;
+
+  // Every field the same: the same run (a flag and its config key give the same options).
+  bool operator==(const RunOptions&) const = default;
 };
 
 // Applies a YAML config file onto `options`. A relative input path is taken relative to the
@@ -108,19 +117,9 @@ struct RunOptions {
 // unknown keys.
 void apply_config_file(const std::string& path, RunOptions& options);
 
-// The options that belong to one output (ffmpeg's output options: its file, container, chain,
-// encoder and its settings, size, aspect, pixel format, -frames:v, audio), each with its flag,
-// its config key and its field: one table for the command line's check of a later output's
-// flags, a config's `outputs:` items, and copy_output_options().
-struct OutputOption {
-  const char* flag;  // "--vf"
-  const char* key;   // "vf"
-  void (*copy)(RunOptions& to, const RunOptions& from);
-};
-const std::vector<OutputOption>& output_option_table();
-
-// The run's options for one of its outputs: `run`'s, with the output options of `output`, and no
-// other output. copy_output_options() copies just those.
+// The run's options for one of its outputs: `run`'s, with the output options of `output` (the
+// options of run_option_table() that belong to one output), and no other output.
+// copy_output_options() copies just those.
 RunOptions for_output(const RunOptions& run, const RunOptions& output);
 void copy_output_options(RunOptions& to, const RunOptions& output);
 

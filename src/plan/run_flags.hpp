@@ -4,90 +4,37 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <deque>
 #include <string>
 #include <vector>
 
+#include "plan/option_table.hpp"
 #include "plan/options.hpp"
 
 namespace vpipe::plan {
 
 class RunFlags {
  public:
-  // Adds every run flag to `app`.
+  // Adds every run flag (run_option_table(), and --config) to `app`.
   void add_to(CLI::App* app);
   // The options the parsed flags give: the config file (--config, or configs/default.yaml when
   // no -i is given and `default_config` is set), then every flag given. Throws vpipe::Error.
   [[nodiscard]] plan::RunOptions options(bool default_config = true) const;
-  // Whether the user gave `name` (e.g. "--ss").
-  [[nodiscard]] bool given(const std::string& name) const;
+  // The options given on the command line, in the table's order.
+  [[nodiscard]] std::vector<const RunOption*> given() const;
 
  private:
-  CLI::App* app_ = nullptr;
-  plan::RunOptions cli;
-  std::string config;
-  std::string bitrate;
-  std::vector<std::string> codec_opts;
-  std::vector<std::string> muxer_opts;
-  std::vector<std::string> metadata;
-  std::string to_text;
-  std::vector<std::string> input_opts;
-  std::string start_text, duration_text;
-  std::string rate_text;
-  int map_metadata = 0;
-  bool no_autorotate = false;
-  std::string audio_bitrate;
-  CLI::Option* opt_config = nullptr;
-  CLI::Option* opt_input = nullptr;
-  CLI::Option* opt_input_format = nullptr;
-  CLI::Option* opt_map = nullptr;
-  CLI::Option* opt_input_timeout = nullptr;
-  CLI::Option* opt_ss = nullptr;
-  CLI::Option* opt_r = nullptr;
-  CLI::Option* opt_t = nullptr;
-  CLI::Option* opt_to = nullptr;
-  CLI::Option* opt_frames = nullptr;
-  CLI::Option* opt_size = nullptr;
-  CLI::Option* opt_aspect = nullptr;
-  CLI::Option* opt_no_overwrite = nullptr;
-  CLI::Option* opt_output = nullptr;
-  CLI::Option* opt_tee = nullptr;
-  CLI::Option* opt_format = nullptr;
-  CLI::Option* opt_vf = nullptr;
-  CLI::Option* opt_codec = nullptr;
-  CLI::Option* opt_preset = nullptr;
-  CLI::Option* opt_crf = nullptr;
-  CLI::Option* opt_bitrate = nullptr;
-  CLI::Option* opt_gop = nullptr;
-  CLI::Option* opt_pix_fmt = nullptr;
-  CLI::Option* opt_map_metadata = nullptr;
-  CLI::Option* opt_no_autorotate = nullptr;
-  CLI::Option* opt_workers = nullptr;
-  CLI::Option* opt_affinity = nullptr;
-  CLI::Option* opt_window = nullptr;
-  CLI::Option* opt_batch = nullptr;
-  CLI::Option* opt_realtime = nullptr;
-  CLI::Option* opt_live = nullptr;
-  CLI::Option* opt_budget = nullptr;
-  CLI::Option* opt_drop = nullptr;
-  CLI::Option* opt_audio_codec = nullptr;
-  CLI::Option* opt_audio_bitrate = nullptr;
-  CLI::Option* opt_an = nullptr;
-  CLI::Option* opt_restarts = nullptr;
-  CLI::Option* opt_hang = nullptr;
-  CLI::Option* opt_drain = nullptr;
-  CLI::Option* opt_y = nullptr;
-  CLI::Option* opt_faststart = nullptr;
-  CLI::Option* opt_quiet = nullptr;
-  CLI::Option* opt_progress = nullptr;
-  CLI::Option* opt_progress_file = nullptr;
-  CLI::Option* opt_level = nullptr;
-  CLI::Option* opt_log_file = nullptr;
-  CLI::Option* opt_stats = nullptr;
-  CLI::Option* opt_metrics = nullptr;
-  CLI::Option* opt_metrics_linger = nullptr;
-  CLI::Option* opt_metrics_textfile = nullptr;
-  CLI::Option* opt_metrics_push = nullptr;
-  CLI::Option* opt_master = nullptr;
+  [[nodiscard]] bool input_given() const;
+  // One table entry's flag and what it was given (a switch: nothing; count() says).
+  struct Flag {
+    const RunOption* option = nullptr;
+    CLI::Option* cli = nullptr;
+    std::string value;
+    std::vector<std::string> values;
+  };
+  std::deque<Flag> flags_;  // a deque: CLI11 keeps the addresses of their values
+  std::string config_;
+  CLI::Option* opt_config_ = nullptr;
 };
 
 }  // namespace vpipe::plan

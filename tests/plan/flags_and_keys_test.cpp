@@ -9,11 +9,11 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "common/error.hpp"
+#include "plan/option_table.hpp"
 #include "plan/options.hpp"
 #include "plan/run_flags.hpp"
 
@@ -94,54 +94,6 @@ const std::vector<std::pair<std::string, Example>> kExamples = {
 const std::set<std::string> kCommandLineOnly = {"--help", "--config", "--dry-run",
                                                 "--no-overwrite"};
 
-// Every field of RunOptions, as text: two options are the same when their texts are.
-std::string text_of(const RunOptions& o) {
-  std::ostringstream s;
-  const auto opt = [&](const auto& v) {
-    if (v) {
-      s << *v;
-    } else {
-      s << "unset";
-    }
-    s << '|';
-  };
-  s << o.input << '|' << o.input_format << '|';
-  for (const auto& m : o.maps) s << m << ',';
-  for (const auto& [k, v] : o.input_options) s << k << '=' << v << ',';
-  s << '|' << o.input_timeout_s << '|' << o.live << '|' << o.realtime << '|' << o.latency_budget_ms
-    << '|' << o.drop << '|';
-  opt(o.start_s);
-  opt(o.duration_s);
-  opt(o.end_s);
-  opt(o.frames);
-  s << o.size << '|' << o.aspect << '|';
-  for (const auto& [k, v] : o.muxer_options) s << k << '=' << v << ',';
-  for (const auto& [k, v] : o.metadata) s << k << '=' << v << ',';
-  if (o.rate) {
-    s << o.rate->num << '/' << o.rate->den << '|';
-  } else {
-    s << "unset|";
-  }
-  s << o.output << '|' << o.tee << '|' << o.format << '|' << o.vf << '|' << o.codec << '|'
-    << o.preset << '|';
-  opt(o.crf);
-  opt(o.bitrate);
-  opt(o.gop);
-  for (const auto& [k, v] : o.codec_options) s << k << '=' << v << ',';
-  s << '|' << o.workers << '|' << o.affinity << '|' << o.window << '|' << o.batch << '|'
-    << o.max_restarts << '|' << o.hang_timeout_s << '|' << o.drain_timeout_s << '|' << o.no_audio
-    << '|' << o.audio_codec << '|';
-  opt(o.audio_bitrate);
-  s << o.no_metadata << '|';
-  opt(o.autorotate);
-  s << o.pix_fmt << '|' << o.overwrite << '|' << o.faststart << '|' << o.quiet << '|' << o.progress
-    << '|' << o.progress_file << '|' << o.log_level << '|' << o.log_file << '|' << o.stats_json
-    << '|' << o.metrics << '|' << o.metrics_linger_s << '|' << o.metrics_textfile << '|'
-    << o.metrics_push << '|' << o.master_playlist << '|';
-  for (const RunOptions& more : o.more_outputs) s << '[' << text_of(more) << ']';
-  return s.str();
-}
-
 // The options a config file of `text` gives: read alone, or (`as_run`) as `vpipe run --config`
 // reads it.
 RunOptions from_yaml(const std::string& text, bool as_run = false) {
@@ -185,7 +137,6 @@ TEST(FlagsAndKeysTest, EveryRunFlagHasAConfigKeyAndAnExample) {
 }
 
 TEST(FlagsAndKeysTest, EachFlagAndItsConfigKeyGiveTheSameOptions) {
-  const std::string defaults = text_of(RunOptions{});
   for (const auto& [flag, example] : kExamples) {
     RunOptions from_flags;
     RunOptions from_key;
@@ -196,30 +147,43 @@ TEST(FlagsAndKeysTest, EachFlagAndItsConfigKeyGiveTheSameOptions) {
       ADD_FAILURE() << flag << ": " << e.what();
       continue;
     }
-    EXPECT_EQ(text_of(from_flags), text_of(from_key)) << flag << " vs '" << example.yaml << "'";
-    EXPECT_NE(text_of(from_flags), defaults) << flag << ": the example changes nothing";
+    EXPECT_TRUE(from_flags == from_key) << flag << " vs '" << example.yaml << "'";
+    EXPECT_FALSE(from_flags == RunOptions{}) << flag << ": the example changes nothing";
   }
 }
 
-// The table of an output's own options: each names a real flag and its config key, and copies
-// all its flag sets (a field left out of the table would be lost for every later output).
-TEST(FlagsAndKeysTest, TheOutputOptionTableNamesRealFlagsAndKeysAndCopiesWhatTheySet) {
-  CLI::App app;
-  RunFlags flags;
-  flags.add_to(&app);
-  ASSERT_GE(output_option_table().size(), 19u);
-  for (const OutputOption& option : output_option_table()) {
-    EXPECT_NE(app.get_option_no_throw(option.flag), nullptr) << option.flag;
+// The table of every run option: each key is an example's, and an output's own option copies just
+// the field its flag sets (a field left out would be lost for every later output), while a
+// run-wide option copies nothing.
+TEST(FlagsAndKeysTest, TheOptionTableNamesEachKeyOnceAndCopiesWhatAnOutputsFlagSets) {
+  std::set<std::string> keys;
+  int per_output = 0;
+  for (const RunOption& option : run_option_table()) {
+    SCOPED_TRACE(option.long_flag());
     const auto example = std::find_if(kExamples.begin(), kExamples.end(),
-                                      [&](const auto& e) { return e.first == option.flag; });
-    ASSERT_NE(example, kExamples.end()) << option.flag;
+                                      [&](const auto& e) { return e.first == option.long_flag(); });
+    if (option.key == nullptr) {
+      EXPECT_TRUE(kCommandLineOnly.contains(option.long_flag()));
+      continue;
+    }
+    EXPECT_TRUE(keys.insert(option.key).second) << option.key << " is given to two options";
+    ASSERT_NE(example, kExamples.end());
     EXPECT_EQ(example->second.yaml.rfind(std::string(option.key) + ":", 0), 0u)
-        << option.flag << "'s key is " << option.key;
+        << "the key is " << option.key;
     const RunOptions given = parse_run_args(example->second.flags);
     RunOptions copied;
     copy_output_options(copied, given);
-    EXPECT_EQ(text_of(copied), text_of(given)) << option.flag;
+    if (option.copy != nullptr) {
+      ++per_output;
+      EXPECT_TRUE(copied == given);
+      RunOptions own;  // the entry's own copy alone: it copies the field its flag sets
+      option.copy(own, given);
+      EXPECT_TRUE(own == given) << "the flag sets a field its entry does not copy";
+    } else {
+      EXPECT_TRUE(copied == RunOptions{}) << "a run-wide option reached an output";
+    }
   }
+  EXPECT_GE(per_output, 19);
 }
 
 // Several outputs: ffmpeg's order on the command line (each output's options before it), and a
@@ -238,7 +202,7 @@ TEST(FlagsAndKeysTest, SeveralOutputsFromFlagsAndFromAnOutputsListAreTheSame) {
       "input: /abs/in.mkv\noverwrite: true\nworkers: 2\noutputs:\n  - {output: a.mkv, vf: "
       "gray}\n  - {output: b.mkv, codec: ffv1, size: hd720}",
       /*as_run=*/true);
-  EXPECT_EQ(text_of(from_flags), text_of(from_key));
+  EXPECT_TRUE(from_flags == from_key);
   ASSERT_EQ(from_key.more_outputs.size(), 1u);
   const RunOptions& b = from_key.more_outputs[0];
   EXPECT_EQ(b.output, "b.mkv");
@@ -250,6 +214,41 @@ TEST(FlagsAndKeysTest, SeveralOutputsFromFlagsAndFromAnOutputsListAreTheSame) {
   // A run-wide key in an output, and a run-wide flag between two outputs, are refused.
   EXPECT_THROW(from_yaml("outputs:\n  - {output: a.mkv, workers: 2}"), Error);
   EXPECT_THROW(output_options(from_flags, {"-w", "2", "-o", "c.mkv"}), Error);
+}
+
+// A value that does not parse is refused in one line naming the flag, or the config's key.
+TEST(FlagsAndKeysTest, AValueThatDoesNotParseNamesItsFlagOrKey) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> flags = {
+      {{"-w", "abc"}, "--workers 'abc' is not a whole number"},
+      {{"-w", "0"}, "--workers 0 must be at least 1"},
+      {{"--crf", "2.5"}, "--crf '2.5' is not a whole number"},
+      {{"--latency-budget", "fast"}, "--latency-budget 'fast' is not a number"},
+      {{"--map-metadata", "3"}, "--map-metadata '3' is not -1"},
+      {{"--ss", "xyz"}, "--ss 'xyz' is not a time"},
+      {{"--codec-opt", "tune"}, "--codec-opt 'tune' must be key=value"},
+  };
+  for (const auto& [args, message] : flags) {
+    try {
+      (void)parse_run_args(args);
+      ADD_FAILURE() << args[0] << " " << args[1] << " was taken";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::kUsage);
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+  }
+  for (const std::string yaml : {"batch: many", "realtime: sometimes", "map: {a: b}"}) {
+    try {
+      (void)from_yaml(yaml);
+      ADD_FAILURE() << yaml << " was taken";
+    } catch (const Error& e) {
+      const std::string key = yaml.substr(0, yaml.find(':'));
+      EXPECT_NE(std::string(e.what()).find("key '" + key + "' has a value of the wrong type"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  // YAML reads an unquoted on/off as a boolean; the option takes the word as written.
+  EXPECT_EQ(from_yaml("live: on").live, "on");
 }
 
 }  // namespace
