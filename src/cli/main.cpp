@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -140,6 +141,59 @@ void add_bench_command(CLI::App& app, vpipe::cli::BenchOptions& bench_options) {
                     "Write a PNG of fps and efficiency vs workers (needs gnuplot)");
 }
 
+// Parses `args` (ffmpeg's spellings translated, later outputs cut off) into `app`: the
+// exit code when it already says how the program ends (--help, --version, a usage error).
+std::optional<int> parse_command_line(CLI::App& app, const std::vector<std::string>& args) {
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "vpipe: error: %s (see vpipe --help)\n", e.what());
+    return static_cast<int>(ExitCode::kUsage);
+  }
+  return std::nullopt;
+}
+
+// `vpipe run` (or `vpipe segments` with its plan): the options, checked, then the run; every
+// error as one line and its exit code.
+int run_pipeline(const vpipe::plan::RunFlags& run_flags, const vpipe::plan::OutputArgs& outputs,
+                 vpipe::cli::SegmentsCommand& segments, const std::vector<std::string>& args) {
+  try {
+    if (segments.selected()) {
+      if (!outputs.more.empty())
+        vpipe::fail(ExitCode::kUsage, "segment mode: several outputs are not supported yet");
+      return segments.run(args);
+    }
+    RunOptions options = run_flags.options();
+    for (const auto& more : outputs.more)
+      options.more_outputs.push_back(vpipe::plan::output_options(options, more));
+    vpipe::plan::validate(options);
+    for (const RunOptions& more : options.more_outputs) vpipe::plan::validate(more);
+    vpipe::init_logging("vpipe", options.log_level, options.log_file);
+    if (segments.one_shot()) return segments.run_one_shot(options, args);
+    return vpipe::supervisor::run(options);
+  } catch (const vpipe::Error& e) {
+    if (e.what()[0] == '\0') return static_cast<int>(e.code());  // a stage said it already
+    // A stop request is not an error: its line says what happened.
+    std::fprintf(stderr,
+                 e.code() == vpipe::ExitCode::kStopped ? "vpipe: %s\n" : "vpipe: error: %s\n",
+                 e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "vpipe: error: %s\n", vpipe::out_of_memory_text("vpipe").c_str());
+    return static_cast<int>(ExitCode::kRunFailed);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vpipe: error: %s\n", e.what());
+    return static_cast<int>(ExitCode::kRunFailed);
+  }
+}
+
 // The first code of vpipe's to run: before the shared libraries' initialisers, and so tens of
 // milliseconds before main (common/signals.hpp).
 void block_stop_signals_first(int /*argc*/, char** /*argv*/, char** envp) {
@@ -199,19 +253,7 @@ int main(int argc, char** argv) {
   // -o given more than once: each later output's options are parsed on their own.
   const vpipe::plan::OutputArgs outputs = vpipe::plan::split_outputs(args);
   args = outputs.run;
-  std::vector<std::string> reversed(args.rbegin(), args.rend());
-  try {
-    app.parse(reversed);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "vpipe: error: %s (see vpipe --help)\n", e.what());
-    return static_cast<int>(ExitCode::kUsage);
-  }
+  if (const std::optional<int> code = parse_command_line(app, args)) return *code;
 
   // Only `vpipe run` takes stop signals blocked (the supervisor answers them); the other
   // commands handle them, or die by them, as usual.
@@ -229,32 +271,5 @@ int main(int argc, char** argv) {
     return vpipe::cli::run_bench(bench_options);
   }
 
-  try {
-    if (segments.selected()) {
-      if (!outputs.more.empty())
-        vpipe::fail(ExitCode::kUsage, "segment mode: several outputs are not supported yet");
-      return segments.run(args);
-    }
-    RunOptions options = run_flags.options();
-    for (const auto& more : outputs.more)
-      options.more_outputs.push_back(vpipe::plan::output_options(options, more));
-    vpipe::plan::validate(options);
-    for (const RunOptions& more : options.more_outputs) vpipe::plan::validate(more);
-    vpipe::init_logging("vpipe", options.log_level, options.log_file);
-    if (segments.one_shot()) return segments.run_one_shot(options, args);
-    return vpipe::supervisor::run(options);
-  } catch (const vpipe::Error& e) {
-    if (e.what()[0] == '\0') return static_cast<int>(e.code());  // a stage said it already
-    // A stop request is not an error: its line says what happened.
-    std::fprintf(stderr,
-                 e.code() == vpipe::ExitCode::kStopped ? "vpipe: %s\n" : "vpipe: error: %s\n",
-                 e.what());
-    return static_cast<int>(e.code());
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "vpipe: error: %s\n", vpipe::out_of_memory_text("vpipe").c_str());
-    return static_cast<int>(ExitCode::kRunFailed);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "vpipe: error: %s\n", e.what());
-    return static_cast<int>(ExitCode::kRunFailed);
-  }
+  return run_pipeline(run_flags, outputs, segments, args);
 }

@@ -85,8 +85,10 @@ ClientMetric histogram(const std::vector<std::uint64_t>& buckets, double sum_s,
 
 }  // namespace
 
-std::vector<MetricFamily> metric_families(const ProgressSample& s) {
-  Families f;
+namespace {
+
+// The run as a whole: what it is, how far it got, its outputs.
+void add_run_families(Families& f, const ProgressSample& s) {
   const auto G = MetricType::Gauge;
   const auto C = MetricType::Counter;
   f.one("build_info", "vpipe's version and the libraries it runs on (always 1).", G, 1,
@@ -133,6 +135,12 @@ std::vector<MetricFamily> metric_families(const ProgressSample& s) {
       }
     }
   }
+}
+
+// The frames' way through the pipeline: drops, restarts, latency, what is in flight and queued.
+void add_flow_families(Families& f, const ProgressSample& s) {
+  const auto G = MetricType::Gauge;
+  const auto C = MetricType::Counter;
   MetricFamily& drops = f.add("drops_total", "Frames dropped, by stage and reason (live mode).", C);
   for (const auto& st : s.stages) {
     drops.metric.push_back(Families::metric(C, static_cast<double>(st.drops_late),
@@ -166,6 +174,12 @@ std::vector<MetricFamily> metric_families(const ProgressSample& s) {
   MetricFamily& high = f.add("ring_high_water", "Most frames ever queued in a ring.", G);
   high.metric.push_back(Families::metric(G, s.decoded_high_water, {{"ring", "decoded"}}));
   high.metric.push_back(Families::metric(G, s.filtered_high_water, {{"ring", "filtered"}}));
+}
+
+// Each stage's counters, labelled by stage.
+void add_stage_families(Families& f, const ProgressSample& s) {
+  const auto G = MetricType::Gauge;
+  const auto C = MetricType::Counter;
   const auto per_stage = [&](const std::string& name, const std::string& help, MetricType type,
                              auto value) {
     MetricFamily& family = f.add("stage_" + name, help, type);
@@ -192,6 +206,15 @@ std::vector<MetricFamily> metric_families(const ProgressSample& s) {
             [](const StageSample& st) { return st.cpu_s; });
   per_stage("resident_bytes", "Resident memory of a stage's process now (0 once it has ended).", G,
             [](const StageSample& st) { return st.rss_kib * 1024.0; });
+}
+
+}  // namespace
+
+std::vector<MetricFamily> metric_families(const ProgressSample& s) {
+  Families f;
+  add_run_families(f, s);
+  add_flow_families(f, s);
+  add_stage_families(f, s);
   return f.take();
 }
 

@@ -388,8 +388,10 @@ std::vector<SegmentState> segment_states(const std::string& workdir, const Manif
   return states;
 }
 
-int run_segment(const std::string& workdir, const std::string& index_text, bool quiet) {
-  std::string text = index_text;
+namespace {
+
+// The segment `text` names ("env": the array task's index from Slurm or Kubernetes).
+int segment_index(std::string text, const Manifest& m) {
   if (text == "env") {
     const char* slurm = std::getenv("SLURM_ARRAY_TASK_ID");
     const char* k8s = std::getenv("JOB_COMPLETION_INDEX");
@@ -398,7 +400,6 @@ int run_segment(const std::string& workdir, const std::string& index_text, bool 
       fail(ExitCode::kUsage,
            "--index env: neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set");
   }
-  const Manifest m = load_checked(workdir);
   int k = -1;
   try {
     std::size_t used = 0;
@@ -409,19 +410,13 @@ int run_segment(const std::string& workdir, const std::string& index_text, bool 
   if (k < 0 || k >= static_cast<int>(m.segments.size()))
     fail(ExitCode::kUsage, "--index '" + text + "': the plan has segments 0-" +
                                std::to_string(m.segments.size() - 1));
-  const Segment& seg = m.segments[static_cast<std::size_t>(k)];
-  if (segment_states(workdir, m)[static_cast<std::size_t>(k)].state == State::kDone) {
-    if (!quiet) std::printf("segment %d already done\n", k);
-    return 0;
-  }
-  // Whatever an earlier attempt left (killed, requeued) goes.
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(workdir + "/segments", ec)) {
-    if (is_part_of(e.path().filename().string(), k)) fs::remove(e.path(), ec);
-  }
-  const std::string part = workdir + "/segments/" + segment_name(k) + ".nut." + host_name() + "-" +
-                           std::to_string(getpid()) + ".part";
+  return k;
+}
 
+// The options of one segment's run: the job's, into the NUT file `part`, with the segment's
+// frames and nothing the job reports itself.
+plan::RunOptions segment_options(const Manifest& m, const Segment& seg, const std::string& part,
+                                 bool quiet) {
   plan::RunOptions options = job_options(m);
   // A rotated input is turned in the segments exactly when one run into the final output would
   // turn it (decided before the output becomes a NUT part): the join then writes, or leaves out,
@@ -459,6 +454,27 @@ int run_segment(const std::string& workdir, const std::string& index_text, bool 
   options.dry_run = false;
   options.quiet = quiet || options.quiet;
   if (quiet) options.progress = "none";
+  return options;
+}
+
+}  // namespace
+
+int run_segment(const std::string& workdir, const std::string& index_text, bool quiet) {
+  const Manifest m = load_checked(workdir);
+  const int k = segment_index(index_text, m);
+  const Segment& seg = m.segments[static_cast<std::size_t>(k)];
+  if (segment_states(workdir, m)[static_cast<std::size_t>(k)].state == State::kDone) {
+    if (!quiet) std::printf("segment %d already done\n", k);
+    return 0;
+  }
+  // Whatever an earlier attempt left (killed, requeued) goes.
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(workdir + "/segments", ec)) {
+    if (is_part_of(e.path().filename().string(), k)) fs::remove(e.path(), ec);
+  }
+  const std::string part = workdir + "/segments/" + segment_name(k) + ".nut." + host_name() + "-" +
+                           std::to_string(getpid()) + ".part";
+  const plan::RunOptions options = segment_options(m, seg, part, quiet);
 
   const auto began = std::chrono::steady_clock::now();
   const int code = supervisor::run(options);
@@ -532,9 +548,10 @@ int print_status(const std::string& workdir, bool missing, bool as_json) {
   return 0;
 }
 
-void join(const std::string& workdir, bool quiet) {
-  const Manifest m = load_checked(workdir);
-  const std::vector<SegmentState> states = segment_states(workdir, m);
+namespace {
+
+// Fails unless every segment is done, naming those missing or invalid.
+void require_all_done(const std::string& workdir, const std::vector<SegmentState>& states) {
   std::vector<int> missing, invalid;
   for (std::size_t i = 0; i < states.size(); ++i) {
     if (states[i].state == State::kInvalid)
@@ -542,31 +559,37 @@ void join(const std::string& workdir, bool quiet) {
     else if (states[i].state != State::kDone)
       missing.push_back(static_cast<int>(i));
   }
-  if (!missing.empty() || !invalid.empty()) {
-    std::string what;
-    if (!missing.empty()) what += "segments " + format_indices(missing) + " missing";
-    if (!invalid.empty())
-      what += std::string(what.empty() ? "" : ", ") + "segments " + format_indices(invalid) +
-              " invalid (" + states[static_cast<std::size_t>(invalid.front())].why + ")";
-    fail(ExitCode::kRunFailed, "join: " + what + " (run `vpipe segments submit --workdir " +
-                                   workdir + " --resume` to encode them again)");
-  }
-  plan::RunOptions options = job_options(m);
-  av::route_logs_to_spdlog(/*quiet=*/true);
-  const plan::RunPlan plan = plan::make_plan(options, affinity::read_topology());
-  // The encoder's time base, as one run over the whole range would have used.
-  const AVRational out_tb = plan.stream_params().time_base;
-  // Every segment's packets, in decode order, with their pts; the codec headers must agree.
-  std::vector<std::vector<std::int64_t>> pts(m.segments.size());
-  std::vector<std::int64_t> shifts(m.segments.size(), 0);
+  if (missing.empty() && invalid.empty()) return;
+  std::string what;
+  if (!missing.empty()) what += "segments " + format_indices(missing) + " missing";
+  if (!invalid.empty())
+    what += std::string(what.empty() ? "" : ", ") + "segments " + format_indices(invalid) +
+            " invalid (" + states[static_cast<std::size_t>(invalid.front())].why + ")";
+  fail(ExitCode::kRunFailed, "join: " + what + " (run `vpipe segments submit --workdir " + workdir +
+                                 " --resume` to encode them again)");
+}
+
+// The segments on the output's timeline (its time base `out_tb`): each one's packets' pts in
+// decode order, and the shift that puts its first frame where the plan begins it.
+struct Timeline {
+  std::vector<std::vector<std::int64_t>> pts;
+  std::vector<std::int64_t> shifts;
+  AVRational tb{1, 1};  // the segments' own time base
+};
+
+// Reads every segment's timestamps; their codec headers must agree.
+Timeline read_timeline(const std::string& workdir, const Manifest& m, AVRational out_tb) {
+  Timeline t;
+  t.pts.resize(m.segments.size());
+  t.shifts.assign(m.segments.size(), 0);
   std::string extradata;
-  AVRational tb{1, 1};
   for (const Segment& s : m.segments) {
-    const SegmentFile f = read_segment(media_path(workdir, s.index), &pts[s.index]);
+    const auto index = static_cast<std::size_t>(s.index);
+    const SegmentFile f = read_segment(media_path(workdir, s.index), &t.pts[index]);
     if (s.index == 0) {
       extradata = f.extradata_sha256;
-      tb = f.time_base;
-    } else if (f.extradata_sha256 != extradata || av_cmp_q(f.time_base, tb) != 0) {
+      t.tb = f.time_base;
+    } else if (f.extradata_sha256 != extradata || av_cmp_q(f.time_base, t.tb) != 0) {
       fail(ExitCode::kRunFailed, "join: segment " + std::to_string(s.index) +
                                      " was encoded with other codec headers than segment 0: "
                                      "plan and encode again");
@@ -575,20 +598,26 @@ void join(const std::string& workdir, bool quiet) {
     // timestamps by a constant (NUT keeps decode timestamps non-negative, so a B-frame encoder's
     // delay shifts them); the plan's begin puts them back exactly.
     const std::int64_t want = av_rescale_q(s.begin_pts - m.origin_pts, m.time_base, out_tb);
-    const std::int64_t shift = want - av_rescale_q(f.first_pts, tb, out_tb);
+    const std::int64_t shift = want - av_rescale_q(f.first_pts, t.tb, out_tb);
     const double shift_s = static_cast<double>(-shift) * av_q2d(out_tb);
     if (shift_s < -0.001 || shift_s > 1.0)
       fail(ExitCode::kRunFailed,
            "join: segment " + std::to_string(s.index) + " starts at " +
-               std::to_string(static_cast<double>(f.first_pts) * av_q2d(tb)) + " s, the plan at " +
-               std::to_string(static_cast<double>(want) * av_q2d(out_tb)) + " s");
-    shifts[static_cast<std::size_t>(s.index)] = shift;
-    for (auto& p : pts[static_cast<std::size_t>(s.index)]) p = av_rescale_q(p, tb, out_tb) + shift;
+               std::to_string(static_cast<double>(f.first_pts) * av_q2d(t.tb)) +
+               " s, the plan at " + std::to_string(static_cast<double>(want) * av_q2d(out_tb)) +
+               " s");
+    t.shifts[index] = shift;
+    for (auto& p : t.pts[index]) p = av_rescale_q(p, t.tb, out_tb) + shift;
   }
-  // Decode timestamps for the whole stream: the i-th packet gets the (i - d)-th smallest pts,
-  // d the deepest reordering of any packet, so dts never passes pts and always increases.
+  return t;
+}
+
+// Decode timestamps for the whole stream: the i-th packet gets the (i - d)-th smallest pts, d the
+// deepest reordering of any packet, so dts never passes pts and always increases; the first d
+// packets count back from the smallest by `frame_ticks`.
+std::vector<std::int64_t> decode_timestamps(const Timeline& t, std::int64_t frame_ticks) {
   std::vector<std::int64_t> all;
-  for (const auto& p : pts) all.insert(all.end(), p.begin(), p.end());
+  for (const auto& p : t.pts) all.insert(all.end(), p.begin(), p.end());
   std::vector<std::int64_t> sorted = all;
   std::sort(sorted.begin(), sorted.end());
   std::int64_t depth = 0;
@@ -596,10 +625,63 @@ void join(const std::string& workdir, bool quiet) {
     const auto rank = std::lower_bound(sorted.begin(), sorted.end(), all[i]) - sorted.begin();
     depth = std::max<std::int64_t>(depth, static_cast<std::int64_t>(i) - rank);
   }
+  std::vector<std::int64_t> dts(all.size());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    dts[i] = i >= static_cast<std::size_t>(depth)
+                 ? sorted[i - static_cast<std::size_t>(depth)]
+                 : sorted[0] - (depth - static_cast<std::int64_t>(i)) * frame_ticks;
+  }
+  return dts;
+}
+
+// Writes the segments' packets, re-timed, into `settings.output` with the plan's container.
+void write_joined(const std::string& workdir, const Manifest& m, const plan::RunPlan& plan,
+                  const encode::EncoderSettings& settings, const Timeline& t,
+                  const std::vector<std::int64_t>& dts, AVRational out_tb) {
+  AVFormatContext* raw = nullptr;
+  if (avformat_open_input(&raw, media_path(workdir, 0).c_str(), nullptr, nullptr) < 0)
+    fail(ExitCode::kRunFailed, "join: segment 0 cannot be read");
+  av::InputContextPtr first(raw);
+  avformat_find_stream_info(raw, nullptr);
+  std::unique_ptr<encode::Encoder> out =
+      encode::Encoder::open_remux(settings, plan.stream_params(), raw->streams[0]->codecpar, out_tb,
+                                  plan::open_audio_track(plan, std::nullopt));
+  first.reset();
+  const av::PacketPtr packet(av_packet_alloc());
+  std::size_t i = 0;
+  for (const Segment& s : m.segments) {
+    AVFormatContext* in = nullptr;
+    if (avformat_open_input(&in, media_path(workdir, s.index).c_str(), nullptr, nullptr) < 0)
+      fail(ExitCode::kRunFailed, "join: segment " + std::to_string(s.index) + " cannot be read");
+    const av::InputContextPtr input(in);
+    while (av_read_frame(in, packet.get()) >= 0) {
+      av_packet_rescale_ts(packet.get(), t.tb, out_tb);
+      packet->pts += t.shifts[static_cast<std::size_t>(s.index)];
+      packet->dts = dts[i++];
+      packet->pos = -1;
+      out->write_packet(packet.get(), out_tb);
+      av_packet_unref(packet.get());
+    }
+  }
+  out->finish(/*stopped_early=*/plan.duration_s > 0);
+}
+
+}  // namespace
+
+void join(const std::string& workdir, bool quiet) {
+  const Manifest m = load_checked(workdir);
+  require_all_done(workdir, segment_states(workdir, m));
+  plan::RunOptions options = job_options(m);
+  av::route_logs_to_spdlog(/*quiet=*/true);
+  const plan::RunPlan plan = plan::make_plan(options, affinity::read_topology());
+  // The encoder's time base, as one run over the whole range would have used.
+  const AVRational out_tb = plan.stream_params().time_base;
+  const Timeline timeline = read_timeline(workdir, m, out_tb);
   const std::int64_t frame_ticks =
       m.frame_rate.num > 0
           ? std::max<std::int64_t>(1, av_rescale_q(1, av_inv_q(m.frame_rate), out_tb))
           : 1;
+  const std::vector<std::int64_t> dts = decode_timestamps(timeline, frame_ticks);
 
   encode::EncoderSettings settings = plan.encoder;
   const AVOutputFormat* fmt =
@@ -610,38 +692,9 @@ void join(const std::string& workdir, bool quiet) {
   const std::string part = m.output + ".vpipe-join.part";
   settings.output = part;
   settings.overwrite = true;
-
-  AVFormatContext* raw = nullptr;
-  if (avformat_open_input(&raw, media_path(workdir, 0).c_str(), nullptr, nullptr) < 0)
-    fail(ExitCode::kRunFailed, "join: segment 0 cannot be read");
-  av::InputContextPtr first(raw);
-  avformat_find_stream_info(raw, nullptr);
   std::error_code ec;
   try {
-    std::unique_ptr<encode::Encoder> out =
-        encode::Encoder::open_remux(settings, plan.stream_params(), raw->streams[0]->codecpar,
-                                    out_tb, plan::open_audio_track(plan, std::nullopt));
-    first.reset();
-    const av::PacketPtr packet(av_packet_alloc());
-    std::size_t i = 0;
-    for (const Segment& s : m.segments) {
-      AVFormatContext* in = nullptr;
-      if (avformat_open_input(&in, media_path(workdir, s.index).c_str(), nullptr, nullptr) < 0)
-        fail(ExitCode::kRunFailed, "join: segment " + std::to_string(s.index) + " cannot be read");
-      const av::InputContextPtr input(in);
-      while (av_read_frame(in, packet.get()) >= 0) {
-        av_packet_rescale_ts(packet.get(), tb, out_tb);
-        packet->pts += shifts[static_cast<std::size_t>(s.index)];
-        packet->dts = i >= static_cast<std::size_t>(depth)
-                          ? sorted[i - static_cast<std::size_t>(depth)]
-                          : sorted[0] - (depth - static_cast<std::int64_t>(i)) * frame_ticks;
-        packet->pos = -1;
-        ++i;
-        out->write_packet(packet.get(), out_tb);
-        av_packet_unref(packet.get());
-      }
-    }
-    out->finish(/*stopped_early=*/plan.duration_s > 0);
+    write_joined(workdir, m, plan, settings, timeline, dts, out_tb);
   } catch (...) {
     fs::remove(part, ec);
     throw;
@@ -651,7 +704,7 @@ void join(const std::string& workdir, bool quiet) {
     fail(ExitCode::kOutput, "cannot rename the joined file to '" + m.output + "'");
   }
   if (!quiet) {
-    std::printf("joined %zu segments: %zu frames into %s\n", m.segments.size(), all.size(),
+    std::printf("joined %zu segments: %zu frames into %s\n", m.segments.size(), dts.size(),
                 m.output.c_str());
   }
 }
@@ -973,17 +1026,21 @@ std::string job_state(const std::string& id) {
 
 }  // namespace
 
-int submit_slurm(const std::string& dir_given, const SlurmEngine& engine) {
+namespace {
+
+struct SlurmScripts {
+  std::string segments;  // an array job: one segment per task
+  std::string join;
+};
+
+// Writes the batch scripts of a job into `workdir`/slurm: `cpus` per segment task.
+SlurmScripts write_slurm_scripts(const std::string& workdir, const Manifest& m, int cpus) {
   std::error_code ec;
-  const std::string workdir = fs::absolute(dir_given, ec).lexically_normal().string();
-  const Manifest m = load_checked(workdir);
   const std::string vpipe = fs::read_symlink("/proc/self/exe", ec).string();
   fs::create_directories(workdir + "/slurm", ec);
   fs::create_directories(workdir + "/logs", ec);
-  const int cpus = engine.cpus_per_task > 0 ? engine.cpus_per_task : m.cpus_per_job;
-  const std::string seg_script = workdir + "/slurm/segments.sbatch";
-  const std::string join_script = workdir + "/slurm/join.sbatch";
-  publish_text(seg_script,
+  SlurmScripts scripts{workdir + "/slurm/segments.sbatch", workdir + "/slurm/join.sbatch"};
+  publish_text(scripts.segments,
                "#!/bin/sh\n"
                "# One segment of " +
                    m.output +
@@ -993,22 +1050,50 @@ int submit_slurm(const std::string& dir_given, const SlurmEngine& engine) {
                    "\n#SBATCH --open-mode=append\n#SBATCH --requeue\n#SBATCH --output=" + workdir +
                    "/logs/%A_%a.log\nexec " + vpipe + " segments run --workdir " + workdir +
                    " --index env\n");
-  publish_text(join_script, "#!/bin/sh\n# Joins the segments into " + m.output +
-                                ".\n#SBATCH --job-name=vpipe-join\n#SBATCH --output=" + workdir +
-                                "/logs/join_%j.log\nexec " + vpipe + " segments join --workdir " +
-                                workdir + "\n");
-  fs::permissions(seg_script, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add,
-                  ec);
-  fs::permissions(join_script, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add,
-                  ec);
+  publish_text(scripts.join, "#!/bin/sh\n# Joins the segments into " + m.output +
+                                 ".\n#SBATCH --job-name=vpipe-join\n#SBATCH --output=" + workdir +
+                                 "/logs/join_%j.log\nexec " + vpipe + " segments join --workdir " +
+                                 workdir + "\n");
+  fs::permissions(scripts.segments, fs::perms::owner_exec | fs::perms::group_exec,
+                  fs::perm_options::add, ec);
+  fs::permissions(scripts.join, fs::perms::owner_exec | fs::perms::group_exec,
+                  fs::perm_options::add, ec);
+  return scripts;
+}
+
+// Waits while any of the jobs `ids` is queued or running, with a progress line every 5 s.
+void wait_for_slurm(const std::string& ids, const std::string& workdir, const Manifest& m,
+                    bool quiet) {
+  auto last_line = std::chrono::steady_clock::now();
+  while (in_queue(ids)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (quiet || std::chrono::steady_clock::now() - last_line <= std::chrono::seconds(5)) continue;
+    last_line = std::chrono::steady_clock::now();
+    std::int64_t frames = 0;
+    int done = 0;
+    const auto now_states = segment_states(workdir, m);
+    for (std::size_t i = 0; i < now_states.size(); ++i) {
+      if (now_states[i].state != State::kDone) continue;
+      ++done;
+      frames += m.segments[i].frames;
+    }
+    std::fprintf(stderr, "segments: %d/%zu done; frames %lld/%lld\n", done, m.segments.size(),
+                 static_cast<long long>(frames), static_cast<long long>(m.frames));
+  }
+}
+
+}  // namespace
+
+int submit_slurm(const std::string& dir_given, const SlurmEngine& engine) {
+  std::error_code ec;
+  const std::string workdir = fs::absolute(dir_given, ec).lexically_normal().string();
+  const Manifest m = load_checked(workdir);
+  const int cpus = engine.cpus_per_task > 0 ? engine.cpus_per_task : m.cpus_per_job;
+  const SlurmScripts scripts = write_slurm_scripts(workdir, m, cpus);
 
   std::map<int, int> tries;
   for (;;) {
-    std::vector<int> todo;
-    const std::vector<SegmentState> states = segment_states(workdir, m);
-    for (std::size_t i = 0; i < states.size(); ++i) {
-      if (states[i].state != State::kDone) todo.push_back(static_cast<int>(i));
-    }
+    const std::vector<int> todo = segments_to_do(m, segment_states(workdir, m));
     for (int k : todo) {
       if (tries[k] >= engine.max_tries) {
         fail(ExitCode::kRunFailed, "segments " + format_indices(todo) + " failed " +
@@ -1025,7 +1110,7 @@ int submit_slurm(const std::string& dir_given, const SlurmEngine& engine) {
                            (engine.jobs > 0 ? "%" + std::to_string(engine.jobs) : ""));
       array_args.insert(array_args.end(), engine.sbatch_options.begin(),
                         engine.sbatch_options.end());
-      array_args.push_back(seg_script);
+      array_args.push_back(scripts.segments);
     }
     if (engine.dry_run) {
       if (!todo.empty()) {
@@ -1034,7 +1119,7 @@ int submit_slurm(const std::string& dir_given, const SlurmEngine& engine) {
         std::printf("\n");
       }
       std::printf("sbatch --parsable%s --kill-on-invalid-dep=yes %s\n",
-                  todo.empty() ? "" : " --dependency=afterok:<array job>", join_script.c_str());
+                  todo.empty() ? "" : " --dependency=afterok:<array job>", scripts.join.c_str());
       return 0;
     }
     std::string array_id;
@@ -1046,7 +1131,7 @@ int submit_slurm(const std::string& dir_given, const SlurmEngine& engine) {
     if (!array_id.empty()) join_args.push_back("--dependency=afterok:" + array_id);
     join_args.push_back("--kill-on-invalid-dep=yes");
     join_args.insert(join_args.end(), engine.sbatch_options.begin(), engine.sbatch_options.end());
-    join_args.push_back(join_script);
+    join_args.push_back(scripts.join);
     const std::string join_id = sbatch(join_args);
     if (!engine.quiet) {
       if (!todo.empty())
@@ -1058,23 +1143,7 @@ int submit_slurm(const std::string& dir_given, const SlurmEngine& engine) {
     }
     if (!engine.wait) return 0;
     const std::string ids = array_id.empty() ? join_id : array_id + "," + join_id;
-    auto last_line = std::chrono::steady_clock::now();
-    while (in_queue(ids)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      if (!engine.quiet && std::chrono::steady_clock::now() - last_line > std::chrono::seconds(5)) {
-        last_line = std::chrono::steady_clock::now();
-        std::int64_t frames = 0;
-        int done = 0;
-        const auto now_states = segment_states(workdir, m);
-        for (std::size_t i = 0; i < now_states.size(); ++i) {
-          if (now_states[i].state != State::kDone) continue;
-          ++done;
-          frames += m.segments[i].frames;
-        }
-        std::fprintf(stderr, "segments: %d/%zu done; frames %lld/%lld\n", done, m.segments.size(),
-                     static_cast<long long>(frames), static_cast<long long>(m.frames));
-      }
-    }
+    wait_for_slurm(ids, workdir, m, engine.quiet);
     const std::string state = job_state(join_id);
     if (state == "COMPLETED" && fs::exists(m.output)) {
       if (!engine.quiet)
@@ -1087,112 +1156,157 @@ int submit_slurm(const std::string& dir_given, const SlurmEngine& engine) {
                                      "; its log: " + workdir + "/logs/join_" + join_id + ".log");
     }
     if (!engine.quiet) {
-      std::vector<int> left;
-      const auto now_states = segment_states(workdir, m);
-      for (std::size_t i = 0; i < now_states.size(); ++i) {
-        if (now_states[i].state != State::kDone) left.push_back(static_cast<int>(i));
-      }
+      const std::vector<int> left = segments_to_do(m, segment_states(workdir, m));
       std::fprintf(stderr, "segments %s did not finish (join %s %s): submitting them again\n",
                    format_indices(left).c_str(), join_id.c_str(), state.c_str());
     }
   }
 }
 
+namespace {
+
+// The folder a Kubernetes volume must hold so that every pod sees the input, the job's folder and
+// the output at the same paths: their deepest common folder, unless the engine names one.
+std::string k8s_mount(const std::string& workdir, const Manifest& m, const K8sEngine& engine) {
+  if (!engine.mount.empty()) return engine.mount;
+  fs::path common = fs::path(workdir);
+  for (const std::string& p : {m.input.path, m.output}) {
+    fs::path a = common, b = fs::path(p).parent_path(), shared;
+    auto ia = a.begin(), ib = b.begin();
+    for (; ia != a.end() && ib != b.end() && *ia == *ib; ++ia, ++ib) shared /= *ia;
+    common = shared;
+  }
+  return common.string();
+}
+
+std::string quote(const std::string& s) {
+  return json(s).dump();
+}
+
+// What every Job of a vpipe job shares: its label, image, CPUs, volume and claim.
+struct K8sJobBase {
+  std::string id;  // the job's label value (from its options' hash)
+  std::string image;
+  int cpus = 1;
+  std::string mount;
+  std::string claim;
+};
+
+// A batch/v1 Job `name` (`what` in its comment) with the spec lines `completions` that runs
+// `command` (a JSON list) in one container.
+std::string k8s_job_yaml(const K8sJobBase& base, const std::string& name, const std::string& what,
+                         const std::string& completions, const std::string& command) {
+  const std::string& id = base.id;
+  const std::string& image = base.image;
+  const std::string& mount = base.mount;
+  const int cpus = base.cpus;
+  return "# " + what +
+         " (written by vpipe segments submit --engine k8s).\n"
+         "# The claim " +
+         base.claim + " holds " + mount +
+         " (input, job folder and output) for every pod.\n"
+         "apiVersion: batch/v1\n"
+         "kind: Job\n"
+         "metadata:\n"
+         "  name: " +
+         name +
+         "\n"
+         "  labels:\n"
+         "    app.kubernetes.io/name: vpipe\n"
+         "    vpipe/job: \"" +
+         id +
+         "\"\n"
+         "spec:\n" +
+         completions +
+         "  template:\n"
+         "    metadata:\n"
+         "      labels:\n"
+         "        vpipe/job: \"" +
+         id +
+         "\"\n"
+         "    spec:\n"
+         "      restartPolicy: Never\n"
+         "      containers:\n"
+         "        - name: vpipe\n"
+         "          image: " +
+         quote(image) +
+         "\n"
+         "          command: " +
+         command +
+         "\n"
+         "          resources:\n"
+         "            requests: {cpu: \"" +
+         std::to_string(cpus) +
+         "\", memory: 2Gi}\n"
+         "            limits: {cpu: \"" +
+         std::to_string(cpus) +
+         "\"}\n"
+         "          volumeMounts:\n"
+         "            - {name: work, mountPath: " +
+         quote(mount) +
+         "}\n"
+         "      volumes:\n"
+         "        - name: work\n"
+         "          persistentVolumeClaim: {claimName: " +
+         quote(base.claim) + "}\n";
+}
+
+// Applies the Jobs in order, waiting for each to complete.
+void apply_k8s_jobs(const std::vector<std::pair<std::string, std::string>>& files_and_names,
+                    bool quiet) {
+  const auto kubectl = [](const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"kubectl"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const int code = capture(argv, nullptr);
+    if (code == 127) fail(ExitCode::kUsage, "k8s engine: kubectl not found");
+    return code;
+  };
+  for (const auto& [file, name] : files_and_names) {
+    if (kubectl({"apply", "-f", file}) != 0)
+      fail(ExitCode::kRunFailed, "k8s engine: kubectl apply -f " + file + " failed");
+    if (!quiet) std::printf("applied job/%s; waiting for it\n", name.c_str());
+    std::fflush(stdout);
+    if (kubectl({"wait", "--for=condition=complete", "--timeout=-1s", "job/" + name}) != 0)
+      fail(ExitCode::kRunFailed, "k8s engine: job/" + name +
+                                     " did not complete (kubectl "
+                                     "describe job/" +
+                                     name + ")");
+  }
+}
+
+}  // namespace
+
 int submit_k8s(const std::string& dir_given, const K8sEngine& engine) {
   std::error_code ec;
   const std::string workdir = fs::absolute(dir_given, ec).lexically_normal().string();
   const Manifest m = load_checked(workdir);
-  // The volume must hold the input, the job's folder and the output at the same paths.
-  std::string mount = engine.mount;
-  if (mount.empty()) {
-    fs::path common = fs::path(workdir);
-    for (const std::string& p : {m.input.path, m.output}) {
-      fs::path a = common, b = fs::path(p).parent_path(), shared;
-      auto ia = a.begin(), ib = b.begin();
-      for (; ia != a.end() && ib != b.end() && *ia == *ib; ++ia, ++ib) shared /= *ia;
-      common = shared;
-    }
-    mount = common.string();
-  }
-  const std::string image =
-      engine.image.empty() ? std::string("vpipe:") + VPIPE_VERSION : engine.image;
-  const std::string id = m.options_hash.substr(m.options_hash.size() - 8);
-  const int cpus = engine.cpus_per_task > 0 ? engine.cpus_per_task : m.cpus_per_job;
   const int parallel = engine.jobs > 0 ? engine.jobs : 4;
-  const auto quote = [](const std::string& s) { return json(s).dump(); };
-  const auto job = [&](const std::string& name, const std::string& what,
-                       const std::string& completions, const std::string& command) {
-    return "# " + what +
-           " (written by vpipe segments submit --engine k8s).\n"
-           "# The claim " +
-           engine.claim + " holds " + mount +
-           " (input, job folder and output) for every pod.\n"
-           "apiVersion: batch/v1\n"
-           "kind: Job\n"
-           "metadata:\n"
-           "  name: " +
-           name +
-           "\n"
-           "  labels:\n"
-           "    app.kubernetes.io/name: vpipe\n"
-           "    vpipe/job: \"" +
-           id +
-           "\"\n"
-           "spec:\n" +
-           completions +
-           "  template:\n"
-           "    metadata:\n"
-           "      labels:\n"
-           "        vpipe/job: \"" +
-           id +
-           "\"\n"
-           "    spec:\n"
-           "      restartPolicy: Never\n"
-           "      containers:\n"
-           "        - name: vpipe\n"
-           "          image: " +
-           quote(image) +
-           "\n"
-           "          command: " +
-           command +
-           "\n"
-           "          resources:\n"
-           "            requests: {cpu: \"" +
-           std::to_string(cpus) +
-           "\", memory: 2Gi}\n"
-           "            limits: {cpu: \"" +
-           std::to_string(cpus) +
-           "\"}\n"
-           "          volumeMounts:\n"
-           "            - {name: work, mountPath: " +
-           quote(mount) +
-           "}\n"
-           "      volumes:\n"
-           "        - name: work\n"
-           "          persistentVolumeClaim: {claimName: " +
-           quote(engine.claim) + "}\n";
-  };
-  const std::string seg_name = "vpipe-segments-" + id, join_name = "vpipe-join-" + id;
+  const K8sJobBase base{m.options_hash.substr(m.options_hash.size() - 8),
+                        engine.image.empty() ? std::string("vpipe:") + VPIPE_VERSION : engine.image,
+                        engine.cpus_per_task > 0 ? engine.cpus_per_task : m.cpus_per_job,
+                        k8s_mount(workdir, m, engine), engine.claim};
+  const std::string seg_name = "vpipe-segments-" + base.id, join_name = "vpipe-join-" + base.id;
   const std::string segments_yaml =
-      job(seg_name, "One pod per segment of " + m.output + "; a segment already done exits at once",
-          "  completionMode: Indexed\n"
-          "  completions: " +
-              std::to_string(m.segments.size()) +
-              "\n"
-              "  parallelism: " +
-              std::to_string(parallel) +
-              "\n"
-              "  backoffLimitPerIndex: " +
-              std::to_string(std::max(0, engine.max_tries - 1)) +
-              "\n"
-              "  maxFailedIndexes: 0\n",
-          "[\"vpipe\", \"segments\", \"run\", \"--workdir\", " + quote(workdir) +
-              ", \"--index\", \"env\"]");
-  const std::string join_yaml =
-      job(join_name, "The join of " + m.output + ", once every segment is done",
-          "  completions: 1\n  backoffLimit: " + std::to_string(std::max(0, engine.max_tries - 1)) +
-              "\n",
-          "[\"vpipe\", \"segments\", \"join\", \"--workdir\", " + quote(workdir) + "]");
+      k8s_job_yaml(base, seg_name,
+                   "One pod per segment of " + m.output + "; a segment already done exits at once",
+                   "  completionMode: Indexed\n"
+                   "  completions: " +
+                       std::to_string(m.segments.size()) +
+                       "\n"
+                       "  parallelism: " +
+                       std::to_string(parallel) +
+                       "\n"
+                       "  backoffLimitPerIndex: " +
+                       std::to_string(std::max(0, engine.max_tries - 1)) +
+                       "\n"
+                       "  maxFailedIndexes: 0\n",
+                   "[\"vpipe\", \"segments\", \"run\", \"--workdir\", " + quote(workdir) +
+                       ", \"--index\", \"env\"]");
+  const std::string join_yaml = k8s_job_yaml(
+      base, join_name, "The join of " + m.output + ", once every segment is done",
+      "  completions: 1\n  backoffLimit: " + std::to_string(std::max(0, engine.max_tries - 1)) +
+          "\n",
+      "[\"vpipe\", \"segments\", \"join\", \"--workdir\", " + quote(workdir) + "]");
   fs::create_directories(workdir + "/k8s", ec);
   publish_text(workdir + "/k8s/segments-job.yaml", segments_yaml);
   publish_text(workdir + "/k8s/join-job.yaml", join_yaml);
@@ -1208,25 +1322,7 @@ int submit_k8s(const std::string& dir_given, const K8sEngine& engine) {
         join_name.c_str());
     return 0;
   }
-  const auto kubectl = [](const std::vector<std::string>& args) {
-    std::vector<std::string> argv{"kubectl"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    const int code = capture(argv, nullptr);
-    if (code == 127) fail(ExitCode::kUsage, "k8s engine: kubectl not found");
-    return code;
-  };
-  for (const auto& [file, name] :
-       {std::pair{seg_file, seg_name}, std::pair{join_file, join_name}}) {
-    if (kubectl({"apply", "-f", file}) != 0)
-      fail(ExitCode::kRunFailed, "k8s engine: kubectl apply -f " + file + " failed");
-    if (!engine.quiet) std::printf("applied job/%s; waiting for it\n", name.c_str());
-    std::fflush(stdout);
-    if (kubectl({"wait", "--for=condition=complete", "--timeout=-1s", "job/" + name}) != 0)
-      fail(ExitCode::kRunFailed, "k8s engine: job/" + name +
-                                     " did not complete (kubectl "
-                                     "describe job/" +
-                                     name + ")");
-  }
+  apply_k8s_jobs({{seg_file, seg_name}, {join_file, join_name}}, engine.quiet);
   if (!engine.quiet) std::printf("joined into %s\n", m.output.c_str());
   return 0;
 }
