@@ -294,20 +294,11 @@ std::vector<AVPixelFormat> frame_formats(const EncoderSettings& s, int width, in
   return formats;
 }
 
-std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamParams& params,
-                                       std::unique_ptr<AudioTrack> audio) {
-  std::unique_ptr<Encoder> e(new Encoder());
-  e->audio_ = std::move(audio);
-  e->settings_ = s;
-  e->input_time_base_ = params.time_base;
-  const AVCodec* codec = find_encoder(s.codec);
-  e->codec_name_ = codec->name;
-  const AVOutputFormat* fmt = find_muxer(s);
-  int ret = avformat_alloc_output_context2(&e->mux_, fmt, nullptr, s.output.c_str());
-  if (ret < 0) output_error(s.output, av::error_text(ret));
+namespace {
 
-  e->codec_.reset(avcodec_alloc_context3(codec));
-  AVCodecContext* c = e->codec_.get();
+// The encoder's picture, timing and rate settings, from the stream and the user's settings.
+void configure_codec(AVCodecContext* c, const AVCodec* codec, const AVOutputFormat* fmt,
+                     const EncoderSettings& s, const StreamParams& params) {
   c->width = params.width;
   c->height = params.height;
   const auto given = static_cast<AVPixelFormat>(params.pix_fmt);
@@ -342,7 +333,10 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   if (s.bitrate) c->bit_rate = *s.bitrate;
   if (fmt->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   if (codec->id == AV_CODEC_ID_MJPEG) c->color_range = AVCOL_RANGE_JPEG;
+}
 
+// The encoder's private options: preset, CRF (or a fixed quantiser) and the user's own.
+AVDictionary* codec_options(AVCodecContext* c, const AVCodec* codec, const EncoderSettings& s) {
   AVDictionary* opts = nullptr;
   if (!s.preset.empty()) {
     if (av_opt_find(c->priv_data, "preset", nullptr, 0, 0) != nullptr) {
@@ -367,6 +361,14 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   if (std::string(codec->name) == "libx265" && !s.codec_options.count("x265-params"))
     av_dict_set(&opts, "x265-params", "log-level=error", 0);
   if (std::string(codec->name) == "libsvtav1") setenv("SVT_LOG", "1", /*overwrite=*/0);
+  return opts;
+}
+
+// Opens the encoder with `opts` (freed here): a refusal, or an option no part of it took, is a
+// usage error with the encoder's own reason.
+void open_codec(AVCodecContext* c, const AVCodec* codec, AVDictionary* opts,
+                const StreamParams& params) {
+  int ret = 0;
   std::string open_refusal;
   {
     // A refusal is one error line with the encoder's own reason, not a warning before it.
@@ -389,6 +391,28 @@ std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamPar
   }
   if (!unused.empty())
     fail(ExitCode::kUsage, "encoder " + std::string(codec->name) + " has no option(s): " + unused);
+}
+
+}  // namespace
+
+std::unique_ptr<Encoder> Encoder::open(const EncoderSettings& s, const StreamParams& params,
+                                       std::unique_ptr<AudioTrack> audio) {
+  std::unique_ptr<Encoder> e(new Encoder());
+  e->audio_ = std::move(audio);
+  e->settings_ = s;
+  e->input_time_base_ = params.time_base;
+  const AVCodec* codec = find_encoder(s.codec);
+  e->codec_name_ = codec->name;
+  const AVOutputFormat* fmt = find_muxer(s);
+  int ret = avformat_alloc_output_context2(&e->mux_, fmt, nullptr, s.output.c_str());
+  if (ret < 0) output_error(s.output, av::error_text(ret));
+
+  e->codec_.reset(avcodec_alloc_context3(codec));
+  AVCodecContext* c = e->codec_.get();
+  configure_codec(c, codec, fmt, s, params);
+  const auto given = static_cast<AVPixelFormat>(params.pix_fmt);
+
+  open_codec(c, codec, codec_options(c, codec, s), params);
 
   if (c->pix_fmt != given) {
     spdlog::info("encoder {} takes {}: converting from {}", codec->name,

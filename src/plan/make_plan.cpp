@@ -236,30 +236,8 @@ bool is_hls(const RunPlan& p) {
          (p.encoder.format.empty() && p.encoder.output.ends_with(".m3u8"));
 }
 
-// The output side of the plan: where it goes, its container and encoder, audio and subtitles.
-void plan_output(RunPlan& plan, const RunOptions& options) {
-  plan.null_output = options.output == "null" || options.output == "preview";
-  if (!options.tee.empty() && options.tee != "preview")
-    fail(ExitCode::kUsage, "--tee '" + options.tee + "': the second output can only be 'preview'");
-  if (options.tee == "preview" && options.output == "preview")
-    fail(ExitCode::kUsage, "-o preview and --tee preview: one preview window is enough");
-  plan.preview = options.output == "preview" || options.tee == "preview";
-  if (plan.preview) {
-    if (const std::string why = encode::PreviewSink::unavailable_reason(); !why.empty())
-      fail(ExitCode::kUsage, "preview: " + why);
-  }
-  plan.encoder.output = options.output;
-  if (options.output == "-") {
-    // Standard output, as ffmpeg's `-`: the container cannot be guessed from a name.
-    if (options.format.empty()) {
-      fail(ExitCode::kUsage,
-           "-o - writes to standard output: name its container with -f (matroska, mpegts, nut, "
-           "or mp4, which is fragmented there)");
-    }
-    if (options.faststart)
-      fail(ExitCode::kUsage, "--faststart needs a file it can seek in, not standard output");
-    plan.encoder.output = "pipe:1";
-  }
+// The output's container, encoder and the encoder's settings.
+void plan_encoder(RunPlan& plan, const RunOptions& options) {
   plan.encoder.format = options.format.empty() ? stream_format_for(options.output) : options.format;
   plan.encoder.codec = !options.codec.empty() ? options.codec
                        : plan.null_output     ? "libx264"
@@ -295,6 +273,33 @@ void plan_output(RunPlan& plan, const RunOptions& options) {
     if (codec == "libvpx-vp9" || codec == "libaom-av1") plan.encoder.crf = 32;
     if (codec == "mjpeg") plan.encoder.crf = 3;
   }
+}
+
+// The output side of the plan: where it goes, its container and encoder, audio and subtitles.
+void plan_output(RunPlan& plan, const RunOptions& options) {
+  plan.null_output = options.output == "null" || options.output == "preview";
+  if (!options.tee.empty() && options.tee != "preview")
+    fail(ExitCode::kUsage, "--tee '" + options.tee + "': the second output can only be 'preview'");
+  if (options.tee == "preview" && options.output == "preview")
+    fail(ExitCode::kUsage, "-o preview and --tee preview: one preview window is enough");
+  plan.preview = options.output == "preview" || options.tee == "preview";
+  if (plan.preview) {
+    if (const std::string why = encode::PreviewSink::unavailable_reason(); !why.empty())
+      fail(ExitCode::kUsage, "preview: " + why);
+  }
+  plan.encoder.output = options.output;
+  if (options.output == "-") {
+    // Standard output, as ffmpeg's `-`: the container cannot be guessed from a name.
+    if (options.format.empty()) {
+      fail(ExitCode::kUsage,
+           "-o - writes to standard output: name its container with -f (matroska, mpegts, nut, "
+           "or mp4, which is fragmented there)");
+    }
+    if (options.faststart)
+      fail(ExitCode::kUsage, "--faststart needs a file it can seek in, not standard output");
+    plan.encoder.output = "pipe:1";
+  }
+  plan_encoder(plan, options);
   plan.keep_metadata = !options.no_metadata;
   if (plan.input_info.bit_depth > 8) {
     spdlog::warn(
@@ -495,15 +500,61 @@ MemoryFit fit_pool_to_memory(PoolInputs in, std::uint64_t limit, std::uint64_t p
              " for " + std::to_string(fit.pool.nb_slots) + " slots, and about " +
              mib(process_bytes) + " for its " + std::to_string(in.nb_workers + 2) +
              " processes), more than the " + mib(limit) +
-             " its cgroup allows (memory.max): raise the limit, or lower --workers, --window or "
+             " its cgroup allows: raise the limit, or lower --workers, --window or "
              "the picture size");
   }
-  fit.note = "about " + mib(fit.needed) + " of the cgroup's " + mib(limit) + " (memory.max)" +
+  fit.note = "about " + mib(fit.needed) + " of the cgroup's " + mib(limit) + " memory limit" +
              (fit.pool.window < wanted ? "; window lowered from " + std::to_string(wanted) +
                                              " to " + std::to_string(fit.pool.window) + " to fit"
                                        : "");
   return fit;
 }
+
+namespace {
+
+// The pool of frame slots (window, batch, slots and their size) that fits the memory the run may
+// use, beside its processes and every output's encoder.
+void plan_pool(RunPlan& plan, const RunOptions& options, const transform::FilterChain& chain) {
+  const PoolInputs pool_inputs{
+      plan.nb_workers,
+      plan.live,
+      plan.latency_budget_ms,
+      av_q2d(plan.input_info.frame_rate),
+      options.window,
+      options.batch,
+      plan.needs_spare,
+      plan.input_info.pix_fmt == "yuv420p"
+          ? decode::decoded_picture_bytes(plan.input_info.codec, plan.input_info.width,
+                                          plan.input_info.height)
+          : 0,
+      static_cast<int>(plan.cpus_of("decode").size())};
+  const auto use_pool = [&](const PoolSize& pool) {
+    plan.window = pool.window;
+    plan.batch = pool.batch;
+    plan.nb_slots = pool.nb_slots;
+    plan.decoder_slots = pool.decoder_slots;
+    plan.slot_bytes = std::max(chain.max_picture_bytes(plan.steps.front()), pool.decoded_bytes);
+    return shm::RunSegment::bytes_for(plan.segment_spec());
+  };
+  // Each process's own memory besides the pool (libraries, codec state: 40-70 MiB measured at
+  // 1080p), and each output's encoder's frames (lookahead, references) at its size.
+  std::uint64_t process_bytes = kProcessBytes * static_cast<std::uint64_t>(plan.nb_workers + 2);
+  std::vector<const RunPlan*> outputs{&plan};
+  for (const RunPlan& more : plan.more_outputs) outputs.push_back(&more);
+  for (const RunPlan* output : outputs) {
+    const transform::Geometry out = output->output_geometry();
+    if (!output->null_output) {
+      process_bytes += kEncoderFrames * static_cast<std::uint64_t>(out.width) *
+                       static_cast<std::uint64_t>(out.height) * 3 / 2;
+    }
+  }
+  const MemoryFit fit =
+      fit_pool_to_memory(pool_inputs, plan.memory_limit_bytes, process_bytes, use_pool);
+  use_pool(fit.pool);
+  plan.memory_note = fit.note;
+}
+
+}  // namespace
 
 RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::InputInfo& input) {
   const RunPlan stages_for_outputs = options.more_outputs.empty() ? RunPlan() : stages;
@@ -555,40 +606,8 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
   plan.max_frames =
       options.frames.value_or(!plan.null_output && encode::is_single_image(plan.encoder) ? 1 : 0);
   plan.encoder.threads = static_cast<int>(plan.cpus_of("encode").size());
-  const PoolInputs pool_inputs{
-      plan.nb_workers,
-      plan.live,
-      plan.latency_budget_ms,
-      av_q2d(plan.input_info.frame_rate),
-      options.window,
-      options.batch,
-      plan.needs_spare,
-      plan.input_info.pix_fmt == "yuv420p"
-          ? decode::decoded_picture_bytes(plan.input_info.codec, plan.input_info.width,
-                                          plan.input_info.height)
-          : 0,
-      static_cast<int>(plan.cpus_of("decode").size())};
-  const auto use_pool = [&](const PoolSize& pool) {
-    plan.window = pool.window;
-    plan.batch = pool.batch;
-    plan.nb_slots = pool.nb_slots;
-    plan.decoder_slots = pool.decoder_slots;
-    plan.slot_bytes = std::max(chain.max_picture_bytes(plan.steps.front()), pool.decoded_bytes);
-    return shm::RunSegment::bytes_for(plan.segment_spec());
-  };
-  // Each process's own memory besides the pool (libraries, codec state: 40-70 MiB measured at
-  // 1080p), and the encoder's frames (lookahead, references) at the output's size.
-  const transform::Geometry out = plan.output_geometry();
-  const std::uint64_t process_bytes =
-      kProcessBytes * static_cast<std::uint64_t>(plan.nb_workers + 2) +
-      (plan.null_output ? 0
-                        : kEncoderFrames * static_cast<std::uint64_t>(out.width) *
-                              static_cast<std::uint64_t>(out.height) * 3 / 2);
-  const MemoryFit fit =
-      fit_pool_to_memory(pool_inputs, plan.memory_limit_bytes, process_bytes, use_pool);
-  use_pool(fit.pool);
-  plan.memory_note = fit.note;
   if (!options.more_outputs.empty()) plan_more_outputs(plan, options, stages_for_outputs, input);
+  plan_pool(plan, options, chain);
   plan_master_playlist(plan, options);
   size_segment(plan);  // after the outputs: their plans travel in the segment too
   return plan;

@@ -128,14 +128,9 @@ decode::InputInfo input_info_from_json(std::string_view text) {
   return info;
 }
 
-// Room for about 30 s of a live input's audio at 1 Mb/s: encode takes it as the video goes on,
-// so it holds only the packets read ahead of the video.
-std::string to_json(const RunPlan& p) {
-  json stages = json::array();
-  for (const auto& s : p.cpus.stages) stages.push_back({{"stage", s.stage}, {"cpus", s.cpus}});
-  json steps = json::array();
-  for (const auto& g : p.steps) steps.push_back({g.width, g.height});
-  const auto& e = p.encoder;
+namespace {
+
+json encoder_to_json(const encode::EncoderSettings& e) {
   json enc = {{"output", e.output},
               {"format", e.format},
               {"codec", e.codec},
@@ -150,6 +145,16 @@ std::string to_json(const RunPlan& p) {
   if (e.crf) enc["crf"] = *e.crf;
   if (e.bitrate) enc["bitrate"] = *e.bitrate;
   if (e.gop) enc["gop"] = *e.gop;
+  return enc;
+}
+
+}  // namespace
+
+std::string to_json(const RunPlan& p) {
+  json stages = json::array();
+  for (const auto& s : p.cpus.stages) stages.push_back({{"stage", s.stage}, {"cpus", s.cpus}});
+  json steps = json::array();
+  for (const auto& g : p.steps) steps.push_back({g.width, g.height});
   json more = json::array();
   for (const RunPlan& output : p.more_outputs) more.push_back(json::parse(to_json(output)));
   return json{
@@ -183,7 +188,7 @@ std::string to_json(const RunPlan& p) {
                                        p.pts_range->end, p.pts_range->origin, p.pts_range->seq_base}
                                 : json()},
       {"audio_note", p.audio_note},
-      {"encoder", enc},
+      {"encoder", encoder_to_json(p.encoder)},
       {"nb_workers", p.nb_workers},
       {"window", p.window},
       {"batch", p.batch},

@@ -50,16 +50,12 @@ av::InputContextPtr open_input(const plan::RunPlan& plan) {
   return input;
 }
 
-}  // namespace
-
-CopyResult run_stream_copy(plan::RunPlan plan,
-                           const std::function<bool(std::uint64_t frames)>& keep_going) {
-  const av::InputContextPtr input = open_input(plan);
+// The input's video stream, checked to fit the output's container.
+const AVStream* stream_to_copy(const AVFormatContext* input, const plan::RunPlan& plan) {
   const int index = plan.input_info.stream_index;
   if (index < 0 || index >= static_cast<int>(input->nb_streams))
     fail(ExitCode::kInput, "input '" + plan.input + "': no video stream to copy");
-  AVStream* stream = input->streams[index];
-  const AVRational tb = stream->time_base;
+  const AVStream* stream = input->streams[index];
   std::string why;
   if (!encode::container_accepts(plan.encoder, stream->codecpar, &why)) {
     fail(ExitCode::kUsage, "-c:v copy: the output cannot hold the input's " +
@@ -67,6 +63,31 @@ CopyResult run_stream_copy(plan::RunPlan plan,
                                " video" + (why.empty() ? "" : " (" + why + ")") +
                                ": re-encode it (-c:v libx264) or choose another container");
   }
+  return stream;
+}
+
+// The output, opened at the keyframe the copy begins with (`origin`, in the stream's time base):
+// with -ss, the audio starts where the video does, and -t still ends at `end_s`.
+std::unique_ptr<encode::Encoder> open_output_at(plan::RunPlan& plan, const AVStream* stream,
+                                                std::int64_t origin, double end_s) {
+  const AVRational tb = stream->time_base;
+  const double origin_s = static_cast<double>(origin) * av_q2d(tb);
+  if (plan.start_s > 0) {
+    plan.start_s = std::max(0.0, origin_s - plan.input_info.timeline_start_s);
+    if (plan.duration_s > 0) plan.duration_s = end_s - origin_s;
+  }
+  return encode::Encoder::open_remux(plan.encoder, plan.stream_params(), stream->codecpar, tb,
+                                     plan::open_audio_track(plan, std::nullopt));
+}
+
+}  // namespace
+
+CopyResult run_stream_copy(plan::RunPlan plan,
+                           const std::function<bool(std::uint64_t frames)>& keep_going) {
+  const av::InputContextPtr input = open_input(plan);
+  const AVStream* stream = stream_to_copy(input.get(), plan);
+  const int index = stream->index;
+  const AVRational tb = stream->time_base;
   const double begin_s = plan.origin_s();
   if (plan.start_s > 0) {
     const std::int64_t ts = std::llround(begin_s / av_q2d(tb));
@@ -104,14 +125,7 @@ CopyResult run_stream_copy(plan::RunPlan plan,
         continue;
       }
       origin = pts;
-      const double origin_s = static_cast<double>(origin) * av_q2d(tb);
-      if (plan.start_s > 0) {
-        // The audio starts where the video does: at the keyframe.
-        plan.start_s = std::max(0.0, origin_s - plan.input_info.timeline_start_s);
-        if (plan.duration_s > 0) plan.duration_s = end_s - origin_s;
-      }
-      out = encode::Encoder::open_remux(plan.encoder, plan.stream_params(), stream->codecpar, tb,
-                                        plan::open_audio_track(plan, std::nullopt));
+      out = open_output_at(plan, stream, origin, end_s);
     }
     if (end_s > 0 && static_cast<double>(pts) * av_q2d(tb) >= end_s - 1e-9) {
       stopped_early = true;

@@ -115,6 +115,26 @@ TEST_F(CgroupTest, ARunFitsItsCgroupsMemoryLimitOrIsRefusedUpFront) {
   EXPECT_FALSE(fs::exists(path("b.mkv")));
 }
 
+// Several outputs: each output's encoder holds frames of its own, and the estimate counts them
+// (24 frames of YUV 4:2:0 at the output's size each).
+TEST_F(CgroupTest, EveryOutputsEncoderCountsInTheMemoryEstimate) {
+  if (!make_child("memory", "memory.limit_in_bytes", "memory.max")) GTEST_SKIP() << skip_;
+  const std::string kLimit = std::to_string(2048ULL << 20);
+  const auto estimate_mib = [&](const std::string& outputs) {
+    EXPECT_EQ(run_limited(kLimit, "run --dry-run -y -i testsrc:size=1280x720 -w 1 " + outputs), 0)
+        << read_file(path("err.txt"));
+    const std::string plan = read_file(path("out.txt"));
+    const auto at = plan.find("memory:   about ");
+    EXPECT_NE(at, std::string::npos) << plan;
+    return at == std::string::npos ? 0.0 : std::stod(plan.substr(at + 16));
+  };
+  const double one = estimate_mib("-o " + path("a.mkv"));
+  const double three =
+      estimate_mib("-o " + path("a.mkv") + " -o " + path("b.mkv") + " -o " + path("c.mkv"));
+  const double encoder_mib = 24.0 * 1280 * 720 * 3 / 2 / (1 << 20);  // 31.6 MiB
+  EXPECT_NEAR(three - one, 2 * encoder_mib, 0.5) << one << " MiB, then " << three << " MiB";
+}
+
 // Half a CPU's quota: the default plan has one worker on one core, and says why.
 TEST_F(CgroupTest, ACpuQuotaSizesThePlanAndTheDryRunSaysWhy) {
   if (!make_child("cpu", "cpu.cfs_quota_us", "cpu.max")) GTEST_SKIP() << skip_;
