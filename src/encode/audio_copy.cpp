@@ -53,8 +53,28 @@ void AudioTrack::set_origin(double origin_s) {
   origin_ts_ = static_cast<std::int64_t>(std::llround(origin_s / av_q2d(in_time_base_)));
 }
 
-void AudioTrack::attach_ring(shm::PacketRing ring, const av::AudioParams& params, double origin_s) {
-  ring_ = ring;
+SharedAudioRing::SharedAudioRing(shm::PacketRing ring, int readers)
+    : ring_(ring), waiting_(static_cast<std::size_t>(readers)) {}
+
+bool SharedAudioRing::pop(int reader, shm::PacketHeader& header, std::vector<std::uint8_t>& data) {
+  std::deque<Packet>& mine = waiting_[static_cast<std::size_t>(reader)];
+  if (!mine.empty()) {
+    header = mine.front().header;
+    data = std::move(mine.front().data);
+    mine.pop_front();
+    return true;
+  }
+  if (!ring_.try_pop(header, data)) return false;
+  for (std::size_t other = 0; other < waiting_.size(); ++other) {
+    if (other != static_cast<std::size_t>(reader)) {
+      waiting_[other].push_back({header, data});
+    }
+  }
+  return true;
+}
+
+void AudioTrack::attach_ring(AudioRingReader ring, const av::AudioParams& params, double origin_s) {
+  ring_ = std::move(ring);
   ring_par_.reset(avcodec_parameters_alloc());
   params.fill(ring_par_.get());
   in_par_ = ring_par_.get();
@@ -65,7 +85,7 @@ void AudioTrack::attach_ring(shm::PacketRing ring, const av::AudioParams& params
 bool AudioTrack::read_packet(AVPacket* packet) {
   if (ring_) {
     shm::PacketHeader header{};
-    if (!ring_->try_pop(header, ring_data_)) return false;
+    if (!ring_->ring->pop(ring_->reader, header, ring_data_)) return false;
     if (av_new_packet(packet, static_cast<int>(header.size)) < 0)
       fail(ExitCode::kRunFailed, "audio: out of memory");
     if (header.size > 0) std::memcpy(packet->data, ring_data_.data(), header.size);
@@ -139,10 +159,10 @@ std::unique_ptr<AudioCopy> AudioCopy::open(const std::string& url, int stream_in
   return a;
 }
 
-std::unique_ptr<AudioCopy> AudioCopy::from_ring(shm::PacketRing ring, const av::AudioParams& params,
+std::unique_ptr<AudioCopy> AudioCopy::from_ring(AudioRingReader ring, const av::AudioParams& params,
                                                 double origin_s) {
   std::unique_ptr<AudioCopy> a(new AudioCopy());
-  a->attach_ring(ring, params, origin_s);
+  a->attach_ring(std::move(ring), params, origin_s);
   a->pending_.reset(av_packet_alloc());
   return a;
 }
@@ -255,12 +275,12 @@ std::unique_ptr<AudioTranscode> AudioTranscode::open(const std::string& url, int
   return a;
 }
 
-std::unique_ptr<AudioTranscode> AudioTranscode::from_ring(shm::PacketRing ring,
+std::unique_ptr<AudioTranscode> AudioTranscode::from_ring(AudioRingReader ring,
                                                           const av::AudioParams& params,
                                                           double origin_s, const std::string& codec,
                                                           std::int64_t bitrate) {
   std::unique_ptr<AudioTranscode> a(new AudioTranscode());
-  a->attach_ring(ring, params, origin_s);
+  a->attach_ring(std::move(ring), params, origin_s);
   a->open_decoder("the live input", codec, bitrate);
   return a;
 }

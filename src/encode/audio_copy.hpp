@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,31 @@ struct AVAudioFifo;
 struct AVBSFContext;
 
 namespace vpipe::encode {
+
+// Decode's audio ring read once for every output that takes the audio (several outputs from a
+// stream input): each reader gets every packet, in order. A packet that some reader has not taken
+// yet waits in that reader's queue; the outputs' encoders take the audio up to the same video
+// frame, so the queues stay short.
+class SharedAudioRing {
+ public:
+  SharedAudioRing(shm::PacketRing ring, int readers);
+  // The next packet for `reader` (0 .. readers - 1); false when none has come yet.
+  bool pop(int reader, shm::PacketHeader& header, std::vector<std::uint8_t>& data);
+
+ private:
+  struct Packet {
+    shm::PacketHeader header;
+    std::vector<std::uint8_t> data;
+  };
+  shm::PacketRing ring_;
+  std::vector<std::deque<Packet>> waiting_;  // per reader
+};
+
+// One reader's place in a SharedAudioRing.
+struct AudioRingReader {
+  std::shared_ptr<SharedAudioRing> ring;
+  int reader = 0;
+};
 
 class AudioTrack {
  public:
@@ -43,7 +69,7 @@ class AudioTrack {
   // -ss: the output starts at `origin_s` on the input's timeline (0: at its start).
   void set_origin(double origin_s);
   // Takes the packets decode hands on through `ring`, of a stream described by `params`.
-  void attach_ring(shm::PacketRing ring, const av::AudioParams& params, double origin_s);
+  void attach_ring(AudioRingReader ring, const av::AudioParams& params, double origin_s);
   // The next audio packet into `packet`; false at the end (a read error ends the audio only),
   // or, from the ring, when none has come yet (the audio ends with the video: by then decode
   // has handed on all it read).
@@ -61,7 +87,7 @@ class AudioTrack {
 
   av::InputContextPtr input_;
   TimestampRepair repair_;  // the input's jumps, as decode repairs them
-  std::optional<shm::PacketRing> ring_;
+  std::optional<AudioRingReader> ring_;
   std::vector<std::uint8_t> ring_data_;
   av::CodecParametersPtr ring_par_;
   const AVCodecParameters* in_par_ = nullptr;
@@ -83,7 +109,7 @@ class AudioCopy : public AudioTrack {
   // Throws vpipe::Error (kInput) if the input cannot be opened again.
   static std::unique_ptr<AudioCopy> open(const std::string& url, int stream_index,
                                          double origin_s = 0);
-  static std::unique_ptr<AudioCopy> from_ring(shm::PacketRing ring, const av::AudioParams& params,
+  static std::unique_ptr<AudioCopy> from_ring(AudioRingReader ring, const av::AudioParams& params,
                                               double origin_s);
   void add_output_stream(AVFormatContext* mux) override;
   void copy_until(double until_s) override;
@@ -117,7 +143,7 @@ class AudioTranscode : public AudioTrack {
   static std::unique_ptr<AudioTranscode> open(const std::string& url, int stream_index,
                                               double origin_s, const std::string& codec,
                                               std::int64_t bitrate);
-  static std::unique_ptr<AudioTranscode> from_ring(shm::PacketRing ring,
+  static std::unique_ptr<AudioTranscode> from_ring(AudioRingReader ring,
                                                    const av::AudioParams& params, double origin_s,
                                                    const std::string& codec, std::int64_t bitrate);
   ~AudioTranscode() override;

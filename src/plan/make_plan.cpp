@@ -376,15 +376,17 @@ void plan_more_outputs(RunPlan& plan, const RunOptions& options, const RunPlan& 
       refuse("'" + output.encoder.output + "' is given twice");
     plan.more_outputs.push_back(std::move(output));
   }
-  const auto check = [&](const RunPlan& p, bool first) {
+  const auto check = [&](const RunPlan& p) {
     if (p.null_output || p.encoder.output == "pipe:1")
       refuse("each must be a file or a URL (not null, preview or standard output)");
     if (p.stream_copy()) refuse("-c copy takes one output (run it once per output)");
-    if (!first && p.copy_audio && p.audio_from_decode)
-      refuse("from a stream input only the first output takes the audio: give the others -an");
   };
-  check(plan, true);
-  for (const RunPlan& output : plan.more_outputs) check(output, false);
+  check(plan);
+  for (const RunPlan& output : plan.more_outputs) {
+    check(output);
+    // A stream input's audio, read once by decode, goes to every output that takes it.
+    if (output.copy_audio && output.audio_from_decode) plan.audio_from_decode = true;
+  }
   const std::string shared = transform::FilterChain::shared_prefix(chains);
   cut_chain(plan, shared);
   for (RunPlan& output : plan.more_outputs) cut_chain(output, shared);

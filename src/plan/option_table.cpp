@@ -1,5 +1,6 @@
 #include "plan/option_table.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -25,6 +26,12 @@ std::string RunOption::long_flag() const {
   const std::string names = flags;
   const auto at = names.find("--");
   return names.substr(at, names.find(',', at) - at);
+}
+
+std::string RunOption::names() const {
+  std::string names = flags;
+  std::replace(names.begin(), names.end(), ',', '/');
+  return names;
 }
 
 namespace {

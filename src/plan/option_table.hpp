@@ -44,6 +44,7 @@ struct RunOption {
   void (*copy)(RunOptions& to, const RunOptions& from);
 
   [[nodiscard]] std::string long_flag() const;  // "--workers"
+  [[nodiscard]] std::string names() const;      // "-w/--workers", for an error
 };
 
 // Every run option except --config and --help, in the order --help lists them.

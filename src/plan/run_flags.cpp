@@ -62,7 +62,7 @@ plan::RunOptions RunFlags::options(bool default_config) const {
   // Flags given on the command line win over the config file.
   for (const Flag& flag : flags_) {
     if (flag.cli->count() == 0) continue;
-    const OptionSource from{flag.option->long_flag(), ""};
+    const OptionSource from{flag.option->names(), ""};
     switch (flag.option->takes) {
       case Takes::kSwitch:
         flag.option->set(options, {"true"}, from);

@@ -94,7 +94,7 @@ shm::SegmentSpec RunPlan::segment_spec() const {
 }
 
 std::unique_ptr<encode::AudioTrack> open_audio_track(const RunPlan& plan,
-                                                     std::optional<shm::PacketRing> ring) {
+                                                     std::optional<encode::AudioRingReader> ring) {
   if (!plan.copy_audio) return nullptr;
   const auto& in = plan.input_info;
   if (plan.audio_encoder.empty()) {

@@ -13,6 +13,7 @@
 
 #include "affinity/cpu_plan.hpp"
 #include "decode/decoder.hpp"
+#include "encode/audio_copy.hpp"
 #include "encode/encoder.hpp"
 #include "plan/options.hpp"
 #include "shm/run_segment.hpp"
@@ -207,9 +208,9 @@ struct MemoryFit {
 MemoryFit fit_pool_to_memory(PoolInputs in, std::uint64_t limit, std::uint64_t process_bytes,
                              const std::function<std::uint64_t(const PoolSize&)>& segment_bytes);
 
-// The output's audio as the plan says (copied or re-encoded, from `ring` or from the input
-// file), or null for none.
+// The output's audio as the plan says (copied or re-encoded, from decode's ring as `ring`'s reader,
+// or from the input file), or null for none.
 std::unique_ptr<encode::AudioTrack> open_audio_track(const RunPlan& plan,
-                                                     std::optional<shm::PacketRing> ring);
+                                                     std::optional<encode::AudioRingReader> ring);
 
 }  // namespace vpipe::plan

@@ -94,8 +94,10 @@ class Branch {
     std::function<void()> full;                 // the output has its -frames:v
   };
 
+  // `audio`: this output's reader of decode's audio ring (a stream input's audio); none: the
+  // output reads its audio from the input file, if it takes any.
   Branch(const plan::RunPlan& plan, const plan::RunPlan& run, StageContext& ctx, int index,
-         Counters counters)
+         Counters counters, std::optional<encode::AudioRingReader> audio)
       : plan_(plan),
         ctx_(ctx),
         control_(ctx.segment.control()),
@@ -105,12 +107,8 @@ class Branch {
     frames_tb_ = plan_.input_info.time_base;
     if (!plan_.vf_graph.empty()) open_graph(params, run);
     if (!plan_.null_output) {
-      // Audio: the first output's from decode's ring (a stream input); a file's, read here.
-      encoder_ =
-          encode::Encoder::open(plan_.encoder, params,
-                                plan::open_audio_track(plan_, plan_.audio_from_decode && index_ == 0
-                                                                  ? ctx.segment.audio_ring()
-                                                                  : std::nullopt));
+      encoder_ = encode::Encoder::open(plan_.encoder, params,
+                                       plan::open_audio_track(plan_, std::move(audio)));
     }
     if (plan_.output_rate.num > 0) rate_.emplace(plan_.output_rate);
     if (!plan_.vf_in_order.empty()) {
@@ -339,10 +337,24 @@ class EncodeStage {
                                                       [](const auto& b) { return b->full(); }))
                                         control_.stop_input.store(1);
                                     }};
-    branches_.push_back(std::make_unique<Branch>(plan_, plan_, ctx, 0, counters));
-    for (std::size_t i = 0; i < plan_.more_outputs.size(); ++i) {
-      branches_.push_back(std::make_unique<Branch>(plan_.more_outputs[i], plan_, ctx,
-                                                   static_cast<int>(i + 1), counters));
+    std::vector<const plan::RunPlan*> outputs{&plan_};
+    for (const plan::RunPlan& more : plan_.more_outputs) outputs.push_back(&more);
+    // A stream input's audio, read once by decode: every output that takes it reads decode's
+    // ring, each packet given to each.
+    const auto from_ring = [](const plan::RunPlan* p) {
+      return p->copy_audio && p->audio_from_decode;
+    };
+    std::shared_ptr<encode::SharedAudioRing> audio;
+    if (const auto readers = std::count_if(outputs.begin(), outputs.end(), from_ring)) {
+      if (std::optional<shm::PacketRing> ring = ctx.segment.audio_ring())
+        audio = std::make_shared<encode::SharedAudioRing>(*ring, static_cast<int>(readers));
+    }
+    int reader = 0;
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+      std::optional<encode::AudioRingReader> own;
+      if (audio && from_ring(outputs[i])) own = encode::AudioRingReader{audio, reader++};
+      branches_.push_back(std::make_unique<Branch>(*outputs[i], plan_, ctx, static_cast<int>(i),
+                                                   counters, std::move(own)));
     }
     if (plan_.preview) preview_ = encode::PreviewSink::open("vpipe: " + plan_.input);
   }

@@ -178,6 +178,47 @@ TEST_F(OutputsTest, DryRunShowsTheSharedPartAndEachOutput) {
   EXPECT_THAT(r.out, HasSubstr("one decode for all 2 outputs"));
 }
 
+// A stream input (MPEG-TS on stdin, read once): decode hands its audio on once, and every output
+// that takes the audio gets all of it: copied packet for packet, or re-encoded, as a run of that
+// output alone from the same stream gives.
+TEST_F(OutputsTest, EveryOutputTakesAStreamInputsAudio) {
+  const std::string ts = path("in.ts");
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=2 -f "
+                  "lavfi -i sine=duration=2 -c:v libx264 -preset ultrafast -c:a aac " +
+                  ts),
+            0);
+  // Each audio packet of a file as "pts,size,checksum" lines.
+  const auto audio_packets = [&](const std::string& file) {
+    EXPECT_EQ(
+        shell("ffprobe -v error -select_streams a -show_entries packet=pts,size -show_data_hash "
+              "CRC32 -of csv=p=0 " +
+              file + " > " + file + ".packets"),
+        0);
+    return read_file(file + ".packets");
+  };
+  const auto run_from_stdin = [&](const std::string& outputs) {
+    return shell("cat " + ts + " | " + vpipe_binary() + " run -q -y -i - " + outputs + " 2>" +
+                 path("err.txt"));
+  };
+  ASSERT_EQ(run_from_stdin("-o " + path("a.mkv") + " -c:a mp2 -o " + path("b.mkv") + " -an -o " +
+                           path("c.mkv") + " -o " + path("d.mkv")),
+            0)
+      << read_file(path("err.txt"));
+  ASSERT_EQ(run_from_stdin("-o " + path("alone-a.mkv")), 0) << read_file(path("err.txt"));
+  ASSERT_EQ(run_from_stdin("-c:a mp2 -o " + path("alone-b.mkv")), 0) << read_file(path("err.txt"));
+
+  const std::string copied = audio_packets(path("alone-a.mkv"));
+  EXPECT_GT(count_lines(copied), 80) << "2 s of AAC: 94 packets";
+  EXPECT_EQ(audio_packets(path("a.mkv")), copied);
+  EXPECT_EQ(audio_packets(path("d.mkv")), copied) << "the fourth output has every packet too";
+  EXPECT_EQ(count_lines(audio_packets(path("b.mkv"))),
+            count_lines(audio_packets(path("alone-b.mkv"))));
+  EXPECT_EQ(probe_streams(path("b.mkv")).size(), 2u);
+  EXPECT_EQ(probe_streams(path("c.mkv")).size(), 1u) << "-an: no audio";
+  for (const char* name : {"a.mkv", "b.mkv", "c.mkv", "d.mkv"})
+    EXPECT_EQ(decode_video(path(name)).nb_frames(), 60u) << name;
+}
+
 TEST_F(OutputsTest, WhatSeveralOutputsCannotDoIsAOneLineUsageError) {
   const std::string in = make_input();
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
