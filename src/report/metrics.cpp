@@ -127,6 +127,15 @@ void add_run_families(Families& f, const ProgressSample& s) {
       frames.metric.push_back(
           Families::metric(C, static_cast<double>(o.frames), {{"output", o.name}}));
     }
+    MetricFamily& drops =
+        f.add("output_drops_total", "Frames an output dropped on its own: late for it (live).", C);
+    MetricFamily& busy =
+        f.add("output_busy_seconds_total", "Time the encode stage spent on each output.", C);
+    for (const ProgressSample::Output& o : s.outputs) {
+      drops.metric.push_back(
+          Families::metric(C, static_cast<double>(o.drops), {{"output", o.name}}));
+      busy.metric.push_back(Families::metric(C, o.busy_s, {{"output", o.name}}));
+    }
     MetricFamily& bytes = f.add("output_file_bytes", "Bytes written to each output so far.", G);
     for (const ProgressSample::Output& o : s.outputs) {
       if (o.bytes >= 0) {

@@ -63,6 +63,8 @@ struct ProgressSample {
     std::string name;
     std::uint64_t frames = 0;
     std::int64_t bytes = -1;
+    std::uint64_t drops = 0;  // live: frames late for this output alone
+    double busy_s = 0;        // the encode stage's time on this output
   };
   std::vector<Output> outputs;
   // What the run is, for the metrics' labels.

@@ -65,9 +65,12 @@ ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
   p.restarts = static_cast<std::uint64_t>(restarts);
   for (std::size_t i = 0; i <= plan.more_outputs.size(); ++i) {
     const plan::RunPlan& out = i == 0 ? plan : plan.more_outputs[i - 1];
-    ProgressSample::Output o{out.null_output ? "null" : out.encoder.output,
-                             control.output_frames[i].load(std::memory_order_relaxed),
-                             p.output_bytes};  // the first output's, already read
+    ProgressSample::Output o{
+        out.null_output ? "null" : out.encoder.output,
+        control.output_frames[i].load(std::memory_order_relaxed),
+        p.output_bytes,  // the first output's, already read
+        control.output_drops[i].load(std::memory_order_relaxed),
+        static_cast<double>(control.output_busy_ns[i].load(std::memory_order_relaxed)) / 1e9};
     if (i > 0) {
       std::error_code ec;
       const auto bytes = std::filesystem::file_size(out.encoder.output, ec);
@@ -168,12 +171,15 @@ nlohmann::json stats_json(shm::RunSegment& segment, const plan::RunPlan& plan,
     };
     frame_ms[t.stage] = {{"p50", ms(0.5)}, {"p99", ms(0.99)}};
   }
-  // Every output, -o's first first: the frames its encoder took and the bytes of its file.
+  // Every output, -o's first first: the frames its encoder took, the bytes of its file, the
+  // frames it dropped on its own (live) and the encode stage's time on it.
   nlohmann::json outputs = nlohmann::json::array();
   for (const ProgressSample::Output& o : p.outputs) {
     outputs.push_back({{"output", o.name},
                        {"frames", o.frames},
-                       {"bytes", o.bytes >= 0 ? nlohmann::json(o.bytes) : nlohmann::json()}});
+                       {"bytes", o.bytes >= 0 ? nlohmann::json(o.bytes) : nlohmann::json()},
+                       {"drops", o.drops},
+                       {"busy_s", o.busy_s}});
   }
   const std::optional<shm::PacketRing> audio = segment.audio_ring();
   std::uint64_t late = 0, full = 0;
@@ -219,11 +225,17 @@ void log_live_summary(const ProgressSample& p, std::uint64_t decoded, const plan
     if (s.drops_full) drops += std::to_string(s.drops_full) + " pipeline full";
     drops += ")";
   }
+  // Several outputs: what each dropped on its own, being late where the others were not.
+  std::string own;
+  for (const ProgressSample::Output& o : p.outputs) {
+    if (o.drops > 0) own += (own.empty() ? "" : ", ") + o.name + " " + std::to_string(o.drops);
+  }
   spdlog::info(
       "live: latency capture->packet p50 {:.0f} ms, p95 {:.0f}, p99 {:.0f}, max {:.0f} (budget "
-      "{:.0f} ms); {} of {} frames dropped{}{}",
+      "{:.0f} ms); {} of {} frames dropped{}{}{}",
       ms(0.5), ms(0.95), ms(0.99), ms(1.0), plan.latency_budget_ms, p.drops, decoded,
-      drops.empty() ? "" : ": ", drops);
+      drops.empty() ? "" : ": ", drops,
+      own.empty() ? "" : "; dropped by one output alone, late for it: " + own);
   if (decoded > 0 && p.frames_done == 0) {
     spdlog::warn(
         "every frame was dropped: the pipeline cannot finish a frame within the {} ms "

@@ -82,6 +82,10 @@ struct ControlBlock {
   StageFrameTimes frame_times[kStageRoles];   // indexed by StageRole
   // Frames each output took (its encoder's, or counted for a null output), by -o's order.
   std::atomic<std::uint64_t> output_frames[kMaxOutputs];
+  // Frames each output dropped on its own (live, several outputs: late for it alone), and the
+  // time the encode stage spent on each output (its filters, -r, encoder and muxer).
+  std::atomic<std::uint64_t> output_drops[kMaxOutputs];
+  std::atomic<std::uint64_t> output_busy_ns[kMaxOutputs];
   // The first stage to fail records its one-line reason here for the scheduler to print.
   std::atomic<std::uint32_t> error_claimed;
   std::int32_t error_code;

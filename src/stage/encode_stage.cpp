@@ -133,10 +133,14 @@ class Branch {
 
   // The next frame in decode order, for an output that takes it as the slot holds it: a
   // reference to the slot (null for a null output).
-  void put_frame(av::FramePtr frame, std::int64_t capture) { hand_on(std::move(frame), capture); }
+  void put_frame(av::FramePtr frame, std::int64_t capture) {
+    const TimedWork work(*this);
+    hand_on(std::move(frame), capture);
+  }
 
   // The next frame in decode order, for an output with filters of its own: read from the slot.
   void put_slot(const shm::Slot& slot, std::int64_t capture) {
+    const TimedWork work(*this);
     av::FramePtr frame = take_out(slot);
     if (graph_) {
       to_graph(frame.get(), capture);
@@ -145,8 +149,21 @@ class Branch {
     }
   }
 
+  // Live, with several outputs: whether this output, at its own cost per frame, would encode
+  // the frame past its deadline. It then drops the frame on its own (counted by output), and the
+  // other outputs still take it.
+  bool drops_late(const live::Deadline& deadline, std::int64_t capture) {
+    if (!deadline.late(capture, static_cast<std::int64_t>(monotonic_ns()), cost_.value_ns()))
+      return false;
+    control_.output_drops[index_].fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  // This output's time per frame (its filters, -r and encoder), a running estimate.
+  [[nodiscard]] std::int64_t cost_ns() const { return cost_.value_ns(); }
+
   // The input has ended (or was stopped): what the graph and -r held, then the encoder's tail.
   void finish(bool stopped_early) {
+    const TimedWork work(*this);
     if (graph_) to_graph(nullptr, static_cast<std::int64_t>(monotonic_ns()));
     if (rate_) rate_->finish(end_s_, [&](Timed& t, std::int64_t index) { send_at(t, index); });
     if (encoder_) {
@@ -157,6 +174,24 @@ class Branch {
   }
 
  private:
+  // The time of one piece of this output's work: into its busy time and its cost per frame.
+  class TimedWork {
+   public:
+    explicit TimedWork(Branch& branch) : branch_(branch), began_(monotonic_ns()) {}
+    ~TimedWork() {
+      const auto ns = static_cast<std::int64_t>(monotonic_ns() - began_);
+      branch_.control_.output_busy_ns[branch_.index_].fetch_add(static_cast<std::uint64_t>(ns),
+                                                                std::memory_order_relaxed);
+      branch_.cost_.add(ns);
+    }
+    TimedWork(const TimedWork&) = delete;
+    TimedWork& operator=(const TimedWork&) = delete;
+
+   private:
+    Branch& branch_;
+    std::uint64_t began_;
+  };
+
   // The graph of -vf's filters that give frames of their own (RunPlan::vf_graph). Its frames
   // come in its own time base and rate, and in a format the encoder takes as it is (a GIF's
   // palettes).
@@ -295,6 +330,7 @@ class Branch {
   const int index_;  // the output's place: 0 for -o's first
   Counters counters_;
   std::unique_ptr<encode::Encoder> encoder_;
+  live::CostEstimate cost_;  // time per frame
   // Capture times of frames sent to the encoder whose packets have not come out yet.
   std::deque<std::int64_t> unpacketed_;
   std::optional<encode::RateConverter<Timed>> rate_;
@@ -406,7 +442,14 @@ class EncodeStage {
     const auto now = static_cast<std::int64_t>(monotonic_ns());
     bool drop = slot.desc().dropped != 0;  // a tombstone: dropped and counted upstream
     if (slot.desc().pts < keep_from_) drop = true;
-    if (!drop && plan_.live && deadline_.late(capture, now, cost_.value_ns())) {
+    // With several outputs, each drops what would be late for it; the stage drops a frame only
+    // when it would be late for every output.
+    const bool each_drops = plan_.live && branches_.size() > 1;
+    std::int64_t cost = cost_.value_ns();
+    if (each_drops) {
+      for (const auto& branch : branches_) cost = std::min(cost, branch->cost_ns());
+    }
+    if (!drop && plan_.live && deadline_.late(capture, now, cost)) {
       drop = true;
       ctx_.stats.drops_late.fetch_add(1, std::memory_order_relaxed);
     }
@@ -420,7 +463,7 @@ class EncodeStage {
     bool shared_use = false;
     for (const auto& branch : branches_) {
       if (!branch->takes_slot()) {
-        branch->put_slot(slot, capture);
+        if (!each_drops || !branch->drops_late(deadline_, capture)) branch->put_slot(slot, capture);
       } else if (!branch->encodes()) {
         branch->put_frame(nullptr, capture);
       } else {
@@ -431,6 +474,7 @@ class EncodeStage {
       const av::FramePtr shared = wrap_slot(std::move(slot), control_);
       for (const auto& branch : branches_) {
         if (!branch->takes_slot() || !branch->encodes()) continue;
+        if (each_drops && branch->drops_late(deadline_, capture)) continue;
         av::FramePtr mine(av_frame_clone(shared.get()));
         if (!mine) fail(ExitCode::kRunFailed, "out of memory");
         branch->put_frame(std::move(mine), capture);

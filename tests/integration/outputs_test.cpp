@@ -219,6 +219,56 @@ TEST_F(OutputsTest, EveryOutputTakesAStreamInputsAudio) {
     EXPECT_EQ(decode_video(path(name)).nb_frames(), 60u) << name;
 }
 
+// Live, an output that cannot keep up drops its own late frames; the others still take every
+// frame. One output is far too slow for real time (1080p, x264 veryslow on one thread: a few
+// frames a second), the other is tiny; before, the stage dropped each late frame for both.
+TEST_F(OutputsTest, LiveOutputsDropLateFramesApartFromEachOther) {
+  const RunResult r = run_vpipe({"run",
+                                 "--progress",
+                                 "none",
+                                 "-y",
+                                 "-i",
+                                 "testsrc2:size=1920x1080:rate=30:duration=4",
+                                 "--realtime",
+                                 "--stats-json",
+                                 path("stats.json"),
+                                 "--metrics-textfile",
+                                 path("vpipe.prom"),
+                                 "-c:v",
+                                 "libx264",
+                                 "--preset",
+                                 "veryslow",
+                                 "--codec-opt",
+                                 "threads=1",
+                                 "-o",
+                                 path("slow.mkv"),
+                                 "-s",
+                                 "160x120",
+                                 "-c:v",
+                                 "libx264",
+                                 "--preset",
+                                 "ultrafast",
+                                 "-o",
+                                 path("fast.mkv")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json outputs = stats().at("outputs");
+  ASSERT_EQ(outputs.size(), 2u);
+  const auto frames = [&](int i) { return outputs[i].at("frames").get<std::uint64_t>(); };
+  const auto drops = [&](int i) { return outputs[i].at("drops").get<std::uint64_t>(); };
+  EXPECT_GT(drops(0), 0u) << "the slow output dropped late frames of its own";
+  EXPECT_GE(frames(1), 108u) << "the fast output took (nearly) every frame: " << outputs.dump();
+  EXPECT_LT(frames(0), frames(1));
+  // Each frame the stage kept is either encoded or dropped by each output.
+  EXPECT_EQ(frames(0) + drops(0), frames(1) + drops(1));
+  EXPECT_EQ(decode_video(path("fast.mkv")).nb_frames(), frames(1));
+  EXPECT_EQ(decode_video(path("slow.mkv")).nb_frames(), frames(0));
+  EXPECT_GT(outputs[0].at("busy_s").get<double>(), outputs[1].at("busy_s").get<double>());
+  EXPECT_THAT(read_file(path("vpipe.prom")),
+              HasSubstr("vpipe_output_drops_total{output=\"" + path("slow.mkv") + "\"} " +
+                        std::to_string(drops(0)) + "\n"));
+  EXPECT_THAT(r.err, HasSubstr("dropped by one output alone, late for it: " + path("slow.mkv")));
+}
+
 TEST_F(OutputsTest, WhatSeveralOutputsCannotDoIsAOneLineUsageError) {
   const std::string in = make_input();
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
