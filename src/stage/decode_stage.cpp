@@ -166,10 +166,21 @@ class SlotSource {
   }
 
   // Live; empty when the frame has to be dropped (counted here). The pipeline is full when no
-  // credit is free: the window (sized from the latency budget) is in flight. Frames that wait
-  // too long in it are dropped by the deadline check of the stage that takes them up.
-  std::optional<shm::Slot> take_without_waiting(std::optional<shm::Slot>& decoded) {
+  // credit is free (the window, sized from the latency budget, is in flight): --drop oldest then
+  // gives the new frame the slot of the oldest waiting one. With a credit free but the workers
+  // behind (live::admits), --drop newest drops the new frame, and --drop oldest gives it a slot
+  // of its own and sets `replace`: once it is in the slot, drop_oldest_waiting() makes room, so
+  // that a worker never finds the queue empty in between. Frames that still wait too long are
+  // dropped by the deadline check of the stage that takes them up.
+  std::optional<shm::Slot> take_without_waiting(std::optional<shm::Slot>& decoded, bool& replace) {
+    const bool admitted = live::admits(queued_.size(), ctx_.plan.nb_workers);
+    replace = false;
+    if (!admitted && !ctx_.plan.drop_oldest) {
+      ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
+      return std::nullopt;
+    }
     if (shm::try_take_credit(control_)) {
+      replace = !admitted;
       ++entered_;
       if (decoded) return std::move(decoded);
       // With a credit, a free slot always exists (the pool holds the window); a short wait
@@ -186,19 +197,35 @@ class SlotSource {
         slot.reset();
         return std::move(decoded);
       }
-      // A frame requeued after a worker crash already has its place in the order: it goes on
-      // to encode as a tombstone, and the next queued frame is tried.
-      ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
-      if (!ctx_.wait_unless_aborted([&](auto t) { return filtered_.push_for(slot, t); }))
-        return std::nullopt;
+      if (!pass_on_tombstone(slot)) return std::nullopt;
     }
     return std::nullopt;  // every frame in flight is already being filtered or encoded
+  }
+
+  // Drops the oldest frame waiting for a worker, whose place a new frame takes (see `replace`
+  // above); its credit comes back. False only when the run is aborted.
+  bool drop_oldest_waiting() {
+    std::optional<shm::Slot> evicted = shm::evict_oldest(queued_);
+    if (!evicted) return true;  // the workers took every waiting frame meanwhile
+    ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
+    if (!shm::can_carry_the_new_frame(evicted->desc())) return pass_on_tombstone(*evicted);
+    evicted->reset();
+    shm::give_back_credit(control_);
+    --entered_;
+    return true;
   }
 
   // Frames that took a credit: live, each gets its sequence number as a worker claims it.
   [[nodiscard]] std::int64_t entered() const { return entered_; }
 
  private:
+  // A frame requeued after a worker crash already has its place in the order: evicted, it goes
+  // on to encode as a tombstone (counted). False only when the run is aborted.
+  bool pass_on_tombstone(shm::Slot& slot) {
+    ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
+    return ctx_.wait_unless_aborted([&](auto t) { return filtered_.push_for(slot, t); });
+  }
+
   StageContext& ctx_;
   shm::ControlBlock& control_;
   shm::FrameRing queued_;
@@ -382,6 +409,7 @@ class DecodeStage {
     std::optional<shm::Slot> decoded_into;
     if (allocator_) decoded_into = allocator_->adopt(frame);
     std::optional<shm::Slot> slot;
+    bool replace = false;  // live: the new frame takes the place of the oldest waiting one
     if (!plan_.live) {
       slot = slots_.wait_for_fresh(decoded_into);
       if (!slot) return false;
@@ -389,10 +417,11 @@ class DecodeStage {
       ctx_.stats.drops_late.fetch_add(1, std::memory_order_relaxed);  // decode fell behind
       return true;
     } else {
-      slot = slots_.take_without_waiting(decoded_into);
+      slot = slots_.take_without_waiting(decoded_into, replace);
       if (!slot) return !ctx_.aborted();
     }
     describe_into(*slot, frame, pts, capture);
+    if (replace && !slots_.drop_oldest_waiting()) return false;
     {
       ScopedTimer waiting(ctx_.stats.wait_ns);
       if (!ctx_.wait_unless_aborted([&](auto t) { return out_.push_for(*slot, t); })) return false;

@@ -87,4 +87,13 @@ class Pacer {
       std::clamp<std::int64_t>(slack_ns / cost_ns, 1, static_cast<std::int64_t>(max_batch)));
 }
 
+// Admission control, live: a frame joins the queue for the workers only while a worker can start
+// it soon, that is, while fewer frames wait than there are workers. Otherwise the workers are
+// behind, and the frame is dropped at the source (--drop newest) or takes the place of the
+// oldest waiting frame (--drop oldest): no frame waits most of the budget in the queue only to
+// be just in time.
+[[nodiscard]] inline bool admits(std::size_t waiting_for_a_worker, int workers) {
+  return waiting_for_a_worker < static_cast<std::size_t>(std::max(1, workers));
+}
+
 }  // namespace vpipe::stage::live

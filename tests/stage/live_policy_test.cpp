@@ -81,5 +81,22 @@ TEST(BatchLimitTest, AsManyAsFitBeforeTheFirstFramesDeadlineUpToTheMaximum) {
   EXPECT_EQ(batch_limit(1000 * kMs, 20 * kMs, 8), 8u);
 }
 
+// Admission: a frame joins the queue while fewer frames wait than there are workers, so that a
+// worker can start it within about one frame's processing time.
+TEST(AdmitsTest, AFrameJoinsWhileFewerWaitThanThereAreWorkers) {
+  const struct {
+    std::size_t waiting;
+    int workers;
+    bool admitted;
+  } cases[] = {
+      {0, 1, true}, {1, 1, false}, {5, 1, false}, {0, 4, true},
+      {3, 4, true}, {4, 4, false}, {0, 0, true},  {1, 0, false},  // no workers counts as one
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(admits(c.waiting, c.workers), c.admitted)
+        << c.waiting << " waiting, " << c.workers << " workers";
+  }
+}
+
 }  // namespace
 }  // namespace vpipe::stage::live
