@@ -248,9 +248,11 @@ TEST_F(ProcessesTest, AStopThatCannotDrainIsAbortedAtTheDrainTimeout) {
 }
 
 TEST_F(ProcessesTest, SecondInterruptAbortsQuicklyAndLeavesNothing) {
-  // Big frames, so that draining after the first signal takes longer than the gap.
+  // A filter slow on big frames (about 60 ms a frame here, for the window's 8 or more frames in
+  // flight), so that draining after the first signal takes far longer than the gap: a fast blur
+  // drained within 100 ms on a quiet machine.
   const pid_t parent = start_slow(
-      {"-i", "testsrc:size=1920x1080:rate=30:duration=30", "--vf", "cv.gblur=12", "-c:v", "ffv1"});
+      {"-i", "testsrc:size=1920x1080:rate=30:duration=30", "--vf", "stress=100", "-c:v", "ffv1"});
   const RunGuard guard{parent};
   const auto stages = wait_for_stages(parent, 3);
   ASSERT_EQ(stages.size(), 3u);
