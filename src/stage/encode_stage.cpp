@@ -153,8 +153,9 @@ class Branch {
   // the frame past its deadline. It then drops the frame on its own (counted by output), and the
   // other outputs still take it.
   bool drops_late(const live::Deadline& deadline, std::int64_t capture) {
-    if (!deadline.late(capture, static_cast<std::int64_t>(monotonic_ns()), cost_.value_ns()))
-      return false;
+    if (full_ ||
+        !deadline.late(capture, static_cast<std::int64_t>(monotonic_ns()), cost_.value_ns()))
+      return false;  // an output with its -frames:v takes no more frames, and drops none
     control_.output_drops[index_].fetch_add(1, std::memory_order_relaxed);
     return true;
   }

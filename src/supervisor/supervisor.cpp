@@ -403,11 +403,18 @@ class Supervisor {
     const std::uint64_t frames = control.stage(StageId::encode()).frames_out.load();
     const std::uint64_t errors = control.stage(StageId::decode()).errors.load();
     const double fps = secs > 0 ? static_cast<double>(frames) / secs : 0;
+    // Several outputs: each with the frames it took (its own -frames:v, its own graph's rate).
+    std::string outputs = plan_.null_output ? "null" : plan_.encoder.output;
+    for (std::size_t i = 0; i < plan_.more_outputs.size(); ++i) {
+      if (i == 0) outputs += " (" + std::to_string(control.output_frames[0].load()) + " frames)";
+      outputs += ", " + plan_.more_outputs[i].encoder.output + " (" +
+                 std::to_string(control.output_frames[i + 1].load()) + " frames)";
+    }
     spdlog::info("{} frames in {:.2f} s: {:.1f} fps, {:.2f}x real time, {} workers{}{} -> {}",
                  frames, secs, fps, fps / av_q2d(plan_.input_info.frame_rate), plan_.nb_workers,
                  restarts_ ? ", " + std::to_string(restarts_) + " worker restarts" : "",
                  errors ? ", " + std::to_string(errors) + " damaged input packets skipped" : "",
-                 plan_.null_output ? "null" : plan_.encoder.output);
+                 outputs);
     wall_s_ = secs;
     if (plan_.live) report_live();
     if (signals_ > 0) return say_stopped(plan_, frames);

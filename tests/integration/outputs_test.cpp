@@ -141,7 +141,8 @@ TEST_F(OutputsTest, AnHlsLadderWithItsMasterPlaylistIsOneRun) {
 TEST_F(OutputsTest, FramesVCountsEachOutputsOwnFrames) {
   const std::string in = make_input();
   const RunResult r = run_vpipe({"run",
-                                 "-q",
+                                 "--progress",
+                                 "none",
                                  "-y",
                                  "-i",
                                  in,
@@ -164,6 +165,9 @@ TEST_F(OutputsTest, FramesVCountsEachOutputsOwnFrames) {
   EXPECT_EQ(decode_video(path("five.mkv")).nb_frames(), 5u);
   EXPECT_EQ(decode_video(path("all.mkv")).nb_frames(), 30u);
   EXPECT_EQ(decode_video(path("four.mkv")).nb_frames(), 4u);
+  // The run's last line names each output with the frames it took.
+  EXPECT_THAT(r.err, HasSubstr(path("five.mkv") + " (5 frames), " + path("all.mkv") +
+                               " (30 frames), " + path("four.mkv") + " (4 frames)"));
 }
 
 TEST_F(OutputsTest, DryRunShowsTheSharedPartAndEachOutput) {
