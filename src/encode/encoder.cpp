@@ -456,6 +456,13 @@ void Encoder::start_muxing(const StreamParams& params, const AVCodecParameters* 
   int ret = 0;
   stream_ = avformat_new_stream(mux_, nullptr);
   avcodec_parameters_copy(stream_->codecpar, video);
+  // The encoder's own stream side data, as the ffmpeg CLI passes it on: its buffer size (CPB
+  // properties) sizes an MPEG-PS muxer's buffer, which otherwise underflows on MPEG-1/2 video.
+  for (int i = 0; codec_ && i < codec_->nb_coded_side_data; ++i) {
+    const AVPacketSideData& side = codec_->coded_side_data[i];
+    std::uint8_t* copy = av_stream_new_side_data(stream_, side.type, side.size);
+    if (copy != nullptr) std::memcpy(copy, side.data, side.size);
+  }
   // A stream copied from another container keeps its codec tag only where this container knows
   // it for that codec (as the ffmpeg CLI's stream copy); an encoder's own tag (rawvideo's pixel
   // layout) is kept.

@@ -266,6 +266,23 @@ void plan_encoder(RunPlan& plan, const RunOptions& options) {
     if (seconds > 0 && fps > 0)
       plan.encoder.gop = std::max(1, static_cast<int>(std::lround(seconds * fps)));
   }
+  if (plan.encoder.codec == "mpeg1video" && plan.output_rate.num == 0) {
+    // MPEG-1 video has eight frame rates (FFmpeg's encoder lists none, so the ffmpeg CLI fails
+    // on a 15 fps input): another rate becomes the nearest of them, frames repeated or dropped
+    // by timestamp as -r does.
+    static const AVRational kRates[] = {{24000, 1001}, {24, 1}, {25, 1},
+                                        {30000, 1001}, {30, 1}, {50, 1},
+                                        {60000, 1001}, {60, 1}, {0, 0}};
+    const AVRational rate = plan.output_frame_rate();
+    if (rate.num > 0 && std::none_of(std::begin(kRates), std::end(kRates) - 1,
+                                     [&](AVRational r) { return av_cmp_q(r, rate) == 0; })) {
+      plan.output_rate = kRates[av_find_nearest_q_idx(rate, kRates)];
+      spdlog::info(
+          "mpeg1video takes 23.976, 24, 25, 29.97, 30, 50, 59.94 or 60 fps: {:.3g} fps "
+          "becomes {:.3f} (-r to choose another)",
+          av_q2d(rate), av_q2d(plan.output_rate));
+    }
+  }
   if (!plan.encoder.crf && !plan.encoder.bitrate) {
     // Constant quality where the codec's own default is a low fixed bitrate (MJPEG: 200 kb/s)
     // or a guess it warns about (VP9, AV1: CRF 32).

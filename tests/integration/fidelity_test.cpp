@@ -15,6 +15,7 @@ extern "C" {
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 
 #include "support/media.hpp"
@@ -565,6 +566,29 @@ TEST_F(FidelityTest, SubtitlesAreNotCarriedAndTheRunSaysSo) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("1 subtitle stream(s) in the input are not carried"));
   EXPECT_EQ(decode_video(path("out.mkv")).nb_frames(), 25u);
+}
+
+// MPEG-1 video has eight frame rates. A 15 fps input (a screen capture, an old clip) becomes the
+// nearest of them, frames repeated by timestamp, where the ffmpeg CLI fails ("MPEG-1/2 does not
+// support 15/1 fps"): the same frames and timestamps as ffmpeg's -r 24000/1001. The encoder's
+// buffer size reaches the MPEG-PS muxer, which does not warn of buffer underflows.
+TEST_F(FidelityTest, Mpeg1AtAnUnusualFrameRateTakesTheNearestOfItsRates) {
+  const RunResult r = vpipe_ok({"-i", "testsrc:size=320x240:rate=15:duration=2", "-c:v",
+                                "mpeg1video", "-o", path("out.mpg")});
+  EXPECT_THAT(r.err, HasSubstr("15 fps becomes 23.976"));
+  EXPECT_THAT(r.err, Not(HasSubstr("underflow")));
+  ffmpeg("-f lavfi -i testsrc=size=320x240:rate=15:duration=2 -r 24000/1001 -c:v mpeg1video " +
+         path("ffmpeg.mpg"));
+  const DecodedVideo got = decode_video(path("out.mpg"));
+  const DecodedVideo want = decode_video(path("ffmpeg.mpg"));
+  EXPECT_EQ(got.nb_frames(), 48u);
+  ASSERT_EQ(got.nb_frames(), want.nb_frames());
+  // The same timestamps, to the MPEG-PS muxer's rounding (2 ticks of 90 kHz); ffmpeg's file
+  // leaves its last frame without one.
+  for (std::size_t i = 0; i < got.pts.size(); ++i) {
+    if (want.pts[i] == std::numeric_limits<std::int64_t>::min()) continue;
+    EXPECT_NEAR(got.pts[i], want.pts[i], 2) << "frame " << i;
+  }
 }
 
 TEST_F(FidelityTest, BadTimesAreUsageErrorsNamingTheFlag) {
