@@ -19,7 +19,6 @@ struct StageSample {
   std::uint64_t frames_out = 0;
   double busy_s = 0;
   double wait_s = 0;
-  std::uint64_t bytes_copied = 0;
   std::uint64_t frames_copied = 0;  // decode: pictures copied into a slot, not decoded into one
   std::uint64_t errors = 0;
   std::uint64_t restarts = 0;

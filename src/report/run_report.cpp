@@ -107,7 +107,6 @@ ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
     s.frames_out = st.frames_out.load();
     s.busy_s = static_cast<double>(st.busy_ns.load()) / 1e9;
     s.wait_s = static_cast<double>(st.wait_ns.load()) / 1e9;
-    s.bytes_copied = st.bytes_copied.load();
     s.frames_copied = st.frames_copied.load();
     s.errors = st.errors.load();
     s.restarts = st.restarts.load();
@@ -157,7 +156,6 @@ nlohmann::json stats_json(shm::RunSegment& segment, const plan::RunPlan& plan,
                       {"busy_s", s.busy_s},
                       {"wait_s", s.wait_s},
                       {"busy_percent", wall_s > 0 ? 100 * s.busy_s / wall_s : 0},
-                      {"bytes_copied", s.bytes_copied},
                       {"frames_copied", s.frames_copied},
                       {"errors", s.errors},
                       {"restarts", s.restarts},

@@ -32,8 +32,9 @@ struct alignas(kCacheLine) StageStats {
   std::atomic<std::uint64_t> frames_out;
   std::atomic<std::uint64_t> busy_ns;
   std::atomic<std::uint64_t> wait_ns;
-  std::atomic<std::uint64_t> bytes_copied;  // pixels copied at stage boundaries: must stay 0
-  // Decode: pictures it copied or converted into a slot, not decoded straight into one.
+  // Pictures this stage copied: decode's into a slot where it could not decode straight into
+  // one, a worker's through ffmpeg's filters, encode's out of a slot for an output's own
+  // filters. Never at a stage boundary (invariant 1).
   std::atomic<std::uint64_t> frames_copied;
   std::atomic<std::uint64_t> errors;        // e.g. packets the decoder rejected
   std::atomic<std::uint64_t> drops_late;    // live: frames this stage dropped past deadline
