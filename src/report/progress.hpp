@@ -19,7 +19,7 @@ struct StageSample {
   std::uint64_t frames_out = 0;
   double busy_s = 0;
   double wait_s = 0;
-  std::uint64_t frames_copied = 0;  // decode: pictures copied into a slot, not decoded into one
+  std::uint64_t frames_copied = 0;  // pictures the stage copied (shm::StageStats::frames_copied)
   std::uint64_t errors = 0;
   std::uint64_t restarts = 0;
   std::uint64_t drops_late = 0;  // live: frames this stage dropped past their deadline

@@ -207,8 +207,8 @@ class SlotSource {
   bool drop_oldest_waiting() {
     std::optional<shm::Slot> evicted = shm::evict_oldest(queued_);
     if (!evicted) return true;  // the workers took every waiting frame meanwhile
-    ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
     if (!shm::can_carry_the_new_frame(evicted->desc())) return pass_on_tombstone(*evicted);
+    ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
     evicted->reset();
     shm::give_back_credit(control_);
     --entered_;

@@ -405,11 +405,12 @@ class Supervisor {
     const double fps = secs > 0 ? static_cast<double>(frames) / secs : 0;
     // Several outputs: each with the frames it took (its own -frames:v, its own graph's rate).
     std::string outputs = plan_.null_output ? "null" : plan_.encoder.output;
-    for (std::size_t i = 0; i < plan_.more_outputs.size(); ++i) {
-      if (i == 0) outputs += " (" + std::to_string(control.output_frames[0].load()) + " frames)";
-      outputs += ", " + plan_.more_outputs[i].encoder.output + " (" +
-                 std::to_string(control.output_frames[i + 1].load()) + " frames)";
-    }
+    const auto frames_of = [&](std::size_t i) {
+      return " (" + std::to_string(control.output_frames[i].load()) + " frames)";
+    };
+    if (!plan_.more_outputs.empty()) outputs += frames_of(0);
+    for (std::size_t i = 0; i < plan_.more_outputs.size(); ++i)
+      outputs += ", " + plan_.more_outputs[i].encoder.output + frames_of(i + 1);
     spdlog::info("{} frames in {:.2f} s: {:.1f} fps, {:.2f}x real time, {} workers{}{} -> {}",
                  frames, secs, fps, fps / av_q2d(plan_.input_info.frame_rate), plan_.nb_workers,
                  restarts_ ? ", " + std::to_string(restarts_) + " worker restarts" : "",
