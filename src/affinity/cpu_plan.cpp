@@ -48,7 +48,10 @@ int default_workers(const Topology& topo, bool has_filters) {
   return has_filters ? default_workers(topo) : 1;
 }
 
-CpuPlan plan_cpus(const Topology& topo, int nb_workers, AffinityMode mode) {
+namespace {
+
+// decode, the workers and encode.
+CpuPlan plan_stage_cpus(const Topology& topo, int nb_workers, AffinityMode mode) {
   CpuPlan plan;
   std::vector<std::string> names{"decode"};
   for (int i = 0; i < nb_workers; ++i) names.push_back("xform-" + std::to_string(i));
@@ -85,6 +88,17 @@ CpuPlan plan_cpus(const Topology& topo, int nb_workers, AffinityMode mode) {
   return plan;
 }
 
+}  // namespace
+
+CpuPlan plan_cpus(const Topology& topo, int nb_workers, AffinityMode mode, int nb_outputs) {
+  CpuPlan plan = plan_stage_cpus(topo, nb_workers, mode);
+  // A later output's encoder is encode's like: on encode's CPUs, its threads as many.
+  const std::vector<int> encode = plan.stages.back().cpus;
+  for (int k = 1; k < nb_outputs; ++k)
+    plan.stages.push_back({"encode-" + std::to_string(k), encode});
+  return plan;
+}
+
 std::vector<int> parse_cpus(const std::string& text) {
   std::vector<int> cpus;
   std::size_t pos = 0;
@@ -117,8 +131,9 @@ std::vector<int> parse_cpus(const std::string& text) {
   return cpus;
 }
 
-CpuPlan plan_explicit(const Topology& topo, int nb_workers, const std::string& spec) {
-  CpuPlan plan = plan_cpus(topo, nb_workers, AffinityMode::kNone);
+CpuPlan plan_explicit(const Topology& topo, int nb_workers, const std::string& spec,
+                      int nb_outputs) {
+  CpuPlan plan = plan_cpus(topo, nb_workers, AffinityMode::kNone, nb_outputs);
   std::vector<int> usable;
   for (const Core& c : topo.cores) usable.insert(usable.end(), c.pus.begin(), c.pus.end());
   std::size_t start = 0;
@@ -140,14 +155,17 @@ CpuPlan plan_explicit(const Topology& topo, int nb_workers, const std::string& s
     }
     bool matched = false;
     for (auto& s : plan.stages) {
-      if (s.stage == stage || (stage == "xform" && s.stage.rfind("xform-", 0) == 0)) {
+      // "xform" names every worker; "encode" encode and every later output's encoder.
+      if (s.stage == stage ||
+          ((stage == "xform" || stage == "encode") && s.stage.rfind(stage + "-", 0) == 0)) {
         s.cpus = cpus;
         matched = true;
       }
     }
     if (!matched)
-      fail(ExitCode::kUsage,
-           "--affinity: no stage '" + stage + "' (decode, xform, xform-N, encode)");
+      fail(ExitCode::kUsage, "--affinity: no stage '" + stage +
+                                 "' (decode, xform, xform-N, encode" +
+                                 (nb_outputs > 1 ? ", encode-N" : "") + ")");
   }
   plan.note = "explicit CPU plan: " + spec;
   return plan;

@@ -43,12 +43,12 @@ struct Topology {
 enum class AffinityMode { kNone, kAuto, kExplicit };
 
 struct StageCpus {
-  std::string stage;      // "decode", "xform-0", ..., "encode"
+  std::string stage;      // "decode", "xform-0", ..., "encode", "encode-1", ...
   std::vector<int> cpus;  // empty: not pinned
 };
 
 struct CpuPlan {
-  std::vector<StageCpus> stages;  // decode, xform-0..N-1, encode
+  std::vector<StageCpus> stages;  // decode, xform-0..N-1, encode, encode-1..
   bool shared = false;            // more processes than cores
   std::string note;               // one line for --dry-run and the log
 };
@@ -74,11 +74,14 @@ int default_workers(const Topology& topo);
 // The same for a chain: one worker when there is no filter (it only hands frames on).
 int default_workers(const Topology& topo, bool has_filters);
 
-CpuPlan plan_cpus(const Topology& topo, int nb_workers, AffinityMode mode);
+// `nb_outputs`: with several, each later output's encoder ("encode-1", ...) has encode's CPUs.
+CpuPlan plan_cpus(const Topology& topo, int nb_workers, AffinityMode mode, int nb_outputs = 1);
 
 // An explicit plan from "stage=cpus;..." text. Throws vpipe::Error (kUsage) for unknown stages,
 // malformed lists, or CPUs this process may not use. Stages not named run anywhere.
-CpuPlan plan_explicit(const Topology& topo, int nb_workers, const std::string& spec);
+// "encode" pins encode and every later output's encoder; "encode-N" one of those.
+CpuPlan plan_explicit(const Topology& topo, int nb_workers, const std::string& spec,
+                      int nb_outputs = 1);
 
 // "0-3,8" -> {0,1,2,3,8}. Throws vpipe::Error (kUsage).
 std::vector<int> parse_cpus(const std::string& text);

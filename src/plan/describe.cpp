@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "common/stage_id.hpp"
 #include "plan/plan_text.hpp"
 #include "plan/run_plan.hpp"
 #include "transform/filter_chain.hpp"
@@ -106,12 +107,20 @@ std::string describe(const RunPlan& p) {
   }
   for (std::size_t i = 0; i < p.more_outputs.size(); ++i) {
     const RunPlan& o = p.more_outputs[i];
+    // Where its branch runs: a process of its own, or encode (a stream input's audio).
+    const std::string where =
+        o.own_process ? "vpipe:" + StageId::output_encoder(static_cast<int>(i) + 1).name()
+                      : std::string("the encode stage");
     s << "output " << i + 2 << ": " << encoder_text(o) << "\n"
-      << "          " << geometry_text(o.output_geometry()) << "; audio: " << o.audio_note << "\n";
+      << "          " << geometry_text(o.output_geometry()) << "; audio: " << o.audio_note << "\n"
+      << "          encoded in " << where
+      << (o.own_process ? ", a process of its own, from the slots encode shares with it"
+                        : " (it takes the stream's audio from decode, as encode reads it)")
+      << "\n";
     if (!o.vf_in_order.empty())
-      s << "          its own filters, in the encode stage: " << o.vf_in_order << "\n";
+      s << "          its own filters, in " << where << ": " << o.vf_in_order << "\n";
     if (!o.vf_graph.empty())
-      s << "          its own graph, in the encode stage: " << o.vf_graph << "\n";
+      s << "          its own graph, in " << where << ": " << o.vf_graph << "\n";
   }
   if (!p.more_outputs.empty()) {
     s << "          one decode for all " << p.more_outputs.size() + 1

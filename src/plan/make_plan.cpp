@@ -181,12 +181,14 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
     plan.nb_workers = 1;
   }
   plan.memory_limit_bytes = topology.memory_limit_bytes;
+  const int nb_outputs = static_cast<int>(options.more_outputs.size()) + 1;
   if (options.affinity == "auto" || options.affinity == "none") {
     plan.cpus = affinity::plan_cpus(
         topology, plan.nb_workers,
-        options.affinity == "none" ? affinity::AffinityMode::kNone : affinity::AffinityMode::kAuto);
+        options.affinity == "none" ? affinity::AffinityMode::kNone : affinity::AffinityMode::kAuto,
+        nb_outputs);
   } else {
-    plan.cpus = affinity::plan_explicit(topology, plan.nb_workers, options.affinity);
+    plan.cpus = affinity::plan_explicit(topology, plan.nb_workers, options.affinity, nb_outputs);
   }
   if (!topology.limit_note.empty()) plan.cpus.note += " (" + topology.limit_note + ")";
   return plan;
@@ -399,10 +401,19 @@ void plan_more_outputs(RunPlan& plan, const RunOptions& options, const RunPlan& 
     if (p.stream_copy()) refuse("-c copy takes one output (run it once per output)");
   };
   check(plan);
-  for (const RunPlan& output : plan.more_outputs) {
+  for (std::size_t i = 0; i < plan.more_outputs.size(); ++i) {
+    RunPlan& output = plan.more_outputs[i];
     check(output);
-    // A stream input's audio, read once by decode, goes to every output that takes it.
-    if (output.copy_audio && output.audio_from_decode) plan.audio_from_decode = true;
+    // A stream input's audio, read once by decode, goes to every output that takes it: encode
+    // reads it for all, and encodes those outputs itself. Every other later output is encoded
+    // in a process of its own.
+    if (output.copy_audio && output.audio_from_decode) {
+      plan.audio_from_decode = true;
+      const std::string name = StageId::output_encoder(static_cast<int>(i) + 1).name();
+      std::erase_if(plan.cpus.stages, [&](const auto& s) { return s.stage == name; });
+    } else {
+      output.own_process = true;
+    }
   }
   const std::string shared = transform::FilterChain::shared_prefix(chains);
   cut_chain(plan, shared);
@@ -557,7 +568,8 @@ void plan_pool(RunPlan& plan, const RunOptions& options, const transform::Filter
   };
   // Each process's own memory besides the pool (libraries, codec state: 40-70 MiB measured at
   // 1080p), and each output's encoder's frames (lookahead, references) at its size.
-  std::uint64_t process_bytes = kProcessBytes * static_cast<std::uint64_t>(plan.nb_workers + 2);
+  std::uint64_t process_bytes =
+      kProcessBytes * static_cast<std::uint64_t>(plan.nb_workers + 2 + plan.nb_output_processes());
   std::vector<const RunPlan*> outputs{&plan};
   for (const RunPlan& more : plan.more_outputs) outputs.push_back(&more);
   for (const RunPlan* output : outputs) {

@@ -165,6 +165,7 @@ std::string to_json(const RunPlan& p) {
       {"needs_spare", p.needs_spare},
       {"decoder_slots", p.decoder_slots},
       {"audio_from_decode", p.audio_from_decode},
+      {"own_process", p.own_process},
       {"null_output", p.null_output},
       {"preview", p.preview},
       {"copy_audio", p.copy_audio},
@@ -227,6 +228,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.needs_spare = j.at("needs_spare");
   p.decoder_slots = j.at("decoder_slots");
   p.audio_from_decode = j.at("audio_from_decode");
+  p.own_process = j.at("own_process");
   p.null_output = j.at("null_output");
   p.preview = j.at("preview");
   p.copy_audio = j.at("copy_audio");

@@ -88,9 +88,14 @@ std::int64_t RunPlan::expected_frames() const {
 }
 
 shm::SegmentSpec RunPlan::segment_spec() const {
+  std::uint32_t output_rings = 0;
+  for (std::size_t i = 0; i < more_outputs.size(); ++i) {
+    if (more_outputs[i].own_process) output_rings |= 1u << (i + 1);
+  }
   return {nb_slots,       slot_bytes,
           window,         static_cast<std::uint32_t>(nb_workers),
-          to_json(*this), audio_from_decode ? kAudioRingBytes : 0};
+          to_json(*this), audio_from_decode ? kAudioRingBytes : 0,
+          output_rings};
 }
 
 std::unique_ptr<encode::AudioTrack> open_audio_track(const RunPlan& plan,

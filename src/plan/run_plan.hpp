@@ -71,6 +71,10 @@ struct RunPlan {
   // the workers run the part of the chains all outputs share (`vf_workers`, the same in each),
   // and the encode stage each output's own `vf_in_order` and `vf_graph`.
   std::vector<RunPlan> more_outputs;
+  // A later output: its branch (own filters, -r, encoder, muxer) runs in a process of its own
+  // ("encode-N", fed by a ring from encode), not in the encode stage. Every later output but
+  // one that takes a stream input's audio from decode's ring, which encode reads for all.
+  bool own_process = false;
   // Written at the end, listing every output's HLS playlist (--master-playlist, or ffmpeg's
   // -master_pl_name given with several outputs); empty: none.
   std::string master_playlist;
@@ -122,6 +126,11 @@ struct RunPlan {
     return vf_graph.empty() ? input_info.frame_rate : vf_graph_rate;
   }
   [[nodiscard]] const std::vector<int>& cpus_of(const std::string& stage) const;
+  // The later outputs encoded in processes of their own.
+  [[nodiscard]] int nb_output_processes() const {
+    return static_cast<int>(std::count_if(more_outputs.begin(), more_outputs.end(),
+                                          [](const RunPlan& p) { return p.own_process; }));
+  }
   // How decode opens the input: threads from its CPU set, forced format, timeout.
   [[nodiscard]] decode::OpenSettings open_settings() const;
   // Where the output starts on the input's timeline, in seconds: -ss from the video's start;

@@ -21,7 +21,9 @@
 
 namespace vpipe::shm {
 
-inline constexpr int kMaxStages = 66;  // decode, encode and up to 64 transform workers
+inline constexpr int kMaxOutputs = 8;  // -o given several times: one decode, this many outputs
+// Decode, encode, up to 64 transform workers, and a later output's encoder each.
+inline constexpr int kMaxStages = 2 + StageId::kMaxWorkers + kMaxOutputs - 1;
 inline constexpr int kFirstWorkerStage =
     StageId::kFirstWorkerSlot;  // decode 0, encode 1, workers 2..
 
@@ -52,7 +54,6 @@ struct StageFrameTimes {
   std::atomic<std::uint64_t> sum_us;
 };
 inline constexpr int kStageRoles = 3;  // decode, transform, encode (StageRole)
-inline constexpr int kMaxOutputs = 8;  // -o given several times: one decode, this many outputs
 
 // A worker's progress with its end-of-stream marker, so one lost in a crash is put back.
 enum class EosState : std::uint32_t { kNone = 0, kTaken = 1, kForwarded = 2 };
@@ -65,6 +66,9 @@ struct ControlBlock {
   std::uint64_t decoded_ring_offset, filtered_ring_offset, free_ring_offset;
   std::uint64_t desc_offset, data_offset, slot_stride, slot_bytes;
   std::uint64_t audio_ring_offset;  // 0: the run has no audio ring
+  // Encode -> a later output's encoder in a process of its own (by -o's order; 0: none, the
+  // output is encoded in the encode stage).
+  std::uint64_t output_ring_offset[kMaxOutputs];
   std::uint32_t nb_slots, window, nb_workers;
   alignas(kCacheLine) ShmSemaphore credits;
   alignas(kCacheLine) std::atomic<std::uint32_t> stop_input;  // finish cleanly: stop reading
@@ -87,6 +91,11 @@ struct ControlBlock {
   // time the encode stage spent on each output (its filters, -r, encoder and muxer).
   std::atomic<std::uint64_t> output_drops[kMaxOutputs];
   std::atomic<std::uint64_t> output_busy_ns[kMaxOutputs];
+  // Live: each output's estimate of its time per frame (the encode stage drops a frame only
+  // when it is late for the cheapest output).
+  std::atomic<std::int64_t> output_cost_ns[kMaxOutputs];
+  // A bit per output that has its -frames:v; the input stops once every output's is set.
+  std::atomic<std::uint32_t> outputs_full;
   // The first stage to fail records its one-line reason here for the scheduler to print.
   std::atomic<std::uint32_t> error_claimed;
   std::int32_t error_code;

@@ -8,7 +8,9 @@
 //            frame takes over the credit of the oldest queued one, which is dropped.
 //   encode   gives the credit back exactly once per frame, when the frame leaves the pipeline:
 //            when libav lets go of the slot it encoded from (SlotLease, freed with the AVFrame),
-//            or at once for a tombstone, a segment job's pre-roll frame or a null output.
+//            or at once for a tombstone, a segment job's pre-roll frame or a null output. With
+//            later outputs encoded in processes of their own (shm::OutputRing), the slot has a
+//            holder each, and whichever lets go last gives the credit back (frame_left).
 //   workers  never take or give back a credit. A worker that dies gives none back: its frames
 //            are requeued with their credits still taken.
 //
@@ -34,6 +36,11 @@ inline bool try_take_credit(ControlBlock& control) {
 // Encode: a frame has left the pipeline.
 inline void give_back_credit(ControlBlock& control) {
   control.credits.post();
+}
+// Encode, or an output's own process: lets go of `slot`; the last holder of the frame gives its
+// credit back.
+inline void frame_left(Slot& slot, ControlBlock& control) {
+  if (slot.release_frame()) give_back_credit(control);
 }
 // The supervisor's view: frames in flight are window - credits_free.
 inline int credits_free(ControlBlock& control) {

@@ -62,10 +62,18 @@ enum FieldOrder : std::int32_t {
 
 // A slot the decoder decoded into is also one of its reference pictures: it stays the
 // decoder's after the pipeline is done with the frame, until the decoder lets go of it.
+// A later output's encoder in a process of its own reads the slot encode hands it too: its
+// own bit (output_hold), so that the slot returns when the last reader lets go.
 enum SlotHold : std::uint32_t {
   kHoldPipeline = 1,  // a stage or a ring has it (every slot taken from the free ring)
   kHoldDecoder = 2,   // decode's decoder references it (see FramePool::adopt_decoded)
 };
+// Output `output`'s (1 .. kMaxOutputs - 1) hold on a slot encode shared with its process.
+constexpr std::uint32_t output_hold(int output) {
+  return 2u << output;
+}
+// Every hold but the decoder's: the frame is in the pipeline while any of them is set.
+inline constexpr std::uint32_t kFrameHolds = ~std::uint32_t{kHoldDecoder};
 // owner_pid of a slot the decoder took to decode into, before its frame enters the pipeline.
 inline constexpr std::int32_t kOwnerDecoder = -1;
 

@@ -37,18 +37,26 @@ class Slot {
 
   [[nodiscard]] std::uint64_t capacity() const;
   void reset();
+  // Lets go of the slot, as reset() does; true when that took the frame out of the pipeline
+  // (no stage or output holds it any more): its credit goes back then (shm/credits.hpp).
+  bool release_frame();
 
  private:
   friend class FramePool;
   friend class FrameRing;
-  Slot(FramePool* pool, std::uint32_t index) : pool_(pool), index_(index) {}
+  friend class OutputRing;
+  Slot(FramePool* pool, std::uint32_t index, std::uint32_t hold = kHoldPipeline)
+      : pool_(pool), index_(index), hold_(hold) {}
   std::uint32_t release_index();
 
   FramePool* pool_ = nullptr;
   std::uint32_t index_ = 0;
+  std::uint32_t hold_ = kHoldPipeline;  // the SlotHold bit this handle stands for
 };
 
 class FramePool {
+  friend class OutputRing;
+
  public:
   FramePool() = default;
   FramePool(ControlBlock* control, std::uint8_t* base);
@@ -66,8 +74,8 @@ class FramePool {
   // ring unless the pipeline still has the frame, which then frees it as usual.
   void release_from_decoder(std::uint32_t index);
   // A frame the decoder output in slot `index` enters the pipeline (kHoldPipeline added);
-  // empty when that slot is already in the pipeline (a decoder showing one picture twice),
-  // for the caller to copy that frame instead.
+  // empty when that slot is still in the pipeline (a decoder showing one picture twice, and an
+  // output still encoding the first), for the caller to copy that frame instead.
   [[nodiscard]] std::optional<Slot> adopt_decoded(std::uint32_t index);
   [[nodiscard]] std::uint8_t* slot_data(std::uint32_t index) const { return data(index); }
   // Which slot `data` (a pointer into some slot's data) lies in; empty if none.
@@ -77,9 +85,10 @@ class FramePool {
   friend class Slot;
   friend class FrameRing;
   friend class RunSegment;
-  // The pipeline lets go of `index`: to the free ring, or back to the decoder that still holds
-  // it. Also the scheduler's, for a dead worker's finished frames.
-  void release(std::uint32_t index);
+  // The holder `hold` (a SlotHold bit, output_hold) lets go of `index`: the last holder returns
+  // it to the free ring. Also the scheduler's, for a dead worker's finished frames. True when no
+  // frame hold is left (the frame left the pipeline; the decoder may still hold the slot).
+  bool release(std::uint32_t index, std::uint32_t hold = kHoldPipeline);
   void push_free(std::uint32_t index);
   static void claim_spare(void* self, std::uint32_t index);
   static void publish_free(void* self, std::uint32_t index);

@@ -57,4 +57,28 @@ class FrameRing {
   StageStats* forwarder_ = nullptr;
 };
 
+// Encode -> a later output's encoder in a process of its own: the frames encode took, in decode
+// order, each slot shared rather than handed over. Encode adds the output's hold bit
+// (output_hold) before the push and keeps its own hold; the output's process lets go of its bit
+// when its encoder is done with the picture. The last holder returns the slot and, with it, the
+// frame's credit (shm/credits.hpp). Ends with one end-of-stream marker.
+class OutputRing {
+ public:
+  OutputRing(FramePool* pool, IndexRing ring, int output)
+      : pool_(pool), ring_(ring), hold_(output_hold(output)) {}
+
+  // Encode: `slot` (still encode's) is the output's to read too. The ring has room for every
+  // slot, so this waits only if something is wrong; false then (the output's hold is undone).
+  [[nodiscard]] bool share_for(const Slot& slot, std::chrono::nanoseconds timeout);
+  [[nodiscard]] bool push_end_of_stream_for(std::chrono::nanoseconds timeout);
+  // The output's process: the next frame (a Slot that stands for the output's hold), or the
+  // marker.
+  [[nodiscard]] std::optional<RingItem> pop_for(std::chrono::nanoseconds timeout);
+
+ private:
+  FramePool* pool_;
+  IndexRing ring_;
+  std::uint32_t hold_;
+};
+
 }  // namespace vpipe::shm

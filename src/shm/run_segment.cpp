@@ -36,6 +36,7 @@ std::uint32_t ring_capacity_for(const SegmentSpec& spec) {
 
 struct Layout {
   std::uint64_t plan, decoded, filtered, free_ring, audio, desc, data, stride, total;
+  std::uint64_t outputs[kMaxOutputs];  // 0: no ring
 };
 
 Layout layout_for(const SegmentSpec& spec) {
@@ -47,10 +48,16 @@ Layout layout_for(const SegmentSpec& spec) {
   l.filtered = l.decoded + ring_bytes;
   l.free_ring = l.filtered + ring_bytes;
   l.audio = spec.audio_ring_bytes > 0 ? l.free_ring + ring_bytes : 0;
-  l.desc = l.free_ring + ring_bytes +
-           (spec.audio_ring_bytes > 0
-                ? align_up(PacketRing::bytes_for(spec.audio_ring_bytes), kCacheLine)
-                : 0);
+  std::uint64_t at = l.free_ring + ring_bytes +
+                     (spec.audio_ring_bytes > 0
+                          ? align_up(PacketRing::bytes_for(spec.audio_ring_bytes), kCacheLine)
+                          : 0);
+  for (int k = 1; k < kMaxOutputs; ++k) {
+    if ((spec.output_rings & (1u << k)) == 0) continue;
+    l.outputs[k] = at;
+    at += ring_bytes;
+  }
+  l.desc = at;
   const std::uint64_t slot_align = spec.slot_bytes >= kHugePage ? kHugePage : kPage;
   l.data = align_up(l.desc + sizeof(FrameDesc) * spec.nb_slots, slot_align);
   l.stride = align_up(spec.slot_bytes, slot_align);
@@ -107,6 +114,7 @@ Slot& Slot::operator=(Slot&& other) noexcept {
     reset();
     pool_ = other.pool_;
     index_ = other.index_;
+    hold_ = other.hold_;
     other.pool_ = nullptr;
   }
   return *this;
@@ -123,7 +131,13 @@ std::uint64_t Slot::capacity() const {
 }
 
 void Slot::reset() {
-  if (pool_ != nullptr) pool_->release(release_index());
+  (void)release_frame();
+}
+
+bool Slot::release_frame() {
+  if (pool_ == nullptr) return false;
+  FramePool* pool = pool_;
+  return pool->release(release_index(), hold_);
 }
 
 std::uint32_t Slot::release_index() {
@@ -160,21 +174,16 @@ std::optional<Slot> FramePool::acquire_for(std::chrono::nanoseconds timeout) {
   return Slot(this, *index);
 }
 
-void FramePool::release(std::uint32_t index) {
+bool FramePool::release(std::uint32_t index, std::uint32_t hold) {
   if (index >= control_->nb_slots) std::abort();
-  FrameDesc& d = desc(index);
-  std::uint32_t holds = d.holds.load(std::memory_order_acquire);
-  while ((holds & kHoldDecoder) != 0) {
-    // Left to the decoder, which frees it when it lets go. One step, and nothing written after
-    // it (the slot may be free and someone else's by then): killed before it, the slot is still
-    // this process's to reclaim; after it, it still names this process, but reclaim leaves a
-    // slot only the decoder holds alone. Its stale seq names a frame that is done.
-    if (d.holds.compare_exchange_weak(holds, holds & ~std::uint32_t{kHoldPipeline},
-                                      std::memory_order_acq_rel))
-      return;
-  }
-  d.holds.store(0, std::memory_order_relaxed);
-  push_free(index);
+  // One step, and nothing written after it but the push to the free ring by the last holder
+  // (the slot may be free and someone else's by then): killed before it, the slot is still this
+  // process's to reclaim; after it, it still names this process, but reclaim leaves a slot only
+  // the decoder holds alone. Its stale seq names a frame that is done.
+  const std::uint32_t before = desc(index).holds.fetch_and(~hold, std::memory_order_acq_rel);
+  const std::uint32_t left = before & ~hold;
+  if (left == 0) push_free(index);
+  return (left & kFrameHolds) == 0;
 }
 
 void FramePool::push_free(std::uint32_t index) {
@@ -203,8 +212,11 @@ void FramePool::release_from_decoder(std::uint32_t index) {
 std::optional<Slot> FramePool::adopt_decoded(std::uint32_t index) {
   if (index >= control_->nb_slots) std::abort();
   FrameDesc& d = desc(index);
-  if ((d.holds.fetch_or(kHoldPipeline, std::memory_order_acq_rel) & kHoldPipeline) != 0)
-    return std::nullopt;  // already in the pipeline as an earlier frame
+  std::uint32_t holds = d.holds.load(std::memory_order_acquire);
+  do {
+    // Still in the pipeline as an earlier frame (its descriptor still read).
+    if ((holds & kFrameHolds) != 0) return std::nullopt;
+  } while (!d.holds.compare_exchange_weak(holds, holds | kHoldPipeline, std::memory_order_acq_rel));
   d.role.store(static_cast<std::uint32_t>(SlotRole::kSpare), std::memory_order_relaxed);
   d.owner_pid.store(current_pid(), std::memory_order_relaxed);
   return Slot(this, index);
@@ -289,6 +301,26 @@ std::optional<RingItem> FrameRing::take(std::optional<std::uint32_t> index) {
   return RingItem{Slot(pool_, *index)};
 }
 
+bool OutputRing::share_for(const Slot& slot, std::chrono::nanoseconds timeout) {
+  std::atomic<std::uint32_t>& holds = pool_->desc(slot.index_).holds;
+  holds.fetch_or(hold_, std::memory_order_acq_rel);
+  if (ring_.push_for(slot.index_, timeout)) return true;
+  holds.fetch_and(~hold_, std::memory_order_acq_rel);  // encode's hold keeps the slot
+  return false;
+}
+
+bool OutputRing::push_end_of_stream_for(std::chrono::nanoseconds timeout) {
+  return ring_.push_for(kEndOfStream, timeout);
+}
+
+std::optional<RingItem> OutputRing::pop_for(std::chrono::nanoseconds timeout) {
+  const std::optional<std::uint32_t> index = ring_.pop_for(timeout);
+  if (!index) return std::nullopt;
+  if (*index == kEndOfStream) return RingItem{};
+  if (*index >= pool_->nb_slots()) std::abort();
+  return RingItem{Slot(pool_, *index, hold_)};
+}
+
 std::uint64_t RunSegment::bytes_for(const SegmentSpec& spec) {
   return layout_for(spec).total;
 }
@@ -341,6 +373,11 @@ RunSegment RunSegment::create(const SegmentSpec& spec, int fd) {
   control->free_ring_offset = l.free_ring;
   control->audio_ring_offset = l.audio;
   if (l.audio != 0) PacketRing::create(bytes + l.audio, spec.audio_ring_bytes);
+  const std::uint32_t cap = ring_capacity_for(spec);
+  for (int k = 1; k < kMaxOutputs; ++k) {
+    control->output_ring_offset[k] = l.outputs[k];
+    if (l.outputs[k] != 0) IndexRing::create(bytes + l.outputs[k], cap);
+  }
   control->desc_offset = l.desc;
   control->data_offset = l.data;
   control->slot_stride = l.stride;
@@ -352,7 +389,6 @@ RunSegment RunSegment::create(const SegmentSpec& spec, int fd) {
   control->total_frames.store(-1);
   control->next_seq_out.store(0);
   control->next_seq_in.store(0);
-  const std::uint32_t cap = ring_capacity_for(spec);
   IndexRing::create(bytes + l.decoded, cap);
   IndexRing::create(bytes + l.filtered, cap);
   IndexRing free_ring = IndexRing::create(bytes + l.free_ring, cap);
@@ -420,6 +456,15 @@ FrameRing RunSegment::decoded_ring(StageStats* claimant, bool number_on_claim) {
 std::optional<PacketRing> RunSegment::audio_ring() {
   if (control_->audio_ring_offset == 0) return std::nullopt;
   return PacketRing::attach(static_cast<std::uint8_t*>(base_) + control_->audio_ring_offset);
+}
+
+std::optional<OutputRing> RunSegment::output_ring(int output) {
+  if (output <= 0 || output >= kMaxOutputs || control_->output_ring_offset[output] == 0)
+    return std::nullopt;
+  return OutputRing(
+      &pool_,
+      IndexRing::attach(static_cast<std::uint8_t*>(base_) + control_->output_ring_offset[output]),
+      output);
 }
 
 FrameRing RunSegment::filtered_ring(StageStats* claimant) {

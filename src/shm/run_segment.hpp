@@ -2,8 +2,9 @@
 //
 // Layout (every part at an offset recorded in the control block; no pointers are shared):
 //   ControlBlock | plan JSON | ring decode->transform | ring transform->encode | free-slot ring
-//   | FrameDesc[nb_slots] | slot data (page aligned, pre-faulted by the scheduler as the run
-//   starts)
+//   | audio packet ring (a live input's) | ring encode->output k (each later output encoded in a
+//   process of its own) | FrameDesc[nb_slots] | slot data (page aligned, pre-faulted by the
+//   scheduler as the run starts)
 //
 // The segment is an anonymous memfd: the scheduler creates it, children inherit the fd across
 // exec. Nothing is ever named in /dev/shm, so nothing can outlive the run even if every process
@@ -46,6 +47,8 @@ struct SegmentSpec {
   std::uint32_t nb_workers = 1;
   std::string plan_json;               // the run plan, read by every stage at start
   std::uint64_t audio_ring_bytes = 0;  // a live input's audio, decode -> encode; 0: none
+  // Bit k: later output k (1 ..) is encoded in a process of its own, fed by a ring from encode.
+  std::uint32_t output_rings = 0;
 };
 
 // Owns the mapping (and, in the creating process, the memfd) of a run's segment.
@@ -79,6 +82,8 @@ class RunSegment {
   [[nodiscard]] FrameRing filtered_ring(StageStats* claimant = nullptr);  // transform -> encode
   // A live input's audio packets, decode -> encode; empty when the run has none.
   [[nodiscard]] std::optional<PacketRing> audio_ring();
+  // Encode -> output `output`'s own process; empty when encode encodes that output itself.
+  [[nodiscard]] std::optional<OutputRing> output_ring(int output);
 
   struct Reclaimed {
     std::uint32_t requeued = 0;  // frames put back at the head of the decode ring

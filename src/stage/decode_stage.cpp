@@ -385,8 +385,10 @@ class DecodeStage {
   void wait_for_the_other_stages() {
     ScopedTimer waiting(ctx_.stats.wait_ns);
     const std::uint64_t give_up = monotonic_ns() + 10'000'000'000ULL;
-    while (control_.stages_ready.load() < static_cast<std::uint32_t>(plan_.nb_workers) + 1 &&
-           !ctx_.aborted() && monotonic_ns() < give_up) {
+    // The workers, encode, and each later output's own process.
+    const auto others =
+        static_cast<std::uint32_t>(plan_.nb_workers + 1 + plan_.nb_output_processes());
+    while (control_.stages_ready.load() < others && !ctx_.aborted() && monotonic_ns() < give_up) {
       ctx_.beat();
       usleep(2000);
     }

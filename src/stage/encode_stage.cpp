@@ -1,6 +1,8 @@
 // The encode stage: restores decode order through a reorder window, wraps each slot as an
 // AVFrame without copying, and encodes + muxes. A frame's credit returns to decode when the
-// encoder lets go of its slot.
+// encoder lets go of its slot. With several outputs, a later output's encoder runs in a process
+// of its own (run_output_stage), fed the same slots in order through a ring; the slot and its
+// credit go back when the last of them lets go.
 #include <spdlog/spdlog.h>
 
 extern "C" {
@@ -39,16 +41,16 @@ struct SlotLease {
   shm::ControlBlock* control;
   static void release(void* opaque, std::uint8_t*) {
     auto* lease = static_cast<SlotLease*>(opaque);
-    shm::ControlBlock* control = lease->control;
+    shm::frame_left(lease->slot, *lease->control);
     delete lease;
-    shm::give_back_credit(*control);
   }
 };
 
-// A frame that leaves the pipeline without being encoded: its slot and its credit go back.
-void let_go(shm::Slot& slot, shm::ControlBlock& control) {
-  slot.reset();
-  shm::give_back_credit(control);
+// Output `output` has its -frames:v; once every output has, the input stops.
+void output_full(shm::ControlBlock& control, int output, int nb_outputs) {
+  const std::uint32_t all = (1u << nb_outputs) - 1;
+  const std::uint32_t mine = 1u << output;
+  if ((control.outputs_full.fetch_or(mine) | mine) == all) control.stop_input.store(1);
 }
 
 av::FramePtr wrap_slot(shm::Slot slot, shm::ControlBlock& control) {
@@ -81,6 +83,11 @@ struct Timed {
   std::int64_t capture_ns;
 };
 
+// Stopped early (a signal, or -t): the audio ends with the video.
+bool stopped_early(const StageContext& ctx) {
+  return ctx.segment.control().stop_input.load() != 0 || ctx.plan.duration_s > 0;
+}
+
 // What the encode stage does for one output, with frames in decode order: the output's own part
 // of the chain (its in-order filters, then its graph of filters that give frames of their own),
 // -r, the encoder and the muxer. The first output's branch also counts the stage's frames out
@@ -91,7 +98,6 @@ class Branch {
   struct Counters {
     std::function<void(std::int64_t)> latency;  // a frame's packet written (capture time)
     std::function<void()> frame_out;            // a frame handed to the encoder
-    std::function<void()> full;                 // the output has its -frames:v
   };
 
   // `audio`: this output's reader of decode's audio ring (a stream input's audio); none: the
@@ -102,6 +108,7 @@ class Branch {
         ctx_(ctx),
         control_(ctx.segment.control()),
         index_(index),
+        nb_outputs_(static_cast<int>(run.more_outputs.size()) + 1),
         counters_(std::move(counters)) {
     encode::StreamParams params = plan_.stream_params();
     frames_tb_ = plan_.input_info.time_base;
@@ -128,8 +135,6 @@ class Branch {
   // Whether this output takes the frame as the slot holds it (no filter of its own).
   [[nodiscard]] bool takes_slot() const { return !in_order_ && !graph_; }
   [[nodiscard]] bool encodes() const { return encoder_ != nullptr; }
-  // Whether the output has all the frames -frames:v asks for.
-  [[nodiscard]] bool full() const { return full_; }
 
   // The next frame in decode order, for an output that takes it as the slot holds it: a
   // reference to the slot (null for a null output).
@@ -159,8 +164,6 @@ class Branch {
     control_.output_drops[index_].fetch_add(1, std::memory_order_relaxed);
     return true;
   }
-  // This output's time per frame (its filters, -r and encoder), a running estimate.
-  [[nodiscard]] std::int64_t cost_ns() const { return cost_.value_ns(); }
 
   // The input has ended (or was stopped): what the graph and -r held, then the encoder's tail.
   void finish(bool stopped_early) {
@@ -184,6 +187,8 @@ class Branch {
       branch_.control_.output_busy_ns[branch_.index_].fetch_add(static_cast<std::uint64_t>(ns),
                                                                 std::memory_order_relaxed);
       branch_.cost_.add(ns);
+      branch_.control_.output_cost_ns[branch_.index_].store(branch_.cost_.value_ns(),
+                                                            std::memory_order_relaxed);
     }
     TimedWork(const TimedWork&) = delete;
     TimedWork& operator=(const TimedWork&) = delete;
@@ -202,7 +207,7 @@ class Branch {
                    plan_.input_info.time_base,
                    plan_.null_output ? std::vector<AVPixelFormat>{AV_PIX_FMT_YUV420P}
                                      : encode::frame_formats(plan_.encoder, out.width, out.height),
-                   std::max<int>(1, static_cast<int>(run.cpus_of("encode").size())),
+                   std::max<int>(1, static_cast<int>(run.cpus_of(stage_name()).size())),
                    plan_.input_info.frame_rate);
     frames_tb_ = graph_->out_time_base();
     graph_rate_ = graph_->out_frame_rate();
@@ -218,7 +223,7 @@ class Branch {
     if (plan_.max_frames > 0 && handed_ >= plan_.max_frames) {
       if (!full_) {
         full_ = true;
-        counters_.full();
+        output_full(control_, index_, nb_outputs_);
       }
       return;
     }
@@ -325,10 +330,16 @@ class Branch {
     }
   }
 
+  // The process this output is encoded in (its CPUs): encode, or one of its own.
+  [[nodiscard]] std::string stage_name() const {
+    return StageId::output_encoder(plan_.own_process ? index_ : 0).name();
+  }
+
   const plan::RunPlan& plan_;
   StageContext& ctx_;
   shm::ControlBlock& control_;
   const int index_;  // the output's place: 0 for -o's first
+  const int nb_outputs_;
   Counters counters_;
   std::unique_ptr<encode::Encoder> encoder_;
   live::CostEstimate cost_;  // time per frame
@@ -350,8 +361,9 @@ class Branch {
 };
 
 // One run of the encode stage: takes frames from the filtered ring, restores decode order, and
-// hands each to every output's branch (the same slot, without a copy, to those that take it as
-// it is), the preview and the latency histogram.
+// hands each to every output: the same slot, without a copy, to the ring of each output encoded
+// in a process of its own, and to each branch here (a reference to the slot for those that take
+// it as it is); also to the preview and the latency histogram.
 class EncodeStage {
  public:
   explicit EncodeStage(StageContext& ctx)
@@ -367,13 +379,7 @@ class EncodeStage {
         keep_from_(ctx.plan.pts_range ? ctx.plan.pts_range->begin - ctx.plan.pts_range->origin
                                       : std::numeric_limits<std::int64_t>::min()) {
     const Branch::Counters counters{[this](std::int64_t capture) { record_latency(capture); },
-                                    [this] { ctx_.frame_out(); },
-                                    [this] {
-                                      // Every output has its -frames:v: the input stops.
-                                      if (std::all_of(branches_.begin(), branches_.end(),
-                                                      [](const auto& b) { return b->full(); }))
-                                        control_.stop_input.store(1);
-                                    }};
+                                    [this] { ctx_.frame_out(); }};
     std::vector<const plan::RunPlan*> outputs{&plan_};
     for (const plan::RunPlan& more : plan_.more_outputs) outputs.push_back(&more);
     // A stream input's audio, read once by decode: every output that takes it reads decode's
@@ -388,6 +394,12 @@ class EncodeStage {
     }
     int reader = 0;
     for (std::size_t i = 0; i < outputs.size(); ++i) {
+      if (outputs[i]->own_process) {
+        std::optional<shm::OutputRing> ring = ctx.segment.output_ring(static_cast<int>(i));
+        if (!ring) std::abort();  // the plan gave the output a process, the segment a ring
+        elsewhere_.push_back({static_cast<int>(i), *ring});
+        continue;
+      }
       std::optional<encode::AudioRingReader> own;
       if (audio && from_ring(outputs[i])) own = encode::AudioRingReader{audio, reader++};
       branches_.push_back(std::make_unique<Branch>(*outputs[i], plan_, ctx, static_cast<int>(i),
@@ -445,18 +457,29 @@ class EncodeStage {
     if (slot.desc().pts < keep_from_) drop = true;
     // With several outputs, each drops what would be late for it; the stage drops a frame only
     // when it would be late for every output.
-    const bool each_drops = plan_.live && branches_.size() > 1;
+    const bool each_drops = plan_.live && !plan_.more_outputs.empty();
     std::int64_t cost = cost_.value_ns();
     if (each_drops) {
-      for (const auto& branch : branches_) cost = std::min(cost, branch->cost_ns());
+      for (std::size_t i = 0; i <= plan_.more_outputs.size(); ++i)
+        cost = std::min(cost, control_.output_cost_ns[i].load(std::memory_order_relaxed));
     }
     if (!drop && plan_.live && deadline_.late(capture, now, cost)) {
       drop = true;
       ctx_.stats.drops_late.fetch_add(1, std::memory_order_relaxed);
     }
     if (drop) {
-      let_go(slot, control_);
+      shm::frame_left(slot, control_);
       return;
+    }
+    // Outputs encoded in processes of their own read the slot too (each drops its own late
+    // frames there); one that has its -frames:v takes no more.
+    for (Elsewhere& output : elsewhere_) {
+      if ((control_.outputs_full.load(std::memory_order_relaxed) & (1u << output.index)) != 0)
+        continue;
+      if (!ctx_.wait_unless_aborted([&](auto t) { return output.ring.share_for(slot, t); })) {
+        shm::frame_left(slot, control_);
+        return;  // aborted
+      }
     }
     if (branches_.front()->takes_slot()) show(slot);
     // Outputs with filters of their own read the slot first; then those that take it as it is
@@ -481,7 +504,7 @@ class EncodeStage {
         branch->put_frame(std::move(mine), capture);
       }
     } else {
-      let_go(slot, control_);
+      shm::frame_left(slot, control_);
     }
     cost_.add(static_cast<std::int64_t>(monotonic_ns()) - now);
     ctx_.stats.cost_ns.store(cost_.value_ns(), std::memory_order_relaxed);
@@ -531,9 +554,11 @@ class EncodeStage {
                                      std::to_string(total) + " frames");
     }
     ScopedTimer busy(ctx_.stats.busy_ns);
-    // Stopped early (a signal, or -t): the audio ends with the video.
-    const bool stopped_early = control_.stop_input.load() != 0 || plan_.duration_s > 0;
-    for (const auto& branch : branches_) branch->finish(stopped_early);
+    for (Elsewhere& output : elsewhere_) {
+      if (!ctx_.wait_unless_aborted([&](auto t) { return output.ring.push_end_of_stream_for(t); }))
+        return;
+    }
+    for (const auto& branch : branches_) branch->finish(stopped_early(ctx_));
   }
 
   StageContext& ctx_;
@@ -545,15 +570,87 @@ class EncodeStage {
   const live::Deadline deadline_;
   live::CostEstimate cost_;
   const std::int64_t keep_from_;
-  std::vector<std::unique_ptr<Branch>> branches_;  // one per output, -o's first first
+  std::vector<std::unique_ptr<Branch>> branches_;  // one per output encoded here, -o's first first
+  // An output encoded in a process of its own (run_output_stage), and the ring that feeds it.
+  struct Elsewhere {
+    int index;
+    shm::OutputRing ring;
+  };
+  std::vector<Elsewhere> elsewhere_;
   std::unique_ptr<encode::PreviewSink> preview_;
   std::uint64_t first_shown_ns_ = 0;
   std::uint64_t shown_ = 0;
 };
 
+// A later output's encoder in a process of its own: the frames encode shares with it, in decode
+// order, through its branch (its own filters, -r, encoder and muxer). Live, it drops the frames
+// that would be late for it alone.
+class OutputStage {
+ public:
+  explicit OutputStage(StageContext& ctx)
+      : ctx_(ctx),
+        control_(ctx.segment.control()),
+        ring_(ring_of(ctx)),
+        deadline_{ctx.plan.latency_budget_ns()},
+        branch_(ctx.plan.more_outputs.at(static_cast<std::size_t>(ctx.worker_index) - 1), ctx.plan,
+                ctx, ctx.worker_index, Branch::Counters{[](std::int64_t) {}, [] {}}, std::nullopt) {
+  }
+
+  int run() {
+    control_.stages_ready.fetch_add(1);
+    for (;;) {
+      std::optional<shm::RingItem> item;
+      {
+        ScopedTimer waiting(ctx_.stats.wait_ns);
+        item = ctx_.wait_unless_aborted([&](auto t) { return ring_.pop_for(t); });
+      }
+      if (!item) return 0;
+      if (item->end_of_stream()) break;
+      ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
+      ScopedTimer busy(ctx_.stats.busy_ns);
+      take(std::move(item->slot));
+    }
+    ScopedTimer busy(ctx_.stats.busy_ns);
+    branch_.finish(stopped_early(ctx_));
+    return 0;
+  }
+
+ private:
+  static shm::OutputRing ring_of(StageContext& ctx) {
+    std::optional<shm::OutputRing> ring = ctx.segment.output_ring(ctx.worker_index);
+    if (!ring) fail(ExitCode::kRunFailed, "no frames are planned for this output's process");
+    return *ring;
+  }
+
+  void take(shm::Slot slot) {
+    const std::int64_t capture = slot.desc().capture_ns;
+    if (ctx_.plan.live && branch_.drops_late(deadline_, capture)) {
+      shm::frame_left(slot, control_);
+      return;
+    }
+    if (!branch_.takes_slot()) {
+      branch_.put_slot(slot, capture);
+      shm::frame_left(slot, control_);
+    } else {
+      branch_.put_frame(wrap_slot(std::move(slot), control_), capture);
+    }
+    ctx_.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  StageContext& ctx_;
+  shm::ControlBlock& control_;
+  shm::OutputRing ring_;
+  const live::Deadline deadline_;
+  Branch branch_;
+};
+
 }  // namespace
 
 int run_encode_stage(StageContext& ctx) {
+  if (ctx.worker_index > 0) {
+    OutputStage stage(ctx);
+    return stage.run();
+  }
   EncodeStage stage(ctx);
   return stage.run();
 }

@@ -43,7 +43,7 @@ std::optional<LaunchArgs> LaunchArgs::parse(int argc, const char* const* argv) {
   const auto parent = number(argv[5]);
   if (!role || !index || !segment_fd || !parent) return std::nullopt;
   LaunchArgs args;
-  args.id = StageId{*role, *role == StageRole::kWorker ? *index : 0};
+  args.id = StageId{*role, *role == StageRole::kDecode ? 0 : *index};
   args.segment_fd = *segment_fd;
   args.parent = static_cast<pid_t>(*parent);
   if (argc == 7) {

@@ -7,7 +7,8 @@
 //   vpipe:NAME __stage ROLE INDEX SEGMENT_FD PARENT_PID [START_FD | REQUEST_FD REPLY_FD]
 //
 //   NAME        the stage's name (StageId::name): what ps and top show
-//   ROLE INDEX  the StageId ("decode 0", "xform 3", "encode 0")
+//   ROLE INDEX  the StageId ("decode 0", "xform 3", "encode 0"; "encode 2": the third output's
+//               encoder)
 //   SEGMENT_FD  the run segment's memfd, inherited; laid out only once the stage is told "go"
 //   PARENT_PID  the supervisor: a stage that finds another parent exits (it died meanwhile)
 //   START_FD    encode and the workers started while decode opens the input: one byte means

@@ -21,7 +21,7 @@ struct StageContext {
   shm::RunSegment& segment;
   const plan::RunPlan& plan;
   shm::StageStats& stats;
-  int worker_index = 0;  // transform workers only
+  int worker_index = 0;  // transform workers: the worker's number; encode: the output's
   StageRole role = StageRole::kDecode;
   std::uint64_t busy_at_last_frame = stats.busy_ns.load(std::memory_order_relaxed);
 

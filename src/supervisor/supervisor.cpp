@@ -165,9 +165,13 @@ class Supervisor {
         continue;
       }
       if (c.id.role == StageRole::kEncode && WIFSIGNALED(status)) {
-        record_error("encode " + describe_status(status) +
-                     "; the output holds what was written before (" +
-                     "fragmented MP4 and Matroska stay playable)");
+        const std::string& output =
+            c.id.output_encoder()
+                ? plan_.more_outputs.at(static_cast<std::size_t>(c.id.worker) - 1).encoder.output
+                : plan_.encoder.output;
+        record_error(c.name + " " + describe_status(status) + " while writing " + output +
+                     (plan_.more_outputs.empty() ? "; the output holds" : "; the outputs hold") +
+                     " what was written before (fragmented MP4 and Matroska stay playable)");
       }
       spdlog::debug("{} {}", c.name, describe_status(status));
       begin_abort();
@@ -726,6 +730,14 @@ int run(const plan::RunOptions& options) {
   const std::unique_ptr<report::MetricsServer> metrics = serve_metrics(options);
   std::vector<StartedStage> started = others.go();
   started.insert(started.begin(), StartedStage{StageId::decode(), decode.go()});
+  // Each later output's encoder that runs in a process of its own: which ones depends on the
+  // input (a stream's audio keeps an output in encode), so they start once it is open.
+  for (std::size_t i = 0; i < plan.more_outputs.size(); ++i) {
+    if (!plan.more_outputs[i].own_process) continue;
+    const StageId id = StageId::output_encoder(static_cast<int>(i) + 1);
+    started.push_back(
+        {id, spawn(id, segment.fd(), signals.original(), {-1, -1}, -1, stage_stderr.child_end())});
+  }
   Supervisor supervisor(plan, segment, signals.original(), metrics.get(), std::move(started),
                         progress, &stage_stderr);
   segment.populate_slots();

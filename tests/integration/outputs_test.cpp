@@ -178,7 +178,9 @@ TEST_F(OutputsTest, DryRunShowsTheSharedPartAndEachOutput) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("on the 2 worker(s), for every output: gblur=sigma=2"));
   EXPECT_THAT(r.out, HasSubstr("output 2: " + path("b.mkv") + " (ffv1"));
-  EXPECT_THAT(r.out, HasSubstr("its own filters, in the encode stage: scale=160:120"));
+  EXPECT_THAT(r.out, HasSubstr("its own filters, in vpipe:encode-1: scale=160:120"));
+  EXPECT_THAT(r.out, HasSubstr("encoded in vpipe:encode-1, a process of its own"));
+  EXPECT_THAT(r.out, HasSubstr("vpipe:encode-1  cpus "));
   EXPECT_THAT(r.out, HasSubstr("one decode for all 2 outputs"));
 }
 
