@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "common/stage_id.hpp"
 #include "plan/option_table.hpp"
 
 extern "C" {
@@ -23,7 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kMaxWorkers = 64;
+constexpr int kMaxWorkers = StageId::kMaxWorkers;  // each has its place in the stats
 
 std::string key_text(const YAML::Node& node, const std::string& file) {
   if (!node.IsScalar()) fail(ExitCode::kUsage, "config '" + file + "': a key is not a plain name");

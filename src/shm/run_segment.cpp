@@ -458,6 +458,17 @@ std::optional<PacketRing> RunSegment::audio_ring() {
   return PacketRing::attach(static_cast<std::uint8_t*>(base_) + control_->audio_ring_offset);
 }
 
+std::uint32_t RunSegment::release_output(int output) {
+  const std::uint32_t hold = output_hold(output);
+  std::uint32_t held = 0;
+  for (std::uint32_t i = 0; i < control_->nb_slots; ++i) {
+    if ((pool_.desc(i).holds.load(std::memory_order_acquire) & hold) == 0) continue;
+    ++held;
+    if (pool_.release(i, hold)) control_->credits.post();  // the frame left the pipeline
+  }
+  return held;
+}
+
 std::optional<OutputRing> RunSegment::output_ring(int output) {
   if (output <= 0 || output >= kMaxOutputs || control_->output_ring_offset[output] == 0)
     return std::nullopt;

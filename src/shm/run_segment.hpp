@@ -96,6 +96,10 @@ class RunSegment {
   // (workers never write into the slot they read); spares return to the pool; an end-of-stream
   // marker it took but did not forward goes back too.
   Reclaimed reclaim(pid_t dead, StageStats& stats);
+  // Scheduler, after output `output`'s own process has died and encode has stopped sharing
+  // frames with it: lets go of its hold on every slot, giving back the credit of each frame
+  // that leaves the pipeline by it. Returns the slots it held.
+  std::uint32_t release_output(int output);
   // End-of-stream markers the decode ring still lacks: workers waiting for one, less those
   // queued. For putting back a lost marker, and for ending the stream when decode died (maybe
   // after it had pushed some or all of its own). Never below what is needed; concurrent takes can

@@ -17,13 +17,17 @@ enum class OnExit {
   kNothing,          // it finished (or the run is aborting anyway)
   kRestart,          // a transform worker killed by a signal: requeue its frames, start another
   kFinishForDecode,  // decode killed: end the stream on its behalf, finish what was decoded
-  kAbort,            // anything else: the run fails with the stage's reason
+  // A later output's encoder (its own process) failed or was killed: that output is lost, the
+  // others take no more input and finish what is in flight, and the run fails.
+  kFinishOtherOutputs,
+  kAbort,  // anything else: the run fails with the stage's reason
 };
 
-constexpr OnExit on_stage_exit(StageRole role, int wait_status, bool aborting) {
+constexpr OnExit on_stage_exit(StageId stage, int wait_status, bool aborting) {
   if (!failed(wait_status) || aborting) return OnExit::kNothing;
-  if (WIFSIGNALED(wait_status) && role == StageRole::kWorker) return OnExit::kRestart;
-  if (WIFSIGNALED(wait_status) && role == StageRole::kDecode) return OnExit::kFinishForDecode;
+  if (stage.output_encoder()) return OnExit::kFinishOtherOutputs;
+  if (WIFSIGNALED(wait_status) && stage.role == StageRole::kWorker) return OnExit::kRestart;
+  if (WIFSIGNALED(wait_status) && stage.role == StageRole::kDecode) return OnExit::kFinishForDecode;
   return OnExit::kAbort;
 }
 

@@ -157,19 +157,20 @@ class Supervisor {
       c.cpu_s_ended += seconds_of(usage.ru_utime) + seconds_of(usage.ru_stime);
       c.cpu_s_now = 0;
       c.rss_kib = 0;
-      const OnExit action = on_stage_exit(c.id.role, status, aborting_);
+      const OnExit action = on_stage_exit(c.id, status, aborting_);
       if (action == OnExit::kNothing) continue;
       if (action == OnExit::kRestart && restart_worker(c)) continue;
       if (action == OnExit::kFinishForDecode) {
         drain_after_decode_death(c);
         continue;
       }
+      if (action == OnExit::kFinishOtherOutputs) {
+        finish_other_outputs(c);
+        continue;
+      }
       if (c.id.role == StageRole::kEncode && WIFSIGNALED(status)) {
-        const std::string& output =
-            c.id.output_encoder()
-                ? plan_.more_outputs.at(static_cast<std::size_t>(c.id.worker) - 1).encoder.output
-                : plan_.encoder.output;
-        record_error(c.name + " " + describe_status(status) + " while writing " + output +
+        record_error("encode " + describe_status(status) + " while writing " +
+                     plan_.encoder.output +
                      (plan_.more_outputs.empty() ? "; the output holds" : "; the outputs hold") +
                      " what was written before (fragmented MP4 and Matroska stay playable)");
       }
@@ -224,6 +225,20 @@ class Supervisor {
       begin_abort();
     record_error("decode " + describe_status(c.status) + "; the output was finished with the " +
                  std::to_string(control.stage(c.id).frames_out.load()) + " frames decoded before");
+  }
+
+  // A later output's encoder died (killed, or failed on its own with its reason recorded): encode
+  // shares no more frames with it, what it held goes back, and the other outputs finish what is
+  // in flight, playable, as after a stop signal; the run fails.
+  void finish_other_outputs(const Child& c) {
+    shm::ControlBlock& control = segment_.control();
+    control.outputs_full.fetch_or(1u << c.id.worker);
+    control.stop_input.store(1);
+    segment_.release_output(c.id.worker);
+    const std::string& output =
+        plan_.more_outputs.at(static_cast<std::size_t>(c.id.worker) - 1).encoder.output;
+    record_error(c.name + " " + describe_status(c.status) + " while writing " + output +
+                 "; it holds what was written before, and the other outputs were finished there");
   }
 
   // A worker that shows no sign of life for --hang-timeout is killed; the restart then requeues

@@ -316,6 +316,23 @@ TEST(PlanExplicitTest, StagesNotNamedRunAnywhere) {
   EXPECT_EQ(to_text(sut), "decode=any xform-0=any encode=7");
 }
 
+// With several outputs, each later output's encoder is a stage: encode's CPUs in the auto plan;
+// named by "encode" with encode, or alone by "encode-N", in an explicit one.
+TEST(PlanCpusTest, EachLaterOutputsEncoderHasEncodesCpus) {
+  const CpuPlan sut = plan_cpus(smt_topology(8, 1), 2, AffinityMode::kAuto, 3);
+
+  EXPECT_EQ(to_text(sut), "decode=0-7 xform-0=0 xform-1=1 encode=0-7 encode-1=0-7 encode-2=0-7");
+}
+
+TEST(PlanExplicitTest, EncodeNamesEveryOutputsEncoderAndEncodeNOne) {
+  const CpuPlan sut = plan_explicit(smt_topology(8, 1), 1, "encode=4-5;encode-2=6", 3);
+
+  EXPECT_EQ(to_text(sut), "decode=any xform-0=any encode=4-5 encode-1=4-5 encode-2=6");
+  const std::string message =
+      usage_error_of([] { (void)plan_explicit(smt_topology(8, 1), 1, "encode-3=1", 3); });
+  EXPECT_THAT(message, HasSubstr("no stage 'encode-3' (decode, xform, xform-N, encode, encode-N)"));
+}
+
 TEST(PlanExplicitTest, RejectsAnUnknownStage) {
   const std::string message =
       usage_error_of([] { (void)plan_explicit(smt_topology(8, 1), 1, "decode=0;resize=1"); });

@@ -152,7 +152,8 @@ TEST_F(ProcessesTest, InterruptFinishesEveryOutputPlayable) {
                            "ffv1", "-o", path("small.mkv")});
   const pid_t parent = start_vpipe(args, path("vpipe"));
   const RunGuard guard{parent};
-  ASSERT_EQ(wait_for_stages(parent, 3).size(), 3u);
+  // decode, a worker, encode, and the second output's own encoder
+  ASSERT_EQ(wait_for_stages(parent, 4).count("vpipe:encode-1"), 1u);
   kill(parent, SIGINT);
   ASSERT_EQ(wait_vpipe(parent, 20), 255) << read_file(path("vpipe.err"));
   const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
@@ -166,6 +167,75 @@ TEST_F(ProcessesTest, InterruptFinishesEveryOutputPlayable) {
   ASSERT_EQ(stats.at("outputs").size(), 2u);
   EXPECT_EQ(stats.at("outputs")[0].at("frames").get<std::size_t>(), out.nb_frames());
   EXPECT_EQ(stats.at("outputs")[1].at("frames").get<std::size_t>(), small.nb_frames());
+  EXPECT_EQ(processes_holding_run_segments(), 0);
+}
+
+// Three outputs: -o's first is encoded in encode, each later one in a process of its own
+// (vpipe:encode-1, vpipe:encode-2), pinned as the --dry-run plan says.
+std::vector<std::string> three_outputs(ProcessesTest& t) {
+  std::vector<std::string> args = kSlowRun;
+  args.insert(args.end(), {"-o", t.path("a.mkv"), "--vf", "cv.gblur=8,scale=320:180", "-c:v",
+                           "ffv1", "-o", t.path("b.mkv"), "--vf", "cv.gblur=8,scale=160:90", "-c:v",
+                           "libx264", "-o", t.path("c.mkv")});
+  return args;
+}
+
+TEST_F(ProcessesTest, EachLaterOutputIsEncodedInAPinnedProcessOfItsOwn) {
+  std::vector<std::string> dry{"run", "--dry-run", "--affinity",
+                               "decode=0-1;xform=1;encode=0;encode-2=1"};
+  const std::vector<std::string> outputs = three_outputs(*this);
+  dry.insert(dry.end(), outputs.begin(), outputs.end());
+  const RunResult plan = run_vpipe(dry);
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  const auto cpus = planned_cpus(plan.out);
+  ASSERT_EQ(cpus.size(), 5u) << plan.out;
+  EXPECT_EQ(cpus.at("encode-1"), "0") << "encode names every output's encoder";
+  EXPECT_EQ(cpus.at("encode-2"), "1") << "encode-N one of them";
+
+  std::vector<std::string> args{"run", "-q", "--affinity",
+                                "decode=0-1;xform=1;encode=0;encode-2=1"};
+  args.insert(args.end(), outputs.begin(), outputs.end());
+  const pid_t parent = start_vpipe(args, path("vpipe"));
+  const RunGuard guard{parent};
+  const auto stages = wait_for_stages(parent, 5);
+  ASSERT_EQ(stages.size(), 5u);
+  std::set<pid_t> pids;
+  for (const auto& [name, pid] : stages) {
+    pids.insert(pid);
+    const std::string stage = name.substr(6);
+    ASSERT_TRUE(cpus.count(stage)) << stage;
+    EXPECT_EQ(cpus_allowed(pid), cpus.at(stage)) << stage;
+  }
+  EXPECT_EQ(pids.size(), 5u);
+  kill(parent, SIGKILL);
+  wait_vpipe(parent, 10);
+}
+
+// A later output's encoder that dies takes its output with it, not the others: they are
+// finished playable with the frames in flight, and the run fails with one line naming it.
+TEST_F(ProcessesTest, AKilledOutputEncoderFailsTheRunAndTheOtherOutputsAreFinished) {
+  std::vector<std::string> args{"run", "-q", "--stats-json", path("stats.json")};
+  const std::vector<std::string> outputs = three_outputs(*this);
+  args.insert(args.end(), outputs.begin(), outputs.end());
+  const pid_t parent = start_vpipe(args, path("vpipe"));
+  const RunGuard guard{parent};
+  const auto stages = wait_for_stages(parent, 5);
+  ASSERT_TRUE(stages.count("vpipe:encode-2"));
+  std::this_thread::sleep_for(500ms);
+  kill(stages.at("vpipe:encode-2"), SIGKILL);
+  EXPECT_EQ(wait_vpipe(parent, 20), 1);
+  const std::string err = read_file(path("vpipe.err"));
+  EXPECT_EQ(count_lines(err), 1) << err;
+  EXPECT_THAT(
+      err, ::testing::HasSubstr("encode-2 killed by signal KILL while writing " + path("c.mkv")));
+  const DecodedVideo a = decode_video(path("a.mkv"));
+  const DecodedVideo b = decode_video(path("b.mkv"));
+  EXPECT_GT(a.nb_frames(), 0u);
+  EXPECT_LT(a.nb_frames(), 900u) << "stopped early";
+  EXPECT_EQ(b.nb_frames(), a.nb_frames()) << "the others took the same frames";
+  EXPECT_GT(a.duration_s, 0) << "the trailer was written";
+  const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
+  EXPECT_EQ(stats.at("outputs")[1].at("frames").get<std::size_t>(), b.nb_frames());
   EXPECT_EQ(processes_holding_run_segments(), 0);
 }
 

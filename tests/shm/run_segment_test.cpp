@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "shm/credits.hpp"
 
 namespace vpipe::shm {
 namespace {
@@ -177,6 +178,100 @@ TEST(DecoderHoldTest, APictureOutputTwiceEntersThePipelineOnce) {
   first.reset();
   sut.release_from_decoder(*index);
   EXPECT_EQ(sut.nb_free(), 2u) << "released once by each holder, freed once";
+}
+
+// ---- a slot shared with later outputs' own processes (OutputRing) -----------------------------
+
+SegmentSpec spec_with_output_rings(std::uint32_t slots) {
+  SegmentSpec spec = small_spec(slots);
+  spec.output_rings = (1u << 1) | (1u << 3);  // outputs 1 and 3 have processes of their own
+  return spec;
+}
+
+TEST(OutputRingTest, ASharedSlotAndItsCreditReturnOnlyWhenTheLastHolderLetsGo) {
+  RunSegment seg = RunSegment::create(spec_with_output_rings(2));
+  ASSERT_TRUE(seg.output_ring(1) && seg.output_ring(3));
+  EXPECT_FALSE(seg.output_ring(2)) << "output 2 is encoded in encode: no ring";
+  OutputRing first = *seg.output_ring(1), third = *seg.output_ring(3);
+  ASSERT_TRUE(seg.control().credits.try_wait());  // decode took the frame's credit
+  auto frame = seg.pool().acquire_for(1ms);
+  ASSERT_TRUE(frame);
+  frame->desc().pts = 42;
+  ASSERT_TRUE(first.share_for(*frame, 1ms));
+  ASSERT_TRUE(third.share_for(*frame, 1ms));
+  auto one = first.pop_for(1ms), three = third.pop_for(1ms);
+  ASSERT_TRUE(one && three && !one->end_of_stream() && !three->end_of_stream());
+  EXPECT_EQ(one->slot.data(), frame->data()) << "the same slot: no copy";
+  EXPECT_EQ(three->slot.desc().pts, 42);
+
+  frame_left(*frame, seg.control());  // encode is done with it first
+  EXPECT_EQ(seg.pool().nb_free(), 1u) << "the outputs still read it";
+  EXPECT_EQ(seg.control().credits.value(), 1);
+  frame_left(three->slot, seg.control());
+  EXPECT_EQ(seg.pool().nb_free(), 1u);
+  EXPECT_EQ(seg.control().credits.value(), 1) << "the frame is still in the pipeline";
+  frame_left(one->slot, seg.control());
+  EXPECT_EQ(seg.pool().nb_free(), 2u) << "the last holder returned it";
+  EXPECT_EQ(seg.control().credits.value(), 2) << "and the frame's credit, once";
+
+  ASSERT_TRUE(first.push_end_of_stream_for(1ms));
+  auto end = first.pop_for(1ms);
+  ASSERT_TRUE(end);
+  EXPECT_TRUE(end->end_of_stream());
+  EXPECT_FALSE(first.pop_for(1ms)) << "empty";
+}
+
+TEST(OutputRingTest, ReleasingADeadOutputsHoldsGivesBackWhatOnlyItHeld) {
+  RunSegment seg = RunSegment::create(spec_with_output_rings(3));
+  OutputRing first = *seg.output_ring(1), third = *seg.output_ring(3);
+  ASSERT_TRUE(seg.control().credits.try_wait());
+  ASSERT_TRUE(seg.control().credits.try_wait());
+  auto a = seg.pool().acquire_for(1ms), b = seg.pool().acquire_for(1ms);
+  ASSERT_TRUE(a && b);
+  for (Slot* slot : {&*a, &*b}) {
+    ASSERT_TRUE(first.share_for(*slot, 1ms));
+    ASSERT_TRUE(third.share_for(*slot, 1ms));
+  }
+  frame_left(*a, seg.control());
+  frame_left(*b, seg.control());
+  auto read = third.pop_for(1ms);  // output 3 read frame a and let go of it
+  ASSERT_TRUE(read);
+  frame_left(read->slot, seg.control());
+  EXPECT_EQ(seg.control().credits.value(), 1);
+
+  // Output 1's process died holding both frames, still queued in its ring.
+  EXPECT_EQ(seg.release_output(1), 2u);
+  EXPECT_EQ(seg.pool().nb_free(), 2u) << "a, which only output 1 still held, is free";
+  EXPECT_EQ(seg.control().credits.value(), 2) << "and its credit back; b is output 3's still";
+  auto b_read = third.pop_for(1ms);
+  ASSERT_TRUE(b_read);
+  frame_left(b_read->slot, seg.control());
+  EXPECT_EQ(seg.pool().nb_free(), 3u);
+  EXPECT_EQ(seg.control().credits.value(), 3);
+}
+
+// A decoder that shows a picture again (the same slot) while an output's process still encodes
+// the first showing: the slot is not adopted again (its descriptor would change under the
+// reader); the caller copies the frame instead.
+TEST(OutputRingTest, ADecodersRepeatedPictureIsNotAdoptedWhileAnOutputReadsIt) {
+  RunSegment seg = RunSegment::create(spec_with_output_rings(2));
+  FramePool& pool = seg.pool();
+  OutputRing first = *seg.output_ring(1);
+  const auto index = pool.take_for_decoder();
+  ASSERT_TRUE(index);
+  auto frame = pool.adopt_decoded(*index);
+  ASSERT_TRUE(frame);
+  ASSERT_TRUE(first.share_for(*frame, 1ms));
+  frame->reset();  // encode is done; output 1 still reads it
+  EXPECT_FALSE(pool.adopt_decoded(*index)) << "output 1 still reads the slot";
+  auto read = first.pop_for(1ms);
+  ASSERT_TRUE(read);
+  read->slot.reset();
+  auto again = pool.adopt_decoded(*index);
+  EXPECT_TRUE(again) << "once no output reads it, the decoder's picture enters again";
+  again->reset();
+  pool.release_from_decoder(*index);
+  EXPECT_EQ(pool.nb_free(), 2u);
 }
 
 TEST(DecoderHoldTest, TheDecoderTakesOnlyFreeSlotsAndNeverWaits) {

@@ -14,30 +14,51 @@ constexpr int killed(int sig) {
   return sig & 0x7f;
 }
 
+TEST(StageIdTest, ALaterOutputsEncoderIsNamedAndCountedApart) {
+  const StageId sut = StageId::output_encoder(3);
+  EXPECT_EQ(sut.name(), "encode-3");
+  EXPECT_EQ(StageId::parse("encode-3"), sut);
+  EXPECT_EQ(StageId::parse("encode"), StageId::encode());
+  EXPECT_FALSE(StageId::parse("encode-0")) << "output 0 is encode itself";
+  EXPECT_FALSE(StageId::parse("encode-x"));
+  EXPECT_TRUE(sut.output_encoder());
+  EXPECT_FALSE(StageId::encode().output_encoder());
+  // Its stats after the most workers there can be: never another stage's.
+  EXPECT_EQ(StageId::output_encoder(1).stats_slot(),
+            StageId::transform_worker(StageId::kMaxWorkers - 1).stats_slot() + 1);
+}
+
 TEST(PolicyTest, WhatAStagesEndLeadsTo) {
   struct Row {
-    StageRole role;
+    StageId stage;
     int status;
     bool aborting;
     OnExit expected;
   };
+  constexpr StageId kWorker = StageId::transform_worker(3), kDecode = StageId::decode(),
+                    kEncode = StageId::encode(), kOutput = StageId::output_encoder(2);
   const Row rows[] = {
-      {StageRole::kWorker, exited(0), false, OnExit::kNothing},
-      {StageRole::kDecode, exited(0), false, OnExit::kNothing},
-      {StageRole::kEncode, exited(0), false, OnExit::kNothing},
-      {StageRole::kWorker, killed(SIGKILL), false, OnExit::kRestart},
-      {StageRole::kWorker, killed(SIGSEGV), false, OnExit::kRestart},
-      {StageRole::kWorker, exited(1), false, OnExit::kAbort},  // it reported an error itself
-      {StageRole::kDecode, killed(SIGKILL), false, OnExit::kFinishForDecode},
-      {StageRole::kDecode, exited(3), false, OnExit::kAbort},
-      {StageRole::kEncode, killed(SIGKILL), false, OnExit::kAbort},
-      {StageRole::kEncode, exited(4), false, OnExit::kAbort},
-      {StageRole::kWorker, killed(SIGKILL), true, OnExit::kNothing},  // aborting: no restart
-      {StageRole::kDecode, killed(SIGKILL), true, OnExit::kNothing},
+      {kWorker, exited(0), false, OnExit::kNothing},
+      {kDecode, exited(0), false, OnExit::kNothing},
+      {kEncode, exited(0), false, OnExit::kNothing},
+      {kWorker, killed(SIGKILL), false, OnExit::kRestart},
+      {kWorker, killed(SIGSEGV), false, OnExit::kRestart},
+      {kWorker, exited(1), false, OnExit::kAbort},  // it reported an error itself
+      {kDecode, killed(SIGKILL), false, OnExit::kFinishForDecode},
+      {kDecode, exited(3), false, OnExit::kAbort},
+      {kEncode, killed(SIGKILL), false, OnExit::kAbort},
+      {kEncode, exited(4), false, OnExit::kAbort},
+      {kWorker, killed(SIGKILL), true, OnExit::kNothing},  // aborting: no restart
+      {kDecode, killed(SIGKILL), true, OnExit::kNothing},
+      // A later output's encoder, in a process of its own: the others are finished.
+      {kOutput, exited(0), false, OnExit::kNothing},
+      {kOutput, killed(SIGKILL), false, OnExit::kFinishOtherOutputs},
+      {kOutput, exited(4), false, OnExit::kFinishOtherOutputs},  // e.g. its disk is full
+      {kOutput, killed(SIGKILL), true, OnExit::kNothing},
   };
   for (const Row& r : rows) {
-    EXPECT_EQ(on_stage_exit(r.role, r.status, r.aborting), r.expected)
-        << role_name(r.role) << " status " << r.status << (r.aborting ? " while aborting" : "");
+    EXPECT_EQ(on_stage_exit(r.stage, r.status, r.aborting), r.expected)
+        << r.stage.name() << " status " << r.status << (r.aborting ? " while aborting" : "");
   }
 }
 
