@@ -157,6 +157,12 @@ std::string describe(const RunPlan& p) {
   if (!p.memory_note.empty()) s << "memory:   " << p.memory_note << "\n";
   s << "rings:    decode -> transform x" << p.nb_workers << " (batches of up to " << p.batch
     << ") -> encode, slot indices only\n";
+  if (p.min_workers < p.nb_workers) {
+    s << "workers:  " << p.nb_workers << " processes; the pool sizes itself between "
+      << p.min_workers << " and " << p.nb_workers
+      << " taking frames: it grows while they are busy and frames wait for them, and parks "
+         "workers (between frames) when they idle\n";
+  }
   return s.str();
 }
 

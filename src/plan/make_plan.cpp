@@ -170,6 +170,9 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
   const transform::FilterChain chain = transform::FilterChain::parse(plan.vf);
   plan.nb_workers =
       options.workers > 0 ? options.workers : affinity::default_workers(topology, !chain.empty());
+  // auto: from one worker to every core the plan has for workers; N: N; MIN-MAX.
+  plan.min_workers =
+      options.workers == 0 ? 1 : (options.min_workers > 0 ? options.min_workers : options.workers);
   // A per-frame head runs on every worker, the rest in order in the encode stage; a chain that
   // must see frames in order from its first filter runs on one worker.
   if (chain.sequential() && plan.nb_workers > 1 &&
@@ -179,6 +182,7 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
                    chain.why_sequential(), options.workers);
     }
     plan.nb_workers = 1;
+    plan.min_workers = 1;
   }
   plan.memory_limit_bytes = topology.memory_limit_bytes;
   const int nb_outputs = static_cast<int>(options.more_outputs.size()) + 1;

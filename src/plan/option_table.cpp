@@ -111,6 +111,25 @@ void set_count(RunOptions& o, const Values& values, const OptionSource& from) {
   }
 }
 
+// --workers auto|N|MIN-MAX (a config's 0 is auto too).
+void set_workers(RunOptions& o, const Values& values, const OptionSource& from) {
+  const std::string& text = values.at(0);
+  if (text == "auto" || (from.config() && text == "0")) {
+    o.workers = o.min_workers = 0;
+    return;
+  }
+  const auto dash = text.find('-');
+  const auto number = [&](const std::string& part) {
+    int value = 0;
+    const auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), value);
+    if (part.empty() || error != std::errc{} || end != part.data() + part.size() || value < 1)
+      from.wrong_value(text, "auto, a count of at least 1, or MIN-MAX (1-8)");
+    return value;
+  };
+  o.workers = number(dash == std::string::npos ? text : text.substr(dash + 1));
+  o.min_workers = dash == std::string::npos ? o.workers : number(text.substr(0, dash));
+}
+
 template <auto Field>
 void copy_field(RunOptions& to, const RunOptions& from) {
   to.*Field = from.*Field;
@@ -267,9 +286,12 @@ const std::vector<RunOption>& run_option_table() {
        "default they are turned upright where the output cannot carry the rotation (Matroska, "
        "WebM, TS) or a filter is given",
        set_autorotate, nullptr},
-      {"-w,--workers", "workers", kValue, "N",
-       "Transform worker processes (default: cores - 2, at least 1; 1 without --vf)",
-       set_count<&O::workers>, nullptr},
+      {"-w,--workers", "workers", kValue, "auto|N|MIN-MAX",
+       "Transform worker processes. auto (default): as many as the CPU plan has cores for (cores "
+       "- 2, 1 without --vf), the pool sizing itself between 1 and that while the run goes: it "
+       "grows while the workers are the bottleneck and shrinks when they idle. N: exactly N. "
+       "MIN-MAX: sizing itself between those",
+       set_workers, nullptr},
       {"--affinity", "affinity", kValue, "auto|none|PLAN",
        "CPU pinning: auto (hwloc plan, default), none, or\n"
        "explicit: \"decode=0;xform=1-3;encode=4\" (xform = every worker, xform-N = one)",

@@ -238,6 +238,10 @@ void validate(const RunOptions& o) {
     fail(ExitCode::kUsage, "--workers " + std::to_string(o.workers) + " is out of range 1.." +
                                std::to_string(kMaxWorkers) + " (0 in a config: from the CPU plan)");
   }
+  if (o.min_workers < 0 || (o.workers > 0 && o.min_workers > o.workers)) {
+    fail(ExitCode::kUsage, "--workers " + std::to_string(o.min_workers) + "-" +
+                               std::to_string(o.workers) + ": the fewest is more than the most");
+  }
   if (o.window < 0 || o.window > 1024) {
     fail(ExitCode::kUsage,
          "--window " + std::to_string(o.window) + " is out of range 1..1024 (0: from the plan)");

@@ -66,7 +66,10 @@ struct RunOptions {
   std::map<std::string, std::string> metadata;       // -metadata: the output's container tags
   std::string size;    // -s WxH: the output's size (a scale after the chain)
   std::string aspect;  // -aspect 16:9 or 1.7778: the output's display aspect ratio
-  int workers = 0;     // 0: from the CPU plan
+  // Transform workers: the most (0: auto, from the CPU plan), and the fewest the pool shrinks to
+  // when they idle (0: as many as `workers`, a fixed count; auto: 1). See --workers.
+  int workers = 0;
+  int min_workers = 0;
   std::string affinity = "auto";
   int window = 0;        // frames in flight; 0: derived from the number of workers
   int batch = 0;         // frames a worker claims per wake-up; 0: adaptive

@@ -191,6 +191,7 @@ std::string to_json(const RunPlan& p) {
       {"audio_note", p.audio_note},
       {"encoder", encoder_to_json(p.encoder)},
       {"nb_workers", p.nb_workers},
+      {"min_workers", p.min_workers},
       {"window", p.window},
       {"batch", p.batch},
       {"max_restarts", p.max_restarts},
@@ -268,6 +269,7 @@ RunPlan plan_from_json(std::string_view text) {
   if (e.contains("bitrate")) p.encoder.bitrate = e.at("bitrate").get<std::int64_t>();
   if (e.contains("gop")) p.encoder.gop = e.at("gop").get<int>();
   p.nb_workers = j.at("nb_workers");
+  p.min_workers = j.at("min_workers");
   p.window = j.at("window");
   p.batch = j.at("batch");
   p.max_restarts = j.at("max_restarts");

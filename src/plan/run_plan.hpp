@@ -84,7 +84,10 @@ struct RunPlan {
   std::string audio_note;
   std::string subtitle_note;  // empty when the input has none
   encode::EncoderSettings encoder;
-  int nb_workers = 1;
+  int nb_workers = 1;  // worker processes: the most the pool takes frames with
+  // The fewest the pool shrinks to when its workers idle; nb_workers: a fixed pool (see
+  // supervisor/policy.hpp, resize_workers).
+  int min_workers = 1;
   std::uint32_t window = 0;
   std::uint32_t batch = 1;
   int max_restarts = 5;  // transform worker restarts before the run gives up

@@ -159,6 +159,9 @@ void add_flow_families(Families& f, const ProgressSample& s) {
   }
   f.one("worker_restarts_total", "Transform workers restarted after a crash.", C,
         static_cast<double>(s.restarts));
+  f.one("workers_active",
+        "Transform workers taking frames now (--workers auto or MIN-MAX: the pool sizes itself).",
+        G, static_cast<double>(s.workers_active));
   if (!s.latency_buckets.empty()) {
     MetricFamily& h =
         f.add("latency_seconds", "Time from capture (decode) to the encoder's packet, per frame.",

@@ -50,6 +50,7 @@ struct ProgressSample {
   std::uint32_t filtered_high_water = 0;
   std::uint64_t drops = 0;
   std::uint64_t restarts = 0;
+  std::uint32_t workers_active = 0;  // transform workers taking frames (the pool sizes itself)
   std::vector<std::uint64_t> latency_buckets;  // capture -> packet, see shm::LatencyHistogram
   double latency_max_us = 0;                   // exact; 0 when unknown
   double latency_sum_s = 0;                    // every frame's latency, added up

@@ -63,6 +63,7 @@ ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
   p.decoded_high_water = decoded.high_water();
   p.filtered_high_water = filtered.high_water();
   p.restarts = static_cast<std::uint64_t>(restarts);
+  p.workers_active = control.active_workers.load(std::memory_order_relaxed);
   for (std::size_t i = 0; i <= plan.more_outputs.size(); ++i) {
     const plan::RunPlan& out = i == 0 ? plan : plan.more_outputs[i - 1];
     ProgressSample::Output o{

@@ -79,6 +79,10 @@ struct ControlBlock {
   // FrameRing), so that frames dropped while still queued leave no gap in the order.
   std::atomic<std::int64_t> next_seq_in;
   std::atomic<std::uint32_t> stages_ready;  // encode and workers, once set up (live start)
+  // Workers 0 .. active_workers - 1 take frames; the others wait, parked, taking none until the
+  // scheduler raises it or the stream ends (each still takes its end-of-stream marker). The
+  // scheduler sizes the pool so (--workers auto, MIN-MAX); nb_workers processes run.
+  std::atomic<std::uint32_t> active_workers;
   // Latency from decode to the encoder, per frame: a log-scale histogram (kLatencyBuckets per
   // doubling of microseconds), written by encode.
   std::atomic<std::uint64_t> latency_buckets[kLatencyBuckets];

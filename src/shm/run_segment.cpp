@@ -385,6 +385,7 @@ RunSegment RunSegment::create(const SegmentSpec& spec, int fd) {
   control->nb_slots = spec.nb_slots;
   control->window = spec.window;
   control->nb_workers = spec.nb_workers;
+  control->active_workers.store(spec.nb_workers);
   control->credits.init(spec.window);
   control->total_frames.store(-1);
   control->next_seq_out.store(0);

@@ -173,7 +173,8 @@ class SlotSource {
   // that a worker never finds the queue empty in between. Frames that still wait too long are
   // dropped by the deadline check of the stage that takes them up.
   std::optional<shm::Slot> take_without_waiting(std::optional<shm::Slot>& decoded, bool& replace) {
-    const bool admitted = live::admits(queued_.size(), ctx_.plan.nb_workers);
+    const bool admitted = live::admits(
+        queued_.size(), static_cast<int>(control_.active_workers.load(std::memory_order_relaxed)));
     replace = false;
     if (!admitted && !ctx_.plan.drop_oldest) {
       ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);

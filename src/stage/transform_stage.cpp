@@ -2,6 +2,7 @@
 // the filter chain on each (reading its slot, writing into a spare slot when a filter writes
 // pixels), and hands them to encode.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <opencv2/core.hpp>
 #include <vector>
@@ -37,6 +38,7 @@ class Worker {
     batch.reserve(ctx_.plan.batch);
     ctx_.segment.control().stages_ready.fetch_add(1);
     for (;;) {
+      if (!wait_while_parked()) return 0;
       const bool end = claim(batch);
       for (shm::Slot& slot : batch) {
         if (!process(slot)) return 0;
@@ -51,6 +53,28 @@ class Worker {
   }
 
  private:
+  // Between batches: a worker the scheduler parked (its number at or past active_workers: the
+  // pool shrank) takes no frame until it is needed again, or until the stream ends (decode has
+  // counted its frames, or was told to stop), when it takes its end-of-stream marker as every
+  // worker does. It holds nothing while parked: no frame is lost or held back. False: aborted.
+  bool wait_while_parked() {
+    shm::ControlBlock& control = ctx_.segment.control();
+    const auto parked = [&] {
+      return static_cast<std::uint32_t>(ctx_.worker_index) >=
+                 control.active_workers.load(std::memory_order_relaxed) &&
+             control.total_frames.load(std::memory_order_relaxed) < 0 &&
+             control.stop_input.load(std::memory_order_relaxed) == 0;
+    };
+    if (!parked()) return true;
+    ScopedTimer waiting(ctx_.stats.wait_ns);
+    while (parked()) {
+      if (ctx_.aborted()) return false;
+      ctx_.beat();
+      usleep(5000);  // a parked worker wakes within 5 ms of being needed
+    }
+    return !ctx_.aborted();
+  }
+
   // Waits for one frame, then takes what else is already queued, up to the batch size: one
   // wake-up serves the whole batch. Stops at the end-of-stream marker (true) so that each
   // worker takes exactly one.

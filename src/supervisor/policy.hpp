@@ -53,6 +53,48 @@ constexpr Silence judge_silence(StageRole role, std::uint64_t now_ns, std::uint6
   return now_ns < last_sign + limit_ns ? Silence::kAlive : Silence::kStuckStage;
 }
 
+// The transform pool sizing itself (--workers auto or MIN-MAX), one measuring window at a time.
+// `busy`: the share of the window the active workers spent on frames (0..1); `waiting`: frames
+// queued for a worker as it ends. The workers are the bottleneck when they are busy and frames
+// wait for them: after two such windows in a row the pool grows by half (at least one, at most
+// to `most`), since a pool far too small would otherwise take many windows to catch up. When
+// they idle (busy at most half the time) for three windows in a row, it shrinks to the count
+// that would have been busy 3/4 of the time (at least `fewest`). Between the two, or after a
+// change, the counts start again: the hysteresis.
+struct PoolState {
+  int active = 1;
+  int busy_windows = 0;  // in a row, the workers the bottleneck
+  int idle_windows = 0;  // in a row, the workers idle
+  friend constexpr bool operator==(const PoolState&, const PoolState&) = default;
+};
+inline constexpr double kPoolBusy = 0.85;
+inline constexpr double kPoolIdle = 0.5;
+inline constexpr double kPoolTarget = 0.75;
+
+constexpr PoolState resize_workers(PoolState s, int fewest, int most, double busy,
+                                   std::uint32_t waiting) {
+  if (busy >= kPoolBusy && waiting > 0) {
+    s.idle_windows = 0;
+    if (++s.busy_windows >= 2 && s.active < most) {
+      const int grown = s.active + (s.active + 1) / 2;
+      return {grown < most ? grown : most, 0, 0};
+    }
+    return s;
+  }
+  if (busy <= kPoolIdle) {
+    s.busy_windows = 0;
+    if (++s.idle_windows >= 3 && s.active > fewest) {
+      // Rounded up: the count at which the same work keeps the workers kPoolTarget busy.
+      const double needed = busy * s.active / kPoolTarget;
+      int target = static_cast<int>(needed);
+      if (target < needed) ++target;
+      return {target > fewest ? target : fewest, 0, 0};
+    }
+    return s;
+  }
+  return {s.active, 0, 0};
+}
+
 // A killed worker is restarted while the run's restart budget (--max-restarts) lasts.
 constexpr bool may_restart(int restarts_so_far, int max_restarts) {
   return restarts_so_far < max_restarts;

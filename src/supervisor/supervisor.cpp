@@ -49,6 +49,8 @@ using Clock = std::chrono::steady_clock;
 
 // After an abort, stages get this long to notice before they are killed.
 constexpr std::chrono::seconds kAbortGrace{2};
+// The transform pool's measuring window (--workers auto, MIN-MAX).
+constexpr std::chrono::milliseconds kPoolWindow{500};
 // Stop signals closer than this to the first are the same request (see on_signal).
 constexpr std::chrono::milliseconds kSameStopRequest{50};
 
@@ -121,7 +123,13 @@ class Supervisor {
   }
 
   [[nodiscard]] nlohmann::json stats_json() const {
-    return report::stats_json(segment_, plan_, processes(), wall_s_, restarts_);
+    nlohmann::json stats = report::stats_json(segment_, plan_, processes(), wall_s_, restarts_);
+    // The transform pool's size over the run: where it started, then each change.
+    nlohmann::json pool = nlohmann::json::array();
+    for (const auto& [t, workers] : workers_over_time_)
+      pool.push_back({{"t_s", t}, {"workers", workers}});
+    stats["workers_over_time"] = pool;
+    return stats;
   }
 
   // The run's last counters, for the metrics that outlive it.
@@ -291,6 +299,47 @@ class Supervisor {
     segment_.control().abort.store(1);
   }
 
+  // --workers auto or MIN-MAX: at the end of each window, how busy the active workers were and
+  // whether frames wait for them set the pool's size for the next (resize_workers). A worker
+  // parked or unparked changes nothing in flight: it parks only between its batches.
+  void size_the_pool() {
+    if (plan_.min_workers >= plan_.nb_workers || aborting_) return;
+    shm::ControlBlock& control = segment_.control();
+    // The stream is ending: every worker takes its end-of-stream marker now.
+    if (control.stop_input.load() != 0 || control.total_frames.load() >= 0) return;
+    const auto now = Clock::now();
+    if (now - pool_window_start_ < kPoolWindow) return;
+    const double window_ns =
+        std::chrono::duration<double, std::nano>(now - pool_window_start_).count();
+    std::uint64_t busy_ns = 0;
+    for (int i = 0; i < pool_.active; ++i) {
+      busy_ns += control.stage(StageId::transform_worker(i)).busy_ns.load() -
+                 busy_at_window_start_[static_cast<std::size_t>(i)];
+    }
+    const double busy = static_cast<double>(busy_ns) / (window_ns * pool_.active);
+    const std::uint32_t waiting = segment_.decoded_ring().size();
+    const PoolState next =
+        resize_workers(pool_, plan_.min_workers, plan_.nb_workers, busy, waiting);
+    if (next.active != pool_.active) {
+      control.active_workers.store(static_cast<std::uint32_t>(next.active));
+      workers_over_time_.emplace_back(std::chrono::duration<double>(now - start_).count(),
+                                      next.active);
+      spdlog::debug("transform pool: {} -> {} workers (busy {:.0f}%, {} frame(s) waiting)",
+                    pool_.active, next.active, 100 * busy, waiting);
+    }
+    pool_ = next;
+    start_pool_window(now);
+  }
+
+  void start_pool_window(Clock::time_point now) {
+    pool_window_start_ = now;
+    busy_at_window_start_.resize(static_cast<std::size_t>(plan_.nb_workers));
+    for (int i = 0; i < plan_.nb_workers; ++i) {
+      busy_at_window_start_[static_cast<std::size_t>(i)] =
+          segment_.control().stage(StageId::transform_worker(i)).busy_ns.load();
+    }
+  }
+
   void kill_all() {
     for (const auto& c : children_) {
       if (c.running) kill(c.pid, SIGKILL);
@@ -300,6 +349,7 @@ class Supervisor {
   void supervise() {
     sigset_t wait_set = stop_signal_set();
     sigaddset(&wait_set, SIGCHLD);
+    start_pool_window(Clock::now());
     while (any_running()) {
       const timespec tick{0, 200'000'000};
       const int sig = sigtimedwait(&wait_set, nullptr, &tick);
@@ -307,6 +357,7 @@ class Supervisor {
       reap();
       kill_hung_stages();
       end_a_stuck_drain();
+      size_the_pool();
       if (aborting_ && Clock::now() - abort_started_ > kAbortGrace) kill_all();
       recent_.add(std::chrono::duration<double>(Clock::now() - start_).count(),
                   segment_.control().stage(StageId::encode()).frames_out.load());
@@ -478,6 +529,12 @@ class Supervisor {
   int signals_ = 0;
   Clock::time_point first_signal_;
   int restarts_ = 0;
+  // The transform pool's size (--workers auto, MIN-MAX): the state of its sizing, the window
+  // being measured, and each change (seconds into the run, workers).
+  PoolState pool_{plan_.nb_workers};
+  Clock::time_point pool_window_start_;
+  std::vector<std::uint64_t> busy_at_window_start_;
+  std::vector<std::pair<double, int>> workers_over_time_{{0.0, plan_.nb_workers}};
   double wall_s_ = 0;
   report::RecentRate recent_;
   std::chrono::microseconds watchdog_{0};

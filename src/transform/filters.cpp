@@ -541,8 +541,9 @@ std::vector<FilterInfo> all_filters() {
       {"overlay", "file=PATH[:x=X:y=Y:alpha=A]",
        "blend an image (PNG alpha honoured) at X, Y (rounded down to even), clipped to the frame",
        "cv.overlay=file=logo.png:x=16:y=16:alpha=0.8", make_overlay, false},
-      {"stress", "N[:vary=V] (0..10000 each)",
-       "benchmark load: N rounds of integer work per luma pixel, plus 0..V varying by frame",
+      {"stress", "N[:vary=V][:from=F] (0..10000 each)",
+       "benchmark load: N rounds of integer work per luma pixel, plus 0..V varying by frame; none "
+       "before frame F (a load that changes mid-run)",
        "stress=200:vary=100", make_stress, false},
   };
 }

@@ -75,9 +75,10 @@ class TemporalDenoise final : public Filter {
 // in the result and cannot be skipped.
 class Stress final : public Filter {
  public:
-  Stress(int rounds, int vary) : rounds_(rounds), vary_(vary) {}
+  Stress(int rounds, int vary, int from) : rounds_(rounds), vary_(vary), from_(from) {}
   std::string describe() const override {
-    return "stress=" + std::to_string(rounds_) + ":vary=" + std::to_string(vary_);
+    return "stress=" + std::to_string(rounds_) + ":vary=" + std::to_string(vary_) +
+           (from_ > 0 ? ":from=" + std::to_string(from_) : "");
   }
   bool in_place() const override { return true; }
   bool can_write_elsewhere() const override { return true; }
@@ -87,7 +88,8 @@ class Stress final : public Filter {
     // every extra count 0..vary once, in a scattered order.
     const auto extra = static_cast<int>(static_cast<std::uint64_t>(frame.seq) * 7919 %
                                         (static_cast<std::uint64_t>(vary_) + 1));
-    const int rounds = rounds_ + extra;
+    // Before frame `from`, no work: a load that changes mid-run.
+    const int rounds = frame.seq < from_ ? 0 : rounds_ + extra;
     copy_plane_unless_same(in, out, 0);
     copy_plane_unless_same(in, out, 1);
     copy_plane_unless_same(in, out, 2);
@@ -102,7 +104,7 @@ class Stress final : public Filter {
   }
 
  private:
-  int rounds_, vary_;
+  int rounds_, vary_, from_;
 };
 
 }  // namespace
@@ -113,11 +115,12 @@ std::unique_ptr<Filter> make_tdenoise(const FilterArgs& a) {
 }
 
 std::unique_ptr<Filter> make_stress(const FilterArgs& a) {
-  auto args = bind(a, {"n", "vary"});
-  if (!get(args, "n")) bad_arg(a, "needs a round count: stress=N[:vary=V]");
+  auto args = bind(a, {"n", "vary", "from"});
+  if (!get(args, "n")) bad_arg(a, "needs a round count: stress=N[:vary=V][:from=F]");
   const int rounds = int_arg(a, args, "n", 0, 0, 10000);
   const int vary = int_arg(a, args, "vary", 0, 0, 10000);
-  return std::make_unique<Stress>(rounds, vary);
+  const int from = int_arg(a, args, "from", 0, 0, 1 << 30);
+  return std::make_unique<Stress>(rounds, vary, from);
 }
 
 }  // namespace vpipe::transform::library

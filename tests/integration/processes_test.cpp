@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -237,6 +238,88 @@ TEST_F(ProcessesTest, AKilledOutputEncoderFailsTheRunAndTheOtherOutputsAreFinish
   const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
   EXPECT_EQ(stats.at("outputs")[1].at("frames").get<std::size_t>(), b.nb_frames());
   EXPECT_EQ(processes_holding_run_segments(), 0);
+}
+
+// --workers MIN-MAX: the transform pool sizes itself as the job changes. The input arrives at
+// its real rate through a pipe (offline all the same: nothing is dropped) and the chain costs
+// nothing for its first 4 s, then about twice what one worker can do in real time (stress from
+// frame 120): the pool shrinks from 3 to 1 while the workers idle, then grows again. Parking and
+// waking workers between their frames loses and reorders nothing: the output is frame for frame
+// what a fixed pool gives.
+std::vector<std::pair<double, int>> workers_over_time(const nlohmann::json& stats) {
+  std::vector<std::pair<double, int>> changes;
+  for (const auto& c : stats.at("workers_over_time"))
+    changes.emplace_back(c.at("t_s").get<double>(), c.at("workers").get<int>());
+  return changes;
+}
+
+// Whether the pool shrank to one worker and then grew again.
+bool shrank_then_grew(const std::vector<std::pair<double, int>>& changes) {
+  bool shrank = false;
+  for (const auto& [t, workers] : changes) {
+    if (workers == 1) shrank = true;
+    if (shrank && workers > 1) return true;
+  }
+  return false;
+}
+
+TEST_F(ProcessesTest, AWorkerPoolSizesItselfWithTheJobAndLosesNoFrame) {
+  const std::string in = path("in.nut");
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc=size=320x240:rate=30:duration=8 -c:v "
+                  "ffv1 " +
+                  in),
+            0);
+  const std::string chain = "stress=2500:from=120";
+  ASSERT_EQ(shell("ffmpeg -v error -re -i " + in + " -c copy -f nut - | " + vpipe_binary() +
+                  " run -q -y -i - --live off -w 1-3 --vf " + chain + " -c:v ffv1 -o " +
+                  path("pool.mkv") + " --stats-json " + path("stats.json") +
+                  " --metrics-textfile " + path("vpipe.prom") + " 2>" + path("err.txt")),
+            0)
+      << read_file(path("err.txt"));
+  const RunResult one = run_vpipe({"run", "-q", "-y", "-i", in, "-w", "2", "--vf", chain, "-c:v",
+                                   "ffv1", "-o", path("one.mkv")});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+
+  const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
+  const auto changes = workers_over_time(stats);
+  ASSERT_FALSE(changes.empty());
+  EXPECT_EQ(changes.front().second, 3) << "it starts with every worker";
+  EXPECT_TRUE(shrank_then_grew(changes)) << stats.at("workers_over_time").dump();
+  EXPECT_THAT(read_file(path("vpipe.prom")), ::testing::HasSubstr("\nvpipe_workers_active "));
+  const DecodedVideo pool = decode_video(path("pool.mkv"));
+  const DecodedVideo alone = decode_video(path("one.mkv"));
+  ASSERT_EQ(pool.nb_frames(), 240u);
+  EXPECT_EQ(pool.checksums, alone.checksums);
+  EXPECT_EQ(pool.pts, alone.pts);
+}
+
+// Live, the same: the pool shrinks while the workers idle and grows when they fall behind; what
+// it could not take while it grew is dropped at the source and counted, and every frame is
+// accounted for.
+TEST_F(ProcessesTest, ALiveWorkerPoolSizesItselfAndAccountsForEveryFrame) {
+  const RunResult r =
+      run_vpipe({"run", "-q", "-y", "-i", "testsrc:size=320x240:rate=30:duration=8", "--realtime",
+                 "-w", "1-3", "--vf", "stress=2500:from=120", "-c:v", "ffv1", "-o",
+                 path("live.mkv"), "--stats-json", path("stats.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
+  EXPECT_TRUE(shrank_then_grew(workers_over_time(stats))) << stats.at("workers_over_time").dump();
+  const DecodedVideo out = decode_video(path("live.mkv"));
+  EXPECT_EQ(out.nb_frames(), stats.at("frames").get<std::size_t>());
+  EXPECT_EQ(out.nb_frames() + stats.at("drops").at("total").get<std::size_t>(),
+            stats.at("frames_decoded").get<std::size_t>());
+  EXPECT_TRUE(std::is_sorted(out.pts.begin(), out.pts.end())) << "in order";
+}
+
+// --dry-run says how the pool sizes itself.
+TEST_F(ProcessesTest, DryRunSaysThePoolSizesItself) {
+  const RunResult r = run_vpipe(
+      {"run", "--dry-run", "-i", "testsrc", "-w", "2-5", "--vf", "gblur=2", "-o", path("x.mkv")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("the pool sizes itself between 2 and 5"));
+  const RunResult fixed = run_vpipe(
+      {"run", "--dry-run", "-i", "testsrc", "-w", "3", "--vf", "gblur=2", "-o", path("x.mkv")});
+  EXPECT_THAT(fixed.out, ::testing::Not(::testing::HasSubstr("sizes itself")));
 }
 
 // A drained stop on an input with B-frames: the file is a clean prefix of the whole run. The

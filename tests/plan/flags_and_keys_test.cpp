@@ -57,7 +57,7 @@ const std::vector<std::pair<std::string, Example>> kExamples = {
     {"--pix-fmt", {{"--pix-fmt", "yuv444p"}, "pix_fmt: yuv444p"}},
     {"--map-metadata", {{"--map-metadata", "-1"}, "no_metadata: true"}},
     {"--no-autorotate", {{"--no-autorotate"}, "autorotate: false"}},
-    {"--workers", {{"-w", "3"}, "workers: 3"}},
+    {"--workers", {{"-w", "2-6"}, "workers: 2-6"}},
     {"--affinity", {{"--affinity", "none"}, "affinity: none"}},
     {"--window", {{"--window", "20"}, "window: 20"}},
     {"--batch", {{"--batch", "2"}, "batch: 2"}},
@@ -219,8 +219,9 @@ TEST(FlagsAndKeysTest, SeveralOutputsFromFlagsAndFromAnOutputsListAreTheSame) {
 // A value that does not parse is refused in one line naming the flag, or the config's key.
 TEST(FlagsAndKeysTest, AValueThatDoesNotParseNamesItsFlagOrKey) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> flags = {
-      {{"-w", "abc"}, "--workers 'abc' is not a whole number"},
-      {{"-w", "0"}, "--workers 0 must be at least 1"},
+      {{"-w", "abc"}, "--workers 'abc' is not auto, a count of at least 1, or MIN-MAX"},
+      {{"-w", "0"}, "--workers '0' is not auto"},
+      {{"-w", "3-x"}, "--workers '3-x' is not auto"},
       {{"--crf", "2.5"}, "--crf '2.5' is not a whole number"},
       {{"--latency-budget", "fast"}, "--latency-budget 'fast' is not a number"},
       {{"--map-metadata", "3"}, "--map-metadata '3' is not -1"},

@@ -95,5 +95,33 @@ TEST(PolicyTest, RestartsLastWhileTheBudgetDoes) {
   EXPECT_FALSE(may_restart(0, 0));
 }
 
+// The transform pool sizing itself between 1 and 8 workers, one window at a time.
+TEST(PolicyTest, ThePoolGrowsWhileItsWorkersAreTheBottleneckAndShrinksWhenTheyIdle) {
+  struct Row {
+    PoolState before;
+    double busy;
+    std::uint32_t waiting;
+    PoolState after;
+    const char* why;
+  };
+  const Row rows[] = {
+      {{2, 0, 0}, 0.95, 3, {2, 1, 0}, "one busy window is not enough"},
+      {{2, 1, 0}, 0.95, 3, {3, 0, 0}, "two in a row: grows by half, at least one"},
+      {{4, 1, 0}, 0.90, 1, {6, 0, 0}, "by half"},
+      {{7, 1, 0}, 0.99, 9, {8, 0, 0}, "never past the most"},
+      {{8, 1, 0}, 0.99, 9, {8, 2, 0}, "at the most it stays"},
+      {{2, 1, 0}, 0.95, 0, {2, 0, 0}, "busy, but no frame waits: another worker would idle"},
+      {{2, 1, 0}, 0.70, 3, {2, 0, 0}, "between busy and idle: the counts start again"},
+      {{6, 0, 1}, 0.20, 0, {6, 0, 2}, "two idle windows are not enough"},
+      {{6, 0, 2}, 0.20, 0, {2, 0, 0}, "three: the count busy 3/4 of the time (6 x 0.2 / 0.75)"},
+      {{6, 0, 2}, 0.01, 0, {1, 0, 0}, "never below the fewest"},
+      {{1, 0, 2}, 0.01, 0, {1, 0, 3}, "at the fewest it stays"},
+      {{6, 2, 0}, 0.40, 0, {6, 0, 1}, "an idle window ends a busy streak"},
+  };
+  for (const Row& r : rows) {
+    EXPECT_EQ(resize_workers(r.before, 1, 8, r.busy, r.waiting), r.after) << r.why;
+  }
+}
+
 }  // namespace
 }  // namespace vpipe::supervisor
