@@ -173,6 +173,10 @@ class SlotSource {
   // that a worker never finds the queue empty in between. Frames that still wait too long are
   // dropped by the deadline check of the stage that takes them up.
   std::optional<shm::Slot> take_without_waiting(std::optional<shm::Slot>& decoded, bool& replace) {
+    if (!live::encoder_keeps_up(filtered_.size())) {
+      ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
+      return std::nullopt;
+    }
     const bool admitted = live::admits(
         queued_.size(), static_cast<int>(control_.active_workers.load(std::memory_order_relaxed)));
     replace = false;

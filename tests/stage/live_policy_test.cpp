@@ -98,5 +98,13 @@ TEST(AdmitsTest, AFrameJoinsWhileFewerWaitThanThereAreWorkers) {
   }
 }
 
+// The encoder is behind once two filtered frames wait for it: one ready, and one more.
+TEST(AdmitsTest, TheEncoderKeepsUpWhileFewerThanTwoFramesWaitForIt) {
+  EXPECT_TRUE(encoder_keeps_up(0));
+  EXPECT_TRUE(encoder_keeps_up(1));
+  EXPECT_FALSE(encoder_keeps_up(2));
+  EXPECT_FALSE(encoder_keeps_up(9));
+}
+
 }  // namespace
 }  // namespace vpipe::stage::live
