@@ -142,6 +142,13 @@ class SlotAllocator final : public decode::FrameAllocator {
   std::atomic<std::uint32_t> most_held_{0};
 };
 
+// The time between two frames of the input at its nominal rate; 1/30 s where it has none.
+std::int64_t frame_interval_ns(const plan::RunPlan& plan) {
+  const AVRational rate = plan.input_info.frame_rate;
+  return rate.num > 0 && rate.den > 0 ? static_cast<std::int64_t>(1e9 / av_q2d(rate))
+                                      : 1'000'000'000 / 30;
+}
+
 // Where a decoded frame goes: offline, a fresh slot (waiting for a credit: backpressure); live,
 // never waiting: a fresh slot if a credit is free, else (--drop oldest) the slot of the oldest
 // frame still queued, whose place the new frame takes, else nowhere (the frame is dropped).
@@ -151,7 +158,8 @@ class SlotSource {
       : ctx_(ctx),
         control_(ctx.segment.control()),
         queued_(ctx.segment.decoded_ring()),
-        filtered_(ctx.segment.filtered_ring()) {}
+        filtered_(ctx.segment.filtered_ring()),
+        frame_interval_ns_(frame_interval_ns(ctx.plan)) {}
 
   // Offline; empty only when the run is aborted. `decoded`: the slot the frame was decoded
   // into, if it was (else a fresh one is taken).
@@ -173,7 +181,13 @@ class SlotSource {
   // that a worker never finds the queue empty in between. Frames that still wait too long are
   // dropped by the deadline check of the stage that takes them up.
   std::optional<shm::Slot> take_without_waiting(std::optional<shm::Slot>& decoded, bool& replace) {
-    if (!live::encoder_keeps_up(filtered_.size())) {
+    // With several outputs each drops its own late frames instead: one slow output's encoder
+    // must not starve the others.
+    if (ctx_.plan.more_outputs.empty() &&
+        !live::encoder_keeps_up(
+            filtered_.size(),
+            control_.stage(StageId::encode()).cost_ns.load(std::memory_order_relaxed),
+            frame_interval_ns_)) {
       ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
       return std::nullopt;
     }
@@ -235,6 +249,7 @@ class SlotSource {
   shm::ControlBlock& control_;
   shm::FrameRing queued_;
   shm::FrameRing filtered_;
+  const std::int64_t frame_interval_ns_;  // the input's, for the encoder's backlog
   std::int64_t entered_ = 0;
 };
 

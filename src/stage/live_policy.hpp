@@ -96,14 +96,19 @@ class Pacer {
   return waiting_for_a_worker < static_cast<std::size_t>(std::max(1, workers));
 }
 
-// The same for the encoder, one process: with this many filtered frames waiting for it, it is
-// behind (it has the next frame ready and one more), and a frame decoded now would wait there
-// most of the budget. It is dropped at the source instead, whatever --drop says: the frames
-// waiting are filtered already, and dropping one of those would waste that work. The encoder
-// still always has a frame to take, so as many frames leave as before, sooner.
-inline constexpr std::size_t kEncoderBacklog = 2;
-[[nodiscard]] inline bool encoder_keeps_up(std::size_t waiting_for_the_encoder) {
-  return waiting_for_the_encoder < kEncoderBacklog;
+// The same for the encoder, one process: once the filtered frames waiting for it hold two
+// frame intervals of its work (at its own cost per frame), it is behind, and a frame decoded
+// now would wait there most of the budget. It is dropped at the source instead, whatever --drop
+// says: the frames waiting are filtered already, and dropping one of those would waste that
+// work. The encoder still always has a frame to take, so as many frames leave as before,
+// sooner. In time, not frames: a burst from a network input (several frames at once, each
+// quick to encode) is no backlog. Before its cost is known, it keeps up.
+inline constexpr std::int64_t kEncoderBacklogFrames = 2;
+[[nodiscard]] inline bool encoder_keeps_up(std::size_t waiting_for_the_encoder,
+                                           std::int64_t encoder_cost_ns,
+                                           std::int64_t frame_interval_ns) {
+  return static_cast<std::int64_t>(waiting_for_the_encoder) * encoder_cost_ns <
+         kEncoderBacklogFrames * frame_interval_ns;
 }
 
 }  // namespace vpipe::stage::live

@@ -98,12 +98,15 @@ TEST(AdmitsTest, AFrameJoinsWhileFewerWaitThanThereAreWorkers) {
   }
 }
 
-// The encoder is behind once two filtered frames wait for it: one ready, and one more.
-TEST(AdmitsTest, TheEncoderKeepsUpWhileFewerThanTwoFramesWaitForIt) {
-  EXPECT_TRUE(encoder_keeps_up(0));
-  EXPECT_TRUE(encoder_keeps_up(1));
-  EXPECT_FALSE(encoder_keeps_up(2));
-  EXPECT_FALSE(encoder_keeps_up(9));
+// The encoder is behind once the frames waiting for it hold two frame intervals of its work.
+TEST(AdmitsTest, TheEncoderKeepsUpWhileLessThanTwoFrameIntervalsOfWorkWaitForIt) {
+  constexpr std::int64_t kFrame = 33 * kMs;
+  EXPECT_TRUE(encoder_keeps_up(0, 40 * kMs, kFrame));
+  EXPECT_TRUE(encoder_keeps_up(1, 40 * kMs, kFrame)) << "one frame ready: it keeps up";
+  EXPECT_FALSE(encoder_keeps_up(2, 40 * kMs, kFrame)) << "80 ms of work for a 66 ms span";
+  EXPECT_FALSE(encoder_keeps_up(1, 250 * kMs, kFrame)) << "far too slow: one frame is behind";
+  EXPECT_TRUE(encoder_keeps_up(6, 2 * kMs, kFrame)) << "a burst of quick frames is no backlog";
+  EXPECT_TRUE(encoder_keeps_up(9, 0, kFrame)) << "its cost not known yet";
 }
 
 }  // namespace
