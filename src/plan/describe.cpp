@@ -113,9 +113,14 @@ std::string describe(const RunPlan& p) {
                       : std::string("the encode stage");
     s << "output " << i + 2 << ": " << encoder_text(o) << "\n"
       << "          " << geometry_text(o.output_geometry()) << "; audio: " << o.audio_note << "\n"
-      << "          encoded in " << where
-      << (o.own_process ? ", a process of its own, from the slots encode shares with it"
-                        : " (it takes the stream's audio from decode, as encode reads it)")
+      << (o.stream_copy()
+              ? "          copied in " + where +
+                    ", a process of its own: its packets remuxed from the input file, beside the "
+                    "pipeline"
+              : "          encoded in " + where +
+                    (o.own_process ? ", a process of its own, from the slots encode shares with it"
+                                   : " (it takes the stream's audio from decode, as encode reads "
+                                     "it)"))
       << "\n";
     if (!o.vf_in_order.empty())
       s << "          its own filters, in " << where << ": " << o.vf_in_order << "\n";

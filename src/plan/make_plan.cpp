@@ -394,7 +394,7 @@ void plan_more_outputs(RunPlan& plan, const RunOptions& options, const RunPlan& 
     RunPlan own = stages;
     own.vf = chain_text(more);
     RunPlan output = make_plan(more, own, input);
-    chains.push_back(output.vf);
+    if (!output.stream_copy()) chains.push_back(output.vf);  // a copy filters nothing
     if (!names.insert(output.encoder.output).second)
       refuse("'" + output.encoder.output + "' is given twice");
     plan.more_outputs.push_back(std::move(output));
@@ -402,12 +402,29 @@ void plan_more_outputs(RunPlan& plan, const RunOptions& options, const RunPlan& 
   const auto check = [&](const RunPlan& p) {
     if (p.null_output || p.encoder.output == "pipe:1")
       refuse("each must be a file or a URL (not null, preview or standard output)");
-    if (p.stream_copy()) refuse("-c copy takes one output (run it once per output)");
   };
   check(plan);
+  if (plan.stream_copy()) {
+    refuse(
+        "the first cannot be -c copy: give the copy after an output that is encoded (it reads "
+        "the input file again, beside the pipeline)");
+  }
+  const bool read_again =
+      !plan.live && options.input != "-" && options.input.rfind("pipe:", 0) != 0;
   for (std::size_t i = 0; i < plan.more_outputs.size(); ++i) {
     RunPlan& output = plan.more_outputs[i];
     check(output);
+    if (output.stream_copy()) {
+      // Its packets are remuxed from the input file by a process of its own, which opens the
+      // input again: a live input or a pipe gives its packets once.
+      if (!read_again) {
+        refuse(
+            "-c copy beside other outputs reads the input again, which a live input or a "
+            "pipe cannot give: run the copy on its own");
+      }
+      output.own_process = true;
+      continue;
+    }
     // A stream input's audio, read once by decode, goes to every output that takes it: encode
     // reads it for all, and encodes those outputs itself. Every other later output is encoded
     // in a process of its own.
@@ -421,7 +438,9 @@ void plan_more_outputs(RunPlan& plan, const RunOptions& options, const RunPlan& 
   }
   const std::string shared = transform::FilterChain::shared_prefix(chains);
   cut_chain(plan, shared);
-  for (RunPlan& output : plan.more_outputs) cut_chain(output, shared);
+  for (RunPlan& output : plan.more_outputs) {
+    if (!output.stream_copy()) cut_chain(output, shared);
+  }
 }
 
 // --master-playlist, or ffmpeg's -master_pl_name given to one of several outputs (beside its
@@ -578,7 +597,7 @@ void plan_pool(RunPlan& plan, const RunOptions& options, const transform::Filter
   for (const RunPlan& more : plan.more_outputs) outputs.push_back(&more);
   for (const RunPlan* output : outputs) {
     const transform::Geometry out = output->output_geometry();
-    if (!output->null_output) {
+    if (!output->null_output && !output->stream_copy()) {
       process_bytes += kEncoderFrames * static_cast<std::uint64_t>(out.width) *
                        static_cast<std::uint64_t>(out.height) * 3 / 2;
     }

@@ -117,6 +117,7 @@ struct RunPlan {
     std::int64_t most = 0;
     for (std::size_t i = 0; i <= more_outputs.size(); ++i) {
       const RunPlan& p = i == 0 ? *this : more_outputs[i - 1];
+      if (p.stream_copy()) continue;  // it reads the input file itself
       if (p.max_frames == 0 || !p.vf_graph.empty()) return 0;
       most = std::max(most, p.max_frames);
     }
@@ -140,7 +141,7 @@ struct RunPlan {
   // else the first timestamp of any stream, as the ffmpeg CLI does (an MPEG-TS recording that
   // starts at 95001 s gives an output that starts at 0). Timelines that start below 0 (audio
   // priming) are left as they are: the muxer handles those.
-  // -c:v copy: the video's packets are remuxed, not decoded (see supervisor/stream_copy.hpp).
+  // -c:v copy: the video's packets are remuxed, not decoded (see stage/stream_copy.hpp).
   [[nodiscard]] bool stream_copy() const { return encoder.codec == "copy"; }
   [[nodiscard]] double origin_s() const {
     if (pts_range) return static_cast<double>(pts_range->origin) * av_q2d(input_info.time_base);

@@ -72,9 +72,12 @@ struct ControlBlock {
   std::uint32_t nb_slots, window, nb_workers;
   alignas(kCacheLine) ShmSemaphore credits;
   alignas(kCacheLine) std::atomic<std::uint32_t> stop_input;  // finish cleanly: stop reading
-  std::atomic<std::uint32_t> abort;                           // stop now, output is forfeit
-  std::atomic<std::int64_t> total_frames;                     // set by decode at end, else -1
-  std::atomic<std::int64_t> next_seq_out;                     // encode: frames < this are done
+  // The run was told to stop (a stop signal, or a stage's death), not only the pipeline's input
+  // (which every output's -frames:v also stops): a -c copy output's process ends its copy.
+  std::atomic<std::uint32_t> stop_requested;
+  std::atomic<std::uint32_t> abort;        // stop now, output is forfeit
+  std::atomic<std::int64_t> total_frames;  // set by decode at end, else -1
+  std::atomic<std::int64_t> next_seq_out;  // encode: frames < this are done
   // Live mode: the next sequence number, given to a frame as a worker first claims it (see
   // FrameRing), so that frames dropped while still queued leave no gap in the order.
   std::atomic<std::int64_t> next_seq_in;

@@ -28,6 +28,7 @@ extern "C" {
 #include "stage/reorder_window.hpp"
 #include "stage/slot_picture.hpp"
 #include "stage/stage_context.hpp"
+#include "stage/stream_copy.hpp"
 #include "transform/filter_chain.hpp"
 #include "transform/lavfi.hpp"
 
@@ -394,6 +395,7 @@ class EncodeStage {
     }
     int reader = 0;
     for (std::size_t i = 0; i < outputs.size(); ++i) {
+      if (outputs[i]->stream_copy()) continue;  // remuxed by a process of its own
       if (outputs[i]->own_process) {
         std::optional<shm::OutputRing> ring = ctx.segment.output_ring(static_cast<int>(i));
         if (!ring) std::abort();  // the plan gave the output a process, the segment a ring
@@ -646,7 +648,32 @@ class OutputStage {
 
 }  // namespace
 
+// A later output with -c copy, in a process of its own: its packets remuxed from the input file
+// (stage/stream_copy.hpp) beside the pipeline, until the run is told to stop.
+int run_copy_output(StageContext& ctx) {
+  const int index = ctx.worker_index;
+  shm::ControlBlock& control = ctx.segment.control();
+  control.stages_ready.fetch_add(1);
+  const std::uint64_t began = monotonic_ns();
+  const auto counted = [&](std::uint64_t frames) {
+    control.output_frames[index].store(frames, std::memory_order_relaxed);
+    ctx.stats.frames_out.store(frames, std::memory_order_relaxed);
+    control.output_busy_ns[index].store(monotonic_ns() - began, std::memory_order_relaxed);
+  };
+  const CopyResult copied = run_stream_copy(
+      ctx.plan.more_outputs.at(static_cast<std::size_t>(index) - 1), [&](std::uint64_t frames) {
+        ctx.beat();
+        counted(frames);
+        return control.stop_requested.load(std::memory_order_relaxed) == 0 && !ctx.aborted();
+      });
+  counted(copied.frames);
+  return 0;
+}
+
 int run_encode_stage(StageContext& ctx) {
+  if (ctx.worker_index > 0 &&
+      ctx.plan.more_outputs.at(static_cast<std::size_t>(ctx.worker_index) - 1).stream_copy())
+    return run_copy_output(ctx);
   if (ctx.worker_index > 0) {
     OutputStage stage(ctx);
     return stage.run();

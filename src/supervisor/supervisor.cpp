@@ -34,13 +34,13 @@
 #include "report/run_report.hpp"
 #include "shm/end_of_stream.hpp"
 #include "shm/run_segment.hpp"
+#include "stage/stream_copy.hpp"
 #include "supervisor/policy.hpp"
 #include "supervisor/process.hpp"
 #include "supervisor/progress_output.hpp"
 #include "supervisor/service.hpp"
 #include "supervisor/start.hpp"
 #include "supervisor/stderr_relay.hpp"
-#include "supervisor/stream_copy.hpp"
 
 namespace vpipe::supervisor {
 namespace {
@@ -223,7 +223,7 @@ class Supervisor {
     shm::ControlBlock& control = segment_.control();
     // The run ends early: encode ends the audio where the video ends, as after a stop signal,
     // rather than copying it to the end of the input.
-    control.stop_input.store(1);
+    stop_the_input();
     segment_.reclaim(c.pid, control.stage(c.id));
     // Decode may have pushed some or all of its markers before it died: only the missing ones.
     shm::FrameRing decoded = segment_.decoded_ring();
@@ -241,7 +241,7 @@ class Supervisor {
   void finish_other_outputs(const Child& c) {
     shm::ControlBlock& control = segment_.control();
     control.outputs_full.fetch_or(1u << c.id.worker);
-    control.stop_input.store(1);
+    stop_the_input();
     segment_.release_output(c.id.worker);
     const std::string& output =
         plan_.more_outputs.at(static_cast<std::size_t>(c.id.worker) - 1).encoder.output;
@@ -287,6 +287,13 @@ class Supervisor {
       }
       kill(c.pid, SIGKILL);
     }
+  }
+
+  // The run stops early: no more input is read, what is in flight is finished, and a -c copy
+  // output ends its copy there too.
+  void stop_the_input() {
+    segment_.control().stop_input.store(1);
+    segment_.control().stop_requested.store(1);
   }
 
   void record_error(const std::string& text) {
@@ -425,7 +432,7 @@ class Supervisor {
       spdlog::info(
           "{}: finishing: no more input is read, frames in flight are encoded (again to abort)",
           sigabbrev_np(sig));
-      segment_.control().stop_input.store(1);
+      stop_the_input();
       return;
     }
     interrupted_ = true;
@@ -725,10 +732,10 @@ int run_copy(const plan::RunOptions& options, const plan::RunPlan& plan,
     }
     return true;
   };
-  CopyResult copied;
+  stage::CopyResult copied;
   int code = 0;
   try {
-    copied = run_stream_copy(plan, keep_going);
+    copied = stage::run_stream_copy(plan, keep_going);
   } catch (const Error& e) {
     progress.finish_line();
     if (*e.what() != '\0') std::fprintf(stderr, "vpipe: error: %s\n", e.what());
@@ -799,6 +806,10 @@ int run(const plan::RunOptions& options) {
 
   shm::RunSegment segment =
       shm::RunSegment::create(plan.segment_spec(), std::exchange(segment_fd, -1));
+  // A -c copy output takes no decoded frame: it never holds the input open for -frames:v.
+  for (std::size_t i = 0; i < plan.more_outputs.size(); ++i) {
+    if (plan.more_outputs[i].stream_copy()) segment.control().outputs_full.fetch_or(2u << i);
+  }
   const std::unique_ptr<report::MetricsServer> metrics = serve_metrics(options);
   std::vector<StartedStage> started = others.go();
   started.insert(started.begin(), StartedStage{StageId::decode(), decode.go()});

@@ -282,8 +282,7 @@ TEST_F(OutputsTest, WhatSeveralOutputsCannotDoIsAOneLineUsageError) {
       {{"-o", path("a.mkv"), "--workers", "2", "-o", path("b.mkv")},
        "applies to the whole run, not to one output"},
       {{"-o", path("a.mkv"), "-o", "null"}, "not null"},
-      {{"-c", "copy", "-o", path("a.mkv"), "-c", "copy", "-o", path("b.mkv")},
-       "-c copy takes one output"},
+      {{"-c", "copy", "-o", path("a.mkv"), "-o", path("b.mkv")}, "the first cannot be -c copy"},
       {{"--master-playlist", path("m.m3u8"), "-o", path("a.m3u8"), "-o", path("b.mkv")},
        "output '" + path("b.mkv") + "' is not one"},
   };
@@ -295,6 +294,55 @@ TEST_F(OutputsTest, WhatSeveralOutputsCannotDoIsAOneLineUsageError) {
     EXPECT_THAT(r.err, HasSubstr(says));
     EXPECT_EQ(count_lines(r.err), 1) << r.err;
   }
+}
+
+// A remux beside a transcode, as `ffmpeg -i in -c copy a.mkv -c:v libx264 b.mp4`: the copy is a
+// later output, whose process remuxes the input file's packets beside the pipeline. Its packets
+// are those of a -c copy run alone; the encoded output is what it gives alone.
+TEST_F(OutputsTest, ACopyBesideAnEncodedOutputIsWhatEachGivesAlone) {
+  const std::string in = path("in.mp4");
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=2 -f "
+                  "lavfi -i sine=duration=2 -c:v libx264 -preset ultrafast -g 15 -c:a aac " +
+                  in),
+            0);
+  const RunResult r =
+      run_vpipe({"run", "-q", "-y", "-i", in, "--stats-json", path("stats.json"), "-s", "160x120",
+                 "-c:v", "ffv1", path("small.mkv"), "-c", "copy", path("copy.mkv")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const RunResult copy_alone =
+      run_vpipe({"run", "-q", "-y", "-i", in, "-c", "copy", path("alone-copy.mkv")});
+  ASSERT_EQ(copy_alone.exit_code, 0) << copy_alone.err;
+  const RunResult small_alone = run_vpipe(
+      {"run", "-q", "-y", "-i", in, "-s", "160x120", "-c:v", "ffv1", path("alone-small.mkv")});
+  ASSERT_EQ(small_alone.exit_code, 0) << small_alone.err;
+
+  // Every packet of a file as "pts,size,checksum" lines, video and audio.
+  const auto packets = [&](const std::string& file) {
+    EXPECT_EQ(shell("ffprobe -v error -show_entries packet=stream_index,pts,size -show_data_hash "
+                    "CRC32 -of csv=p=0 " +
+                    file + " > " + file + ".packets"),
+              0);
+    return read_file(file + ".packets");
+  };
+  const std::string copied = packets(path("copy.mkv"));
+  EXPECT_GT(count_lines(copied), 100) << "60 video packets and the audio's";
+  EXPECT_EQ(copied, packets(path("alone-copy.mkv")));
+  const DecodedVideo small = decode_video(path("small.mkv"));
+  EXPECT_EQ(small.nb_frames(), 60u);
+  EXPECT_EQ(small.checksums, decode_video(path("alone-small.mkv")).checksums);
+  const nlohmann::json report = stats();
+  ASSERT_EQ(report.at("outputs").size(), 2u);
+  EXPECT_EQ(report.at("outputs")[1].at("frames").get<int>(), 60) << "the copy's video packets";
+  bool copied_in_a_process = false;
+  for (const auto& stage : report.at("stages"))
+    copied_in_a_process |= stage.at("stage") == "encode-1";
+  EXPECT_TRUE(copied_in_a_process) << report.at("stages").dump();
+  // A pipe gives its packets once: the copy could not read them again.
+  const int piped =
+      shell("cat " + in + " | " + vpipe_binary() + " run -y -i - -o " + path("p.mkv") +
+            " -c copy -o " + path("pc.mkv") + " 2>" + path("err.txt"));
+  EXPECT_EQ(piped, 2);
+  EXPECT_THAT(read_file(path("err.txt")), HasSubstr("a live input or a pipe cannot give"));
 }
 
 TEST_F(OutputsTest, AnOutputThatCannotBeWrittenFailsTheRunBeforeAnyFrame) {

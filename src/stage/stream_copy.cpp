@@ -1,4 +1,4 @@
-#include "supervisor/stream_copy.hpp"
+#include "stage/stream_copy.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -12,7 +12,7 @@
 #include "encode/audio_copy.hpp"
 #include "encode/encoder.hpp"
 
-namespace vpipe::supervisor {
+namespace vpipe::stage {
 namespace {
 
 // libav's blocking I/O (a network input that has gone quiet) asks this between waits: a stop
@@ -159,4 +159,4 @@ CopyResult run_stream_copy(plan::RunPlan plan,
   return result;
 }
 
-}  // namespace vpipe::supervisor
+}  // namespace vpipe::stage

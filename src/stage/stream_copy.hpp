@@ -5,6 +5,9 @@
 // The cut starts at the keyframe at or before -ss (a copy cannot start elsewhere), and the
 // audio starts there too, so that the two stay in step; it ends before the first frame at or
 // past the end, as the ffmpeg CLI's does.
+//
+// Run by the supervisor for a run with one output, and by a later output's own process
+// (encode-N) for a copy among several outputs, which reads the input file again.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +15,7 @@
 
 #include "plan/run_plan.hpp"
 
-namespace vpipe::supervisor {
+namespace vpipe::stage {
 
 struct CopyResult {
   std::uint64_t frames = 0;  // video packets written
@@ -25,4 +28,4 @@ struct CopyResult {
 CopyResult run_stream_copy(plan::RunPlan plan,
                            const std::function<bool(std::uint64_t frames)>& keep_going);
 
-}  // namespace vpipe::supervisor
+}  // namespace vpipe::stage
