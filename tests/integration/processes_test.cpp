@@ -276,9 +276,9 @@ TEST_F(ProcessesTest, AWorkerPoolSizesItselfWithTheJobAndLosesNoFrame) {
                   " --metrics-textfile " + path("vpipe.prom") + " 2>" + path("err.txt")),
             0)
       << read_file(path("err.txt"));
-  const RunResult one = run_vpipe({"run", "-q", "-y", "-i", in, "-w", "2", "--vf", chain, "-c:v",
-                                   "ffv1", "-o", path("one.mkv")});
-  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const RunResult fixed_pool = run_vpipe({"run", "-q", "-y", "-i", in, "-w", "2", "--vf", chain,
+                                          "-c:v", "ffv1", "-o", path("fixed.mkv")});
+  ASSERT_EQ(fixed_pool.exit_code, 0) << fixed_pool.err;
 
   const auto stats = nlohmann::json::parse(read_file(path("stats.json")));
   const auto changes = workers_over_time(stats);
@@ -287,10 +287,10 @@ TEST_F(ProcessesTest, AWorkerPoolSizesItselfWithTheJobAndLosesNoFrame) {
   EXPECT_TRUE(shrank_then_grew(changes)) << stats.at("workers_over_time").dump();
   EXPECT_THAT(read_file(path("vpipe.prom")), ::testing::HasSubstr("\nvpipe_workers_active "));
   const DecodedVideo pool = decode_video(path("pool.mkv"));
-  const DecodedVideo alone = decode_video(path("one.mkv"));
+  const DecodedVideo fixed = decode_video(path("fixed.mkv"));
   ASSERT_EQ(pool.nb_frames(), 240u);
-  EXPECT_EQ(pool.checksums, alone.checksums);
-  EXPECT_EQ(pool.pts, alone.pts);
+  EXPECT_EQ(pool.checksums, fixed.checksums);
+  EXPECT_EQ(pool.pts, fixed.pts);
 }
 
 // Live, the same: the pool shrinks while the workers idle and grows when they fall behind; what
