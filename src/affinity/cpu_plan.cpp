@@ -96,6 +96,10 @@ CpuPlan plan_cpus(const Topology& topo, int nb_workers, AffinityMode mode, int n
   const std::vector<int> encode = plan.stages.back().cpus;
   for (int k = 1; k < nb_outputs; ++k)
     plan.stages.push_back({"encode-" + std::to_string(k), encode});
+  if (plan.shared && nb_outputs > 1) {
+    plan.note = std::to_string(plan.stages.size()) + " processes on " +
+                std::to_string(topo.cores.size()) + " cores: stages share all cores";
+  }
   return plan;
 }
 

@@ -114,7 +114,7 @@ void add_bench_command(CLI::App& app, vpipe::cli::BenchOptions& bench_options) {
   auto* bench = app.add_subcommand(
       "bench",
       "Benchmark the pipeline on the test source: fps, scaling over workers, latency,\n"
-      "busy %, bytes copied, peak RSS (each case is a `vpipe run -o null --stats-json` child)");
+      "busy %, pictures copied, peak RSS (each case is a `vpipe run -o null --stats-json` child)");
   bench->add_flag(
       "--quick", bench_options.quick,
       "A tiny suite for CI: 320x240, 30 frames, workers 1..2, transport + one light chain");

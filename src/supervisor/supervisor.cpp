@@ -279,7 +279,7 @@ class Supervisor {
         record_error(
             fmt::format("{} made no progress for {:.1f} s (stopped, or stuck): killed "
                         "(--hang-timeout)",
-                        role_name(c.id.role), static_cast<double>(now - beat) / 1e9));
+                        c.name, static_cast<double>(now - beat) / 1e9));
       } else {
         progress_.finish_line();
         spdlog::warn("{} silent for {:.1f} s: killing it", c.name,

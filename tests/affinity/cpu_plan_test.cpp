@@ -322,6 +322,10 @@ TEST(PlanCpusTest, EachLaterOutputsEncoderHasEncodesCpus) {
   const CpuPlan sut = plan_cpus(smt_topology(8, 1), 2, AffinityMode::kAuto, 3);
 
   EXPECT_EQ(to_text(sut), "decode=0-7 xform-0=0 xform-1=1 encode=0-7 encode-1=0-7 encode-2=0-7");
+  // Fewer cores than processes: the note counts the outputs' processes too.
+  const CpuPlan shared = plan_cpus(smt_topology(2, 1), 1, AffinityMode::kAuto, 3);
+  EXPECT_TRUE(shared.shared);
+  EXPECT_EQ(shared.note, "5 processes on 2 cores: stages share all cores");
 }
 
 TEST(PlanExplicitTest, EncodeNamesEveryOutputsEncoderAndEncodeNOne) {
