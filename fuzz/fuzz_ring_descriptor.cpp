@@ -424,7 +424,7 @@ class Harness {
   void release(Actor& a, std::size_t at) {
     const std::uint32_t index = a.held[at].index;
     a.held.erase(a.held.begin() + static_cast<std::ptrdiff_t>(at));
-    if (!decoder_holds(index)) free_.push_back(index);
+    if (!decoder_holds(index)) free_.push_front(index);  // last in, first out
     carries_[index].reset();
   }
 
@@ -478,7 +478,7 @@ class Harness {
     const std::uint32_t index = *at;
     decoder_refs_.erase(at);
     segment_.pool().release_from_decoder(index);
-    if (!in_pipeline(index)) free_.push_back(index);
+    if (!in_pipeline(index)) free_.push_front(index);
   }
 
   // Credits bound the frames in flight: one is taken per frame, encode gives it back.
@@ -917,7 +917,7 @@ class Harness {
         expect_decoded.push_front(i);
         ++requeued;
       } else {
-        if (!decoder_holds(i)) expect_free.push_back(i);
+        if (!decoder_holds(i)) expect_free.push_front(i);
         carries_[i].reset();
       }
     }

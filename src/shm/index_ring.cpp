@@ -132,13 +132,14 @@ bool IndexRing::push_for(std::uint32_t value, std::chrono::nanoseconds timeout, 
   return true;
 }
 
-bool IndexRing::push_front(std::uint32_t value) {
+bool IndexRing::push_front(std::uint32_t value, ClaimFn publish, void* context) {
   IndexRingShared* s = shared_;
   {
     Lock lock(&s->mutex);
     if (queued(s) == s->capacity) return false;
     s->cells[(s->head - 1) % s->capacity] = value;
     commit(s->head, s->head - 1);
+    if (publish != nullptr) publish(context, value);
     s->pushes.fetch_add(1, std::memory_order_release);
   }
   if (s->sleeping_consumers.load() > 0) futex_wake_one(s->pushes);

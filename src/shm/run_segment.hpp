@@ -3,8 +3,9 @@
 // Layout (every part at an offset recorded in the control block; no pointers are shared):
 //   ControlBlock | plan JSON | ring decode->transform | ring transform->encode | free-slot ring
 //   | audio packet ring (a live input's) | ring encode->output k (each later output encoded in a
-//   process of its own) | FrameDesc[nb_slots] | slot data (page aligned, pre-faulted by the
-//   scheduler as the run starts)
+//   process of its own) | FrameDesc[nb_slots] | slot data (page aligned; a page allocated as a
+//   stage first writes it, slots reused last in first out, so a run touches only the slots it
+//   needs at once)
 //
 // The segment is an anonymous memfd: the scheduler creates it, children inherit the fd across
 // exec. Nothing is ever named in /dev/shm, so nothing can outlive the run even if every process
@@ -58,11 +59,12 @@ class RunSegment {
   // sizes are known (decode probes the input first); create() later lays the segment out in it.
   static int create_fd();
   // Scheduler: sizes `fd` (a new memfd when -1), lays everything out; the slots' pages are
-  // allocated by populate_slots().
+  // allocated as the stages first write them.
   static RunSegment create(const SegmentSpec& spec, int fd = -1);
-  // Scheduler, once the stages run: allocates every slot's pages (a first touch of a 1080p
-  // picture costs several times a copy of it), while the stages start up, instead of before
-  // they may start or in the middle of their first frames. Safe while stages use the slots.
+  // Allocates every slot's pages now. Runs do not: with slots reused last in first out, most of
+  // a pool's pages are never needed (measured: allocating all of them as the stages started cost
+  // 6% more CPU per frame on decode -> null and 20% more memory). For benchmarks of the
+  // transport alone (bench/ring_bench.cpp). Safe while stages use the slots.
   void populate_slots();
   // Stage: maps the segment from an inherited fd.
   static RunSegment attach(int fd);

@@ -823,7 +823,6 @@ int run(const plan::RunOptions& options) {
   }
   Supervisor supervisor(plan, segment, signals.original(), metrics.get(), std::move(started),
                         progress, &stage_stderr);
-  segment.populate_slots();
   int code = supervisor.run();
   if (!plan.master_playlist.empty() &&
       (code == 0 || code == static_cast<int>(ExitCode::kStopped))) {
