@@ -405,9 +405,11 @@ void plan_more_outputs(RunPlan& plan, const RunOptions& options, const RunPlan& 
   };
   check(plan);
   if (plan.stream_copy()) {
+    // A first copy changed places with the first encoded output (encoded_output_first): here
+    // every output is a copy.
     refuse(
-        "the first cannot be -c copy: give the copy after an output that is encoded (it reads "
-        "the input file again, beside the pipeline)");
+        "-c copy on every output: run each copy on its own (a copy among several remuxes "
+        "beside an output that is encoded)");
   }
   const bool read_again =
       !plan.live && options.input != "-" && options.input.rfind("pipe:", 0) != 0;

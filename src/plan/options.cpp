@@ -139,6 +139,19 @@ RunOptions for_output(const RunOptions& run, const RunOptions& output) {
   return o;
 }
 
+RunOptions encoded_output_first(RunOptions options) {
+  if (options.codec != "copy") return options;
+  for (RunOptions& later : options.more_outputs) {
+    if (later.codec == "copy") continue;
+    RunOptions copy;
+    copy_output_options(copy, options);
+    copy_output_options(options, later);
+    copy_output_options(later, copy);
+    break;
+  }
+  return options;
+}
+
 void copy_output_options(RunOptions& o, const RunOptions& output) {
   for (const RunOption& option : run_option_table()) {
     if (option.copy != nullptr) option.copy(o, output);

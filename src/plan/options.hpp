@@ -125,6 +125,11 @@ void apply_config_file(const std::string& path, RunOptions& options);
 // copy_output_options() copies just those.
 RunOptions for_output(const RunOptions& run, const RunOptions& output);
 void copy_output_options(RunOptions& to, const RunOptions& output);
+// Several outputs whose first is -c copy (`-c copy full.mkv -c:v libx264 small.mp4`, as ffmpeg
+// users write it): the first encoded output and the copy change places, since -o's first output
+// is the pipeline's and a copy remuxes beside it (RunPlan::own_process). The outputs are then
+// reported in that order. Anything else is returned as it is.
+RunOptions encoded_output_first(RunOptions options);
 
 // "90", "1.5", "00:01:30.5" -> seconds (ffmpeg's duration syntax). Throws vpipe::Error (kUsage)
 // naming `flag`.

@@ -764,7 +764,8 @@ int run_copy(const plan::RunOptions& options, const plan::RunPlan& plan,
 
 }  // namespace
 
-int run(const plan::RunOptions& options) {
+int run(const plan::RunOptions& given) {
+  const plan::RunOptions options = plan::encoded_output_first(given);
   const auto run_began = std::filesystem::file_time_type::clock::now();
   const auto run_began_utc = std::chrono::system_clock::now();
   // From here a stop signal is a request the supervisor answers (it waits, blocked, until then):

@@ -282,7 +282,8 @@ TEST_F(OutputsTest, WhatSeveralOutputsCannotDoIsAOneLineUsageError) {
       {{"-o", path("a.mkv"), "--workers", "2", "-o", path("b.mkv")},
        "applies to the whole run, not to one output"},
       {{"-o", path("a.mkv"), "-o", "null"}, "not null"},
-      {{"-c", "copy", "-o", path("a.mkv"), "-o", path("b.mkv")}, "the first cannot be -c copy"},
+      {{"-c", "copy", "-o", path("a.mkv"), "-c", "copy", "-o", path("b.mkv")},
+       "-c copy on every output"},
       {{"--master-playlist", path("m.m3u8"), "-o", path("a.m3u8"), "-o", path("b.mkv")},
        "output '" + path("b.mkv") + "' is not one"},
   };
@@ -337,6 +338,14 @@ TEST_F(OutputsTest, ACopyBesideAnEncodedOutputIsWhatEachGivesAlone) {
   for (const auto& stage : report.at("stages"))
     copied_in_a_process |= stage.at("stage") == "encode-1";
   EXPECT_TRUE(copied_in_a_process) << report.at("stages").dump();
+  // Written first, as ffmpeg users do, the copy changes places with the encoded output: the
+  // same two files.
+  const RunResult copy_first =
+      run_vpipe({"run", "-q", "-y", "-i", in, "-c", "copy", path("first-copy.mkv"), "-s", "160x120",
+                 "-c:v", "ffv1", path("first-small.mkv")});
+  ASSERT_EQ(copy_first.exit_code, 0) << copy_first.err;
+  EXPECT_EQ(packets(path("first-copy.mkv")), copied);
+  EXPECT_EQ(decode_video(path("first-small.mkv")).checksums, small.checksums);
   // A pipe gives its packets once: the copy could not read them again.
   const int piped =
       shell("cat " + in + " | " + vpipe_binary() + " run -y -i - -o " + path("p.mkv") +
