@@ -90,8 +90,7 @@ std::int64_t RunPlan::expected_frames() const {
 shm::SegmentSpec RunPlan::segment_spec() const {
   std::uint32_t output_rings = 0;
   for (std::size_t i = 0; i < more_outputs.size(); ++i) {
-    if (more_outputs[i].own_process && !more_outputs[i].stream_copy())
-      output_rings |= 1u << (i + 1);
+    if (more_outputs[i].fed_by_ring()) output_rings |= 1u << (i + 1);
   }
   return {nb_slots,       slot_bytes,
           window,         static_cast<std::uint32_t>(nb_workers),

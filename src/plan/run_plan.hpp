@@ -71,10 +71,12 @@ struct RunPlan {
   // the workers run the part of the chains all outputs share (`vf_workers`, the same in each),
   // and the encode stage each output's own `vf_in_order` and `vf_graph`.
   std::vector<RunPlan> more_outputs;
-  // A later output: its branch (own filters, -r, encoder, muxer) runs in a process of its own
-  // ("encode-N", fed by a ring from encode), not in the encode stage. Every later output but
-  // one that takes a stream input's audio from decode's ring, which encode reads for all.
+  // A later output: its branch (own filters, -r, encoder, muxer), or its -c copy remux, runs in
+  // a process of its own ("encode-N"), not in the encode stage. Every later output but one that
+  // takes a stream input's audio from decode's ring, which encode reads for all.
   bool own_process = false;
+  // Its own process takes encode's frames through a ring (shm::OutputRing): a copy takes none.
+  [[nodiscard]] bool fed_by_ring() const { return own_process && !stream_copy(); }
   // Written at the end, listing every output's HLS playlist (--master-playlist, or ffmpeg's
   // -master_pl_name given with several outputs); empty: none.
   std::string master_playlist;

@@ -10,7 +10,9 @@
 //            when libav lets go of the slot it encoded from (SlotLease, freed with the AVFrame),
 //            or at once for a tombstone, a segment job's pre-roll frame or a null output. With
 //            later outputs encoded in processes of their own (shm::OutputRing), the slot has a
-//            holder each, and whichever lets go last gives the credit back (frame_left).
+//            holder each, and whichever lets go last gives the credit back (frame_left); for an
+//            output's process that died, the supervisor lets go of its holds in its place
+//            (RunSegment::release_output).
 //   workers  never take or give back a credit. A worker that dies gives none back: its frames
 //            are requeued with their credits still taken.
 //

@@ -14,6 +14,7 @@
 
 #include "common/error.hpp"
 #include "common/memory.hpp"
+#include "shm/credits.hpp"
 
 namespace vpipe::shm {
 namespace {
@@ -470,7 +471,7 @@ std::uint32_t RunSegment::release_output(int output) {
   for (std::uint32_t i = 0; i < control_->nb_slots; ++i) {
     if ((pool_.desc(i).holds.load(std::memory_order_acquire) & hold) == 0) continue;
     ++held;
-    if (pool_.release(i, hold)) control_->credits.post();  // the frame left the pipeline
+    if (pool_.release(i, hold)) give_back_credit(*control_);  // the frame left the pipeline
   }
   return held;
 }

@@ -395,13 +395,13 @@ class EncodeStage {
     }
     int reader = 0;
     for (std::size_t i = 0; i < outputs.size(); ++i) {
-      if (outputs[i]->stream_copy()) continue;  // remuxed by a process of its own
-      if (outputs[i]->own_process) {
+      if (outputs[i]->fed_by_ring()) {
         std::optional<shm::OutputRing> ring = ctx.segment.output_ring(static_cast<int>(i));
         if (!ring) std::abort();  // the plan gave the output a process, the segment a ring
         elsewhere_.push_back({static_cast<int>(i), *ring});
         continue;
       }
+      if (outputs[i]->own_process) continue;  // a copy, remuxed by a process of its own
       std::optional<encode::AudioRingReader> own;
       if (audio && from_ring(outputs[i])) own = encode::AudioRingReader{audio, reader++};
       branches_.push_back(std::make_unique<Branch>(*outputs[i], plan_, ctx, static_cast<int>(i),
@@ -671,10 +671,9 @@ int run_copy_output(StageContext& ctx) {
 }
 
 int run_encode_stage(StageContext& ctx) {
-  if (ctx.worker_index > 0 &&
-      ctx.plan.more_outputs.at(static_cast<std::size_t>(ctx.worker_index) - 1).stream_copy())
-    return run_copy_output(ctx);
   if (ctx.worker_index > 0) {
+    if (ctx.plan.more_outputs.at(static_cast<std::size_t>(ctx.worker_index) - 1).stream_copy())
+      return run_copy_output(ctx);
     OutputStage stage(ctx);
     return stage.run();
   }

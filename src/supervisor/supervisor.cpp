@@ -809,7 +809,8 @@ int run(const plan::RunOptions& given) {
       shm::RunSegment::create(plan.segment_spec(), std::exchange(segment_fd, -1));
   // A -c copy output takes no decoded frame: it never holds the input open for -frames:v.
   for (std::size_t i = 0; i < plan.more_outputs.size(); ++i) {
-    if (plan.more_outputs[i].stream_copy()) segment.control().outputs_full.fetch_or(2u << i);
+    if (plan.more_outputs[i].stream_copy())
+      segment.control().outputs_full.fetch_or(1u << (i + 1));  // output i + 1
   }
   const std::unique_ptr<report::MetricsServer> metrics = serve_metrics(options);
   std::vector<StartedStage> started = others.go();
