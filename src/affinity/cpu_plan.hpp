@@ -7,8 +7,9 @@
 //  - Cores are taken from the NUMA node with the most cores first, so a run stays on one node
 //    when it fits. Each core brings all its PUs, so SMT siblings stay with their core.
 //  - With at least one core per process: each transform worker gets a core of its own, and
-//    decode and encode may use every core, with as many threads (their share of the work
-//    changes with the job; backpressure balances them, where a fixed split left cores idle).
+//    decode and encode may use every core (their share of the work changes with the job;
+//    backpressure balances them, where a fixed split left cores idle). The encoder runs a
+//    thread per CPU; the decoder its share of the job's work (plan/thread_budget.hpp).
 //  - With fewer cores than processes: every stage may use every core. A fixed split of too
 //    few cores starves whichever stage is busiest (measured on 2 cores: decode alone on one
 //    core reached 0.7x of the shared plan's decode rate); the kernel balances them better. The

@@ -175,7 +175,7 @@ int run_pipeline(const vpipe::plan::RunFlags& run_flags, const vpipe::plan::Outp
       options.more_outputs.push_back(vpipe::plan::output_options(options, more));
     vpipe::plan::validate(options);
     for (const RunOptions& more : options.more_outputs) vpipe::plan::validate(more);
-    vpipe::init_logging("vpipe", options.log_level, options.log_file);
+    vpipe::init_logging("vpipe", vpipe::plan::effective_log_level(options), options.log_file);
     if (segments.one_shot()) return segments.run_one_shot(options, args);
     return vpipe::supervisor::run(options);
   } catch (const vpipe::Error& e) {

@@ -194,7 +194,7 @@ bool SegmentsCommand::one_shot() const {
 int SegmentsCommand::run(const std::vector<std::string>& args) {
   if (plan_->parsed()) {
     plan::RunOptions options = plan_flags_.options(/*default_config=*/false);
-    init_logging("vpipe", options.log_level, options.log_file);
+    init_logging("vpipe", plan::effective_log_level(options), options.log_file);
     plan::validate(options);
     const int jobs = segments::auto_jobs(usable_cores(), 1 << 20);
     segments::plan_job(options, run_args_after(args, "plan"),

@@ -301,7 +301,6 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
   Decoder d;
   d.info_ = resolve_input(input, settings.format);
   InputInfo& info = d.info_;
-  const int threads = settings.threads;
   const int fifo = info.format.empty() ? check_local_file(info.url, settings.timeout_s) : -1;
   struct CloseFifo {
     int fd;
@@ -331,18 +330,7 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
     if (static_cast<int>(i) != idx && static_cast<int>(i) != audio)
       raw->streams[i]->discard = AVDISCARD_ALL;
   }
-  d.codec_.reset(avcodec_alloc_context3(codec));
-  avcodec_parameters_to_context(d.codec_.get(), stream->codecpar);
-  d.codec_->pkt_timebase = stream->time_base;
-  d.codec_->thread_count = threads;
-  if ((codec->capabilities & AV_CODEC_CAP_DR1) != 0) {
-    d.codec_->opaque = d.hook_.get();
-    d.codec_->get_buffer2 = &Decoder::get_buffer;
-  }
-  const int codec_ret = avcodec_open2(d.codec_.get(), codec, nullptr);
-  if (codec_ret < 0)
-    input_error(input, "cannot open the " + std::string(codec->name) +
-                           " decoder: " + av::error_text(codec_ret));
+  d.open_codec(stream, codec, settings.threads, input);
 
   info.container = raw->iformat->name;
   info.codec = codec->name;
@@ -363,6 +351,30 @@ Decoder Decoder::open(const std::string& input, const OpenSettings& settings) {
   d.live_network_ = is_live_source(info) && info.url.find("://") != std::string::npos;
   d.timeout_s_ = settings.timeout_s;
   return d;
+}
+
+void Decoder::open_codec(const AVStream* stream, const AVCodec* codec, int threads,
+                         const std::string& input) {
+  codec_.reset(avcodec_alloc_context3(codec));
+  avcodec_parameters_to_context(codec_.get(), stream->codecpar);
+  codec_->pkt_timebase = stream->time_base;
+  codec_->thread_count = threads;
+  if ((codec->capabilities & AV_CODEC_CAP_DR1) != 0) {
+    codec_->opaque = hook_.get();
+    codec_->get_buffer2 = &Decoder::get_buffer;
+  }
+  const int ret = avcodec_open2(codec_.get(), codec, nullptr);
+  fail_if_out_of_memory(ret, "the " + std::string(codec->name) + " decoder");
+  if (ret < 0) {
+    input_error(input,
+                "cannot open the " + std::string(codec->name) + " decoder: " + av::error_text(ret));
+  }
+  threads_ = threads;
+}
+
+void Decoder::set_threads(int threads) {
+  if (threads == threads_ || decoded_) return;
+  open_codec(format_->streams[info_.stream_index], codec_->codec, threads, info_.url);
 }
 
 // Sends one packet (or the flush packet at the end). False once nothing more can be sent.
@@ -400,6 +412,7 @@ bool Decoder::feed_packet() {
       continue;
     }
     repair_.fix(pkt, format_->streams[pkt->stream_index]);
+    decoded_ = true;
     ret = avcodec_send_packet(codec_.get(), pkt);
     av_packet_unref(pkt);
     if (ret < 0 && ret != AVERROR(EAGAIN)) count_error(ret, "decoder rejected a packet");

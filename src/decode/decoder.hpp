@@ -106,6 +106,10 @@ class Decoder {
   // Stops reading; next_frame() then ends at once: the pictures the decoder holds back to
   // reorder are dropped, so what was given is a clean prefix of the input in display order.
   void stop_reading() { reading_ = false; }
+  // Before the first frame: opens the codec again with `threads` threads (0: libavcodec
+  // decides), where it has a different number (the plan's, decided once the input is known);
+  // later, a no-op. Throws as open().
+  void set_threads(int threads);
   // Pictures decoded from now on are allocated by `allocator` where it accepts them (the
   // codec must support it; null: libavcodec's own memory again).
   void set_allocator(FrameAllocator* allocator) { hook_->allocator.store(allocator); }
@@ -131,6 +135,8 @@ class Decoder {
   bool seek_to(int stream_index, std::int64_t ts);
   Decoder() = default;
   bool feed_packet();
+  void open_codec(const AVStream* stream, const AVCodec* codec, int threads,
+                  const std::string& input);
   // A failed send or receive: out of memory (throws), or damage, counted.
   void count_error(int averror, const char* what);
   static int get_buffer(AVCodecContext* codec, AVFrame* frame, int flags);
@@ -152,6 +158,8 @@ class Decoder {
   bool live_network_ = false;  // a timeout is how such a stream ends
   double timeout_s_ = 0;
   bool flushed_ = false;
+  int threads_ = 0;
+  bool decoded_ = false;  // a packet went to the codec
   std::uint64_t errors_ = 0;
   std::uint64_t error_lines_at_open_ = 0;
   TimestampRepair repair_;

@@ -40,6 +40,11 @@ std::string describe(const RunPlan& p) {
     << "x" << in.height << " @ " << av_q2d(in.frame_rate) << " fps";
   if (in.duration_s > 0) s << ", " << in.duration_s << " s (~" << in.nb_frames << " frames)";
   s << "\n";
+  s << "decode:   " << in.codec << " decoder, ";
+  if (p.decoder_threads > 0) {
+    s << p.decoder_threads << (p.decoder_threads == 1 ? " thread" : " threads") << ": ";
+  }
+  s << p.decoder_note << "\n";
   if (p.decoder_slots > 0) {
     s << "convert:  none: the decoder writes its yuv420p pictures straight into pool slots\n";
   } else if (in.pix_fmt == "yuv420p") {

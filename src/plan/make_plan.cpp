@@ -19,6 +19,7 @@ extern "C" {
 #include "encode/preview_sink.hpp"
 #include "plan/plan_text.hpp"
 #include "plan/run_plan.hpp"
+#include "plan/thread_budget.hpp"
 #include "shm/run_segment.hpp"
 #include "transform/filter_chain.hpp"
 
@@ -159,7 +160,7 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
   plan.drain_timeout_s = options.drain_timeout_s;
   plan.progress = options.progress;
   plan.progress_file = options.progress_file;
-  plan.log_level = options.log_level;
+  plan.log_level = effective_log_level(options);
   plan.log_file = options.log_file;
   plan.input_format = options.input_format;
   plan.maps = options.maps;
@@ -195,6 +196,11 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
     plan.cpus = affinity::plan_explicit(topology, plan.nb_workers, options.affinity, nb_outputs);
   }
   if (!topology.limit_note.empty()) plan.cpus.note += " (" + topology.limit_note + ")";
+  // The input opens with one decoder thread, or the user's; make_plan sets the run's from the
+  // job (see plan_decoder_threads). Not pinned: libavcodec decides.
+  plan.decoder_threads = options.decoder_threads > 0      ? options.decoder_threads
+                         : plan.cpus_of("decode").empty() ? 0
+                                                          : 1;
   return plan;
 }
 
@@ -283,7 +289,7 @@ void plan_encoder(RunPlan& plan, const RunOptions& options) {
     if (rate.num > 0 && std::none_of(std::begin(kRates), std::end(kRates) - 1,
                                      [&](AVRational r) { return av_cmp_q(r, rate) == 0; })) {
       plan.output_rate = kRates[av_find_nearest_q_idx(rate, kRates)];
-      spdlog::info(
+      spdlog::warn(
           "mpeg1video takes 23.976, 24, 25, 29.97, 30, 50, 59.94 or 60 fps: {:.3g} fps "
           "becomes {:.3f} (-r to choose another)",
           av_q2d(rate), av_q2d(plan.output_rate));
@@ -567,6 +573,43 @@ MemoryFit fit_pool_to_memory(PoolInputs in, std::uint64_t limit, std::uint64_t p
 
 namespace {
 
+// The decoder's threads: the user's, else its share of the job's work on decode's CPUs (see
+// plan/thread_budget.hpp), estimated from the decoder, every filter and every output's encoder
+// at the sizes they work on.
+void plan_decoder_threads(RunPlan& plan, const RunOptions& options) {
+  const int cpus = static_cast<int>(plan.cpus_of("decode").size());
+  const auto megapixels = [](transform::Geometry g) { return g.width * g.height / 1e6; };
+  const double decode_ms = decode_ms_per_megapixel(plan.input_info.codec) *
+                           megapixels({plan.input_info.width, plan.input_info.height});
+  double rest_ms = 0;
+  for (std::size_t i = 0; i <= plan.more_outputs.size(); ++i) {
+    const RunPlan& p = i == 0 ? plan : plan.more_outputs[i - 1];
+    if (p.stream_copy()) continue;  // it reads the input itself
+    const auto entries = transform::FilterChain::entries(p.vf);
+    for (std::size_t f = 0; f < entries.size(); ++f) {
+      rest_ms += filter_ms_per_megapixel(entries[f]) *
+                 megapixels(p.steps.at(std::min(f + 1, p.steps.size() - 1)));
+    }
+    if (!p.null_output) {
+      rest_ms += encode_ms_per_megapixel(p.encoder.codec, p.encoder.preset) *
+                 megapixels(p.output_geometry());
+    }
+  }
+  if (options.decoder_threads > 0) {
+    plan.decoder_threads = options.decoder_threads;
+    plan.decoder_note = "--decoder-threads";
+  } else if (cpus > 0) {
+    plan.decoder_threads = decoder_threads(decode_ms, rest_ms, cpus);
+    plan.decoder_note = fmt::format(
+        "its share of the job's work on the {} CPUs decode may use (estimated: decoding {:.1f} "
+        "of {:.1f} ms per frame on one core)",
+        cpus, decode_ms, decode_ms + rest_ms);
+  } else {
+    plan.decoder_threads = 0;
+    plan.decoder_note = "libavcodec's choice: decode is not pinned";
+  }
+}
+
 // The pool of frame slots (window, batch, slots and their size) that fits the memory the run may
 // use, beside its processes and every output's encoder.
 void plan_pool(RunPlan& plan, const RunOptions& options, const transform::FilterChain& chain) {
@@ -582,7 +625,7 @@ void plan_pool(RunPlan& plan, const RunOptions& options, const transform::Filter
           ? decode::decoded_picture_bytes(plan.input_info.codec, plan.input_info.width,
                                           plan.input_info.height)
           : 0,
-      static_cast<int>(plan.cpus_of("decode").size())};
+      std::max(1, plan.decoder_threads)};
   const auto use_pool = [&](const PoolSize& pool) {
     plan.window = pool.window;
     plan.batch = pool.batch;
@@ -663,6 +706,7 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
       options.frames.value_or(!plan.null_output && encode::is_single_image(plan.encoder) ? 1 : 0);
   plan.encoder.threads = static_cast<int>(plan.cpus_of("encode").size());
   if (!options.more_outputs.empty()) plan_more_outputs(plan, options, stages_for_outputs, input);
+  plan_decoder_threads(plan, options);
   plan_pool(plan, options, chain);
   plan_master_playlist(plan, options);
   size_segment(plan);  // after the outputs: their plans travel in the segment too

@@ -130,6 +130,20 @@ void set_workers(RunOptions& o, const Values& values, const OptionSource& from) 
   o.min_workers = dash == std::string::npos ? o.workers : number(text.substr(0, dash));
 }
 
+// --decoder-threads auto|N (a config's 0 is auto too).
+void set_decoder_threads(RunOptions& o, const Values& values, const OptionSource& from) {
+  const std::string& text = values.at(0);
+  if (text == "auto" || (from.config() && text == "0")) {
+    o.decoder_threads = 0;
+    return;
+  }
+  int value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc{} || end != text.data() + text.size() || value < 1 || value > 64)
+    from.wrong_value(text, "auto or a count from 1 to 64");
+  o.decoder_threads = value;
+}
+
 template <auto Field>
 void copy_field(RunOptions& to, const RunOptions& from) {
   to.*Field = from.*Field;
@@ -296,6 +310,11 @@ const std::vector<RunOption>& run_option_table() {
        "CPU pinning: auto (hwloc plan, default), none, or\n"
        "explicit: \"decode=0;xform=1-3;encode=4\" (xform = every worker, xform-N = one)",
        set_field<&O::affinity>, nullptr},
+      {"--decoder-threads", "decoder_threads", kValue, "auto|N",
+       "The decoder's threads (ffmpeg's -threads before -i). auto (default): its share of the "
+       "job's work on the CPUs decode may use (1 when an encoder or filters do most of it: "
+       "frame threads cost CPU of their own); N: exactly N",
+       set_decoder_threads, nullptr},
       {"--window", "window", kValue, "N",
        "Frames in flight between decode and encode (default: from workers)", set_field<&O::window>,
        nullptr},
@@ -350,8 +369,9 @@ const std::vector<RunOption>& run_option_table() {
        set_field<&O::faststart>, copy_field<&O::faststart>},
       {"--dry-run", nullptr, kSwitch, nullptr,
        "Check everything and print the plan, but run nothing", set_field<&O::dry_run>, nullptr},
-      {"-q,--quiet", "quiet", kSwitch, nullptr, "No progress output", set_field<&O::quiet>,
-       nullptr},
+      {"-q,--quiet", "quiet", kSwitch, nullptr,
+       "No progress, and the log at warn (only what went wrong) unless --log-level says otherwise",
+       set_field<&O::quiet>, nullptr},
       {"--progress", "progress", kValue, "auto|json|none",
        "auto: a redrawn line on a terminal, a line every 5 s otherwise; json: one object per "
        "second; none",
@@ -361,7 +381,8 @@ const std::vector<RunOption>& run_option_table() {
        "descriptor (with --progress json: one object per line, ending with an \"end\" record)",
        set_field<&O::progress_file>, nullptr},
       {"--log-level", "log_level", kValue, "LEVEL",
-       "trace, debug, info (default), warn, error, off", set_field<&O::log_level>, nullptr},
+       "trace, debug, info (default; warn with -q), warn, error, off", set_field<&O::log_level>,
+       nullptr},
       {"--log-file", "log_file", kValue, "FILE", "Write logs to this file instead of stderr",
        set_field<&O::log_file>, nullptr},
       {"--stats-json", "stats_json", kValue, "FILE", "Write a JSON report of the run here",

@@ -309,7 +309,12 @@ void validate(const RunOptions& o) {
   if (o.start_s && o.live == "on")
     fail(ExitCode::kUsage, "-ss cannot seek a live input (--live on)");
   check_choice("--progress", o.progress);
-  check_choice("--log-level", o.log_level);
+  if (!o.log_level.empty()) check_choice("--log-level", o.log_level);
+}
+
+std::string effective_log_level(const RunOptions& o) {
+  if (!o.log_level.empty()) return o.log_level;
+  return o.quiet ? "warn" : "info";
 }
 
 std::pair<int, int> parse_size(const std::string& text) {

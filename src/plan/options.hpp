@@ -71,9 +71,10 @@ struct RunOptions {
   int workers = 0;
   int min_workers = 0;
   std::string affinity = "auto";
-  int window = 0;        // frames in flight; 0: derived from the number of workers
-  int batch = 0;         // frames a worker claims per wake-up; 0: adaptive
-  int max_restarts = 5;  // transform worker restarts before the run gives up
+  int decoder_threads = 0;  // 0: auto, the decoder's share of the job (plan/thread_budget.hpp)
+  int window = 0;           // frames in flight; 0: derived from the number of workers
+  int batch = 0;            // frames a worker claims per wake-up; 0: adaptive
+  int max_restarts = 5;     // transform worker restarts before the run gives up
   // A worker silent this long while holding frames is restarted; 0: never.
   double hang_timeout_s = 20;
   // After a stop signal, seconds the drain may take before the run is aborted (a stage stopped
@@ -97,7 +98,7 @@ struct RunOptions {
   std::string progress =
       "auto";                 // auto (a line on a terminal, periodic lines otherwise), json, none
   std::string progress_file;  // where progress goes: a file, or fd:N; empty: stderr
-  std::string log_level = "info";
+  std::string log_level;      // empty: info, or warn with -q (see effective_log_level)
   std::string log_file;
   std::string stats_json;
   std::string metrics;           // [HOST:]PORT for the Prometheus endpoint; empty: none
@@ -141,6 +142,10 @@ AVRational parse_rate(const std::string& text);
 // "2M", "500k", "800000" -> bits per second; "0": no target (with -crf: constant quality). Throws
 // vpipe::Error (kUsage).
 std::int64_t parse_bitrate(const std::string& text);
+
+// The log level a run uses: --log-level's, else info, or warn with -q (a quiet run says only what
+// went wrong).
+std::string effective_log_level(const RunOptions& o);
 
 // "1280x720" or ffmpeg's size names (hd720, vga, ...). Throws vpipe::Error (kUsage).
 std::pair<int, int> parse_size(const std::string& text);

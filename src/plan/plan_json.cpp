@@ -199,6 +199,8 @@ std::string to_json(const RunPlan& p) {
       {"drain_timeout_s", p.drain_timeout_s},
       {"progress", p.progress},
       {"progress_file", p.progress_file},
+      {"decoder_threads", p.decoder_threads},
+      {"decoder_note", p.decoder_note},
       {"nb_slots", p.nb_slots},
       {"slot_bytes", p.slot_bytes},
       {"segment_bytes", p.segment_bytes},
@@ -277,6 +279,8 @@ RunPlan plan_from_json(std::string_view text) {
   p.drain_timeout_s = j.at("drain_timeout_s");
   p.progress = j.at("progress");
   p.progress_file = j.at("progress_file");
+  p.decoder_threads = j.at("decoder_threads");
+  p.decoder_note = j.at("decoder_note");
   p.nb_slots = j.at("nb_slots");
   p.slot_bytes = j.at("slot_bytes");
   p.segment_bytes = j.at("segment_bytes");

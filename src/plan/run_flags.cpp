@@ -306,6 +306,11 @@ std::vector<std::string> translate_ffmpeg_spellings(const std::vector<std::strin
       args.push_back("--input-format");
       continue;
     }
+    // -threads before -i is the decoder's, after it the encoder's.
+    if (a == "-threads" && !input_seen) {
+      args.insert(args.end(), {"--decoder-threads", value_of(a)});
+      continue;
+    }
     if (a == "-c" || a == "-codec") {
       // ffmpeg's -c sets every stream's codec: -c copy copies the audio too.
       const std::string codec = value_of(a);

@@ -65,8 +65,7 @@ encode::StreamParams RunPlan::stream_params() const {
 }
 
 decode::OpenSettings RunPlan::open_settings() const {
-  return {static_cast<int>(cpus_of("decode").size()), input_format, input_timeout_s, maps,
-          input_options};
+  return {decoder_threads, input_format, input_timeout_s, maps, input_options};
 }
 
 std::int64_t RunPlan::expected_frames() const {

@@ -108,6 +108,10 @@ struct RunPlan {
   std::uint64_t slot_bytes = 0;
   std::uint64_t segment_bytes = 0;
   affinity::CpuPlan cpus;
+  // The decoder's threads (0: libavcodec decides, when decode is not pinned), and why so many,
+  // for --dry-run (see plan/thread_budget.hpp).
+  int decoder_threads = 0;
+  std::string decoder_note;
   bool quiet = false;
   std::string log_level = "info";
   std::string log_file;
@@ -137,7 +141,7 @@ struct RunPlan {
     return static_cast<int>(std::count_if(more_outputs.begin(), more_outputs.end(),
                                           [](const RunPlan& p) { return p.own_process; }));
   }
-  // How decode opens the input: threads from its CPU set, forced format, timeout.
+  // How decode opens the input: its decoder's threads, forced format, timeout.
   [[nodiscard]] decode::OpenSettings open_settings() const;
   // Where the output starts on the input's timeline, in seconds: -ss from the video's start;
   // else the first timestamp of any stream, as the ffmpeg CLI does (an MPEG-TS recording that

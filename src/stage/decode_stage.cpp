@@ -192,7 +192,8 @@ class SlotSource {
       return std::nullopt;
     }
     const bool admitted = live::admits(
-        queued_.size(), static_cast<int>(control_.active_workers.load(std::memory_order_relaxed)));
+        queued_.size(), static_cast<int>(control_.active_workers.load(std::memory_order_relaxed)),
+        worker_cost_ns(), frame_interval_ns_);
     replace = false;
     if (!admitted && !ctx_.plan.drop_oldest) {
       ctx_.stats.drops_full.fetch_add(1, std::memory_order_relaxed);
@@ -232,6 +233,17 @@ class SlotSource {
     shm::give_back_credit(control_);
     --entered_;
     return true;
+  }
+
+  // The slowest worker's time per frame (0: none known yet).
+  [[nodiscard]] std::int64_t worker_cost_ns() const {
+    std::int64_t most = 0;
+    for (int i = 0; i < ctx_.plan.nb_workers; ++i) {
+      most = std::max(
+          most,
+          control_.stage(StageId::transform_worker(i)).cost_ns.load(std::memory_order_relaxed));
+    }
+    return most;
   }
 
   // Frames that took a credit: live, each gets its sequence number as a worker claims it.
@@ -353,6 +365,7 @@ class DecodeStage {
                                   ctx.plan.input_info.time_base)),
         deadline_{ctx.plan.latency_budget_ns()},
         slots_(ctx) {
+    decoder.set_threads(plan_.decoder_threads);
     if (plan_.decoder_slots > 0) {
       allocator_.emplace(ctx.segment.pool(), geometry_, plan_.decoder_slots, control_.slot_bytes);
       decoder.set_allocator(&*allocator_);

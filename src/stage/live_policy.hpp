@@ -88,12 +88,19 @@ class Pacer {
 }
 
 // Admission control, live: a frame joins the queue for the workers only while a worker can start
-// it soon, that is, while fewer frames wait than there are workers. Otherwise the workers are
-// behind, and the frame is dropped at the source (--drop newest) or takes the place of the
-// oldest waiting frame (--drop oldest): no frame waits most of the budget in the queue only to
-// be just in time.
-[[nodiscard]] inline bool admits(std::size_t waiting_for_a_worker, int workers) {
-  return waiting_for_a_worker < static_cast<std::size_t>(std::max(1, workers));
+// it soon, that is while fewer frames wait than there are workers, or, in time (as for the
+// encoder below), while the frames waiting hold less than one frame interval of the workers'
+// work: a burst from a network input (the frames its probing buffered, decoded at once, each
+// quick to filter) is no backlog. Before the workers' cost is known, they keep up. Otherwise
+// the workers are behind, and the frame is dropped at the source (--drop newest) or takes the
+// place of the oldest waiting frame (--drop oldest): no frame waits most of the budget in the
+// queue only to be just in time.
+[[nodiscard]] inline bool admits(std::size_t waiting_for_a_worker, int workers,
+                                 std::int64_t worker_cost_ns, std::int64_t frame_interval_ns) {
+  const std::int64_t takers = std::max(1, workers);
+  const auto waiting = static_cast<std::int64_t>(waiting_for_a_worker);
+  if (waiting < takers || worker_cost_ns <= 0) return true;
+  return waiting * worker_cost_ns < takers * frame_interval_ns;
 }
 
 // The same for the encoder, one process: once the filtered frames waiting for it hold two

@@ -157,6 +157,7 @@ class Worker {
       copied_ = copied;
     }
     cost_.add(static_cast<std::int64_t>(monotonic_ns() - started));
+    ctx_.stats.cost_ns.store(cost_.value_ns(), std::memory_order_relaxed);  // for admission
     {
       ScopedTimer waiting(ctx_.stats.wait_ns);
       if (!ctx_.wait_unless_aborted([&](auto t) { return out_.push_for(*result_slot, t); }))

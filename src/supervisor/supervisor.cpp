@@ -488,8 +488,9 @@ class Supervisor {
     if (!plan_.more_outputs.empty()) outputs += frames_of(0);
     for (std::size_t i = 0; i < plan_.more_outputs.size(); ++i)
       outputs += ", " + plan_.more_outputs[i].encoder.output + frames_of(i + 1);
-    spdlog::info("{} frames in {:.2f} s: {:.1f} fps, {:.2f}x real time, {} workers{}{} -> {}",
+    spdlog::info("{} frames in {:.2f} s: {:.1f} fps, {:.2f}x real time, {} worker{}{}{} -> {}",
                  frames, secs, fps, fps / av_q2d(plan_.input_info.frame_rate), plan_.nb_workers,
+                 plan_.nb_workers == 1 ? "" : "s",
                  restarts_ ? ", " + std::to_string(restarts_) + " worker restarts" : "",
                  errors ? ", " + std::to_string(errors) + " damaged input packets skipped" : "",
                  outputs);

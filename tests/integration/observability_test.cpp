@@ -146,9 +146,10 @@ TEST_F(ObservabilityTest, PlainProgressLinesWhenNotATerminal) {
 }
 
 TEST_F(ObservabilityTest, MetricsEndpointServesPrometheusTextWhileRunning) {
-  const pid_t pid = start_vpipe({"run", "-i", "testsrc:size=640x360:duration=60", "--vf",
-                                 "cv.gblur=6", "-o", "null", "--metrics", "0", "-q"},
-                                path("vpipe"));
+  const pid_t pid =
+      start_vpipe({"run", "-i", "testsrc:size=640x360:duration=60", "--vf", "cv.gblur=6", "-o",
+                   "null", "--metrics", "0", "-q", "--log-level", "info"},
+                  path("vpipe"));
   int port = 0;
   for (int i = 0; i < 200 && port == 0; ++i) {
     std::this_thread::sleep_for(20ms);

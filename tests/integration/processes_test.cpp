@@ -322,6 +322,48 @@ TEST_F(ProcessesTest, DryRunSaysThePoolSizesItself) {
   EXPECT_THAT(fixed.out, ::testing::Not(::testing::HasSubstr("sizes itself")));
 }
 
+// The decoder runs the threads the plan gives it: its share of the job (one here, where
+// blurring and encoding do most of the work), or --decoder-threads' (each frame thread of
+// libavcodec's is a thread of the decode process), and decodes the same frames with either.
+TEST_F(ProcessesTest, TheDecoderRunsThePlannedThreadsAndDecodesTheSameFrames) {
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "needs two CPUs";
+  const std::string in = path("in.mp4");
+  ASSERT_EQ(shell("ffmpeg -v error -y -f lavfi -i testsrc2=size=640x360:rate=30:duration=3 "
+                  "-c:v libx264 -preset ultrafast -bf 2 " +
+                  in),
+            0);
+  const std::vector<std::string> job{
+      "-i", in, "--vf", "gblur=4", "-c:v", "ffv1", "--affinity", "decode=0-1;xform=0-1;encode=0-1"};
+  std::vector<std::string> dry{"run", "--dry-run", "-o", path("dry.mkv")};
+  dry.insert(dry.end(), job.begin(), job.end());
+  const RunResult plan = run_vpipe(dry);
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_THAT(plan.out, ::testing::HasSubstr("decode:   h264 decoder, 1 thread: its share"));
+
+  std::map<std::string, std::size_t> decode_threads;
+  std::map<std::string, DecodedVideo> outputs;
+  for (const std::string threads : {"auto", "3"}) {
+    SCOPED_TRACE(threads);
+    const std::string out = path("out" + threads + ".mkv");
+    std::vector<std::string> args{"run",   "-q", "--realtime", "--decoder-threads",
+                                  threads, "-o", out};
+    args.insert(args.end(), job.begin(), job.end());
+    const pid_t parent = start_vpipe(args, out);
+    const RunGuard guard{parent};
+    const auto stages = wait_for_stages(parent, 3);
+    ASSERT_EQ(stages.count("vpipe:decode"), 1u);
+    decode_threads[threads] =
+        std::distance(std::filesystem::directory_iterator(
+                          "/proc/" + std::to_string(stages.at("vpipe:decode")) + "/task"),
+                      std::filesystem::directory_iterator());
+    ASSERT_EQ(wait_vpipe(parent, 30), 0);
+    outputs[threads] = decode_video(out);
+  }
+  EXPECT_EQ(decode_threads["3"], decode_threads["auto"] + 3);
+  EXPECT_EQ(outputs["auto"].nb_frames(), 90u);
+  EXPECT_EQ(outputs["auto"].checksums, outputs["3"].checksums);
+}
+
 // A drained stop on an input with B-frames: the file is a clean prefix of the whole run. The
 // decoder holds an anchor picture back until the B-frames shown before it are decoded; at a
 // stop those were never read, so the held pictures are dropped rather than leave a gap.

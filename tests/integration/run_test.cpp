@@ -230,6 +230,20 @@ TEST_F(RunTest, NamedPipeInputKeepsItsAudio) {
   EXPECT_EQ(timestamps, audio_timestamps(path("file.mkv")));
 }
 
+// -q: a run that goes well says nothing; a --log-level given says what it asks for.
+TEST_F(RunTest, QuietRunsSayNothingUnlessALogLevelIsGiven) {
+  const RunResult quiet =
+      run_vpipe({"run", "-q", "-i", "testsrc", "--frames", "10", "-o", path("q.mkv")});
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err, "");
+  const RunResult info = run_vpipe(
+      {"run", "-q", "--log-level", "info", "-i", "testsrc", "--frames", "10", "-o", path("i.mkv")});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_THAT(info.err, HasSubstr("10 frames in"));
+  EXPECT_THAT(info.err, HasSubstr("1 worker ->"));
+  EXPECT_EQ(decode_video(path("q.mkv")).checksums, decode_video(path("i.mkv")).checksums);
+}
+
 TEST_F(RunTest, NoAudioFlagDropsTheAudio) {
   vpipe_ok({"run", "-q", "-i", kSample, "-o", path("out.mp4"), "-an"});
   const auto out = probe_streams(path("out.mp4"));

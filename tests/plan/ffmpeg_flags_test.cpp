@@ -32,6 +32,14 @@ TEST(FfmpegFlagsTest, ThreadsIsAnEncoderOptionNeverMinusTWithHreads) {
               ElementsAre("run", "-i", "in.mp4", "--codec-opt", "threads=2", "-o", "o.mp4"));
 }
 
+// As in ffmpeg, -threads before -i sets the decoder's threads.
+TEST(FfmpegFlagsTest, ThreadsBeforeTheInputIsTheDecoders) {
+  EXPECT_THAT(translate_ffmpeg_spellings(
+                  {"run", "-threads", "1", "-i", "in.mp4", "-threads", "4", "-o", "o.mp4"}),
+              ElementsAre("run", "--decoder-threads", "1", "-i", "in.mp4", "--codec-opt",
+                          "threads=4", "-o", "o.mp4"));
+}
+
 TEST(FfmpegFlagsTest, CommonSpellingsBecomeVpipeFlags) {
   EXPECT_THAT(translate_ffmpeg_spellings({"run",     "-i",        "a",         "-crf",  "20",
                                           "-preset", "fast",      "-frames:v", "1",     "-to",

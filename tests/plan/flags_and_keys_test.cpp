@@ -58,6 +58,7 @@ const std::vector<std::pair<std::string, Example>> kExamples = {
     {"--map-metadata", {{"--map-metadata", "-1"}, "no_metadata: true"}},
     {"--no-autorotate", {{"--no-autorotate"}, "autorotate: false"}},
     {"--workers", {{"-w", "2-6"}, "workers: 2-6"}},
+    {"--decoder-threads", {{"--decoder-threads", "3"}, "decoder_threads: 3"}},
     {"--affinity", {{"--affinity", "none"}, "affinity: none"}},
     {"--window", {{"--window", "20"}, "window: 20"}},
     {"--batch", {{"--batch", "2"}, "batch: 2"}},

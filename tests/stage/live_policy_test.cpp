@@ -92,10 +92,23 @@ TEST(AdmitsTest, AFrameJoinsWhileFewerWaitThanThereAreWorkers) {
       {0, 1, true}, {1, 1, false}, {5, 1, false}, {0, 4, true},
       {3, 4, true}, {4, 4, false}, {0, 0, true},  {1, 0, false},  // no workers counts as one
   };
+  // Workers slower than the frames come (50 ms a frame at 30 fps): the count decides.
   for (const auto& c : cases) {
-    EXPECT_EQ(admits(c.waiting, c.workers), c.admitted)
+    EXPECT_EQ(admits(c.waiting, c.workers, 50 * kMs, 33 * kMs), c.admitted)
         << c.waiting << " waiting, " << c.workers << " workers";
   }
+}
+
+// In time too: a burst of quick frames (a network input's probe buffer, decoded at once) waits
+// less than a frame interval in all, so it is no backlog; before their cost is known, the
+// workers keep up.
+TEST(AdmitsTest, ABurstOfQuickFramesJoinsWhileItHoldsLessThanAFrameIntervalOfWork) {
+  constexpr std::int64_t kFrame = 33 * kMs;
+  EXPECT_TRUE(admits(10, 1, 2 * kMs, kFrame)) << "20 ms of work waiting";
+  EXPECT_FALSE(admits(20, 1, 2 * kMs, kFrame)) << "40 ms of work waiting";
+  EXPECT_TRUE(admits(20, 2, 2 * kMs, kFrame)) << "two workers share it";
+  EXPECT_FALSE(admits(1, 1, 40 * kMs, kFrame)) << "slow workers: the count decides";
+  EXPECT_TRUE(admits(12, 1, 0, kFrame)) << "the workers' cost not known yet";
 }
 
 // The encoder is behind once the frames waiting for it hold two frame intervals of its work.
