@@ -6,8 +6,9 @@
 #   run gblur->x264 faster than that, which bounds the gblur ratio on a machine this job fills);
 #   and a three-rendition ladder (720p, 480p, 360p x264 from one decode: vpipe's three outputs,
 #   ffmpeg's split and three encoders).
-#   Both tools run ffmpeg's own filters (vpipe's --vf gblur is libavfilter's gblur, in its
-#   workers). With HEAVY=1 (the default on 8 cores or more) also the HEAVY filtergraph, the same
+#   Both tools run ffmpeg's own filters (vpipe's --vf scale and gblur are libavfilter's, in its
+#   workers), so both encode the same pictures: vpipe's own resize (OpenCV's bilinear) gives
+#   other pictures, which cost x264 more (a 52% larger file at the same CRF here). With HEAVY=1 (the default on 8 cores or more) also the HEAVY filtergraph, the same
 #   for both: gblur sigma 8, unsharp 7x7 amount 1.5, hqdn3d -> libx264 veryfast; vpipe runs the
 #   per-frame part (gblur, unsharp) on its workers and hqdn3d, which keeps state, in order.
 #   bench/compare-ffmpeg.sh [runs]      (default 5 runs of each; CSV=FILE also writes the rows;
@@ -33,9 +34,9 @@ trap 'rm -rf "$tmp"' EXIT
 x264gst="x264enc speed-preset=veryfast pass=qual quantizer=23 ! mp4mux"
 jobs=(
   "decode->null|-o null|-f null -|fakesink sync=false"
-  "scale->x264|--vf resize=1280x720 -c:v libx264 --preset veryfast --crf 23 -an -o $tmp/v.mp4|-vf scale=1280:720:flags=bilinear -c:v libx264 -preset veryfast -crf 23 -an $tmp/f.mp4|videoscale method=bilinear ! video/x-raw,width=1280,height=720 ! $x264gst ! filesink location=$tmp/g.mp4"
+  "scale->x264|--vf scale=1280:720:flags=bilinear -c:v libx264 --preset veryfast --crf 23 -an -o $tmp/v.mp4|-vf scale=1280:720:flags=bilinear -c:v libx264 -preset veryfast -crf 23 -an $tmp/f.mp4|videoscale method=bilinear ! video/x-raw,width=1280,height=720 ! $x264gst ! filesink location=$tmp/g.mp4"
   "gblur->x264|--vf gblur=sigma=3 -c:v libx264 --preset veryfast --crf 23 -an -o $tmp/v.mp4|-vf gblur=sigma=3 -c:v libx264 -preset veryfast -crf 23 -an $tmp/f.mp4|"
-  "scale->mpeg4|--vf resize=1280x720 -c:v mpeg4 --crf 5 -an -o $tmp/v.mp4|-vf scale=1280:720:flags=bilinear -c:v mpeg4 -q:v 5 -an $tmp/f.mp4|"
+  "scale->mpeg4|--vf scale=1280:720:flags=bilinear -c:v mpeg4 --crf 5 -an -o $tmp/v.mp4|-vf scale=1280:720:flags=bilinear -c:v mpeg4 -q:v 5 -an $tmp/f.mp4|"
   "x264-alone|-c:v libx264 --preset veryfast --crf 23 -an -o $tmp/v.mp4|-c:v libx264 -preset veryfast -crf 23 -an $tmp/f.mp4|$x264gst ! filesink location=$tmp/g.mp4"
   # A three-rendition ladder from one decode: vpipe's three outputs against ffmpeg's split and
   # three encoders in one command, and GStreamer's tee (fps: input frames per second).
