@@ -21,7 +21,7 @@ trap 'rm -rf "$tmp"' EXIT
 command -v perf >/dev/null || { echo "bench/profile.sh: perf is not installed (apt-get install linux-perf)" >&2; exit 2; }
 jobs=(
   "decode->null|-o null|-f null -"
-  "scale->x264|--vf resize=1280x720 -c:v libx264 --preset veryfast --crf 23 -an -o $tmp/o.mp4|-vf scale=1280:720 -c:v libx264 -preset veryfast -crf 23 -an -y $tmp/f.mp4"
+  "scale->x264|--vf scale=1280:720:flags=bilinear -c:v libx264 --preset veryfast --crf 23 -an -o $tmp/o.mp4|-vf scale=1280:720:flags=bilinear -c:v libx264 -preset veryfast -crf 23 -an -y $tmp/f.mp4"
   "gblur->x264|--vf gblur=3 -c:v libx264 --preset veryfast --crf 23 -an -o $tmp/o.mp4|-vf gblur=sigma=3 -c:v libx264 -preset veryfast -crf 23 -an -y $tmp/f.mp4"
 )
 events=task-clock,cycles,instructions,context-switches,cpu-migrations,page-faults

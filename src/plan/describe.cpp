@@ -45,6 +45,10 @@ std::string describe(const RunPlan& p) {
     s << p.decoder_threads << (p.decoder_threads == 1 ? " thread" : " threads") << ": ";
   }
   s << p.decoder_note << "\n";
+  if (!p.vf_workers.empty()) {
+    s << "          each worker's libavfilter filters: " << p.worker_threads
+      << (p.worker_threads == 1 ? " thread" : " threads") << ", their share\n";
+  }
   if (p.decoder_slots > 0) {
     s << "convert:  none: the decoder writes its yuv420p pictures straight into pool slots\n";
   } else if (in.pix_fmt == "yuv420p") {

@@ -197,7 +197,7 @@ RunPlan plan_stages(const RunOptions& options, const affinity::Topology& topolog
   }
   if (!topology.limit_note.empty()) plan.cpus.note += " (" + topology.limit_note + ")";
   // The input opens with one decoder thread, or the user's; make_plan sets the run's from the
-  // job (see plan_decoder_threads). Not pinned: libavcodec decides.
+  // job (see plan_threads). Not pinned: libavcodec decides.
   plan.decoder_threads = options.decoder_threads > 0      ? options.decoder_threads
                          : plan.cpus_of("decode").empty() ? 0
                                                           : 1;
@@ -573,37 +573,51 @@ MemoryFit fit_pool_to_memory(PoolInputs in, std::uint64_t limit, std::uint64_t p
 
 namespace {
 
-// The decoder's threads: the user's, else its share of the job's work on decode's CPUs (see
-// plan/thread_budget.hpp), estimated from the decoder, every filter and every output's encoder
-// at the sizes they work on.
-void plan_decoder_threads(RunPlan& plan, const RunOptions& options) {
-  const int cpus = static_cast<int>(plan.cpus_of("decode").size());
+// The threads of the decoder and of each worker's libavfilter graph: their shares of the job's
+// work on the CPUs they may use (see plan/thread_budget.hpp), estimated from the decoder, every
+// filter and every output's encoder at the sizes they work on; --decoder-threads sets the
+// decoder's.
+void plan_threads(RunPlan& plan, const RunOptions& options) {
   const auto megapixels = [](transform::Geometry g) { return g.width * g.height / 1e6; };
   const double decode_ms = decode_ms_per_megapixel(plan.input_info.codec) *
                            megapixels({plan.input_info.width, plan.input_info.height});
-  double rest_ms = 0;
+  const std::size_t nb_worker_filters = transform::FilterChain::entries(plan.vf_workers).size();
+  double filter_ms = 0;  // the workers' part of the chain
+  double rest_ms = 0;    // filters in order, each output's own and the encoders
   for (std::size_t i = 0; i <= plan.more_outputs.size(); ++i) {
     const RunPlan& p = i == 0 ? plan : plan.more_outputs[i - 1];
     if (p.stream_copy()) continue;  // it reads the input itself
     const auto entries = transform::FilterChain::entries(p.vf);
     for (std::size_t f = 0; f < entries.size(); ++f) {
-      rest_ms += filter_ms_per_megapixel(entries[f]) *
-                 megapixels(p.steps.at(std::min(f + 1, p.steps.size() - 1)));
+      const double ms = filter_ms_per_megapixel(entries[f]) *
+                        megapixels(p.steps.at(std::min(f + 1, p.steps.size() - 1)));
+      // Every output's chain starts with the workers' part (see plan_more_outputs).
+      if (f >= nb_worker_filters) {
+        rest_ms += ms;
+      } else if (i == 0) {
+        filter_ms += ms;
+      }
     }
     if (!p.null_output) {
       rest_ms += encode_ms_per_megapixel(p.encoder.codec, p.encoder.preset) *
                  megapixels(p.output_geometry());
     }
   }
+  const double total_ms = decode_ms + filter_ms + rest_ms;
+  const int decode_cpus = static_cast<int>(plan.cpus_of("decode").size());
+  const int worker_cpus = static_cast<int>(plan.cpus_of("xform-0").size());
+  plan.worker_threads = worker_threads(filter_ms, total_ms, plan.nb_workers, worker_cpus);
+  const std::string estimate = fmt::format(
+      "estimated per frame on one core: decoding {:.1f} ms, filtering {:.1f}, the rest "
+      "{:.1f}",
+      decode_ms, filter_ms, rest_ms);
   if (options.decoder_threads > 0) {
     plan.decoder_threads = options.decoder_threads;
     plan.decoder_note = "--decoder-threads";
-  } else if (cpus > 0) {
-    plan.decoder_threads = decoder_threads(decode_ms, rest_ms, cpus);
+  } else if (decode_cpus > 0) {
+    plan.decoder_threads = decoder_threads(decode_ms, total_ms - decode_ms, decode_cpus);
     plan.decoder_note = fmt::format(
-        "its share of the job's work on the {} CPUs decode may use (estimated: decoding {:.1f} "
-        "of {:.1f} ms per frame on one core)",
-        cpus, decode_ms, decode_ms + rest_ms);
+        "its share of the job's work on the {} CPUs decode may use ({})", decode_cpus, estimate);
   } else {
     plan.decoder_threads = 0;
     plan.decoder_note = "libavcodec's choice: decode is not pinned";
@@ -706,7 +720,7 @@ RunPlan make_plan(const RunOptions& options, RunPlan stages, const decode::Input
       options.frames.value_or(!plan.null_output && encode::is_single_image(plan.encoder) ? 1 : 0);
   plan.encoder.threads = static_cast<int>(plan.cpus_of("encode").size());
   if (!options.more_outputs.empty()) plan_more_outputs(plan, options, stages_for_outputs, input);
-  plan_decoder_threads(plan, options);
+  plan_threads(plan, options);
   plan_pool(plan, options, chain);
   plan_master_playlist(plan, options);
   size_segment(plan);  // after the outputs: their plans travel in the segment too

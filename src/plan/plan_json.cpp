@@ -201,6 +201,7 @@ std::string to_json(const RunPlan& p) {
       {"progress_file", p.progress_file},
       {"decoder_threads", p.decoder_threads},
       {"decoder_note", p.decoder_note},
+      {"worker_threads", p.worker_threads},
       {"nb_slots", p.nb_slots},
       {"slot_bytes", p.slot_bytes},
       {"segment_bytes", p.segment_bytes},
@@ -281,6 +282,7 @@ RunPlan plan_from_json(std::string_view text) {
   p.progress_file = j.at("progress_file");
   p.decoder_threads = j.at("decoder_threads");
   p.decoder_note = j.at("decoder_note");
+  p.worker_threads = j.at("worker_threads");
   p.nb_slots = j.at("nb_slots");
   p.slot_bytes = j.at("slot_bytes");
   p.segment_bytes = j.at("segment_bytes");

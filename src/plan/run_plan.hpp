@@ -112,6 +112,8 @@ struct RunPlan {
   // for --dry-run (see plan/thread_budget.hpp).
   int decoder_threads = 0;
   std::string decoder_note;
+  // Each worker's libavfilter graph's threads (its share of the job, see plan_threads).
+  int worker_threads = 1;
   bool quiet = false;
   std::string log_level = "info";
   std::string log_file;

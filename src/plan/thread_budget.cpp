@@ -113,4 +113,13 @@ int decoder_threads(double decode_ms, double rest_ms, int cpus) {
   return std::clamp(share, 1, cpus);
 }
 
+int worker_threads(double filter_ms, double total_ms, int nb_workers, int cpus) {
+  if (cpus <= 0 || total_ms <= 0) return 1;
+  // Rounded up: slice threads cost little of their own, and the workers are often the stage
+  // that bounds the job (the decoder's frame threads cost more: its share is rounded).
+  const int share =
+      static_cast<int>(std::ceil(cpus * filter_ms / total_ms / std::max(1, nb_workers) - 1e-9));
+  return std::clamp(share, 1, cpus);
+}
+
 }  // namespace vpipe::plan

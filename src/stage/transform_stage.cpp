@@ -33,7 +33,7 @@ class Worker {
     const auto& cpus = ctx_.plan.cpus_of(StageId::transform_worker(ctx_.worker_index).name());
     // OpenCV's own threads stay within this worker's CPU set.
     cv::setNumThreads(cpus.empty() ? 0 : static_cast<int>(cpus.size()));
-    transform::set_lavfi_threads(cpus.empty() ? 1 : static_cast<int>(cpus.size()));
+    transform::set_lavfi_threads(ctx_.plan.worker_threads);
     std::vector<shm::Slot> batch;
     batch.reserve(ctx_.plan.batch);
     ctx_.segment.control().stages_ready.fetch_add(1);

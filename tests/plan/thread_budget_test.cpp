@@ -30,6 +30,28 @@ TEST(ThreadBudgetTest, TheDecoderGetsItsShareOfTheCpus) {
   }
 }
 
+// The workers' libavfilter threads: their share, split between them, rounded up.
+TEST(ThreadBudgetTest, EachWorkerGetsItsShareOfTheCpusRoundedUp) {
+  struct Row {
+    const char* what;
+    double filter_ms, total_ms;
+    int workers, cpus, threads;
+  };
+  const Row rows[] = {
+      {"a blur beside x264 on 2 shared CPUs: one", 6.2, 24, 1, 2, 1},
+      {"a blur to -o null: the bound stage, both", 6.2, 9.5, 1, 2, 2},
+      {"two workers share it", 6.2, 9.5, 2, 2, 1},
+      {"a core of its own: one", 50, 51, 4, 1, 1},
+      {"all the work on 16 shared CPUs and 4 workers", 10, 10, 4, 16, 4},
+      {"not pinned", 6, 9, 1, 0, 1},
+      {"no filter", 0, 9, 1, 2, 1},
+  };
+  for (const Row& r : rows) {
+    SCOPED_TRACE(r.what);
+    EXPECT_EQ(worker_threads(r.filter_ms, r.total_ms, r.workers, r.cpus), r.threads);
+  }
+}
+
 TEST(ThreadBudgetTest, CostsRankCodecsPresetsAndFiltersAsMeasured) {
   // Slower presets cost more, x265 more than x264, nothing encoded nothing.
   const char* presets[] = {"ultrafast", "superfast", "veryfast", "faster",   "fast",
