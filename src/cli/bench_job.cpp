@@ -67,6 +67,9 @@ std::vector<std::string> ffmpeg_command(const plan::RunOptions& o, const plan::R
     }
   }
   std::vector<std::string> a = {"ffmpeg", "-nostdin", "-v", "error", "-y"};
+  // The decoder's threads when the user chose them (else each tool its own: see
+  // plan/thread_budget.hpp).
+  if (o.decoder_threads > 0) a.insert(a.end(), {"-threads", std::to_string(o.decoder_threads)});
   if (o.start_s) a.insert(a.end(), {"-ss", number(*o.start_s)});
   a.insert(a.end(), {"-i", o.input});
   if (o.duration_s) a.insert(a.end(), {"-t", number(*o.duration_s)});

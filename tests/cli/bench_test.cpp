@@ -102,8 +102,8 @@ TEST_F(BenchTest, AJobOfTheUsersIsTimedBesideTheFfmpegClisSameJob) {
                   in),
             0);
   const RunResult r =
-      run_vpipe({"bench", "-i", in, "-vf", "scale=160:120", "-c:v", "ffv1", path("out.mkv"),
-                 "--repeat", "2", "--vs-ffmpeg", "--json", path("job.json")},
+      run_vpipe({"bench", "-threads", "1", "-i", in, "-vf", "scale=160:120", "-c:v", "ffv1",
+                 path("out.mkv"), "--repeat", "2", "--vs-ffmpeg", "--json", path("job.json")},
                 120);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("vpipe/ffmpeg"));
@@ -119,6 +119,11 @@ TEST_F(BenchTest, AJobOfTheUsersIsTimedBesideTheFfmpegClisSameJob) {
   const auto command = j.at("ffmpeg").at("command").get<std::vector<std::string>>();
   EXPECT_NE(std::find(command.begin(), command.end(), "scale=160:120"), command.end());
   EXPECT_NE(std::find(command.begin(), command.end(), "ffv1"), command.end());
+  // The decoder's threads, as the user gave them, before the input as ffmpeg takes them.
+  const auto threads = std::find(command.begin(), command.end(), "-threads");
+  ASSERT_NE(threads, command.end());
+  EXPECT_EQ(*(threads + 1), "1");
+  EXPECT_LT(threads, std::find(command.begin(), command.end(), "-i"));
   EXPECT_TRUE(j.at("stage_busy_percent").contains("decode"));
 }
 
