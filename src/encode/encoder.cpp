@@ -454,6 +454,9 @@ void Encoder::start_muxing(const StreamParams& params, const AVCodecParameters* 
   const EncoderSettings& s = settings_;
   const AVOutputFormat* fmt = mux_->oformat;
   int ret = 0;
+  mux_->opaque = this;
+  default_close_ = mux_->io_close2;
+  mux_->io_close2 = &Encoder::close_muxer_file;
   stream_ = avformat_new_stream(mux_, nullptr);
   avcodec_parameters_copy(stream_->codecpar, video);
   // The encoder's own stream side data, as the ffmpeg CLI passes it on: its buffer size (CPB
@@ -604,9 +607,24 @@ void Encoder::write_packet(AVPacket* packet, AVRational time_base) {
   const double packet_s = static_cast<double>(packet->pts) * av_q2d(stream_->time_base);
   const int ret = av_interleaved_write_frame(mux_, packet);
   if (ret < 0) output_error(settings_.output, "write failed: " + av::error_text(ret));
+  check_muxer_files();
   ++packets_;
   // Audio follows the video's timeline, so the muxer never has to buffer much of either.
   if (audio_) audio_->copy_until(packet_s);
+}
+
+int Encoder::close_muxer_file(AVFormatContext* mux, AVIOContext* pb) {
+  auto* self = static_cast<Encoder*>(mux->opaque);
+  avio_flush(pb);
+  const int write_error = pb->error;
+  const int ret = self->default_close_(mux, pb);
+  if (self->muxer_file_error_ == 0) self->muxer_file_error_ = write_error < 0 ? write_error : ret;
+  return ret;
+}
+
+void Encoder::check_muxer_files() const {
+  if (muxer_file_error_ < 0)
+    output_error(settings_.output, "write failed: " + av::error_text(muxer_file_error_));
 }
 
 void Encoder::finish(bool stopped_early) {
@@ -625,6 +643,7 @@ void Encoder::finish(bool stopped_early) {
   }
   const int ret = av_write_trailer(mux_);
   if (ret < 0) output_error(settings_.output, "cannot finish the file: " + av::error_text(ret));
+  check_muxer_files();
   if (mux_->pb != nullptr && !(mux_->oformat->flags & AVFMT_NOFILE)) {
     const int close_ret = avio_closep(&mux_->pb);
     if (close_ret < 0) output_error(settings_.output, "close failed: " + av::error_text(close_ret));

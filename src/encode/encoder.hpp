@@ -106,6 +106,12 @@ class Encoder {
   // Adds the video stream (and the audio), opens the file and writes the header.
   void start_muxing(const StreamParams& params, const AVCodecParameters* video,
                     AVRational time_base);
+  // The files a muxer opens itself (HLS and DASH segments and playlists, the segment muxer's
+  // parts): closed through this, which keeps the first write error (avio_close does not return
+  // it), so that a full disk fails the run instead of leaving empty files behind a run that
+  // ended well. Throws that error (an output error) once it is known.
+  static int close_muxer_file(AVFormatContext* mux, AVIOContext* pb);
+  void check_muxer_files() const;
 
   EncoderSettings settings_;
   std::string codec_name_;
@@ -127,6 +133,8 @@ class Encoder {
   std::uint64_t packets_ = 0;
   bool header_written_ = false;
   bool finished_ = false;
+  int (*default_close_)(AVFormatContext*, AVIOContext*) = nullptr;
+  int muxer_file_error_ = 0;
 };
 
 }  // namespace vpipe::encode

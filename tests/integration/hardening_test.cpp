@@ -419,6 +419,17 @@ TEST_F(HardeningTest, FullDiskIsAnOutputErrorAndDoesNotHang) {
     EXPECT_THAT(copy_text, HasSubstr("No space left on device"));
     EXPECT_GT(decode_video(full).nb_frames(), 0u) << "a full disk must not cost the copied part";
   }
+  // Muxers that open their own files (HLS, DASH: segments and playlists) too; the ffmpeg CLI
+  // ends these runs with exit 0 and empty files.
+  for (const std::string format : {"hls", "dash"}) {
+    SCOPED_TRACE(format);
+    for (const auto& f : std::filesystem::directory_iterator(mnt)) std::filesystem::remove(f);
+    const std::string playlist = mnt + (format == "hls" ? "/live.m3u8" : "/live.mpd");
+    const std::string text =
+        expect_error({"run", "-q", "-i", path("av.mp4"), "-f", format, "-o", playlist}, 4,
+                     "'" + playlist + "'", 60);
+    EXPECT_THAT(text, HasSubstr("No space left on device"));
+  }
 }
 
 // A file-size limit (ulimit -f) fails the write that crosses it: an output error naming the
