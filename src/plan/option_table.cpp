@@ -130,10 +130,10 @@ void set_workers(RunOptions& o, const Values& values, const OptionSource& from) 
   o.min_workers = dash == std::string::npos ? o.workers : number(text.substr(0, dash));
 }
 
-// --decoder-threads auto|N (a config's 0 is auto too).
+// --decoder-threads auto|N (0 is auto too, as ffmpeg's -threads 0).
 void set_decoder_threads(RunOptions& o, const Values& values, const OptionSource& from) {
   const std::string& text = values.at(0);
-  if (text == "auto" || (from.config() && text == "0")) {
+  if (text == "auto" || text == "0") {
     o.decoder_threads = 0;
     return;
   }
@@ -313,7 +313,7 @@ const std::vector<RunOption>& run_option_table() {
       {"--decoder-threads", "decoder_threads", kValue, "auto|N",
        "The decoder's threads (ffmpeg's -threads before -i). auto (default): its share of the "
        "job's work on the CPUs decode may use (1 when an encoder or filters do most of it: "
-       "frame threads cost CPU of their own); N: exactly N",
+       "frame threads cost CPU of their own); N: exactly N (0: auto)",
        set_decoder_threads, nullptr},
       {"--window", "window", kValue, "N",
        "Frames in flight between decode and encode (default: from workers)", set_field<&O::window>,

@@ -38,6 +38,9 @@ TEST(FfmpegFlagsTest, ThreadsBeforeTheInputIsTheDecoders) {
                   {"run", "-threads", "1", "-i", "in.mp4", "-threads", "4", "-o", "o.mp4"}),
               ElementsAre("run", "--decoder-threads", "1", "-i", "in.mp4", "--codec-opt",
                           "threads=4", "-o", "o.mp4"));
+  // ffmpeg's -threads 0 is its default, automatic: vpipe's auto.
+  EXPECT_EQ(parse_run_args({"--decoder-threads", "0", "-i", "in.mp4"}).decoder_threads, 0);
+  EXPECT_EQ(parse_run_args({"--decoder-threads", "3", "-i", "in.mp4"}).decoder_threads, 3);
 }
 
 TEST(FfmpegFlagsTest, CommonSpellingsBecomeVpipeFlags) {
