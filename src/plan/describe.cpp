@@ -45,14 +45,8 @@ std::string describe(const RunPlan& p) {
     s << p.decoder_threads << (p.decoder_threads == 1 ? " thread" : " threads") << ": ";
   }
   s << p.decoder_note << "\n";
-  const auto workers_entries = transform::FilterChain::entries(p.vf_workers);
-  const bool lavfi_workers =
-      std::any_of(workers_entries.begin(), workers_entries.end(), [](const std::string& entry) {
-        const std::string name = entry.substr(0, entry.find_first_of("=@"));
-        return name.rfind("cv.", 0) != 0 && transform::is_ffmpeg_name(name);
-      });
-  if (lavfi_workers) {
-    s << "          each worker's libavfilter filters: " << p.worker_threads
+  if (!p.vf_workers.empty()) {
+    s << "          each worker's filters (OpenCV's, libavfilter's): " << p.worker_threads
       << (p.worker_threads == 1 ? " thread" : " threads") << ", their share\n";
   }
   if (p.decoder_slots > 0) {

@@ -112,7 +112,7 @@ struct RunPlan {
   // for --dry-run (see plan/thread_budget.hpp).
   int decoder_threads = 0;
   std::string decoder_note;
-  // Each worker's libavfilter graph's threads (its share of the job, see plan_threads).
+  // Each worker's filters' threads, OpenCV's and libavfilter's (its share, see plan_threads).
   int worker_threads = 1;
   bool quiet = false;
   std::string log_level = "info";

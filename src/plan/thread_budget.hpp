@@ -30,11 +30,11 @@ double filter_ms_per_megapixel(std::string_view filter);
 // `decode_ms + rest_ms`) of the CPUs the run has, rounded, at least 1 and at most `cpus`.
 // `cpus` 0 (not pinned): 0, libavcodec decides.
 int decoder_threads(double decode_ms, double rest_ms, int cpus);
-// The threads of each worker's libavfilter graph (its slice threads): the workers' share of the
-// job (`filter_ms` of `total_ms`) of the CPUs each may use, split between `nb_workers`, rounded
-// up, at least
-// 1 and at most `cpus`. `cpus` 0 (not pinned): 1. With a core of its own a worker runs one; where
-// every stage shares every core, the workers run only their share, as the decoder does.
+// The threads of each worker's filters (libavfilter's slice threads, OpenCV's): the workers' share
+// of the job (`filter_ms` of `total_ms`) of the CPUs each may use, split between `nb_workers`,
+// rounded up, at least 1 and at most `cpus`. `cpus` 0 (not pinned): 1. With a core of its own a
+// worker runs one; where every stage shares every core, the workers run only their share, as the
+// decoder does.
 int worker_threads(double filter_ms, double total_ms, int nb_workers, int cpus);
 
 }  // namespace vpipe::plan

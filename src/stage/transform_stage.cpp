@@ -30,9 +30,8 @@ class Worker {
   }
 
   int run() {
-    const auto& cpus = ctx_.plan.cpus_of(StageId::transform_worker(ctx_.worker_index).name());
-    // OpenCV's own threads stay within this worker's CPU set.
-    cv::setNumThreads(cpus.empty() ? 0 : static_cast<int>(cpus.size()));
+    // OpenCV's and libavfilter's threads: the workers' share of the job (plan_threads).
+    cv::setNumThreads(ctx_.plan.worker_threads);
     transform::set_lavfi_threads(ctx_.plan.worker_threads);
     std::vector<shm::Slot> batch;
     batch.reserve(ctx_.plan.batch);

@@ -339,7 +339,8 @@ TEST_F(ProcessesTest, TheDecoderRunsThePlannedThreadsAndDecodesTheSameFrames) {
   const RunResult plan = run_vpipe(dry);
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
   EXPECT_THAT(plan.out, ::testing::HasSubstr("decode:   h264 decoder, 1 thread: its share"));
-  EXPECT_THAT(plan.out, ::testing::HasSubstr("each worker's libavfilter filters: 1 thread"));
+  EXPECT_THAT(plan.out,
+              ::testing::HasSubstr("each worker's filters (OpenCV's, libavfilter's): 1 thread"));
 
   std::map<std::string, std::size_t> decode_threads;
   std::map<std::string, DecodedVideo> outputs;
