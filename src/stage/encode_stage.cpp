@@ -167,13 +167,16 @@ class Branch {
   }
 
   // The input has ended (or was stopped): what the graph and -r held, then the encoder's tail.
+  // An output that -frames:v cut ends its audio with its video, as one stopped early does (and
+  // as the ffmpeg CLI ends it), not with the input's.
   void finish(bool stopped_early) {
     const TimedWork work(*this);
     if (graph_) to_graph(nullptr, static_cast<std::int64_t>(monotonic_ns()));
     if (rate_) rate_->finish(end_s_, [&](Timed& t, std::int64_t index) { send_at(t, index); });
     if (encoder_) {
       const std::uint64_t before = encoder_->packets();
-      encoder_->finish(stopped_early);
+      const bool cut = plan_.max_frames > 0 && handed_ >= plan_.max_frames;
+      encoder_->finish(stopped_early || cut);
       packets_written(before);
     }
   }

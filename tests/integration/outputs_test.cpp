@@ -165,6 +165,17 @@ TEST_F(OutputsTest, FramesVCountsEachOutputsOwnFrames) {
   EXPECT_EQ(decode_video(path("five.mkv")).nb_frames(), 5u);
   EXPECT_EQ(decode_video(path("all.mkv")).nb_frames(), 30u);
   EXPECT_EQ(decode_video(path("four.mkv")).nb_frames(), 4u);
+  // Each ends its audio with its video (within an AAC frame, 21 ms), as the ffmpeg CLI does; not
+  // with the input's second of audio.
+  const auto audio_end = [&](const std::string& name) {
+    for (const StreamInfo& s : probe_streams(path(name)))
+      if (s.type == "audio") return s.last_pts_s;
+    ADD_FAILURE() << name << " has no audio";
+    return -1.0;
+  };
+  EXPECT_NEAR(audio_end("five.mkv"), 5 / 30.0, 0.05);
+  EXPECT_NEAR(audio_end("four.mkv"), 0.4, 0.05);
+  EXPECT_GT(audio_end("all.mkv"), 0.9);
   // The run's last line names each output with the frames it took.
   EXPECT_THAT(r.err, HasSubstr(path("five.mkv") + " (5 frames), " + path("all.mkv") +
                                " (30 frames), " + path("four.mkv") + " (4 frames)"));
