@@ -54,9 +54,17 @@ void AudioTrack::set_origin(double origin_s) {
 }
 
 SharedAudioRing::SharedAudioRing(shm::PacketRing ring, int readers)
-    : ring_(ring), waiting_(static_cast<std::size_t>(readers)) {}
+    : ring_(ring),
+      waiting_(static_cast<std::size_t>(readers)),
+      left_(static_cast<std::size_t>(readers), false) {}
+
+void SharedAudioRing::leave(int reader) {
+  left_[static_cast<std::size_t>(reader)] = true;
+  std::deque<Packet>().swap(waiting_[static_cast<std::size_t>(reader)]);
+}
 
 bool SharedAudioRing::pop(int reader, shm::PacketHeader& header, std::vector<std::uint8_t>& data) {
+  if (left_[static_cast<std::size_t>(reader)]) return false;
   std::deque<Packet>& mine = waiting_[static_cast<std::size_t>(reader)];
   if (!mine.empty()) {
     header = mine.front().header;
@@ -66,7 +74,7 @@ bool SharedAudioRing::pop(int reader, shm::PacketHeader& header, std::vector<std
   }
   if (!ring_.try_pop(header, data)) return false;
   for (std::size_t other = 0; other < waiting_.size(); ++other) {
-    if (other != static_cast<std::size_t>(reader)) {
+    if (other != static_cast<std::size_t>(reader) && !left_[other]) {
       waiting_[other].push_back({header, data});
     }
   }

@@ -32,8 +32,15 @@ namespace vpipe::encode {
 class SharedAudioRing {
  public:
   SharedAudioRing(shm::PacketRing ring, int readers);
-  // The next packet for `reader` (0 .. readers - 1); false when none has come yet.
+  // The next packet for `reader` (0 .. readers - 1); false when none has come yet, or the
+  // reader has left.
   bool pop(int reader, shm::PacketHeader& header, std::vector<std::uint8_t>& data);
+  // `reader`'s output is finished (its -frames:v, early): what waits for it goes, and nothing
+  // more is kept for it, so a long run's audio does not pile up for an output done long ago.
+  void leave(int reader);
+  [[nodiscard]] std::size_t waiting(int reader) const {
+    return waiting_[static_cast<std::size_t>(reader)].size();
+  }
 
  private:
   struct Packet {
@@ -42,6 +49,7 @@ class SharedAudioRing {
   };
   shm::PacketRing ring_;
   std::vector<std::deque<Packet>> waiting_;  // per reader
+  std::vector<bool> left_;                   // per reader
 };
 
 // One reader's place in a SharedAudioRing.
@@ -61,6 +69,10 @@ class AudioTrack {
   virtual void copy_rest() = 0;
   // The run stopped early (a signal, -t): writes the audio up to `until_s` and ends it there.
   virtual void end_at(double until_s) { copy_until(until_s); }
+  // The track is finished: decode's audio ring (if it reads one) keeps nothing more for it.
+  void stop_reading() {
+    if (ring_) ring_->ring->leave(ring_->reader);
+  }
   [[nodiscard]] std::uint64_t packets() const { return packets_; }
 
  protected:

@@ -640,6 +640,7 @@ void Encoder::finish(bool stopped_early) {
     } else {
       audio_->copy_rest();
     }
+    audio_->stop_reading();
   }
   const int ret = av_write_trailer(mux_);
   if (ret < 0) output_error(settings_.output, "cannot finish the file: " + av::error_text(ret));

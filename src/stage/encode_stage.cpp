@@ -140,12 +140,14 @@ class Branch {
   // The next frame in decode order, for an output that takes it as the slot holds it: a
   // reference to the slot (null for a null output).
   void put_frame(av::FramePtr frame, std::int64_t capture) {
+    if (finished_once_full()) return;
     const TimedWork work(*this);
     hand_on(std::move(frame), capture);
   }
 
   // The next frame in decode order, for an output with filters of its own: read from the slot.
   void put_slot(const shm::Slot& slot, std::int64_t capture) {
+    if (finished_once_full()) return;
     const TimedWork work(*this);
     av::FramePtr frame = take_out(slot);
     if (graph_) {
@@ -170,6 +172,8 @@ class Branch {
   // An output that -frames:v cut ends its audio with its video, as one stopped early does (and
   // as the ffmpeg CLI ends it), not with the input's.
   void finish(bool stopped_early) {
+    if (finished_) return;
+    finished_ = true;
     const TimedWork work(*this);
     if (graph_) to_graph(nullptr, static_cast<std::int64_t>(monotonic_ns()));
     if (rate_) rate_->finish(end_s_, [&](Timed& t, std::int64_t index) { send_at(t, index); });
@@ -182,6 +186,15 @@ class Branch {
   }
 
  private:
+  // An output that has its -frames:v is finished at the next frame that comes (not at the end
+  // of the input, which may be hours away live): its file is complete, and decode's audio ring
+  // keeps nothing more for it. True once it is: the frame is not this output's.
+  bool finished_once_full() {
+    if (!full_) return false;
+    finish(/*stopped_early=*/true);
+    return true;
+  }
+
   // The time of one piece of this output's work: into its busy time and its cost per frame.
   class TimedWork {
    public:
@@ -359,6 +372,7 @@ class Branch {
   std::int64_t graph_end_ = 0;                     // where the last frame in ends
   std::int64_t handed_ = 0;                        // frames handed on (-frames:v counts them)
   bool full_ = false;                              // -frames:v reached
+  bool finished_ = false;                          // finish() ran (once full, or at the end)
   std::uint64_t taken_out_ = 0;                    // slots copied out to frames of their own
   std::uint64_t copied_ = 0;                       // frames_copied already counted
   double end_s_ = 0;                               // where the last frame ends

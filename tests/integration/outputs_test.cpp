@@ -234,6 +234,17 @@ TEST_F(OutputsTest, EveryOutputTakesAStreamInputsAudio) {
   EXPECT_EQ(probe_streams(path("c.mkv")).size(), 1u) << "-an: no audio";
   for (const char* name : {"a.mkv", "b.mkv", "c.mkv", "d.mkv"})
     EXPECT_EQ(decode_video(path(name)).nb_frames(), 60u) << name;
+
+  // An output with its -frames:v beside one that takes every frame: finished at its count, its
+  // audio ending with its video, while the other still gets every packet.
+  ASSERT_EQ(run_from_stdin("-frames:v 15 -o " + path("short.mkv") + " -o " + path("long.mkv")), 0)
+      << read_file(path("err.txt"));
+  EXPECT_EQ(decode_video(path("short.mkv")).nb_frames(), 15u);
+  EXPECT_EQ(audio_packets(path("long.mkv")), copied);
+  double short_audio_end = -1;
+  for (const StreamInfo& st : probe_streams(path("short.mkv")))
+    if (st.type == "audio") short_audio_end = st.last_pts_s - st.start_s;
+  EXPECT_NEAR(short_audio_end, 0.5, 0.05) << "15 frames at 30 fps";
 }
 
 // Live, an output that cannot keep up drops its own late frames; the others still take every
