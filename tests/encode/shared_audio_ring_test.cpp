@@ -29,22 +29,22 @@ TEST_F(SharedAudioRingTest, EachReaderGetsEveryPacketAndOneThatLeftKeepsNone) {
   const std::vector<std::uint8_t> payload(100, 7);
   shm::PacketHeader h{};
   std::vector<std::uint8_t> data;
-  for (std::int64_t i = 0; i < 10; ++i) {
-    ASSERT_TRUE(ring.try_push({i, i, 1, 0, 100u}, payload.data()));
-    ASSERT_TRUE(shared.pop(0, h, data));
-    EXPECT_EQ(h.pts, i);
-  }
+  // Packets `from` .. `to` - 1 into decode's ring, each read by reader 0 as it comes.
+  const auto flow = [&](std::int64_t from, std::int64_t to) {
+    for (std::int64_t i = from; i < to; ++i) {
+      ASSERT_TRUE(ring.try_push({i, i, 1, 0, 100u}, payload.data()));
+      ASSERT_TRUE(shared.pop(0, h, data));
+      EXPECT_EQ(h.pts, i);
+    }
+  };
+  flow(0, 10);
   EXPECT_EQ(shared.waiting(1), 10u) << "reader 1 has taken none yet";
   ASSERT_TRUE(shared.pop(1, h, data));
   EXPECT_EQ(h.pts, 0) << "in order";
 
   shared.leave(1);
   EXPECT_EQ(shared.waiting(1), 0u);
-  for (std::int64_t i = 10; i < 1000; ++i) {
-    ASSERT_TRUE(ring.try_push({i, i, 1, 0, 100u}, payload.data()));
-    ASSERT_TRUE(shared.pop(0, h, data));
-    EXPECT_EQ(h.pts, i);
-  }
+  flow(10, 1000);
   EXPECT_EQ(shared.waiting(1), 0u) << "nothing piles up for a reader that left";
   EXPECT_FALSE(shared.pop(1, h, data));
 }
