@@ -136,6 +136,8 @@ class Branch {
   // Whether this output takes the frame as the slot holds it (no filter of its own).
   [[nodiscard]] bool takes_slot() const { return !in_order_ && !graph_; }
   [[nodiscard]] bool encodes() const { return encoder_ != nullptr; }
+  // Frames handed on to the encoder (or counted, for null): what -frames:v counts.
+  [[nodiscard]] std::int64_t handed() const { return handed_; }
 
   // The next frame in decode order, for an output that takes it as the slot holds it: a
   // reference to the slot (null for a null output).
@@ -631,6 +633,7 @@ class OutputStage {
     }
     ScopedTimer busy(ctx_.stats.busy_ns);
     branch_.finish(stopped_early(ctx_));
+    count_out();
     return 0;
   }
 
@@ -653,7 +656,14 @@ class OutputStage {
     } else {
       branch_.put_frame(wrap_slot(std::move(slot), control_), capture);
     }
-    ctx_.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
+    count_out();
+  }
+
+  // Frames out: what the branch handed on (none once it has its -frames:v; a graph's own).
+  void count_out() {
+    ctx_.stats.frames_out.fetch_add(static_cast<std::uint64_t>(branch_.handed() - counted_),
+                                    std::memory_order_relaxed);
+    counted_ = branch_.handed();
   }
 
   StageContext& ctx_;
@@ -661,6 +671,7 @@ class OutputStage {
   shm::OutputRing ring_;
   const live::Deadline deadline_;
   Branch branch_;
+  std::int64_t counted_ = 0;  // of the branch's frames handed on, those in frames_out
 };
 
 }  // namespace

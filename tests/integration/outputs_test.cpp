@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 
 #include "support/media.hpp"
 #include "support/run_dir_test.hpp"
@@ -143,6 +145,8 @@ TEST_F(OutputsTest, FramesVCountsEachOutputsOwnFrames) {
   const RunResult r = run_vpipe({"run",
                                  "--progress",
                                  "none",
+                                 "--stats-json",
+                                 path("stats.json"),
                                  "-y",
                                  "-i",
                                  in,
@@ -176,6 +180,13 @@ TEST_F(OutputsTest, FramesVCountsEachOutputsOwnFrames) {
   EXPECT_NEAR(audio_end("five.mkv"), 5 / 30.0, 0.05);
   EXPECT_NEAR(audio_end("four.mkv"), 0.4, 0.05);
   EXPECT_GT(audio_end("all.mkv"), 0.9);
+  // Each output process's frames out are those it encoded, not those it was offered.
+  std::ifstream stats_file(path("stats.json"));
+  const auto stats = nlohmann::json::parse(stats_file);
+  std::map<std::string, int> frames_out;
+  for (const auto& st : stats.at("stages")) frames_out[st.at("stage")] = st.at("frames_out");
+  EXPECT_EQ(frames_out["encode-1"], 30);
+  EXPECT_EQ(frames_out["encode-2"], 4);
   // The run's last line names each output with the frames it took.
   EXPECT_THAT(r.err, HasSubstr(path("five.mkv") + " (5 frames), " + path("all.mkv") +
                                " (30 frames), " + path("four.mkv") + " (4 frames)"));
