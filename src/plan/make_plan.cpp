@@ -584,8 +584,8 @@ void plan_threads(RunPlan& plan, const RunOptions& options) {
   const std::size_t nb_worker_filters = transform::FilterChain::entries(plan.vf_workers).size();
   double filter_ms = 0;  // the workers' part of the chain
   double rest_ms = 0;    // filters in order, each output's own and the encoders
-  for (std::size_t i = 0; i <= plan.more_outputs.size(); ++i) {
-    const RunPlan& p = i == 0 ? plan : plan.more_outputs[i - 1];
+  for (std::size_t i = 0; i < plan.nb_outputs(); ++i) {
+    const RunPlan& p = plan.output(i);
     if (p.stream_copy()) continue;  // it reads the input itself
     const auto entries = transform::FilterChain::entries(p.vf);
     for (std::size_t f = 0; f < entries.size(); ++f) {

@@ -132,16 +132,10 @@ void set_workers(RunOptions& o, const Values& values, const OptionSource& from) 
 
 // --decoder-threads auto|N (0 is auto too, as ffmpeg's -threads 0).
 void set_decoder_threads(RunOptions& o, const Values& values, const OptionSource& from) {
-  const std::string& text = values.at(0);
-  if (text == "auto" || text == "0") {
-    o.decoder_threads = 0;
-    return;
-  }
-  int value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc{} || end != text.data() + text.size() || value < 1 || value > 64)
-    from.wrong_value(text, "auto or a count from 1 to 64");
-  o.decoder_threads = value;
+  const std::string& text = values.back();
+  o.decoder_threads = text == "auto" ? 0 : parse_as<int>(text, from);
+  if (o.decoder_threads < 0 || o.decoder_threads > 64)
+    from.wrong_value(text, "auto or a count from 0 (auto) to 64");
 }
 
 template <auto Field>

@@ -71,6 +71,11 @@ struct RunPlan {
   // the workers run the part of the chains all outputs share (`vf_workers`, the same in each),
   // and the encode stage each output's own `vf_in_order` and `vf_graph`.
   std::vector<RunPlan> more_outputs;
+  // Every output, -o's first first: output(0) is this plan, output(k) more_outputs[k - 1].
+  [[nodiscard]] std::size_t nb_outputs() const { return more_outputs.size() + 1; }
+  [[nodiscard]] const RunPlan& output(std::size_t i) const {
+    return i == 0 ? *this : more_outputs[i - 1];
+  }
   // A later output: its branch (own filters, -r, encoder, muxer), or its -c copy remux, runs in
   // a process of its own ("encode-N"), not in the encode stage. Every later output but one that
   // takes a stream input's audio from decode's ring, which encode reads for all.
@@ -123,8 +128,8 @@ struct RunPlan {
   // an output takes every frame, or counts the frames its own graph gives (encode counts those).
   [[nodiscard]] std::int64_t decode_frame_limit() const {
     std::int64_t most = 0;
-    for (std::size_t i = 0; i <= more_outputs.size(); ++i) {
-      const RunPlan& p = i == 0 ? *this : more_outputs[i - 1];
+    for (std::size_t i = 0; i < nb_outputs(); ++i) {
+      const RunPlan& p = output(i);
       if (p.stream_copy()) continue;  // it reads the input file itself
       if (p.max_frames == 0 || !p.vf_graph.empty()) return 0;
       most = std::max(most, p.max_frames);

@@ -64,8 +64,8 @@ ProgressSample sample_run(shm::RunSegment& segment, const plan::RunPlan& plan,
   p.filtered_high_water = filtered.high_water();
   p.restarts = static_cast<std::uint64_t>(restarts);
   p.workers_active = control.active_workers.load(std::memory_order_relaxed);
-  for (std::size_t i = 0; i <= plan.more_outputs.size(); ++i) {
-    const plan::RunPlan& out = i == 0 ? plan : plan.more_outputs[i - 1];
+  for (std::size_t i = 0; i < plan.nb_outputs(); ++i) {
+    const plan::RunPlan& out = plan.output(i);
     ProgressSample::Output o{
         out.null_output ? "null" : out.encoder.output,
         control.output_frames[i].load(std::memory_order_relaxed),

@@ -574,8 +574,8 @@ namespace {
 // playable). Returns the run's exit code, or the output error's if it cannot be written.
 int write_master_playlist(const plan::RunPlan& plan, int code) {
   std::vector<encode::HlsVariant> variants;
-  for (std::size_t i = 0; i <= plan.more_outputs.size(); ++i) {
-    const plan::RunPlan& out = i == 0 ? plan : plan.more_outputs[i - 1];
+  for (std::size_t i = 0; i < plan.nb_outputs(); ++i) {
+    const plan::RunPlan& out = plan.output(i);
     const AVRational rate = out.output_frame_rate();
     variants.push_back({out.encoder.output, out.output_geometry().width,
                         out.output_geometry().height, rate.num > 0 ? av_q2d(rate) : 0});

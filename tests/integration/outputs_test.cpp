@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 
 #include "support/media.hpp"
 #include "support/run_dir_test.hpp"
@@ -181,10 +180,9 @@ TEST_F(OutputsTest, FramesVCountsEachOutputsOwnFrames) {
   EXPECT_NEAR(audio_end("four.mkv"), 0.4, 0.05);
   EXPECT_GT(audio_end("all.mkv"), 0.9);
   // Each output process's frames out are those it encoded, not those it was offered.
-  std::ifstream stats_file(path("stats.json"));
-  const auto stats = nlohmann::json::parse(stats_file);
+  const nlohmann::json report = stats();
   std::map<std::string, int> frames_out;
-  for (const auto& st : stats.at("stages")) frames_out[st.at("stage")] = st.at("frames_out");
+  for (const auto& st : report.at("stages")) frames_out[st.at("stage")] = st.at("frames_out");
   EXPECT_EQ(frames_out["encode-1"], 30);
   EXPECT_EQ(frames_out["encode-2"], 4);
   // The run's last line names each output with the frames it took.
